@@ -1,0 +1,206 @@
+"""Platform command line: ``python -m services <command>``.
+
+* ``migrate [--revision head] [service…]`` / ``downgrade [--revision base] service…``
+* ``seed``: demo data (development only, idempotent)
+* ``run``: migrate, seed, start the four services and the gateway, stop them all cleanly on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from services.common.migrations import downgrade, upgrade
+from services.registry import GATEWAY_PORT, SERVICES
+
+
+def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: Path) -> dict[str, str]:
+    """Environment that wires the processes together; values already in the environment win."""
+    identity = f"http://{host}:{ports['identity']}"
+    gateway = f"http://{host}:{gateway_port}"
+    objects = f"file://{var_dir / 'objects'}"
+    env: dict[str, str] = {}
+    for name, spec in SERVICES.items():
+        p = spec.env_prefix
+        env[p + "DATABASE_URL"] = f"sqlite+aiosqlite:///{var_dir / (name + '.db')}"
+        env[p + "OBJECT_STORE_URL"] = objects
+        env[p + "IDENTITY_URL"] = identity
+        env[p + "JWT_ISSUER"] = identity
+        env[p + "PUBLIC_BASE_URL"] = gateway
+        env["GATEWAY_" + name.upper() + "_URL"] = f"http://{host}:{ports[name]}"
+    env["GATEWAY_JWT_ISSUER"] = identity
+    env["RECORDS_EVENT_ROUTES"] = f'{{"vn.vet.records.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
+    env["LEARNING_EVENT_ROUTES"] = f'{{"vn.vet.learning.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
+    env["CREDENTIALS_EVENT_ROUTES"] = (
+        f'{{"vn.vet.credentials.*": ["http://{host}:{ports["records"]}/v1/events", '
+        f'"http://{host}:{ports["learning"]}/v1/events"]}}'
+    )
+    return {k: os.environ.get(k, v) for k, v in env.items()}
+
+
+def _settings(name: str):  # noqa: ANN202 - returns the service's own settings class
+    return SERVICES[name].settings_class()()
+
+
+async def migrate_all(names: list[str], revision: str) -> None:
+    for name in names:
+        await upgrade(name, _settings(name).database_url, revision)
+        print(f"migrated {name} to {revision}", flush=True)
+
+
+async def seed_all() -> list[str]:
+    from services.identity.seed import seed
+
+    service_clients = {}
+    for name in ("learning", "records", "credentials"):
+        s = _settings(name)
+        service_clients[s.client_id] = s.client_secret
+    return await seed(_settings("identity"), service_clients)
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the runner dies without cleaning up (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def start_processes(host: str, ports: dict[str, int], gateway_port: int, log_level: str) -> dict[str, subprocess.Popen[bytes]]:
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    targets = [(name, SERVICES[name].app_factory, ports[name]) for name in SERVICES]
+    targets.append(("gateway", "gateway.app:create_app", gateway_port))
+    for name, factory, port in targets:
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port),
+               "--log-level", log_level, "--no-access-log"]
+        procs[name] = subprocess.Popen(cmd, env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent)
+    return procs
+
+
+def stop_processes(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs.values():
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            proc.wait(remaining)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_ready(host: str, ports: dict[str, int], gateway_port: int, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 60.0) -> None:
+    pending = {**{n: p for n, p in ports.items()}, "gateway": gateway_port}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name, port in list(pending.items()):
+            if procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited with code {procs[name].returncode} during start-up")
+            try:
+                if httpx.get(f"http://{host}:{port}/healthz", timeout=1.0).status_code == 200:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    if pending:
+        raise RuntimeError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    ports = {name: spec.port for name, spec in SERVICES.items()}
+    for item in args.port or []:
+        name, _, value = item.partition("=")
+        ports[name] = int(value)
+    var_dir = Path(args.var).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(platform_env(args.host, ports, args.gateway_port, var_dir))
+
+    asyncio.run(migrate_all(list(SERVICES), "head"))
+    if not args.no_seed:
+        for line in asyncio.run(seed_all()):
+            print(f"demo data: {line}", flush=True)
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    procs = start_processes(args.host, ports, args.gateway_port, args.log_level)
+    try:
+        wait_ready(args.host, ports, args.gateway_port, procs)
+        base = f"http://{args.host}:{args.gateway_port}"
+        print(
+            f"\nVET platform is up.\n  API docs (all services): {base}/docs\n  gateway: {base}  "
+            + "  ".join(f"{n}: http://{args.host}:{p}" for n, p in ports.items())
+            + "\n  demo machine client: demo-school-sis / dev-only-demo-school-secret"
+            + f"\n  token: curl -u demo-school-sis:dev-only-demo-school-secret -d grant_type=client_credentials {base}/api/identity/oauth/token"
+            + "\nPress Ctrl-C to stop.",
+            flush=True,
+        )
+        while not stopping:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping everything", file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(0.3)
+        return 0
+    except RuntimeError as exc:
+        print(f"start-up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stop_processes(procs)
+        print("all processes stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_mig = sub.add_parser("migrate", help="upgrade databases")
+    p_mig.add_argument("services", nargs="*", default=list(SERVICES))
+    p_mig.add_argument("--revision", default="head")
+    p_down = sub.add_parser("downgrade", help="downgrade databases")
+    p_down.add_argument("services", nargs="+")
+    p_down.add_argument("--revision", default="base")
+    sub.add_parser("seed", help="load demo data (development only)")
+    p_run = sub.add_parser("run", help="migrate, seed, start everything")
+    p_run.add_argument("--host", default="127.0.0.1")
+    p_run.add_argument("--gateway-port", type=int, default=GATEWAY_PORT)
+    p_run.add_argument("--port", action="append", metavar="SERVICE=PORT")
+    p_run.add_argument("--var", default="var", help="folder for SQLite files and the object store")
+    p_run.add_argument("--no-seed", action="store_true")
+    p_run.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+
+    if args.command == "migrate":
+        asyncio.run(migrate_all(args.services, args.revision))
+    elif args.command == "downgrade":
+        async def go() -> None:
+            for name in args.services:
+                await downgrade(name, _settings(name).database_url, args.revision)
+                print(f"downgraded {name} to {args.revision}")
+        asyncio.run(go())
+    elif args.command == "seed":
+        for line in asyncio.run(seed_all()):
+            print(f"demo data: {line}")
+    elif args.command == "run":
+        return cmd_run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""``create_service_app``: the pieces every service shares, wired once.
+
+Request id + problem+json errors, ``/healthz`` and ``/readyz``, the database, the object store (and the folder
+store's signed download route), token verification against identity's JWKS, ``Idempotency-Key`` on POST, the
+event receiver and outbox admin routes, and the outbox delivery loop in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from services.common.auth import JWKSCache, JWKSProvider, TokenVerifier
+from services.common.config import ServiceSettings
+from services.common.db import Database
+from services.common.errors import install_error_handlers
+from services.common.events import EventHandler, events_router
+from services.common.health import health_router
+from services.common.idempotency import IdempotencyMiddleware
+from services.common.logging import configure_logging
+from services.common.middleware import RequestContextMiddleware
+from services.common.outbox import Outbox, OutboxDeliverer
+from services.common.service_client import ServiceTokenProvider
+from services.common.storage import open_store
+from services.common.storage.routes import objects_router
+
+LifespanHook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    event_handlers: dict[str, EventHandler] | None = None,
+    jwks_provider: JWKSProvider | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    on_startup: Sequence[LifespanHook] = (),
+) -> FastAPI:
+    """Build a service app. ``http_transport`` replaces the network for calls to other services (tests pass an
+    ``httpx.ASGITransport`` or ``MockTransport``); ``jwks_provider`` lets identity verify its own tokens."""
+
+    configure_logging(settings.service_name, settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.store.ensure_ready()
+        for hook in on_startup:
+            await hook(app)
+        task: asyncio.Task[Any] | None = None
+        if settings.outbox_enabled:
+            task = asyncio.create_task(app.state.deliverer.run_forever(settings.outbox_poll_seconds))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await app.state.http.aclose()
+            await app.state.db.dispose()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = Database(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    app.state.store = open_store(
+        settings.object_store_url,
+        s3_endpoint=settings.s3_endpoint,
+        s3_access_key=settings.s3_access_key,
+        s3_secret_key=settings.s3_secret_key,
+        s3_secure=settings.s3_secure,
+        s3_region=settings.s3_region,
+        secret_key=settings.secret_key,
+        public_base_url=settings.public_base_url,
+    )
+    app.state.http = httpx.AsyncClient(transport=http_transport, timeout=httpx.Timeout(10.0, connect=3.0))
+    identity = settings.identity_url.rstrip("/")
+    app.state.verifier = TokenVerifier(
+        JWKSCache(f"{identity}/.well-known/jwks.json", client=app.state.http, provider=jwks_provider),
+        issuer=settings.jwt_issuer,
+    )
+    app.state.tokens = ServiceTokenProvider(f"{identity}/oauth/token", settings.client_id, settings.client_secret, app.state.http)
+    app.state.outbox = Outbox(source=settings.service_name, routes=settings.event_routes)
+    app.state.deliverer = OutboxDeliverer(
+        app.state.db, app.state.http, app.state.tokens, max_attempts=settings.outbox_max_attempts
+    )
+
+    install_error_handlers(app)
+    app.include_router(health_router())
+    app.include_router(events_router(settings.service_name, event_handlers))
+    if hasattr(app.state.store, "verify_signature"):
+        app.include_router(objects_router(lambda request: request.app.state.store))
+    for router in routers:
+        app.include_router(router)
+
+    app.add_middleware(IdempotencyMiddleware, db_getter=lambda: app.state.db)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(RequestContextMiddleware)
+    return app

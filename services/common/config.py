@@ -1,0 +1,72 @@
+"""Settings base class: every service subclasses it with its own env prefix (``IDENTITY_``, ``RECORDS_`` …)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_PREFIX = "dev-only-"
+
+Environment = Literal["development", "test", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings. Subclasses set ``model_config = service_config("RECORDS_")`` and their own defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    environment: Environment = "development"
+    database_url: str = ""
+    object_store_url: str = "file://var/objects"
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    #: signs folder-store download URLs and anything else service-local
+    secret_key: str = DEV_SECRET_PREFIX + "change-me"
+    #: where identity publishes its JWKS; tokens are checked locally against it
+    identity_url: str = "http://127.0.0.1:8001"
+    jwt_issuer: str = "http://127.0.0.1:8001"
+    #: this service's own client-credentials identity for service-to-service calls and event delivery
+    client_id: str = ""
+    client_secret: str = ""
+    #: public base URL of the platform (gateway), used in links handed to clients
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    #: event type (or prefix ending in ``*``) → receivers' ``/v1/events`` URLs, as JSON in the environment
+    event_routes: dict[str, list[str]] = {}
+    #: CORS origins allowed to call this service directly (the gateway has its own list)
+    cors_origins: list[str] = []
+    outbox_enabled: bool = True
+    outbox_poll_seconds: float = 1.0
+    outbox_max_attempts: int = 12
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    @model_validator(mode="after")
+    def _defaults_and_production_guard(self) -> "ServiceSettings":
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///var/{self.service_name}.db"
+        if self.environment == "production":
+            weak = [
+                name
+                for name, value in self.secret_fields().items()
+                if not value or value.startswith(DEV_SECRET_PREFIX)
+            ]
+            if weak:
+                raise ValueError(
+                    "refusing to start in production with development or empty secrets: " + ", ".join(sorted(weak))
+                )
+        return self
+
+    def secret_fields(self) -> dict[str, str]:
+        """Secrets that must be real in production. Subclasses extend this."""
+        return {"secret_key": self.secret_key}
+
+
+def service_config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_file=None)

@@ -1,0 +1,213 @@
+"""``Idempotency-Key`` for POST, as a pure ASGI middleware.
+
+The first request with a key runs; its response (status, headers, body) is stored and replayed for every later
+request with the same key, the same caller and the same body. The same key with a different body is a 409
+problem. While the first request is still running a repeat gets 409 with ``Retry-After``; if the first request's
+process died, its lease expires and the repeat runs again (our writes are upserts on natural keys, so running
+again is safe). The request body is spooled to a temporary file past 1 MiB while it is hashed, never held whole
+in memory. Responses that say nothing about the request (401, 403, 429, 5xx) are not stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import tempfile
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.db import Database, utcnow
+from services.common.errors import PROBLEM_JSON, problem_body
+from services.common.models import IdempotencyRecord
+
+log = logging.getLogger("services.idempotency")
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+SPOOL_BYTES = 1024 * 1024
+MAX_STORED_BODY = 4 * 1024 * 1024
+NOT_STORED = {401, 403, 408, 429}
+_HOP_HEADERS = {b"content-length", b"x-request-id", b"date", b"server", b"transfer-encoding", b"connection"}
+
+
+def caller_of(headers: dict[bytes, bytes]) -> str:
+    """Namespace for keys: the token's subject (read without verifying; the endpoint verifies it), else anonymous."""
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.count(".") == 2:
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return f"{claims.get('iss', '')}|{claims.get('sub', '')}"[:200]
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return "anonymous"
+
+
+async def _send_problem(send: Send, status: int, title: str, detail: str, slug: str, path: str, extra_headers: list[tuple[bytes, bytes]] | None = None, **ext: Any) -> None:
+    body = json.dumps(problem_body(status, title, detail, slug=slug, instance=path, **ext), ensure_ascii=False).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())] + (extra_headers or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, db_getter: Any, lease_seconds: float = 120.0) -> None:
+        self.app = app
+        self._db_getter = db_getter
+        self.lease = timedelta(seconds=lease_seconds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(b"idempotency-key")
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        key = raw_key.decode("latin-1").strip()
+        if not _KEY.match(key):
+            await _send_problem(
+                send, 400, "Bad request", "Idempotency-Key must be 1–255 visible ASCII characters.", "bad-request", path,
+                errors=[{"field": "Idempotency-Key", "in": "header", "message": "invalid idempotency key"}],
+            )
+            return
+        db: Database = self._db_getter()
+        principal = caller_of(headers)
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        try:
+            digest = hashlib.sha256()
+            digest.update(f"{scope['method']} {path}?{scope.get('query_string', b'').decode('latin-1')}\n".encode())
+            digest.update(headers.get(b"content-type", b"") + b"\n")
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                if chunk:
+                    digest.update(chunk)
+                    spool.write(chunk)
+                if not message.get("more_body", False):
+                    break
+            fingerprint = digest.hexdigest()
+
+            verdict = await self._claim(db, principal, key, fingerprint, scope["method"], path)
+            if isinstance(verdict, IdempotencyRecord):
+                await self._replay(send, verdict)
+                return
+            if verdict == "mismatch":
+                await _send_problem(
+                    send, 409, "Conflict",
+                    "This Idempotency-Key was already used with a different request body.", "idempotency-key-reused", path,
+                    errors=[{"field": "Idempotency-Key", "in": "header", "message": "key reused with another request"}],
+                )
+                return
+            if verdict == "busy":
+                await _send_problem(
+                    send, 409, "Conflict", "A request with this Idempotency-Key is still being processed; retry shortly.",
+                    "idempotency-in-progress", path, extra_headers=[(b"retry-after", b"2")],
+                )
+                return
+
+            spool.seek(0)
+
+            async def replay_receive() -> Message:
+                chunk = spool.read(64 * 1024)
+                if chunk:
+                    more = spool.tell() < spool_size
+                    return {"type": "http.request", "body": chunk, "more_body": more}
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            spool.seek(0, 2)
+            spool_size = spool.tell()
+            spool.seek(0)
+
+            captured: dict[str, Any] = {"status": None, "headers": [], "body": bytearray(), "too_big": False}
+
+            async def capture_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    captured["status"] = message["status"]
+                    captured["headers"] = [
+                        [k.decode("latin-1"), v.decode("latin-1")]
+                        for k, v in message.get("headers", [])
+                        if k.lower() not in _HOP_HEADERS
+                    ]
+                elif message["type"] == "http.response.body" and not captured["too_big"]:
+                    captured["body"].extend(message.get("body", b""))
+                    if len(captured["body"]) > MAX_STORED_BODY:
+                        captured["too_big"] = True
+                        captured["body"] = bytearray()
+                await send(message)
+
+            try:
+                await self.app(scope, replay_receive, capture_send)
+            except BaseException:
+                await self._release(db, principal, key)
+                raise
+            status = captured["status"]
+            if status is None or status >= 500 or status in NOT_STORED:
+                await self._release(db, principal, key)
+            else:
+                await self._complete(db, principal, key, status, captured["headers"], None if captured["too_big"] else bytes(captured["body"]))
+        finally:
+            spool.close()
+
+    async def _claim(self, db: Database, principal: str, key: str, fingerprint: str, method: str, path: str) -> IdempotencyRecord | str:
+        now = utcnow()
+        try:
+            async with db.session(write=True) as session:
+                existing = await session.scalar(
+                    select(IdempotencyRecord).where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+                )
+                if existing is not None:
+                    if existing.fingerprint != fingerprint:
+                        return "mismatch"
+                    if existing.state == "completed":
+                        return existing
+                    if existing.locked_until and existing.locked_until > now:
+                        return "busy"
+                    existing.locked_until = now + self.lease  # the first attempt died: take it over
+                    return "run"
+                session.add(
+                    IdempotencyRecord(
+                        principal=principal, key=key, method=method, path=path[:2000], fingerprint=fingerprint,
+                        state="in_progress", locked_until=now + self.lease,
+                    )
+                )
+                return "run"
+        except IntegrityError:
+            return "busy"  # a concurrent first request won the insert
+
+    async def _complete(self, db: Database, principal: str, key: str, status: int, headers: list[list[str]], body: bytes | None) -> None:
+        async with db.session(write=True) as session:
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+                .values(state="completed", status_code=status, response_headers=headers, response_body=body, locked_until=None)
+            )
+
+    async def _release(self, db: Database, principal: str, key: str) -> None:
+        try:
+            async with db.session(write=True) as session:
+                await session.execute(
+                    delete(IdempotencyRecord).where(
+                        IdempotencyRecord.principal == principal, IdempotencyRecord.key == key, IdempotencyRecord.state == "in_progress"
+                    )
+                )
+        except Exception:
+            log.exception("could not release idempotency key")
+
+    async def _replay(self, send: Send, record: IdempotencyRecord) -> None:
+        body = record.response_body or b""
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (record.response_headers or [])]
+        headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
+        await send({"type": "http.response.start", "status": record.status_code or 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,39 @@
+"""Identity service: persons, accounts, institutions, machine clients, tokens and their signing keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from services.common.app import create_service_app
+from services.identity.config import IdentitySettings
+from services.identity.tokens.endpoints import router as tokens_router
+from services.identity.tokens.service import TokenService
+
+
+def create_app(settings: IdentitySettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings = settings or IdentitySettings()
+    token_service = TokenService(settings)
+    app: FastAPI
+
+    async def local_jwks() -> dict[str, Any]:
+        async with app.state.db.session(write=False) as session:
+            return await token_service.jwks(session)
+
+    async def ensure_key(app: FastAPI) -> None:
+        async with app.state.db.session(write=True) as session:
+            await token_service.ensure_signing_key(session)
+
+    app = create_service_app(
+        settings,
+        title="VET platform — identity",
+        description="Persons by national ID, accounts, the institution registry, machine clients and tokens (JWKS).",
+        routers=[tokens_router],
+        jwks_provider=local_jwks,
+        http_transport=http_transport,
+        on_startup=[ensure_key],
+    )
+    app.state.token_service = token_service
+    return app

@@ -1,0 +1,17 @@
+"""Identity's ORM models; every table is imported here so Alembic sees it."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+from services.common.db import TYPE_ANNOTATION_MAP
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
+from services.identity.models.account import Account  # noqa: E402
+from services.identity.models.api_client import ApiClient  # noqa: E402
+from services.identity.models.institution import Institution  # noqa: E402
+from services.identity.models.signing_key import SigningKey  # noqa: E402
+
+__all__ = ["Account", "ApiClient", "Base", "Institution", "SigningKey"]

@@ -1,0 +1,71 @@
+"""Demo data for ``make run``: a few institutions, a teacher, a student, machine clients. Idempotent: running it
+again changes nothing. Refused in production."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from services.common.db import Database
+from services.identity.config import IdentitySettings
+from services.identity.models import Account, ApiClient, Institution
+from services.identity.tokens.service import TokenService
+
+DEMO_INSTITUTIONS = [
+    ("CD0101", "Trường Cao đẳng Kỹ thuật Công nghệ Hà Nội (demo)", "college", "public", "001"),
+    ("TC7901", "Trường Trung cấp Du lịch Sài Gòn (demo)", "intermediate", "private", "079"),
+    ("TT4901", "Trung tâm Giáo dục nghề nghiệp Quảng Nam (demo)", "vet_centre", "public", "049"),
+]
+
+#: (client_id, name, secret, scopes, institution, roles)
+DEMO_CLIENTS = [
+    ("platform-admin", "Platform operator (demo)", "dev-only-platform-admin-secret",
+     ["identity:keys", "identity:clients", "identity:admin", "learning:admin", "records:admin", "credentials:admin"], None, []),
+    ("demo-school-sis", "Demo school information system (CD0101)", "dev-only-demo-school-secret",
+     ["records:sync", "records:read", "credentials:issue"], "CD0101", ["school_system"]),
+    ("demo-employer", "Demo employer verifier", "dev-only-demo-employer-secret", ["credentials:verify:bulk"], None, []),
+]
+
+SERVICE_SCOPES = ["events:deliver", "identity:persons", "records:read"]
+
+DEMO_ACCOUNTS = [
+    ("teacher.demo", "Nguyễn Thị Lan (giáo viên demo)", "dev-only-Teacher#2026", [{"institution": "CD0101", "role": "teacher"}]),
+    ("student.demo", "Trần Văn Minh (học viên demo)", "dev-only-Student#2026", [{"institution": "CD0101", "role": "student"}]),
+]
+
+
+async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> list[str]:
+    """Loads demo rows that are missing; ``service_clients`` maps the other services' client ids to their secrets.
+    Returns what was created."""
+    if settings.environment == "production":
+        raise RuntimeError("demo data is never loaded in production")
+    db = Database(settings.database_url)
+    tokens = TokenService(settings)
+    hasher = PasswordHasher()
+    created: list[str] = []
+    try:
+        async with db.session(write=True) as session:
+            await tokens.ensure_signing_key(session)
+            existing = set((await session.scalars(select(Institution.code))).all())
+            for code, name, kind, ownership, province in DEMO_INSTITUTIONS:
+                if code not in existing:
+                    session.add(Institution(code=code, name=name, type=kind, ownership=ownership, province_code=province))
+                    created.append(f"institution {code}")
+            clients = set((await session.scalars(select(ApiClient.client_id))).all())
+            wanted = list(DEMO_CLIENTS) + [
+                (cid, f"Platform service {cid}", secret, SERVICE_SCOPES, None, []) for cid, secret in service_clients.items()
+            ]
+            for client_id, name, secret, scopes, inst, roles in wanted:
+                if client_id not in clients:
+                    await tokens.create_client(
+                        session, client_id=client_id, name=name, scopes=scopes, institution_code=inst, roles=roles, secret=secret
+                    )
+                    created.append(f"client {client_id}")
+            accounts = set((await session.scalars(select(Account.username))).all())
+            for username, full_name, password, roles in DEMO_ACCOUNTS:
+                if username not in accounts:
+                    session.add(Account(username=username, full_name=full_name, password_hash=hasher.hash(password), roles=roles, active=True))
+                    created.append(f"account {username}")
+    finally:
+        await db.dispose()
+    return created

@@ -1,0 +1,130 @@
+"""OAuth2 token endpoint, JWKS, discovery, key rotation and machine-client registration."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse
+
+from services.common.auth import require_scopes
+from services.common.db import SessionDep
+from services.common.errors import BadRequest
+from services.identity.tokens import repository
+from services.identity.tokens.schemas import ClientCreate, ClientCreated, ClientRead, SigningKeyRead, TokenResponse
+from services.identity.tokens.service import InvalidClient, TokenService, validate_scopes
+
+router = APIRouter()
+
+
+def token_service(request: Request) -> TokenService:
+    return request.app.state.token_service
+
+
+TokenServiceDep = Annotated[TokenService, Depends(token_service)]
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(value).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidClient("Malformed HTTP Basic credentials.", error="invalid_client") from None
+    return client_id, secret
+
+
+@router.post("/oauth/token", response_model=TokenResponse, tags=["oauth"], summary="OAuth2 token endpoint (client_credentials)")
+async def token(
+    request: Request,
+    session: SessionDep,
+    tokens: TokenServiceDep,
+    grant_type: Annotated[str, Form()],
+    scope: Annotated[str | None, Form()] = None,
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
+    if grant_type != "client_credentials":
+        raise BadRequest(
+            f"grant_type {grant_type!r} is not supported here.",
+            error="unsupported_grant_type",
+            errors=[{"field": "grant_type", "message": "only client_credentials"}],
+        )
+    basic = _basic_credentials(request)
+    if basic is not None:
+        client_id, client_secret = basic
+    if not client_id or not client_secret:
+        raise InvalidClient("Client credentials are required (HTTP Basic or form fields).", error="invalid_client")
+    body = await tokens.client_credentials_token(session, client_id, client_secret, scope)
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+@router.get("/.well-known/jwks.json", tags=["oauth"], summary="Public keys that verify platform tokens")
+async def jwks(session: SessionDep, tokens: TokenServiceDep) -> JSONResponse:
+    return JSONResponse(await tokens.jwks(session), headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.get("/.well-known/openid-configuration", tags=["oauth"], summary="Discovery document")
+async def discovery(request: Request) -> dict[str, Any]:
+    settings = request.app.state.settings
+    issuer = settings.jwt_issuer.rstrip("/")
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "scopes_supported": [
+            "records:sync", "records:read", "credentials:issue", "credentials:verify:bulk", "learning:publish",
+            "events:deliver", "identity:keys", "identity:clients", "identity:persons",
+        ],
+    }
+
+
+@router.post(
+    "/v1/admin/signing-keys/rotate",
+    response_model=SigningKeyRead,
+    status_code=201,
+    tags=["admin"],
+    dependencies=[Depends(require_scopes("identity:keys"))],
+    summary="Rotate the token signing key",
+)
+async def rotate_key(session: SessionDep, tokens: TokenServiceDep) -> Any:
+    return await tokens.rotate(session)
+
+
+@router.get(
+    "/v1/admin/signing-keys",
+    response_model=list[SigningKeyRead],
+    tags=["admin"],
+    dependencies=[Depends(require_scopes("identity:keys"))],
+    summary="Signing keys, newest first",
+)
+async def list_keys(session: SessionDep) -> Any:
+    return await repository.all_keys(session)
+
+
+@router.post(
+    "/v1/clients",
+    response_model=ClientCreated,
+    status_code=201,
+    tags=["clients"],
+    dependencies=[Depends(require_scopes("identity:clients"))],
+    summary="Register a machine client (the secret is returned once)",
+)
+async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenServiceDep) -> Any:
+    client, secret = await tokens.create_client(
+        session,
+        client_id=body.client_id,
+        name=body.name,
+        scopes=validate_scopes(body.scopes),
+        institution_code=body.institution_code,
+        roles=body.roles,
+    )
+    return ClientCreated(**ClientRead.model_validate(client).model_dump(), client_secret=secret)

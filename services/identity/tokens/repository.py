@@ -1,0 +1,46 @@
+"""Queries for signing keys and API clients."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.models import ApiClient, SigningKey
+
+
+async def active_key(session: AsyncSession) -> SigningKey | None:
+    return await session.scalar(
+        select(SigningKey).where(SigningKey.status == "active").order_by(SigningKey.created_at.desc()).limit(1)
+    )
+
+
+async def published_keys(session: AsyncSession, now: datetime) -> Sequence[SigningKey]:
+    stmt = select(SigningKey).where(
+        or_(SigningKey.status == "active", (SigningKey.status == "retiring") & (SigningKey.retire_after > now))
+    ).order_by(SigningKey.created_at.desc())
+    return (await session.scalars(stmt)).all()
+
+
+async def all_keys(session: AsyncSession) -> Sequence[SigningKey]:
+    return (await session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc()))).all()
+
+
+async def retire_active(session: AsyncSession, retire_after: datetime) -> None:
+    await session.execute(
+        update(SigningKey).where(SigningKey.status == "active").values(status="retiring", retire_after=retire_after)
+    )
+
+
+async def expire_retiring(session: AsyncSession, now: datetime) -> None:
+    await session.execute(
+        update(SigningKey)
+        .where(SigningKey.status == "retiring", SigningKey.retire_after <= now)
+        .values(status="retired")
+    )
+
+
+async def client_by_id(session: AsyncSession, client_id: str) -> ApiClient | None:
+    return await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))

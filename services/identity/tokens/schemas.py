@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class SigningKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kid: str
+    algorithm: str
+    status: str
+    created_at: datetime
+    retire_after: datetime | None
+    public_jwk: dict[str, Any]
+
+
+class ClientCreate(BaseModel):
+    client_id: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9._\-]+$")
+    name: str = Field(min_length=1, max_length=300)
+    scopes: list[str] = Field(default_factory=list, max_length=50)
+    institution_code: str | None = Field(default=None, max_length=20)
+    roles: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ClientRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    client_id: str
+    name: str
+    scopes: str
+    institution_code: str | None
+    roles: list[str]
+    active: bool
+    created_at: datetime
+
+
+class ClientCreated(ClientRead):
+    client_secret: str = Field(description="shown once; store it now")

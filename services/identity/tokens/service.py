@@ -1,0 +1,168 @@
+"""Token rules: signing keys and rotation, OAuth2 client credentials, the JWKS."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from jose import jwt
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import AUDIENCE
+from services.common.db import utcnow
+from services.common.errors import AppError, Conflict, ValidationFailed
+from services.identity.config import IdentitySettings
+from services.identity.models import ApiClient, SigningKey
+from services.identity.tokens import keys, repository
+
+#: slack for clock skew between a token's expiry and the retirement of the key that signed it
+ROTATION_GRACE = timedelta(seconds=60)
+
+
+class InvalidClient(AppError):
+    """RFC 6749 §5.2 ``invalid_client``, rendered as a problem with the OAuth error code."""
+
+    status, title, slug = 401, "Invalid client", "invalid-client"
+
+
+class InvalidScope(AppError):
+    status, title, slug = 400, "Invalid scope", "invalid-scope"
+
+
+class TokenService:
+    def __init__(self, settings: IdentitySettings) -> None:
+        self.settings = settings
+        self._fernet = keys.fernet_for(settings.key_encryption_secret)
+        self._private_cache: dict[str, str] = {}
+
+    # -- signing keys -------------------------------------------------------------------------------------------
+    def _new_key(self) -> SigningKey:
+        alg = self.settings.signing_algorithm
+        kid = keys.new_kid()
+        pem = keys.new_private_key_pem(alg)
+        return SigningKey(
+            kid=kid,
+            algorithm=alg,
+            status="active",
+            private_key_encrypted=self._fernet.encrypt(pem),
+            public_jwk=keys.public_jwk(pem, alg, kid),
+        )
+
+    async def ensure_signing_key(self, session: AsyncSession) -> SigningKey:
+        key = await repository.active_key(session)
+        if key is None:
+            key = self._new_key()
+            session.add(key)
+            await session.flush()
+        return key
+
+    async def rotate(self, session: AsyncSession) -> SigningKey:
+        """Start signing with a new key; the old one stays published until its last token has expired."""
+        now = utcnow()
+        await repository.expire_retiring(session, now)
+        await repository.retire_active(
+            session, now + timedelta(seconds=self.settings.access_token_ttl_seconds) + ROTATION_GRACE
+        )
+        key = self._new_key()
+        session.add(key)
+        await session.flush()
+        return key
+
+    async def jwks(self, session: AsyncSession) -> dict[str, Any]:
+        return {"keys": [k.public_jwk for k in await repository.published_keys(session, utcnow())]}
+
+    def _private_pem(self, key: SigningKey) -> str:
+        pem = self._private_cache.get(key.kid)
+        if pem is None:
+            pem = self._fernet.decrypt(key.private_key_encrypted).decode()
+            self._private_cache[key.kid] = pem
+        return pem
+
+    async def sign(self, session: AsyncSession, claims: dict[str, Any]) -> str:
+        key = await self.ensure_signing_key(session)
+        return jwt.encode(claims, self._private_pem(key), algorithm=key.algorithm, headers={"kid": key.kid})
+
+    # -- machine clients ----------------------------------------------------------------------------------------
+    def hash_secret(self, secret: str) -> str:
+        return hmac.new(self.settings.client_secret_pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+    async def create_client(
+        self,
+        session: AsyncSession,
+        *,
+        client_id: str,
+        name: str,
+        scopes: list[str],
+        institution_code: str | None = None,
+        roles: list[str] | None = None,
+        secret: str | None = None,
+    ) -> tuple[ApiClient, str]:
+        if await repository.client_by_id(session, client_id) is not None:
+            raise Conflict(f"A client with id {client_id!r} already exists.", errors=[{"field": "client_id", "message": "already registered"}])
+        secret = secret or secrets.token_urlsafe(32)
+        client = ApiClient(
+            client_id=client_id,
+            name=name,
+            secret_hash=self.hash_secret(secret),
+            scopes=" ".join(sorted(set(scopes))),
+            institution_code=institution_code,
+            roles=roles or [],
+            active=True,
+        )
+        session.add(client)
+        await session.flush()
+        return client, secret
+
+    async def authenticate_client(self, session: AsyncSession, client_id: str, secret: str) -> ApiClient:
+        client = await repository.client_by_id(session, client_id)
+        expected = client.secret_hash if client is not None else self.hash_secret("\0unknown")
+        ok = hmac.compare_digest(expected, self.hash_secret(secret))
+        if client is None or not ok or not client.active:
+            raise InvalidClient("Client authentication failed.", error="invalid_client")
+        return client
+
+    async def client_credentials_token(
+        self, session: AsyncSession, client_id: str, secret: str, scope: str | None
+    ) -> dict[str, Any]:
+        client = await self.authenticate_client(session, client_id, secret)
+        allowed = set(client.scopes.split())
+        requested = set(scope.split()) if scope else allowed
+        refused = requested - allowed
+        if refused:
+            raise InvalidScope(
+                f"The client may not ask for: {' '.join(sorted(refused))}.",
+                error="invalid_scope",
+                errors=[{"field": "scope", "message": f"not allowed: {' '.join(sorted(refused))}"}],
+            )
+        now = utcnow()
+        ttl = self.settings.access_token_ttl_seconds
+        roles: dict[str, list[str]] = {}
+        if client.institution_code and client.roles:
+            roles[client.institution_code] = list(client.roles)
+        claims = {
+            "iss": self.settings.jwt_issuer,
+            "sub": f"client:{client.client_id}",
+            "aud": AUDIENCE,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "typ": "access",
+            "kind": "client",
+            "client_id": client.client_id,
+            "scope": " ".join(sorted(requested)),
+            "roles": roles,
+        }
+        token = await self.sign(session, claims)
+        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": claims["scope"]}
+
+
+def validate_scopes(scopes: list[str]) -> list[str]:
+    bad = [s for s in scopes if not s or " " in s or ":" not in s]
+    if bad:
+        raise ValidationFailed("Scopes look like '<service>:<action>'.", errors=[{"field": "scopes", "message": f"invalid: {bad}"}])
+    return scopes

@@ -1,0 +1,19 @@
+"""Learning service: Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI)."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from services.common.app import create_service_app
+from services.learning.config import LearningSettings
+
+
+def create_app(settings: LearningSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings = settings or LearningSettings()
+    return create_service_app(
+        settings,
+        title="VET platform — learning",
+        description="Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI).",
+        http_transport=http_transport,
+    )

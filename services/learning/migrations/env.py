@@ -1,0 +1,5 @@
+from services.common.migrations import run_env
+from services.common.models import KitBase
+from services.learning.models import Base
+
+run_env([Base.metadata, KitBase.metadata])

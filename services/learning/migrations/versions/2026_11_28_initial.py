@@ -1,0 +1,21 @@
+"""learning: kit tables (idempotency records, outbox, inbox)
+
+Revision ID: learning_0001
+Revises:
+Create Date: 2026-11-28
+"""
+
+from services.common.migration_ops import create_kit_tables, drop_kit_tables
+
+revision = "learning_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_kit_tables()
+
+
+def downgrade() -> None:
+    drop_kit_tables()

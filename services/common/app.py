@@ -84,7 +84,13 @@ def create_service_app(
     app.state.http = httpx.AsyncClient(transport=http_transport, timeout=httpx.Timeout(10.0, connect=3.0))
     identity = settings.identity_url.rstrip("/")
     app.state.verifier = TokenVerifier(
-        JWKSCache(f"{identity}/.well-known/jwks.json", client=app.state.http, provider=jwks_provider),
+        # identity reads its own keys from its database: no refetch throttle needed there
+        JWKSCache(
+            f"{identity}/.well-known/jwks.json",
+            client=app.state.http,
+            provider=jwks_provider,
+            min_refresh_seconds=0.0 if jwks_provider else 1.0,
+        ),
         issuer=settings.jwt_issuer,
     )
     app.state.tokens = ServiceTokenProvider(f"{identity}/oauth/token", settings.client_id, settings.client_secret, app.state.http)

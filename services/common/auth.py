@@ -65,7 +65,7 @@ class JWKSCache:
         *,
         client: httpx.AsyncClient | None = None,
         provider: JWKSProvider | None = None,
-        min_refresh_seconds: float = 10.0,
+        min_refresh_seconds: float = 1.0,
     ) -> None:
         if provider is None and jwks_url is None:
             raise ValueError("JWKSCache needs a jwks_url or a provider")

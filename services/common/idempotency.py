@@ -117,18 +117,18 @@ class IdempotencyMiddleware:
                 )
                 return
 
-            spool.seek(0)
-
-            async def replay_receive() -> Message:
-                chunk = spool.read(64 * 1024)
-                if chunk:
-                    more = spool.tell() < spool_size
-                    return {"type": "http.request", "body": chunk, "more_body": more}
-                return {"type": "http.request", "body": b"", "more_body": False}
-
-            spool.seek(0, 2)
             spool_size = spool.tell()
             spool.seek(0)
+            body_done = False
+
+            async def replay_receive() -> Message:
+                nonlocal body_done
+                if body_done:
+                    return await receive()  # after the body: wait for the client's disconnect, as usual
+                chunk = spool.read(64 * 1024)
+                more = spool.tell() < spool_size
+                body_done = not more
+                return {"type": "http.request", "body": chunk, "more_body": more}
 
             captured: dict[str, Any] = {"status": None, "headers": [], "body": bytearray(), "too_big": False}
 

@@ -20,7 +20,8 @@ DEMO_INSTITUTIONS = [
 #: (client_id, name, secret, scopes, institution, roles)
 DEMO_CLIENTS = [
     ("platform-admin", "Platform operator (demo)", "dev-only-platform-admin-secret",
-     ["identity:keys", "identity:clients", "identity:admin", "learning:admin", "records:admin", "credentials:admin"], None, []),
+     ["identity:keys", "identity:clients", "identity:admin", "identity:persons", "identity:persons:unmasked",
+      "learning:admin", "records:admin", "credentials:admin"], None, []),
     ("demo-school-sis", "Demo school information system (CD0101)", "dev-only-demo-school-secret",
      ["records:sync", "records:read", "credentials:issue"], "CD0101", ["school_system"]),
     ("demo-employer", "Demo employer verifier", "dev-only-demo-employer-secret", ["credentials:verify:bulk"], None, []),

@@ -7,21 +7,30 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from services.common.db import Database
+from services.common.text import fold
 from services.identity.config import IdentitySettings
 from services.identity.models import Account, ApiClient, Institution
+from services.identity.persons.numbers import current_province
 from services.identity.tokens.service import TokenService
 
+#: (code, name, type, ownership, province, address, latitude, longitude)
 DEMO_INSTITUTIONS = [
-    ("CD0101", "Trường Cao đẳng Kỹ thuật Công nghệ Hà Nội (demo)", "college", "public", "001"),
-    ("TC7901", "Trường Trung cấp Du lịch Sài Gòn (demo)", "intermediate", "private", "079"),
-    ("TT4901", "Trung tâm Giáo dục nghề nghiệp Quảng Nam (demo)", "vet_centre", "public", "049"),
+    ("CD0101", "Trường Cao đẳng Kỹ thuật Công nghệ Hà Nội (demo)", "college", "public", "001",
+     "Phường Cầu Giấy, Hà Nội", 21.0362, 105.7906),
+    ("TC7901", "Trường Trung cấp Du lịch Sài Gòn (demo)", "intermediate", "private", "079",
+     "Phường Bến Thành, TP Hồ Chí Minh", 10.7725, 106.6980),
+    # registered in Quảng Nam (049) before the 2025 merger: stored under Đà Nẵng (048)
+    ("TT4901", "Trung tâm Giáo dục nghề nghiệp Quảng Nam (demo)", "vet_centre", "public", "049",
+     "Phường Tam Kỳ, Đà Nẵng", 15.5736, 108.4740),
 ]
 
 #: (client_id, name, secret, scopes, institution, roles)
 DEMO_CLIENTS = [
     ("platform-admin", "Platform operator (demo)", "dev-only-platform-admin-secret",
      ["identity:keys", "identity:clients", "identity:admin", "identity:persons", "identity:persons:unmasked",
-      "learning:admin", "records:admin", "credentials:admin"], None, []),
+      "learning:admin", "records:admin", "credentials:admin"], None, ["platform_admin@national"]),
+    ("demo-province-079", "Sở LĐTBXH TP Hồ Chí Minh (demo officer system)", "dev-only-demo-province-secret",
+     ["identity:institutions"], None, ["province_officer@province:079"]),
     ("demo-school-sis", "Demo school information system (CD0101)", "dev-only-demo-school-secret",
      ["records:sync", "records:read", "credentials:issue"], "CD0101", ["school_system"]),
     ("demo-employer", "Demo employer verifier", "dev-only-demo-employer-secret", ["credentials:verify:bulk"], None, []),
@@ -48,9 +57,13 @@ async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> l
         async with db.session(write=True) as session:
             await tokens.ensure_signing_key(session)
             existing = set((await session.scalars(select(Institution.code))).all())
-            for code, name, kind, ownership, province in DEMO_INSTITUTIONS:
+            for code, name, kind, ownership, province, address, lat, lon in DEMO_INSTITUTIONS:
                 if code not in existing:
-                    session.add(Institution(code=code, name=name, type=kind, ownership=ownership, province_code=province))
+                    session.add(Institution(
+                        code=code, name=name, name_folded=fold(name), type=kind, ownership=ownership,
+                        province_code=current_province(province), address=address, latitude=lat, longitude=lon,
+                        status="active", version=1,
+                    ))
                     created.append(f"institution {code}")
             clients = set((await session.scalars(select(ApiClient.client_id))).all())
             wanted = list(DEMO_CLIENTS) + [

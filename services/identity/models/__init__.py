@@ -11,8 +11,9 @@ class Base(DeclarativeBase):
 
 from services.identity.models.account import Account  # noqa: E402
 from services.identity.models.api_client import ApiClient  # noqa: E402
+from services.identity.models.audit import AuditEvent  # noqa: E402
 from services.identity.models.institution import Institution  # noqa: E402
 from services.identity.models.person import Person  # noqa: E402
 from services.identity.models.signing_key import SigningKey  # noqa: E402
 
-__all__ = ["Account", "ApiClient", "Base", "Institution", "Person", "SigningKey"]
+__all__ = ["Account", "ApiClient", "AuditEvent", "Base", "Institution", "Person", "SigningKey"]

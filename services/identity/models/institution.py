@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import String
+from datetime import date
+
+from sqlalchemy import Date, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import Entity
@@ -8,16 +10,28 @@ from services.identity.models import Base
 
 
 class Institution(Entity, Base):
-    """Cơ sở giáo dục nghề nghiệp: a VET institution in the national registry (the digital map).
-
-    The full registry (ownership, coordinates, status history, merges) comes with the identity issue; the spine
-    keeps what demo data and roles need."""
+    """Cơ sở giáo dục nghề nghiệp: a VET institution in the national registry (the digital map)."""
 
     __tablename__ = "institutions"
 
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(500))
-    #: college | intermediate | vet_centre | other
+    #: name folded for search with or without diacritics
+    name_folded: Mapped[str] = mapped_column(String(500), default="", index=True)
+    #: college (trường cao đẳng) | intermediate (trường trung cấp) | vet_centre (trung tâm GDNN) | other
     type: Mapped[str] = mapped_column(String(30))
+    #: public | private | foreign_invested
     ownership: Mapped[str] = mapped_column(String(30), default="public")
-    province_code: Mapped[str] = mapped_column(String(3))
+    #: current (post-2025) province code
+    province_code: Mapped[str] = mapped_column(String(3), index=True)
+    address: Mapped[str | None] = mapped_column(String(500))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    #: active | merged | closed
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    established_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    parent_code: Mapped[str | None] = mapped_column(String(20))
+    merged_into_code: Mapped[str | None] = mapped_column(String(20))
+    #: bumped on every change; the ETag of the record
+    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -30,7 +30,10 @@ class ClientCreate(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     scopes: list[str] = Field(default_factory=list, max_length=50)
     institution_code: str | None = Field(default=None, max_length=20)
-    roles: list[str] = Field(default_factory=list, max_length=20)
+    roles: list[str] = Field(
+        default_factory=list, max_length=20,
+        description="role at the client's institution, or role@place (place: national, province:<code>, an institution code)",
+    )
 
 
 class ClientRead(BaseModel):

@@ -140,9 +140,7 @@ class TokenService:
             )
         now = utcnow()
         ttl = self.settings.access_token_ttl_seconds
-        roles: dict[str, list[str]] = {}
-        if client.institution_code and client.roles:
-            roles[client.institution_code] = list(client.roles)
+        roles = roles_claim(client.roles, default_at=client.institution_code)
         claims = {
             "iss": self.settings.jwt_issuer,
             "sub": f"client:{client.client_id}",
@@ -159,6 +157,18 @@ class TokenService:
         }
         token = await self.sign(session, claims)
         return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": claims["scope"]}
+
+
+def roles_claim(roles: list[str], *, default_at: str | None) -> dict[str, list[str]]:
+    """``["school_system", "province_officer@province:079"]`` → ``{"CD0101": ["school_system"],
+    "province:079": ["province_officer"]}``: a bare role applies at the client's own institution."""
+    out: dict[str, list[str]] = {}
+    for entry in roles:
+        role, _, where = entry.partition("@")
+        where = where or default_at or ""
+        if where:
+            out.setdefault(where, []).append(role)
+    return out
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:

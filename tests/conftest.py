@@ -51,5 +51,7 @@ async def database_factory(backend: str, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="session")
 async def platform(database_factory: UrlFactory, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
-    async with running_platform(database_factory, Path(tmp_path_factory.mktemp("platform"))) as p:
+    # short, small lockouts so their expiry can be seen within a test
+    overrides = {"identity": {"lockout_base_seconds": 1.0, "lockout_account_failures": 3, "lockout_ip_failures": 6}}
+    async with running_platform(database_factory, Path(tmp_path_factory.mktemp("platform")), overrides) as p:
         yield p

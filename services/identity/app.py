@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.identity.config import IdentitySettings
+from services.identity.accounts.endpoints import router as accounts_router
+from services.identity.accounts.service import SessionService
 from services.identity.audit.endpoints import router as audit_router
 from services.identity.institutions.endpoints import router as institutions_router
 from services.identity.persons.endpoints import router as persons_router
@@ -33,10 +35,11 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         settings,
         title="VET platform — identity",
         description="Persons by national ID, accounts, the institution registry, machine clients and tokens (JWKS).",
-        routers=[tokens_router, persons_router, institutions_router, audit_router],
+        routers=[tokens_router, accounts_router, persons_router, institutions_router, audit_router],
         jwks_provider=local_jwks,
         http_transport=http_transport,
         on_startup=[ensure_key],
     )
     app.state.token_service = token_service
+    app.state.session_service = SessionService(token_service)
     return app

@@ -19,6 +19,28 @@ class IdentitySettings(ServiceSettings):
     #: keys the SHA-256 of machine-client secrets (a pepper: a stolen table alone does not give secrets)
     client_secret_pepper: str = DEV_SECRET_PREFIX + "identity-client-pepper"
     outbox_enabled: bool = False
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    #: peers whose X-Forwarded-For is believed (the gateway)
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    #: failed sign-ins before a lock, per account and per IP; locks last base × 2^(n-1) seconds, capped
+    lockout_account_failures: int = 5
+    lockout_ip_failures: int = 20
+    lockout_base_seconds: float = 60.0
+    lockout_max_seconds: float = 3600.0
+    # -- VNeID (any OpenID Connect provider) as upstream sign-in ---------------------------------------------
+    vneid_issuer: str = ""
+    vneid_client_id: str = ""
+    vneid_client_secret: str = ""
+    #: our callback registered at the provider
+    vneid_redirect_uri: str = "http://127.0.0.1:8000/api/identity/v1/auth/vneid/callback"
+    vneid_scopes: str = "openid profile"
+    #: which ID-token claim carries the 12-digit personal identification number
+    vneid_id_number_claim: str = "personal_id"
+    vneid_name_claim: str = "name"
+    vneid_birthdate_claim: str = "birthdate"
+    vneid_gender_claim: str = "gender"
+    #: development-only stand-in provider mounted at /dev-oidc (never in production)
+    dev_oidc_enabled: bool = False
 
     def secret_fields(self) -> dict[str, str]:
         return super().secret_fields() | {

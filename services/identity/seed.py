@@ -3,13 +3,13 @@ again changes nothing. Refused in production."""
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from services.common.db import Database
 from services.common.text import fold
 from services.identity.config import IdentitySettings
-from services.identity.models import Account, ApiClient, Institution
+from services.identity.accounts.passwords import hash_password
+from services.identity.models import Account, ApiClient, Institution, Membership
 from services.identity.persons.numbers import current_province
 from services.identity.tokens.service import TokenService
 
@@ -38,9 +38,13 @@ DEMO_CLIENTS = [
 
 SERVICE_SCOPES = ["events:deliver", "identity:persons", "records:read"]
 
+#: (username, full name, password, [(at, role)])
 DEMO_ACCOUNTS = [
-    ("teacher.demo", "Nguyễn Thị Lan (giáo viên demo)", "dev-only-Teacher#2026", [{"institution": "CD0101", "role": "teacher"}]),
-    ("student.demo", "Trần Văn Minh (học viên demo)", "dev-only-Student#2026", [{"institution": "CD0101", "role": "student"}]),
+    ("teacher.demo", "Nguyễn Thị Lan (giáo viên demo)", "dev-only-Teacher#2026", [("CD0101", "teacher")]),
+    ("student.demo", "Trần Văn Minh (học viên demo)", "dev-only-Student#2026", [("CD0101", "student")]),
+    ("schooladmin.demo", "Phạm Quốc Huy (quản trị trường demo)", "dev-only-SchoolAdmin#2026", [("CD0101", "school_admin")]),
+    ("officer.hcm.demo", "Võ Thị Mai (cán bộ Sở, TP HCM, demo)", "dev-only-Officer#2026", [("province:079", "province_officer")]),
+    ("ministry.demo", "Hoàng Văn Nam (cán bộ Bộ, demo)", "dev-only-Ministry#2026", [("national", "ministry_officer")]),
 ]
 
 
@@ -51,7 +55,6 @@ async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> l
         raise RuntimeError("demo data is never loaded in production")
     db = Database(settings.database_url)
     tokens = TokenService(settings)
-    hasher = PasswordHasher()
     created: list[str] = []
     try:
         async with db.session(write=True) as session:
@@ -76,9 +79,12 @@ async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> l
                     )
                     created.append(f"client {client_id}")
             accounts = set((await session.scalars(select(Account.username))).all())
-            for username, full_name, password, roles in DEMO_ACCOUNTS:
+            for username, full_name, password, memberships in DEMO_ACCOUNTS:
                 if username not in accounts:
-                    session.add(Account(username=username, full_name=full_name, password_hash=hasher.hash(password), roles=roles, active=True))
+                    account = Account(username=username, full_name=full_name, password_hash=hash_password(password), active=True)
+                    session.add(account)
+                    await session.flush()
+                    session.add_all(Membership(account_id=account.id, at=at, role=role, granted_by="seed") for at, role in memberships)
                     created.append(f"account {username}")
     finally:
         await db.dispose()

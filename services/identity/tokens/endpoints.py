@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from services.common.auth import require_scopes
 from services.common.db import SessionDep
 from services.common.errors import BadRequest
+from services.identity.audit import service as audit
 from services.identity.tokens import repository
 from services.identity.tokens.schemas import ClientCreate, ClientCreated, ClientRead, SigningKeyRead, TokenResponse
 from services.identity.tokens.service import InvalidClient, TokenService, validate_scopes
@@ -37,7 +38,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return client_id, secret
 
 
-@router.post("/oauth/token", response_model=TokenResponse, tags=["oauth"], summary="OAuth2 token endpoint (client_credentials)")
+@router.post("/oauth/token", response_model=TokenResponse, tags=["oauth"], summary="OAuth2 token endpoint (client_credentials, refresh_token)")
 async def token(
     request: Request,
     session: SessionDep,
@@ -46,12 +47,22 @@ async def token(
     scope: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
+    no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if grant_type == "refresh_token":
+        if not refresh_token:
+            raise BadRequest("refresh_token is required.", error="invalid_request", errors=[{"field": "refresh_token", "message": "required"}])
+        from services.identity.accounts.endpoints import client_ip
+        from services.identity.accounts.flows import refresh_grant
+
+        body = await refresh_grant(request.app.state.db, request.app.state.session_service, refresh_token, client_ip(request))
+        return JSONResponse(body, headers=no_store)
     if grant_type != "client_credentials":
         raise BadRequest(
             f"grant_type {grant_type!r} is not supported here.",
             error="unsupported_grant_type",
-            errors=[{"field": "grant_type", "message": "only client_credentials"}],
+            errors=[{"field": "grant_type", "message": "client_credentials or refresh_token"}],
         )
     basic = _basic_credentials(request)
     if basic is not None:
@@ -59,7 +70,9 @@ async def token(
     if not client_id or not client_secret:
         raise InvalidClient("Client credentials are required (HTTP Basic or form fields).", error="invalid_client")
     body = await tokens.client_credentials_token(session, client_id, client_secret, scope)
-    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    audit.record(session, actor=f"client:{client_id}", action="token.client_credentials", target_type="client",
+                 target_id=client_id, details={"scope": body["scope"]})
+    return JSONResponse(body, headers=no_store)
 
 
 @router.get("/.well-known/jwks.json", tags=["oauth"], summary="Public keys that verify platform tokens")
@@ -75,7 +88,7 @@ async def discovery(request: Request) -> dict[str, Any]:
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "response_types_supported": ["token"],

@@ -1,0 +1,154 @@
+"""Sign-in with a password, refresh (see /oauth/token), logout, password change, accounts and memberships."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
+
+from services.common.auth import CurrentPrincipal, Principal
+from services.common.db import SessionDep
+from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from services.common.permissions import is_national_officer, roles_at
+from services.common.db import utcnow
+from services.identity.accounts import flows, passwords
+from services.identity.accounts.schemas import (
+    AccountCreate,
+    AccountRead,
+    LoginRequest,
+    LogoutRequest,
+    MembershipIn,
+    MembershipRead,
+    PasswordChange,
+    SessionTokens,
+)
+from services.identity.accounts.service import SessionService
+from services.identity.audit import service as audit
+from services.identity.models import Account, Membership
+
+router = APIRouter(tags=["accounts"])
+
+
+def sessions_of(request: Request) -> SessionService:
+    return request.app.state.session_service
+
+
+Sessions = Annotated[SessionService, Depends(sessions_of)]
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address; the gateway's X-Forwarded-For is trusted only from the configured proxies."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in request.app.state.settings.trusted_proxies:
+        return forwarded.split(",")[0].strip()[:64]
+    return peer
+
+
+@router.post("/v1/auth/login", response_model=SessionTokens, summary="Staff sign-in with username and password")
+async def login(body: LoginRequest, request: Request, sessions: Sessions) -> Any:
+    return await flows.password_login(request.app.state.db, sessions, body.username, body.password, client_ip(request))
+
+
+@router.post("/v1/auth/logout", status_code=204, summary="End the sign-in session (revokes its refresh tokens)")
+async def logout(body: LogoutRequest, request: Request, sessions: Sessions) -> Response:
+    await flows.logout(request.app.state.db, sessions, body.refresh_token, client_ip(request))
+    return Response(status_code=204)
+
+
+async def _account_of(session: Any, principal: Principal) -> Account:
+    if not principal.sub.startswith("account:"):
+        raise Forbidden("Only people have accounts; this token belongs to a machine client.")
+    account = await session.get(Account, uuid.UUID(principal.sub.split(":", 1)[1]))
+    if account is None:
+        raise NotFound("Your account no longer exists.")
+    return account
+
+
+async def _read(session: Any, account: Account) -> AccountRead:
+    rows = (await session.scalars(select(Membership).where(Membership.account_id == account.id))).all()
+    return AccountRead(
+        id=account.id, username=account.username, full_name=account.full_name, person_id=account.person_id,
+        active=account.active, memberships=[MembershipRead.model_validate(m) for m in rows], created_at=account.created_at,
+    )
+
+
+@router.get("/v1/accounts/me", response_model=AccountRead, summary="Your account and memberships")
+async def me(session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
+    return await _read(session, await _account_of(session, principal))
+
+
+@router.post("/v1/auth/password", status_code=204, summary="Change your password")
+async def change_password(body: PasswordChange, session: SessionDep, principal: CurrentPrincipal, sessions: Sessions) -> Response:
+    account = await _account_of(session, principal)
+    if not passwords.verify_password(account.password_hash, body.current_password):
+        raise Unauthorized("The current password is wrong.")
+    problems = passwords.policy_errors(body.new_password, username=account.username)
+    if problems:
+        raise ValidationFailed("The new password does not meet the policy.", errors=[{"field": "new_password", "message": p} for p in problems])
+    account.password_hash = passwords.hash_password(body.new_password)
+    account.password_changed_at = utcnow()
+    audit.record(session, actor=principal, action="account.password_changed", target_type="account", target_id=str(account.id))
+    return Response(status_code=204)
+
+
+def ensure_may_grant(principal: Principal, m: MembershipIn) -> None:
+    """National officers and platform admins grant anything; a school admin grants teacher, student and
+    school_admin at their own institution."""
+    if is_national_officer(principal) or principal.has_scope("identity:admin"):
+        return
+    if m.role in {"teacher", "student", "school_admin"} and "school_admin" in roles_at(principal, m.at):
+        return
+    raise Forbidden(f"You may not grant {m.role} at {m.at}.")
+
+
+@router.post("/v1/accounts", response_model=AccountRead, status_code=201, summary="Create a staff account")
+async def create_account(body: AccountCreate, session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
+    if not body.memberships and not (is_national_officer(principal) or principal.has_scope("identity:admin")):
+        raise Forbidden("Only administrators create accounts without a membership.")
+    for m in body.memberships:
+        ensure_may_grant(principal, m)
+    problems = passwords.policy_errors(body.password, username=body.username)
+    if problems:
+        raise ValidationFailed("The password does not meet the policy.", errors=[{"field": "password", "message": p} for p in problems])
+    if await session.scalar(select(Account.id).where(Account.username == body.username)) is not None:
+        raise Conflict(f"Username {body.username} is taken.", errors=[{"field": "username", "message": "taken"}])
+    account = Account(username=body.username, full_name=body.full_name, password_hash=passwords.hash_password(body.password),
+                      password_changed_at=utcnow(), active=True)
+    session.add(account)
+    await session.flush()
+    for m in body.memberships:
+        session.add(Membership(account_id=account.id, at=m.at, role=m.role, granted_by=principal.sub))
+    audit.record(session, actor=principal, action="account.created", target_type="account", target_id=str(account.id),
+                 details={"username": body.username, "memberships": [m.model_dump() for m in body.memberships]})
+    await session.flush()
+    return await _read(session, account)
+
+
+@router.post("/v1/accounts/{account_id}/memberships", response_model=MembershipRead, status_code=201, summary="Grant a role")
+async def grant(account_id: uuid.UUID, body: MembershipIn, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    ensure_may_grant(principal, body)
+    if await session.get(Account, account_id) is None:
+        raise NotFound(f"No account {account_id}.")
+    existing = await session.scalar(select(Membership).where(Membership.account_id == account_id, Membership.at == body.at, Membership.role == body.role))
+    if existing is not None:
+        return existing
+    m = Membership(account_id=account_id, at=body.at, role=body.role, granted_by=principal.sub)
+    session.add(m)
+    await session.flush()
+    audit.record(session, actor=principal, action="membership.granted", target_type="account", target_id=str(account_id), details=body.model_dump())
+    return m
+
+
+@router.delete("/v1/accounts/{account_id}/memberships/{membership_id}", status_code=204, summary="Revoke a role")
+async def revoke(account_id: uuid.UUID, membership_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    m = await session.get(Membership, membership_id)
+    if m is None or m.account_id != account_id:
+        raise NotFound(f"No membership {membership_id}.")
+    ensure_may_grant(principal, MembershipIn(at=m.at, role=m.role))
+    await session.delete(m)
+    audit.record(session, actor=principal, action="membership.revoked", target_type="account", target_id=str(account_id),
+                 details={"at": m.at, "role": m.role})
+    return Response(status_code=204)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common.db import Entity, utcnow
+from services.identity.models import Base
+
+
+class RefreshToken(Base):
+    """One refresh token of a sign-in session (its family). Using it rotates it; using a rotated one again means
+    it was stolen, and the whole family is revoked. Only a SHA-256 of the token is stored."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    rotated_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    revoked_reason: Mapped[str | None] = mapped_column(String(100))
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per account and per IP (``key`` = ``account:<name>`` or ``ip:<addr>``); locks grow."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    last_failure_at: Mapped[datetime | None] = mapped_column()
+
+
+class OidcAuthRequest(Entity, Base):
+    """A sign-in through the upstream provider (VNeID) waiting for its callback: ``state`` finds it once."""
+
+    __tablename__ = "oidc_auth_requests"
+
+    state: Mapped[str] = mapped_column(String(100), unique=True)
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(200))
+    return_to: Mapped[str | None] = mapped_column(String(2000))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()

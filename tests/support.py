@@ -27,11 +27,22 @@ def service_url(name: str) -> str:
     return f"http://{authority(name)}"
 
 
+VNEID_AUTHORITY = "127.0.0.1:8009"
+VNEID = {
+    "vneid_issuer": f"http://{VNEID_AUTHORITY}",
+    "vneid_client_id": "vet-platform-test",
+    "vneid_client_secret": "test-only-vneid-secret",
+    "vneid_redirect_uri": "http://127.0.0.1:8001/v1/auth/vneid/callback",
+}
+
+
 @dataclass
 class Platform:
     apps: dict[str, FastAPI]
     transport: RoutingTransport
     settings: dict[str, Any]
+    #: the test's OpenID provider standing in for VNeID (a separate app on its own address)
+    vneid: Any = None
     _tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
     def client(self, name: str, **kw: Any) -> httpx.AsyncClient:
@@ -73,8 +84,16 @@ def service_settings(name: str, database_url: str, objects: Path, **overrides: A
 async def running_platform(url_for: UrlFactory, tmp: Path, overrides: dict[str, dict[str, Any]] | None = None) -> AsyncIterator[Platform]:
     from importlib import import_module
 
+    from services.identity.devoidc import ProviderState, create_provider_app
+
     overrides = overrides or {}
+    overrides["identity"] = VNEID | overrides.get("identity", {})
     transport = RoutingTransport()
+    provider = ProviderState(
+        issuer=VNEID["vneid_issuer"], client_id=VNEID["vneid_client_id"], client_secret=VNEID["vneid_client_secret"],
+        redirect_uris=[VNEID["vneid_redirect_uri"]], public_url=VNEID["vneid_issuer"],
+    )
+    transport.add(VNEID_AUTHORITY, create_provider_app(provider))
     apps: dict[str, FastAPI] = {}
     settings: dict[str, Any] = {}
     for name in SERVICES:
@@ -86,4 +105,4 @@ async def running_platform(url_for: UrlFactory, tmp: Path, overrides: dict[str, 
     async with contextlib.AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
-        yield Platform(apps=apps, transport=transport, settings=settings)
+        yield Platform(apps=apps, transport=transport, settings=settings, vneid=provider)

@@ -16,6 +16,9 @@ from services.identity.institutions.endpoints import router as institutions_rout
 from services.identity.persons.endpoints import router as persons_router
 from services.identity.tokens.endpoints import router as tokens_router
 from services.identity.tokens.service import TokenService
+from services.identity.vneid.client import OidcClient
+from services.identity.vneid.endpoints import router as vneid_router
+from services.identity.devoidc import ProviderState, dev_oidc_router
 
 
 def create_app(settings: IdentitySettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -35,11 +38,22 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         settings,
         title="VET platform — identity",
         description="Persons by national ID, accounts, the institution registry, machine clients and tokens (JWKS).",
-        routers=[tokens_router, accounts_router, persons_router, institutions_router, audit_router],
+        routers=[tokens_router, accounts_router, vneid_router, persons_router, institutions_router, audit_router],
         jwks_provider=local_jwks,
         http_transport=http_transport,
         on_startup=[ensure_key],
     )
     app.state.token_service = token_service
     app.state.session_service = SessionService(token_service)
+    app.state.oidc = OidcClient(settings, app.state.http)
+    if settings.dev_oidc_enabled and settings.environment != "production":
+        provider = ProviderState(
+            issuer=settings.jwt_issuer.rstrip("/") + "/dev-oidc",
+            client_id=settings.vneid_client_id,
+            client_secret=settings.vneid_client_secret,
+            redirect_uris=[settings.vneid_redirect_uri],
+            public_url=settings.dev_oidc_public_url,
+        )
+        app.state.dev_oidc = provider
+        app.include_router(dev_oidc_router(provider))
     return app

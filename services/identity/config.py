@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import model_validator
+
 from services.common.config import DEV_SECRET_PREFIX, ServiceSettings, service_config
 
 
@@ -41,9 +43,19 @@ class IdentitySettings(ServiceSettings):
     vneid_gender_claim: str = "gender"
     #: development-only stand-in provider mounted at /dev-oidc (never in production)
     dev_oidc_enabled: bool = False
+    #: where browsers reach the stand-in's authorize endpoint (through the gateway by default)
+    dev_oidc_public_url: str = ""
+
+    @model_validator(mode="after")
+    def _no_stand_in_in_production(self) -> "IdentitySettings":
+        if self.environment == "production" and self.dev_oidc_enabled:
+            raise ValueError("the development-only VNeID stand-in cannot be enabled in production")
+        if not self.dev_oidc_public_url:
+            self.dev_oidc_public_url = self.public_base_url.rstrip("/") + "/api/identity/dev-oidc"
+        return self
 
     def secret_fields(self) -> dict[str, str]:
-        return super().secret_fields() | {
-            "key_encryption_secret": self.key_encryption_secret,
-            "client_secret_pepper": self.client_secret_pepper,
-        }
+        secrets = {"key_encryption_secret": self.key_encryption_secret, "client_secret_pepper": self.client_secret_pepper}
+        if self.vneid_issuer:
+            secrets["vneid_client_secret"] = self.vneid_client_secret
+        return super().secret_fields() | secrets

@@ -21,7 +21,7 @@ from services.identity.tokens.service import TokenService
 ROLE_SCOPES: dict[str, list[str]] = {
     "platform_admin": ["identity:admin", "identity:keys", "identity:clients", "identity:persons", "identity:persons:unmasked",
                        "learning:admin", "records:admin", "credentials:admin", "records:read"],
-    "ministry_officer": ["identity:persons", "identity:persons:unmasked", "records:read", "learning:moderate"],
+    "ministry_officer": ["identity:persons", "records:read", "learning:moderate"],
     "province_officer": ["records:read", "learning:moderate"],
     "school_admin": ["records:sync", "records:read", "credentials:issue"],
     "teacher": ["learning:publish", "records:read"],

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, ValidationFailed
-from services.common.permissions import is_national_officer, person_id_of
+from services.common.permissions import person_id_of
 from services.identity.models import Person
 from services.identity.persons import numbers, repository
 from services.identity.persons.schemas import PersonIn, PersonRead, ResolveError, ResolveResponse, ResolveResult
@@ -126,11 +126,7 @@ async def resolve_many(session: AsyncSession, items: Sequence[PersonIn]) -> Reso
 def may_see_full_number(principal: Principal | None, person: Person) -> bool:
     if principal is None:
         return False
-    return (
-        person_id_of(principal) == str(person.id)
-        or principal.has_scope(UNMASK_SCOPE)
-        or is_national_officer(principal)
-    )
+    return person_id_of(principal) == str(person.id) or principal.has_scope(UNMASK_SCOPE)
 
 
 def to_read(person: Person, principal: Principal | None) -> PersonRead:

@@ -137,3 +137,27 @@ async def test_forged_and_expired_tokens_are_rejected(platform: Platform) -> Non
     async with platform.client("records") as c:
         r = await c.get("/v1/admin/inbox", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
+
+
+async def test_client_secret_rotation_and_disable(platform: Platform) -> None:
+    import uuid
+
+    admin = await platform.admin_headers("identity:clients")
+    cid = f"verifier-{uuid.uuid4().hex[:8]}"
+    async with platform.client("identity") as c:
+        created = await c.post("/v1/clients", json={"client_id": cid, "name": "Công ty TNHH Tuyển dụng", "scopes": ["credentials:verify:bulk"]}, headers=admin)
+        old_secret = created.json()["client_secret"]
+        rotated = await c.post(f"/v1/clients/{cid}/secret", headers=admin)
+        new_secret = rotated.json()["client_secret"]
+        old = await c.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, old_secret))
+        new = await c.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, new_secret))
+        disabled = await c.patch(f"/v1/clients/{cid}", json={"active": False}, headers=admin)
+        after = await c.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, new_secret))
+        listed = await c.get("/v1/clients", params={"limit": 500}, headers=admin)
+        audit = await c.get("/v1/admin/audit", params={"target_type": "client", "target_id": cid}, headers=await platform.admin_headers())
+    assert created.status_code == 201 and rotated.status_code == 200 and new_secret != old_secret
+    assert old.status_code == 401 and new.status_code == 200
+    assert disabled.json()["active"] is False and after.status_code == 401
+    assert cid in {x["client_id"] for x in listed.json()["items"]}
+    actions = [e["action"] for e in audit.json()["items"]]
+    assert {"client.created", "client.secret_rotated", "client.updated", "token.client_credentials"} <= set(actions)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import base64
+import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
-from services.common.auth import require_scopes
+from services.common.auth import Principal, require_scopes
 from services.common.db import SessionDep
-from services.common.errors import BadRequest
+from services.common.errors import BadRequest, NotFound, ValidationFailed
+from services.common.pagination import Page, PageDep, paginate
 from services.identity.audit import service as audit
+from services.identity.models import ApiClient
 from services.identity.tokens import repository
-from services.identity.tokens.schemas import ClientCreate, ClientCreated, ClientRead, SigningKeyRead, TokenResponse
+from services.identity.tokens.schemas import ClientCreate, ClientCreated, ClientRead, ClientUpdate, SigningKeyRead, TokenResponse
 from services.identity.tokens.service import InvalidClient, TokenService, validate_scopes
 
 router = APIRouter()
+ClientsAdmin = Annotated[Principal, Depends(require_scopes("identity:clients"))]
 
 
 def token_service(request: Request) -> TokenService:
@@ -108,8 +113,10 @@ async def discovery(request: Request) -> dict[str, Any]:
     dependencies=[Depends(require_scopes("identity:keys"))],
     summary="Rotate the token signing key",
 )
-async def rotate_key(session: SessionDep, tokens: TokenServiceDep) -> Any:
-    return await tokens.rotate(session)
+async def rotate_key(session: SessionDep, tokens: TokenServiceDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
+    key = await tokens.rotate(session)
+    audit.record(session, actor=principal, action="signing_key.rotated", target_type="signing_key", target_id=key.kid)
+    return key
 
 
 @router.get(
@@ -128,10 +135,9 @@ async def list_keys(session: SessionDep) -> Any:
     response_model=ClientCreated,
     status_code=201,
     tags=["clients"],
-    dependencies=[Depends(require_scopes("identity:clients"))],
     summary="Register a machine client (the secret is returned once)",
 )
-async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenServiceDep) -> Any:
+async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin) -> Any:
     client, secret = await tokens.create_client(
         session,
         client_id=body.client_id,
@@ -140,4 +146,45 @@ async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenSe
         institution_code=body.institution_code,
         roles=body.roles,
     )
+    audit.record(session, actor=principal, action="client.created", target_type="client", target_id=client.client_id,
+                 details={"scopes": client.scopes, "institution_code": client.institution_code, "roles": client.roles})
     return ClientCreated(**ClientRead.model_validate(client).model_dump(), client_secret=secret)
+
+
+async def _client_or_404(session: Any, client_id: str) -> Any:
+    client = await repository.client_by_id(session, client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id}.")
+    return client
+
+
+@router.get("/v1/clients", response_model=Page[ClientRead], tags=["clients"], summary="Machine clients")
+async def list_clients(session: SessionDep, page: PageDep, _: ClientsAdmin) -> Page[Any]:
+    return await paginate(session, select(ApiClient), (ApiClient.client_id,), page, transform=ClientRead.model_validate)
+
+
+@router.post("/v1/clients/{client_id}/secret", response_model=ClientCreated, tags=["clients"], summary="Rotate a client's secret (the old one stops working)")
+async def rotate_client_secret(client_id: str, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin) -> Any:
+    client = await _client_or_404(session, client_id)
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash = tokens.hash_secret(secret)
+    audit.record(session, actor=principal, action="client.secret_rotated", target_type="client", target_id=client_id)
+    await session.flush()
+    return ClientCreated(**ClientRead.model_validate(client).model_dump(), client_secret=secret)
+
+
+@router.patch("/v1/clients/{client_id}", response_model=ClientRead, tags=["clients"], summary="Enable/disable a client or change its scopes")
+async def update_client(client_id: str, body: ClientUpdate, session: SessionDep, principal: ClientsAdmin) -> Any:
+    client = await _client_or_404(session, client_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("scopes") is not None:
+        changes["scopes"] = " ".join(sorted(set(validate_scopes(changes["scopes"]))))
+    before = {k: getattr(client, k) for k in changes}
+    for k, v in changes.items():
+        if v is None:
+            raise ValidationFailed(f"{k} cannot be null.", errors=[{"field": k, "message": "cannot be null"}])
+        setattr(client, k, v)
+    audit.record(session, actor=principal, action="client.updated", target_type="client", target_id=client_id,
+                 details={k: {"old": before[k], "new": getattr(client, k)} for k in changes})
+    await session.flush()
+    return client

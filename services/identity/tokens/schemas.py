@@ -51,3 +51,9 @@ class ClientRead(BaseModel):
 
 class ClientCreated(ClientRead):
     client_secret: str = Field(description="shown once; store it now")
+
+
+class ClientUpdate(BaseModel):
+    active: bool | None = None
+    scopes: list[str] | None = Field(default=None, max_length=50)
+    name: str | None = Field(default=None, min_length=1, max_length=300)

@@ -37,6 +37,12 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
         env[p + "PUBLIC_BASE_URL"] = gateway
         env["GATEWAY_" + name.upper() + "_URL"] = f"http://{host}:{ports[name]}"
     env["GATEWAY_JWT_ISSUER"] = identity
+    # development-only stand-in for VNeID, served by identity itself, reached by browsers through the gateway
+    env["IDENTITY_DEV_OIDC_ENABLED"] = "true"
+    env["IDENTITY_VNEID_ISSUER"] = f"{identity}/dev-oidc"
+    env["IDENTITY_VNEID_CLIENT_ID"] = "vet-platform-dev"
+    env["IDENTITY_VNEID_CLIENT_SECRET"] = "dev-only-vneid-client-secret"
+    env["IDENTITY_VNEID_REDIRECT_URI"] = f"{gateway}/api/identity/v1/auth/vneid/callback"
     env["RECORDS_EVENT_ROUTES"] = f'{{"vn.vet.records.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
     env["LEARNING_EVENT_ROUTES"] = f'{{"vn.vet.learning.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
     env["CREDENTIALS_EVENT_ROUTES"] = (

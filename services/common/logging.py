@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -11,6 +12,14 @@ from datetime import UTC, datetime
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+#: a 12-digit personal identification number anywhere in a log line is masked (001******789): never logged in full
+_ID_NUMBER = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
+#: drivers that log statements with their parameters at DEBUG
+_QUIET = ("aiosqlite", "sqlalchemy.engine", "asyncpg", "httpcore", "hpack", "multipart")
+
+
+def redact(text: str) -> str:
+    return _ID_NUMBER.sub(r"\1******\2", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,7 +41,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return redact(json.dumps(entry, ensure_ascii=False))
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -41,6 +50,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

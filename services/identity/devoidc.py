@@ -4,7 +4,8 @@ It lets ``make run`` demonstrate citizen sign-in offline, and the tests run the 
 real provider. Authorisation code flow with PKCE (S256 only), ``state`` passed back, ``nonce`` put in the ID token,
 codes single-use and short-lived, client authentication, exact redirect-URI match, RS256 ID tokens published in
 its JWKS. It never runs in production (the identity app refuses to mount it there). Sign-in is automatic: the
-citizen is chosen by ``login_hint`` (a personal ID number from the demo list) or is the first demo citizen."""
+citizen is chosen by ``login_hint`` (an alias from the demo list, never an ID number: those stay out of URLs) or
+is the first demo citizen."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from jose import jwk, jwt
 
 DEMO_CITIZENS: list[dict[str, str]] = [
-    {"personal_id": "001203012345", "name": "Trần Văn Minh", "birthdate": "2003-05-14", "gender": "male"},
-    {"personal_id": "079304056789", "name": "Lê Thị Hồng Nhung", "birthdate": "2004-09-02", "gender": "female"},
+    {"alias": "minh", "personal_id": "001203012345", "name": "Trần Văn Minh", "birthdate": "2003-05-14", "gender": "male"},
+    {"alias": "nhung", "personal_id": "079304056789", "name": "Lê Thị Hồng Nhung", "birthdate": "2004-09-02", "gender": "female"},
 ]
 
 
@@ -99,7 +100,7 @@ def dev_oidc_router(state: ProviderState, prefix: str = "/dev-oidc") -> APIRoute
             return _error(400, "invalid_request", "unknown client or redirect_uri")  # never redirect to an unknown URI
         if response_type != "code" or "openid" not in scope.split() or code_challenge_method != "S256" or not code_challenge:
             return RedirectResponse(f"{redirect_uri}?{urlencode({'error': 'invalid_request', 'state': state_})}", 302)
-        citizen = next((c for c in state.citizens if c["personal_id"] == login_hint), state.citizens[0])
+        citizen = next((c for c in state.citizens if c["alias"] == login_hint), state.citizens[0])
         code = secrets.token_urlsafe(24)
         state.codes[code] = {
             "client_id": client_id, "redirect_uri": redirect_uri, "nonce": nonce, "challenge": code_challenge,

@@ -3,13 +3,15 @@ again changes nothing. Refused in production."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 
 from services.common.db import Database
 from services.common.text import fold
 from services.identity.config import IdentitySettings
 from services.identity.accounts.passwords import hash_password
-from services.identity.models import Account, ApiClient, Institution, Membership
+from services.identity.models import Account, ApiClient, Institution, Membership, Person
 from services.identity.persons.numbers import current_province
 from services.identity.tokens.service import TokenService
 
@@ -37,6 +39,10 @@ DEMO_CLIENTS = [
 ]
 
 SERVICE_SCOPES = ["events:deliver", "identity:persons", "records:read"]
+
+#: the demo student as a school's sync registered him; his VNeID sign-in (stand-in citizen 1) lands on this person
+DEMO_PERSON = {"id_number": "001203012345", "full_name": "Trần Văn Minh", "date_of_birth": date(2003, 5, 14),
+               "gender": "male", "birth_place": "Hà Nội"}
 
 #: (username, full name, password, [(at, role)])
 DEMO_ACCOUNTS = [
@@ -79,9 +85,16 @@ async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> l
                     )
                     created.append(f"client {client_id}")
             accounts = set((await session.scalars(select(Account.username))).all())
+            person = await session.scalar(select(Person).where(Person.id_number == DEMO_PERSON["id_number"]))
+            if person is None:
+                person = Person(**DEMO_PERSON)
+                session.add(person)
+                await session.flush()
+                created.append("person (demo student)")
             for username, full_name, password, memberships in DEMO_ACCOUNTS:
                 if username not in accounts:
-                    account = Account(username=username, full_name=full_name, password_hash=hash_password(password), active=True)
+                    account = Account(username=username, full_name=full_name, password_hash=hash_password(password), active=True,
+                                      person_id=person.id if username == "student.demo" else None)
                     session.add(account)
                     await session.flush()
                     session.add_all(Membership(account_id=account.id, at=at, role=role, granted_by="seed") for at, role in memberships)

@@ -118,3 +118,34 @@ async def test_number_is_masked_except_for_authorised_officers(platform: Platfor
     assert as_school.status_code == 403
     assert lookup.status_code == 200 and lookup.json()["id"] == pid
     assert no_scope.status_code == 403
+
+
+async def test_full_numbers_never_reach_the_logs(platform: Platform) -> None:
+    import logging
+
+    from services.common.logging import JsonFormatter
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(JsonFormatter("test").format(record))
+
+    handler = Collect(level=logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    value = number()
+    try:
+        headers = await service_headers(platform)
+        async with platform.client("identity") as c:
+            await c.post("/v1/persons", json={"id_number": value, "full_name": "Vũ Thị Lan"}, headers=headers)
+            await c.post("/v1/persons", json={"id_number": value, "full_name": "Người khác"}, headers=headers)
+            await c.post("/v1/persons/resolve", json={"persons": [{"id_number": value, "full_name": "Vũ Thị Lan"}]}, headers=headers)
+            await c.post("/v1/persons/lookup", json={"id_number": value}, headers=await platform.admin_headers())
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert lines, "nothing was logged: the check would prove nothing"
+    assert not [line for line in lines if value in line]

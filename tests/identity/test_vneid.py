@@ -4,6 +4,7 @@ served as its own app): PKCE, state and nonce the standard way; forged tokens, w
 from __future__ import annotations
 
 import random
+import uuid
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -23,7 +24,7 @@ def well_behaved_provider(platform: Platform):
 def citizen(platform: Platform) -> dict[str, str]:
     number = f"0012{random.randrange(10):01d}{random.randrange(10**7):07d}"[:12]
     number = number[:3] + "2" + "05" + number[6:]  # male, born 2005
-    entry = {"personal_id": number, "name": "Nguyễn Hoàng Long", "birthdate": "2005-03-09", "gender": "male"}
+    entry = {"alias": uuid.uuid4().hex, "personal_id": number, "name": "Nguyễn Hoàng Long", "birthdate": "2005-03-09", "gender": "male"}
     platform.vneid.citizens.append(entry)
     return entry
 
@@ -52,7 +53,7 @@ async def test_full_flow_links_the_person_created_earlier_by_a_school(platform: 
     records = {"Authorization": f"Bearer {await platform.token('svc-records', 'dev-only-svc-records-secret')}"}
     async with platform.client("identity") as c:
         synced = await c.post("/v1/persons", json={"id_number": who["personal_id"], "full_name": who["name"]}, headers=records)
-    callback, query = await start(platform, who["personal_id"])
+    callback, query = await start(platform, who["alias"])
     assert query["code_challenge_method"] == ["S256"] and query["state"][0] and query["nonce"][0]
     assert query["redirect_uri"] == ["http://127.0.0.1:8001/v1/auth/vneid/callback"]
     r = await finish(platform, callback)
@@ -71,7 +72,7 @@ async def test_full_flow_links_the_person_created_earlier_by_a_school(platform: 
 
 async def test_first_sign_in_creates_the_person(platform: Platform) -> None:
     who = citizen(platform)
-    callback, _ = await start(platform, who["personal_id"])
+    callback, _ = await start(platform, who["alias"])
     r = await finish(platform, callback)
     assert r.status_code == 200, r.text
     async with platform.client("identity") as c:
@@ -81,7 +82,7 @@ async def test_first_sign_in_creates_the_person(platform: Platform) -> None:
 
 async def test_replayed_callback_is_refused(platform: Platform) -> None:
     who = citizen(platform)
-    callback, _ = await start(platform, who["personal_id"])
+    callback, _ = await start(platform, who["alias"])
     assert (await finish(platform, callback)).status_code == 200
     replay = await finish(platform, callback)
     assert replay.status_code == 401 and "already finished" in replay.json()["detail"]
@@ -90,7 +91,7 @@ async def test_replayed_callback_is_refused(platform: Platform) -> None:
 @pytest.mark.parametrize(("misbehave", "words"), [("wrong_key", "Signature verification failed"), ("wrong_nonce", "nonce"), ("wrong_audience", "not valid"), ("expired", "not valid")])
 async def test_bad_id_tokens_are_refused_and_audited(platform: Platform, misbehave: str, words: str) -> None:
     who = citizen(platform)
-    callback, _ = await start(platform, who["personal_id"])
+    callback, _ = await start(platform, who["alias"])
     platform.vneid.misbehave = misbehave
     r = await finish(platform, callback)
     assert r.status_code == 401, r.text
@@ -102,7 +103,7 @@ async def test_bad_id_tokens_are_refused_and_audited(platform: Platform, misbeha
 
 async def test_unknown_state_and_provider_pkce_check(platform: Platform) -> None:
     who = citizen(platform)
-    callback, _ = await start(platform, who["personal_id"])
+    callback, _ = await start(platform, who["alias"])
     code = parse_qs(urlparse(callback).query)["code"][0]
     forged_state = await finish(platform, f"/v1/auth/vneid/callback?code={code}&state=made-up-state")
     assert forged_state.status_code == 401

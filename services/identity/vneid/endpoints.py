@@ -50,7 +50,7 @@ def _safe_return_to(value: str | None, request: Request) -> str | None:
 async def vneid_login(
     request: Request,
     return_to: Annotated[str | None, Query(max_length=2000)] = None,
-    login_hint: Annotated[str | None, Query(max_length=20)] = None,
+    login_hint: Annotated[str | None, Query(max_length=64, description="passed to the provider as is; never an ID number")] = None,
 ) -> RedirectResponse:
     oidc = oidc_of(request)
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)

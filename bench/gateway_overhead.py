@@ -5,8 +5,8 @@ Starts, as subprocesses on free ports with temporary SQLite files: identity (mig
 load). Gets a client-credentials token, then loads ``GET /v1/admin/inbox?limit=1`` on records (the token is
 verified by the service, the scope checked, the database read) directly and as
 ``GET /api/records/v1/admin/inbox?limit=1`` through the gateway: 32 connections, a warm-up, ``--seconds`` each.
-Each side's time is split in two halves run in the order direct, gateway, gateway, direct, so a drift in the
-machine's speed during the run does not favour either side. Load comes from ``wrk`` when it is installed, else
+Each side's time is split in two halves run in the order direct, gateway, gateway, direct (``--rounds`` repeats
+that pattern in shorter slices), so a drift in the machine's speed during the run favours neither side. Load comes from ``wrk`` when it is installed, else
 from an aiohttp load generator in its own process.
 
     python bench/gateway_overhead.py [--seconds 10] [--connections 32] [--tool auto|wrk|python]
@@ -190,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per side (default 10)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per side (default 3)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the direct/gateway/gateway/direct pattern (default 1)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--wrk-threads", type=int, default=1)
@@ -282,15 +283,16 @@ def main() -> None:
         if args.warmup:
             load.run(direct, args.warmup)
             load.run(through, args.warmup)
-        first, second = args.seconds // 2 or 1, args.seconds - args.seconds // 2 or 1
+        # each side's seconds in 2 × rounds slices, run direct, gateway, gateway, direct (per round)
+        slices = 2 * max(1, args.rounds)
+        lengths = [args.seconds // slices + (1 if i < args.seconds % slices else 0) for i in range(slices)]
         totals = {"direct": [0, 0.0], "gateway": [0, 0.0]}
-        for side, url, seconds in (
-            ("direct", direct, first), ("gateway", through, first),
-            ("gateway", through, second), ("direct", direct, second),
-        ):
-            count, elapsed = load.run(url, seconds)
-            totals[side][0] += count
-            totals[side][1] += elapsed
+        for i in range(0, slices, 2):
+            a, b = max(1, lengths[i]), max(1, lengths[i + 1])
+            for side, url, seconds in (("direct", direct, a), ("gateway", through, a), ("gateway", through, b), ("direct", direct, b)):
+                count, elapsed = load.run(url, seconds)
+                totals[side][0] += count
+                totals[side][1] += elapsed
         direct_rps = totals["direct"][0] / totals["direct"][1]
         gateway_rps = totals["gateway"][0] / totals["gateway"][1]
         print(f"direct : {direct_rps:9.1f} req/s  GET {SERVICE_PATH} on records")

@@ -94,17 +94,19 @@ def start_processes(host: str, ports: dict[str, int], gateway_port: int, log_lev
 
 
 def stop_processes(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in procs.values():
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            proc.wait(remaining)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """The gateway first (no new requests reach the services), then the services; SIGKILL after ``timeout``."""
+    order = [procs[n] for n in ("gateway",) if n in procs] + [p for n, p in procs.items() if n != "gateway"]
+    for group in (order[:1], order[1:]):
+        for proc in group:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in group:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def wait_ready(host: str, ports: dict[str, int], gateway_port: int, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 60.0) -> None:

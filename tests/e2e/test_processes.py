@@ -27,7 +27,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Bindable the way uvicorn binds (SO_REUSEADDR), so TIME-WAIT leftovers of closed connections don't count."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,1 @@
+"""The platform's public entry: routing to the services, edge auth, rate limits, streaming proxy, merged docs."""

@@ -1,0 +1,384 @@
+"""The gateway: the platform's one public entry, a lean pure-ASGI app (no framework on the request path).
+
+Routes (see DESIGN.md, "API conventions"):
+
+* ``/api/<service>/<path>`` → ``<path>`` on identity, learning, records or credentials;
+* ``/verify/<path>`` → credentials ``/v1/verify/<path>`` (the address in a diploma's QR code);
+* ``/.well-known/jwks.json`` and ``/.well-known/openid-configuration`` → identity;
+* its own ``/healthz``, ``/readyz`` (each upstream's readiness), ``/openapi.json`` (merged) and ``/docs``.
+
+On the way: ``X-Request-ID`` accepted or made, forwarded and echoed; bearer tokens verified at the edge except on
+the public allow-list (verified tokens cached until ``exp``); token buckets per client IP and per client;
+bodies streamed both ways (:mod:`gateway.proxy`); one JSON access-log line per request.
+
+Run: ``uvicorn --factory gateway.app:create_app --loop uvloop --http httptools --no-access-log --port 8000``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from gateway.auth import PublicRoutes, TokenCache, bearer_from_header
+from gateway.config import GatewaySettings
+from gateway.observability import AccessLog, RequestIds
+from gateway.openapi import OpenAPIAggregator
+from gateway.problems import (
+    send_app_error,
+    send_not_found,
+    send_problem,
+    send_rate_limited,
+    send_unauthorized,
+)
+from gateway.proxy import Proxy, forwarded_request
+from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from services.common.auth import JWKSCache, TokenVerifier
+from services.common.errors import AppError, internal_error_body
+from services.common.logging import configure_logging, request_id_var
+
+log = logging.getLogger("gateway")
+
+LocalHandler = Callable[[Scope, Receive, Send, str], Awaitable[int]]
+
+#: paths at the gateway's root that belong to identity
+_IDENTITY_ROOT_PATHS = ("/.well-known/jwks.json", "/.well-known/openid-configuration")
+_SAFE_PATH_CHARS = "/:@!$&'()*+,;=-._~"
+
+
+def _has_dot_segment(path: str) -> bool:
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
+def _raw_tail(scope: Scope, skip: int) -> str:
+    """The request path after its first ``skip`` characters, as the client encoded it."""
+    path: str = scope["path"]
+    raw: bytes | None = scope.get("raw_path")
+    if raw is not None and raw[:skip] == path[:skip].encode("latin-1"):
+        tail = raw[skip:].decode("latin-1")
+    else:  # the prefix itself was percent-encoded: re-encode the decoded tail
+        tail = quote(path[skip:], safe=_SAFE_PATH_CHARS)
+    return tail or "/"
+
+
+class Gateway:
+    """The ASGI app. ``create_app()`` builds one; uvicorn drives its lifespan (tests use ``lifespan_context``)."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.upstreams = settings.upstreams
+        self.public = PublicRoutes(settings.public_routes)
+        self.proxy = Proxy(settings)
+        self.verifier = TokenVerifier(
+            JWKSCache(provider=self._fetch_jwks, min_refresh_seconds=1.0),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        self.tokens = TokenCache(self.verifier, settings.token_cache_size)
+        self.limiter: RateLimiter | None = None
+        self._ip_rate = (settings.rate_limit_ip_burst, settings.rate_limit_per_ip_per_minute / 60.0)
+        self._client_rate = (settings.rate_limit_client_burst, settings.rate_limit_per_client_per_minute / 60.0)
+        self.openapi = OpenAPIAggregator(
+            self.upstreams,
+            lambda: self.proxy.session,
+            public_routes=self.public,
+            cache_seconds=settings.openapi_cache_seconds,
+            fetch_timeout=settings.openapi_fetch_timeout,
+        )
+        identity = self.upstreams["identity"]
+        self._root_routes = {path: identity for path in _IDENTITY_ROOT_PATHS}
+        self._local: dict[str, LocalHandler] = {
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+            "/openapi.json": self._openapi,
+            "/docs": self._docs,
+            "/docs/oauth2-redirect": self._docs_redirect,
+        }
+        self._access_log = settings.access_log
+        self.access_log = AccessLog("gateway")
+        self.request_ids = RequestIds()
+        self._cors: Any = None
+        if settings.cors_origins:
+            self._cors = CORSMiddleware(
+                self._cors_inner,
+                allow_origins=settings.cors_origins,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location"],
+                max_age=600,
+            )
+        self._started = False
+
+    # -- ASGI ---------------------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:  # websockets are not routed
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        rid = self.request_ids(scope["headers"])
+        context = request_id_var.set(rid)
+        status = 500
+        try:
+            if self._cors is None:
+                status = await self._route(scope, receive, send, rid)
+            else:
+                status = await self._route_with_cors(scope, receive, send, rid)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            status = 500
+            with contextlib.suppress(Exception):  # fails if the response had already started
+                body = internal_error_body(scope["path"])
+                await send_problem(
+                    send, 500, body["title"], body["detail"], slug="internal", instance=scope["path"], request_id=rid
+                )
+        finally:
+            if self._access_log and self.access_log.enabled():
+                client = scope.get("client")
+                self.access_log.write(
+                    scope["method"], scope["path"], status, round((time.perf_counter() - started) * 1000.0, 2), rid,
+                    client[0] if client else None,
+                )
+            request_id_var.reset(context)
+
+    async def _route_with_cors(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        status = [0]
+        rid_header = (b"x-request-id", rid.encode("latin-1"))
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                if rid_header not in headers:  # a preflight answered by the CORS middleware itself
+                    headers.append(rid_header)
+                message["headers"] = headers
+            await send(message)
+
+        await self._cors(scope, receive, send_and_note)
+        return status[0] or 499  # nothing sent: the client had gone
+
+    async def _cors_inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._route(scope, receive, send, request_id_var.get() or "")
+
+    # -- routing, auth, limits ------------------------------------------------------------------------------------
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        local: LocalHandler | None = None
+        base: str | None
+        if path.startswith("/api/"):
+            service, _, _ = path[5:].partition("/")
+            base = self.upstreams.get(service)
+            if base is None:
+                return await send_not_found(send, path, rid)
+            upstream_path = _raw_tail(scope, 5 + len(service))
+        elif path.startswith("/verify") and (len(path) == 7 or path[7] == "/"):
+            base = self.upstreams["credentials"]
+            upstream_path = "/v1/verify" + (_raw_tail(scope, 7) if len(path) > 7 else "")
+        else:
+            base = self._root_routes.get(path)
+            if base is None:
+                local = self._local.get(path)
+                if local is None:
+                    return await send_not_found(send, path, rid)
+                upstream_path = ""
+            else:
+                upstream_path = _raw_tail(scope, 0)
+        if "/." in path and _has_dot_segment(path):
+            return await send_problem(
+                send, 400, "Bad request", "Paths with '.' or '..' segments are not accepted.",
+                slug="bad-request", instance=path, request_id=rid,
+            )
+
+        request = forwarded_request(scope, rid)
+        client = scope.get("client")
+        ip_bucket = ("ip:" + (client[0] if client else "-"), *self._ip_rate)
+        limiter = self.limiter
+
+        if not self.public.is_public(method, path):
+            token = bearer_from_header(request.authorization)
+            cached = self.tokens.cached(token) if token is not None else None
+            if cached is None:
+                # unknown token or none: the IP's bucket first, so bad tokens cannot burn CPU without limit
+                if limiter is not None:
+                    wait = await limiter.hit((ip_bucket,))
+                    if wait:
+                        return await send_rate_limited(send, wait, path, rid)
+                if token is None:
+                    return await send_unauthorized(send, "A bearer token is required.", path, rid)
+                try:
+                    principal = await self.tokens.principal(token)
+                except AppError as exc:
+                    return await send_app_error(send, exc, instance=path, request_id=rid)
+                if limiter is not None:
+                    wait = await limiter.hit((("client:" + principal.sub, *self._client_rate),))
+                    if wait:
+                        return await send_rate_limited(send, wait, path, rid)
+            elif limiter is not None:
+                wait = await limiter.hit((ip_bucket, ("client:" + cached.sub, *self._client_rate)))
+                if wait:
+                    return await send_rate_limited(send, wait, path, rid)
+        elif limiter is not None:
+            wait = await limiter.hit((ip_bucket,))
+            if wait:
+                return await send_rate_limited(send, wait, path, rid)
+
+        if local is not None:
+            return await local(scope, receive, send, rid)
+        query: bytes = scope["query_string"]
+        url = base + upstream_path + ("?" + query.decode("latin-1") if query else "")  # type: ignore[operator]
+        return await self.proxy.forward(scope, receive, send, url, request, rid)
+
+    # -- the gateway's own routes --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _respond(response: Response, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        response.headers["X-Request-ID"] = rid
+        await response(scope, receive, send)
+        return response.status_code
+
+    async def _healthz(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        return await self._respond(JSONResponse({"status": "ok", "service": "gateway"}), scope, receive, send, rid)
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        """Each upstream's ``/readyz``. 200 while the gateway itself can serve (``degraded`` if an upstream is
+        not ready, so one service's outage does not pull the whole gateway out of a load balancer); add
+        ``?strict=1`` for 503 unless every upstream is ready."""
+        session = self.proxy.session
+        timeout = aiohttp.ClientTimeout(total=self.settings.readyz_timeout)
+
+        async def probe(base: str) -> dict[str, Any]:
+            if session is None:
+                return {"status": "unavailable", "error": "gateway not started"}
+            try:
+                async with session.get(base + "/readyz", timeout=timeout, headers={"X-Request-ID": rid}) as resp:
+                    await resp.read()
+                    return {"status": "ready" if resp.status == 200 else "unavailable", "http_status": resp.status}
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                return {"status": "unavailable", "error": type(exc).__name__}
+
+        names = list(self.upstreams)
+        results = await asyncio.gather(*(probe(self.upstreams[n]) for n in names))
+        upstreams = dict(zip(names, results))
+        all_ready = all(r["status"] == "ready" for r in results)
+        strict = b"strict=1" in scope.get("query_string", b"")
+        status = 200 if all_ready or (not strict and session is not None) else 503
+        body = {"status": "ready" if all_ready else "degraded", "service": "gateway", "upstreams": upstreams}
+        return await self._respond(JSONResponse(body, status_code=status), scope, receive, send, rid)
+
+    async def _openapi(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        document = await self.openapi.document()
+        return await self._respond(JSONResponse(document), scope, receive, send, rid)
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        page: HTMLResponse = get_swagger_ui_html(
+            openapi_url="/openapi.json", title="VET platform API", oauth2_redirect_url="/docs/oauth2-redirect"
+        )
+        return await self._respond(page, scope, receive, send, rid)
+
+    async def _docs_redirect(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+        from fastapi.openapi.docs import get_swagger_ui_oauth2_redirect_html
+
+        return await self._respond(get_swagger_ui_oauth2_redirect_html(), scope, receive, send, rid)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        session = self.proxy.session
+        if session is None:
+            raise ValueError("the gateway has not started")
+        url = self.upstreams["identity"] + "/.well-known/jwks.json"
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=5.0)) as resp:
+                if resp.status != 200:
+                    raise ValueError(f"JWKS answered {resp.status}")
+                document = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ValueError(f"JWKS unavailable: {type(exc).__name__}") from exc
+        if not isinstance(document, dict):
+            raise ValueError("JWKS is not a JSON object")
+        return document
+
+    async def startup(self) -> None:
+        if self._started:
+            return
+        await self.proxy.start()
+        s = self.settings
+        if s.rate_limit_enabled:
+            if s.redis_url:
+                self.limiter = RedisRateLimiter(
+                    s.redis_url, timeout=s.redis_timeout_seconds, retry_seconds=s.redis_retry_seconds
+                )
+            else:
+                self.limiter = MemoryRateLimiter()
+        self._started = True
+        log.info(
+            "gateway started",
+            extra={"upstreams": ", ".join(f"{k}={v}" for k, v in self.upstreams.items()),
+                   "rate_limiter": type(self.limiter).__name__ if self.limiter else "off"},
+        )
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.limiter is not None:
+            await self.limiter.close()
+            self.limiter = None
+        await self.proxy.close()
+        self.access_log.flush()
+
+    @contextlib.asynccontextmanager
+    async def lifespan_context(self, app: Any = None) -> AsyncIterator[None]:
+        """Run startup and shutdown around a block (for tests without a server)."""
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    @property
+    def router(self) -> "Gateway":
+        """Starlette-style ``app.router.lifespan_context(app)`` works too."""
+        return self
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("gateway startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: GatewaySettings | None = None) -> Gateway:
+    settings = settings or GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    return Gateway(settings)

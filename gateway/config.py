@@ -1,0 +1,97 @@
+"""Gateway settings (env prefix ``GATEWAY_``), read once at startup.
+
+List and dict settings are JSON in the environment, e.g. ``GATEWAY_CORS_ORIGINS='["https://vet.gov.vn"]'``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Routes that need no bearer token at the edge: ``"<METHODS> <PATTERN>"``. ``METHODS`` is ``*`` or a comma list
+#: (``GET`` also admits ``HEAD``); in ``PATTERN`` ``*`` matches within one path segment and ``**`` matches
+#: anything, slashes included. The services still check whatever they require themselves.
+DEFAULT_PUBLIC_ROUTES: list[str] = [
+    "GET,POST /api/identity/oauth/token",
+    "GET /.well-known/**",
+    "GET /api/*/healthz",
+    "GET /api/*/readyz",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /docs",
+    "GET /docs/oauth2-redirect",
+    "GET /openapi.json",
+    # public verification (the address in a diploma's QR code); POST submits a presented credential
+    "GET,POST /verify",
+    "GET,POST /verify/**",
+    "GET,POST /api/credentials/v1/verify",
+    "GET,POST /api/credentials/v1/verify/**",
+    "GET /api/credentials/issuers/**",
+    "GET /api/credentials/v1/issuers/**",
+    "GET /api/credentials/v1/status-lists/**",
+    # signed download links carry their own signature
+    "GET /api/learning/v1/objects/**",
+    # the public registry of VET institutions (the digital map)
+    "GET /api/identity/v1/institutions",
+    "GET /api/identity/v1/institutions/**",
+]
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", env_file=None)
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    #: one JSON access-log line per request (method, path without query, status, duration, request id)
+    access_log: bool = True
+
+    identity_url: str = "http://127.0.0.1:8001"
+    learning_url: str = "http://127.0.0.1:8002"
+    records_url: str = "http://127.0.0.1:8003"
+    credentials_url: str = "http://127.0.0.1:8004"
+
+    #: the ``iss`` every accepted token must carry (identity's ``IDENTITY_JWT_ISSUER``)
+    jwt_issuer: str = "http://127.0.0.1:8001"
+    jwt_audience: str = "vet-platform"
+    #: verified tokens kept in memory until their ``exp`` (bounded)
+    token_cache_size: int = 10_000
+    public_routes: list[str] = DEFAULT_PUBLIC_ROUTES
+
+    upstream_connect_timeout: float = 3.0
+    #: longest silence while waiting for (a chunk of) the upstream's response; uploads themselves are not capped
+    upstream_read_timeout: float = 60.0
+    upstream_pool_size: int = 512
+    upstream_keepalive_seconds: float = 30.0
+
+    rate_limit_enabled: bool = True
+    rate_limit_per_ip_per_minute: float = 1200
+    rate_limit_ip_burst: float = 200
+    rate_limit_per_client_per_minute: float = 3000
+    rate_limit_client_burst: float = 500
+    #: when set (``redis://host:6379/0``), buckets live in Redis and are shared by every gateway replica
+    redis_url: str = ""
+    redis_timeout_seconds: float = 0.25
+    #: after a Redis failure, requests pass unlimited (fail open) for this long before Redis is tried again
+    redis_retry_seconds: float = 5.0
+
+    cors_origins: list[str] = []
+
+    openapi_cache_seconds: float = 30.0
+    openapi_fetch_timeout: float = 3.0
+    readyz_timeout: float = 2.0
+
+    @field_validator("identity_url", "learning_url", "records_url", "credentials_url", "jwt_issuer")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def upstreams(self) -> dict[str, str]:
+        return {
+            "identity": self.identity_url,
+            "learning": self.learning_url,
+            "records": self.records_url,
+            "credentials": self.credentials_url,
+        }

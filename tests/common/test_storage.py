@@ -1,0 +1,558 @@
+"""The object store on both backends: the folder (tmp_path) and S3 (moto's server, a real S3 API)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+import tracemalloc
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from minio import Minio
+
+from services.common.errors import NotFound, ServiceUnavailable, ValidationFailed, install_error_handlers
+from services.common.storage import (
+    MIN_PART_SIZE,
+    LocalObjectStore,
+    ObjectStore,
+    PartInfo,
+    RangeNotSatisfiable,
+    S3ObjectStore,
+    open_store,
+)
+from services.common.storage.routes import objects_router
+from services.common.testing_s3 import S3TestServer
+from tests.common.conftest import PUBLIC_BASE_URL, SECRET_KEY, s3_store_for
+
+MiB = 1024 * 1024
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+
+
+async def random_stream(
+    total: int, digest: hashlib._Hash | None = None, *, seed: int = 7, chunk: int = MiB
+) -> AsyncIterator[bytes]:
+    """``total`` pseudo-random bytes, generated chunk by chunk (never held whole), hashed into ``digest``."""
+    rng = random.Random(seed)
+    left = total
+    while left:
+        block = rng.randbytes(min(chunk, left))
+        if digest is not None:
+            digest.update(block)
+        left -= len(block)
+        yield block
+
+
+async def stream_of(data: bytes, chunk: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), chunk):
+        yield data[i : i + chunk]
+
+
+async def read_all(store: ObjectStore, key: str, **kw: int | None) -> bytes:
+    return b"".join([chunk async for chunk in store.get(key, **kw)])
+
+
+def sample(size: int, seed: int = 1) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def key() -> str:
+    return f"tests/{uuid.uuid4().hex}/file.bin"
+
+
+# -- streaming put / get -------------------------------------------------------------------------------------
+
+
+async def test_50_mb_object_streams_through_put_and_get(store: ObjectStore) -> None:
+    size = 50 * MiB
+    k = key()
+    generated = hashlib.sha256()
+    stored = await store.put(k, random_stream(size, generated), content_type="application/octet-stream")
+    assert stored.size == size
+    assert stored.sha256 == generated.hexdigest()
+
+    read_back, received, largest = hashlib.sha256(), 0, 0
+    async for chunk in store.get(k):
+        read_back.update(chunk)
+        received += len(chunk)
+        largest = max(largest, len(chunk))
+    assert received == size
+    assert read_back.hexdigest() == stored.sha256
+    assert largest <= MiB
+    assert (await store.stat(k)).size == size
+
+
+async def test_folder_put_keeps_memory_bounded(local_store: LocalObjectStore) -> None:
+    digest = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        stored = await local_store.put(key(), random_stream(50 * MiB, digest))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stored.sha256 == digest.hexdigest()
+    assert peak < 16 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
+
+
+async def test_small_chunks_and_known_length(store: ObjectStore) -> None:
+    data = sample(300_001)
+    k = key()
+    stored = await store.put(k, stream_of(data, 1000), content_type="text/plain", length=len(data))
+    assert stored == type(stored)(k, len(data), hashlib.sha256(data).hexdigest(), "text/plain")
+    assert await read_all(store, k) == data
+
+
+@pytest.mark.parametrize("declared, actual", [(10, 5), (5, 10)])
+async def test_length_mismatch_stores_nothing(store: ObjectStore, declared: int, actual: int) -> None:
+    k = key()
+    with pytest.raises(ValidationFailed) as caught:
+        await store.put(k, stream_of(b"x" * actual), length=declared)
+    assert caught.value.errors == [{"field": "length", "message": caught.value.errors[0]["message"]}]
+    assert not await store.exists(k)
+
+
+async def test_failing_source_stores_nothing(store: ObjectStore, s3_server_if_s3: Minio | None) -> None:
+    """The producer dies after 17 MiB (past the first S3 part): nothing is stored, nothing is left behind."""
+
+    async def dying() -> AsyncIterator[bytes]:
+        async for block in random_stream(17 * MiB):
+            yield block
+        raise RuntimeError("client went away")
+
+    k = key()
+    with pytest.raises(RuntimeError, match="client went away"):
+        await store.put(k, dying())
+    assert not await store.exists(k)
+    if isinstance(store, LocalObjectStore):
+        assert [p.name for p in (store.root / k).parent.iterdir()] == []
+    else:
+        assert s3_server_if_s3 is not None
+        assert not await asyncio.to_thread(_uploads_in_progress, s3_server_if_s3, store, k)
+
+
+async def test_cancelled_put_stores_nothing(store: ObjectStore, s3_server_if_s3: Minio | None) -> None:
+    """A request cancelled mid-upload (for S3: once its multipart upload is open) leaves no object, no temp
+    file and no open upload."""
+    halfway = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        async for n, block in _enumerate(random_stream(40 * MiB)):
+            if n == 20:
+                halfway.set()
+            yield block
+            await asyncio.sleep(0.05 if n >= 17 else 0)
+
+    k = key()
+    task = asyncio.create_task(store.put(k, slow()))
+    if s3_server_if_s3 is None:
+        await halfway.wait()
+    else:
+        await _eventually(lambda: _uploads_in_progress(s3_server_if_s3, store, k))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    if isinstance(store, LocalObjectStore):
+        assert [p.name for p in (store.root / k).parent.iterdir()] == []
+    else:
+        assert s3_server_if_s3 is not None
+        # the uploading thread aborts the upload on its own once its current request returns
+        await _eventually(lambda: not _uploads_in_progress(s3_server_if_s3, store, k))
+    assert not await store.exists(k)
+
+
+async def _eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll a blocking ``check`` (in a thread) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def _enumerate(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    n = 0
+    async for item in stream:
+        yield n, item
+        n += 1
+
+
+async def test_overwrite_replaces_the_object(store: ObjectStore) -> None:
+    k = key()
+    await store.put(k, stream_of(b"first version"))
+    before = await store.stat(k)
+    await store.put(k, stream_of(b"second"))
+    assert await read_all(store, k) == b"second"
+    after = await store.stat(k)
+    assert after.size == 6 and after.etag != before.etag
+
+
+async def test_unicode_key(store: ObjectStore) -> None:
+    k = f"hồ-sơ/{uuid.uuid4().hex}/Bằng tốt nghiệp (bản sao).pdf"
+    await store.put(k, stream_of(b"%PDF-1.7"), content_type="application/pdf")
+    assert await read_all(store, k) == b"%PDF-1.7"
+    assert (await store.stat(k)).content_type == "application/pdf"
+
+
+# -- ranges --------------------------------------------------------------------------------------------------
+
+
+async def test_ranges(store: ObjectStore) -> None:
+    data = sample(300_000)
+    k = key()
+    await store.put(k, stream_of(data))
+    assert await read_all(store, k, start=0, end=0) == data[:1]
+    assert await read_all(store, k, start=10, end=19) == data[10:20]
+    assert await read_all(store, k, start=299_990) == data[299_990:]
+    assert await read_all(store, k, end=99) == data[:100]
+    assert await read_all(store, k, start=1000, end=10**9) == data[1000:]
+    assert await read_all(store, k, start=5, end=2 * MiB) == data[5:]
+    with pytest.raises(RangeNotSatisfiable):
+        await read_all(store, k, start=len(data))
+    with pytest.raises(ValueError):
+        await read_all(store, k, start=20, end=10)
+
+
+# -- metadata, existence, deletion -----------------------------------------------------------------------------
+
+
+async def test_stat_exists_delete(store: ObjectStore) -> None:
+    k = key()
+    await store.put(k, stream_of(b"hello"), content_type="text/plain")
+    info = await store.stat(k)
+    assert (info.key, info.size, info.content_type) == (k, 5, "text/plain")
+    assert info.etag and info.last_modified is not None
+    assert await store.exists(k)
+
+    await store.delete(k)
+    assert not await store.exists(k)
+    await store.delete(k)  # idempotent
+    with pytest.raises(NotFound):
+        await store.stat(k)
+
+
+async def test_missing_key_is_not_found(store: ObjectStore) -> None:
+    k = key()
+    with pytest.raises(NotFound):
+        await store.stat(k)
+    with pytest.raises(NotFound):
+        await read_all(store, k)
+    with pytest.raises(NotFound):
+        await read_all(store, k, start=0, end=10)
+    assert not await store.exists(k)
+
+
+BAD_KEYS = [
+    "", "/etc/passwd", "../up", "a/../../b", "a/./b", "a//b", "a\\b", "a/", ".hidden", "a/.multipart/x",
+    "a\x00b", "a\nb", "x" * 1025,
+]
+
+
+@pytest.mark.parametrize("bad", BAD_KEYS, ids=repr)
+async def test_bad_keys_are_rejected(store: ObjectStore, bad: str) -> None:
+    calls = [
+        lambda: store.put(bad, stream_of(b"x")),
+        lambda: read_all(store, bad),
+        lambda: store.stat(bad),
+        lambda: store.exists(bad),
+        lambda: store.delete(bad),
+        lambda: store.download_url(bad),
+        lambda: store.create_multipart(bad),
+    ]
+    for call in calls:
+        with pytest.raises(ValidationFailed) as caught:
+            await call()
+        assert caught.value.errors and caught.value.errors[0]["field"] == "key"
+    if isinstance(store, LocalObjectStore):
+        assert sorted(p.name for p in store.root.parent.iterdir()) == ["objects"]
+
+
+async def test_folder_key_that_clashes_with_a_prefix_is_a_conflict(local_store: LocalObjectStore) -> None:
+    from services.common.errors import Conflict
+
+    await local_store.put("docs/a", stream_of(b"file"))
+    with pytest.raises(Conflict):
+        await local_store.put("docs/a/b", stream_of(b"under a file"))
+    with pytest.raises(Conflict):
+        await local_store.put("docs", stream_of(b"over a folder"))
+    assert await read_all(local_store, "docs/a") == b"file"
+
+
+# -- multipart -----------------------------------------------------------------------------------------------
+
+
+async def test_multipart_three_parts(store: ObjectStore) -> None:
+    k = key()
+    sizes = {1: 5 * MiB, 2: 5 * MiB, 3: 123_457}
+    upload_id = await store.create_multipart(k, content_type="video/mp4")
+    whole = hashlib.sha256()
+    digests = {n: hashlib.sha256() for n in sizes}
+    parts: dict[int, PartInfo] = {}
+    for n in (2, 1, 3):  # parts may arrive in any order
+        parts[n] = await store.upload_part(k, upload_id, n, random_stream(sizes[n], digests[n], seed=n))
+        assert (parts[n].part_number, parts[n].size) == (n, sizes[n])
+    for n in sorted(sizes):  # the object's hash is the hash of the parts in order
+        whole.update(b"".join([b async for b in random_stream(sizes[n], seed=n)]))
+    assert not await store.exists(k)
+
+    stored = await store.complete_multipart(k, upload_id, [parts[n] for n in sorted(parts)])
+    assert stored.size == sum(sizes.values())
+    assert stored.sha256 == whole.hexdigest()
+    read_back = hashlib.sha256()
+    async for chunk in store.get(k):
+        read_back.update(chunk)
+    assert read_back.hexdigest() == stored.sha256
+    assert (await store.stat(k)).content_type == "video/mp4"
+    if isinstance(store, LocalObjectStore):
+        assert not (store.root / ".multipart" / upload_id).exists()
+
+
+async def test_multipart_part_reupload_replaces_it(store: ObjectStore) -> None:
+    k = key()
+    upload_id = await store.create_multipart(k)
+    await store.upload_part(k, upload_id, 1, stream_of(b"old"))
+    part = await store.upload_part(k, upload_id, 1, stream_of(b"new!"))
+    stored = await store.complete_multipart(k, upload_id, [part])
+    assert stored.size == 4
+    assert await read_all(store, k) == b"new!"
+
+
+async def test_multipart_rejects_bad_part_lists(store: ObjectStore) -> None:
+    k = key()
+    upload_id = await store.create_multipart(k)
+    small1 = await store.upload_part(k, upload_id, 1, stream_of(b"a" * 1024))
+    small2 = await store.upload_part(k, upload_id, 2, stream_of(b"b" * 1024))
+
+    for parts in (
+        [small1, small2],  # a part other than the last is under 5 MiB
+        [PartInfo(1, "0" * 64 if isinstance(store, LocalObjectStore) else "0" * 32, 1024)],  # wrong etag
+        [small2, small1],  # out of order
+        [],
+    ):
+        with pytest.raises(ValidationFailed):
+            await store.complete_multipart(k, upload_id, parts)
+    for bad_number in (0, 10_001):
+        with pytest.raises(ValidationFailed):
+            await store.upload_part(k, upload_id, bad_number, stream_of(b"x"))
+    if isinstance(store, LocalObjectStore):  # moto does not tie upload ids to keys (S3 and MinIO do)
+        with pytest.raises(NotFound):
+            await store.upload_part(key(), upload_id, 1, stream_of(b"x"))  # another key's upload
+    await store.abort_multipart(k, upload_id)
+    assert not await store.exists(k)
+
+
+async def test_abort_leaves_nothing(store: ObjectStore, s3_server_if_s3: Minio | None) -> None:
+    k = key()
+    upload_id = await store.create_multipart(k)
+    part = await store.upload_part(k, upload_id, 1, random_stream(MIN_PART_SIZE))
+    await store.abort_multipart(k, upload_id)
+
+    assert not await store.exists(k)
+    await store.abort_multipart(k, upload_id)  # idempotent
+    if isinstance(store, LocalObjectStore):
+        # moto answers these with a 500 (KeyError on the upload id) where S3 and MinIO say 404 NoSuchUpload
+        with pytest.raises(NotFound):
+            await store.upload_part(k, upload_id, 2, stream_of(b"late"))
+        with pytest.raises(NotFound):
+            await store.complete_multipart(k, upload_id, [part])
+        assert list((store.root / ".multipart").iterdir()) == []
+        assert not (store.root / k).parent.exists() or list((store.root / k).parent.iterdir()) == []
+    else:
+        assert s3_server_if_s3 is not None
+        assert not await asyncio.to_thread(_uploads_in_progress, s3_server_if_s3, store, k)
+
+
+async def test_unknown_upload_id(store: ObjectStore) -> None:
+    k = key()
+    # S3's own answer for an unknown id (404 NoSuchUpload) cannot be seen on moto, which fails with a 500
+    unknown = ["0" * 32, "../../etc", ""] if isinstance(store, LocalObjectStore) else [""]
+    for upload_id in unknown:
+        with pytest.raises(NotFound):
+            await store.upload_part(k, upload_id, 1, stream_of(b"x"))
+        with pytest.raises(NotFound):
+            await store.complete_multipart(k, upload_id, [PartInfo(1, "0" * 64, 1)])
+    for upload_id in ("0" * 32, "../../etc", ""):
+        await store.abort_multipart(k, upload_id)
+
+
+# -- download URLs -------------------------------------------------------------------------------------------
+
+
+async def test_s3_presigned_download(s3_store: S3ObjectStore) -> None:
+    data = sample(200_000)
+    k = f"{uuid.uuid4().hex}/bảng điểm.pdf"
+    await s3_store.put(k, stream_of(data), content_type="application/pdf")
+    url = await s3_store.download_url(k, expires_seconds=60, filename="Bảng điểm.pdf")
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=60" in url
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 200
+    assert response.content == data
+    assert "filename*=UTF-8''B%E1%BA%A3ng%20%C4%91i%E1%BB%83m.pdf" in response.headers["content-disposition"]
+
+
+@pytest.fixture
+async def download_client(local_store: LocalObjectStore) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(objects_router(lambda request: local_store))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_BASE_URL) as client:
+        yield client
+
+
+def _with_query(url: str, **changes: str) -> str:
+    parts = urlsplit(url)
+    query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+    query.update(changes)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def test_folder_signed_download(local_store: LocalObjectStore, download_client: httpx.AsyncClient) -> None:
+    data = sample(200_000)
+    k = "hồ-sơ/bằng.pdf"
+    stored = await local_store.put(k, stream_of(data), content_type="application/pdf")
+    url = await local_store.download_url(k)
+    assert url.startswith(f"{PUBLIC_BASE_URL}/v1/objects/h%E1%BB%93-s%C6%A1/b%E1%BA%B1ng.pdf?expires=")
+
+    full = await download_client.get(url)
+    assert full.status_code == 200
+    assert full.content == data
+    assert full.headers["content-length"] == str(len(data))
+    assert full.headers["accept-ranges"] == "bytes"
+    assert full.headers["etag"] == f'"{stored.sha256}"'
+    assert full.headers["content-type"] == "application/pdf"
+    assert "content-disposition" not in full.headers
+
+    part = await download_client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
+    assert part.headers["content-length"] == "100"
+    assert part.content == data[100:200]
+
+    tail = await download_client.get(url, headers={"Range": "bytes=-50"})
+    assert (tail.status_code, tail.content) == (206, data[-50:])
+    stale = await download_client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"other"'})
+    assert (stale.status_code, stale.content) == (200, data)
+    several = await download_client.get(url, headers={"Range": "bytes=0-9,20-29"})
+    assert several.status_code == 200
+
+    beyond = await download_client.get(url, headers={"Range": f"bytes={len(data)}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(data)}"
+    assert beyond.headers["content-type"] == "application/problem+json"
+
+
+async def test_folder_download_refuses_tampered_and_expired_links(
+    local_store: LocalObjectStore, download_client: httpx.AsyncClient
+) -> None:
+    await local_store.put("a.txt", stream_of(b"secret a"))
+    await local_store.put("b.txt", stream_of(b"secret b"))
+    url = await local_store.download_url("a.txt", filename="a.txt")
+    assert (await download_client.get(url)).content == b"secret a"
+
+    sig = parse_qs(urlsplit(url).query)["sig"][0]
+    tampered = [
+        _with_query(url, sig=sig[:-1] + ("0" if sig[-1] != "0" else "1")),
+        _with_query(url, expires=str(int(time.time()) + 10**6)),
+        _with_query(url, filename="other.exe"),
+        _with_query(url, sig="không-hợp-lệ"),
+        url.replace("/a.txt?", "/b.txt?"),
+        url.split("?")[0],
+    ]
+    for bad in tampered:
+        response = await download_client.get(bad)
+        assert response.status_code == 403, bad
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == 403
+
+    hour_ago = LocalObjectStore(
+        local_store.root, secret_key=SECRET_KEY, public_base_url=PUBLIC_BASE_URL, clock=lambda: time.time() - 3600
+    )
+    expired = await download_client.get(await hour_ago.download_url("a.txt", expires_seconds=60))
+    assert expired.status_code == 403
+    assert expired.json()["detail"] == "the download link has expired"
+
+
+async def test_folder_download_headers_and_missing_object(
+    local_store: LocalObjectStore, download_client: httpx.AsyncClient
+) -> None:
+    await local_store.put("page.html", stream_of(b"<script>alert(1)</script>"), content_type="text/html")
+    response = await download_client.get(await local_store.download_url("page.html", filename="Trang chủ.html"))
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "sandbox"
+    assert response.headers["content-disposition"].startswith('attachment; filename="Trang chu.html"')
+
+    missing = await download_client.get(await local_store.download_url("never-stored.txt"))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+# -- readiness and the factory ---------------------------------------------------------------------------------
+
+
+async def test_ping_and_ensure_ready(tmp_path: Path, s3_server: S3TestServer) -> None:
+    folder = LocalObjectStore(tmp_path / "new", secret_key=SECRET_KEY, public_base_url=PUBLIC_BASE_URL)
+    bucket = s3_store_for(s3_server, bucket=f"fresh-{uuid.uuid4().hex[:12]}", prefix="")
+    for store in (folder, bucket):
+        with pytest.raises(ServiceUnavailable):
+            await store.ping()
+        await store.ensure_ready()
+        await store.ensure_ready()
+        await store.ping()
+        await store.aclose()
+
+
+async def test_ping_fails_when_s3_is_unreachable() -> None:
+    store = S3ObjectStore("bucket", endpoint="127.0.0.1:9", region="us-east-1")
+    with pytest.raises(ServiceUnavailable):
+        await store.ping()
+    with pytest.raises(ServiceUnavailable):
+        await store.put("a.txt", stream_of(b"x"))
+    await store.aclose()
+
+
+def test_open_store_picks_the_backend(tmp_path: Path) -> None:
+    common = {"secret_key": SECRET_KEY, "public_base_url": PUBLIC_BASE_URL}
+    relative = open_store("file://var/objects", **common)
+    assert isinstance(relative, LocalObjectStore) and relative.root == Path.cwd() / "var/objects"
+    absolute = open_store(f"file://{tmp_path}", **common)
+    assert isinstance(absolute, LocalObjectStore) and absolute.root == tmp_path
+
+    s3 = open_store("s3://vet-objects/records/v1", s3_endpoint="https://minio.internal:9000", **common)
+    assert isinstance(s3, S3ObjectStore)
+    assert (s3.bucket, s3.prefix, s3.endpoint) == ("vet-objects", "records/v1", "minio.internal:9000")
+
+    for url, needle in [
+        ("ftp://host/x", "unknown object store scheme"),
+        ("var/objects", "no scheme"),
+        ("file://", "needs a path"),
+        ("s3://", "needs a bucket"),
+        ("s3://bucket", "needs s3_endpoint"),
+    ]:
+        with pytest.raises(ValueError, match=needle):
+            open_store(url, **common)
+
+
+# -- S3 inspection ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_server_if_s3(store: ObjectStore, request: pytest.FixtureRequest) -> Minio | None:
+    """A raw minio client on the moto server when ``store`` is the S3 one, to look behind the store's back."""
+    if not isinstance(store, S3ObjectStore):
+        return None
+    server: S3TestServer = request.getfixturevalue("s3_server")
+    return Minio(
+        server.endpoint, access_key=server.access_key, secret_key=server.secret_key, secure=False, region=server.region
+    )
+
+
+def _uploads_in_progress(client: Minio, store: S3ObjectStore, key: str) -> list[str]:
+    result = client._list_multipart_uploads(store.bucket, prefix=store._name(key))
+    return [upload.upload_id for upload in result.uploads]

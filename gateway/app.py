@@ -4,6 +4,7 @@ Routes (see DESIGN.md, "API conventions"):
 
 * ``/api/<service>/<path>`` → ``<path>`` on identity, learning, records or credentials;
 * ``/verify/<path>`` → credentials ``/v1/verify/<path>`` (the address in a diploma's QR code);
+* ``/issuers/<path>`` → credentials ``/issuers/<path>`` (issuers' did:web documents);
 * ``/.well-known/jwks.json`` and ``/.well-known/openid-configuration`` → identity;
 * its own ``/healthz``, ``/readyz`` (each upstream's readiness), ``/openapi.json`` (merged) and ``/docs``.
 
@@ -192,6 +193,10 @@ class Gateway:
         elif path.startswith("/verify") and (len(path) == 7 or path[7] == "/"):
             base = self.upstreams["credentials"]
             upstream_path = "/v1/verify" + (_raw_tail(scope, 7) if len(path) > 7 else "")
+        elif path.startswith("/issuers/"):
+            # did:web documents of issuers: did:web:<host>:issuers:<code> resolves to /issuers/<code>/did.json
+            base = self.upstreams["credentials"]
+            upstream_path = _raw_tail(scope, 0)
         else:
             base = self._root_routes.get(path)
             if base is None:

@@ -28,13 +28,22 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET,POST /verify/**",
     "GET,POST /api/credentials/v1/verify",
     "GET,POST /api/credentials/v1/verify/**",
+    "GET /issuers/**",
     "GET /api/credentials/issuers/**",
     "GET /api/credentials/v1/issuers/**",
     "GET /api/credentials/v1/status-lists/**",
     # signed download links carry their own signature
     "GET /api/learning/v1/objects/**",
+    # people sign in here (the services check credentials and lock out brute force themselves)
+    "POST /api/identity/v1/auth/login",
+    "POST /api/identity/v1/auth/logout",
+    "GET /api/identity/v1/auth/vneid/login",
+    "GET /api/identity/v1/auth/vneid/callback",
+    # the development-only VNeID stand-in (mounted by identity only outside production)
+    "GET,POST /api/identity/dev-oidc/**",
     # the public registry of VET institutions (the digital map)
     "GET /api/identity/v1/institutions",
+    "GET /api/identity/v1/institutions.geojson",
     "GET /api/identity/v1/institutions/**",
 ]
 

@@ -142,6 +142,13 @@ async def test_verify_well_known_and_token_routes(client: httpx.AsyncClient, key
     r = await client.get("/.well-known/openid-configuration")
     assert (r.json()["service"], r.json()["path"]) == ("identity", "/.well-known/openid-configuration")
 
+    r = await client.get("/issuers/CD0101/did.json")  # did:web resolution, public
+    assert r.status_code == 200, r.text
+    assert (r.json()["service"], r.json()["path"]) == ("credentials", "/issuers/CD0101/did.json")
+
+    for path in ("/api/identity/v1/auth/vneid/login", "/api/identity/v1/institutions.geojson", "/api/identity/dev-oidc/jwks"):
+        assert (await client.get(path)).status_code == 200, path  # sign-in and the map need no token
+
     r = await client.get("/.well-known/jwks.json")
     assert r.json() == keys.jwks
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from services.common.migrations import upgrade
 from services.common.testing import create_pg_database, drop_pg_database, in_ci, postgres_available
+from services.common.testing_s3 import S3TestServer, start_s3_server
 from tests.support import Platform, UrlFactory, running_platform
 
 os.environ.setdefault("VET_LOG_LEVEL", "WARNING")
@@ -47,6 +48,14 @@ async def database_factory(backend: str, tmp_path_factory: pytest.TempPathFactor
     yield url_for
     for name in created:
         await drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3TestServer]:
+    """moto's S3 API on 127.0.0.1 (a real S3 API over HTTP), started once per session if a test asks for it."""
+    server = start_s3_server()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from services.common.storage import LocalObjectStore, ObjectStore, S3ObjectStore, open_store
-from services.common.testing_s3 import S3TestServer, start_s3_server
+from services.common.testing_s3 import S3TestServer
 
 SECRET_KEY = "test-secret-key"
 PUBLIC_BASE_URL = "http://testserver"
 S3_BUCKET = "test-objects"
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3TestServer]:
-    """moto's S3 API on 127.0.0.1, started once per session (and only if a test asks for it)."""
-    server = start_s3_server()
-    yield server
-    server.stop()
 
 
 def s3_store_for(server: S3TestServer, bucket: str = S3_BUCKET, prefix: str | None = None) -> S3ObjectStore:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from jose import jwt
+from jose import jwk, jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import AUDIENCE
@@ -34,10 +35,14 @@ class InvalidScope(AppError):
 
 
 class TokenService:
+    #: how long a replica keeps using the active key it last read before asking the database again
+    ACTIVE_KEY_TTL = 5.0
+
     def __init__(self, settings: IdentitySettings) -> None:
         self.settings = settings
         self._fernet = keys.fernet_for(settings.key_encryption_secret)
-        self._private_cache: dict[str, str] = {}
+        self._private_cache: dict[str, Any] = {}
+        self._active: tuple[float, str, str] | None = None  # (read at, kid, algorithm)
 
     # -- signing keys -------------------------------------------------------------------------------------------
     def _new_key(self) -> SigningKey:
@@ -70,21 +75,30 @@ class TokenService:
         key = self._new_key()
         session.add(key)
         await session.flush()
+        self._active = None  # this replica signs with the new key at once
         return key
 
     async def jwks(self, session: AsyncSession) -> dict[str, Any]:
         return {"keys": [k.public_jwk for k in await repository.published_keys(session, utcnow())]}
 
-    def _private_pem(self, key: SigningKey) -> str:
-        pem = self._private_cache.get(key.kid)
-        if pem is None:
-            pem = self._fernet.decrypt(key.private_key_encrypted).decode()
-            self._private_cache[key.kid] = pem
-        return pem
+    def _private_key(self, key: SigningKey) -> Any:
+        """The decrypted, parsed private key, kept per ``kid`` (parsing a PEM per token costs more than signing)."""
+        cached = self._private_cache.get(key.kid)
+        if cached is None:
+            cached = jwk.construct(self._fernet.decrypt(key.private_key_encrypted).decode(), key.algorithm)
+            self._private_cache[key.kid] = cached
+        return cached
 
     async def sign(self, session: AsyncSession, claims: dict[str, Any]) -> str:
-        key = await self.ensure_signing_key(session)
-        return jwt.encode(claims, self._private_pem(key), algorithm=key.algorithm, headers={"kid": key.kid})
+        """Signs with the active key. Each replica rereads which key is active at most every few seconds, so a
+        rotation reaches every replica within ``ACTIVE_KEY_TTL`` (old keys stay valid for verification)."""
+        now = time.monotonic()
+        if self._active is None or now - self._active[0] > self.ACTIVE_KEY_TTL or self._active[1] not in self._private_cache:
+            key = await self.ensure_signing_key(session)
+            self._private_key(key)
+            self._active = (now, key.kid, key.algorithm)
+        _, kid, algorithm = self._active
+        return jwt.encode(claims, self._private_cache[kid], algorithm=algorithm, headers={"kid": kid})
 
     # -- machine clients ----------------------------------------------------------------------------------------
     def hash_secret(self, secret: str) -> str:

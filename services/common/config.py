@@ -46,6 +46,10 @@ class ServiceSettings(BaseSettings):
     outbox_max_attempts: int = 12
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    #: ping each pooled connection before use (safer across database restarts, slower: off by default)
+    db_pool_pre_ping: bool = False
+    #: asyncpg prepared-statement cache; set 0 behind PgBouncer in transaction mode
+    db_statement_cache_size: int = 100
 
     @model_validator(mode="after")
     def _defaults_and_production_guard(self) -> "ServiceSettings":

@@ -33,7 +33,7 @@ class PageParams(BaseModel):
     cursor: str | None = None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
     cursor: Annotated[str | None, Query(description="opaque cursor from next_cursor")] = None,
 ) -> PageParams:

@@ -31,7 +31,7 @@ from services.identity.models import Account, Membership
 router = APIRouter(tags=["accounts"])
 
 
-def sessions_of(request: Request) -> SessionService:
+async def sessions_of(request: Request) -> SessionService:
     return request.app.state.session_service
 
 

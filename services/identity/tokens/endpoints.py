@@ -24,7 +24,7 @@ router = APIRouter()
 ClientsAdmin = Annotated[Principal, Depends(require_scopes("identity:clients"))]
 
 
-def token_service(request: Request) -> TokenService:
+async def token_service(request: Request) -> TokenService:
     return request.app.state.token_service
 
 

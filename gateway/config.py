@@ -41,6 +41,10 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/identity/v1/auth/vneid/callback",
     # the development-only VNeID stand-in (mounted by identity only outside production)
     "GET,POST /api/identity/dev-oidc/**",
+    # reference data: the occupation list and the grading policies
+    "GET /api/records/v1/occupations",
+    "GET /api/records/v1/grading-policies",
+    "GET /api/records/v1/grading-policies/*",
     # the public registry of VET institutions (the digital map)
     "GET /api/identity/v1/institutions",
     "GET /api/identity/v1/institutions.geojson",

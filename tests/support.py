@@ -88,6 +88,14 @@ async def running_platform(url_for: UrlFactory, tmp: Path, overrides: dict[str, 
 
     overrides = overrides or {}
     overrides["identity"] = VNEID | overrides.get("identity", {})
+    # the event routes make run sets (DESIGN.md's event contracts); delivery itself is driven by the tests
+    routes = {
+        "records": {"vn.vet.records.*": [f"{service_url('credentials')}/v1/events"]},
+        "learning": {"vn.vet.learning.*": [f"{service_url('credentials')}/v1/events"]},
+        "credentials": {"vn.vet.credentials.*": [f"{service_url('records')}/v1/events", f"{service_url('learning')}/v1/events"]},
+    }
+    for name, route in routes.items():
+        overrides[name] = {"event_routes": route} | overrides.get(name, {})
     transport = RoutingTransport()
     provider = ProviderState(
         issuer=VNEID["vneid_issuer"], client_id=VNEID["vneid_client_id"], client_secret=VNEID["vneid_client_secret"],

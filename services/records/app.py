@@ -2,18 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.records.catalogue import service as catalogue
+from services.records.catalogue.endpoints import router as catalogue_router
+from services.records.changes.endpoints import router as changes_router
 from services.records.config import RecordsSettings
+from services.records.grades.endpoints import router as grades_router
+from services.records.learners.endpoints import router as learners_router
+from services.records.programmes.endpoints import router as programmes_router
+from services.records.reports.endpoints import router as reports_router
+from services.records.sync.endpoints import router as sync_router
+from services.records.sync.runner import SyncRunner
+from services.records.transcripts.endpoints import router as transcripts_router
+
+
+async def load_reference_data(app: FastAPI) -> None:
+    async with app.state.db.session(write=True) as session:
+        await catalogue.load_occupations(session)
 
 
 def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or RecordsSettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="VET platform — records",
         description="Programmes, learners, enrolments, grades, school sync jobs, transcripts and statistics.",
+        routers=[catalogue_router, programmes_router, learners_router, grades_router, sync_router, changes_router,
+                 transcripts_router, reports_router],
         http_transport=http_transport,
+        on_startup=[load_reference_data],
     )
+    app.state.sync_runner = SyncRunner(app)
+    kit_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with kit_lifespan(app):
+            task = asyncio.create_task(app.state.sync_runner.run_forever()) if settings.sync_worker_enabled else None
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    app.router.lifespan_context = lifespan
+    return app

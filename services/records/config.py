@@ -11,6 +11,14 @@ class RecordsSettings(ServiceSettings):
     service_name: str = "records"
     client_id: str = "svc-records"
     client_secret: str = DEV_SECRET_PREFIX + "svc-records-secret"
+    #: run the sync-job worker in this process (every replica may; jobs are claimed with a lease)
+    sync_worker_enabled: bool = True
+    #: rows applied per committed chunk (accept_valid), and per step of an all_or_nothing job
+    sync_chunk_rows: int = 1000
+    #: a job whose worker stopped renewing its lease this long ago is taken over by another worker
+    sync_lease_seconds: float = 60.0
+    sync_poll_seconds: float = 1.0
+    sync_max_upload_bytes: int = 512 * 1024 * 1024
 
     def secret_fields(self) -> dict[str, str]:
         return super().secret_fields() | {"client_secret": self.client_secret}

@@ -9,4 +9,16 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
-__all__ = ["Base"]
+from services.records.models.catalogue import GradingPolicyRow, InstitutionRef, Occupation  # noqa: E402
+from services.records.models.changes import Change, ChangeCounter  # noqa: E402
+from services.records.models.grade import Grade, GradeAudit  # noqa: E402
+from services.records.models.learner import Enrolment, EnrolmentStatusChange, Learner  # noqa: E402
+from services.records.models.programme import Cohort, Module, Programme, Term  # noqa: E402
+from services.records.models.report import YearlyReport  # noqa: E402
+from services.records.models.sync_job import SyncJob, SyncJobError  # noqa: E402
+
+__all__ = [
+    "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
+    "GradingPolicyRow", "InstitutionRef", "Learner", "Module", "Occupation", "Programme", "SyncJob", "SyncJobError",
+    "Term", "YearlyReport",
+]

@@ -1,0 +1,95 @@
+"""Who may do what in records, per institution.
+
+* **write** (sync, programmes, graduation, reports of an institution): a school admin or the school's system at
+  that institution with ``records:sync``, or a platform admin with ``records:admin``;
+* **grade entry**: those, or a teacher at that institution;
+* **read** an institution's records: its staff (``records:read``), officers of its province, national officers;
+* a learner reads their own records (token ``person_id``), nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.db import utcnow
+from services.common.errors import Forbidden, NotFound, ServiceUnavailable
+from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of, roles_at
+from services.records.models import InstitutionRef
+
+WRITERS = {"school_admin", "school_system"}
+REFRESH_AFTER = timedelta(hours=6)
+
+
+def is_platform_admin(principal: Principal) -> bool:
+    return principal.has_scope("records:admin")
+
+
+def is_service(principal: Principal) -> bool:
+    """Another platform service (client credentials, no roles) reading with ``records:read``."""
+    return principal.kind == "client" and not principal.roles and principal.has_scope("records:read")
+
+
+def ensure_write(principal: Principal, code: str) -> None:
+    if is_platform_admin(principal):
+        return
+    if principal.has_scope("records:sync") and roles_at(principal, code) & WRITERS:
+        return
+    raise Forbidden(f"You may not change the records of institution {code}.")
+
+
+def ensure_grade_entry(principal: Principal, code: str) -> None:
+    if "teacher" in roles_at(principal, code) and principal.has_scope("records:read"):
+        return
+    ensure_write(principal, code)
+
+
+def may_read(principal: Principal, inst: InstitutionRef) -> bool:
+    if is_platform_admin(principal) or is_national_officer(principal):
+        return True
+    if not principal.has_scope("records:read"):
+        return False
+    if is_service(principal):
+        return True
+    return bool(roles_at(principal, inst.code) & INSTITUTION_STAFF) or inst.province_code in provinces_of(principal)
+
+
+def ensure_read(principal: Principal, inst: InstitutionRef) -> None:
+    if not may_read(principal, inst):
+        raise Forbidden(f"You may not read the records of institution {inst.code}.")
+
+
+async def institution(session: AsyncSession, request: Request, code: str) -> InstitutionRef:
+    """The institution as identity's registry has it, cached in this service's database."""
+    ref = await session.get(InstitutionRef, code)
+    if ref is not None and utcnow() - ref.fetched_at < REFRESH_AFTER:
+        return ref
+    settings = request.app.state.settings
+    try:
+        resp = await request.app.state.http.get(f"{settings.identity_url.rstrip('/')}/v1/institutions/{code}")
+    except httpx.HTTPError as exc:
+        if ref is not None:
+            return ref
+        raise ServiceUnavailable("The institution registry cannot be reached.") from exc
+    if resp.status_code == 404:
+        raise NotFound(f"No institution {code} in the registry.")
+    if not resp.is_success:
+        if ref is not None:
+            return ref
+        raise ServiceUnavailable(f"The institution registry answered {resp.status_code}.")
+    body = resp.json()
+    if ref is None:
+        ref = InstitutionRef(code=code, name=body["name"], province_code=body["province_code"], type=body["type"], fetched_at=utcnow())
+        session.add(ref)
+    else:
+        ref.name, ref.province_code, ref.type, ref.fetched_at = body["name"], body["province_code"], body["type"], utcnow()
+    await session.flush()
+    return ref
+
+
+def actor_of(principal: Principal) -> str:
+    return principal.sub[:200]

@@ -1,0 +1,54 @@
+"""The change feed, in the style of Ed-Fi change queries.
+
+A writer collects its changes in a :class:`ChangeLog` and calls :meth:`ChangeLog.flush` just before its
+transaction commits: one ``UPDATE change_counter SET value = value + n`` hands out ``n`` versions and keeps the
+counter row locked until commit, so transactions commit their versions in increasing order and a reader that has
+seen version ``v`` will never later find a version ``< v`` appear. A consumer follows with ``since=<last seen>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import utcnow
+from services.records.models import Change
+
+
+@dataclass
+class ChangeLog:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, institution_code: str, entity: str, operation: str, key: dict[str, Any], old_key: dict[str, Any] | None = None) -> None:
+        self.entries.append(
+            {"institution_code": institution_code, "entity": entity, "operation": operation, "key": key, "old_key": old_key}
+        )
+
+    async def flush(self, session: AsyncSession) -> None:
+        if not self.entries:
+            return
+        n = len(self.entries)
+        last = (await session.execute(
+            text("UPDATE change_counter SET value = value + :n WHERE id = 1 RETURNING value"), {"n": n}
+        )).scalar_one()
+        first = last - n + 1
+        now = utcnow()
+        await session.execute(
+            insert(Change),
+            [{"version": first + i, "changed_at": now, **e} for i, e in enumerate(self.entries)],
+        )
+        self.entries.clear()
+
+
+async def since(session: AsyncSession, version: int, limit: int, institutions: set[str] | None) -> list[Change]:
+    stmt = select(Change).where(Change.version > version).order_by(Change.version).limit(limit)
+    if institutions is not None:
+        stmt = stmt.where(Change.institution_code.in_(institutions))
+    return list((await session.scalars(stmt)).all())
+
+
+async def latest(session: AsyncSession) -> int:
+    return int((await session.execute(text("SELECT value FROM change_counter WHERE id = 1"))).scalar_one())

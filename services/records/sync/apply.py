@@ -1,0 +1,557 @@
+"""Applying records rows: one code path for the API, JSON batches, CSV and OneRoster.
+
+Each row is validated completely before anything is written for it, so a broken row is never applied (partly or
+wholly). Rows match existing records by natural key (institution + personal ID + programme + module + term), so
+sending the same data again creates nothing and changes nothing. Every grade change is audited, and every
+change lands in the change feed. Learners are linked to identity's persons with one ``POST /v1/persons/resolve``
+per chunk of rows, never one call per row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.text import fold
+from services.records.changes.service import ChangeLog
+from services.records.grading.rules import DEFAULT_POLICY, GradingError, GradingPolicy, check_weights, module_score
+from services.records.models import (
+    Cohort,
+    Enrolment,
+    EnrolmentStatusChange,
+    Grade,
+    GradeAudit,
+    GradingPolicyRow,
+    Learner,
+    Module,
+    Occupation,
+    Programme,
+    Term,
+)
+from services.records.sync.rows import (
+    ENTITIES,
+    CohortRow,
+    EnrolmentRow,
+    GradeDelete,
+    GradeRow,
+    LearnerRow,
+    ModuleRow,
+    ProgrammeRow,
+    TermRow,
+)
+
+#: resolves persons in identity: list of PersonIn-shaped dicts → identity's ResolveResult dicts, same order
+PersonResolver = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+RESOLVE_BATCH = 10_000
+MAJORITY_ETHNICITY = {"kinh", "01"}
+
+
+class RowError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class Item:
+    """One row of an upload. ``seq`` orders the job (resume point); ``row`` and ``source`` are what the school
+    sees in errors (line number and file, or index and record type)."""
+
+    seq: int
+    row: int
+    source: str
+    entity: str
+    data: dict[str, Any] | None
+    op: str = "upsert"
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    item: Item
+    result: str  # created | updated | unchanged | deleted | rejected
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def dec(value: Any) -> str:
+    """Canonical text of a decimal: ``8`` and ``8.0`` are the same score."""
+    d = Decimal(str(value)).normalize()
+    return format(d, "f")
+
+
+def pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in e["loc"]) or "row", e["msg"]) for e in exc.errors()]
+
+
+def grade_snapshot(g: Grade) -> dict[str, Any]:
+    return {"components": dict(g.components), "score": dec(g.score), "letter": g.letter, "points": dec(g.points), "passed": g.passed}
+
+
+class Applier:
+    def __init__(
+        self,
+        session: AsyncSession,
+        institution_code: str,
+        *,
+        actor: str,
+        source: str,
+        job_id: uuid.UUID | None = None,
+        resolver: PersonResolver | None = None,
+    ) -> None:
+        self.session = session
+        self.code = institution_code
+        self.actor = actor
+        self.source = source
+        self.job_id = job_id
+        self.resolver = resolver
+        self.changes = ChangeLog()
+        self.programmes: dict[str, Programme] = {}
+        self.modules: dict[tuple[uuid.UUID, str], Module] = {}
+        self.terms: dict[str, Term] = {}
+        self.cohorts: dict[str, Cohort] = {}
+        self.policies: dict[str, GradingPolicy] = {}
+        self.occupations: dict[str, Occupation] = {}
+        self._learners: dict[str, Learner] = {}
+        self._enrolments: dict[tuple[uuid.UUID, uuid.UUID], Enrolment] = {}
+        self._grades: dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID], Grade] = {}
+        self._loaded = False
+        self._new: dict[type, list[Any]] = {}
+
+    #: inserts go out table by table in this order at the end of a chunk (the models have no ORM relationships
+    #: for the unit of work to order them by)
+    INSERT_ORDER = (Programme, Module, Term, Cohort, Learner, Enrolment, EnrolmentStatusChange, Grade, GradeAudit)
+
+    def _add(self, obj: Any) -> None:
+        self._new.setdefault(type(obj), []).append(obj)
+
+    async def _write_new(self) -> None:
+        for model in self.INSERT_ORDER:
+            objs = self._new.pop(model, None)
+            if objs:
+                self.session.add_all(objs)
+                await self.session.flush()
+
+    async def load(self) -> None:
+        """The institution's catalogue (programmes, modules, terms, cohorts) and the reference data."""
+        s = self.session
+        self.programmes = {p.code: p for p in (await s.scalars(select(Programme).where(Programme.institution_code == self.code))).all()}
+        ids = [p.id for p in self.programmes.values()]
+        if ids:
+            self.modules = {(m.programme_id, m.code): m for m in (await s.scalars(select(Module).where(Module.programme_id.in_(ids)))).all()}
+        self.terms = {t.code: t for t in (await s.scalars(select(Term).where(Term.institution_code == self.code))).all()}
+        self.cohorts = {c.code: c for c in (await s.scalars(select(Cohort).where(Cohort.institution_code == self.code))).all()}
+        self.policies = {r.code: GradingPolicy.from_dict(r.rules) for r in (await s.scalars(select(GradingPolicyRow))).all()}
+        self.policies.setdefault(DEFAULT_POLICY.code, DEFAULT_POLICY)
+        self.occupations = {o.code: o for o in (await s.scalars(select(Occupation))).all()}
+        self._loaded = True
+
+    # -- chunk -----------------------------------------------------------------------------------------------
+    async def apply(self, items: Sequence[Item]) -> list[Outcome]:
+        """Validate and apply ``items`` in order within the caller's transaction; returns one outcome each.
+        Changes reach the session (flushed) and the change log (flushed to the feed here too)."""
+        if not self._loaded:
+            await self.load()
+        parsed: list[Any] = []
+        for item in items:
+            if item.errors or item.data is None:
+                parsed.append(None)
+                continue
+            schema = GradeDelete if (item.entity == "grades" and item.op == "delete") else ENTITIES[item.entity]
+            try:
+                parsed.append(schema.model_validate(item.data))
+            except ValidationError as exc:
+                item.errors.extend(pydantic_errors(exc))
+                parsed.append(None)
+        persons = await self._resolve([(i, p) for i, p in zip(items, parsed) if isinstance(p, LearnerRow)])
+        await self._prefetch([p for p in parsed if p is not None and hasattr(p, "id_number")])
+        outcomes = []
+        for item, row in zip(items, parsed):
+            if row is None or item.errors:
+                outcomes.append(Outcome(item, "rejected", list(item.errors)))
+                continue
+            try:
+                result = await self._apply_one(item, row, persons)
+            except RowError as err:
+                outcomes.append(Outcome(item, "rejected", [(err.field, err.message)]))
+                continue
+            outcomes.append(Outcome(item, result))
+        await self._write_new()
+        await self.finish_deletes()
+        await self.session.flush()
+        await self.changes.flush(self.session)
+        return outcomes
+
+    async def _apply_one(self, item: Item, row: Any, persons: dict[int, uuid.UUID]) -> str:
+        if isinstance(row, ProgrammeRow):
+            return self.programme(row)
+        if isinstance(row, ModuleRow):
+            programme = self._programme(row.programme_code, "programme_code")
+            return self.module(programme, row)
+        if isinstance(row, TermRow):
+            return self.term(row)
+        if isinstance(row, CohortRow):
+            return self.cohort(row)
+        if isinstance(row, LearnerRow):
+            return self.learner(row, persons[item.seq])
+        if isinstance(row, EnrolmentRow):
+            return self.enrolment(row)
+        if isinstance(row, GradeRow):
+            return self.grade(row)
+        if isinstance(row, GradeDelete):
+            return self.delete_grade(row)
+        raise RowError("row", "unknown record type")
+
+    async def _resolve(self, rows: list[tuple[Item, LearnerRow]]) -> dict[int, uuid.UUID]:
+        if not rows:
+            return {}
+        if self.resolver is None:
+            raise RuntimeError("learner rows need a person resolver")
+        out: dict[int, uuid.UUID] = {}
+        for start in range(0, len(rows), RESOLVE_BATCH):
+            batch = rows[start : start + RESOLVE_BATCH]
+            payload = [
+                {k: v for k, v in {"id_number": r.id_number, "full_name": r.full_name,
+                                   "date_of_birth": r.date_of_birth.isoformat() if r.date_of_birth else None,
+                                   "gender": r.sex, "birth_place": r.birth_place}.items() if v is not None}
+                for _, r in batch
+            ]
+            results = await self.resolver(payload)
+            for (item, _), res in zip(batch, results, strict=True):
+                if res.get("person_id"):
+                    out[item.seq] = uuid.UUID(str(res["person_id"]))
+                else:
+                    for e in res.get("errors") or [{"field": "id_number", "message": "rejected by the person registry"}]:
+                        field_name = {"gender": "sex"}.get(e.get("field", "id_number"), e.get("field", "id_number"))
+                        item.errors.append((field_name, e.get("message", "invalid")))
+        return out
+
+    async def _prefetch(self, rows: list[Any]) -> None:
+        numbers = {r.id_number for r in rows} - set(self._learners)
+        if not numbers:
+            return
+        s = self.session
+        found = (await s.scalars(select(Learner).where(Learner.institution_code == self.code, Learner.id_number.in_(numbers)))).all()
+        for learner in found:
+            self._learners[learner.id_number] = learner
+        learner_ids = [learner.id for learner in found]
+        if not learner_ids:
+            return
+        enrolments = (await s.scalars(select(Enrolment).where(Enrolment.learner_id.in_(learner_ids)))).all()
+        for e in enrolments:
+            self._enrolments[(e.learner_id, e.programme_id)] = e
+        if any(isinstance(r, (GradeRow, GradeDelete)) for r in rows) and enrolments:
+            grades = (await s.scalars(select(Grade).where(Grade.enrolment_id.in_([e.id for e in enrolments])))).all()
+            for g in grades:
+                self._grades[(g.enrolment_id, g.module_id, g.term_id)] = g
+
+    def forget_cached_rows(self) -> None:
+        """Drop per-chunk caches (learners, enrolments, grades) so memory stays bounded on large jobs."""
+        self._learners.clear()
+        self._enrolments.clear()
+        self._grades.clear()
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+    def _programme(self, code: str | None, field_name: str) -> Programme:
+        if not code or code not in self.programmes:
+            raise RowError(field_name, f"unknown programme {code!r} at institution {self.code}")
+        return self.programmes[code]
+
+    def _policy(self, programme: Programme) -> GradingPolicy:
+        return self.policies.get(programme.grading_policy_code, DEFAULT_POLICY)
+
+    def _learner(self, id_number: str) -> Learner:
+        learner = self._learners.get(id_number)
+        if learner is None:
+            raise RowError("id_number", f"no learner with this personal ID number at institution {self.code}")
+        return learner
+
+    def _enrolment(self, learner: Learner, programme: Programme) -> Enrolment:
+        e = self._enrolments.get((learner.id, programme.id))
+        if e is None:
+            raise RowError("programme_code", f"the learner is not enrolled in programme {programme.code}")
+        return e
+
+    # -- programmes and the catalogue ------------------------------------------------------------------------
+    def _weights(self, weights: dict[str, Any] | None, field_name: str, default: dict[str, Any]) -> dict[str, str]:
+        try:
+            return {k: dec(v) for k, v in check_weights(weights if weights is not None else default, field_name).items()}
+        except GradingError as err:
+            raise RowError(err.field, err.message) from None
+
+    def programme(self, row: ProgrammeRow) -> str:
+        policy_code = row.grading_policy or DEFAULT_POLICY.code
+        policy = self.policies.get(policy_code)
+        if policy is None:
+            raise RowError("grading_policy", f"unknown grading policy {policy_code!r}")
+        if row.level in ("intermediate", "college"):
+            if not row.occupation_code:
+                raise RowError("occupation_code", f"a {row.level} programme needs a 7-digit occupation code")
+            prefix = "5" if row.level == "intermediate" else "6"
+            if not row.occupation_code.startswith(prefix):
+                raise RowError("occupation_code", f"{row.level} occupation codes begin with {prefix}")
+        if row.occupation_code and row.occupation_code not in self.occupations:
+            raise RowError("occupation_code", f"{row.occupation_code} is not in the national occupation list")
+        weights = self._weights(row.weights, "weights", {k: str(v) for k, v in policy.default_weights.items()})
+        module_weights = []
+        for i, m in enumerate(row.modules):
+            if m.weights is not None:
+                module_weights.append(self._weights(m.weights, f"modules.{i}.weights", {}))
+            if m.credits == 0 and not m.is_condition:
+                pass
+        seen = set()
+        for i, m in enumerate(row.modules):
+            if m.code in seen:
+                raise RowError(f"modules.{i}.code", f"module {m.code} is listed twice")
+            seen.add(m.code)
+        values = {"name": row.name, "level": row.level, "occupation_code": row.occupation_code, "year": row.year,
+                  "grading_policy_code": policy_code, "weights": weights}
+        existing = self.programmes.get(row.code)
+        result = "unchanged"
+        if existing is None:
+            existing = Programme(id=uuid.uuid4(), institution_code=self.code, code=row.code, version=1, **values)
+            self._add(existing)
+            self.programmes[row.code] = existing
+            result = "created"
+        elif any(getattr(existing, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(existing, k, v)
+            existing.version += 1
+            result = "updated"
+        if result != "unchanged":
+            self.changes.add(self.code, "programme", "upsert", {"institution_code": self.code, "programme_code": row.code})
+        for m in row.modules:
+            r = self.module(existing, m)
+            if r != "unchanged" and result == "unchanged":
+                result = "updated"
+        return result
+
+    def module(self, programme: Programme, row: ModuleRow) -> str:
+        weights = self._weights(row.weights, "weights", {}) if row.weights is not None else None
+        values = {"name": row.name, "credits": row.credits, "weights": weights, "is_condition": row.is_condition}
+        existing = self.modules.get((programme.id, row.code))
+        if existing is None:
+            existing = Module(id=uuid.uuid4(), programme_id=programme.id, code=row.code, **values)
+            self._add(existing)
+            self.modules[(programme.id, row.code)] = existing
+            result = "created"
+        elif any(getattr(existing, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(existing, k, v)
+            result = "updated"
+        else:
+            return "unchanged"
+        self.changes.add(self.code, "module", "upsert", {"institution_code": self.code, "programme_code": programme.code, "module_code": row.code})
+        return result
+
+    def term(self, row: TermRow) -> str:
+        if row.start_date and row.end_date and row.end_date < row.start_date:
+            raise RowError("end_date", "ends before it starts")
+        values = {"name": row.name, "start_date": row.start_date, "end_date": row.end_date}
+        existing = self.terms.get(row.code)
+        if existing is None:
+            existing = Term(id=uuid.uuid4(), institution_code=self.code, code=row.code, **values)
+            self._add(existing)
+            self.terms[row.code] = existing
+            result = "created"
+        elif any(getattr(existing, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(existing, k, v)
+            result = "updated"
+        else:
+            return "unchanged"
+        self.changes.add(self.code, "term", "upsert", {"institution_code": self.code, "term_code": row.code})
+        return result
+
+    def cohort(self, row: CohortRow) -> str:
+        programme = self._programme(row.programme_code, "programme_code")
+        values = {"name": row.name, "programme_id": programme.id, "start_year": row.start_year}
+        existing = self.cohorts.get(row.code)
+        if existing is None:
+            existing = Cohort(id=uuid.uuid4(), institution_code=self.code, code=row.code, **values)
+            self._add(existing)
+            self.cohorts[row.code] = existing
+            result = "created"
+        elif any(getattr(existing, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(existing, k, v)
+            result = "updated"
+        else:
+            return "unchanged"
+        self.changes.add(self.code, "cohort", "upsert", {"institution_code": self.code, "cohort_code": row.code})
+        return result
+
+    # -- learners and enrolments -----------------------------------------------------------------------------
+    def learner(self, row: LearnerRow, person_id: uuid.UUID) -> str:
+        enrolment = None
+        if row.programme_code:
+            enrolment = EnrolmentRow(
+                id_number=row.id_number, programme_code=row.programme_code, cohort_code=row.cohort_code,
+                mode=row.mode or "full_time", status=row.status or "enrolled", enrolled_on=row.enrolled_on,
+            )
+            self._check_enrolment(enrolment)
+        elif row.cohort_code or row.mode or row.status or row.enrolled_on:
+            raise RowError("programme_code", "needed when the row carries an enrolment (cohort, mode, status, enrolled_on)")
+        values = {
+            "person_id": person_id, "full_name": row.full_name, "date_of_birth": row.date_of_birth, "sex": row.sex,
+            "birth_place": row.birth_place, "ethnicity": row.ethnicity,
+            "ethnic_minority": bool(row.ethnicity) and fold(row.ethnicity) not in MAJORITY_ETHNICITY,
+            "disability": row.disability, "learner_code": row.learner_code,
+        }
+        existing = self._learners.get(row.id_number)
+        if existing is None:
+            existing = Learner(id=uuid.uuid4(), institution_code=self.code, id_number=row.id_number, **values)
+            self._add(existing)
+            self._learners[row.id_number] = existing
+            result = "created"
+        elif any(getattr(existing, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(existing, k, v)
+            result = "updated"
+        else:
+            result = "unchanged"
+        if result != "unchanged":
+            self.changes.add(self.code, "learner", "upsert", {"institution_code": self.code, "id_number": row.id_number})
+        if enrolment is not None:
+            r = self.enrolment(enrolment)
+            if r != "unchanged" and result == "unchanged":
+                result = "updated"
+        return result
+
+    def _check_enrolment(self, row: EnrolmentRow) -> tuple[Programme, Cohort | None]:
+        programme = self._programme(row.programme_code, "programme_code")
+        cohort = None
+        if row.cohort_code:
+            cohort = self.cohorts.get(row.cohort_code)
+            if cohort is None:
+                raise RowError("cohort_code", f"unknown cohort {row.cohort_code!r} at institution {self.code}")
+            if cohort.programme_id != programme.id:
+                raise RowError("cohort_code", f"cohort {row.cohort_code} belongs to another programme")
+        if row.status == "graduated":
+            raise RowError("status", "graduation is decided for a cohort (POST /v1/cohorts/{id}/graduation), not synced")
+        return programme, cohort
+
+    def enrolment(self, row: EnrolmentRow) -> str:
+        programme, cohort = self._check_enrolment(row)
+        learner = self._learner(row.id_number)
+        existing = self._enrolments.get((learner.id, programme.id))
+        key = {"institution_code": self.code, "id_number": row.id_number, "programme_code": programme.code}
+        if existing is None:
+            existing = Enrolment(
+                id=uuid.uuid4(), institution_code=self.code, learner_id=learner.id, programme_id=programme.id,
+                cohort_id=cohort.id if cohort else None, mode=row.mode, status=row.status, enrolled_on=row.enrolled_on, version=1,
+            )
+            self._add(existing)
+            self._enrolments[(learner.id, programme.id)] = existing
+            self._history(existing, None, row.status, row.status_reason)
+            self.changes.add(self.code, "enrolment", "upsert", key)
+            return "created"
+        if existing.status == "graduated":
+            if row.status != "enrolled" or row.mode != existing.mode:
+                raise RowError("status", "the learner has graduated from this programme; the enrolment is closed")
+            return "unchanged"
+        values = {"cohort_id": cohort.id if cohort else existing.cohort_id, "mode": row.mode, "status": row.status,
+                  "enrolled_on": row.enrolled_on or existing.enrolled_on}
+        if all(getattr(existing, k) == v for k, v in values.items()):
+            return "unchanged"
+        if existing.status != row.status:
+            self._history(existing, existing.status, row.status, row.status_reason)
+        for k, v in values.items():
+            setattr(existing, k, v)
+        existing.version += 1
+        self.changes.add(self.code, "enrolment", "upsert", key)
+        return "updated"
+
+    def _history(self, enrolment: Enrolment, old: str | None, new: str, reason: str | None) -> None:
+        self._add(EnrolmentStatusChange(
+            id=uuid.uuid4(), enrolment_id=enrolment.id, previous_status=old, status=new, reason=reason,
+            source=self._source(), actor=self.actor,
+        ))
+
+    def _source(self) -> str:
+        return f"{self.source}:{self.job_id}" if self.job_id else self.source
+
+    # -- grades ----------------------------------------------------------------------------------------------
+    def _sitting(self, row: GradeRow | GradeDelete) -> tuple[Programme, Module, Term, Enrolment]:
+        programme = self._programme(row.programme_code, "programme_code")
+        module = self.modules.get((programme.id, row.module_code))
+        if module is None:
+            raise RowError("module_code", f"module {row.module_code!r} is not in programme {programme.code}")
+        term = self.terms.get(row.term_code)
+        if term is None:
+            raise RowError("term_code", f"unknown term {row.term_code!r} at institution {self.code}")
+        enrolment = self._enrolment(self._learner(row.id_number), programme)
+        return programme, module, term, enrolment
+
+    def grade(self, row: GradeRow, *, expected_version: int | None = None) -> str:
+        programme, module, term, enrolment = self._sitting(row)
+        if enrolment.status == "withdrawn":
+            raise RowError("id_number", "the learner has withdrawn from this programme")
+        weights = module.weights or programme.weights
+        try:
+            score = module_score(row.components, weights)
+        except GradingError as err:
+            raise RowError(err.field, err.message) from None
+        policy = self._policy(programme)
+        band = policy.letter(score)
+        components = {k: dec(v) for k, v in row.components.items()}
+        new = {"components": components, "score": dec(score), "letter": band.letter, "points": dec(band.points), "passed": policy.passed(score)}
+        existing = self._grades.get((enrolment.id, module.id, term.id))
+        if existing is None:
+            grade = Grade(
+                id=uuid.uuid4(), institution_code=self.code, enrolment_id=enrolment.id, module_id=module.id, term_id=term.id,
+                components=components, score=score, letter=band.letter, points=band.points, passed=new["passed"], version=1,
+            )
+            self._add(grade)
+            self._grades[(enrolment.id, module.id, term.id)] = grade
+            self._audit(grade.id, None, new, row.reason)
+            result = "created"
+        else:
+            old = grade_snapshot(existing)
+            if old == new:
+                return "unchanged"
+            existing.components, existing.score, existing.letter = components, score, band.letter
+            existing.points, existing.passed = band.points, new["passed"]
+            existing.version += 1
+            self._audit(existing.id, old, new, row.reason)
+            result = "updated"
+        self.changes.add(self.code, "grade", "upsert", self._grade_key(row))
+        return result
+
+    def delete_grade(self, row: GradeDelete, reason: str | None = None) -> str:
+        _, module, term, enrolment = self._sitting(row)
+        existing = self._grades.pop((enrolment.id, module.id, term.id), None)
+        if existing is None:
+            return "unchanged"
+        self._audit(existing.id, grade_snapshot(existing), None, reason)
+        self.deleted.append(existing)
+        self.changes.add(self.code, "grade", "delete", self._grade_key(row))
+        return "deleted"
+
+    @property
+    def deleted(self) -> list[Grade]:
+        if not hasattr(self, "_deleted"):
+            self._deleted: list[Grade] = []
+        return self._deleted
+
+    async def finish_deletes(self) -> None:
+        for g in self.deleted:
+            await self.session.delete(g)
+        self.deleted.clear()
+
+    def _grade_key(self, row: GradeRow | GradeDelete) -> dict[str, Any]:
+        return {"institution_code": self.code, "id_number": row.id_number, "programme_code": row.programme_code,
+                "module_code": row.module_code, "term_code": row.term_code}
+
+    def _audit(self, grade_id: uuid.UUID, old: dict[str, Any] | None, new: dict[str, Any] | None, reason: str | None) -> None:
+        self._add(GradeAudit(
+            id=uuid.uuid4(), grade_id=grade_id, actor=self.actor, source=self.source, sync_job_id=self.job_id,
+            reason=reason, old=old, new=new,
+        ))

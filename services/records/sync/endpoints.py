@@ -1,0 +1,89 @@
+"""Bulk sync for schools: upload JSON, CSV or a OneRoster 1.2 zip → a sync job; follow it; read its row errors."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from sqlalchemy import select
+
+from services.common.auth import CurrentPrincipal
+from services.common.db import SessionDep
+from services.common.errors import NotFound
+from services.common.pagination import Page, PageDep, paginate
+from services.records import access
+from services.records.models import SyncJob, SyncJobError
+from services.records.sync import service
+from services.records.sync.rows import ENTITIES
+from services.records.sync.schemas import SyncJobErrorRead, SyncJobRead, SyncMode
+
+router = APIRouter(tags=["sync"])
+Mode = Annotated[SyncMode, Query(description="all_or_nothing: any bad row rejects the upload; accept_valid: good rows are applied, bad rows reported")]
+Entity = Annotated[str, Query(pattern="^(" + "|".join(ENTITIES) + ")$", description="record type of the CSV file")]
+
+
+async def _start(request: Request, session: Any, principal: Any, code: str, fmt: str, mode: str, entity: str | None,
+                 response: Response, tasks: BackgroundTasks) -> SyncJobRead:
+    access.ensure_write(principal, code)
+    await access.institution(session, request, code)
+    job = await service.create_job(session, request, principal, code, fmt, mode, entity)
+    runner = getattr(request.app.state, "sync_runner", None)
+    if runner is not None:
+        tasks.add_task(runner.nudge)  # after the response, i.e. after the commit
+    response.headers["Location"] = f"/v1/sync-jobs/{job.id}"
+    return service.to_read(job)
+
+
+def _body(content_type: str, description: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "description": description, "content": {content_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/v1/institutions/{code}/sync/json", status_code=202, response_model=SyncJobRead,
+             summary="Upload a JSON batch (programmes, modules, terms, cohorts, learners, enrolments, grades)",
+             openapi_extra=_body("application/json", "{\"programmes\": [...], \"learners\": [...], \"grades\": [...]} — up to 100,000 rows"))
+async def sync_json(code: str, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response,
+                    tasks: BackgroundTasks, mode: Mode = "all_or_nothing") -> SyncJobRead:
+    return await _start(request, session, principal, code, "json", mode, None, response, tasks)
+
+
+@router.post("/v1/institutions/{code}/sync/csv", status_code=202, response_model=SyncJobRead,
+             summary="Upload a CSV file of one record type", openapi_extra=_body("text/csv", "header row, UTF-8"))
+async def sync_csv(code: str, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response,
+                   tasks: BackgroundTasks, entity: Entity, mode: Mode = "all_or_nothing") -> SyncJobRead:
+    return await _start(request, session, principal, code, "csv", mode, entity, response, tasks)
+
+
+@router.post("/v1/institutions/{code}/sync/oneroster", status_code=202, response_model=SyncJobRead,
+             summary="Upload a OneRoster 1.2 CSV zip (bulk or delta per its manifest)",
+             openapi_extra=_body("application/zip", "manifest.csv, orgs, academicSessions, courses, classes, users, enrollments, lineItems, results"))
+async def sync_oneroster(code: str, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response,
+                         tasks: BackgroundTasks, mode: Mode = "all_or_nothing") -> SyncJobRead:
+    return await _start(request, session, principal, code, "oneroster", mode, None, response, tasks)
+
+
+async def _job(session: Any, request: Request, principal: Any, job_id: uuid.UUID) -> SyncJob:
+    job = await session.get(SyncJob, job_id)
+    if job is None:
+        raise NotFound(f"No sync job {job_id}.")
+    access.ensure_read(principal, await access.institution(session, request, job.institution_code))
+    return job
+
+
+@router.get("/v1/sync-jobs/{job_id}", response_model=SyncJobRead, summary="A sync job: status and progress counts")
+async def get_job(job_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> SyncJobRead:
+    return service.to_read(await _job(session, request, principal, job_id))
+
+
+@router.get("/v1/sync-jobs/{job_id}/errors", response_model=Page[SyncJobErrorRead], summary="Row errors of a job (row, field, message)")
+async def job_errors(job_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[Any]:
+    await _job(session, request, principal, job_id)
+    stmt = select(SyncJobError).where(SyncJobError.job_id == job_id)
+    return await paginate(session, stmt, (SyncJobError.row, SyncJobError.id), page, transform=SyncJobErrorRead.model_validate)
+
+
+@router.get("/v1/institutions/{code}/sync-jobs", response_model=Page[SyncJobRead], summary="An institution's sync jobs, newest first")
+async def list_jobs(code: str, request: Request, session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[Any]:
+    access.ensure_read(principal, await access.institution(session, request, code))
+    stmt = select(SyncJob).where(SyncJob.institution_code == code)
+    return await paginate(session, stmt, (SyncJob.created_at, SyncJob.id), page, descending=True, transform=service.to_read)

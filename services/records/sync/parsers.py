@@ -1,0 +1,132 @@
+"""Turning an upload (a file on local disk) into :class:`~services.records.sync.apply.Item` rows, streamed.
+
+* **JSON batch**: ``{"programmes": [...], "modules": [...], "terms": [...], "cohorts": [...], "learners": [...],
+  "enrolments": [...], "grades": [...]}``, applied in that order; a row is numbered by its index (from 1) in its
+  list, and errors name the list as ``source``.
+* **CSV**: one record type per file (``entity``), a header row, UTF-8 (a BOM is accepted); empty cells are "not
+  given". Grade files carry ``id_number, programme_code, module_code, term_code`` (and optionally ``reason``)
+  plus one column per assessment component (``continuous``, ``final``…). Rows are numbered by line.
+* **OneRoster 1.2 CSV** (zip): see :mod:`services.records.sync.oneroster`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from services.records.sync.apply import Item
+from services.records.sync.rows import ENTITIES, ORDER
+
+MAX_JSON_ROWS = 100_000
+BOOLEAN = {"true": True, "1": True, "yes": True, "có": True, "x": True, "false": False, "0": False, "no": False, "không": False, "": False}
+GRADE_KEYS = {"id_number", "programme_code", "module_code", "term_code", "reason"}
+
+
+class UploadError(Exception):
+    """The file as a whole cannot be read (not JSON, missing header, unknown columns…)."""
+
+    def __init__(self, field: str, message: str, row: int = 0) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.row = row
+
+
+def json_items(path: Path) -> Iterator[Item]:
+    try:
+        with path.open("rb") as f:
+            doc = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UploadError("body", f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UploadError("body", "a batch is a JSON object with lists of records")
+    unknown = sorted(set(doc) - set(ORDER))
+    if unknown:
+        raise UploadError(unknown[0], f"unknown record type (expected some of {', '.join(ORDER)})")
+    total = sum(len(v) if isinstance(v, list) else 0 for v in doc.values())
+    if total > MAX_JSON_ROWS:
+        raise UploadError("body", f"at most {MAX_JSON_ROWS} rows per JSON batch; use CSV for more")
+    seq = 0
+    for entity in ORDER:
+        rows = doc.get(entity) or []
+        if not isinstance(rows, list):
+            raise UploadError(entity, "must be a list")
+        for i, data in enumerate(rows, start=1):
+            seq += 1
+            if isinstance(data, dict):
+                yield Item(seq, i, entity, entity, data)
+            else:
+                yield Item(seq, i, entity, entity, None, errors=[("row", "must be an object")])
+
+
+def _csv_value(entity: str, column: str, value: str) -> Any:
+    if column in ("disability", "is_condition"):
+        folded = value.strip().lower()
+        return BOOLEAN.get(folded, value)
+    return value
+
+
+def csv_items(path: Path, entity: str) -> Iterator[Item]:
+    if entity not in ENTITIES or entity == "programmes" and False:
+        raise UploadError("entity", f"unknown record type {entity!r}")
+    schema = ENTITIES[entity]
+    allowed = set(schema.model_fields) - {"modules", "components", "weights"}
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        try:
+            header = reader.fieldnames or []
+        except UnicodeDecodeError:
+            raise UploadError("file", "not UTF-8 text") from None
+        if not header:
+            raise UploadError("header", "the file is empty", row=1)
+        columns = [h.strip() for h in header]
+        if entity != "grades":
+            unknown = [c for c in columns if c not in allowed and not c.startswith("weight.")]
+            if unknown:
+                raise UploadError(unknown[0], "unknown column", row=1)
+        required = [n for n, fi in schema.model_fields.items() if fi.is_required() and n in allowed]
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise UploadError(missing[0], "missing column", row=1)
+        seq = 0
+        try:
+            for raw in reader:
+                seq += 1
+                line = reader.line_num
+                if None in raw:
+                    yield Item(seq, line, entity, entity, None, errors=[("row", "more cells than header columns")])
+                    continue
+                values = {k.strip(): v.strip() for k, v in raw.items() if v is not None and v.strip() != ""}
+                data: dict[str, Any] = {}
+                weights: dict[str, str] = {}
+                components: dict[str, str] = {}
+                for k, v in values.items():
+                    if entity == "grades" and k not in GRADE_KEYS:
+                        components[k] = v
+                    elif k.startswith("weight."):
+                        weights[k[7:]] = v
+                    else:
+                        data[k] = _csv_value(entity, k, v)
+                if entity == "grades":
+                    data["components"] = components
+                if weights:
+                    data["weights"] = weights
+                yield Item(seq, line, entity, entity, data)
+        except UnicodeDecodeError:
+            raise UploadError("file", f"not UTF-8 text (after line {reader.line_num})") from None
+        except csv.Error as exc:
+            raise UploadError("file", f"broken CSV at line {reader.line_num}: {exc}") from None
+
+
+def count_rows(path: Path, fmt: str, entity: str | None) -> int | None:
+    """Rows in an upload, for progress; None when counting would mean parsing twice (JSON, zip)."""
+    if fmt != "csv":
+        return None
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            return max(0, sum(1 for _ in csv.reader(f)) - 1)
+    except (UnicodeDecodeError, csv.Error):
+        return None

@@ -1,0 +1,265 @@
+"""The sync-job worker: claims a job with a lease, applies its rows in committed chunks, survives crashes.
+
+* **Claim**: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one writer anyway) of a job that is
+  queued, or running with an expired lease (its replica died). Any replica may run any job; two never run the same.
+* **accept_valid**: rows are applied chunk by chunk; each chunk's rows, its row errors, the counts and
+  ``applied_through`` (the last row of the chunk) commit in one transaction. A job resumed after a crash starts
+  after ``applied_through``, so no row is applied twice and none is skipped. The lease is renewed every chunk.
+* **all_or_nothing**: all rows in one transaction, which also holds the job row's lock; any row error rolls the
+  lot back and the errors are recorded. A crash rolls back too, and the job starts again from its first row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import insert, or_, select
+
+from services.common.db import utcnow
+from services.common.errors import AppError, ServiceUnavailable
+from services.records.models import SyncJob, SyncJobError
+from services.records.sync import oneroster, parsers
+from services.records.sync.apply import Applier, Item, Outcome
+
+log = logging.getLogger("services.records.sync")
+RETRYABLE = (httpx.HTTPError, ServiceUnavailable, OSError)
+MAX_ATTEMPTS = 5
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class Rollback(Exception):
+    pass
+
+
+def identity_resolver(app: FastAPI) -> Any:
+    settings = app.state.settings
+    url = f"{settings.identity_url.rstrip('/')}/v1/persons/resolve"
+
+    async def resolve(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        token = await app.state.tokens.token()
+        resp = await app.state.http.post(url, json={"persons": persons}, headers={"Authorization": f"Bearer {token}"}, timeout=120.0)
+        if resp.status_code == 401:
+            app.state.tokens.invalidate()
+        if not resp.is_success:
+            raise ServiceUnavailable(f"identity refused the person resolve call: HTTP {resp.status_code}")
+        return resp.json()["results"]
+
+    return resolve
+
+
+class SyncRunner:
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.db = app.state.db
+        settings = app.state.settings
+        self.chunk_rows: int = settings.sync_chunk_rows
+        self.lease = timedelta(seconds=settings.sync_lease_seconds)
+        self.poll = settings.sync_poll_seconds
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._wake = asyncio.Event()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                worked = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sync round failed")
+                worked = False
+            if not worked:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll)
+                self._wake.clear()
+
+    async def run_once(self) -> bool:
+        job = await self.claim()
+        if job is None:
+            return False
+        await self.process(job)
+        return True
+
+    async def claim(self) -> SyncJob | None:
+        now = utcnow()
+        async with self.db.session(write=True) as s:
+            stmt = (
+                select(SyncJob)
+                .where(SyncJob.status.in_(("queued", "running")), or_(SyncJob.locked_until.is_(None), SyncJob.locked_until < now))
+                .order_by(SyncJob.created_at)
+                .limit(1)
+            )
+            if self.db.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            job = await s.scalar(stmt)
+            if job is None:
+                return None
+            job.status, job.locked_by, job.locked_until = "running", self.worker_id, now + self.lease
+            job.attempts += 1
+            job.started_at = job.started_at or now
+            return job
+
+    async def _download(self, job: SyncJob, target: Path) -> None:
+        with target.open("wb") as f:
+            async for chunk in self.app.state.store.get(job.object_key):
+                f.write(chunk)
+
+    def _items(self, job: SyncJob, path: Path) -> Iterator[Item]:
+        if job.format == "json":
+            return parsers.json_items(path)
+        if job.format == "csv":
+            return parsers.csv_items(path, job.entity or "")
+        return oneroster.items(path, job.institution_code)
+
+    async def process(self, job: SyncJob) -> None:
+        try:
+            with tempfile.TemporaryDirectory(prefix="records-sync-") as tmp:
+                path = Path(tmp) / "upload"
+                await self._download(job, path)
+                if job.format == "oneroster":
+                    await self._update(job.id, processing=oneroster.processing_mode(path))
+                if job.rows_total is None:
+                    total = parsers.count_rows(path, job.format, job.entity)
+                    if total is None:
+                        total = sum(1 for _ in self._items(job, path))
+                    await self._update(job.id, rows_total=total)
+                items = (i for i in self._items(job, path) if i.seq > job.applied_through)
+                if job.mode == "all_or_nothing":
+                    await self._all_or_nothing(job, items)
+                else:
+                    await self._accept_valid(job, items)
+        except LeaseLost:
+            log.warning("sync job %s: lease lost to another worker; stopping here", job.id)
+        except parsers.UploadError as err:
+            await self._fail(job, f"{err.field}: {err.message}", [(err.row, "file", err.field, err.message)])
+        except RETRYABLE as exc:
+            if job.attempts >= MAX_ATTEMPTS:
+                await self._fail(job, f"gave up after {job.attempts} attempts: {exc}", [])
+            else:
+                delay = timedelta(seconds=min(60, 2 ** job.attempts))
+                await self._update(job.id, locked_until=utcnow() + delay, locked_by=None, error=f"will retry: {exc}"[:1000])
+        except AppError as exc:
+            await self._fail(job, exc.detail, [])
+        except Exception as exc:  # a bug: keep the job, say so, never retry blindly
+            log.exception("sync job %s failed", job.id)
+            await self._fail(job, f"internal error ({type(exc).__name__}); the rows of committed chunks stay applied", [])
+
+    async def _update(self, job_id: uuid.UUID, **values: Any) -> None:
+        async with self.db.session(write=True) as s:
+            job = await s.get(SyncJob, job_id)
+            if job is not None:
+                for k, v in values.items():
+                    setattr(job, k, v)
+
+    async def _fail(self, job: SyncJob, message: str, errors: list[tuple[int, str, str, str]]) -> None:
+        async with self.db.session(write=True) as s:
+            row = await s.get(SyncJob, job.id)
+            if row is None:
+                return
+            row.status, row.error, row.finished_at, row.locked_until, row.locked_by = "failed", message[:4000], utcnow(), None, None
+            if errors:
+                await s.execute(insert(SyncJobError), [
+                    {"id": uuid.uuid4(), "job_id": job.id, "row": r, "source": src, "field": f, "message": m[:1000], "created_at": utcnow()}
+                    for r, src, f, m in errors
+                ])
+
+    async def _locked_job(self, s: Any, job_id: uuid.UUID) -> SyncJob:
+        stmt = select(SyncJob).where(SyncJob.id == job_id)
+        if self.db.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        job = await s.scalar(stmt)
+        if job is None or job.locked_by != self.worker_id:
+            raise LeaseLost()
+        return job
+
+    def _applier(self, s: Any, job: SyncJob) -> Applier:
+        source = "oneroster" if job.format == "oneroster" else "sync"
+        return Applier(s, job.institution_code, actor=job.created_by, source=source, job_id=job.id, resolver=identity_resolver(self.app))
+
+    @staticmethod
+    def _error_rows(job_id: uuid.UUID, outcomes: list[Outcome]) -> list[dict[str, Any]]:
+        now = utcnow()
+        return [
+            {"id": uuid.uuid4(), "job_id": job_id, "row": o.item.row, "source": o.item.source, "field": f[:100], "message": m[:1000], "created_at": now}
+            for o in outcomes if o.result == "rejected" for f, m in (o.errors or [("row", "rejected")])
+        ]
+
+    @staticmethod
+    def _count(job: SyncJob, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            if o.result == "rejected":
+                job.rejected += 1
+            elif o.result == "created":
+                job.created += 1
+            elif o.result in ("updated", "deleted"):
+                job.updated += 1
+            else:
+                job.unchanged += 1
+        job.rows_read += len(outcomes)
+
+    async def _accept_valid(self, job: SyncJob, items: Iterator[Item]) -> None:
+        while True:
+            chunk = list(islice(items, self.chunk_rows))
+            if not chunk:
+                break
+            async with self.db.session(write=True) as s:
+                row = await self._locked_job(s, job.id)
+                outcomes = await self._applier(s, row).apply(chunk)
+                errors = self._error_rows(job.id, outcomes)
+                if errors:
+                    await s.execute(insert(SyncJobError), errors)
+                self._count(row, outcomes)
+                row.applied_through = chunk[-1].seq
+                row.locked_until = utcnow() + self.lease
+        async with self.db.session(write=True) as s:
+            row = await self._locked_job(s, job.id)
+            row.status = "succeeded" if row.rejected == 0 else "completed_with_errors"
+            row.finished_at, row.locked_until, row.locked_by, row.error = utcnow(), None, None, None
+
+    async def _all_or_nothing(self, job: SyncJob, items: Iterator[Item]) -> None:
+        errors: list[dict[str, Any]] = []
+        tally = SyncJob(rows_read=0, created=0, updated=0, unchanged=0, rejected=0)
+        try:
+            async with self.db.session(write=True) as s:
+                row = await self._locked_job(s, job.id)
+                applier = self._applier(s, row)
+                while True:
+                    chunk = list(islice(items, self.chunk_rows))
+                    if not chunk:
+                        break
+                    outcomes = await applier.apply(chunk)
+                    errors += self._error_rows(job.id, outcomes)
+                    self._count(tally, outcomes)
+                    if len(applier._grades) > 50_000:
+                        applier.forget_cached_rows()
+                if errors:
+                    raise Rollback()
+                row.rows_read, row.created, row.updated, row.unchanged, row.rejected = (
+                    tally.rows_read, tally.created, tally.updated, tally.unchanged, 0)
+                row.applied_through = row.rows_total or tally.rows_read
+                row.status, row.finished_at, row.locked_until, row.locked_by, row.error = "succeeded", utcnow(), None, None, None
+        except Rollback:
+            async with self.db.session(write=True) as s:
+                row = await self._locked_job(s, job.id)
+                await s.execute(insert(SyncJobError), errors)
+                row.rows_read, row.rejected = tally.rows_read, tally.rejected
+                row.status, row.finished_at, row.locked_until, row.locked_by = "failed", utcnow(), None, None
+                row.error = f"{tally.rejected} row(s) are not valid; nothing was applied (all_or_nothing)"

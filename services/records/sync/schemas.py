@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SyncMode = Literal["all_or_nothing", "accept_valid"]
+
+
+class SyncJobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    institution_code: str
+    format: str
+    entity: str | None
+    mode: str
+    processing: str | None
+    status: str
+    upload_bytes: int
+    rows_total: int | None
+    rows_read: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    #: accepted = created + updated + unchanged
+    accepted: int = 0
+    applied_through: int
+    attempts: int
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    errors_url: str = ""
+
+
+class SyncJobErrorRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    row: int
+    source: str | None
+    field: str
+    message: str

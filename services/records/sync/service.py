@@ -1,0 +1,62 @@
+"""Sync jobs: accept an upload (streamed into the object store), queue it, report on it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.errors import PayloadTooLarge, ValidationFailed
+from services.records.access import actor_of
+from services.records.models import SyncJob
+from services.records.sync.schemas import SyncJobRead
+
+CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "oneroster": "application/zip"}
+
+
+async def store_upload(request: Request, key: str, fmt: str) -> int:
+    limit = request.app.state.settings.sync_max_upload_bytes
+    size = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The upload is larger than {limit // (1024 * 1024)} MiB.")
+            if chunk:
+                yield chunk
+
+    await request.app.state.store.put(key, body(), content_type=CONTENT_TYPES[fmt])
+    if size == 0:
+        await request.app.state.store.delete(key)
+        raise ValidationFailed("The upload is empty.", errors=[{"field": "body", "message": "empty"}])
+    return size
+
+
+async def create_job(
+    session: AsyncSession, request: Request, principal: Principal, code: str, fmt: str, mode: str, entity: str | None
+) -> SyncJob:
+    job_id = uuid.uuid4()
+    key = f"records/sync/{code}/{job_id}"
+    size = await store_upload(request, key, fmt)
+    processing = None
+    if fmt == "oneroster":
+        processing = "bulk"  # read from the manifest by the worker; "bulk" until then
+    job = SyncJob(
+        id=job_id, institution_code=code, format=fmt, entity=entity, mode=mode, processing=processing, status="queued",
+        object_key=key, upload_bytes=size, created_by=actor_of(principal),
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+def to_read(job: SyncJob) -> SyncJobRead:
+    out = SyncJobRead.model_validate(job)
+    out.accepted = job.created + job.updated + job.unchanged
+    out.errors_url = f"/v1/sync-jobs/{job.id}/errors"
+    return out

@@ -1,0 +1,46 @@
+"""Transcripts (JSON, PDF) for the learner, their school and authorised officers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from services.common.auth import CurrentPrincipal
+from services.common.db import SessionDep
+from services.common.errors import NotFound
+from services.common.permissions import person_id_of
+from services.common.storage import content_disposition
+from services.records import access
+from services.records.grades.service import record_of
+from services.records.learners.endpoints import mask, may_see_number
+from services.records.models import Enrolment, Learner
+from services.records.transcripts import service
+
+router = APIRouter(tags=["transcripts"])
+
+
+async def _document(enrolment_id: uuid.UUID, request: Request, session: Any, principal: Any) -> dict[str, Any]:
+    enrolment = await session.get(Enrolment, enrolment_id)
+    if enrolment is None:
+        raise NotFound(f"No enrolment {enrolment_id}.")
+    learner = await session.get(Learner, enrolment.learner_id)
+    inst = await access.institution(session, request, enrolment.institution_code)
+    if person_id_of(principal) != str(learner.person_id):
+        access.ensure_read(principal, inst)
+    number = learner.id_number if may_see_number(principal, learner, inst.province_code) else mask(learner.id_number)
+    return service.transcript(inst, learner, await record_of(session, enrolment), number)
+
+
+@router.get("/v1/enrolments/{enrolment_id}/transcript", summary="Transcript of an enrolment (JSON)")
+async def transcript_json(enrolment_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await _document(enrolment_id, request, session, principal)
+
+
+@router.get("/v1/enrolments/{enrolment_id}/transcript.pdf", summary="Transcript of an enrolment (PDF, Vietnamese text)",
+            responses={200: {"content": {"application/pdf": {}}}})
+async def transcript_pdf(enrolment_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    doc = await _document(enrolment_id, request, session, principal)
+    name = f"Bảng điểm {doc['learner']['full_name']}.pdf"
+    return Response(service.pdf(doc), media_type="application/pdf", headers={"Content-Disposition": content_disposition(name, "inline")})

@@ -30,6 +30,8 @@ from services.common.storage import open_store
 from services.common.storage.routes import objects_router
 
 LifespanHook = Callable[[FastAPI], Awaitable[None]]
+#: a loop that runs for the life of the process (job workers); cancelled at shutdown
+BackgroundLoop = Callable[[FastAPI], Awaitable[None]]
 
 
 def create_service_app(
@@ -42,6 +44,7 @@ def create_service_app(
     jwks_provider: JWKSProvider | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
     on_startup: Sequence[LifespanHook] = (),
+    background: Sequence[BackgroundLoop] = (),
 ) -> FastAPI:
     """Build a service app. ``http_transport`` replaces the network for calls to other services (tests pass an
     ``httpx.ASGITransport`` or ``MockTransport``); ``jwks_provider`` lets identity verify its own tokens."""
@@ -53,14 +56,15 @@ def create_service_app(
         await app.state.store.ensure_ready()
         for hook in on_startup:
             await hook(app)
-        task: asyncio.Task[Any] | None = None
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(loop(app)) for loop in background]
         if settings.outbox_enabled:
-            task = asyncio.create_task(app.state.deliverer.run_forever(settings.outbox_poll_seconds))
+            tasks.append(asyncio.create_task(app.state.deliverer.run_forever(settings.outbox_poll_seconds)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.http.aclose()

@@ -7,13 +7,38 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.credentials.config import CredentialsSettings
+from services.credentials.context import CredentialsContext
+from services.credentials.events import handlers
+from services.credentials.issuers.endpoints import router as issuers_router
+from services.credentials.issuing.endpoints import router as credentials_router
+from services.credentials.jobs.endpoints import router as jobs_router
+from services.credentials.jobs.service import JobRunner
+from services.credentials.status.endpoints import router as status_router
+from services.credentials.verification.endpoints import router as verify_router
+
+
+async def run_issue_jobs(app: FastAPI) -> None:
+    """Background loop: batch issuing jobs, for the life of the process (the signing pool closes with it)."""
+    settings: CredentialsSettings = app.state.settings
+    try:
+        if settings.jobs_enabled:
+            await app.state.job_runner.run_forever(settings.jobs_poll_seconds)
+    finally:
+        app.state.credentials.signer.close()
 
 
 def create_app(settings: CredentialsSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or CredentialsSettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="VET platform — credentials",
         description="Issuers, signed diplomas and certificates (W3C VC 2.0 / Open Badges 3.0), status lists, verification.",
+        routers=[credentials_router, jobs_router, verify_router, status_router, issuers_router],
+        event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
+        background=[run_issue_jobs],
     )
+    ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox)
+    app.state.credentials = ctx
+    app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens)
+    return app

@@ -1,0 +1,104 @@
+"""Credential verification and batch issuing, measured in one run on this machine.
+
+* In-process: full cryptographic verifications per second of one diploma (RDF canonicalisation of proof options and
+  document with pyld, SHA-256, Ed25519) — the baseline.
+* Through the API: ``POST /v1/verify`` of the same diploma (every check: structure, issuer, signature, validity,
+  revocation and suspension through the status lists, plus the verification log row), by the credentials app
+  in-process over ASGI (no sockets), one request at a time: the ratio to the baseline is the API's overhead.
+* Batch issuing: wall time of a cohort job (sign + store + status allocation) through ``POST /v1/issue-jobs``.
+
+The reference JavaScript verifier (vc.js) does about 290 verifications per second in-process on this machine
+(issue 5); both rates here are single-core.
+
+    python bench/verify.py [--seconds 5] [--batch 1000] [--signing-processes 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("VET_LOG_LEVEL", "WARNING")
+import logging  # noqa: E402
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
+
+from services.common.migrations import upgrade  # noqa: E402
+from services.credentials.proofs import dataintegrity  # noqa: E402
+from services.credentials.proofs.multibase import ed25519_from_multikey  # noqa: E402
+from tests.credentials.factories import diploma  # noqa: E402
+from tests.support import running_platform  # noqa: E402
+
+
+async def main(seconds: float, batch: int, signing_processes: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+
+        async def url_for(service: str) -> str:
+            url = f"sqlite+aiosqlite:///{root / f'{service}.db'}"
+            await upgrade(service, url)
+            return url
+
+        overrides = {"credentials": {"signing_processes": signing_processes, "job_chunk_size": 500}}
+        async with running_platform(url_for, root, overrides) as platform:
+            school = await platform.school_headers()
+            async with platform.client("credentials") as c:
+                r = await c.post("/v1/credentials", json=diploma(), headers=school)
+                doc = r.json()["document"]
+                did = (await c.get("/issuers/CD0101/did.json")).json()
+            key = Ed25519PublicKey.from_public_bytes(ed25519_from_multikey(did["verificationMethod"][-1]["publicKeyMultibase"]))
+
+            assert dataintegrity.verify(doc, key)
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                assert dataintegrity.verify(doc, key)
+                n += 1
+            in_process = n / (time.perf_counter() - start)
+
+            async with platform.client("credentials") as c:
+                assert (await c.post("/v1/verify", json=doc)).json()["verified"]
+                n, start = 0, time.perf_counter()
+                while time.perf_counter() - start < seconds:
+                    r = await c.post("/v1/verify", json=doc)
+                    assert r.status_code == 200 and r.json()["verified"]
+                    n += 1
+                api = n / (time.perf_counter() - start)
+
+            print(f"verification, in-process (baseline): {in_process:8.1f} /s  (vc.js reference on this machine: ~290 /s)")
+            print(f"verification, POST /v1/verify:       {api:8.1f} /s  ratio to baseline {api / in_process:.2f}")
+
+            if batch:
+                items = [diploma(person_id=str(uuid.uuid4())) for _ in range(batch)]
+                async with platform.client("credentials") as c:
+                    start = time.perf_counter()
+                    r = await c.post("/v1/issue-jobs", json={"institution_code": "CD0101", "credentials": items}, headers=school)
+                    job_id = r.json()["id"]
+                    while True:
+                        job = (await c.get(f"/v1/issue-jobs/{job_id}", headers=school)).json()
+                        if job["state"] in ("completed", "failed"):
+                            break
+                        await asyncio.sleep(0.2)
+                    elapsed = time.perf_counter() - start
+                print(f"batch issue of {batch} ({job['state']}, issued {job['issued']}, signing processes {signing_processes}): "
+                      f"{elapsed:.1f} s, {batch / elapsed:.0f} /s  (issue 5 target: 10,000 in < 60 s on 2 cores = 167 /s)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--signing-processes", type=int, default=2)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.batch, args.signing_processes))

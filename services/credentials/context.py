@@ -1,0 +1,50 @@
+"""What the credentials service's code needs beyond the request: settings, the HTTP client towards identity, the
+opened signing keys, the outbox, caches. One instance per app, at ``app.state.credentials``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+
+from services.common.outbox import Outbox
+from services.credentials.config import CredentialsSettings
+from services.credentials.issuing.signing import BatchSigner
+from services.credentials.proofs.keys import MasterKeyProtector, SigningKeys
+
+
+@dataclass
+class CredentialsContext:
+    settings: CredentialsSettings
+    http: httpx.AsyncClient
+    outbox: Outbox
+    keys: SigningKeys
+    signer: BatchSigner
+    #: verified status lists by (list id, version): a cache of work done, never the truth
+    status_cache: dict[tuple[Any, int], bytes] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox) -> "CredentialsContext":
+        return cls(
+            settings=settings, http=http, outbox=outbox, keys=SigningKeys(MasterKeyProtector(settings.key_encryption_key)),
+            signer=BatchSigner(settings.signing_processes),
+        )
+
+    @property
+    def public_base(self) -> str:
+        return self.settings.public_base_url.rstrip("/")
+
+    def status_list_url(self, list_id: Any) -> str:
+        return f"{self.public_base}/api/credentials/v1/status-lists/{list_id}"
+
+    def verify_url(self, credential_id: Any) -> str:
+        return f"{self.public_base}/verify/{credential_id}"
+
+
+def get_context(request: Request) -> CredentialsContext:
+    return request.app.state.credentials  # type: ignore[no-any-return]
+
+
+CtxDep = Annotated[CredentialsContext, Depends(get_context)]

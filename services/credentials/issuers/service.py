@@ -1,0 +1,200 @@
+"""Issuers: one per institution of identity's registry, each a did:web DID with Ed25519 keys (sealed at rest).
+Rotation retires the active key (it stays in the DID document, so what it signed keeps verifying) and makes a
+new one."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.db import utcnow
+from services.common.errors import NotFound, ServiceUnavailable, ValidationFailed
+from services.credentials.context import CredentialsContext
+from services.credentials.issuers import repository
+from services.credentials.issuers.schemas import IssuerKeyRead, IssuerRead
+from services.credentials.models import Issuer, IssuerKey
+from services.credentials.proofs.contexts import DID_V1, MULTIKEY_V1
+from services.credentials.proofs.keys import generate_key
+from services.credentials.proofs.multibase import ed25519_multikey
+
+#: a term for marking, in the DID document, the one verification method that signs new credentials
+DID_EXTENSION_CONTEXT = {
+    "vet": "https://vet.gov.vn/ns/credentials#",
+    "currentSigningKey": {"@id": "vet:currentSigningKey", "@type": "@id"},
+}
+
+
+def did_for(public_base_url: str, code: str) -> str:
+    """did:web for ``<public base>/issuers/<code>/did.json`` (the port's colon percent-encoded, path as ``:``)."""
+    parts = urlsplit(public_base_url)
+    host = quote(parts.netloc, safe="")
+    path = [quote(p, safe="") for p in parts.path.strip("/").split("/") if p]
+    return ":".join(["did:web", host, *path, "issuers", quote(code, safe="")])
+
+
+def did_document_url(ctx: CredentialsContext, code: str) -> str:
+    return f"{ctx.public_base}/issuers/{code}/did.json"
+
+
+def verification_method(issuer: Issuer, key: IssuerKey) -> str:
+    return f"{issuer.did}#{key.key_id}"
+
+
+def did_document(issuer: Issuer, keys: list[IssuerKey]) -> dict[str, Any]:
+    methods = [
+        {"id": verification_method(issuer, k), "type": "Multikey", "controller": issuer.did,
+         "publicKeyMultibase": ed25519_multikey(k.public_key)}
+        for k in keys
+    ]
+    active = [verification_method(issuer, k) for k in keys if k.status == "active"]
+    document: dict[str, Any] = {
+        "@context": [DID_V1, MULTIKEY_V1, DID_EXTENSION_CONTEXT],
+        "id": issuer.did,
+        "verificationMethod": methods,
+        # every key, retired ones included: a credential is checked against the key that signed it
+        "assertionMethod": [m["id"] for m in methods],
+    }
+    if active:
+        document["currentSigningKey"] = active[0]
+    return document
+
+
+def to_read(ctx: CredentialsContext, issuer: Issuer, keys: list[IssuerKey]) -> IssuerRead:
+    return IssuerRead(
+        id=issuer.id,
+        institution_code=issuer.institution_code,
+        did=issuer.did,
+        did_document_url=did_document_url(ctx, issuer.institution_code),
+        name=issuer.name,
+        province_code=issuer.province_code,
+        institution_status=issuer.institution_status,
+        created_at=issuer.created_at,
+        keys=[
+            IssuerKeyRead(
+                id=verification_method(issuer, k), key_id=k.key_id, public_key_multibase=ed25519_multikey(k.public_key),
+                status=k.status, created_at=k.created_at, retired_at=k.retired_at,  # type: ignore[arg-type]
+            )
+            for k in keys
+        ],
+    )
+
+
+async def registry_entry(ctx: CredentialsContext, code: str) -> dict[str, Any] | None:
+    """The institution as identity's public registry has it; None if it is not registered."""
+    url = f"{ctx.settings.identity_url.rstrip('/')}/v1/institutions/{quote(code, safe='')}"
+    try:
+        resp = await ctx.http.get(url, timeout=5.0)
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable("The institution registry (identity) cannot be reached.") from exc
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise ServiceUnavailable(f"The institution registry answered HTTP {resp.status_code}.")
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def _apply_registry(issuer: Issuer, entry: dict[str, Any]) -> None:
+    issuer.name = entry["name"]
+    issuer.province_code = entry.get("province_code")
+    issuer.institution_type = entry.get("type")
+    issuer.institution_status = entry.get("status") or "active"
+    issuer.closed_on = entry.get("closed_on")
+
+
+async def add_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer) -> IssuerKey:
+    number = await repository.key_count(session, issuer.id) + 1
+    key_id = f"key-{number}"
+    new = generate_key(ctx.keys.protector, issuer.institution_code, key_id)
+    key = IssuerKey(issuer_id=issuer.id, key_id=key_id, public_key=new.public_key, sealed_private_key=new.sealed_private_key,
+                    key_ref=new.key_ref, status="active")
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def ensure(session: AsyncSession, ctx: CredentialsContext, code: str, *, field: str = "institution_code") -> Issuer:
+    """The issuer of institution ``code``, set up on first use from identity's registry: DID, first key, and the
+    revocation and suspension lists. Refused for an institution the registry does not know or that is closed."""
+    issuer = await repository.by_code(session, code)
+    if issuer is not None:
+        return issuer
+    if code == ctx.settings.platform_issuer_code:
+        entry: dict[str, Any] | None = {"name": ctx.settings.platform_issuer_name, "status": "active"}
+    else:
+        entry = await registry_entry(ctx, code)
+    if entry is None:
+        raise ValidationFailed(f"{code} is not in the institution registry.", errors=[{"field": field, "message": "unknown institution"}])
+    if entry.get("status") not in (None, "active"):
+        raise ValidationFailed(f"Institution {code} is {entry.get('status')}: it issues no new credentials.",
+                               errors=[{"field": field, "message": f"institution is {entry.get('status')}"}])
+    from services.credentials.status import service as status_service
+
+    try:
+        async with session.begin_nested():
+            issuer = Issuer(institution_code=code, did=did_for(ctx.settings.public_base_url, code), name=entry["name"])
+            _apply_registry(issuer, entry)
+            session.add(issuer)
+            await session.flush()
+            key = await add_key(session, ctx, issuer)
+            for purpose in ("revocation", "suspension"):
+                await status_service.open_list(session, ctx, issuer, key, purpose, number=1)
+    except IntegrityError:
+        # another request set it up at the same moment
+        issuer = await repository.by_code(session, code)
+        if issuer is None:
+            raise
+    return issuer
+
+
+_registry_checked: dict[str, float] = {}
+
+
+async def refresh_from_registry(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer) -> None:
+    """Re-reads the institution from the registry if the last look is older than the configured interval; keeps
+    what it knows when the registry cannot be reached."""
+    if issuer.institution_code == ctx.settings.platform_issuer_code:
+        return
+    last = _registry_checked.get(issuer.institution_code, 0.0)
+    if time.monotonic() - last < ctx.settings.registry_cache_seconds:
+        return
+    try:
+        entry = await registry_entry(ctx, issuer.institution_code)
+    except ServiceUnavailable:
+        return
+    _registry_checked[issuer.institution_code] = time.monotonic()
+    if entry is None:
+        issuer.institution_status = "unregistered"
+    else:
+        _apply_registry(issuer, entry)
+
+
+def active_on(issuer: Issuer, day: date) -> bool:
+    """Was the institution able to issue on ``day``? Active, or closed/merged only after that day."""
+    if issuer.institution_status == "active":
+        return True
+    if issuer.institution_status in ("closed", "merged") and issuer.closed_on:
+        return day < date.fromisoformat(issuer.closed_on)
+    return False
+
+
+async def rotate_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer, principal: Principal) -> IssuerKey:
+    current = await repository.active_key(session, issuer.id)
+    if current is not None:
+        current.status = "retired"
+        current.retired_at = utcnow()
+        await session.flush()
+    return await add_key(session, ctx, issuer)
+
+
+async def get(session: AsyncSession, code: str) -> Issuer:
+    issuer = await repository.by_code(session, code)
+    if issuer is None:
+        raise NotFound(f"Institution {code} has no issuer yet (it is set up with its first credential).")
+    return issuer

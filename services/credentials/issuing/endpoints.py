@@ -1,0 +1,105 @@
+"""Issuing and managing credentials: single issue, reads, the learner's own list, revoke / suspend / unsuspend,
+correction (reissue)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from services.common.auth import CurrentPrincipal
+from services.common.db import SessionDep
+from services.common.errors import Forbidden
+from services.common.pagination import Page, PageDep, paginate
+from services.common.permissions import ensure_institution, person_id_of
+from services.credentials.context import CtxDep
+from services.credentials.issuing import repository, service
+from services.credentials.issuing.schemas import CredentialIssue, CredentialRead, CredentialSummary, Reissue, StatusChangeIn
+from services.credentials.models import Credential, Issuer
+
+router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
+
+
+async def _did(session: SessionDep, row: Credential) -> str:
+    return str(await session.scalar(select(Issuer.did).where(Issuer.id == row.issuer_id)))
+
+
+@router.post("", response_model=CredentialRead, status_code=201,
+             summary="Issue one credential (idempotent on institution + learner + achievement + year)",
+             responses={200: {"description": "already issued with the same data: the existing credential"}})
+async def issue_credential(body: CredentialIssue, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep, response: Response) -> CredentialRead:
+    row, created = await service.issue_one(session, ctx, principal, body)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/credentials/{row.id}"
+    return service.to_read(ctx, row, await _did(session, row))
+
+
+@router.get("", response_model=Page[CredentialSummary], summary="Credentials of an institution (its staff) or your own")
+async def list_credentials(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    institution: Annotated[str | None, Query(max_length=20, description="institution code; omitted: your own credentials")] = None,
+    status: Annotated[str | None, Query(pattern="^(active|suspended|revoked)$")] = None,
+) -> Page[Any]:
+    if institution:
+        if not principal.has_scope("credentials:admin"):
+            ensure_institution(principal, institution, roles={"school_system", "school_admin", "teacher"})
+        stmt = repository.for_institution(institution)
+    else:
+        person = person_id_of(principal)
+        if not person:
+            raise Forbidden("Name an institution, or sign in as a learner to list your own credentials.")
+        stmt = repository.for_person(uuid.UUID(person))
+    if status:
+        stmt = stmt.where(Credential.status == status)
+    return await paginate(session, stmt, (Credential.created_at, Credential.id), page, descending=True, transform=service.to_summary)
+
+
+@router.get("/{credential_id}", response_model=CredentialRead, summary="One credential with its signed document (holder, issuer staff)")
+async def get_credential(credential_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
+    row = await service.get_for(session, principal, credential_id)
+    return service.to_read(ctx, row, await _did(session, row))
+
+
+@router.get("/{credential_id}/document", summary="The signed credential alone, as a file (application/vc+ld+json)",
+            responses={200: {"content": {"application/vc+ld+json": {}}}})
+async def download_document(credential_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    import json
+
+    row = await service.get_for(session, principal, credential_id)
+    return Response(
+        json.dumps(row.document, ensure_ascii=False, indent=2),
+        media_type="application/vc+ld+json",
+        headers={"Content-Disposition": f'attachment; filename="credential-{row.id}.json"'},
+    )
+
+
+@router.post("/{credential_id}/revoke", response_model=CredentialRead, summary="Revoke (final; idempotent)")
+async def revoke_credential(credential_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
+    row = await service.revoke(session, ctx, principal, credential_id, body.reason)
+    return service.to_read(ctx, row, await _did(session, row), with_document=False)
+
+
+@router.post("/{credential_id}/suspend", response_model=CredentialRead, summary="Suspend (reversible; idempotent)")
+async def suspend_credential(credential_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
+    row = await service.suspend(session, ctx, principal, credential_id, body.reason)
+    return service.to_read(ctx, row, await _did(session, row), with_document=False)
+
+
+@router.post("/{credential_id}/unsuspend", response_model=CredentialRead, summary="Lift a suspension (idempotent)")
+async def unsuspend_credential(credential_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
+    row = await service.unsuspend(session, ctx, principal, credential_id, body.reason)
+    return service.to_read(ctx, row, await _did(session, row), with_document=False)
+
+
+@router.post("/{credential_id}/reissue", response_model=CredentialRead, status_code=201,
+             summary="Correct: revoke as superseded and issue the corrected credential, linked both ways")
+async def reissue_credential(credential_id: uuid.UUID, body: Reissue, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep,
+                             response: Response) -> CredentialRead:
+    row = await service.reissue(session, ctx, principal, credential_id, body)
+    response.headers["Location"] = f"/v1/credentials/{row.id}"
+    return service.to_read(ctx, row, await _did(session, row))

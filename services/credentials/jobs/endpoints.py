@@ -1,0 +1,46 @@
+"""Batch issuing for a graduating cohort: one request queues a job; its progress and per-item results are read
+back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from services.common.auth import CurrentPrincipal
+from services.common.db import SessionDep
+from services.common.pagination import Page, PageDep, paginate
+from services.credentials.context import CtxDep
+from services.credentials.issuing.schemas import BatchIssue
+from services.credentials.jobs import service
+from services.credentials.jobs.schemas import IssueJobItemRead, IssueJobRead
+from services.credentials.models import IssueJobItem
+
+router = APIRouter(prefix="/v1/issue-jobs", tags=["batch issuing"])
+
+
+@router.post("", response_model=IssueJobRead, status_code=202,
+             summary="Issue a cohort's credentials (up to 20,000) as a background job; send Idempotency-Key")
+async def create_job(body: BatchIssue, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep, response: Response) -> IssueJobRead:
+    job = await service.create(session, ctx, principal, body)
+    response.headers["Location"] = f"/v1/issue-jobs/{job.id}"
+    return service.to_read(job)
+
+
+@router.get("/{job_id}", response_model=IssueJobRead, summary="A job's progress")
+async def get_job(job_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> IssueJobRead:
+    return service.to_read(await service.get_for(session, principal, job_id))
+
+
+@router.get("/{job_id}/items", response_model=Page[IssueJobItemRead], summary="A job's per-item results")
+async def job_items(
+    job_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+    state: Annotated[str | None, Query(pattern="^(pending|issued|existing|failed)$")] = None,
+) -> Page[Any]:
+    await service.get_for(session, principal, job_id)
+    stmt = select(IssueJobItem).where(IssueJobItem.job_id == job_id)
+    if state:
+        stmt = stmt.where(IssueJobItem.state == state)
+    return await paginate(session, stmt, (IssueJobItem.position,), page, transform=service.item_read)

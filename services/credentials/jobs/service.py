@@ -1,0 +1,231 @@
+"""Batch issuing jobs: a cohort's credentials stored as job items, then issued chunk by chunk by a worker that any
+replica may run (claimed under a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a job survives the death of
+the replica running it. Items go through the same idempotent path as single issuing: replaying a batch issues
+nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.db import Database, utcnow
+from services.common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
+from services.common.service_client import ServiceTokenProvider
+from services.credentials.context import CredentialsContext
+from services.credentials.issuing import service as issuing
+from services.credentials.issuing.schemas import BatchIssue, CredentialIssue, item_errors
+from services.credentials.jobs.schemas import IssueJobItemRead, IssueJobRead
+from services.credentials.models import IssueJob, IssueJobItem
+
+log = logging.getLogger("services.credentials.jobs")
+
+
+def to_read(job: IssueJob) -> IssueJobRead:
+    return IssueJobRead(
+        id=job.id, institution_code=job.institution_code, source=job.source, state=job.state, total=job.total,
+        processed=job.processed, issued=job.issued, existing=job.existing, failed=job.failed,
+        progress=round(job.processed / job.total, 4) if job.total else 1.0, error=job.error,
+        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+    )
+
+
+def item_read(item: IssueJobItem) -> IssueJobItemRead:
+    return IssueJobItemRead(position=item.position, state=item.state, credential_id=item.credential_id, errors=item.errors)
+
+
+async def create(session: AsyncSession, ctx: CredentialsContext, principal: Principal, body: BatchIssue) -> IssueJob:
+    issuing.ensure_may_issue(principal, body.institution_code)
+    if len(body.credentials) > ctx.settings.batch_max_items:
+        raise ValidationFailed(f"At most {ctx.settings.batch_max_items} credentials per batch.",
+                               errors=[{"field": "credentials", "message": "too many items"}])
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(body.credentials):
+        if item.institution_code != body.institution_code:
+            errors.append({"field": f"credentials.{i}.institution_code", "message": f"must be {body.institution_code}, the batch's institution"})
+        errors.extend(item_errors(item, f"credentials.{i}."))
+    if errors:
+        raise ValidationFailed(f"{len(errors)} problem(s) in the batch; nothing was queued.", errors=errors[:1000])
+    from services.credentials.issuers import service as issuers
+
+    await issuers.ensure(session, ctx, body.institution_code)  # an unknown institution is refused now, not later
+    job = IssueJob(id=uuid.uuid4(), institution_code=body.institution_code, requested_by=principal.sub, source="request",
+                   state="queued", total=len(body.credentials), processed=0, issued=0, existing=0, failed=0)
+    session.add(job)
+    await session.flush()
+    rows = [{"id": uuid.uuid4(), "job_id": job.id, "position": i, "payload": item.model_dump(mode="json"), "state": "pending"}
+            for i, item in enumerate(body.credentials)]
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(IssueJobItem), rows[start : start + 1000])
+    return job
+
+
+async def create_from_event(session: AsyncSession, event_id: uuid.UUID, institution_code: str, payload: dict[str, Any]) -> IssueJob:
+    """One credential asked for by an event; the worker validates and issues it (problems stay on the job)."""
+    job = IssueJob(id=uuid.uuid4(), institution_code=institution_code[:20], requested_by="event", source="event",
+                   source_event_id=event_id, state="queued", total=1, processed=0, issued=0, existing=0, failed=0)
+    session.add(job)
+    await session.flush()
+    session.add(IssueJobItem(job_id=job.id, position=0, payload=payload, state="pending"))
+    return job
+
+
+async def get_for(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> IssueJob:
+    job = await session.get(IssueJob, job_id)
+    if job is None:
+        raise NotFound(f"No issue job {job_id}.")
+    if not principal.has_scope("credentials:admin"):
+        try:
+            issuing.ensure_may_issue(principal, job.institution_code)
+        except AppError:
+            raise NotFound(f"No issue job {job_id}.") from None
+    return job
+
+
+class JobRunner:
+    """Claims due jobs and works through them; ``run_forever`` is started with the app."""
+
+    def __init__(self, db: Database, ctx: CredentialsContext, tokens: ServiceTokenProvider | None = None) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.tokens = tokens
+
+    async def _claim(self) -> uuid.UUID | None:
+        now = utcnow()
+        async with self.db.session(write=True) as session:
+            stmt = (
+                select(IssueJob)
+                .where(IssueJob.state.in_(("queued", "running")), or_(IssueJob.locked_until.is_(None), IssueJob.locked_until < now))
+                .order_by(IssueJob.created_at)
+                .limit(1)
+            )
+            if self.db.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            job = await session.scalar(stmt)
+            if job is None:
+                return None
+            job.state = "running"
+            job.started_at = job.started_at or now
+            job.locked_until = now + timedelta(seconds=self.ctx.settings.job_lease_seconds)
+            return job.id
+
+    async def _holder_from_identity(self, person_id: str) -> dict[str, Any] | None:
+        if self.tokens is None or not self.tokens.configured:
+            return None
+        url = f"{self.ctx.settings.identity_url.rstrip('/')}/v1/persons/{person_id}"
+        try:
+            token = await self.tokens.token()
+            resp = await self.ctx.http.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5.0)
+        except (httpx.HTTPError, OSError, KeyError):
+            return None
+        if resp.status_code != 200:
+            return None
+        p = resp.json()
+        return {k: v for k, v in {"full_name": p.get("full_name"), "date_of_birth": p.get("date_of_birth"),
+                                  "gender": p.get("gender"), "birth_place": p.get("birth_place")}.items() if v}
+
+    async def _parse(self, item: IssueJobItem) -> CredentialIssue | list[dict[str, Any]]:
+        payload = dict(item.payload)
+        if payload.get("holder") is None and payload.get("person_id"):
+            holder = await self._holder_from_identity(str(payload["person_id"]))
+            if holder is None:
+                return [{"field": "holder", "message": "the holder is not given and identity has no such person"}]
+            payload["holder"] = holder
+        try:
+            return CredentialIssue.model_validate(payload)
+        except ValidationError as exc:
+            return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+
+    async def process_chunk(self, job_id: uuid.UUID) -> bool:
+        """Issues the next chunk of a job; False when the job has nothing left."""
+        async with self.db.session(write=True) as session:
+            job = await session.get(IssueJob, job_id)
+            if job is None or job.state not in ("queued", "running"):
+                return False
+            items = list((await session.scalars(
+                select(IssueJobItem).where(IssueJobItem.job_id == job_id, IssueJobItem.state == "pending")
+                .order_by(IssueJobItem.position).limit(self.ctx.settings.job_chunk_size)
+            )).all())
+            if not items:
+                job.state, job.finished_at, job.locked_until = "completed", utcnow(), None
+                return False
+            parsed: list[tuple[IssueJobItem, CredentialIssue]] = []
+            for item in items:
+                result = await self._parse(item)
+                if isinstance(result, list):
+                    item.state, item.errors = "failed", result
+                    job.failed += 1
+                else:
+                    parsed.append((item, result))
+            by_institution: dict[str, list[tuple[IssueJobItem, CredentialIssue]]] = {}
+            for item, cred in parsed:
+                by_institution.setdefault(cred.institution_code, []).append((item, cred))
+            for code, group in by_institution.items():
+                try:
+                    outcomes = await issuing.issue_many(
+                        session, self.ctx, [c for _, c in group], actor=job.requested_by,
+                        prefixes=[f"credentials.{i.position}." for i, _ in group], job_id=job.id,
+                        source_event_ids=[job.source_event_id if job.source == "event" else None for _ in group],
+                    )
+                except ValidationFailed as exc:  # e.g. the institution is unknown to the registry
+                    for item, _ in group:
+                        item.state, item.errors = "failed", exc.errors or [{"field": "institution_code", "message": exc.detail}]
+                        job.failed += 1
+                    continue
+                for (item, _), outcome in zip(group, outcomes, strict=True):
+                    item.state = outcome.status
+                    item.credential_id = outcome.credential.id if outcome.credential else None
+                    item.errors = outcome.errors or None
+                    if outcome.status == "issued":
+                        job.issued += 1
+                    elif outcome.status == "existing":
+                        job.existing += 1
+                    else:
+                        job.failed += 1
+            job.processed += len(items)
+            job.locked_until = utcnow() + timedelta(seconds=self.ctx.settings.job_lease_seconds)
+            return True
+
+    async def run_job(self, job_id: uuid.UUID) -> None:
+        while True:
+            try:
+                more = await self.process_chunk(job_id)
+            except ServiceUnavailable:
+                await asyncio.sleep(0.5)  # a concurrent issuer won a natural key: the next round sees it
+                continue
+            except Exception as exc:
+                log.exception("issue job %s failed", job_id)
+                async with self.db.session(write=True) as session:
+                    job = await session.get(IssueJob, job_id)
+                    if job is not None:
+                        job.state, job.error, job.finished_at, job.locked_until = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow(), None
+                return
+            if not more:
+                return
+
+    async def run_once(self) -> int:
+        job_id = await self._claim()
+        if job_id is None:
+            return 0
+        await self.run_job(job_id)
+        return 1
+
+    async def run_forever(self, poll_seconds: float) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("issue job round failed")
+                done = 0
+            if not done:
+                await asyncio.sleep(poll_seconds)

@@ -1,0 +1,124 @@
+"""The JSON-LD contexts every credential here may use, bundled in ``services/credentials/contexts/`` and served to
+pyld by a document loader that never touches the network: a context that is not bundled is an error.
+
+The files are the published contexts taken unchanged from npm packages (see ``contexts/index.json``)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cachetools import LRUCache
+from pyld import jsonld
+from pyld.context_resolver import ContextResolver
+
+CONTEXT_DIR = Path(__file__).resolve().parent.parent / "contexts"
+
+VC_V2 = "https://www.w3.org/ns/credentials/v2"
+OB_V3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+DID_V1 = "https://www.w3.org/ns/did/v1"
+MULTIKEY_V1 = "https://w3id.org/security/multikey/v1"
+DATA_INTEGRITY_V2 = "https://w3id.org/security/data-integrity/v2"
+STATUS_LIST_V1 = "https://www.w3.org/ns/credentials/status/v1"
+
+
+class ContextNotBundled(Exception):
+    """A document names a JSON-LD context that is not bundled; it is never fetched."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"JSON-LD context {url} is not bundled with the service")
+        self.url = url
+
+
+@cache
+def bundled() -> dict[str, dict[str, Any]]:
+    """URL → parsed context document."""
+    index = json.loads((CONTEXT_DIR / "index.json").read_text(encoding="utf-8"))
+    return {
+        url: json.loads((CONTEXT_DIR / entry["file"]).read_text(encoding="utf-8"))
+        for url, entry in index["contexts"].items()
+    }
+
+
+def load_document(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """pyld document loader: bundled contexts only."""
+    document = bundled().get(url)
+    if document is None:
+        raise ContextNotBundled(url)
+    # "static": the bundled files never change, so pyld may keep the resolved context across operations
+    return {"contextUrl": None, "documentUrl": url, "document": document, "tag": "static"}
+
+
+#: resolved contexts, shared by every operation of this process (contexts are immutable files)
+_resolved: LRUCache[str, Any] = LRUCache(maxsize=256)
+#: embedded (type-scoped) contexts of the bundled files by object identity: pyld would otherwise serialise each one
+#: canonically (JCS) to look it up, on every node of every document. Entries keep their object alive, so an id is
+#: never reused while cached; only objects of the bundled files are remembered.
+_embedded: dict[int, tuple[Any, Any]] = {}
+
+
+class _BundledContextResolver(ContextResolver):  # type: ignore[misc]
+    def resolve(self, active_ctx: Any, context: Any, base: Any, cycles: Any = None) -> Any:
+        if isinstance(context, dict) and "@context" not in context:
+            hit = _embedded.get(id(context))
+            if hit is not None and hit[0] is context:
+                return hit[1]
+            resolved = super().resolve(active_ctx, context, base, cycles)
+            if _is_bundled(context):
+                _embedded[id(context)] = (context, resolved)
+            return resolved
+        return super().resolve(active_ctx, context, base, cycles)
+
+
+@cache
+def _bundled_ids() -> frozenset[int]:
+    ids: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ids.add(id(node))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for document in bundled().values():
+        walk(document)
+    return frozenset(ids)
+
+
+def _is_bundled(context: dict[str, Any]) -> bool:
+    return id(context) in _bundled_ids()
+
+
+def processing_options() -> dict[str, Any]:
+    return {
+        "documentLoader": load_document,
+        "contextResolver": _BundledContextResolver(_resolved, load_document),
+    }
+
+
+class UndefinedTerm(Exception):
+    """A property the document's contexts do not define: it would be dropped from the signed data, so the
+    document is refused (the "safe mode" of JSON-LD processors used for Data Integrity)."""
+
+    def __init__(self, term: str | None) -> None:
+        super().__init__(f"the property {term!r} is not defined by the document's JSON-LD contexts")
+        self.term = term
+
+
+def _refuse_dropped(term: str | None) -> None:
+    raise UndefinedTerm(term)
+
+
+def canonize(document: dict[str, Any]) -> str:
+    """RDF Dataset Canonicalization (RDFC-1.0, the URDNA2015 algorithm) of a JSON-LD document, as N-Quads.
+
+    Raises :class:`UndefinedTerm` for a property that would be dropped, :class:`ContextNotBundled` for an unknown
+    context, and ``pyld.jsonld.JsonLdError`` for any other JSON-LD error."""
+    options = processing_options() | {"algorithm": "URDNA2015", "format": "application/n-quads"}
+    processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)
+    return processor.normalize(document, options)  # type: ignore[no-any-return]

@@ -1,0 +1,102 @@
+"""Public verification: ``POST /v1/verify`` with a credential, ``GET /v1/verify/{id}`` for one issued here (JSON,
+or the HTML page the diploma's QR code opens), and bulk verification for machine clients."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import OptionalPrincipal, Principal, require_scopes
+from services.common.db import SessionDep
+from services.common.errors import NotFound, PayloadTooLarge, ValidationFailed
+from services.credentials.context import CtxDep
+from services.credentials.issuing import repository as credentials_repo
+from services.credentials.verification import page, service
+from services.credentials.verification.schemas import BulkVerify, BulkVerifyResult, CredentialView, LookupResult, VerificationResult
+
+router = APIRouter(prefix="/v1/verify", tags=["verification"])
+MAX_CREDENTIAL_BYTES = 1024 * 1024
+
+
+async def _log(request: Request, results: list[VerificationResult], channel: str, principal: Principal | None,
+               session: AsyncSession | None = None) -> None:
+    """Adds the log rows to the request's (write) transaction, or writes them in their own after a read."""
+    client = (principal.client_id or principal.sub) if principal else None
+    rows = [service.log_entry(r, channel=channel, client_id=client) for r in results]
+    if session is not None:
+        session.add_all(rows)
+        return
+    async with request.app.state.db.session(write=True) as own:
+        own.add_all(rows)
+
+
+@router.post("", response_model=VerificationResult, summary="Verify a credential (public, no account)",
+             openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}})
+async def verify_credential(request: Request, session: SessionDep, ctx: CtxDep, principal: OptionalPrincipal) -> VerificationResult:
+    body = await request.body()
+    if len(body) > MAX_CREDENTIAL_BYTES:
+        raise PayloadTooLarge("A credential is at most 1 MiB.")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("The body is not JSON.", errors=[{"field": "body", "message": "invalid JSON"}]) from None
+    if isinstance(document, dict) and "verifiableCredential" in document and "@context" not in document:
+        document = document["verifiableCredential"]
+    result = await service.verify(session, ctx, document)
+    await _log(request, [result], "public", principal, session)
+    return result
+
+
+@router.post("/bulk", response_model=BulkVerifyResult, summary="Verify up to 1,000 credentials (scope credentials:verify:bulk)")
+async def verify_bulk(
+    body: BulkVerify, request: Request, session: SessionDep, ctx: CtxDep,
+    principal: Annotated[Principal, Depends(require_scopes("credentials:verify:bulk"))],
+) -> BulkVerifyResult:
+    if len(body.credentials) > ctx.settings.bulk_verify_max:
+        raise ValidationFailed(f"At most {ctx.settings.bulk_verify_max} credentials per request.",
+                               errors=[{"field": "credentials", "message": f"more than {ctx.settings.bulk_verify_max} items"}])
+    results = [await service.verify(session, ctx, doc) for doc in body.credentials]
+    await _log(request, results, "bulk", principal, session)
+    summary: dict[str, int] = {}
+    for r in results:
+        summary[r.outcome] = summary.get(r.outcome, 0) + 1
+    return BulkVerifyResult(results=results, summary=summary)
+
+
+def _view(doc: dict[str, Any]) -> CredentialView:
+    subject = doc.get("credentialSubject") or {}
+    issuer = doc.get("issuer")
+    return CredentialView(
+        title=doc.get("name") or "", holder_name=subject.get("name") or "", birth_date=subject.get("birthDate"),
+        institution=issuer.get("name") if isinstance(issuer, dict) else None, graduation_year=subject.get("graduationYear"),
+        classification=subject.get("classification"), serial_number=doc.get("serialNumber"),
+        register_number=doc.get("registerNumber"), issued=doc.get("issueDate"),
+    )
+
+
+@router.get("/{credential_id}", response_model=LookupResult,
+            summary="Verify a credential issued here by its id (JSON; an HTML page for browsers, the QR code's target)",
+            responses={200: {"content": {"text/html": {}}}})
+async def verify_by_id(credential_id: str, request: Request, session: SessionDep, ctx: CtxDep, principal: OptionalPrincipal) -> Response:
+    wants_html = "text/html" in request.headers.get("accept", "") and "application/json" not in request.headers.get("accept", "")
+    try:
+        cid = uuid.UUID(credential_id)
+    except ValueError:
+        raise NotFound(f"No credential {credential_id}.") from None
+    row = await credentials_repo.by_id(session, cid)
+    if row is None:
+        if wants_html:
+            return HTMLResponse(page.not_found(credential_id), status_code=404)
+        raise NotFound(f"No credential {credential_id}.")
+    result = await service.verify(session, ctx, row.document)
+    await _log(request, [result], "lookup", principal)
+    lookup = LookupResult(**result.model_dump(), credential=_view(row.document))
+    headers = {"Cache-Control": "no-store"}
+    if wants_html:
+        return HTMLResponse(page.render(lookup, status_reason=row.status_reason), headers=headers)
+    return JSONResponse(lookup.model_dump(mode="json"), headers=headers)

@@ -1,0 +1,305 @@
+"""Verification: every check of a presented credential, each failure an RFC 9457 problem, and one outcome among
+valid, malformed, tampered, unknown issuer, issuer inactive, expired, not yet valid, revoked, suspended and status
+unavailable. Only the platform's own DID documents and status lists are consulted (read from its database, the
+same signed documents it serves); nothing is fetched from addresses a credential names."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pyld.jsonld import JsonLdError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import utcnow
+from services.common.errors import PROBLEM_BASE
+from services.common.logging import request_id_var
+from services.credentials.context import CredentialsContext
+from services.credentials.issuers import repository as issuers_repo
+from services.credentials.issuers import service as issuers
+from services.credentials.issuing import repository as credentials_repo
+from services.credentials.models import Issuer, VerificationLog
+from services.credentials.proofs import dataintegrity
+from services.credentials.proofs.contexts import VC_V2, ContextNotBundled, UndefinedTerm
+from services.credentials.proofs.multibase import MultibaseError, ed25519_from_multikey
+from services.credentials.status import bitstring
+from services.credentials.status import repository as status_repo
+from services.credentials.verification.schemas import CheckResult, IssuerInfo, Problem, VerificationResult
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+PROBLEMS = {
+    "malformed": (422, "Credential malformed", "credential-malformed"),
+    "tampered": (422, "Signature not valid", "credential-tampered"),
+    "unknown_issuer": (422, "Issuer unknown", "issuer-unknown"),
+    "issuer_inactive": (422, "Issuer not active at issue date", "issuer-inactive"),
+    "expired": (422, "Credential expired", "credential-expired"),
+    "not_yet_valid": (422, "Credential not yet valid", "credential-not-yet-valid"),
+    "revoked": (410, "Credential revoked", "credential-revoked"),
+    "suspended": (423, "Credential suspended", "credential-suspended"),
+    "status_unavailable": (503, "Status unavailable", "status-unavailable"),
+}
+#: the first failed outcome in this order is the credential's outcome
+PRECEDENCE = ["malformed", "tampered", "unknown_issuer", "issuer_inactive", "expired", "not_yet_valid", "revoked",
+              "suspended", "status_unavailable"]
+
+
+def problem(kind: str, detail: str) -> Problem:
+    status, title, slug = PROBLEMS[kind]
+    return Problem(type=PROBLEM_BASE + slug, title=title, status=status, detail=detail)
+
+
+@dataclass
+class _Run:
+    checks: dict[str, CheckResult]
+    failures: list[str]
+
+    def passed(self, name: str, detail: str | None = None) -> None:
+        self.checks[name] = CheckResult(check=name, passed=True, detail=detail)  # type: ignore[arg-type]
+
+    def skipped(self, name: str, detail: str) -> None:
+        self.checks[name] = CheckResult(check=name, passed=None, detail=detail)  # type: ignore[arg-type]
+
+    def failed(self, name: str, kind: str, detail: str) -> None:
+        self.checks[name] = CheckResult(check=name, passed=False, problem=problem(kind, detail))  # type: ignore[arg-type]
+        self.failures.append(kind)
+
+
+def _issuer_id(doc: dict[str, Any]) -> str | None:
+    issuer = doc.get("issuer")
+    if isinstance(issuer, dict):
+        issuer = issuer.get("id")
+    return issuer if isinstance(issuer, str) and issuer else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
+    """Shape, contexts, proof form; returns (proof, hash of the signed data) when the document can be checked."""
+    if not isinstance(doc, dict):
+        run.failed("structure", "malformed", "A credential is a JSON object.")
+        return None
+    contexts = doc.get("@context")
+    if not isinstance(contexts, list) or not contexts or contexts[0] != VC_V2:
+        run.failed("structure", "malformed", f"@context must be a list starting with {VC_V2} (VC Data Model 2.0).")
+        return None
+    types = doc.get("type")
+    if not isinstance(types, list) or "VerifiableCredential" not in types:
+        run.failed("structure", "malformed", "type must be a list containing VerifiableCredential.")
+        return None
+    if _issuer_id(doc) is None:
+        run.failed("structure", "malformed", "issuer (or issuer.id) is required.")
+        return None
+    if not isinstance(doc.get("credentialSubject"), (dict, list)):
+        run.failed("structure", "malformed", "credentialSubject is required.")
+        return None
+    for name in ("validFrom", "validUntil"):
+        if name in doc and _parse_time(doc[name]) is None:
+            run.failed("structure", "malformed", f"{name} must be an RFC 3339 date-time with a time zone.")
+            return None
+    try:
+        proof = dataintegrity.single_proof(doc)
+    except dataintegrity.ProofError as exc:
+        run.failed("structure", "malformed", f"proof: {exc}.")
+        return None
+    try:
+        digest = dataintegrity.hash_data(doc, proof)
+    except ContextNotBundled as exc:
+        run.failed("structure", "malformed", f"The JSON-LD context {exc.url} is not one this verifier knows; contexts are never fetched.")
+        return None
+    except UndefinedTerm as exc:
+        run.failed("structure", "malformed", f"The property {exc.term!r} is not defined by the credential's contexts.")
+        return None
+    except (JsonLdError, TypeError, ValueError) as exc:
+        run.failed("structure", "malformed", f"The credential is not valid JSON-LD: {type(exc).__name__}.")
+        return None
+    run.passed("structure", "VC 2.0 with bundled contexts, one DataIntegrityProof (eddsa-rdfc-2022)")
+    return proof, digest
+
+
+async def _resolve_key(session: AsyncSession, issuer: Issuer | None, issuer_did: str, vm: str) -> tuple[Ed25519PublicKey | None, str]:
+    controller, _, fragment = vm.partition("#")
+    if controller != issuer_did:
+        return None, "the proof's verification method is not controlled by the issuer"
+    if issuer is not None:
+        key = await issuers_repo.key(session, issuer.id, fragment)
+        if key is None:
+            return None, f"the issuer has no key {fragment}"
+        return Ed25519PublicKey.from_public_bytes(key.public_key), ""
+    if controller.startswith("did:key:"):
+        multikey = controller.removeprefix("did:key:")
+        try:
+            if fragment and fragment != multikey:
+                return None, "a did:key verification method names its own key"
+            return Ed25519PublicKey.from_public_bytes(ed25519_from_multikey(multikey)), ""
+        except MultibaseError:
+            return None, "the did:key is not an Ed25519 key"
+    return None, "the issuer's DID is not one this platform serves; its keys are not fetched"
+
+
+async def _status(session: AsyncSession, ctx: CredentialsContext, doc: dict[str, Any], issuer: Issuer | None, run: _Run) -> None:
+    entries = doc.get("credentialStatus")
+    if entries is None:
+        run.skipped("revocation", "the credential has no status entry")
+        run.skipped("suspension", "the credential has no status entry")
+        return
+    if isinstance(entries, dict):
+        entries = [entries]
+    prefix = ctx.status_list_url("")
+    seen: set[str] = set()
+    for entry in entries if isinstance(entries, list) else []:
+        purpose = entry.get("statusPurpose") if isinstance(entry, dict) else None
+        if purpose not in ("revocation", "suspension") or purpose in seen:
+            continue
+        seen.add(purpose)
+        url = entry.get("statusListCredential")
+        try:
+            index = int(entry.get("statusListIndex"))
+        except (TypeError, ValueError):
+            run.failed(purpose, "malformed", "statusListIndex must be an integer in a string.")
+            continue
+        if entry.get("type") != "BitstringStatusListEntry" or not isinstance(url, str):
+            run.failed(purpose, "malformed", "only BitstringStatusListEntry status entries are understood.")
+            continue
+        bits = None
+        if url.startswith(prefix) and issuer is not None:
+            try:
+                list_id = uuid.UUID(url[len(prefix):])
+            except ValueError:
+                list_id = None
+            row = await status_repo.by_id(session, list_id) if list_id else None
+            if row is not None and row.issuer_id == issuer.id and row.purpose == purpose and row.document is not None:
+                bits = await _verified_bits(session, ctx, issuer, row)
+                if bits is not None and index >= row.size:
+                    bits = None
+        if bits is None:
+            run.failed(purpose, "status_unavailable", f"The {purpose} status list {url} cannot be read or verified.")
+            continue
+        if bitstring.get_bit(bits, index):
+            kind = "revoked" if purpose == "revocation" else "suspended"
+            run.failed(purpose, kind, f"The issuer has {kind} this credential.")
+        else:
+            run.passed(purpose, f"not {'revoked' if purpose == 'revocation' else 'suspended'} (Bitstring Status List entry {index})")
+    for purpose in ("revocation", "suspension"):
+        if purpose not in seen:
+            run.skipped(purpose, f"the credential has no {purpose} entry")
+
+
+async def _verified_bits(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer, row: Any) -> bytes | None:
+    """The list's bits, read from the signed list credential served to everyone, once its proof checks out."""
+    cache_key = (row.id, row.version)
+    cached = ctx.status_cache.get(cache_key)
+    if cached is not None:
+        return cached
+    doc = row.document
+    try:
+        proof = dataintegrity.single_proof(doc)
+        key, _ = await _resolve_key(session, issuer, issuer.did, proof["verificationMethod"])
+        if key is None or not dataintegrity.verify(doc, key):
+            return None
+        bits = bitstring.decode(doc["credentialSubject"]["encodedList"])
+    except (dataintegrity.ProofError, KeyError, ValueError, TypeError, InvalidSignature):
+        return None
+    if len(ctx.status_cache) > 4096:
+        ctx.status_cache.clear()
+    ctx.status_cache[cache_key] = bits
+    return bits
+
+
+async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, now: datetime | None = None) -> VerificationResult:
+    now = now or utcnow()
+    run = _Run(checks={}, failures=[])
+    issuer_info: IssuerInfo | None = None
+    superseded_by = None
+    credential_id = doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
+
+    structured = _structure(doc, run)
+    if structured is None:
+        for name in ("issuer", "signature", "validity", "revocation", "suspension"):
+            run.skipped(name, "not checked: the credential is malformed")
+        return _result(run, credential_id, None, None)
+    proof, digest = structured
+    issuer_did = _issuer_id(doc)
+    assert issuer_did is not None
+
+    issuer = await issuers_repo.by_did(session, issuer_did)
+    if issuer is None:
+        run.failed("issuer", "unknown_issuer", f"{issuer_did} is not an issuer of the national VET platform.")
+        issuer_info = IssuerInfo(id=issuer_did, known=False)
+    else:
+        await issuers.refresh_from_registry(session, ctx, issuer)
+        issued_on = (_parse_time(doc.get("validFrom")) or now).date()
+        issuer_info = IssuerInfo(id=issuer_did, name=issuer.name, institution_code=issuer.institution_code, known=True)
+        if issuers.active_on(issuer, issued_on):
+            run.passed("issuer", f"{issuer.institution_code} in the institution registry, active on {issued_on}")
+        else:
+            run.failed("issuer", "issuer_inactive", f"Institution {issuer.institution_code} was {issuer.institution_status} on {issued_on}.")
+
+    key, why = await _resolve_key(session, issuer, issuer_did, proof["verificationMethod"])
+    if key is None:
+        if issuer is None:
+            run.skipped("signature", f"not checked: {why}")
+        else:
+            run.failed("signature", "tampered", f"The proof cannot be checked: {why}.")
+    else:
+        try:
+            signature = dataintegrity.signature_of(proof)
+            key.verify(signature, digest)
+            run.passed("signature", f"eddsa-rdfc-2022 by {proof['verificationMethod']}")
+        except (dataintegrity.ProofError, InvalidSignature):
+            run.failed("signature", "tampered", "The signature does not match the credential: it was altered after signing or not signed by this key.")
+
+    valid_from, valid_until = _parse_time(doc.get("validFrom")), _parse_time(doc.get("validUntil"))
+    if valid_from and valid_from > now + CLOCK_SKEW:
+        run.failed("validity", "not_yet_valid", f"The credential is valid from {doc['validFrom']}.")
+    elif valid_until and valid_until < now - CLOCK_SKEW:
+        run.failed("validity", "expired", f"The credential expired on {doc['validUntil']}.")
+    else:
+        run.passed("validity", "within its validity period")
+
+    await _status(session, ctx, doc, issuer, run)
+
+    if credential_id and credential_id.startswith("urn:uuid:") and issuer is not None:
+        try:
+            row = await credentials_repo.by_id(session, uuid.UUID(credential_id.removeprefix("urn:uuid:")))
+        except ValueError:
+            row = None
+        if row is not None and row.issuer_id == issuer.id:
+            superseded_by = row.superseded_by_id
+    return _result(run, credential_id, issuer_info, superseded_by)
+
+
+def _result(run: _Run, credential_id: str | None, issuer: IssuerInfo | None, superseded_by: uuid.UUID | None) -> VerificationResult:
+    outcome = next((k for k in PRECEDENCE if k in run.failures), "valid")
+    order = ["structure", "issuer", "signature", "validity", "revocation", "suspension"]
+    return VerificationResult(
+        verified=outcome == "valid", outcome=outcome, credential_id=credential_id, issuer=issuer,  # type: ignore[arg-type]
+        checks=[run.checks[name] for name in order if name in run.checks], superseded_by=superseded_by,
+    )
+
+
+def log_entry(result: VerificationResult, *, channel: str, client_id: str | None) -> VerificationLog:
+    """A log row without personal data: ids, outcome, which checks passed."""
+    credential_uuid = None
+    if result.credential_id and result.credential_id.startswith("urn:uuid:") and result.issuer and result.issuer.known:
+        try:
+            credential_uuid = uuid.UUID(result.credential_id.removeprefix("urn:uuid:"))
+        except ValueError:
+            credential_uuid = None
+    return VerificationLog(
+        channel=channel, client_id=client_id, credential_id=credential_uuid,
+        issuer=result.issuer.id[:300] if result.issuer else None, outcome=result.outcome,
+        checks={c.check: c.passed for c in result.checks}, request_id=request_id_var.get(),
+    )

@@ -9,6 +9,15 @@ from alembic import op
 from services.common.db import JSONType, UTCDateTime
 
 
+def entity_columns() -> list[sa.Column]:
+    """The columns of :class:`services.common.db.Entity`: UUID key, created/updated timestamps."""
+    return [
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    ]
+
+
 def create_kit_tables() -> None:
     op.create_table(
         "idempotency_records",

@@ -9,19 +9,12 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.common.db import JSONType, UTCDateTime
+from services.common.migration_ops import entity_columns
 
 revision = "identity_0004"
 down_revision = "identity_0003"
 branch_labels = None
 depends_on = None
-
-
-def _entity() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
-    ]
 
 
 def upgrade() -> None:
@@ -33,7 +26,7 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_accounts_person_id", "persons", ["person_id"], ["id"])
     op.create_table(
         "memberships",
-        *_entity(),
+        *entity_columns(),
         sa.Column("account_id", sa.Uuid(), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
         sa.Column("at", sa.String(40), nullable=False),
         sa.Column("role", sa.String(40), nullable=False),
@@ -66,7 +59,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "oidc_auth_requests",
-        *_entity(),
+        *entity_columns(),
         sa.Column("state", sa.String(100), nullable=False, unique=True),
         sa.Column("nonce", sa.String(100), nullable=False),
         sa.Column("code_verifier", sa.String(200), nullable=False),

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.common.db import JSONType, UTCDateTime
-from services.common.migration_ops import create_kit_tables, drop_kit_tables
+from services.common.migration_ops import create_kit_tables, drop_kit_tables, entity_columns
 
 revision = "identity_0001"
 down_revision = None
@@ -17,19 +17,11 @@ branch_labels = None
 depends_on = None
 
 
-def _entity() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
-    ]
-
-
 def upgrade() -> None:
     create_kit_tables()
     op.create_table(
         "signing_keys",
-        *_entity(),
+        *entity_columns(),
         sa.Column("kid", sa.String(64), nullable=False, unique=True),
         sa.Column("algorithm", sa.String(10), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
@@ -40,7 +32,7 @@ def upgrade() -> None:
     op.create_index("ix_signing_keys_status", "signing_keys", ["status"])
     op.create_table(
         "api_clients",
-        *_entity(),
+        *entity_columns(),
         sa.Column("client_id", sa.String(100), nullable=False, unique=True),
         sa.Column("name", sa.String(300), nullable=False),
         sa.Column("secret_hash", sa.String(64), nullable=False),
@@ -51,7 +43,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "institutions",
-        *_entity(),
+        *entity_columns(),
         sa.Column("code", sa.String(20), nullable=False, unique=True),
         sa.Column("name", sa.String(500), nullable=False),
         sa.Column("type", sa.String(30), nullable=False),
@@ -60,7 +52,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "accounts",
-        *_entity(),
+        *entity_columns(),
         sa.Column("username", sa.String(100), nullable=False, unique=True),
         sa.Column("full_name", sa.String(300), nullable=False),
         sa.Column("password_hash", sa.String(300), nullable=True),

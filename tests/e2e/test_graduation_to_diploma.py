@@ -1,0 +1,73 @@
+"""Across services, through their public APIs: a school syncs a cohort into records, decides its graduation;
+the outbox carries `learner.graduated` to credentials, which issues a signed diploma once (even when the event is
+delivered twice) and tells records through its own outbox; anyone verifies the diploma."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import update
+
+from services.common.models import OutboxEvent
+from services.common.outbox import OutboxDeliverer
+from tests.records.helpers import code, grade, id_number, learner, run_json, world
+from tests.support import Platform
+
+
+def deliverer(platform: Platform, service: str) -> OutboxDeliverer:
+    state = platform.apps[service].state
+    return OutboxDeliverer(state.db, state.http, state.tokens, base_delay=0.0)
+
+
+async def diplomas_of(platform: Platform, name: str, school: dict[str, str]) -> list[dict[str, Any]]:
+    async with platform.client("credentials") as c:
+        r = await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 500}, headers=school)
+    assert r.status_code == 200, r.text
+    return [i for i in r.json()["items"] if i["holder_name"] == name]
+
+
+async def test_graduation_becomes_one_verifiable_diploma(platform: Platform) -> None:
+    school = await platform.school_headers()
+    p, t, k, number, name = code("CNTT"), code("HK"), code("K"), id_number(), "Đặng Quốc Việt"
+    async with platform.client("records") as c:
+        batch = world(p, t, k, [learner(number, name, p, k, date_of_birth="2004-01-20", sex="male", birth_place="Nam Định")], [
+            grade(number, p, "M1", t, "8", "9"),
+            grade(number, p, "M2", t, "7", "8"),
+            grade(number, p, "GDQP", t, "6", "6"),
+        ])
+        assert (await run_json(c, school, batch))["status"] == "succeeded"
+        cohort = next(x for x in (await c.get("/v1/institutions/CD0101/cohorts", headers=school)).json() if x["code"] == k)
+        grad = await c.post(f"/v1/cohorts/{cohort['id']}/graduation",
+                            json={"decision_number": "77/QĐ-CĐKT", "decision_date": "2026-06-30"}, headers=school)
+    assert grad.status_code == 200 and grad.json()["graduated"] == 1, grad.text
+
+    # records → credentials, and then the same event again, as an at-least-once channel may
+    assert await deliverer(platform, "records").run_once() >= 1
+    async with platform.apps["records"].state.db.session() as session:
+        await session.execute(update(OutboxEvent).where(OutboxEvent.type == "vn.vet.records.learner.graduated",
+                                                        OutboxEvent.status == "delivered").values(status="pending"))
+    await deliverer(platform, "records").run_once()
+
+    for _ in range(300):  # the credentials job worker issues in the background
+        found = await diplomas_of(platform, name, school)
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    found = await diplomas_of(platform, name, school)
+    assert len(found) == 1, found
+
+    async with platform.client("credentials") as c:
+        full = (await c.get(f"/v1/credentials/{found[0]['id']}", headers=school)).json()
+        verified = (await c.post("/v1/verify", json=full["document"])).json()
+    assert full["kind"] == "diploma" and full["document"]["credentialSubject"]["classification"]
+    assert verified["outcome"] == "valid", verified
+
+    # credentials → records: the issued event arrives in records' inbox
+    assert await deliverer(platform, "credentials").run_once() >= 1
+    async with platform.client("records") as c:
+        inbox = await c.get("/v1/admin/inbox", params={"type": "vn.vet.credentials.credential.issued", "limit": 500},
+                            headers=await platform.admin_headers())
+    issued = [e for e in inbox.json()["items"] if e["data"]["credential_id"] == found[0]["id"]]
+    assert len(issued) == 1 and issued[0]["data"]["type"] == "diploma" and issued[0]["data"]["status"] == "active"

@@ -32,8 +32,16 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/credentials/issuers/**",
     "GET /api/credentials/v1/issuers/**",
     "GET /api/credentials/v1/status-lists/**",
-    # signed download links carry their own signature
-    "GET /api/learning/v1/objects/**",
+    # signed download links and package players carry their own signature
+    "GET /api/*/v1/objects/**",
+    "GET /api/learning/v1/players/**",
+    # the library: public material needs no account (a token, when sent, is still passed on and checked)
+    "GET /api/learning/v1/search",
+    "GET /api/learning/v1/learning-objects/*",
+    "GET /api/learning/v1/learning-objects/*/versions",
+    "GET /api/learning/v1/learning-objects/*/versions/*",
+    "GET /api/learning/v1/learning-objects/*/download",
+    "GET /api/learning/v1/learning-objects/*/launch",
     # people sign in here (the services check credentials and lock out brute force themselves)
     "POST /api/identity/v1/auth/login",
     "POST /api/identity/v1/auth/logout",

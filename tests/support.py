@@ -27,6 +27,16 @@ def service_url(name: str) -> str:
     return f"http://{authority(name)}"
 
 
+def gateway_to_service(url: str) -> str:
+    """What the gateway does to a link the platform hands out: ``…/api/<service>/x?q`` → ``/x?q`` on the service."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    _, _, rest = parts.path.partition("/api/")
+    path = "/" + rest.partition("/")[2] if rest else parts.path
+    return f"{path}?{parts.query}" if parts.query else path
+
+
 VNEID_AUTHORITY = "127.0.0.1:8009"
 VNEID = {
     "vneid_issuer": f"http://{VNEID_AUTHORITY}",

@@ -87,7 +87,7 @@ def create_service_app(
         s3_secure=settings.s3_secure,
         s3_region=settings.s3_region,
         secret_key=settings.secret_key,
-        public_base_url=settings.public_base_url,
+        public_base_url=settings.public_service_url,
     )
     app.state.http = httpx.AsyncClient(transport=http_transport, timeout=httpx.Timeout(10.0, connect=3.0))
     identity = settings.identity_url.rstrip("/")

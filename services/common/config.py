@@ -67,6 +67,12 @@ class ServiceSettings(BaseSettings):
                 )
         return self
 
+    @property
+    def public_service_url(self) -> str:
+        """This service as clients reach it through the gateway (``/api/<service>``): links handed to clients
+        (signed downloads, package players) start here."""
+        return f"{self.public_base_url.rstrip('/')}/api/{self.service_name}"
+
     def secret_fields(self) -> dict[str, str]:
         """Secrets that must be real in production. Subclasses extend this."""
         return {"secret_key": self.secret_key}

@@ -7,6 +7,10 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.learning.config import LearningSettings
+from services.learning.files.endpoints import router as files_router
+from services.learning.library.endpoints import router as library_router
+from services.learning.packages.endpoints import router as packages_router
+from services.learning.search.endpoints import router as search_router
 
 
 def create_app(settings: LearningSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -15,5 +19,6 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         settings,
         title="VET platform — learning",
         description="Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI).",
+        routers=[library_router, files_router, packages_router, search_router],
         http_transport=http_transport,
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
+
 from services.common.config import DEV_SECRET_PREFIX, ServiceSettings, service_config
+from services.common.storage import MAX_PART_SIZE, MIN_PART_SIZE
 
 
 class LearningSettings(ServiceSettings):
@@ -11,6 +14,32 @@ class LearningSettings(ServiceSettings):
     service_name: str = "learning"
     client_id: str = "svc-learning"
     client_secret: str = DEV_SECRET_PREFIX + "svc-learning-secret"
+
+    #: largest file accepted, by any upload path (413 above it)
+    max_upload_bytes: int = 4 * 1024 * 1024 * 1024
+    #: part size of resumable uploads (S3 multipart: at least 5 MiB except the last part)
+    upload_part_size: int = 16 * 1024 * 1024
+    #: an unfinished resumable upload is kept this long
+    upload_session_hours: int = 48
+    #: lifetime of download links and package player links
+    download_url_seconds: int = 900
+    player_url_seconds: int = 4 * 3600
+    #: clamd address (``tcp://host:3310`` or ``unix:///run/clamav/clamd.ctl``); empty: no scanning
+    clamd_address: str = ""
+    clamd_timeout_seconds: float = 60.0
+    #: bytes sent to clamd per file (clamd's StreamMaxLength is 25 MiB by default)
+    clamd_max_stream_bytes: int = 25 * 1024 * 1024 - 1024
+    #: package (SCORM / cmi5 / any zip) limits against zip bombs
+    package_max_entries: int = 10_000
+    package_max_expanded_bytes: int = 2 * 1024 * 1024 * 1024
+    package_max_ratio: int = 200
+
+    @field_validator("upload_part_size")
+    @classmethod
+    def _part_size(cls, value: int) -> int:
+        if not MIN_PART_SIZE <= value <= MAX_PART_SIZE:
+            raise ValueError(f"upload_part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
+        return value
 
     def secret_fields(self) -> dict[str, str]:
         return super().secret_fields() | {"client_secret": self.client_secret}

@@ -9,4 +9,23 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
-__all__ = ["Base"]
+from services.learning.models.blob import Blob, Package  # noqa: E402
+from services.learning.models.learning_object import LearningObject, LearningObjectTag, LearningObjectVersion  # noqa: E402
+from services.learning.models.moderation import ModerationEvent, Reviewer  # noqa: E402
+from services.learning.models.upload import UploadPart, UploadSession  # noqa: E402
+from services.learning.models.usage import Acquisition, UsageCounter  # noqa: E402
+
+__all__ = [
+    "Acquisition",
+    "Base",
+    "Blob",
+    "LearningObject",
+    "LearningObjectTag",
+    "LearningObjectVersion",
+    "ModerationEvent",
+    "Package",
+    "Reviewer",
+    "UploadPart",
+    "UploadSession",
+    "UsageCounter",
+]

@@ -1,0 +1,98 @@
+"""Launching SCORM / cmi5 packages: a signed player base URL under which the package's files are served (with
+Range), so relative links inside the package keep working and a browser frame needs no bearer token.
+
+Serve the player from its own origin in production (a separate host name in front of this route): package
+content is author-supplied HTML and script."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import mimetypes
+import re
+import time
+import uuid
+from email.utils import format_datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from pydantic import BaseModel
+from starlette.responses import Response, StreamingResponse
+
+from services.common.auth import OptionalPrincipal
+from services.common.db import SessionDep
+from services.common.errors import Forbidden, NotFound
+from services.common.storage import validate_key
+from services.common.storage.routes import parse_range
+from services.learning.library import service as library
+from services.learning.models import Blob, Package
+
+router = APIRouter(tags=["packages"])
+_TOKEN = re.compile(r"([0-9a-f]{64})\.(\d{1,12})\.([0-9a-f]{32})")
+
+
+class LaunchRead(BaseModel):
+    kind: str
+    version: int
+    launch_path: str
+    #: open this in the player frame; the package's files live under ``player_base``
+    launch_url: str
+    player_base: str
+    expires_in: int
+    manifest: dict[str, Any]
+
+
+def _signature(secret: str, sha: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"player\n{sha}\n{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@router.get("/v1/learning-objects/{object_id}/launch", response_model=LaunchRead, summary="Launch a SCORM / cmi5 package in a player")
+async def launch(object_id: uuid.UUID, request: Request, session: SessionDep, principal: OptionalPrincipal, tasks: BackgroundTasks,
+                 version: Annotated[int | None, Query(ge=1)] = None) -> LaunchRead:
+    obj = await library.load(session, object_id)
+    shown = await library.visible_version(session, principal, obj, version)
+    package = await session.get(Package, shown.blob_id) if shown.blob_id else None
+    blob = await session.get(Blob, shown.blob_id) if shown.blob_id else None
+    if package is None or blob is None:
+        raise NotFound("This version is not a SCORM or cmi5 package.")
+    await library._ensure_licensed(session, principal, obj, shown)
+    settings = request.app.state.settings
+    expires = int(time.time()) + settings.player_url_seconds
+    base = f"{settings.public_service_url}/v1/players/{blob.sha256}.{expires}.{_signature(settings.secret_key, blob.sha256, expires)}/"
+    tasks.add_task(library.record_usage, request, obj.id, principal, "launch")
+    return LaunchRead(kind=package.kind, version=shown.number, launch_path=package.launch_path, launch_url=base + package.launch_path,
+                      player_base=base, expires_in=settings.player_url_seconds, manifest=package.manifest)
+
+
+@router.get("/v1/players/{token}/{path:path}", summary="A file of a launched package (signed, expiring; Range supported)",
+            response_class=StreamingResponse)
+async def player_file(token: str, path: str, request: Request) -> Response:
+    match = _TOKEN.fullmatch(token)
+    settings = request.app.state.settings
+    if match is None:
+        raise Forbidden("The player link is not valid.")
+    sha, expires, sig = match.group(1), int(match.group(2)), match.group(3)
+    if not hmac.compare_digest(sig, _signature(settings.secret_key, sha, expires)):
+        raise Forbidden("The player link is not valid.")
+    if time.time() > expires:
+        raise Forbidden("The player link has expired; launch the package again.")
+    key = f"learning/packages/{sha}/{path}"
+    try:
+        validate_key(key)
+    except Exception:
+        raise NotFound("No such file in the package.") from None
+    store = request.app.state.store
+    info = await store.stat(key)
+    media_type = mimetypes.guess_type(path)[0] or info.content_type or "application/octet-stream"
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{info.etag}"', "Cache-Control": "private, max-age=3600",
+               "X-Content-Type-Options": "nosniff"}
+    if info.last_modified is not None:
+        headers["Last-Modified"] = format_datetime(info.last_modified, usegmt=True)
+    byte_range = parse_range(request.headers.get("range"), info.size)
+    if byte_range is None:
+        headers["Content-Length"] = str(info.size)
+        return StreamingResponse(store.get(key), headers=headers, media_type=media_type)
+    first, last = byte_range
+    headers["Content-Length"] = str(last - first + 1)
+    headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
+    return StreamingResponse(store.get(key, start=first, end=last), status_code=206, headers=headers, media_type=media_type)

@@ -1,0 +1,92 @@
+"""``GET /v1/search``: the library's catalogue search, with or without diacritics, faceted, sorted."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from services.common.auth import OptionalPrincipal
+from services.common.db import SessionDep
+from services.common.pagination import decode_cursor, encode_cursor
+from services.learning.library import access
+from services.learning.search import repository
+from services.learning.search.repository import SearchQuery
+
+router = APIRouter(tags=["search"])
+
+
+class SearchHit(BaseModel):
+    id: uuid.UUID
+    title: str
+    type: str
+    language: str
+    licence: str
+    visibility: str
+    institution_code: str
+    status: str
+    published_version: int | None
+    latest_version: int
+    levels: list[str]
+    occupation_codes: list[str]
+    view_count: int
+    download_count: int
+    published_at: datetime | None
+    created_at: datetime
+    score: float
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class SearchResult(BaseModel):
+    items: list[SearchHit]
+    next_cursor: str | None
+    total: int
+    facets: dict[str, list[FacetValue]]
+
+
+Multi = Annotated[list[str] | None, Query()]
+
+
+@router.get("/v1/search", response_model=SearchResult, summary="Search the library (diacritics optional), with facets")
+async def search(
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    q: Annotated[str | None, Query(max_length=200, description="words; 'ky nang giao tiep' finds 'Kỹ năng giao tiếp'")] = None,
+    type: Multi = None,
+    level: Multi = None,
+    occupation: Multi = None,
+    licence: Multi = None,
+    institution: Multi = None,
+    language: Multi = None,
+    sort: Literal["relevance", "newest", "most_used"] = "relevance",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Any:
+    offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    query = SearchQuery(
+        q=q, sort=sort, offset=offset, limit=limit,
+        filters={"type": type or [], "level": level or [], "occupation": occupation or [], "licence": licence or [],
+                 "institution": institution or [], "language": language or []},
+    )
+    rows, total, facets = await repository.search(session, access.listing_filter(principal), query)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    tags = await repository.tags_of(session, [obj.id for obj, _ in rows])
+    items = [
+        SearchHit(
+            id=obj.id, title=obj.title, type=obj.type, language=obj.language, licence=obj.licence, visibility=obj.visibility,
+            institution_code=obj.institution_code, status=obj.status, published_version=obj.published_version,
+            latest_version=obj.latest_version, levels=sorted(tags[obj.id].get("level", [])),
+            occupation_codes=sorted(tags[obj.id].get("occupation", [])), view_count=obj.view_count,
+            download_count=obj.download_count, published_at=obj.published_at, created_at=obj.created_at, score=score,
+        )
+        for obj, score in rows
+    ]
+    return SearchResult(items=items, next_cursor=encode_cursor([offset + limit]) if more else None, total=total, facets=facets)

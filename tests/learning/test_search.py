@@ -1,0 +1,66 @@
+"""Search with and without Vietnamese diacritics, facets, sorting, and only what the caller may see."""
+
+from __future__ import annotations
+
+from tests.learning.conftest import People
+from tests.learning.helpers import create, marker, mp4, pdf, publish, upload
+from tests.support import Platform
+
+
+async def test_search_diacritics_facets_sorting_visibility(platform: Platform, people: People) -> None:
+    tag = marker()
+    async with platform.client("learning") as c:
+        video = await create(c, people.teacher, f"Kỹ năng giao tiếp {tag}", visibility="public", levels=["so_cap"],
+                             occupation_codes=["5480201"], keywords=["lắng nghe"])
+        await upload(c, people.teacher, video["id"], mp4())
+        await publish(c, people.teacher, people.officer, video["id"])
+        doc = await create(c, people.teacher, f"Giao tiếp với khách hàng {tag}", "document", visibility="platform",
+                           levels=["trung_cap"], description="Kỹ năng giao tiếp trong dịch vụ", language="en")
+        await upload(c, people.teacher, doc["id"], pdf())
+        await publish(c, people.teacher, people.officer, doc["id"])
+        inside = await create(c, people.teacher, f"Kỹ năng giao tiếp nội bộ {tag}", visibility="institution")
+        await upload(c, people.teacher, inside["id"], mp4())
+        await publish(c, people.teacher, people.officer, inside["id"])
+        draft = await create(c, people.teacher, f"Kỹ năng giao tiếp bản nháp {tag}", visibility="public")
+        for _ in range(3):  # make the document the most used
+            await c.get(f"/v1/learning-objects/{doc['id']}", headers=people.other_student)
+
+        async def ids(headers: dict[str, str] | None = None, **params: object) -> list[str]:
+            r = await c.get("/v1/search", params={"q": f"ky nang giao tiep {tag}"} | params, headers=headers or {})
+            assert r.status_code == 200, r.text
+            return [hit["id"] for hit in r.json()["items"]]
+
+        # typed without diacritics, found with them; another school sees only what was published beyond the school
+        assert set(await ids(people.other_student)) == {video["id"], doc["id"]}
+        assert set(await ids()) == {video["id"]}  # anonymous: public only
+        assert set(await ids(people.student)) == {video["id"], doc["id"], inside["id"], draft["id"]} - {draft["id"]}
+        assert set(await ids(people.teacher)) == {video["id"], doc["id"], inside["id"], draft["id"]}  # staff see drafts
+        with_marks = await c.get("/v1/search", params={"q": f"Kỹ Năng GIAO tiếp {tag}"}, headers=people.other_student)
+        assert {h["id"] for h in with_marks.json()["items"]} == {video["id"], doc["id"]}
+        prefix = await c.get("/v1/search", params={"q": f"giao tie {tag}"}, headers=people.other_student)
+        assert prefix.json()["total"] == 2
+
+        r = await c.get("/v1/search", params={"q": tag}, headers=people.other_student)
+        body = r.json()
+        assert body["total"] == 2
+        facets = {name: {f["value"]: f["count"] for f in values} for name, values in body["facets"].items()}
+        assert facets["type"] == {"video": 1, "document": 1}
+        assert facets["level"] == {"so_cap": 1, "trung_cap": 1}
+        assert facets["language"] == {"vi": 1, "en": 1}
+        assert facets["institution"] == {"CD0101": 2}
+        assert facets["occupation"] == {"5480201": 2}
+        assert await ids(people.other_student, type="document") == [doc["id"]]
+        assert await ids(people.other_student, level="so_cap") == [video["id"]]
+        assert await ids(people.other_student, language="en", licence="CC-BY-4.0") == [doc["id"]]
+        assert await ids(people.other_student, sort="most_used") == [doc["id"], video["id"]]
+        assert await ids(people.other_student, sort="newest") == [doc["id"], video["id"]]
+        relevance = await ids(people.other_student, q=f"ky nang giao tiep lang nghe {tag}")
+        assert relevance == [video["id"]]
+        page1 = await c.get("/v1/search", params={"q": tag, "limit": 1, "sort": "newest"}, headers=people.other_student)
+        page2 = await c.get("/v1/search", params={"q": tag, "limit": 1, "sort": "newest", "cursor": page1.json()["next_cursor"]},
+                            headers=people.other_student)
+        assert [page1.json()["items"][0]["id"], page2.json()["items"][0]["id"]] == [doc["id"], video["id"]]
+        assert page2.json()["next_cursor"] is None
+        # a withdrawn object disappears from other schools' results
+        await c.post(f"/v1/learning-objects/{doc['id']}/withdraw", headers=people.officer)
+        assert set(await ids(people.other_student)) == {video["id"]}

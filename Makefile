@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-gateway bench-tokens bench-verify bench-search migrate seed clean
+.PHONY: venv run test bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PY=python3.x)")'
@@ -24,7 +24,7 @@ test: venv
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # each benchmark prints its numbers as ratios against a baseline measured in the same run
-bench: bench-gateway bench-tokens bench-verify bench-search
+bench: bench-gateway bench-tokens bench-verify bench-search bench-grade-sync
 
 bench-gateway: venv
 	$(BIN)/python bench/gateway_overhead.py
@@ -33,7 +33,10 @@ bench-tokens: venv
 	$(BIN)/python bench/token_grants.py
 
 bench-verify: venv
-	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/verify.py --batch 10000
+
+bench-grade-sync: venv
+	$(BIN)/python bench/grade_sync.py
 
 bench-search: venv
 	$(BIN)/python bench/search.py

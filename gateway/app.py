@@ -183,6 +183,7 @@ class Gateway:
         path: str = scope["path"]
         method: str = scope["method"]
         local: LocalHandler | None = None
+        prefix: str | None = None
         base: str | None
         if path.startswith("/api/"):
             service, _, _ = path[5:].partition("/")
@@ -190,6 +191,7 @@ class Gateway:
             if base is None:
                 return await send_not_found(send, path, rid)
             upstream_path = _raw_tail(scope, 5 + len(service))
+            prefix = "/api/" + service
         elif path.startswith("/verify") and (len(path) == 7 or path[7] == "/"):
             base = self.upstreams["credentials"]
             upstream_path = "/v1/verify" + (_raw_tail(scope, 7) if len(path) > 7 else "")
@@ -212,7 +214,7 @@ class Gateway:
                 slug="bad-request", instance=path, request_id=rid,
             )
 
-        request = forwarded_request(scope, rid)
+        request = forwarded_request(scope, rid, prefix)
         client = scope.get("client")
         ip_bucket = ("ip:" + (client[0] if client else "-"), *self._ip_rate)
         limiter = self.limiter

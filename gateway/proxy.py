@@ -28,7 +28,7 @@ _REQUEST_DROP = frozenset(
     {
         b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection", b"te",
         b"trailer", b"trailers", b"transfer-encoding", b"upgrade", b"host", b"expect", b"x-request-id",
-        b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+        b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-prefix",
     }
 )
 #: response headers never passed back: hop-by-hop ones, and those the gateway's own server writes
@@ -65,8 +65,10 @@ def _text(value: bytes) -> str:
         return value.decode("latin-1")
 
 
-def forwarded_request(scope: Scope, request_id: str) -> ForwardedRequest:
-    """One pass over the request headers: the list to forward, plus the Authorization value and body presence."""
+def forwarded_request(scope: Scope, request_id: str, prefix: str | None = None) -> ForwardedRequest:
+    """One pass over the request headers: the list to forward, plus the Authorization value and body presence.
+    ``prefix`` (``/api/<service>``) tells the service where clients reach it, so the links it returns are right;
+    a client's own ``X-Forwarded-Prefix`` is dropped."""
     headers: list[tuple[str, str]] = []
     authorization = None
     has_body = False
@@ -105,6 +107,8 @@ def forwarded_request(scope: Scope, request_id: str) -> ForwardedRequest:
     headers.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
     if host is not None:
         headers.append(("X-Forwarded-Host", host.decode("latin-1")))
+    if prefix is not None:
+        headers.append(("X-Forwarded-Prefix", prefix))
     headers.append(("X-Request-ID", request_id))
     return ForwardedRequest(headers, authorization, has_body)
 

@@ -14,8 +14,8 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 #: a 12-digit personal identification number anywhere in a log line is masked (001******789): never logged in full
 _ID_NUMBER = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
-#: drivers that log statements with their parameters at DEBUG
-_QUIET = ("aiosqlite", "sqlalchemy.engine", "asyncpg", "httpcore", "hpack", "multipart")
+#: drivers that log statements with their parameters at DEBUG, and libraries that chatter at INFO
+_QUIET = ("aiosqlite", "sqlalchemy.engine", "asyncpg", "httpcore", "hpack", "multipart", "fontTools")
 
 
 def redact(text: str) -> str:

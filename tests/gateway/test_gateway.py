@@ -102,6 +102,7 @@ async def test_routes_to_the_service_with_path_query_and_headers(client: httpx.A
             "X-Hop": "not for the upstream",
             "TE": "trailers",
             "X-Custom": "kept",
+            "X-Forwarded-Prefix": "/evil",
         },
     )
     assert r.status_code == 200, r.text
@@ -117,6 +118,7 @@ async def test_routes_to_the_service_with_path_query_and_headers(client: httpx.A
     assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-host"] == client.base_url.netloc.decode()
+    assert seen["x-forwarded-prefix"] == "/api/records"  # where clients reach the service; the client's value is dropped
     assert seen["x-custom"] == "kept"
     assert "x-hop" not in seen and "te" not in seen
     assert r.headers.get_list("set-cookie") == ["a=1", "b=2"]

@@ -14,7 +14,10 @@ class RecordsSettings(ServiceSettings):
     #: run the sync-job worker in this process (every replica may; jobs are claimed with a lease)
     sync_worker_enabled: bool = True
     #: rows applied per committed chunk (accept_valid), and per step of an all_or_nothing job
-    sync_chunk_rows: int = 1000
+    sync_chunk_rows: int = 2000
+    #: on PostgreSQL, write a chunk's grades set-based (COPY into a staging table, one INSERT … ON CONFLICT);
+    #: off: row by row through the ORM, as on SQLite
+    sync_bulk_writes: bool = True
     #: a job whose worker stopped renewing its lease this long ago is taken over by another worker
     sync_lease_seconds: float = 60.0
     sync_poll_seconds: float = 1.0

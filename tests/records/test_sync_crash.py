@@ -3,16 +3,19 @@ chunk; every row is applied exactly once or reported, none twice."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from services.common.testing import create_pg_database, drop_pg_database, in_ci, postgres_available
 from tests.e2e.test_processes import free_port
 from tests.records.helpers import id_number
 
@@ -43,12 +46,32 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"{url} not healthy:\n{log.read_text()}")
 
 
-def test_kill_9_mid_job_then_resume_applies_every_row_once(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Databases of identity and records: SQLite files, or throwaway PostgreSQL databases (where the sync writes
+    grades set-based: COPY into a staging table, one INSERT … ON CONFLICT)."""
+    if request.param == "sqlite":
+        yield {svc: f"sqlite+aiosqlite:///{tmp_path / (svc.lower() + '.db')}" for svc in ("IDENTITY", "RECORDS")}
+        return
+    reason = asyncio.run(postgres_available())
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI=true and PostgreSQL is required: {reason}")
+        pytest.skip(reason)
+    created = [asyncio.run(create_pg_database(f"vet_test_crash_{svc.lower()}")) for svc in ("IDENTITY", "RECORDS")]
+    try:
+        yield {"IDENTITY": created[0][1], "RECORDS": created[1][1]}
+    finally:
+        for name, _ in created:
+            asyncio.run(drop_pg_database(name))
+
+
+def test_kill_9_mid_job_then_resume_applies_every_row_once(tmp_path: Path, database_urls: dict[str, str]) -> None:
     id_port, rec_port = free_port(), free_port()
     identity = f"http://127.0.0.1:{id_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "LEARNING_", "RECORDS_", "CREDENTIALS_", "GATEWAY_"))}
     for svc in ("IDENTITY", "LEARNING", "RECORDS", "CREDENTIALS"):
-        env[f"{svc}_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / (svc.lower() + '.db')}"
+        env[f"{svc}_DATABASE_URL"] = database_urls.get(svc) or f"sqlite+aiosqlite:///{tmp_path / (svc.lower() + '.db')}"
         env[f"{svc}_OBJECT_STORE_URL"] = f"file://{tmp_path / 'objects'}"
         env[f"{svc}_IDENTITY_URL"] = identity
         env[f"{svc}_JWT_ISSUER"] = identity

@@ -13,6 +13,7 @@ from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.common.errors import AppError, NotFound, PreconditionFailed
 from services.records import access
+from services.records.links import link
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
 from services.records.sync.apply import dec
 from services.records.sync.rows import GradeRow
@@ -109,7 +110,7 @@ async def enter_grade(code: str, body: GradeRow, request: Request, session: Sess
     if result != "created":
         response.status_code = 200
     response.headers["ETag"] = etag(grade)
-    response.headers["Location"] = f"/v1/grades/{grade.id}"
+    response.headers["Location"] = link(f"/v1/grades/{grade.id}")
     return to_read(grade, programme, module, term)
 
 

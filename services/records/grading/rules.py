@@ -30,6 +30,7 @@ from typing import Any
 ONE_DECIMAL = Decimal("0.1")
 TWO_DECIMALS = Decimal("0.01")
 MAX_SCORE = Decimal("10")
+_ZERO = Decimal(0)
 
 
 class GradingError(ValueError):
@@ -46,7 +47,8 @@ def to_decimal(value: Any, field: str = "score") -> Decimal:
     if isinstance(value, bool) or value is None:
         raise GradingError(field, "must be a number")
     try:
-        result = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+        # Decimal() ignores surrounding whitespace itself
+        result = value if isinstance(value, Decimal) else Decimal(value if type(value) is str else str(value))
     except InvalidOperation:
         raise GradingError(field, "must be a number") from None
     if not result.is_finite():
@@ -173,19 +175,26 @@ DEFAULT_POLICY = GradingPolicy(
 def module_score(components: Mapping[str, Any], weights: Mapping[str, Any]) -> Decimal:
     """Weighted mean of the component scores (each 0–10), one decimal, half up. Every weighted component must be
     given and no other: a missing final exam is not a zero."""
-    w = check_weights(weights)
-    unknown = sorted(set(components) - set(w))
-    if unknown:
-        raise GradingError(f"components.{unknown[0]}", f"not an assessment component of this module (expected {', '.join(sorted(w))})")
-    total = Decimal(0)
+    return weighted_score(components, check_weights(weights))
+
+
+def weighted_score(components: Mapping[str, Any], w: Mapping[str, Decimal]) -> Decimal:
+    """:func:`module_score` with weights already checked by :func:`check_weights` (a sync checks a module's
+    weights once, not once per row)."""
+    if len(components) != len(w) or not all(name in w for name in components):
+        unknown = sorted(set(components) - set(w))
+        if unknown:
+            raise GradingError(f"components.{unknown[0]}", f"not an assessment component of this module (expected {', '.join(sorted(w))})")
+    total = _ZERO
     for name, weight in w.items():
-        if name not in components or components[name] is None:
+        value = components.get(name)
+        if value is None:
             raise GradingError(f"components.{name}", "missing")
-        score = to_decimal(components[name], f"components.{name}")
-        if not (Decimal(0) <= score <= MAX_SCORE):
+        score = to_decimal(value, f"components.{name}")
+        if not (_ZERO <= score <= MAX_SCORE):
             raise GradingError(f"components.{name}", "a score is between 0 and 10")
         total += score * weight
-    return round_half_up(total, ONE_DECIMAL)
+    return total.quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from services.common.errors import Forbidden, NotFound
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import is_national_officer, person_id_of, provinces_of
 from services.records import access
-from services.records.models import Enrolment, EnrolmentStatusChange, Learner, Programme
+from services.records.learners import service
+from services.records.links import link
+from services.records.models import Enrolment, EnrolmentStatusChange, Learner, LearnerKeyChange, Programme
 from services.records.sync.rows import Status
 from services.records.sync.single import apply_one
 
@@ -87,7 +89,7 @@ async def learner_read(session: Any, principal: Principal, learner: Learner, pro
             EnrolmentRead(
                 id=e.id, programme_code=p.code, programme_name=p.name, cohort_id=e.cohort_id, mode=e.mode, status=e.status,
                 enrolled_on=e.enrolled_on, graduated_on=e.graduated_on, gpa=str(e.gpa) if e.gpa is not None else None,
-                classification=e.classification, transcript_url=f"/v1/enrolments/{e.id}/transcript",
+                classification=e.classification, transcript_url=link(f"/v1/enrolments/{e.id}/transcript"),
             )
             for e, p in rows
         ],
@@ -158,3 +160,52 @@ async def status_history(enrolment_id: uuid.UUID, request: Request, session: Ses
         access.ensure_read(principal, await access.institution(session, request, enrolment.institution_code))
     stmt = select(EnrolmentStatusChange).where(EnrolmentStatusChange.enrolment_id == enrolment_id).order_by(EnrolmentStatusChange.changed_at)
     return [StatusChangeRead.model_validate(r, from_attributes=True) for r in (await session.scalars(stmt)).all()]
+
+
+class IdNumberCorrection(BaseModel):
+    id_number: str = Field(pattern=r"^\d{12}$", description="the correct 12-digit personal identification number")
+    reason: str = Field(min_length=1, max_length=500, description="why (kept in the audit trail)")
+
+
+class KeyChangeRead(BaseModel):
+    old_id_number: str
+    new_id_number: str
+    reason: str
+    actor: str
+    changed_at: Any
+
+
+def _key_change_read(principal: Principal, learner: Learner, province: str | None, kc: LearnerKeyChange) -> KeyChangeRead:
+    full = may_see_number(principal, learner, province)
+    return KeyChangeRead(
+        old_id_number=kc.old_id_number if full else mask(kc.old_id_number),
+        new_id_number=kc.new_id_number if full else mask(kc.new_id_number),
+        reason=kc.reason, actor=kc.actor, changed_at=kc.changed_at,
+    )
+
+
+@router.post("/v1/learners/{learner_id}/id-number", response_model=LearnerRead,
+             summary="Correct a learner's personal ID number (audited; the change feed reports the key change)")
+async def correct_id_number(learner_id: uuid.UUID, body: IdNumberCorrection, request: Request, session: SessionDep,
+                            principal: CurrentPrincipal) -> LearnerRead:
+    learner = await session.get(Learner, learner_id)
+    if learner is None:
+        raise NotFound(f"No learner {learner_id}.")
+    access.ensure_write(principal, learner.institution_code)
+    inst = await access.institution(session, request, learner.institution_code)
+    await service.correct_id_number(session, request, principal, learner, body.id_number, body.reason)
+    return await learner_read(session, principal, learner, inst.province_code)
+
+
+@router.get("/v1/learners/{learner_id}/id-number-changes", response_model=list[KeyChangeRead],
+            summary="Corrections of a learner's personal ID number (numbers masked except for the person and officers)")
+async def id_number_changes(learner_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    learner = await session.get(Learner, learner_id)
+    if learner is None:
+        raise NotFound(f"No learner {learner_id}.")
+    inst = await access.institution(session, request, learner.institution_code)
+    if person_id_of(principal) != str(learner.person_id):
+        access.ensure_read(principal, inst)
+    rows = (await session.scalars(select(LearnerKeyChange).where(LearnerKeyChange.learner_id == learner_id)
+                                  .order_by(LearnerKeyChange.changed_at, LearnerKeyChange.id))).all()
+    return [_key_change_read(principal, learner, inst.province_code, kc) for kc in rows]

@@ -12,6 +12,7 @@ class Base(DeclarativeBase):
 from services.records.models.catalogue import GradingPolicyRow, InstitutionRef, Occupation  # noqa: E402
 from services.records.models.changes import Change, ChangeCounter  # noqa: E402
 from services.records.models.grade import Grade, GradeAudit  # noqa: E402
+from services.records.models.key_change import LearnerKeyChange  # noqa: E402
 from services.records.models.learner import Enrolment, EnrolmentStatusChange, Learner  # noqa: E402
 from services.records.models.programme import Cohort, Module, Programme, Term  # noqa: E402
 from services.records.models.report import YearlyReport  # noqa: E402
@@ -19,6 +20,6 @@ from services.records.models.sync_job import SyncJob, SyncJobError  # noqa: E402
 
 __all__ = [
     "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "InstitutionRef", "Learner", "Module", "Occupation", "Programme", "SyncJob", "SyncJobError",
+    "GradingPolicyRow", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "Programme", "SyncJob", "SyncJobError",
     "Term", "YearlyReport",
 ]

@@ -27,7 +27,7 @@ REPORT_DIMENSIONS = [["level"], ["sex"], ["ethnic_minority"], ["disability"], ["
 async def statistics(
     session: SessionDep,
     principal: CurrentPrincipal,
-    by: Annotated[str, Query(description="comma-separated: level, occupation, province, institution, sex, ethnic_minority, disability, mode")] = "",
+    by: Annotated[str, Query(description="comma-separated: level, occupation, province, institution, sex, ethnic_minority, disability, mode, enrolment_year, graduation_year")] = "",
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
     province: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
     institution: str | None = None,

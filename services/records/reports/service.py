@@ -3,7 +3,7 @@
 Figures per group: ``learners`` (enrolments in scope), ``enrolled`` / ``suspended`` / ``withdrawn`` /
 ``graduated`` (current status), and with a ``year``: ``new_enrolments`` (enrolled that year) and ``graduates``
 (graduated that year). Groups by any of level, occupation, province, institution, sex, ethnic_minority,
-disability, mode."""
+disability, mode, enrolment_year, graduation_year."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ DIMENSIONS = {
     "ethnic_minority": Learner.ethnic_minority,
     "disability": Learner.disability,
     "mode": Enrolment.mode,
+    #: year the learner enrolled (enrolled_on) / graduated (the graduation decision's year)
+    "enrolment_year": func.extract("year", Enrolment.enrolled_on).cast(Integer),
+    "graduation_year": Enrolment.graduation_year,
 }
 STATUSES = ["enrolled", "suspended", "withdrawn", "graduated"]
 

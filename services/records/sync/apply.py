@@ -9,6 +9,7 @@ per chunk of rows, never one call per row.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,12 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.text import fold
 from services.records.changes.service import ChangeLog
-from services.records.grading.rules import DEFAULT_POLICY, GradingError, GradingPolicy, check_weights, module_score
+from services.records.grading.rules import DEFAULT_POLICY, GradingError, GradingPolicy, check_weights, weighted_score
 from services.records.models import (
     Cohort,
     Enrolment,
@@ -35,6 +36,8 @@ from services.records.models import (
     Programme,
     Term,
 )
+from services.records.sync import bulk
+from services.records.sync.bulk import PendingGrade
 from services.records.sync.rows import (
     ENTITIES,
     CohortRow,
@@ -81,10 +84,17 @@ class Outcome:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=8192)
+def _dec(value: Any) -> str:
+    return format(Decimal(str(value)).normalize(), "f")
+
+
 def dec(value: Any) -> str:
     """Canonical text of a decimal: ``8`` and ``8.0`` are the same score."""
-    d = Decimal(str(value)).normalize()
-    return format(d, "f")
+    try:
+        return _dec(value)
+    except TypeError:  # unhashable: not a number anyway; let Decimal say so
+        return format(Decimal(str(value)).normalize(), "f")
 
 
 def pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -105,6 +115,7 @@ class Applier:
         source: str,
         job_id: uuid.UUID | None = None,
         resolver: PersonResolver | None = None,
+        bulk: bool = False,
     ) -> None:
         self.session = session
         self.code = institution_code
@@ -124,6 +135,13 @@ class Applier:
         self._grades: dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID], Grade] = {}
         self._loaded = False
         self._new: dict[type, list[Any]] = {}
+        #: PostgreSQL set-based grade writes (:mod:`services.records.sync.bulk`): grade rows wait in ``_pending``
+        #: and are written together before any other row, a repeated key, or the end of the chunk
+        self.bulk = bulk
+        self._checked_weights: dict[uuid.UUID, dict[str, Decimal]] = {}
+        self._pending: list[PendingGrade] = []
+        self._pending_keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
+        self._stage_used = False  # an Applier lives in one transaction
 
     #: inserts go out table by table in this order at the end of a chunk (the models have no ORM relationships
     #: for the unit of work to order them by)
@@ -177,12 +195,18 @@ class Applier:
             if row is None or item.errors:
                 outcomes.append(Outcome(item, "rejected", list(item.errors)))
                 continue
+            if self._pending and not isinstance(row, GradeRow):
+                await self._flush_grades()  # rows apply in their order
             try:
                 result = await self._apply_one(item, row, persons)
             except RowError as err:
                 outcomes.append(Outcome(item, "rejected", [(err.field, err.message)]))
                 continue
-            outcomes.append(Outcome(item, result))
+            outcome = Outcome(item, result)
+            if result == "pending":
+                self._pending[-1].outcome = outcome
+            outcomes.append(outcome)
+        await self._flush_grades()
         await self._write_new()
         await self.finish_deletes()
         await self.session.flush()
@@ -204,9 +228,9 @@ class Applier:
         if isinstance(row, EnrolmentRow):
             return self.enrolment(row)
         if isinstance(row, GradeRow):
-            return self.grade(row)
+            return await self._grade_bulk(row) if self.bulk else self.grade(row)
         if isinstance(row, GradeDelete):
-            return self.delete_grade(row)
+            return await self._delete_bulk(row) if self.bulk else self.delete_grade(row)
         raise RowError("row", "unknown record type")
 
     async def _resolve(self, rows: list[tuple[Item, LearnerRow]]) -> dict[int, uuid.UUID]:
@@ -247,7 +271,7 @@ class Applier:
         enrolments = (await s.scalars(select(Enrolment).where(Enrolment.learner_id.in_(learner_ids)))).all()
         for e in enrolments:
             self._enrolments[(e.learner_id, e.programme_id)] = e
-        if any(isinstance(r, (GradeRow, GradeDelete)) for r in rows) and enrolments:
+        if not self.bulk and any(isinstance(r, (GradeRow, GradeDelete)) for r in rows) and enrolments:
             grades = (await s.scalars(select(Grade).where(Grade.enrolment_id.in_([e.id for e in enrolments])))).all()
             for g in grades:
                 self._grades[(g.enrolment_id, g.module_id, g.term_id)] = g
@@ -326,6 +350,7 @@ class Applier:
             existing.version += 1
             result = "updated"
         if result != "unchanged":
+            self._checked_weights.clear()
             self.changes.add(self.code, "programme", "upsert", {"institution_code": self.code, "programme_code": row.code})
         for m in row.modules:
             r = self.module(existing, m)
@@ -348,6 +373,7 @@ class Applier:
             result = "updated"
         else:
             return "unchanged"
+        self._checked_weights.clear()
         self.changes.add(self.code, "module", "upsert", {"institution_code": self.code, "programme_code": programme.code, "module_code": row.code})
         return result
 
@@ -490,19 +516,27 @@ class Applier:
         enrolment = self._enrolment(self._learner(row.id_number), programme)
         return programme, module, term, enrolment
 
-    def grade(self, row: GradeRow, *, expected_version: int | None = None) -> str:
+    def _graded(self, row: GradeRow) -> tuple[Enrolment, Module, Term, Decimal, Any, dict[str, Any]]:
+        """Validates a grade row and grades it: (enrolment, module, term, score, letter band, snapshot)."""
         programme, module, term, enrolment = self._sitting(row)
         if enrolment.status == "withdrawn":
             raise RowError("id_number", "the learner has withdrawn from this programme")
-        weights = module.weights or programme.weights
+        checked = self._checked_weights.get(module.id)
         try:
-            score = module_score(row.components, weights)
+            if checked is None:
+                checked = self._checked_weights[module.id] = check_weights(module.weights or programme.weights)
+            score = weighted_score(row.components, checked)
         except GradingError as err:
             raise RowError(err.field, err.message) from None
         policy = self._policy(programme)
         band = policy.letter(score)
         components = {k: dec(v) for k, v in row.components.items()}
         new = {"components": components, "score": dec(score), "letter": band.letter, "points": dec(band.points), "passed": policy.passed(score)}
+        return enrolment, module, term, score, band, new
+
+    def grade(self, row: GradeRow, *, expected_version: int | None = None) -> str:
+        enrolment, module, term, score, band, new = self._graded(row)
+        components = new["components"]
         existing = self._grades.get((enrolment.id, module.id, term.id))
         if existing is None:
             grade = Grade(
@@ -524,6 +558,42 @@ class Applier:
             result = "updated"
         self.changes.add(self.code, "grade", "upsert", self._grade_key(row))
         return result
+
+    async def _grade_bulk(self, row: GradeRow) -> str:
+        enrolment, module, term, score, band, new = self._graded(row)
+        key = (enrolment.id, module.id, term.id)
+        if key in self._pending_keys:  # the same sitting twice in a chunk: the first is written first
+            await self._flush_grades()
+        self._pending.append(PendingGrade(key, new, str(score), str(band.points), row.reason, self._grade_key(row)))
+        self._pending_keys.add(key)
+        return "pending"
+
+    async def _flush_grades(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self._pending_keys.clear()
+        await self._write_new()  # the learners, enrolments… earlier rows of the chunk created
+        await self.session.flush()
+        await bulk.write_grades(self.session, pending, institution_code=self.code, actor=self.actor, source=self.source,
+                                job_id=self.job_id, stage_empty=not self._stage_used)
+        self._stage_used = True
+        for p in pending:
+            p.outcome.result = p.result
+            if p.result != "unchanged":
+                self.changes.add(self.code, "grade", "upsert", p.change_key)
+
+    async def _delete_bulk(self, row: GradeDelete, reason: str | None = None) -> str:
+        _, module, term, enrolment = self._sitting(row)
+        gone = (await self.session.execute(
+            delete(Grade).where(Grade.enrolment_id == enrolment.id, Grade.module_id == module.id, Grade.term_id == term.id)
+            .returning(Grade.id, Grade.components, Grade.score, Grade.letter, Grade.points, Grade.passed)
+        )).first()
+        if gone is None:
+            return "unchanged"
+        self._audit(gone.id, bulk.snapshot(gone.components, gone.score, gone.letter, gone.points, gone.passed), None, reason)
+        self.changes.add(self.code, "grade", "delete", self._grade_key(row))
+        return "deleted"
 
     def delete_grade(self, row: GradeDelete, reason: str | None = None) -> str:
         _, module, term, enrolment = self._sitting(row)

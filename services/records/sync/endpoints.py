@@ -13,6 +13,7 @@ from services.common.db import SessionDep
 from services.common.errors import NotFound
 from services.common.pagination import Page, PageDep, paginate
 from services.records import access
+from services.records.links import link
 from services.records.models import SyncJob, SyncJobError
 from services.records.sync import service
 from services.records.sync.rows import ENTITIES
@@ -31,7 +32,7 @@ async def _start(request: Request, session: Any, principal: Any, code: str, fmt:
     runner = getattr(request.app.state, "sync_runner", None)
     if runner is not None:
         tasks.add_task(runner.nudge)  # after the response, i.e. after the commit
-    response.headers["Location"] = f"/v1/sync-jobs/{job.id}"
+    response.headers["Location"] = link(f"/v1/sync-jobs/{job.id}")
     return service.to_read(job)
 
 

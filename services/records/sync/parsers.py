@@ -75,11 +75,13 @@ def csv_items(path: Path, entity: str) -> Iterator[Item]:
     schema = ENTITIES[entity]
     allowed = set(schema.model_fields) - {"modules", "components", "weights"}
     with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
+        reader = csv.reader(f)
         try:
-            header = reader.fieldnames or []
+            header = next(reader, None) or []
         except UnicodeDecodeError:
             raise UploadError("file", "not UTF-8 text") from None
+        except csv.Error as exc:
+            raise UploadError("file", f"broken CSV at line {reader.line_num}: {exc}") from None
         if not header:
             raise UploadError("header", "the file is empty", row=1)
         columns = [h.strip() for h in header]
@@ -91,22 +93,31 @@ def csv_items(path: Path, entity: str) -> Iterator[Item]:
         missing = [c for c in required if c not in columns]
         if missing:
             raise UploadError(missing[0], "missing column", row=1)
+        # what each column is: a field of the row, a component score (grades), or a weight
+        kinds = ["component" if entity == "grades" and c not in GRADE_KEYS else "weight" if c.startswith("weight.") else "field"
+                 for c in columns]
+        layout = list(zip(columns, kinds))
+        width = len(columns)
         seq = 0
         try:
-            for raw in reader:
+            for cells in reader:
+                if not cells:
+                    continue  # a blank line is no row
                 seq += 1
                 line = reader.line_num
-                if None in raw:
+                if len(cells) > width:
                     yield Item(seq, line, entity, entity, None, errors=[("row", "more cells than header columns")])
                     continue
-                values = {k.strip(): v.strip() for k, v in raw.items() if v is not None and v.strip() != ""}
                 data: dict[str, Any] = {}
                 weights: dict[str, str] = {}
                 components: dict[str, str] = {}
-                for k, v in values.items():
-                    if entity == "grades" and k not in GRADE_KEYS:
+                for (k, kind), v in zip(layout, cells):
+                    v = v.strip()
+                    if not v:
+                        continue
+                    if kind == "component":
                         components[k] = v
-                    elif k.startswith("weight."):
+                    elif kind == "weight":
                         weights[k[7:]] = v
                     else:
                         data[k] = _csv_value(entity, k, v)

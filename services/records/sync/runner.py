@@ -71,6 +71,8 @@ class SyncRunner:
         self.chunk_rows: int = settings.sync_chunk_rows
         self.lease = timedelta(seconds=settings.sync_lease_seconds)
         self.poll = settings.sync_poll_seconds
+        #: grades written set-based (COPY into a staging table, one INSERT … ON CONFLICT) on PostgreSQL
+        self.bulk = self.db.dialect == "postgresql" and settings.sync_bulk_writes
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
 
@@ -192,7 +194,8 @@ class SyncRunner:
 
     def _applier(self, s: Any, job: SyncJob) -> Applier:
         source = "oneroster" if job.format == "oneroster" else "sync"
-        return Applier(s, job.institution_code, actor=job.created_by, source=source, job_id=job.id, resolver=identity_resolver(self.app))
+        return Applier(s, job.institution_code, actor=job.created_by, source=source, job_id=job.id,
+                       resolver=identity_resolver(self.app), bulk=self.bulk)
 
     @staticmethod
     def _error_rows(job_id: uuid.UUID, outcomes: list[Outcome]) -> list[dict[str, Any]]:
@@ -248,7 +251,7 @@ class SyncRunner:
                     outcomes = await applier.apply(chunk)
                     errors += self._error_rows(job.id, outcomes)
                     self._count(tally, outcomes)
-                    if len(applier._grades) > 50_000:
+                    if len(applier._grades) + len(applier._enrolments) > 50_000:
                         applier.forget_cached_rows()
                 if errors:
                     raise Rollback()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import PayloadTooLarge, ValidationFailed
 from services.records.access import actor_of
+from services.records.links import link
 from services.records.models import SyncJob
 from services.records.sync.schemas import SyncJobRead
 
@@ -58,5 +59,5 @@ async def create_job(
 def to_read(job: SyncJob) -> SyncJobRead:
     out = SyncJobRead.model_validate(job)
     out.accepted = job.created + job.updated + job.unchanged
-    out.errors_url = f"/v1/sync-jobs/{job.id}/errors"
+    out.errors_url = link(f"/v1/sync-jobs/{job.id}/errors")
     return out

@@ -1,0 +1,325 @@
+"""Grade sync throughput: 200,000 grade rows synced through the records API against raw ``COPY`` of the same rows.
+
+Starts identity and records as uvicorn subprocesses on free ports, each on its own throwaway PostgreSQL database
+(``VET_TEST_PG_DSN``, default ``postgresql://postgres@127.0.0.1:5432/postgres``; the run is skipped with a message
+when PostgreSQL does not answer). Seeds identity's demo clients (the school system ``demo-school-sis`` of CD0101),
+then, as that school would, syncs its catalogue and learners (one JSON batch: a programme with ``--modules``
+modules, ``--terms`` terms, ``--learners`` learners with their enrolment) and finally uploads one CSV of
+``learners × modules × terms`` grade rows (200,000 by default) as a sync job (``--mode accept_valid``: committed
+chunks, resumable), waiting for it to finish. Measured: from the start of the upload to the job's completion.
+During the sync the records process's ``VmRSS`` is polled and ``VmHWM`` read at the end.
+
+Then, in the same run, the grade rows the API wrote are read back, the ``grades`` table is truncated, and the same
+rows are written with asyncpg's ``copy_records_to_table`` into the same table (same indexes and constraints).
+
+    python bench/grade_sync.py [--learners 2000] [--modules 10] [--terms 10] [--mode accept_valid] [--chunk-rows N]
+                               [--row-by-row] [--keep]
+
+Prints both rates, the records process's memory and, last, ``api/copy = 0.xx`` (target ≥ 0.25).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+INSTITUTION = "CD0101"
+SCHOOL_CLIENT = ("demo-school-sis", "dev-only-demo-school-secret")
+PROGRAMME = "BENCH-CNTT"
+UVICORN_FLAGS = ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+# -- memory --------------------------------------------------------------------------------------------------------
+
+def proc_status_kib(pid: int, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mib(kib: int | None) -> str:
+    return "n/a" if kib is None else f"{kib / 1024:.0f} MiB"
+
+
+# -- data ----------------------------------------------------------------------------------------------------------
+
+def id_numbers(n: int) -> list[str]:
+    serials = random.Random(2222).sample(range(10**6), n)
+    return [f"001204{s:06d}" for s in serials]  # Hà Nội, male, born 2004
+
+
+def setup_batch(numbers: list[str], modules: list[str], terms: list[str]) -> dict[str, Any]:
+    return {
+        "programmes": [{
+            "code": PROGRAMME, "name": "Công nghệ thông tin (ứng dụng phần mềm)", "level": "college", "occupation_code": "6480201",
+            "year": 2024, "modules": [{"code": m, "name": f"Mô-đun {m}", "credits": 2 + i % 3} for i, m in enumerate(modules)],
+        }],
+        "terms": [{"code": t, "name": f"Học kỳ {t}"} for t in terms],
+        "learners": [{"id_number": n, "full_name": f"Nguyễn Văn Học {i}", "programme_code": PROGRAMME, "enrolled_on": "2024-09-05"}
+                     for i, n in enumerate(numbers)],
+    }
+
+
+def grades_csv(numbers: list[str], modules: list[str], terms: list[str]) -> bytes:
+    rng = random.Random(123)
+    lines = ["id_number,programme_code,module_code,term_code,continuous,final"]
+    for t in terms:
+        for n in numbers:
+            for m in modules:
+                lines.append(f"{n},{PROGRAMME},{m},{t},{rng.randint(30, 100) / 10},{rng.randint(0, 100) / 10}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+# -- processes -----------------------------------------------------------------------------------------------------
+
+class Processes:
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "RECORDS_", "LEARNING_", "CREDENTIALS_", "GATEWAY_"))}
+        pythonpath = os.pathsep.join(p for p in (str(ROOT), clean.get("PYTHONPATH", "")) if p)
+        self.base_env = clean | {"PYTHONPATH": pythonpath}
+
+    def start(self, name: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "wb")
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.app:create_app", "--port", str(port), *UVICORN_FLAGS]
+        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.base_env | env, stdout=log, stderr=subprocess.STDOUT)
+        return self.procs[name]
+
+    def wait_healthy(self, name: str, url: str, timeout: float = 60.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[name].poll() is not None:
+                raise SystemExit(f"{name} exited early:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"{name} not healthy after {timeout:.0f} s:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
+
+    def tail(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_job(client: Any, job_id: str, pid: int | None = None, timeout: float = 3600.0) -> tuple[dict[str, Any], int | None]:
+    """Polls the job until it ends; with ``pid``, also the process's VmRSS. Returns (job, peak VmRSS in KiB)."""
+    peak: int | None = None
+    deadline = time.monotonic() + timeout
+    while True:
+        if pid is not None:
+            rss = proc_status_kib(pid, "VmRSS")
+            if rss is not None:
+                peak = max(peak or 0, rss)
+        r = client.get(f"/v1/sync-jobs/{job_id}")
+        r.raise_for_status()
+        job = r.json()
+        if job["status"] in ("succeeded", "completed_with_errors", "failed"):
+            return job, peak
+        if time.monotonic() > deadline:
+            raise SystemExit(f"sync job did not finish in {timeout:.0f} s: {job}")
+        time.sleep(0.5)  # as a school's system would poll, not harder
+
+
+# -- the COPY baseline ---------------------------------------------------------------------------------------------
+
+async def copy_baseline(records_db: str, expected: int) -> tuple[int, float]:
+    """Reads back the grade rows the API wrote, truncates ``grades`` and COPYs the same rows into it."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(records_db))
+    try:
+        rows = await conn.fetch("SELECT * FROM grades")
+        if len(rows) != expected:
+            raise SystemExit(f"the API wrote {len(rows)} grade rows, expected {expected}")
+        columns = list(rows[0].keys())
+        records = [tuple(r) for r in rows]
+        del rows
+        await conn.execute("TRUNCATE grades")
+        await conn.execute("CHECKPOINT")
+        started = time.perf_counter()
+        await conn.copy_records_to_table("grades", records=records, columns=columns)
+        elapsed = time.perf_counter() - started
+        count = await conn.fetchval("SELECT count(*) FROM grades")
+        return count, elapsed
+    finally:
+        await conn.close()
+
+
+# -- main ----------------------------------------------------------------------------------------------------------
+
+async def prepare(identity_db: str, records_db: str, identity_url: str, objects: str) -> None:
+    from services.common.migrations import upgrade
+    from services.identity.config import IdentitySettings
+    from services.identity.seed import seed
+    from services.records.config import RecordsSettings
+
+    await upgrade("identity", identity_db)
+    await upgrade("records", records_db)
+    records = RecordsSettings(database_url=records_db)
+    settings = IdentitySettings(database_url=identity_db, object_store_url=objects, jwt_issuer=identity_url)
+    await seed(settings, {records.client_id: records.client_secret})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=2000)
+    parser.add_argument("--modules", type=int, default=10)
+    parser.add_argument("--terms", type=int, default=10)
+    parser.add_argument("--mode", choices=["accept_valid", "all_or_nothing"], default="accept_valid")
+    parser.add_argument("--chunk-rows", type=int, default=None, help="RECORDS_SYNC_CHUNK_ROWS for the records process")
+    parser.add_argument("--row-by-row", action="store_true", help="RECORDS_SYNC_BULK_WRITES=false: the ORM write path, for comparison")
+    parser.add_argument("--keep", action="store_true", help="keep the databases and the temporary folder (logs)")
+    args = parser.parse_args()
+
+    from services.common.testing import create_pg_database, drop_pg_database, postgres_available
+
+    reason = asyncio.run(postgres_available())
+    if reason:
+        print(f"SKIPPED: the grade sync benchmark needs PostgreSQL. {reason}")
+        return
+
+    modules = [f"M{i:02d}" for i in range(args.modules)]
+    terms = [f"HK{i:02d}" for i in range(args.terms)]
+    numbers = id_numbers(args.learners)
+    total = len(numbers) * len(modules) * len(terms)
+
+    tmp = Path(tempfile.mkdtemp(prefix="vet-bench-grades-"))
+    databases: list[str] = []
+    procs = Processes(tmp)
+    try:
+        id_name, identity_db = asyncio.run(create_pg_database("vet_bench_identity"))
+        databases.append(id_name)
+        rec_name, records_db = asyncio.run(create_pg_database("vet_bench_records"))
+        databases.append(rec_name)
+        ports = {"identity": free_port(), "records": free_port()}
+        identity_url = f"http://127.0.0.1:{ports['identity']}"
+        records_url = f"http://127.0.0.1:{ports['records']}"
+        objects = f"file://{tmp / 'objects'}"
+        asyncio.run(prepare(identity_db, records_db, identity_url, objects))
+
+        procs.start("identity", ports["identity"], {
+            "IDENTITY_DATABASE_URL": identity_db, "IDENTITY_OBJECT_STORE_URL": objects, "IDENTITY_JWT_ISSUER": identity_url,
+            "IDENTITY_OUTBOX_ENABLED": "false", "IDENTITY_LOG_LEVEL": "WARNING",
+        })
+        records_env = {
+            "RECORDS_DATABASE_URL": records_db, "RECORDS_OBJECT_STORE_URL": objects, "RECORDS_IDENTITY_URL": identity_url,
+            "RECORDS_JWT_ISSUER": identity_url, "RECORDS_OUTBOX_ENABLED": "false", "RECORDS_LOG_LEVEL": "WARNING",
+            "RECORDS_SYNC_POLL_SECONDS": "0.2",
+        }
+        if args.row_by_row:
+            records_env["RECORDS_SYNC_BULK_WRITES"] = "false"
+        if args.chunk_rows:
+            records_env["RECORDS_SYNC_CHUNK_ROWS"] = str(args.chunk_rows)
+        records_proc = procs.start("records", ports["records"], records_env)
+        procs.wait_healthy("identity", identity_url + "/healthz")
+        procs.wait_healthy("records", records_url + "/healthz")
+
+        import httpx
+
+        token = httpx.post(identity_url + "/oauth/token", data={"grant_type": "client_credentials"}, auth=SCHOOL_CLIENT, timeout=30)
+        token.raise_for_status()
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        with httpx.Client(base_url=records_url, headers=headers, timeout=600) as c:
+            started = time.perf_counter()
+            r = c.post(f"/v1/institutions/{INSTITUTION}/sync/json", params={"mode": "accept_valid"},
+                       json=setup_batch(numbers, modules, terms))
+            r.raise_for_status()
+            job, _ = wait_job(c, r.json()["id"])
+            if job["status"] != "succeeded":
+                raise SystemExit(f"setup batch failed: {job}\n{c.get(job['errors_url']).text[:2000]}\n{procs.tail('records')}")
+            print(f"setup: 1 programme, {len(modules)} modules, {len(terms)} terms, {len(numbers)} learners + enrolments "
+                  f"(identity resolves the persons) in {time.perf_counter() - started:.1f} s")
+
+            body = grades_csv(numbers, modules, terms)
+            rss_before = proc_status_kib(records_proc.pid, "VmRSS")
+            cpu_before = cpu_seconds(records_proc.pid)
+            started = time.perf_counter()
+            r = c.post(f"/v1/institutions/{INSTITUTION}/sync/csv", params={"entity": "grades", "mode": args.mode},
+                       content=body, headers={"content-type": "text/csv"})
+            r.raise_for_status()
+            uploaded = time.perf_counter() - started
+            job, peak_rss = wait_job(c, r.json()["id"], records_proc.pid)
+            api_seconds = time.perf_counter() - started
+            api_cpu = cpu_seconds(records_proc.pid) - cpu_before
+            hwm = proc_status_kib(records_proc.pid, "VmHWM")
+            if job["status"] != "succeeded" or job["created"] != total:
+                raise SystemExit(f"grade sync did not apply every row: {job}\n{procs.tail('records')}")
+            feed_version = c.get("/v1/changes", params={"limit": 1}).json()["latest_version"]
+        procs.stop()
+
+        copied, copy_seconds = asyncio.run(copy_baseline(records_db, total))
+        api_rate, copy_rate = total / api_seconds, copied / copy_seconds
+        print(f"rows: {total:,} grades ({len(numbers)} learners × {len(modules)} modules × {len(terms)} terms), "
+              f"CSV {len(body) / 1e6:.1f} MB, mode {args.mode}")
+        print(f"api : {api_rate:10,.0f} rows/s  ({api_seconds:.1f} s: upload {uploaded:.1f} s, then the sync job; "
+              f"every row validated, graded, audited, in the change feed; feed now at version {feed_version:,})")
+        print(f"      the records process used {api_cpu:.1f} s of CPU for it ({api_cpu / total * 1e6:.0f} µs per row); "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"copy: {copy_rate:10,.0f} rows/s  ({copy_seconds:.1f} s: asyncpg copy_records_to_table into the same grades table)")
+        print(f"records process memory: RSS {mib(rss_before)} before the sync, peak {mib(peak_rss)} during it (polled VmRSS); "
+              f"VmHWM {mib(hwm)}")
+        print(f"api/copy = {api_rate / copy_rate:.2f}")
+    finally:
+        procs.stop()
+        if args.keep:
+            print(f"kept {tmp} and databases {', '.join(databases)}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+            for name in databases:
+                asyncio.run(drop_pg_database(name))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Set-based writes of grades on PostgreSQL: ``COPY`` into a staging table, then one ``INSERT … ON CONFLICT``.
+
+Used by sync jobs on PostgreSQL (DESIGN.md, "Library notes": an order of magnitude faster than row-by-row ORM
+writes). Per batch of validated grade rows, each natural key (enrolment, module, term) at most once:
+
+1. the existing grades of the batch's keys are read **and locked** (``FOR UPDATE``), so their old values, which
+   the audit keeps, cannot change under us before commit;
+2. rows whose values equal the stored ones are ``unchanged`` and go no further; the others are ``COPY``'d into a
+   temporary staging table — an update under the existing grade's id, a new grade under a fresh id;
+3. one ``INSERT INTO grades … SELECT FROM stage ON CONFLICT (enrolment_id, module_id, term_id) DO UPDATE … WHERE
+   grades.id = EXCLUDED.id AND the values differ RETURNING id, version`` applies them. ``grades.id = EXCLUDED.id``
+   makes an update apply only to the row we locked: a grade another writer inserted for the same key after step 1
+   (so we staged it as new) is left alone, not returned, and goes round again as an update with its old values
+   read and locked — so the audit's ``old`` is always exact;
+4. the same statement writes one ``grade_audit`` row per grade it created or changed (old → new, who, why, from
+   which job); the change-feed entries go to the caller's change log, which writes them with ``COPY`` too.
+
+Nothing here commits: it all happens in the caller's transaction, with the chunk's other writes and its
+``applied_through``, so a job resumed after a crash never applies a row twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import utcnow
+
+STAGE = "records_grade_stage"
+STAGE_COLUMNS = ("id", "enrolment_id", "module_id", "term_id", "components", "score", "letter", "points", "passed",
+                 "score_text", "points_text", "reason", "old")
+MAX_ROUNDS = 5
+
+_CREATE_STAGE = text(
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (id uuid, enrolment_id uuid, module_id uuid, term_id uuid, "
+    "components jsonb, score varchar(12), letter varchar(2), points varchar(12), passed boolean, "
+    "score_text varchar(12), points_text varchar(12), reason varchar(500), old jsonb) ON COMMIT DELETE ROWS"
+)
+_LOCK_EXISTING = text(
+    "SELECT g.id, g.enrolment_id, g.module_id, g.term_id, g.components, g.score, g.letter, g.points, g.passed "
+    "FROM grades AS g JOIN unnest(CAST(:e AS uuid[]), CAST(:m AS uuid[]), CAST(:t AS uuid[])) AS k(e, m, t) "
+    "ON g.enrolment_id = k.e AND g.module_id = k.m AND g.term_id = k.t "
+    "ORDER BY g.id FOR UPDATE OF g"
+)
+#: the upsert and, in the same statement, one audit row per grade it created or changed (old → new, who, why)
+_UPSERT = text(
+    "WITH up AS ("
+    " INSERT INTO grades AS g (id, created_at, updated_at, institution_code, enrolment_id, module_id, term_id,"
+    " components, score, letter, points, passed, version)"
+    " SELECT coalesce(s.id, gen_random_uuid()), :now, :now, :institution, s.enrolment_id, s.module_id, s.term_id,"
+    f" s.components, s.score, s.letter, s.points, s.passed, 1 FROM {STAGE} AS s"
+    " ON CONFLICT (enrolment_id, module_id, term_id) DO UPDATE SET components = EXCLUDED.components,"
+    " score = EXCLUDED.score, letter = EXCLUDED.letter, points = EXCLUDED.points, passed = EXCLUDED.passed,"
+    " version = g.version + 1, updated_at = EXCLUDED.updated_at"
+    " WHERE g.id = EXCLUDED.id AND (g.components, g.score, g.letter, g.points, g.passed) IS DISTINCT FROM"
+    " (EXCLUDED.components, EXCLUDED.score, EXCLUDED.letter, EXCLUDED.points, EXCLUDED.passed)"
+    " RETURNING g.id, g.version, g.enrolment_id, g.module_id, g.term_id"
+    "), audit AS ("
+    " INSERT INTO grade_audit (id, grade_id, changed_at, actor, source, sync_job_id, reason, old, new)"
+    " SELECT gen_random_uuid(), up.id, :now, :actor, :source, :job, s.reason, s.old,"
+    " jsonb_build_object('components', s.components, 'score', s.score_text, 'letter', s.letter,"
+    " 'points', s.points_text, 'passed', s.passed)"
+    f" FROM up JOIN {STAGE} AS s ON s.enrolment_id = up.enrolment_id AND s.module_id = up.module_id AND s.term_id = up.term_id"
+    ") SELECT id, version, enrolment_id, module_id, term_id FROM up"
+)
+
+Key = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+
+
+@dataclass
+class PendingGrade:
+    """A validated grade row waiting for its batch to be written: its snapshot ``new`` (canonical decimals, as the
+    audit keeps it) and the values to store. After the write, ``result`` is created | updated | unchanged."""
+
+    key: Key
+    new: dict[str, Any]
+    score: str
+    points: str
+    reason: str | None
+    change_key: dict[str, Any]
+    result: str = "pending"
+    grade_id: uuid.UUID | None = None
+    old: dict[str, Any] | None = None
+    version: int | None = None
+    outcome: Any = None
+
+
+def snapshot(components: Any, score: Any, letter: str, points: Any, passed: bool) -> dict[str, Any]:
+    from services.records.sync.apply import dec
+
+    if isinstance(components, str):
+        components = json.loads(components)
+    return {"components": dict(components), "score": dec(score), "letter": letter, "points": dec(points), "passed": bool(passed)}
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session (its transaction already begun by a statement sent before)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def write_grades(
+    session: AsyncSession, pending: list[PendingGrade], *, institution_code: str, actor: str, source: str,
+    job_id: uuid.UUID | None, stage_empty: bool = False,
+) -> None:
+    """Applies ``pending`` (distinct keys) in the session's transaction, audited; sets each one's ``result``
+    (created | updated | unchanged), ``grade_id``, ``version`` and ``old``. ``stage_empty``: the staging table
+    was not used yet in this transaction (it empties itself at every commit), so it needs no ``TRUNCATE``."""
+    if not pending:
+        return
+    await session.execute(_CREATE_STAGE)
+    driver = await _driver(session)
+    todo = list(pending)
+    for _ in range(MAX_ROUNDS):
+        existing = await session.execute(_LOCK_EXISTING, {
+            "e": [p.key[0] for p in todo], "m": [p.key[1] for p in todo], "t": [p.key[2] for p in todo],
+        })
+        old: dict[Key, tuple[uuid.UUID, dict[str, Any]]] = {
+            (r.enrolment_id, r.module_id, r.term_id): (r.id, snapshot(r.components, r.score, r.letter, r.points, r.passed))
+            for r in existing
+        }
+        staged: dict[Key, PendingGrade] = {}
+        records = []
+        for p in todo:
+            found = old.get(p.key)
+            if found is not None:
+                p.grade_id, p.old = found
+                if p.old == p.new:
+                    p.result = "unchanged"
+                    continue
+            else:
+                p.grade_id, p.old = None, None
+            staged[p.key] = p
+            n = p.new
+            records.append((p.grade_id, *p.key, json.dumps(n["components"]), p.score, n["letter"], p.points, n["passed"],
+                            n["score"], n["points"], p.reason, None if p.old is None else json.dumps(p.old)))
+        if not staged:
+            return
+        if not stage_empty:
+            await session.execute(text(f"TRUNCATE {STAGE}"))
+        stage_empty = False
+        await driver.copy_records_to_table(STAGE, records=records, columns=STAGE_COLUMNS)
+        written = await session.execute(_UPSERT, {
+            "now": utcnow(), "institution": institution_code, "actor": actor, "source": source, "job": job_id,
+        })
+        for r in written:
+            p = staged.pop((r.enrolment_id, r.module_id, r.term_id))
+            p.result = "created" if p.old is None else "updated"
+            p.grade_id, p.version = r.id, r.version
+        if not staged:
+            return
+        # staged as new, but another writer inserted the same sitting meanwhile: again, as an update
+        todo = list(staged.values())
+    raise RuntimeError("grades kept changing under the sync; this chunk is given up and will be retried")

@@ -13,6 +13,7 @@ from services.credentials.issuers.endpoints import router as issuers_router
 from services.credentials.issuing.endpoints import router as credentials_router
 from services.credentials.jobs.endpoints import router as jobs_router
 from services.credentials.jobs.service import JobRunner
+from services.credentials.sharing.endpoints import router as sharing_router
 from services.credentials.status.endpoints import router as status_router
 from services.credentials.verification.endpoints import router as verify_router
 
@@ -33,7 +34,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         settings,
         title="VET platform — credentials",
         description="Issuers, signed diplomas and certificates (W3C VC 2.0 / Open Badges 3.0), status lists, verification.",
-        routers=[credentials_router, jobs_router, verify_router, status_router, issuers_router],
+        routers=[credentials_router, sharing_router, jobs_router, verify_router, status_router, issuers_router],
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
         background=[run_issue_jobs],

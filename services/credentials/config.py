@@ -33,6 +33,10 @@ class CredentialsSettings(ServiceSettings):
     #: the platform's own issuer, for course certificates of courses no institution runs (not in the registry)
     platform_issuer_code: str = "VNVET"
     platform_issuer_name: str = "Nền tảng số giáo dục nghề nghiệp quốc gia"
+    #: lifetime of the download URLs of diploma PDFs
+    download_url_seconds: int = 900
+    #: longest lifetime of a holder's share link (issue 5: at most 90 days)
+    share_link_max_days: int = 90
     #: how long the institution registry's answer about an issuer is trusted before it is read again
     registry_cache_seconds: float = 300.0
 

@@ -24,6 +24,8 @@ class CredentialsContext:
     signer: BatchSigner
     #: verified status lists by (list id, version): a cache of work done, never the truth
     status_cache: dict[tuple[Any, int], bytes] = field(default_factory=dict)
+    #: issuers' public keys by (issuer id, key id): immutable once created (rotation adds keys, never edits one)
+    public_keys: dict[tuple[Any, str], Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox) -> "CredentialsContext":

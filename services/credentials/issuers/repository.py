@@ -31,3 +31,7 @@ async def active_key(session: AsyncSession, issuer_id: uuid.UUID) -> IssuerKey |
 
 async def key_count(session: AsyncSession, issuer_id: uuid.UUID) -> int:
     return int(await session.scalar(select(func.count()).select_from(IssuerKey).where(IssuerKey.issuer_id == issuer_id)) or 0)
+
+
+async def public_key(session: AsyncSession, issuer_id: uuid.UUID, key_id: str) -> bytes | None:
+    return await session.scalar(select(IssuerKey.public_key).where(IssuerKey.issuer_id == issuer_id, IssuerKey.key_id == key_id))

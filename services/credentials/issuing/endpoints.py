@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal
@@ -15,8 +15,9 @@ from services.common.errors import Forbidden
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import ensure_institution, person_id_of
 from services.credentials.context import CtxDep
+from services.credentials.diplomas import service as diplomas
 from services.credentials.issuing import repository, service
-from services.credentials.issuing.schemas import CredentialIssue, CredentialRead, CredentialSummary, Reissue, StatusChangeIn
+from services.credentials.issuing.schemas import CredentialIssue, CredentialRead, CredentialSummary, PdfDownload, Reissue, StatusChangeIn
 from services.credentials.models import Credential, Issuer
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
@@ -76,6 +77,14 @@ async def download_document(credential_id: uuid.UUID, session: SessionDep, princ
         media_type="application/vc+ld+json",
         headers={"Content-Disposition": f'attachment; filename="credential-{row.id}.json"'},
     )
+
+
+@router.get("/{credential_id}/pdf", response_model=PdfDownload,
+            summary="The printable diploma (PDF with a QR code to its verification page): an expiring download URL")
+async def diploma_pdf(credential_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> PdfDownload:
+    row = await service.get_for(session, principal, credential_id)
+    url = await diplomas.download_url(ctx, request.app.state.store, row)
+    return PdfDownload(download_url=url, expires_in=ctx.settings.download_url_seconds, verify_url=ctx.verify_url(row.id))
 
 
 @router.post("/{credential_id}/revoke", response_model=CredentialRead, summary="Revoke (final; idempotent)")

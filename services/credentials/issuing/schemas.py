@@ -178,6 +178,12 @@ class CredentialSummary(BaseModel):
     issued_at: datetime
 
 
+class PdfDownload(BaseModel):
+    download_url: str = Field(description="downloads the PDF until it expires (no token needed)")
+    expires_in: int = Field(description="seconds")
+    verify_url: str = Field(description="the address in the QR code")
+
+
 class BatchIssue(BaseModel):
     """A graduating cohort: every item issued (or found already issued) by a background job."""
 

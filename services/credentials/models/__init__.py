@@ -12,10 +12,11 @@ class Base(DeclarativeBase):
 from services.credentials.models.credential import Credential, StatusChange  # noqa: E402
 from services.credentials.models.issue_job import IssueJob, IssueJobItem  # noqa: E402
 from services.credentials.models.issuer import Issuer, IssuerKey, RegisterCounter  # noqa: E402
+from services.credentials.models.share_link import ShareLink  # noqa: E402
 from services.credentials.models.status_list import StatusList  # noqa: E402
 from services.credentials.models.verification import VerificationLog  # noqa: E402
 
 __all__ = [
     "Base", "Credential", "IssueJob", "IssueJobItem", "Issuer", "IssuerKey", "RegisterCounter", "StatusChange",
-    "StatusList", "VerificationLog",
+    "ShareLink", "StatusList", "VerificationLog",
 ]

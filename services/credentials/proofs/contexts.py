@@ -6,6 +6,7 @@ The files are the published contexts taken unchanged from npm packages (see ``co
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -114,11 +115,38 @@ def _refuse_dropped(term: str | None) -> None:
     raise UndefinedTerm(term)
 
 
+#: processed active contexts: (active context's ``_uuid``, the resolved contexts applied, flags) → the new active
+#: context. pyld keeps such a cache itself (``ResolvedContext.get_processed``) but misses it for every type-scoped
+#: context, because it first clones the active context under a fresh ``_uuid``: each document then redefines the
+#: hundred-odd terms of the Open Badges scoped contexts. Processing a context is a pure function of these inputs,
+#: and pyld never changes an active context once it is built (its own cache shares them the same way), so the
+#: result is shared across documents. Keys hold the resolved contexts themselves, so an identity is never reused.
+_processed: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=4096)
+
+
+class _Processor(jsonld.JsonLdProcessor):  # type: ignore[misc]
+    def _process_context(self, active_ctx: Any, local_ctx: Any, options: dict[str, Any], override_protected: bool = False,
+                         propagate: bool = True, validate_scoped: bool = True, cycles: Any = None) -> Any:
+        uid = active_ctx.get("_uuid")
+        contexts = local_ctx["@context"] if isinstance(local_ctx, dict) and isinstance(local_ctx.get("@context"), list) else local_ctx
+        if uid is None or contexts is None or contexts == []:
+            return super()._process_context(active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles)
+        resolved = tuple(options["contextResolver"].resolve(active_ctx, local_ctx, options.get("base", "")))
+        key = (uid, resolved, override_protected, propagate, validate_scoped, options.get("base"), options.get("processingMode"))
+        hit = _processed.get(key)
+        if hit is None:
+            hit = super()._process_context(active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles)
+            if "_uuid" not in hit:
+                hit["_uuid"] = str(uuid.uuid4())
+            _processed[key] = hit
+        return hit
+
+
 def canonize(document: dict[str, Any]) -> str:
     """RDF Dataset Canonicalization (RDFC-1.0, the URDNA2015 algorithm) of a JSON-LD document, as N-Quads.
 
     Raises :class:`UndefinedTerm` for a property that would be dropped, :class:`ContextNotBundled` for an unknown
     context, and ``pyld.jsonld.JsonLdError`` for any other JSON-LD error."""
     options = processing_options() | {"algorithm": "URDNA2015", "format": "application/n-quads"}
-    processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)
+    processor = _Processor(on_property_dropped=_refuse_dropped)
     return processor.normalize(document, options)  # type: ignore[no-any-return]

@@ -68,7 +68,7 @@ async def verify_bulk(
     return BulkVerifyResult(results=results, summary=summary)
 
 
-def _view(doc: dict[str, Any]) -> CredentialView:
+def credential_view(doc: dict[str, Any]) -> CredentialView:
     subject = doc.get("credentialSubject") or {}
     issuer = doc.get("issuer")
     return CredentialView(
@@ -79,24 +79,29 @@ def _view(doc: dict[str, Any]) -> CredentialView:
     )
 
 
+def wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
 @router.get("/{credential_id}", response_model=LookupResult,
             summary="Verify a credential issued here by its id (JSON; an HTML page for browsers, the QR code's target)",
             responses={200: {"content": {"text/html": {}}}})
 async def verify_by_id(credential_id: str, request: Request, session: SessionDep, ctx: CtxDep, principal: OptionalPrincipal) -> Response:
-    wants_html = "text/html" in request.headers.get("accept", "") and "application/json" not in request.headers.get("accept", "")
+    html = wants_html(request)
     try:
         cid = uuid.UUID(credential_id)
     except ValueError:
         raise NotFound(f"No credential {credential_id}.") from None
     row = await credentials_repo.by_id(session, cid)
     if row is None:
-        if wants_html:
+        if html:
             return HTMLResponse(page.not_found(credential_id), status_code=404)
         raise NotFound(f"No credential {credential_id}.")
     result = await service.verify(session, ctx, row.document)
     await _log(request, [result], "lookup", principal)
-    lookup = LookupResult(**result.model_dump(), credential=_view(row.document))
+    lookup = LookupResult(**result.model_dump(), credential=credential_view(row.document))
     headers = {"Cache-Control": "no-store"}
-    if wants_html:
+    if html:
         return HTMLResponse(page.render(lookup, status_reason=row.status_reason), headers=headers)
     return JSONResponse(lookup.model_dump(mode="json"), headers=headers)

@@ -21,13 +21,13 @@ from services.common.logging import request_id_var
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
-from services.credentials.issuing import repository as credentials_repo
 from services.credentials.models import Issuer, VerificationLog
 from services.credentials.proofs import dataintegrity
 from services.credentials.proofs.contexts import VC_V2, ContextNotBundled, UndefinedTerm
 from services.credentials.proofs.multibase import MultibaseError, ed25519_from_multikey
 from services.credentials.status import bitstring
 from services.credentials.status import repository as status_repo
+from services.credentials.verification import repository as verification_repo
 from services.credentials.verification.schemas import CheckResult, IssuerInfo, Problem, VerificationResult
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -129,15 +129,21 @@ def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
     return proof, digest
 
 
-async def _resolve_key(session: AsyncSession, issuer: Issuer | None, issuer_did: str, vm: str) -> tuple[Ed25519PublicKey | None, str]:
+async def _resolve_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer | None, issuer_did: str,
+                       vm: str) -> tuple[Ed25519PublicKey | None, str]:
     controller, _, fragment = vm.partition("#")
     if controller != issuer_did:
         return None, "the proof's verification method is not controlled by the issuer"
     if issuer is not None:
-        key = await issuers_repo.key(session, issuer.id, fragment)
-        if key is None:
-            return None, f"the issuer has no key {fragment}"
-        return Ed25519PublicKey.from_public_bytes(key.public_key), ""
+        # a key id's public key never changes once created (rotation adds keys), so the opened key is cached
+        cache_key = (issuer.id, fragment)
+        public = ctx.public_keys.get(cache_key)
+        if public is None:
+            raw = await issuers_repo.public_key(session, issuer.id, fragment)
+            if raw is None:
+                return None, f"the issuer has no key {fragment}"
+            public = ctx.public_keys[cache_key] = Ed25519PublicKey.from_public_bytes(raw)
+        return public, ""
     if controller.startswith("did:key:"):
         multikey = controller.removeprefix("did:key:")
         try:
@@ -149,15 +155,21 @@ async def _resolve_key(session: AsyncSession, issuer: Issuer | None, issuer_did:
     return None, "the issuer's DID is not one this platform serves; its keys are not fetched"
 
 
-async def _status(session: AsyncSession, ctx: CredentialsContext, doc: dict[str, Any], issuer: Issuer | None, run: _Run) -> None:
+StatusEntry = tuple[str, str, int, "uuid.UUID | None"]
+
+
+def _status_entries(ctx: CredentialsContext, doc: dict[str, Any], run: _Run) -> list[StatusEntry]:
+    """The credential's revocation and suspension entries (purpose, list URL, index, our list's id if it is one of
+    ours); malformed and missing ones are recorded in ``run`` at once."""
     entries = doc.get("credentialStatus")
     if entries is None:
         run.skipped("revocation", "the credential has no status entry")
         run.skipped("suspension", "the credential has no status entry")
-        return
+        return []
     if isinstance(entries, dict):
         entries = [entries]
     prefix = ctx.status_list_url("")
+    parsed: list[StatusEntry] = []
     seen: set[str] = set()
     for entry in entries if isinstance(entries, list) else []:
         purpose = entry.get("statusPurpose") if isinstance(entry, dict) else None
@@ -173,17 +185,28 @@ async def _status(session: AsyncSession, ctx: CredentialsContext, doc: dict[str,
         if entry.get("type") != "BitstringStatusListEntry" or not isinstance(url, str):
             run.failed(purpose, "malformed", "only BitstringStatusListEntry status entries are understood.")
             continue
-        bits = None
-        if url.startswith(prefix) and issuer is not None:
+        list_id = None
+        if url.startswith(prefix):
             try:
                 list_id = uuid.UUID(url[len(prefix):])
             except ValueError:
                 list_id = None
-            row = await status_repo.by_id(session, list_id) if list_id else None
-            if row is not None and row.issuer_id == issuer.id and row.purpose == purpose and row.document is not None:
-                bits = await _verified_bits(session, ctx, issuer, row)
-                if bits is not None and index >= row.size:
-                    bits = None
+        parsed.append((purpose, url, index, list_id))
+    for purpose in ("revocation", "suspension"):
+        if purpose not in seen:
+            run.skipped(purpose, f"the credential has no {purpose} entry")
+    return parsed
+
+
+async def _status(session: AsyncSession, ctx: CredentialsContext, parsed: list[StatusEntry],
+                  heads: dict[uuid.UUID, verification_repo.ListHead], issuer: Issuer | None, run: _Run) -> None:
+    for purpose, url, index, list_id in parsed:
+        bits = None
+        head = heads.get(list_id) if list_id is not None else None
+        if head is not None and issuer is not None and head.purpose == purpose and head.signed:
+            bits = await _verified_bits(session, ctx, issuer, head.id, head.version)
+            if bits is not None and index >= head.size:
+                bits = None
         if bits is None:
             run.failed(purpose, "status_unavailable", f"The {purpose} status list {url} cannot be read or verified.")
             continue
@@ -192,21 +215,22 @@ async def _status(session: AsyncSession, ctx: CredentialsContext, doc: dict[str,
             run.failed(purpose, kind, f"The issuer has {kind} this credential.")
         else:
             run.passed(purpose, f"not {'revoked' if purpose == 'revocation' else 'suspended'} (Bitstring Status List entry {index})")
-    for purpose in ("revocation", "suspension"):
-        if purpose not in seen:
-            run.skipped(purpose, f"the credential has no {purpose} entry")
 
 
-async def _verified_bits(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer, row: Any) -> bytes | None:
-    """The list's bits, read from the signed list credential served to everyone, once its proof checks out."""
-    cache_key = (row.id, row.version)
+async def _verified_bits(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer, list_id: uuid.UUID, version: int) -> bytes | None:
+    """The list's bits, read from the signed list credential served to everyone, once its proof checks out. Cached
+    by (list, version): a changed bit bumps the version, so a cached answer is never stale."""
+    cache_key = (list_id, version)
     cached = ctx.status_cache.get(cache_key)
     if cached is not None:
         return cached
+    row = await status_repo.by_id(session, list_id)
+    if row is None or row.version != version or row.document is None:
+        return None
     doc = row.document
     try:
         proof = dataintegrity.single_proof(doc)
-        key, _ = await _resolve_key(session, issuer, issuer.did, proof["verificationMethod"])
+        key, _ = await _resolve_key(session, ctx, issuer, issuer.did, proof["verificationMethod"])
         if key is None or not dataintegrity.verify(doc, key):
             return None
         bits = bitstring.decode(doc["credentialSubject"]["encodedList"])
@@ -234,7 +258,16 @@ async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, no
     issuer_did = _issuer_id(doc)
     assert issuer_did is not None
 
-    issuer = await issuers_repo.by_did(session, issuer_did)
+    own_id = None
+    if credential_id and credential_id.startswith("urn:uuid:"):
+        try:
+            own_id = uuid.UUID(credential_id.removeprefix("urn:uuid:"))
+        except ValueError:
+            own_id = None
+    entries = _status_entries(ctx, doc, run)
+    # one round trip: the issuer, whether this credential (if one of its own) was superseded, its status lists' heads
+    issuer, superseded_by, heads = await verification_repo.issuer_state(
+        session, issuer_did, own_id, {e[3] for e in entries if e[3] is not None})
     if issuer is None:
         run.failed("issuer", "unknown_issuer", f"{issuer_did} is not an issuer of the national VET platform.")
         issuer_info = IssuerInfo(id=issuer_did, known=False)
@@ -247,7 +280,7 @@ async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, no
         else:
             run.failed("issuer", "issuer_inactive", f"Institution {issuer.institution_code} was {issuer.institution_status} on {issued_on}.")
 
-    key, why = await _resolve_key(session, issuer, issuer_did, proof["verificationMethod"])
+    key, why = await _resolve_key(session, ctx, issuer, issuer_did, proof["verificationMethod"])
     if key is None:
         if issuer is None:
             run.skipped("signature", f"not checked: {why}")
@@ -269,15 +302,8 @@ async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, no
     else:
         run.passed("validity", "within its validity period")
 
-    await _status(session, ctx, doc, issuer, run)
+    await _status(session, ctx, entries, heads, issuer, run)
 
-    if credential_id and credential_id.startswith("urn:uuid:") and issuer is not None:
-        try:
-            row = await credentials_repo.by_id(session, uuid.UUID(credential_id.removeprefix("urn:uuid:")))
-        except ValueError:
-            row = None
-        if row is not None and row.issuer_id == issuer.id:
-            superseded_by = row.superseded_by_id
     return _result(run, credential_id, issuer_info, superseded_by)
 
 

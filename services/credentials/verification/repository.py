@@ -1,0 +1,47 @@
+"""The verifier's reads, shaped for one round trip: it runs for every public verification."""
+
+from __future__ import annotations
+
+import uuid
+from typing import NamedTuple
+
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.credentials.models import Credential, Issuer, StatusList
+
+
+class ListHead(NamedTuple):
+    """What a verifier needs to know of a status list before its (cached) bits."""
+
+    id: uuid.UUID
+    purpose: str
+    size: int
+    version: int
+    signed: bool
+
+
+_successor = (
+    select(Credential.superseded_by_id)
+    .where(Credential.id == bindparam("credential_id"), Credential.issuer_id == Issuer.id)
+    .correlate(Issuer)
+    .scalar_subquery()
+)
+
+
+async def issuer_state(
+    session: AsyncSession, did: str, credential_id: uuid.UUID | None, list_ids: set[uuid.UUID]
+) -> tuple[Issuer | None, uuid.UUID | None, dict[uuid.UUID, ListHead]]:
+    """The issuer with this DID; the credential that superseded ``credential_id`` if that is one of its own; and
+    the heads (not the large bits) of those of ``list_ids`` that are the issuer's lists. One query."""
+    stmt = (
+        select(Issuer, _successor, StatusList.id, StatusList.purpose, StatusList.size, StatusList.version,
+               StatusList.signed_at.is_not(None))
+        .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id, StatusList.id.in_(list(list_ids) or [None])))
+        .where(Issuer.did == did)
+    )
+    rows = (await session.execute(stmt, {"credential_id": credential_id})).all()
+    if not rows:
+        return None, None, {}
+    heads = {r[2]: ListHead(*r[2:]) for r in rows if r[2] is not None}
+    return rows[0][0], rows[0][1], heads

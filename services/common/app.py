@@ -22,6 +22,7 @@ from services.common.errors import install_error_handlers
 from services.common.events import EventHandler, events_router
 from services.common.health import health_router
 from services.common.idempotency import IdempotencyMiddleware
+from services.common.links import ForwardedPrefix
 from services.common.logging import configure_logging
 from services.common.middleware import RequestContextMiddleware
 from services.common.outbox import Outbox, OutboxDeliverer
@@ -116,6 +117,7 @@ def create_service_app(
         app.include_router(router)
 
     app.add_middleware(IdempotencyMiddleware, db_getter=lambda: app.state.db)
+    app.add_middleware(ForwardedPrefix)  # links right behind the gateway (X-Forwarded-Prefix)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(RequestContextMiddleware)

@@ -16,7 +16,6 @@ from services.records.changes.endpoints import router as changes_router
 from services.records.config import RecordsSettings
 from services.records.grades.endpoints import router as grades_router
 from services.records.learners.endpoints import router as learners_router
-from services.records.links import ForwardedPrefix
 from services.records.programmes.endpoints import router as programmes_router
 from services.records.reports.endpoints import router as reports_router
 from services.records.sync.endpoints import router as sync_router
@@ -41,7 +40,6 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         on_startup=[load_reference_data],
     )
     app.state.sync_runner = SyncRunner(app)
-    app.add_middleware(ForwardedPrefix)  # links right behind the gateway (X-Forwarded-Prefix)
     kit_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

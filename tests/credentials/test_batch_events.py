@@ -29,12 +29,15 @@ async def test_batch_issue_job_progress_and_replay(platform: Platform) -> None:
         job = await wait_for_job(c, r.json()["id"], headers)
         issued = await c.get(f"/v1/issue-jobs/{job['id']}/items", params={"state": "issued", "limit": 500}, headers=headers)
         # the same cohort again, without the key: a new job, but nothing is issued twice
-        again = await c.post("/v1/issue-jobs", json={"institution_code": "CD0101", "credentials": items}, headers=headers)
+        again = await c.post("/v1/issue-jobs", json={"institution_code": "CD0101", "credentials": items},
+                             headers=headers | {"X-Forwarded-Prefix": "/api/credentials"})  # as the gateway sends it
         second = await wait_for_job(c, again.json()["id"], headers)
         second_items = await c.get(f"/v1/issue-jobs/{second['id']}/items", params={"limit": 500}, headers=headers)
         other_school = await c.get(f"/v1/issue-jobs/{job['id']}", headers={
             "Authorization": f"Bearer {await platform.token('demo-employer', 'dev-only-demo-employer-secret')}"})
     assert replay.status_code == 202 and replay.headers.get("idempotent-replayed") == "true" and replay.json()["id"] == r.json()["id"]
+    assert r.headers["location"] == f"/v1/issue-jobs/{r.json()['id']}"
+    assert again.headers["location"] == f"/api/credentials/v1/issue-jobs/{again.json()['id']}"
     assert job["state"] == "completed" and job["progress"] == 1.0
     assert (job["total"], job["processed"], job["issued"], job["failed"]) == (COHORT, COHORT, COHORT, 0)
     ids = [i["credential_id"] for i in issued.json()["items"]]

@@ -14,6 +14,7 @@ from services.common.db import SessionDep
 from services.common.errors import Forbidden
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import ensure_institution, person_id_of
+from services.common.links import link
 from services.credentials.context import CtxDep
 from services.credentials.diplomas import service as diplomas
 from services.credentials.issuing import repository, service
@@ -34,7 +35,7 @@ async def issue_credential(body: CredentialIssue, session: SessionDep, principal
     row, created = await service.issue_one(session, ctx, principal, body)
     if not created:
         response.status_code = 200
-    response.headers["Location"] = f"/v1/credentials/{row.id}"
+    response.headers["Location"] = link(f"/v1/credentials/{row.id}")
     return service.to_read(ctx, row, await _did(session, row))
 
 
@@ -110,5 +111,5 @@ async def unsuspend_credential(credential_id: uuid.UUID, body: StatusChangeIn, s
 async def reissue_credential(credential_id: uuid.UUID, body: Reissue, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep,
                              response: Response) -> CredentialRead:
     row = await service.reissue(session, ctx, principal, credential_id, body)
-    response.headers["Location"] = f"/v1/credentials/{row.id}"
+    response.headers["Location"] = link(f"/v1/credentials/{row.id}")
     return service.to_read(ctx, row, await _did(session, row))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.common.pagination import Page, PageDep, paginate
+from services.common.links import link
 from services.credentials.context import CtxDep
 from services.credentials.issuing.schemas import BatchIssue
 from services.credentials.jobs import service
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1/issue-jobs", tags=["batch issuing"])
              summary="Issue a cohort's credentials (up to 20,000) as a background job; send Idempotency-Key")
 async def create_job(body: BatchIssue, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep, response: Response) -> IssueJobRead:
     job = await service.create(session, ctx, principal, body)
-    response.headers["Location"] = f"/v1/issue-jobs/{job.id}"
+    response.headers["Location"] = link(f"/v1/issue-jobs/{job.id}")
     return service.to_read(job)
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
+from services.common.links import link as public_link
 from services.credentials.context import CtxDep
 from services.credentials.sharing import service
 from services.credentials.sharing.schemas import ShareLinkCreate, ShareLinkCreated, ShareLinkRead, SharedCredential
@@ -25,7 +26,7 @@ router = APIRouter(tags=["share links"])
 async def create_share_link(credential_id: uuid.UUID, body: ShareLinkCreate, session: SessionDep, principal: CurrentPrincipal,
                             ctx: CtxDep, response: Response) -> ShareLinkCreated:
     link = await service.create(session, ctx, principal, credential_id, body)
-    response.headers["Location"] = f"/v1/credentials/{credential_id}/share-links/{link.id}"
+    response.headers["Location"] = public_link(f"/v1/credentials/{credential_id}/share-links/{link.id}")
     return link
 
 

@@ -13,7 +13,7 @@ from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.common.errors import AppError, NotFound, PreconditionFailed
 from services.records import access
-from services.records.links import link
+from services.common.links import link
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
 from services.records.sync.apply import dec
 from services.records.sync.rows import GradeRow

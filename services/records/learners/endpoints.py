@@ -17,7 +17,7 @@ from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import is_national_officer, person_id_of, provinces_of
 from services.records import access
 from services.records.learners import service
-from services.records.links import link
+from services.common.links import link
 from services.records.models import Enrolment, EnrolmentStatusChange, Learner, LearnerKeyChange, Programme
 from services.records.sync.rows import Status
 from services.records.sync.single import apply_one

@@ -13,7 +13,7 @@ from services.common.db import SessionDep
 from services.common.errors import NotFound
 from services.common.pagination import Page, PageDep, paginate
 from services.records import access
-from services.records.links import link
+from services.common.links import link
 from services.records.models import SyncJob, SyncJobError
 from services.records.sync import service
 from services.records.sync.rows import ENTITIES

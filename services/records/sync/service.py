@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import PayloadTooLarge, ValidationFailed
 from services.records.access import actor_of
-from services.records.links import link
+from services.common.links import link
 from services.records.models import SyncJob
 from services.records.sync.schemas import SyncJobRead
 

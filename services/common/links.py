@@ -1,8 +1,8 @@
-"""Links this service puts in responses (``Location``, ``errors_url``, ``transcript_url``), right whether the client
-called the service directly (``/v1/…``) or through the gateway (``/api/records/v1/…``).
+"""Links a service puts in responses (``Location``, ``errors_url``, ``transcript_url`` …), right whether the client
+called the service directly (``/v1/…``) or through the gateway (``/api/<service>/v1/…``).
 
-The gateway maps ``/api/records/<path>`` to ``<path>``; when it says so with ``X-Forwarded-Prefix: /api/records``
-the links carry that prefix. Without the header (direct calls, tests) they are service-relative as before."""
+The gateway maps ``/api/<service>/<path>`` to ``<path>`` and says so with ``X-Forwarded-Prefix: /api/<service>``;
+the links then carry that prefix. Without the header (direct calls, tests) they are service-relative."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
-_prefix: ContextVar[str] = ContextVar("records_link_prefix", default="")
+_prefix: ContextVar[str] = ContextVar("link_prefix", default="")
 _SAFE = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 
 

@@ -17,8 +17,19 @@ from services.common.pagination import Page, PageDep, paginate
 from services.identity.audit import service as audit
 from services.identity.models import ApiClient
 from services.identity.tokens import repository
-from services.identity.tokens.schemas import ClientCreate, ClientCreated, ClientRead, ClientUpdate, SigningKeyRead, TokenResponse
-from services.identity.tokens.service import InvalidClient, TokenService, validate_scopes
+from services.identity.tokens.schemas import (
+    ClientCreate,
+    ClientCreated,
+    ClientRead,
+    ClientUpdate,
+    SigningKeyRead,
+    TokenResponse,
+)
+from services.identity.tokens.service import (
+    InvalidClient,
+    TokenService,
+    validate_scopes,
+)
 
 router = APIRouter()
 ClientsAdmin = Annotated[Principal, Depends(require_scopes("identity:clients"))]
@@ -78,8 +89,8 @@ async def token(
         # one read and one audit insert, nothing to keep atomic: autocommit saves BEGIN and COMMIT round trips
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     body = await tokens.client_credentials_token(session, client_id, client_secret, scope)
-    audit.record(session, actor=f"client:{client_id}", action="token.client_credentials", target_type="client",
-                 target_id=client_id, details={"scope": body["scope"]})
+    await audit.record_now(session, actor=f"client:{client_id}", action="token.client_credentials", target_type="client",
+                           target_id=client_id, details={"scope": body["scope"]})
     return JSONResponse(body, headers=no_store)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.models import ApiClient, SigningKey
@@ -40,6 +41,12 @@ async def expire_retiring(session: AsyncSession, now: datetime) -> None:
         .where(SigningKey.status == "retiring", SigningKey.retire_after <= now)
         .values(status="retired")
     )
+
+
+async def client_for_grant(session: AsyncSession, client_id: str) -> Row[Any] | None:
+    """The client as a plain row (Core, no identity map): the token grant's hot path only reads it."""
+    table = ApiClient.__table__
+    return (await session.execute(select(table).where(table.c.client_id == client_id))).first()
 
 
 async def client_by_id(session: AsyncSession, client_id: str) -> ApiClient | None:

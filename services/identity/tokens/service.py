@@ -131,8 +131,9 @@ class TokenService:
         await session.flush()
         return client, secret
 
-    async def authenticate_client(self, session: AsyncSession, client_id: str, secret: str) -> ApiClient:
-        client = await repository.client_by_id(session, client_id)
+    async def authenticate_client(self, session: AsyncSession, client_id: str, secret: str) -> Any:
+        """The client's row (read-only) when the secret matches; ``invalid_client`` otherwise."""
+        client = await repository.client_for_grant(session, client_id)
         expected = client.secret_hash if client is not None else self.hash_secret("\0unknown")
         ok = hmac.compare_digest(expected, self.hash_secret(secret))
         if client is None or not ok or not client.active:

@@ -23,8 +23,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,13 +38,8 @@ CLIENT_ID = "bench-gateway"
 SCOPE = "records:admin"
 SERVICE_PATH = "/v1/admin/inbox?limit=1"
 GATEWAY_PATH = "/api/records" + SERVICE_PATH
-UVICORN_FLAGS = ["--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.harness import Processes, free_port  # noqa: E402
 
 
 # -- setup ---------------------------------------------------------------------------------------------------------
@@ -68,46 +61,6 @@ async def prepare_databases(identity_db: str, records_db: str, identity_url: str
             )
     finally:
         await db.dispose()
-
-
-class Processes:
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "RECORDS_", "GATEWAY_"))}
-        pythonpath = os.pathsep.join(p for p in (str(ROOT), clean.get("PYTHONPATH", "")) if p)
-        self.base_env = clean | {"PYTHONPATH": pythonpath}
-
-    def start(self, name: str, factory: str, port: int, env: dict[str, str]) -> None:
-        log = open(self.logs / f"{name}.log", "wb")
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), *UVICORN_FLAGS]
-        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.base_env | env, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_healthy(self, name: str, url: str, timeout: float = 60.0) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.procs[name].poll() is not None:
-                raise SystemExit(f"{name} exited early:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"{name} not healthy after {timeout:.0f} s:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 # -- load ----------------------------------------------------------------------------------------------------------

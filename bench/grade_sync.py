@@ -25,9 +25,6 @@ import asyncio
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +38,8 @@ if str(ROOT) not in sys.path:
 INSTITUTION = "CD0101"
 SCHOOL_CLIENT = ("demo-school-sis", "dev-only-demo-school-secret")
 PROGRAMME = "BENCH-CNTT"
-UVICORN_FLAGS = ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.harness import Processes, free_port  # noqa: E402
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -108,50 +100,6 @@ def grades_csv(numbers: list[str], modules: list[str], terms: list[str]) -> byte
 
 
 # -- processes -----------------------------------------------------------------------------------------------------
-
-class Processes:
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "RECORDS_", "LEARNING_", "CREDENTIALS_", "GATEWAY_"))}
-        pythonpath = os.pathsep.join(p for p in (str(ROOT), clean.get("PYTHONPATH", "")) if p)
-        self.base_env = clean | {"PYTHONPATH": pythonpath}
-
-    def start(self, name: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{name}.log", "wb")
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.app:create_app", "--port", str(port), *UVICORN_FLAGS]
-        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.base_env | env, stdout=log, stderr=subprocess.STDOUT)
-        return self.procs[name]
-
-    def wait_healthy(self, name: str, url: str, timeout: float = 60.0) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.procs[name].poll() is not None:
-                raise SystemExit(f"{name} exited early:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"{name} not healthy after {timeout:.0f} s:\n{(self.logs / f'{name}.log').read_text()[-4000:]}")
-
-    def tail(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
 
 def wait_job(client: Any, job_id: str, pid: int | None = None, timeout: float = 3600.0) -> tuple[dict[str, Any], int | None]:
     """Polls the job until it ends; with ``pid``, also the process's VmRSS. Returns (job, peak VmRSS in KiB)."""
@@ -249,7 +197,7 @@ def main() -> None:
         objects = f"file://{tmp / 'objects'}"
         asyncio.run(prepare(identity_db, records_db, identity_url, objects))
 
-        procs.start("identity", ports["identity"], {
+        procs.start("identity", "services.identity.app:create_app", ports["identity"], {
             "IDENTITY_DATABASE_URL": identity_db, "IDENTITY_OBJECT_STORE_URL": objects, "IDENTITY_JWT_ISSUER": identity_url,
             "IDENTITY_OUTBOX_ENABLED": "false", "IDENTITY_LOG_LEVEL": "WARNING",
         })
@@ -262,7 +210,7 @@ def main() -> None:
             records_env["RECORDS_SYNC_BULK_WRITES"] = "false"
         if args.chunk_rows:
             records_env["RECORDS_SYNC_CHUNK_ROWS"] = str(args.chunk_rows)
-        records_proc = procs.start("records", ports["records"], records_env)
+        records_proc = procs.start("records", "services.records.app:create_app", ports["records"], records_env)
         procs.wait_healthy("identity", identity_url + "/healthz")
         procs.wait_healthy("records", records_url + "/healthz")
 

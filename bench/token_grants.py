@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.gateway_overhead import Processes, free_port  # noqa: E402
+from bench.harness import Processes, free_port  # noqa: E402
 
 CLIENT_ID = "bench-grants"
 BODY = "grant_type=client_credentials"

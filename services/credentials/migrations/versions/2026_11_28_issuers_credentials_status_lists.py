@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.common.db import JSONType, UTCDateTime
+from services.common.migration_ops import entity_columns
 
 revision = "credentials_0002"
 down_revision = "credentials_0001"
@@ -16,18 +17,10 @@ branch_labels = None
 depends_on = None
 
 
-def _entity() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
-    ]
-
-
 def upgrade() -> None:
     op.create_table(
         "issuers",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("did", sa.String(300), nullable=False),
         sa.Column("name", sa.String(500), nullable=False),
@@ -40,7 +33,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "issuer_keys",
-        *_entity(),
+        *entity_columns(),
         sa.Column("issuer_id", sa.Uuid(), sa.ForeignKey("issuers.id", name="fk_issuer_keys_issuer"), nullable=False),
         sa.Column("key_id", sa.String(64), nullable=False),
         sa.Column("public_key", sa.LargeBinary(), nullable=False),
@@ -59,7 +52,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "status_lists",
-        *_entity(),
+        *entity_columns(),
         sa.Column("issuer_id", sa.Uuid(), sa.ForeignKey("issuers.id", name="fk_status_lists_issuer"), nullable=False),
         sa.Column("purpose", sa.String(20), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
@@ -74,7 +67,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "credentials",
-        *_entity(),
+        *entity_columns(),
         sa.Column("issuer_id", sa.Uuid(), sa.ForeignKey("issuers.id", name="fk_credentials_issuer"), nullable=False),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("kind", sa.String(30), nullable=False),
@@ -124,7 +117,7 @@ def upgrade() -> None:
     op.create_index("ix_status_changes_credential_id", "status_changes", ["credential_id"])
     op.create_table(
         "issue_jobs",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("requested_by", sa.String(200), nullable=False),
         sa.Column("source", sa.String(20), nullable=False),

@@ -12,20 +12,13 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.common.db import JSONType, UTCDateTime, utcnow
+from services.common.migration_ops import entity_columns
 from services.records.grading.rules import DEFAULT_POLICY
 
 revision = "records_0002"
 down_revision = "records_0001"
 branch_labels = None
 depends_on = None
-
-
-def _entity() -> list[sa.Column]:
-    return [
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
-    ]
 
 
 def upgrade() -> None:
@@ -54,7 +47,7 @@ def upgrade() -> None:
     op.create_index("ix_institution_refs_province_code", "institution_refs", ["province_code"])
     op.create_table(
         "programmes",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("code", sa.String(50), nullable=False),
         sa.Column("name", sa.String(300), nullable=False),
@@ -69,7 +62,7 @@ def upgrade() -> None:
     op.create_index("ix_programmes_institution_code", "programmes", ["institution_code"])
     op.create_table(
         "modules",
-        *_entity(),
+        *entity_columns(),
         sa.Column("programme_id", sa.Uuid(), sa.ForeignKey("programmes.id", ondelete="CASCADE"), nullable=False),
         sa.Column("code", sa.String(50), nullable=False),
         sa.Column("name", sa.String(300), nullable=False),
@@ -81,7 +74,7 @@ def upgrade() -> None:
     op.create_index("ix_modules_programme_id", "modules", ["programme_id"])
     op.create_table(
         "terms",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("code", sa.String(50), nullable=False),
         sa.Column("name", sa.String(300), nullable=False),
@@ -92,7 +85,7 @@ def upgrade() -> None:
     op.create_index("ix_terms_institution_code", "terms", ["institution_code"])
     op.create_table(
         "cohorts",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("programme_id", sa.Uuid(), sa.ForeignKey("programmes.id"), nullable=False),
         sa.Column("code", sa.String(50), nullable=False),
@@ -106,7 +99,7 @@ def upgrade() -> None:
     op.create_index("ix_cohorts_programme_id", "cohorts", ["programme_id"])
     op.create_table(
         "learners",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("id_number", sa.String(12), nullable=False),
         sa.Column("person_id", sa.Uuid(), nullable=False),
@@ -124,7 +117,7 @@ def upgrade() -> None:
     op.create_index("ix_learners_person_id", "learners", ["person_id"])
     op.create_table(
         "enrolments",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("learner_id", sa.Uuid(), sa.ForeignKey("learners.id"), nullable=False),
         sa.Column("programme_id", sa.Uuid(), sa.ForeignKey("programmes.id"), nullable=False),
@@ -158,7 +151,7 @@ def upgrade() -> None:
     op.create_index("ix_enrolment_status_changes_enrolment_id", "enrolment_status_changes", ["enrolment_id"])
     op.create_table(
         "grades",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("enrolment_id", sa.Uuid(), sa.ForeignKey("enrolments.id"), nullable=False),
         sa.Column("module_id", sa.Uuid(), sa.ForeignKey("modules.id"), nullable=False),
@@ -205,7 +198,7 @@ def upgrade() -> None:
     op.create_index("ix_changes_institution_code", "changes", ["institution_code"])
     op.create_table(
         "sync_jobs",
-        *_entity(),
+        *entity_columns(),
         sa.Column("institution_code", sa.String(20), nullable=False),
         sa.Column("format", sa.String(20), nullable=False),
         sa.Column("entity", sa.String(20), nullable=True),
@@ -244,7 +237,7 @@ def upgrade() -> None:
     op.create_index("ix_sync_job_errors_job_row", "sync_job_errors", ["job_id", "row"])
     op.create_table(
         "yearly_reports",
-        *_entity(),
+        *entity_columns(),
         sa.Column("scope", sa.String(20), nullable=False),
         sa.Column("scope_code", sa.String(20), nullable=False),
         sa.Column("year", sa.Integer(), nullable=False),

@@ -381,38 +381,33 @@ class Applier:
         if row.start_date and row.end_date and row.end_date < row.start_date:
             raise RowError("end_date", "ends before it starts")
         values = {"name": row.name, "start_date": row.start_date, "end_date": row.end_date}
-        existing = self.terms.get(row.code)
-        if existing is None:
-            existing = Term(id=uuid.uuid4(), institution_code=self.code, code=row.code, **values)
-            self._add(existing)
-            self.terms[row.code] = existing
-            result = "created"
-        elif any(getattr(existing, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(existing, k, v)
-            result = "updated"
-        else:
-            return "unchanged"
-        self.changes.add(self.code, "term", "upsert", {"institution_code": self.code, "term_code": row.code})
+        result = self._upsert_by_code(self.terms, Term, row.code, values)
+        if result != "unchanged":
+            self.changes.add(self.code, "term", "upsert", {"institution_code": self.code, "term_code": row.code})
         return result
 
     def cohort(self, row: CohortRow) -> str:
         programme = self._programme(row.programme_code, "programme_code")
         values = {"name": row.name, "programme_id": programme.id, "start_year": row.start_year}
-        existing = self.cohorts.get(row.code)
+        result = self._upsert_by_code(self.cohorts, Cohort, row.code, values)
+        if result != "unchanged":
+            self.changes.add(self.code, "cohort", "upsert", {"institution_code": self.code, "cohort_code": row.code})
+        return result
+
+    def _upsert_by_code(self, cache: dict[str, Any], model: Any, code: str, values: dict[str, Any]) -> str:
+        """Creates the institution's row with this code, or updates the fields that differ: created / updated /
+        unchanged."""
+        existing = cache.get(code)
         if existing is None:
-            existing = Cohort(id=uuid.uuid4(), institution_code=self.code, code=row.code, **values)
+            existing = model(id=uuid.uuid4(), institution_code=self.code, code=code, **values)
             self._add(existing)
-            self.cohorts[row.code] = existing
-            result = "created"
-        elif any(getattr(existing, k) != v for k, v in values.items()):
+            cache[code] = existing
+            return "created"
+        if any(getattr(existing, k) != v for k, v in values.items()):
             for k, v in values.items():
                 setattr(existing, k, v)
-            result = "updated"
-        else:
-            return "unchanged"
-        self.changes.add(self.code, "cohort", "upsert", {"institution_code": self.code, "cohort_code": row.code})
-        return result
+            return "updated"
+        return "unchanged"
 
     # -- learners and enrolments -----------------------------------------------------------------------------
     def learner(self, row: LearnerRow, person_id: uuid.UUID) -> str:

@@ -33,6 +33,8 @@ class LearningSettings(ServiceSettings):
     package_max_entries: int = 10_000
     package_max_expanded_bytes: int = 2 * 1024 * 1024 * 1024
     package_max_ratio: int = 200
+    #: search counts its total and facets over at most this many matches (beyond: "1000+", a lower bound)
+    search_count_limit: int = 1000
 
     @field_validator("upload_part_size")
     @classmethod

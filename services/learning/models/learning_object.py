@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import Entity, utcnow
@@ -16,7 +16,12 @@ class LearningObject(Entity, Base):
     the *listing* (what search and lists show): the published version's when one is published, else the latest's."""
 
     __tablename__ = "learning_objects"
-    __table_args__ = (Index("ix_learning_objects_listing", "published_version", "visibility"),)
+    __table_args__ = (
+        Index("ix_learning_objects_listing", "published_version", "visibility"),
+        # the search's orders (see services.learning.search.repository): newest, most used
+        Index("ix_learning_objects_newest", text("coalesce(published_at, created_at)"), "id"),
+        Index("ix_learning_objects_most_used", text("(view_count + download_count)"), text("coalesce(published_at, created_at)"), "id"),
+    )
 
     institution_code: Mapped[str] = mapped_column(String(20), index=True)
     owner_sub: Mapped[str] = mapped_column(String(200))
@@ -26,9 +31,9 @@ class LearningObject(Entity, Base):
     #: status of the latest version: draft | submitted | published | rejected | withdrawn
     status: Mapped[str] = mapped_column(String(20), default="draft")
     title: Mapped[str] = mapped_column(String(300))
-    type: Mapped[str] = mapped_column(String(20))
-    language: Mapped[str] = mapped_column(String(10))
-    licence: Mapped[str] = mapped_column(String(30))
+    type: Mapped[str] = mapped_column(String(20), index=True)
+    language: Mapped[str] = mapped_column(String(10), index=True)
+    licence: Mapped[str] = mapped_column(String(30), index=True)
     visibility: Mapped[str] = mapped_column(String(20))
     #: title, description, keywords, subjects, authors folded (no diacritics, lower case): the full-text index input
     search_text: Mapped[str] = mapped_column(Text, default="")

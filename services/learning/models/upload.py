@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import utcnow
@@ -15,6 +15,7 @@ class UploadSession(Base):
     underneath. Parts arrive in any order, each any number of times; the client asks which it has to resume."""
 
     __tablename__ = "upload_sessions"
+    __table_args__ = (Index("ix_upload_sessions_status_expires_at", "status", "expires_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     object_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("learning_objects.id", ondelete="CASCADE"), index=True)

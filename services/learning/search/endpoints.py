@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from services.common.auth import OptionalPrincipal
 from services.common.db import SessionDep
+from services.common.errors import ValidationFailed
 from services.common.pagination import decode_cursor, encode_cursor
 from services.learning.library import access
 from services.learning.search import repository
@@ -47,7 +48,11 @@ class FacetValue(BaseModel):
 class SearchResult(BaseModel):
     items: list[SearchHit]
     next_cursor: str | None
-    total: int
+    #: first page only (null on pages after it): the number of matches, counted up to the search's sample size
+    total: int | None
+    #: false when there are more matches than were counted (``total`` is then a lower bound, "1000+")
+    total_exact: bool | None
+    #: first page only: counts per value over the matches counted for ``total``
     facets: dict[str, list[FacetValue]]
 
 
@@ -56,6 +61,7 @@ Multi = Annotated[list[str] | None, Query()]
 
 @router.get("/v1/search", response_model=SearchResult, summary="Search the library (diacritics optional), with facets")
 async def search(
+    request: Request,
     session: SessionDep,
     principal: OptionalPrincipal,
     q: Annotated[str | None, Query(max_length=200, description="words; 'ky nang giao tiep' finds 'Kỹ năng giao tiếp'")] = None,
@@ -69,15 +75,18 @@ async def search(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> Any:
-    offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
     query = SearchQuery(
-        q=q, sort=sort, offset=offset, limit=limit,
+        q=q, sort=sort, limit=limit, sample=request.app.state.settings.search_count_limit,
         filters={"type": type or [], "level": level or [], "occupation": occupation or [], "licence": licence or [],
                  "institution": institution or [], "language": language or []},
     )
-    rows, total, facets = await repository.search(session, access.listing_filter(principal), query)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    if cursor:
+        query.after = decode_cursor(cursor, repository.key_size(query))
+        if not repository.valid_key(query, query.after):
+            raise ValidationFailed("The cursor belongs to another search; use next_cursor from this one.",
+                                   errors=[{"field": "cursor", "in": "query", "message": "does not match the sort"}])
+    page = await repository.search(session, access.listing_filter(principal), query)
+    rows = page.rows
     tags = await repository.tags_of(session, [obj.id for obj, _ in rows])
     items = [
         SearchHit(
@@ -89,4 +98,9 @@ async def search(
         )
         for obj, score in rows
     ]
-    return SearchResult(items=items, next_cursor=encode_cursor([offset + limit]) if more else None, total=total, facets=facets)
+    summary = page.summary
+    return SearchResult(
+        items=items, next_cursor=encode_cursor(page.next_key) if page.next_key is not None else None,
+        total=summary.total if summary else None, total_exact=summary.exact if summary else None,
+        facets=summary.facets if summary else {},
+    )

@@ -3,19 +3,35 @@ without Vietnamese diacritics matches), facet counts, and three orders.
 
 PostgreSQL: a generated ``tsvector`` ('simple' configuration over the folded text) with a GIN index, matched with
 prefix terms (``ky:* & nang:*``) and ranked by ``ts_rank``. SQLite: an FTS5 table kept in step by triggers,
-ranked by ``bm25``. Both only ever see rows the caller's visibility filter lets through."""
+ranked by ``bm25``. Both only ever see rows the caller's visibility filter lets through.
+
+What keeps it fast on a national catalogue:
+
+* every order is a descending key ending in the id — newest ``(coalesce(published_at, created_at), id)``, most
+  used ``(view_count + download_count, newest, id)``, relevance ``(score, newest, id)`` — and pages after the
+  first continue from the last row's key (keyset), so page 50 costs what page 1 costs; newest and most used walk
+  their index (``learning_0003``) and stop after one page;
+* the total and the facet counts are computed on the first page only, in one statement, over at most
+  ``sample`` matching rows: beyond that the total is reported as a lower bound (``total_exact: false``) and the
+  facets count that sample. Counting every match of a broad query (tens of thousands of rows, seven times) was
+  what made the first version slow.
+"""
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, desc, exists, func, literal_column, select, text
+from sqlalchemy import Float, Integer, String, and_, desc, exists, func, literal, literal_column, select, text, true, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
+from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.types import Uuid
 
+from services.common.db import UTCDateTime
 from services.common.text import fold
 from services.learning.models import LearningObject, LearningObjectTag
 
@@ -23,6 +39,12 @@ COLUMN_FACETS = {"type": LearningObject.type, "language": LearningObject.languag
                  "institution": LearningObject.institution_code}
 TAG_FACETS = {"level": "level", "occupation": "occupation"}
 MAX_TERMS = 12
+FACET_VALUES = 50
+#: rows of the newest / most-used order a words query is first looked for in (see _walk_order)
+WALK_WINDOW = 2000
+#: the ``newest`` key, exactly as indexed by ix_learning_objects_newest / ix_learning_objects_most_used
+NEWEST = func.coalesce(LearningObject.published_at, LearningObject.created_at)
+USAGE = LearningObject.view_count + LearningObject.download_count
 
 
 def terms(query: str | None) -> list[str]:
@@ -34,17 +56,58 @@ class SearchQuery:
     q: str | None = None
     filters: dict[str, list[str]] = field(default_factory=dict)
     sort: str = "relevance"
-    offset: int = 0
+    #: the sort key of the last row of the previous page (None: the first page, with total and facets)
+    after: list[Any] | None = None
     limit: int = 20
+    #: total and facets count at most this many matching rows
+    sample: int = 1000
+
+
+@dataclass
+class Summary:
+    total: int
+    exact: bool
+    facets: dict[str, list[dict[str, Any]]]
+
+
+@dataclass
+class SearchPage:
+    rows: list[tuple[LearningObject, float]]
+    #: the sort key of the last row when there is a next page
+    next_key: list[Any] | None
+    summary: Summary | None
+
+
+def key_size(query: SearchQuery) -> int:
+    return 2 if order_of(query) == "newest" else 3
+
+
+def valid_key(query: SearchQuery, values: list[Any]) -> bool:
+    """A decoded cursor has the shape of this order's key (it came from a page of the same search)."""
+    kinds = {"newest": (datetime, uuid.UUID), "most_used": (int, datetime, uuid.UUID),
+             "relevance": ((int, float), datetime, uuid.UUID)}[order_of(query)]
+    return len(values) == len(kinds) and all(
+        isinstance(v, k) and not (isinstance(v, bool)) for v, k in zip(values, kinds, strict=True)
+    )
+
+
+def order_of(query: SearchQuery) -> str:
+    if query.sort == "most_used":
+        return "most_used"
+    if query.sort == "newest" or not terms(query.q):
+        return "newest"
+    return "relevance"
 
 
 def _match(dialect: str, words: list[str]) -> tuple[Any, Any, Any]:
     """(condition usable anywhere, rank expression, extra FROM for the rank) for the query words."""
     if dialect == "postgresql":
-        tsquery = func.to_tsquery("simple", " & ".join(f"{w}:*" for w in words))
+        # whole words, the last one also as a prefix (search as you type): exact lexemes keep GIN's fast
+        # intersection and the planner's statistics, which prefix terms (read in full, guessed at) lose
+        tsquery = func.to_tsquery("simple", " & ".join([*words[:-1], f"{words[-1]}:*"]))
         vector = literal_column("learning_objects.search_vector")
         return vector.op("@@")(tsquery), func.ts_rank(vector, tsquery), None
-    fts = " AND ".join(f'"{w}"*' for w in words)
+    fts = " AND ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
     hits = (
         text("SELECT object_id, bm25(learning_object_search) AS rank FROM learning_object_search WHERE learning_object_search MATCH :fts")
         .bindparams(fts=fts)
@@ -55,15 +118,10 @@ def _match(dialect: str, words: list[str]) -> tuple[Any, Any, Any]:
     return condition, -hits.c.rank, hits  # bm25: lower is better
 
 
-async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> tuple[list[tuple[LearningObject, float]], int, dict[str, list[dict[str, Any]]]]:
-    dialect = session.bind.dialect.name
-    words = terms(query.q)
+def _conditions(query: SearchQuery, visible: Any, match: Any) -> Any:
     conditions = [visible]
-    rank: Any = None
-    rank_from = None
-    if words:
-        condition, rank, rank_from = _match(dialect, words)
-        conditions.append(condition)
+    if match is not None:
+        conditions.append(match)
     for name, values in query.filters.items():
         if not values:
             continue
@@ -72,42 +130,143 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> tup
         elif name in TAG_FACETS:
             tag = aliased(LearningObjectTag)
             conditions.append(exists().where(tag.object_id == LearningObject.id, tag.kind == TAG_FACETS[name], tag.value.in_(values)))
-    where = and_(*conditions)
+    return and_(*conditions)
 
-    newest = func.coalesce(LearningObject.published_at, LearningObject.created_at)
-    if rank is None:
-        rank = literal_column("0.0")
-    stmt = select(LearningObject, rank.label("score"))
+
+async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> SearchPage:
+    dialect = session.bind.dialect.name
+    words = terms(query.q)
+    if dialect == "postgresql":
+        # plan each search for its own words and filters: a cached generic plan (asyncpg prepares statements)
+        # cannot tell a query matching 50 rows from one matching 50,000, and picks badly for one of them
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    match = rank = rank_from = None
+    if words:
+        match, rank, rank_from = _match(dialect, words)
+    where = _conditions(query, visible, match)
+    order = order_of(query)
+
+    # the matches counted for the total and the facets, and (relevance) ranked: at most sample + 1 of them
+    candidates = select(
+        LearningObject.id.label("id"), *[c.label(name) for name, c in COLUMN_FACETS.items()],
+        NEWEST.label("newest"), (rank if rank is not None else literal(0.0, Float)).label("score"),
+    )
     if rank_from is not None:
-        stmt = stmt.join(rank_from, rank_from.c.object_id == LearningObject.id)
-    stmt = stmt.where(where)
-    if query.sort == "newest" or (query.sort == "relevance" and not words):
-        order = [desc(newest), LearningObject.id]
-    elif query.sort == "most_used":
-        order = [desc(LearningObject.view_count + LearningObject.download_count), desc(newest), LearningObject.id]
-    else:
-        order = [desc("score"), desc(newest), LearningObject.id]
-    stmt = stmt.order_by(*order).offset(query.offset).limit(query.limit + 1)
-    rows = [(obj, float(score or 0)) for obj, score in (await session.execute(stmt)).all()]
+        candidates = candidates.join(rank_from, rank_from.c.object_id == LearningObject.id)
+    matched = candidates.where(where).limit(query.sample + 1).cte("matched")
 
-    total = int(await session.scalar(select(func.count()).select_from(LearningObject).where(where)) or 0)
-    facets: dict[str, list[dict[str, Any]]] = {}
-    for name, column in COLUMN_FACETS.items():
-        result = await session.execute(
-            select(column, func.count()).where(where).group_by(column).order_by(desc(func.count()), column).limit(50)
-        )
-        facets[name] = [{"value": v, "count": c} for v, c in result.all()]
-    for name, kind in TAG_FACETS.items():
-        result = await session.execute(
-            select(LearningObjectTag.value, func.count())
-            .join(LearningObject, LearningObject.id == LearningObjectTag.object_id)
-            .where(LearningObjectTag.kind == kind, where)
-            .group_by(LearningObjectTag.value)
-            .order_by(desc(func.count()), LearningObjectTag.value)
-            .limit(50)
-        )
-        facets[name] = [{"value": v, "count": c} for v, c in result.all()]
-    return rows, total, facets
+    parts: list[Any] = []
+    page_rows: list[tuple[Any, float, datetime | None]] = []
+    if order == "relevance":
+        # ranked among the matches counted (all of them when total_exact): one index scan serves the page,
+        # the total and the facets
+        keys = [matched.c.score, matched.c.newest, matched.c.id]
+        page = select(*keys)
+        if query.after is not None:
+            page = page.where(tuple_(*keys) < tuple(query.after))
+        page_sq = page.order_by(*[desc(k) for k in keys]).limit(query.limit + 1).subquery("page")
+        parts.append(select(literal("#hit", String).label("facet"), literal(None, String).label("value"),
+                            literal(None, Integer).label("n"), page_sq.c.score, page_sq.c.newest, page_sq.c.id))
+    else:
+        keys = {"newest": [NEWEST, LearningObject.id], "most_used": [USAGE, NEWEST, LearningObject.id]}[order]
+        ids: list[Any] | None = None
+        if words and dialect == "postgresql":
+            ids = await _walk_order(session, visible, query, words, keys)
+        if ids is None:
+            stmt = select(LearningObject.id).where(where)
+            if query.after is not None:
+                stmt = stmt.where(tuple_(*keys) < tuple(query.after))
+            stmt = stmt.order_by(*[desc(k) for k in keys]).limit(query.limit + 1)
+            ids = list((await session.scalars(stmt)).all())
+        page_rows = [(object_id, 0.0, None) for object_id in ids]
+    if query.after is None:
+        parts.extend(_summary_parts(dialect, matched))
+
+    total, counted = 0, {name: [] for name in [*COLUMN_FACETS, *TAG_FACETS]}
+    if parts:
+        for facet, value, n, s, newest, object_id in (await session.execute(union_all(*parts) if len(parts) > 1 else parts[0])).all():
+            if facet == "#hit":
+                page_rows.append((object_id, float(s or 0), newest))
+            elif facet == "#total":
+                total = int(n)
+            else:
+                counted[facet].append((value, int(n)))
+    if order == "relevance":
+        page_rows.sort(key=lambda r: (r[1], r[2], r[0]), reverse=True)
+
+    more = len(page_rows) > query.limit
+    page_rows = page_rows[: query.limit]
+    objects = await _objects(session, [r[0] for r in page_rows])
+    rows = [(objects[object_id], score) for object_id, score, _ in page_rows if object_id in objects]
+    next_key = None
+    if more and rows:
+        obj, score = rows[-1]
+        newest = obj.published_at or obj.created_at
+        next_key = {"newest": [newest, obj.id], "most_used": [obj.view_count + obj.download_count, newest, obj.id],
+                    "relevance": [score, newest, obj.id]}[order]
+    summary = None
+    if query.after is None:
+        facets = {
+            name: [{"value": v, "count": c} for v, c in sorted(values, key=lambda vc: (-vc[1], vc[0]))[:FACET_VALUES]]
+            for name, values in counted.items()
+        }
+        summary = Summary(total=min(total, query.sample), exact=total <= query.sample, facets=facets)
+    return SearchPage(rows, next_key, summary)
+
+
+async def _walk_order(session: AsyncSession, visible: Any, query: SearchQuery, words: list[str], keys: list[Any]) -> list[Any] | None:
+    """A words query sorted by newest / most used, on PostgreSQL: look for the page among the next WALK_WINDOW
+    visible objects in that order (an index walk that stops early, the words and filters checked on those rows
+    only). A broad query fills its page there at once; a rare one does not, and None sends it to the full-text
+    index, which then has few rows to sort. (The planner cannot tell the two apart from its statistics.)"""
+    table = LearningObject.__table__
+    recent = select(
+        *[table.c[name] for name in ("id", "type", "language", "licence", "institution_code")],
+        literal_column("learning_objects.search_vector").label("search_vector"),
+        *[k.label(f"k{i}") for i, k in enumerate(keys)],
+    ).where(visible)
+    if query.after is not None:
+        recent = recent.where(tuple_(*keys) < tuple(query.after))
+    window = recent.order_by(*[desc(k) for k in keys]).limit(WALK_WINDOW).subquery("recent")
+    match, _, _ = _match("postgresql", words)
+    condition = ClauseAdapter(window).traverse(_conditions(query, true(), None))
+    stmt = (
+        select(window.c.id)
+        .where(window.c.search_vector.op("@@")(match.right), condition)
+        .order_by(*[desc(window.c[f"k{i}"]) for i in range(len(keys))])
+        .limit(query.limit + 1)
+    )
+    ids = list((await session.scalars(stmt)).all())
+    return ids if len(ids) > query.limit else None
+
+
+def _summary_parts(dialect: str, matched: Any) -> list[Any]:
+    """SELECTs (facet, value, n, NULL, NULL, NULL) counting the matched rows: the total, then per facet value."""
+    nothing = (literal(None, Float), literal(None, UTCDateTime()), literal(None, Uuid()))
+    parts: list[Any] = [select(literal("#total", String), literal(None, String), func.count(), *nothing).select_from(matched)]
+    for name in COLUMN_FACETS:
+        column = matched.c[name]
+        parts.append(select(literal(name, String), column, func.count(), *nothing).group_by(column))
+    tag = select(LearningObjectTag.kind, LearningObjectTag.value).where(
+        LearningObjectTag.object_id == matched.c.id, LearningObjectTag.kind.in_(list(TAG_FACETS.values()))
+    )
+    if dialect == "postgresql":  # one index probe per matched row, never a hash of the whole tag table
+        tags = tag.lateral("tags")
+        source = matched.join(tags, true())
+    else:  # SQLite's planner probes the primary key by itself (and has no LATERAL)
+        tags = aliased(LearningObjectTag, name="tags")
+        source = matched.join(tags, and_(tags.object_id == matched.c.id, tags.kind.in_(list(TAG_FACETS.values()))))
+    parts.append(select(tags.c.kind if dialect == "postgresql" else tags.kind, tags.c.value if dialect == "postgresql" else tags.value,
+                        func.count(), *nothing).select_from(source).group_by(*(
+                            [tags.c.kind, tags.c.value] if dialect == "postgresql" else [tags.kind, tags.value])))
+    return parts
+
+
+async def _objects(session: AsyncSession, ids: list[Any]) -> dict[Any, LearningObject]:
+    if not ids:
+        return {}
+    stmt = select(LearningObject).options(defer(LearningObject.search_text)).where(LearningObject.id.in_(ids))
+    return {obj.id: obj for obj in (await session.scalars(stmt)).all()}
 
 
 async def tags_of(session: AsyncSession, ids: list[Any]) -> dict[Any, dict[str, list[str]]]:

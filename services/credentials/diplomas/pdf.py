@@ -4,12 +4,12 @@ is drawn as vector squares from the QR matrix (no image) and is also a link to t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import segno
 
-FONTS = Path(__file__).resolve().parent.parent / "data" / "fonts"
+from services.common.fonts import FONTS
+
 #: quiet zone around the QR symbol, in modules (the QR standard asks for 4)
 QR_BORDER = 4
 

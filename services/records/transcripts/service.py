@@ -3,14 +3,13 @@ Sans covers Vietnamese), so names like "Nguyễn Thị Hồng Nhung" render corr
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from services.common.fonts import FONTS
 from services.records.grades.service import EnrolmentRecord
 from services.records.models import InstitutionRef, Learner
 from services.records.sync.apply import dec
 
-FONTS = Path(__file__).resolve().parent.parent / "data" / "fonts"
 MODES = {"full_time": "Chính quy", "work_study": "Vừa làm vừa học"}
 LEVELS = {"elementary": "Sơ cấp", "intermediate": "Trung cấp", "college": "Cao đẳng", "short_course": "Đào tạo thường xuyên"}
 

@@ -19,10 +19,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, event, text
+from sqlalchemy import JSON, DateTime, Select, event, or_, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
 
@@ -156,6 +161,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def unleased(locked_until: Any, now: datetime) -> Any:
+    """Where a row's lease is free: never taken, or run out (its holder died or gave up)."""
+    return or_(locked_until.is_(None), locked_until < now)
+
+
+def claim_query(db: Database, stmt: Select[Any]) -> Select[Any]:
+    """Background work is claimed so any replica can take it and two never take the same row: PostgreSQL skips
+    rows another transaction holds (``FOR UPDATE SKIP LOCKED``); SQLite's ``BEGIN IMMEDIATE`` already serialises."""
+    return stmt.with_for_update(skip_locked=True) if db.dialect == "postgresql" else stmt
 
 
 # dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread per request

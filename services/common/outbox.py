@@ -19,10 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db import Database, utcnow
+from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.models import OutboxEvent
 from services.common.service_client import ServiceTokenProvider
 
@@ -123,14 +123,12 @@ class OutboxDeliverer:
                 .where(
                     OutboxEvent.status == "pending",
                     OutboxEvent.next_attempt_at <= now,
-                    or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
+                    unleased(OutboxEvent.locked_until, now),
                 )
                 .order_by(OutboxEvent.next_attempt_at)
                 .limit(self.batch_size)
             )
-            if self.db.dialect == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(stmt)).all())
+            rows = list((await session.scalars(claim_query(self.db, stmt))).all())
             for row in rows:
                 row.locked_until = now + self.lease
             return rows

@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.db import Database, utcnow
+from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
 from services.common.service_client import ServiceTokenProvider
 from services.credentials.context import CredentialsContext
@@ -103,13 +103,11 @@ class JobRunner:
         async with self.db.session(write=True) as session:
             stmt = (
                 select(IssueJob)
-                .where(IssueJob.state.in_(("queued", "running")), or_(IssueJob.locked_until.is_(None), IssueJob.locked_until < now))
+                .where(IssueJob.state.in_(("queued", "running")), unleased(IssueJob.locked_until, now))
                 .order_by(IssueJob.created_at)
                 .limit(1)
             )
-            if self.db.dialect == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            job = await session.scalar(stmt)
+            job = await session.scalar(claim_query(self.db, stmt))
             if job is None:
                 return None
             job.state = "running"

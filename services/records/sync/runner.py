@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, select
 
-from services.common.db import utcnow
+from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError, ServiceUnavailable
 from services.records.models import SyncJob, SyncJobError
 from services.records.sync import oneroster, parsers
@@ -105,13 +105,11 @@ class SyncRunner:
         async with self.db.session(write=True) as s:
             stmt = (
                 select(SyncJob)
-                .where(SyncJob.status.in_(("queued", "running")), or_(SyncJob.locked_until.is_(None), SyncJob.locked_until < now))
+                .where(SyncJob.status.in_(("queued", "running")), unleased(SyncJob.locked_until, now))
                 .order_by(SyncJob.created_at)
                 .limit(1)
             )
-            if self.db.dialect == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            job = await s.scalar(stmt)
+            job = await s.scalar(claim_query(self.db, stmt))
             if job is None:
                 return None
             job.status, job.locked_by, job.locked_until = "running", self.worker_id, now + self.lease

@@ -10,22 +10,46 @@ class Base(DeclarativeBase):
 
 
 from services.learning.models.blob import Blob, Package  # noqa: E402
+from services.learning.models.course import Course, CourseModule, Lesson, Question, Quiz, SkillArea  # noqa: E402
+from services.learning.models.enrolment import (  # noqa: E402
+    CourseCompletion,
+    CourseEnrolment,
+    CourseRun,
+    LessonProgress,
+    QuizAttempt,
+    ScormValue,
+)
 from services.learning.models.learning_object import LearningObject, LearningObjectTag, LearningObjectVersion  # noqa: E402
 from services.learning.models.moderation import ModerationEvent, Reviewer  # noqa: E402
 from services.learning.models.upload import UploadPart, UploadSession  # noqa: E402
 from services.learning.models.usage import Acquisition, UsageCounter  # noqa: E402
+from services.learning.models.xapi import XapiLaunch, XapiStatement  # noqa: E402
 
 __all__ = [
     "Acquisition",
     "Base",
     "Blob",
+    "Course",
+    "CourseCompletion",
+    "CourseEnrolment",
+    "CourseModule",
+    "CourseRun",
     "LearningObject",
     "LearningObjectTag",
     "LearningObjectVersion",
+    "Lesson",
+    "LessonProgress",
     "ModerationEvent",
     "Package",
+    "Question",
+    "Quiz",
+    "QuizAttempt",
     "Reviewer",
+    "ScormValue",
+    "SkillArea",
     "UploadPart",
     "UploadSession",
     "UsageCounter",
+    "XapiLaunch",
+    "XapiStatement",
 ]

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common.db import utcnow
+from services.learning.models import Base
+
+
+class XapiStatement(Base):
+    """An xAPI 1.0.3 statement as stored by the LRS, with its filter keys pulled out into columns."""
+
+    __tablename__ = "xapi_statements"
+    __table_args__ = (
+        Index("ix_xapi_statements_stored", "stored", "id"),
+        Index("ix_xapi_statements_actor", "actor_key", "stored"),
+        Index("ix_xapi_statements_activity", "activity_id", "stored"),
+        Index("ix_xapi_statements_registration", "registration", "stored"),
+        Index("ix_xapi_statements_verb", "verb_id", "stored"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    stored: Mapped[datetime] = mapped_column()
+    timestamp: Mapped[datetime] = mapped_column()
+    actor_key: Mapped[str] = mapped_column(String(500))
+    verb_id: Mapped[str] = mapped_column(String(500))
+    activity_id: Mapped[str | None] = mapped_column(String(1000))
+    registration: Mapped[uuid.UUID | None] = mapped_column()
+    voided: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the statement this one voids, for voiding statements
+    voids: Mapped[uuid.UUID | None] = mapped_column()
+    authority_sub: Mapped[str] = mapped_column(String(200))
+    statement: Mapped[dict[str, Any]] = mapped_column()
+    #: sha-256 of the canonical statement as sent (to tell an identical repeat from a conflicting one)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+
+
+class XapiLaunch(Base):
+    """Credentials handed to content at launch (HTTP Basic for the xAPI endpoint), bound to one enrolment and lesson
+    and short-lived. Only a keyed hash of the secret is stored."""
+
+    __tablename__ = "xapi_launches"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    enrolment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("course_enrolments.id", ondelete="CASCADE"), index=True)
+    lesson_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -27,6 +27,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -114,11 +115,11 @@ class RssSampler:
 
 # -- the two sides -----------------------------------------------------------------------------------------------
 
-async def direct_round(folder: Path, size: int, round_no: int) -> float:
-    """Seconds to write ``size`` bytes into a folder store directly."""
-    from services.common.storage import LocalObjectStore
+async def direct_round(store_url: str, s3: dict[str, str], size: int, round_no: int) -> float:
+    """Seconds to write ``size`` bytes into the store directly (the same kind of store the service writes to)."""
+    from services.common.storage import open_store
 
-    store = LocalObjectStore(folder, secret_key="bench-only", public_base_url="http://127.0.0.1")
+    store = open_store(store_url, secret_key="bench-only", public_base_url="http://127.0.0.1", **s3)
     await store.ensure_ready()
     chunks = make_chunks(round_no)
     key = f"bench/direct-{round_no}"
@@ -127,6 +128,7 @@ async def direct_round(folder: Path, size: int, round_no: int) -> float:
     elapsed = time.perf_counter() - started
     assert stored.size == size, stored
     await store.delete(key)
+    await store.aclose()
     return elapsed
 
 
@@ -185,6 +187,8 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024, help="upload size (default 1024 = 1 GiB)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat direct, gateway, gateway, direct (default 1)")
     parser.add_argument("--rss-target-mib", type=float, default=150.0)
+    parser.add_argument("--store", choices=["folder", "s3"], default="folder",
+                        help="folder (default) or s3: a moto S3 server in its own process")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     args = parser.parse_args()
     if not Path("/proc/self/status").exists():
@@ -199,17 +203,27 @@ def main() -> None:
     identity_db = f"sqlite+aiosqlite:///{tmp / 'identity.db'}"
     learning_db = f"sqlite+aiosqlite:///{tmp / 'learning.db'}"
     objects = f"file://{tmp / 'objects'}"
+    store_url, direct_url, s3, s3_env = objects, f"file://{tmp / 'direct'}", {}, {}
     learning_secret = "dev-only-" + secrets.token_urlsafe(16)
 
     asyncio.run(prepare(identity_db, learning_db, identity_url, objects, learning_secret))
     procs = Processes(tmp)
     try:
+        if args.store == "s3":
+            port = free_port()
+            moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+            procs.procs["s3"] = subprocess.Popen(moto, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.wait_healthy("s3", f"http://127.0.0.1:{port}/moto-api/")
+            s3 = {"s3_endpoint": f"127.0.0.1:{port}", "s3_access_key": "bench", "s3_secret_key": "bench-secret"}
+            store_url, direct_url = "s3://bench-learning", "s3://bench-direct"
+            s3_env = {"LEARNING_S3_ENDPOINT": s3["s3_endpoint"], "LEARNING_S3_ACCESS_KEY": "bench",
+                      "LEARNING_S3_SECRET_KEY": "bench-secret"}
         procs.start("identity", "services.identity.app:create_app", ports["identity"], {
             "IDENTITY_DATABASE_URL": identity_db, "IDENTITY_OBJECT_STORE_URL": objects,
             "IDENTITY_JWT_ISSUER": identity_url, "IDENTITY_LOG_LEVEL": "WARNING",
         })
         learning = procs.start("learning", "services.learning.app:create_app", ports["learning"], {
-            "LEARNING_DATABASE_URL": learning_db, "LEARNING_OBJECT_STORE_URL": objects,
+            "LEARNING_DATABASE_URL": learning_db, "LEARNING_OBJECT_STORE_URL": store_url, **s3_env,
             "LEARNING_IDENTITY_URL": identity_url, "LEARNING_JWT_ISSUER": identity_url,
             "LEARNING_CLIENT_SECRET": learning_secret, "LEARNING_OUTBOX_ENABLED": "false",
             "LEARNING_PUBLIC_BASE_URL": gateway_url, "LEARNING_LOG_LEVEL": "WARNING",
@@ -227,14 +241,14 @@ def main() -> None:
             pids = {"learning": learning.pid, "gateway": gateway.pid}
             # a small upload first, so both processes have imported and warmed everything they use
             await gateway_round(gateway_url, headers, 2 * MIB, 0)
-            print(f"upload of {args.size_mib} MiB, raw body, folder store; rounds: direct, gateway, gateway, direct × {args.rounds}")
+            print(f"upload of {args.size_mib} MiB, raw body, {args.store} store; rounds: direct, gateway, gateway, direct × {args.rounds}")
             times: dict[str, list[float]] = {"direct": [], "gateway": []}
             peaks = {name: 0 for name in pids}
             round_no = 1
             for _ in range(max(1, args.rounds)):
                 for side in ("direct", "gateway", "gateway", "direct"):
                     if side == "direct":
-                        elapsed = await direct_round(tmp / "direct", size, round_no)
+                        elapsed = await direct_round(direct_url, s3, size, round_no)
                         print(f"  direct  {size / elapsed / MIB:7.1f} MiB/s  ({elapsed:5.1f} s)")
                     else:
                         with RssSampler(pids) as sampler:
@@ -251,7 +265,7 @@ def main() -> None:
             direct_rate = len(times["direct"]) * size / sum(times["direct"])
             gateway_rate = len(times["gateway"]) * size / sum(times["gateway"])
             hwm = {name: proc_status(pid)["VmHWM"] for name, pid in pids.items()}
-            print(f"direct : {direct_rate / MIB:7.1f} MiB/s  LocalObjectStore.put in this process")
+            print(f"direct : {direct_rate / MIB:7.1f} MiB/s  ObjectStore.put ({args.store}) in this process")
             print(f"gateway: {gateway_rate / MIB:7.1f} MiB/s  PUT through the gateway into the learning service")
             for name in pids:
                 ok = "ok" if max(peaks[name], hwm[name]) < args.rss_target_mib * MIB else "OVER TARGET"

@@ -1,10 +1,10 @@
 """S3 / MinIO backend over the ``minio`` SDK.
 
 The SDK blocks, so every call runs in the store's own thread pool (not the loop's default executor, which a
-slow upload must not starve). ``put`` hands minio's ``put_object(length=-1)`` a file-like reader fed from the
-event loop through a bounded queue: minio cuts the stream into ``part_size`` parts and switches to a multipart
-upload on its own once the object outgrows one part, so memory stays at about one part whatever the object
-size. The explicit multipart API uses the SDK's internal ``_create_multipart_upload`` / ``_upload_part`` /
+slow upload must not starve). ``put`` copies the incoming chunks into one ``part_size`` buffer on the event loop
+and sends it from a store thread when full (a multipart upload once the object outgrows one part, a plain PUT
+otherwise), hashing it on the way: one part in memory whatever the object size, and never a second copy of it
+(minio's own ``put_object`` holds up to three copies of a part while it cuts and sends). The explicit multipart API uses the SDK's internal ``_create_multipart_upload`` / ``_upload_part`` /
 ``_complete_multipart_upload`` / ``_abort_multipart_upload`` (minio 7.2 has no public ones).
 """
 
@@ -15,8 +15,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import queue
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -48,12 +46,8 @@ from services.common.storage import (
 
 __all__ = ["S3ObjectStore"]
 
-#: part size of ``put``: what minio buffers per part, and the size above which it uploads in parts
+#: part size of ``put``: the buffer each put holds, and the size above which it uploads in parts
 PUT_PART_SIZE = 16 * 1024 * 1024
-#: chunks the loop may queue ahead of the uploading thread
-_QUEUE_DEPTH = 8
-#: a put whose producer has gone silent this long is abandoned (guards a leaked worker thread)
-_IDLE_SECONDS = 600.0
 _DEFAULT_TYPE = "application/octet-stream"
 
 T = TypeVar("T")
@@ -117,30 +111,46 @@ class S3ObjectStore(ObjectStore):
         length: int | None = None,
     ) -> StoredObject:
         name = self._name(key)
-        loop = asyncio.get_running_loop()
-        bridge = _StreamBridge(loop, length)
-        upload = loop.run_in_executor(
-            self._executor, self._put_blocking, name, bridge, content_type or _DEFAULT_TYPE
-        )
+        headers = {"Content-Type": content_type or _DEFAULT_TYPE}
+        part_size = self._part_size
+        buffer = memoryview(bytearray(part_size))  # the one part in memory, filled in place and sent from
+        filled = size = 0
+        digest = hashlib.sha256()
+        upload_id: str | None = None
+        parts: list[Part] = []
         try:
             async for chunk in data:
                 if not chunk:
                     continue
-                await bridge.slots.acquire()
-                if bridge.closed:  # the upload failed; its error surfaces below
-                    break
-                bridge.feed(bytes(chunk))
-            bridge.finish()
-            await _translated(upload)
-        except BaseException as exc:
-            bridge.abort()  # minio aborts its multipart upload when the reader raises
-            if isinstance(exc, asyncio.CancelledError):  # the thread winds down on its own
-                upload.add_done_callback(_discard_outcome)
+                if length is not None and size + len(chunk) > length:
+                    raise length_mismatch(length, size + len(chunk))
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    take = min(len(view), part_size - filled)
+                    buffer[filled : filled + take] = view[:take]
+                    filled += take
+                    view = view[take:]
+                    if filled == part_size:
+                        if upload_id is None:
+                            upload_id = await self._call(
+                                self._client._create_multipart_upload, self.bucket, name, dict(headers)
+                            )
+                        parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, buffer, digest))
+                        filled = 0
+            if length is not None and size != length:
+                raise length_mismatch(length, size)
+            if upload_id is None:
+                await self._call(self._send_whole, name, buffer[:filled] if filled else b"", headers, digest)
             else:
-                with contextlib.suppress(Exception):
-                    await upload
+                if filled:
+                    parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, buffer[:filled], digest))
+                await self._call(self._client._complete_multipart_upload, self.bucket, name, upload_id, parts)
+        except BaseException:
+            if upload_id is not None:  # in the store's threads, so that a cancelled put still cleans up
+                self._executor.submit(self._abort_quietly, name, upload_id)
             raise
-        return StoredObject(key, bridge.size, bridge.sha256.hexdigest(), content_type)
+        return StoredObject(key, size, digest.hexdigest(), content_type)
 
     async def get(self, key: str, *, start: int | None = None, end: int | None = None) -> AsyncIterator[bytes]:
         name = self._name(key)
@@ -184,15 +194,12 @@ class S3ObjectStore(ObjectStore):
         check_part_number(part_number)
         name = self._name(key)
         _check_upload_id(upload_id)
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()  # grown in place (a large realloc remaps rather than copies): one copy of the part
         async for chunk in data:
-            size += len(chunk)
-            if size > MAX_PART_SIZE:
+            if len(body) + len(chunk) > MAX_PART_SIZE:
                 raise part_too_large()
-            chunks.append(bytes(chunk))
-        body = b"".join(chunks)
-        del chunks
+            body += chunk
+        size = len(body)
         etag = await self._call(
             self._client._upload_part, self.bucket, name, body, None, upload_id, part_number
         )
@@ -258,19 +265,17 @@ class S3ObjectStore(ObjectStore):
         loop = asyncio.get_running_loop()
         return await _translated(loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs)))
 
-    def _put_blocking(self, name: str, bridge: _StreamBridge, content_type: str) -> None:
-        try:
-            self._client.put_object(
-                self.bucket,
-                name,
-                bridge,  # type: ignore[arg-type]  # file-like: read(size)
-                length=-1,
-                part_size=self._part_size,
-                content_type=content_type,
-                num_parallel_uploads=1,  # one part in memory at a time
-            )
-        finally:
-            bridge.close()
+    def _send_part(self, name: str, upload_id: str, number: int, body: memoryview, digest: Any) -> Part:
+        digest.update(body)  # hashlib lets go of the GIL on large buffers
+        return Part(number, self._client._upload_part(self.bucket, name, body, None, upload_id, number))  # type: ignore[arg-type]
+
+    def _send_whole(self, name: str, body: memoryview | bytes, headers: dict[str, str], digest: Any) -> None:
+        digest.update(body)
+        self._client._put_object(self.bucket, name, body, dict(headers))  # type: ignore[arg-type]
+
+    def _abort_quietly(self, name: str, upload_id: str) -> None:
+        with contextlib.suppress(Exception):
+            self._client._abort_multipart_upload(self.bucket, name, upload_id)
 
     def _hash_object(self, name: str) -> tuple[int, str, str | None]:
         """Stream an object back once: its size, SHA-256 and content type."""
@@ -312,100 +317,6 @@ def _translate(exc: S3Error) -> Exception:
     return exc
 
 
-def _discard_outcome(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 def _check_upload_id(upload_id: str) -> None:
     if not isinstance(upload_id, str) or not upload_id:
         raise NotFound("no such upload")
-
-
-class _Aborted(Exception):
-    """The producer side of a put failed or was cancelled."""
-
-
-_EOF = object()
-_ABORT = object()
-
-
-class _StreamBridge:
-    """A file-like ``read(size)`` for minio's worker thread, fed chunk by chunk from the event loop.
-
-    The loop side waits on ``slots`` (an asyncio semaphore the thread releases as it takes chunks), so at most
-    ``_QUEUE_DEPTH`` chunks wait in the queue; the thread hashes and counts exactly what it hands to minio.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, length: int | None) -> None:
-        self._loop = loop
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._pending: deque[bytes] = deque()
-        self._buffered = 0
-        self._eof = False
-        self.length = length
-        self.slots = asyncio.Semaphore(_QUEUE_DEPTH)
-        self.closed = False
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    # event loop side
-    def feed(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def finish(self) -> None:
-        self._queue.put(_EOF)
-
-    def abort(self) -> None:
-        self._queue.put(_ABORT)
-
-    # worker thread side
-    def read(self, size: int = -1) -> bytes:
-        while not self._eof and (size < 0 or self._buffered < size):
-            try:
-                item = self._queue.get(timeout=_IDLE_SECONDS)
-            except queue.Empty:
-                raise _Aborted("the upload stream went idle") from None
-            if item is _ABORT:
-                raise _Aborted("the upload stream failed")
-            if item is _EOF:
-                self._eof = True
-                break
-            assert isinstance(item, bytes)
-            self._pending.append(item)
-            self._buffered += len(item)
-            self._release_slot()
-        out = self._take(size)
-        if self.length is not None:
-            total = self.size + len(out)
-            if total > self.length or (self._eof and not self._buffered and total != self.length):
-                raise length_mismatch(self.length, total)
-        self.sha256.update(out)
-        self.size += len(out)
-        return out
-
-    def close(self) -> None:
-        """The upload ended (done or failed): stop the producer waiting for room."""
-        self.closed = True
-        self._release_slot()
-
-    def _take(self, size: int) -> bytes:
-        if size < 0 or size >= self._buffered:
-            out = b"".join(self._pending)
-            self._pending.clear()
-            self._buffered = 0
-            return out
-        parts, need = [], size
-        while need:
-            chunk = self._pending.popleft()
-            if len(chunk) > need:
-                self._pending.appendleft(chunk[need:])
-                chunk = chunk[:need]
-            parts.append(chunk)
-            need -= len(chunk)
-        self._buffered -= size
-        return b"".join(parts)
-
-    def _release_slot(self) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is gone
-            self._loop.call_soon_threadsafe(self.slots.release)

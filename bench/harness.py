@@ -16,6 +16,13 @@ UVICORN_FLAGS = ["--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools
 _PREFIXES = ("IDENTITY_", "LEARNING_", "RECORDS_", "CREDENTIALS_", "GATEWAY_")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

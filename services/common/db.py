@@ -23,6 +23,7 @@ from sqlalchemy import JSON, DateTime, Select, event, or_, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -90,7 +91,7 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, statement_cache_size: int = 100, pool_pre_ping: bool = False
+    url: str, *, pool_size: int = 20, max_overflow: int = 0, statement_cache_size: int = 100, pool_pre_ping: bool = False
 ) -> AsyncEngine:
     if is_sqlite(url):
         path = _sqlite_file(url)
@@ -133,6 +134,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kw)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        #: shares the pool: only the connections' isolation level differs
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -152,6 +155,22 @@ class Database:
                 except BaseException:
                     await session.rollback()
                     raise
+        finally:
+            _sqlite_write.reset(token)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection whose statements each commit on their own, for hot paths made of independent
+        statements (a token grant: one read, one audit insert). No ORM session, no BEGIN/COMMIT round trips on
+        PostgreSQL; on SQLite one short write transaction, committed when the block ends."""
+        if self.dialect == "postgresql":
+            async with self._autocommit_engine.connect() as conn:
+                yield conn
+            return
+        token = _sqlite_write.set(True)
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
         finally:
             _sqlite_write.reset(token)
 

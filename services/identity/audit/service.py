@@ -6,12 +6,15 @@ import uuid
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.logging import request_id_var
 from services.identity.models import AuditEvent
+
+#: built once; each row binds its own values (see :func:`record_now`)
+_INSERT = insert(AuditEvent.__table__)
 
 
 def _values(
@@ -49,7 +52,7 @@ def record(
 
 
 async def record_now(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     actor: Principal | str,
     action: str,
@@ -59,5 +62,6 @@ async def record_now(
     outcome: str = "success",
     ip: str | None = None,
 ) -> None:
-    """The same entry written at once with one Core INSERT, for hot paths (a token grant): no unit of work."""
-    await session.execute(insert(AuditEvent.__table__).values(**_values(actor, action, target_type, target_id, details, outcome, ip)))
+    """The same entry written at once with one Core INSERT, for hot paths (a token grant): no unit of work.
+    ``session`` may be a bare connection (:meth:`Database.autocommit`)."""
+    await session.execute(_INSERT, _values(actor, action, target_type, target_id, details, outcome, ip))

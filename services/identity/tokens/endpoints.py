@@ -57,7 +57,6 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 @router.post("/oauth/token", response_model=TokenResponse, tags=["oauth"], summary="OAuth2 token endpoint (client_credentials, refresh_token)")
 async def token(
     request: Request,
-    session: SessionDep,
     tokens: TokenServiceDep,
     grant_type: Annotated[str, Form()],
     scope: Annotated[str | None, Form()] = None,
@@ -85,12 +84,7 @@ async def token(
         client_id, client_secret = basic
     if not client_id or not client_secret:
         raise InvalidClient("Client credentials are required (HTTP Basic or form fields).", error="invalid_client")
-    if session.bind.dialect.name == "postgresql":
-        # one read and one audit insert, nothing to keep atomic: autocommit saves BEGIN and COMMIT round trips
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    body = await tokens.client_credentials_token(session, client_id, client_secret, scope)
-    await audit.record_now(session, actor=f"client:{client_id}", action="token.client_credentials", target_type="client",
-                           target_id=client_id, details={"scope": body["scope"]})
+    body = await tokens.client_credentials_grant(request.app.state.db, client_id, client_secret, scope)
     return JSONResponse(body, headers=no_store)
 
 

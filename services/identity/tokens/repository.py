@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, bindparam, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.identity.models import ApiClient, SigningKey
 
@@ -43,10 +43,18 @@ async def expire_retiring(session: AsyncSession, now: datetime) -> None:
     )
 
 
-async def client_for_grant(session: AsyncSession, client_id: str) -> Row[Any] | None:
-    """The client as a plain row (Core, no identity map): the token grant's hot path only reads it."""
-    table = ApiClient.__table__
-    return (await session.execute(select(table).where(table.c.client_id == client_id))).first()
+_CLIENTS = ApiClient.__table__
+#: built once: the token grant's hot path only binds the id (building a statement per request costs more than
+#: running it)
+_CLIENT_FOR_GRANT = select(
+    _CLIENTS.c.client_id, _CLIENTS.c.secret_hash, _CLIENTS.c.scopes, _CLIENTS.c.roles, _CLIENTS.c.institution_code,
+    _CLIENTS.c.active,
+).where(_CLIENTS.c.client_id == bindparam("client_id"))
+
+
+async def client_for_grant(conn: AsyncConnection, client_id: str) -> Row[Any] | None:
+    """The client as a plain row (Core, no session, no identity map)."""
+    return (await conn.execute(_CLIENT_FOR_GRANT, {"client_id": client_id})).first()
 
 
 async def client_by_id(session: AsyncSession, client_id: str) -> ApiClient | None:

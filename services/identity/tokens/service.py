@@ -11,11 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from jose import jwk, jwt
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.common.auth import AUDIENCE
-from services.common.db import utcnow
+from services.common.db import Database, utcnow
 from services.common.errors import AppError, Conflict, ValidationFailed
+from services.identity.audit import service as audit
 from services.identity.config import IdentitySettings
 from services.identity.models import ApiClient, SigningKey
 from services.identity.tokens import keys, repository
@@ -89,16 +90,26 @@ class TokenService:
             self._private_cache[key.kid] = cached
         return cached
 
+    def _fresh(self) -> bool:
+        return (self._active is not None and time.monotonic() - self._active[0] <= self.ACTIVE_KEY_TTL
+                and self._active[1] in self._private_cache)
+
+    async def _refresh_active(self, session: AsyncSession) -> None:
+        key = await self.ensure_signing_key(session)
+        self._private_key(key)
+        self._active = (time.monotonic(), key.kid, key.algorithm)
+
+    def _sign_now(self, claims: dict[str, Any]) -> str:
+        assert self._active is not None
+        _, kid, algorithm = self._active
+        return jwt.encode(claims, self._private_cache[kid], algorithm=algorithm, headers={"kid": kid})
+
     async def sign(self, session: AsyncSession, claims: dict[str, Any]) -> str:
         """Signs with the active key. Each replica rereads which key is active at most every few seconds, so a
         rotation reaches every replica within ``ACTIVE_KEY_TTL`` (old keys stay valid for verification)."""
-        now = time.monotonic()
-        if self._active is None or now - self._active[0] > self.ACTIVE_KEY_TTL or self._active[1] not in self._private_cache:
-            key = await self.ensure_signing_key(session)
-            self._private_key(key)
-            self._active = (now, key.kid, key.algorithm)
-        _, kid, algorithm = self._active
-        return jwt.encode(claims, self._private_cache[kid], algorithm=algorithm, headers={"kid": kid})
+        if not self._fresh():
+            await self._refresh_active(session)
+        return self._sign_now(claims)
 
     # -- machine clients ----------------------------------------------------------------------------------------
     def hash_secret(self, secret: str) -> str:
@@ -131,47 +142,54 @@ class TokenService:
         await session.flush()
         return client, secret
 
-    async def authenticate_client(self, session: AsyncSession, client_id: str, secret: str) -> Any:
+    async def authenticate_client(self, conn: AsyncConnection, client_id: str, secret: str) -> Any:
         """The client's row (read-only) when the secret matches; ``invalid_client`` otherwise."""
-        client = await repository.client_for_grant(session, client_id)
+        client = await repository.client_for_grant(conn, client_id)
         expected = client.secret_hash if client is not None else self.hash_secret("\0unknown")
         ok = hmac.compare_digest(expected, self.hash_secret(secret))
         if client is None or not ok or not client.active:
             raise InvalidClient("Client authentication failed.", error="invalid_client")
         return client
 
-    async def client_credentials_token(
-        self, session: AsyncSession, client_id: str, secret: str, scope: str | None
-    ) -> dict[str, Any]:
-        client = await self.authenticate_client(session, client_id, secret)
-        allowed = set(client.scopes.split())
-        requested = set(scope.split()) if scope else allowed
-        refused = requested - allowed
-        if refused:
-            raise InvalidScope(
-                f"The client may not ask for: {' '.join(sorted(refused))}.",
-                error="invalid_scope",
-                errors=[{"field": "scope", "message": f"not allowed: {' '.join(sorted(refused))}"}],
-            )
-        now = utcnow()
-        ttl = self.settings.access_token_ttl_seconds
-        roles = roles_claim(client.roles, default_at=client.institution_code)
-        claims = {
-            "iss": self.settings.jwt_issuer,
-            "sub": f"client:{client.client_id}",
-            "aud": AUDIENCE,
-            "iat": int(now.timestamp()),
-            "nbf": int(now.timestamp()),
-            "exp": int((now + timedelta(seconds=ttl)).timestamp()),
-            "jti": uuid.uuid4().hex,
-            "typ": "access",
-            "kind": "client",
-            "client_id": client.client_id,
-            "scope": " ".join(sorted(requested)),
-            "roles": roles,
-        }
-        token = await self.sign(session, claims)
-        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": claims["scope"]}
+    async def client_credentials_grant(self, db: Database, client_id: str, secret: str, scope: str | None) -> dict[str, Any]:
+        """RFC 6749 §4.4: authenticate the client, sign its access token, audit the grant. The hot path of the
+        service: one read and one insert on a bare autocommit connection (no session, no BEGIN/COMMIT)."""
+        if not self._fresh():
+            # before taking the grant's connection: on SQLite a second writer would wait for the first
+            async with db.session() as session:
+                await self._refresh_active(session)
+        async with db.autocommit() as conn:
+            client = await self.authenticate_client(conn, client_id, secret)
+            allowed = set(client.scopes.split())
+            requested = set(scope.split()) if scope else allowed
+            refused = requested - allowed
+            if refused:
+                raise InvalidScope(
+                    f"The client may not ask for: {' '.join(sorted(refused))}.",
+                    error="invalid_scope",
+                    errors=[{"field": "scope", "message": f"not allowed: {' '.join(sorted(refused))}"}],
+                )
+            now = int(time.time())
+            ttl = self.settings.access_token_ttl_seconds
+            granted = " ".join(sorted(requested))
+            claims = {
+                "iss": self.settings.jwt_issuer,
+                "sub": f"client:{client.client_id}",
+                "aud": AUDIENCE,
+                "iat": now,
+                "nbf": now,
+                "exp": now + ttl,
+                "jti": uuid.uuid4().hex,
+                "typ": "access",
+                "kind": "client",
+                "client_id": client.client_id,
+                "scope": granted,
+                "roles": roles_claim(client.roles, default_at=client.institution_code),
+            }
+            token = self._sign_now(claims)
+            await audit.record_now(conn, actor=f"client:{client.client_id}", action="token.client_credentials",
+                                   target_type="client", target_id=client.client_id, details={"scope": granted})
+        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": granted}
 
 
 def roles_claim(roles: list[str], *, default_at: str | None) -> dict[str, list[str]]:

@@ -1,6 +1,11 @@
 """A cohort's graduation decision (quyết định công nhận tốt nghiệp): eligible learners graduate, each graduation is
 an outbox event ``vn.vet.records.learner.graduated`` written in the same transaction (the credentials service
-issues the diploma from it)."""
+issues the diploma from it).
+
+The event carries the holder's 12-digit personal ID number (``holder.id_number``): credentials identifies the diploma
+holder by a salted hash of that number (DESIGN.md). The event goes only to the credentials service, over the
+authenticated internal channel (``events:deliver``); it is never logged here, and the kit's log formatter redacts
+12-digit numbers anyway."""
 
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ def event_data(inst: InstitutionRef, learner: Learner, enrolment: Enrolment, rec
         "person_id": str(learner.person_id),
         "holder": {
             "full_name": learner.full_name,
+            "id_number": learner.id_number,
             "birth_date": learner.date_of_birth.isoformat() if learner.date_of_birth else None,
             "gender": learner.sex,
             "birth_place": learner.birth_place,

@@ -58,6 +58,27 @@ async def test_wrong_secret_unknown_client_and_foreign_scope_are_refused(platfor
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
 
 
+async def test_refused_client_grants_are_audited_as_failures(platform: Platform) -> None:
+    import uuid
+
+    stranger = f"nobody-{uuid.uuid4().hex[:8]}"
+    long_id = "x" * 300
+    async with platform.client("identity") as c:
+        unknown = await c.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(stranger, "guess"))
+        too_long = await c.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(long_id, "guess"))
+        scope = await c.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "identity:keys"},
+                             auth=("demo-school-sis", "dev-only-demo-school-secret"))
+        admin = await platform.admin_headers()
+        refused = await c.get("/v1/admin/audit", params={"target_type": "client", "target_id": stranger}, headers=admin)
+        school = await c.get("/v1/admin/audit", params={"target_type": "client", "target_id": "demo-school-sis", "limit": 500}, headers=admin)
+    assert unknown.status_code == 401 and too_long.status_code == 401 and scope.status_code == 400
+    [entry] = refused.json()["items"]
+    assert entry["action"] == "token.client_credentials" and entry["outcome"] == "failure"
+    assert entry["details"]["error"] == "invalid_client"
+    scope_refusals = [e for e in school.json()["items"] if e["outcome"] == "failure" and e["details"].get("scope") == "identity:keys"]
+    assert scope_refusals and scope_refusals[0]["details"]["error"] == "invalid_scope"
+
+
 async def test_discovery_and_jwks(platform: Platform) -> None:
     async with platform.client("identity") as c:
         disc = (await c.get("/.well-known/openid-configuration")).json()

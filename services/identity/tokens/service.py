@@ -158,6 +158,18 @@ class TokenService:
             # before taking the grant's connection: on SQLite a second writer would wait for the first
             async with db.session() as session:
                 await self._refresh_active(session)
+        try:
+            return await self._grant(db, client_id, secret, scope)
+        except (InvalidClient, InvalidScope) as exc:
+            # refusals are audited too (the grant's own transaction, if any, was rolled back with the error)
+            async with db.autocommit() as conn:
+                # what the caller sent is cut to the columns' size: a refusal must not fail on its own audit row
+                await audit.record_now(conn, actor=f"client:{client_id[:150]}", action="token.client_credentials",
+                                       target_type="client", target_id=client_id[:150], outcome="failure",
+                                       details={"error": exc.extensions.get("error"), "scope": (scope or "")[:500] or None})
+            raise
+
+    async def _grant(self, db: Database, client_id: str, secret: str, scope: str | None) -> dict[str, Any]:
         async with db.autocommit() as conn:
             client = await self.authenticate_client(conn, client_id, secret)
             allowed = set(client.scopes.split())

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.learning.config import LearningSettings
+from services.learning.courses.endpoints import router as courses_router
+from services.learning.courses.service import on_credential_issued
 from services.learning.files.endpoints import router as files_router
 from services.learning.library.endpoints import router as library_router
 from services.learning.packages.endpoints import router as packages_router
@@ -19,6 +21,7 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         settings,
         title="VET platform — learning",
         description="Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI).",
-        routers=[library_router, files_router, packages_router, search_router],
+        routers=[library_router, files_router, packages_router, search_router, courses_router],
+        event_handlers={"vn.vet.credentials.credential.issued": on_credential_issued},
         http_transport=http_transport,
     )

@@ -1,0 +1,148 @@
+"""Participation reports for schools and officers: enrolled, active, completed, certified — by course, institution,
+province, audience (students vs teachers) or sex — and progress toward the Decision 123 / Decision 2222 targets.
+
+Counted over enrolments, with the facts as of enrolment. ``active``: started (any lesson, attempt or statement)
+and not completed. Scoped by :mod:`services.common.permissions`: a school sees its learners, a province officer the
+institutions of the province, national officers everything."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.errors import Forbidden
+from services.common.permissions import is_national_officer, provinces_of
+from services.learning.courses import access
+from services.learning.models import Course, CourseEnrolment
+
+GroupBy = Literal["course", "institution", "province", "audience", "sex"]
+
+#: Decision 123/QĐ-LĐTBXH: 10,000 managers and teachers trained; about 15,000 students at the pilot institutions
+TARGETS = {"teachers_trained": 10_000, "students_trained": 15_000}
+
+
+class ReportRow(BaseModel):
+    key: str | None
+    label: str | None = None
+    enrolled: int
+    active: int
+    completed: int
+    certified: int
+
+
+class Report(BaseModel):
+    group_by: str
+    scope: str
+    rows: list[ReportRow]
+    total: ReportRow
+
+
+class TargetProgress(BaseModel):
+    trained: int
+    target: int
+    share: float
+
+
+class Targets(BaseModel):
+    scope: str
+    teachers_trained: TargetProgress
+    students_trained: TargetProgress
+    institutions_with_completions: int
+
+
+def scope_filter(principal: Principal) -> Any:
+    """SQL condition on enrolments the caller oversees."""
+    if is_national_officer(principal) or access.is_platform_admin(principal):
+        return CourseEnrolment.id.is_not(None)
+    conditions = []
+    provinces = provinces_of(principal)
+    if provinces:
+        conditions.append(CourseEnrolment.province_code.in_(provinces))
+    schools = access.school_staff(principal)
+    if schools:
+        conditions.append(CourseEnrolment.institution_code.in_(schools))
+    return or_(*conditions) if conditions else false()
+
+
+def scope_name(principal: Principal) -> str:
+    if is_national_officer(principal) or access.is_platform_admin(principal):
+        return "national"
+    parts = [f"province:{p}" for p in sorted(provinces_of(principal))] + sorted(access.school_staff(principal))
+    if not parts:
+        raise Forbidden("Reports are for schools and officers.")
+    return " ".join(parts)
+
+
+def _counts() -> list[Any]:
+    started = and_(CourseEnrolment.last_activity_at.is_not(None), CourseEnrolment.completed_at.is_(None))
+    return [
+        func.count().label("enrolled"),
+        func.sum(case((started, 1), else_=0)).label("active"),
+        func.sum(case((CourseEnrolment.completed_at.is_not(None), 1), else_=0)).label("completed"),
+        func.sum(case((CourseEnrolment.certified_at.is_not(None), 1), else_=0)).label("certified"),
+    ]
+
+
+async def report(session: AsyncSession, principal: Principal, group_by: GroupBy, *, course_id: uuid.UUID | None = None,
+                 institution: str | None = None, province: str | None = None, audience: str | None = None) -> Report:
+    scope = scope_name(principal)
+    column = {
+        "course": CourseEnrolment.course_id, "institution": CourseEnrolment.institution_code,
+        "province": CourseEnrolment.province_code, "audience": CourseEnrolment.role, "sex": CourseEnrolment.sex,
+    }[group_by]
+    where = [scope_filter(principal)]
+    if course_id is not None:
+        where.append(CourseEnrolment.course_id == course_id)
+    if institution:
+        where.append(CourseEnrolment.institution_code == institution)
+    if province:
+        where.append(CourseEnrolment.province_code == province)
+    if audience:
+        where.append(CourseEnrolment.role == audience)
+    stmt = select(column.label("key"), *_counts()).where(*where).group_by(column)
+    rows = (await session.execute(stmt)).all()
+    titles: dict[Any, str] = {}
+    if group_by == "course" and rows:
+        ids = [r.key for r in rows]
+        titles = {c.id: c.title for c in (await session.scalars(select(Course).where(Course.id.in_(ids)))).all()}
+    out = [ReportRow(key=str(r.key) if r.key is not None else None, label=titles.get(r.key), enrolled=r.enrolled,
+                     active=int(r.active or 0), completed=int(r.completed or 0), certified=int(r.certified or 0)) for r in rows]
+    out.sort(key=lambda r: (r.key is None, r.key or ""))
+    total = ReportRow(key=None, label="total", enrolled=sum(r.enrolled for r in out), active=sum(r.active for r in out),
+                      completed=sum(r.completed for r in out), certified=sum(r.certified for r in out))
+    return Report(group_by=group_by, scope=scope, rows=out, total=total)
+
+
+def to_csv(result: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([result.group_by, "label", "enrolled", "active", "completed", "certified"])
+    for r in [*result.rows, result.total]:
+        writer.writerow([r.key or "", r.label or "", r.enrolled, r.active, r.completed, r.certified])
+    return buffer.getvalue()
+
+
+async def targets(session: AsyncSession, principal: Principal) -> Targets:
+    """Learners (distinct people) who completed a course, teachers and students apart, against the targets."""
+    scope = scope_name(principal)
+    base = and_(scope_filter(principal), CourseEnrolment.completed_at.is_not(None))
+    trained = {}
+    for role in ("teacher", "student"):
+        stmt = select(func.count(func.distinct(CourseEnrolment.learner_key))).where(base, CourseEnrolment.role == role)
+        trained[role] = int(await session.scalar(stmt) or 0)
+    institutions = int(await session.scalar(
+        select(func.count(func.distinct(CourseEnrolment.institution_code))).where(base, CourseEnrolment.institution_code.is_not(None))) or 0)
+
+    def progress(n: int, target: int) -> TargetProgress:
+        return TargetProgress(trained=n, target=target, share=round(n / target, 4))
+
+    return Targets(scope=scope, teachers_trained=progress(trained["teacher"], TARGETS["teachers_trained"]),
+                   students_trained=progress(trained["student"], TARGETS["students_trained"]),
+                   institutions_with_completions=institutions)

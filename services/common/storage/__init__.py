@@ -34,6 +34,7 @@ __all__ = [
     "RangeNotSatisfiable",
     "S3ObjectStore",
     "StoredObject",
+    "UploadInfo",
     "content_disposition",
     "open_store",
     "validate_key",
@@ -82,6 +83,15 @@ class PartInfo:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    """A resumable (multipart) upload still open in the store: neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
 class RangeNotSatisfiable(AppError):
     """The requested byte range starts past the end of the object (HTTP 416)."""
 
@@ -123,6 +133,17 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Remove ``key``; deleting a missing object is not an error."""
+
+    def list_objects(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Yield every object whose key starts with ``prefix`` (a plain string prefix, ``""`` for all), in no
+        promised order, listed lazily in batches. Objects written or deleted meanwhile may or may not appear.
+        ``content_type`` may be None (S3 listings do not carry it; ``stat`` does). The folder store reads each
+        object's sidecar, so listing costs one small read per object there."""
+        raise NotImplementedError
+
+    def list_multipart(self, prefix: str = "") -> AsyncIterator[UploadInfo]:
+        """Yield the open resumable uploads of keys starting with ``prefix`` (for sweeping abandoned ones)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def create_multipart(self, key: str, content_type: str | None = None) -> str:
@@ -191,6 +212,15 @@ def _key_problem(key: object) -> str | None:
         if segment.startswith("."):
             return "key segments must not start with '.'"
     return None
+
+
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix: ``""``, or what could begin a valid key (ValidationFailed on field ``prefix`` else)."""
+    if prefix:
+        problem = _key_problem(prefix.rstrip("/") or "/")
+        if problem:
+            raise ValidationFailed(f"invalid key prefix: {problem}", errors=[{"field": "prefix", "message": problem}])
+    return prefix
 
 
 def resolve_range(size: int, start: int | None, end: int | None) -> tuple[int, int]:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import mimetypes
 import os
@@ -24,7 +25,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,6 +40,7 @@ from services.common.storage import (
     ObjectStore,
     PartInfo,
     StoredObject,
+    UploadInfo,
     check_expiry,
     check_part_number,
     check_parts,
@@ -46,10 +48,13 @@ from services.common.storage import (
     part_too_large,
     resolve_range,
     validate_key,
+    validate_prefix,
 )
 
 __all__ = ["LocalObjectStore"]
 
+#: objects listed per worker-thread hop
+LIST_BATCH = 500
 #: bytes handed to a worker thread per write
 WRITE_BLOCK = 1024 * 1024
 STAGING = ".multipart"
@@ -136,6 +141,13 @@ class LocalObjectStore(ObjectStore):
 
         await asyncio.to_thread(remove)
 
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        validate_prefix(prefix)
+        walker = self._walk(prefix)
+        while batch := await asyncio.to_thread(_take, walker, LIST_BATCH):
+            for info in batch:
+                yield info
+
     # -- resumable uploads ---------------------------------------------------------------------------------
 
     async def create_multipart(self, key: str, content_type: str | None = None) -> str:
@@ -180,6 +192,32 @@ class LocalObjectStore(ObjectStore):
         except NotFound:
             return
         await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def list_multipart(self, prefix: str = "") -> AsyncIterator[UploadInfo]:
+        validate_prefix(prefix)
+
+        def scan() -> list[UploadInfo]:
+            found = []
+            try:
+                folders = sorted(os.scandir(self.root / STAGING), key=lambda e: e.name)
+            except FileNotFoundError:
+                return []
+            for entry in folders:
+                if not _UPLOAD_ID.fullmatch(entry.name):
+                    continue
+                try:
+                    info = json.loads((Path(entry.path) / "upload.json").read_bytes())
+                except (OSError, ValueError):
+                    continue
+                key = info.get("key")
+                if isinstance(key, str) and key.startswith(prefix):
+                    created = info.get("created")
+                    initiated = datetime.fromtimestamp(created, tz=timezone.utc) if isinstance(created, (int, float)) else None
+                    found.append(UploadInfo(key, entry.name, initiated))
+            return found
+
+        for upload in await asyncio.to_thread(scan):
+            yield upload
 
     # -- links and health ----------------------------------------------------------------------------------
 
@@ -260,6 +298,34 @@ class LocalObjectStore(ObjectStore):
             etag, content_type = f"{st.st_mtime_ns:x}-{st.st_size:x}", mimetypes.guess_type(key)[0]
         modified = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
         return ObjectInfo(key, st.st_size, content_type, etag, modified)
+
+    def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Objects under ``prefix``, depth first in name order; hidden names (temp files, sidecars, staging)
+        are the store's own and never listed."""
+        folder = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        root = str(self.root) + os.sep
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = sorted(os.scandir(current), key=lambda e: e.name, reverse=True)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            files = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                key = entry.path.removeprefix(root).replace(os.sep, "/")
+                if entry.is_dir(follow_symlinks=False):
+                    if key.startswith(prefix) or prefix.startswith(key + "/"):
+                        stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
+                    files.append(key)
+            for key in reversed(files):
+                try:
+                    yield self._stat(key)
+                except NotFound:  # deleted meanwhile
+                    continue
 
     def _upload(self, key: str, upload_id: str) -> tuple[Path, dict[str, Any]]:
         """The staging folder and description of upload ``upload_id`` of ``key``; NotFound otherwise."""
@@ -352,6 +418,10 @@ def _commit_part(writer: _Writer, folder: Path, part_number: int, etag: str) -> 
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
     _fsync_dir(folder)
+
+
+def _take(iterator: Iterator[ObjectInfo], count: int) -> list[ObjectInfo]:
+    return list(itertools.islice(iterator, count))
 
 
 def _open_for_read(path: Path) -> tuple[BinaryIO, int]:

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import itertools
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ from services.common.storage import (
     PartInfo,
     RangeNotSatisfiable,
     StoredObject,
+    UploadInfo,
     check_expiry,
     check_part_number,
     check_parts,
@@ -42,12 +44,15 @@ from services.common.storage import (
     length_mismatch,
     part_too_large,
     validate_key,
+    validate_prefix,
 )
 
 __all__ = ["S3ObjectStore"]
 
 #: part size of ``put``: the buffer each put holds, and the size above which it uploads in parts
 PUT_PART_SIZE = 16 * 1024 * 1024
+#: objects or uploads listed per worker-thread hop
+_LIST_BATCH = 500
 _DEFAULT_TYPE = "application/octet-stream"
 
 T = TypeVar("T")
@@ -146,9 +151,11 @@ class S3ObjectStore(ObjectStore):
                 if filled:
                     parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, buffer[:filled], digest))
                 await self._call(self._client._complete_multipart_upload, self.bucket, name, upload_id, parts)
-        except BaseException:
-            if upload_id is not None:  # in the store's threads, so that a cancelled put still cleans up
-                self._executor.submit(self._abort_quietly, name, upload_id)
+        except BaseException as exc:
+            if upload_id is not None:
+                abort = self._executor.submit(self._abort_quietly, name, upload_id)
+                if not isinstance(exc, asyncio.CancelledError):  # a cancelled put leaves it to the thread
+                    await asyncio.wrap_future(abort)
             raise
         return StoredObject(key, size, digest.hexdigest(), content_type)
 
@@ -181,6 +188,19 @@ class S3ObjectStore(ObjectStore):
 
     async def delete(self, key: str) -> None:
         await self._call(self._client.remove_object, self.bucket, self._name(key))
+
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        validate_prefix(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        listing = self._client.list_objects(self.bucket, prefix=self._full(prefix), recursive=True)
+        while batch := await self._call(_take, listing, _LIST_BATCH):
+            for item in batch:
+                if item.is_dir or not item.object_name:
+                    continue
+                yield ObjectInfo(
+                    key=item.object_name[strip:], size=item.size or 0, content_type=item.content_type,
+                    etag=(item.etag or "").strip('"'), last_modified=item.last_modified,
+                )
 
     # -- resumable uploads ---------------------------------------------------------------------------------
 
@@ -221,6 +241,26 @@ class S3ObjectStore(ObjectStore):
         with contextlib.suppress(NotFound):
             await self._call(self._client._abort_multipart_upload, self.bucket, name, upload_id)
 
+    async def list_multipart(self, prefix: str = "") -> AsyncIterator[UploadInfo]:
+        validate_prefix(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            result = await self._call(
+                self._client._list_multipart_uploads, self.bucket, prefix=self._full(prefix),
+                key_marker=key_marker, upload_id_marker=upload_marker, max_uploads=_LIST_BATCH,
+            )
+            for upload in result.uploads:
+                if upload.object_name and upload.upload_id:
+                    yield UploadInfo(upload.object_name[strip:], upload.upload_id, upload.initiated_time)
+            # minio 7.2 stores NextUploadIdMarker under a misspelt attribute name
+            next_upload = result.next_upload_id_marker or getattr(result, "self._next_upload_id_marker", None)
+            if not result.is_truncated or not result.uploads:
+                return
+            key_marker = result.next_key_marker or result.uploads[-1].object_name
+            upload_marker = next_upload or result.uploads[-1].upload_id
+
     # -- links and health ----------------------------------------------------------------------------------
 
     async def download_url(self, key: str, *, expires_seconds: int = 900, filename: str | None = None) -> str:
@@ -259,6 +299,9 @@ class S3ObjectStore(ObjectStore):
     def _name(self, key: str) -> str:
         validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _full(self, prefix: str) -> str:
+        return f"{self.prefix}/{prefix}" if self.prefix else prefix
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call in the store's threads, S3 errors translated."""
@@ -315,6 +358,10 @@ def _translate(exc: S3Error) -> Exception:
         message = exc.message or code
         return ValidationFailed(message, errors=[{"field": "parts", "message": message}], code=code)
     return exc
+
+
+def _take(iterator: Iterator[T], count: int) -> list[T]:
+    return list(itertools.islice(iterator, count))
 
 
 def _check_upload_id(upload_id: str) -> None:

@@ -15,6 +15,8 @@ from cachetools import LRUCache
 from pyld import jsonld
 from pyld.context_resolver import ContextResolver
 
+from services.credentials.proofs.shapes import NotTemplatable, ShapeCanonicalizer
+
 CONTEXT_DIR = Path(__file__).resolve().parent.parent / "contexts"
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -142,11 +144,33 @@ class _Processor(jsonld.JsonLdProcessor):  # type: ignore[misc]
         return hit
 
 
-def canonize(document: dict[str, Any]) -> str:
-    """RDF Dataset Canonicalization (RDFC-1.0, the URDNA2015 algorithm) of a JSON-LD document, as N-Quads.
+def to_rdf(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """pyld's RDF dataset of a JSON-LD document, with the options :func:`canonize_with_pyld` uses."""
+    options = processing_options() | {"algorithm": "URDNA2015", "base": "", "processingMode": "json-ld-1.1",
+                                      "produceGeneralizedRdf": False}
+    return _Processor(on_property_dropped=_refuse_dropped).to_rdf(document, options)  # type: ignore[no-any-return]
 
-    Raises :class:`UndefinedTerm` for a property that would be dropped, :class:`ContextNotBundled` for an unknown
-    context, and ``pyld.jsonld.JsonLdError`` for any other JSON-LD error."""
+
+def canonize_with_pyld(document: dict[str, Any]) -> str:
+    """RDFC-1.0 of a document by pyld alone, every step done afresh."""
     options = processing_options() | {"algorithm": "URDNA2015", "format": "application/n-quads"}
     processor = _Processor(on_property_dropped=_refuse_dropped)
     return processor.normalize(document, options)  # type: ignore[no-any-return]
+
+
+@cache
+def shape_canonicalizer() -> ShapeCanonicalizer:
+    return ShapeCanonicalizer(to_rdf, bundled())
+
+
+def canonize(document: dict[str, Any]) -> str:
+    """RDF Dataset Canonicalization (RDFC-1.0, the URDNA2015 algorithm) of a JSON-LD document, as N-Quads.
+
+    Documents of a shape seen before are filled into that shape's template (:mod:`.shapes`); the output is the
+    same as :func:`canonize_with_pyld`'s. Raises :class:`UndefinedTerm` for a property that would be dropped,
+    :class:`ContextNotBundled` for an unknown context, and ``pyld.jsonld.JsonLdError`` for any other JSON-LD
+    error."""
+    try:
+        return shape_canonicalizer().canonize(document)
+    except NotTemplatable:
+        return canonize_with_pyld(document)

@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
 from services.common.db import SessionDep, utcnow
 from services.common.errors import NotFound
+from services.common.links import link
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import person_id_of
 from services.common.text import fold
@@ -62,7 +63,7 @@ async def skill_areas(session: SessionDep) -> list[Any]:
 @router.post("/v1/courses", status_code=201, response_model=CourseRead, summary="Author a course (a draft)")
 async def create_course(body: CourseCreate, session: SessionDep, principal: CurrentPrincipal, response: Response) -> Any:
     course = await service.create_course(session, principal, body)
-    response.headers["Location"] = f"/v1/courses/{course.id}"
+    response.headers["Location"] = link(f"/v1/courses/{course.id}")
     return CourseRead.model_validate(course)
 
 
@@ -152,7 +153,7 @@ async def self_enrol(course_id: uuid.UUID, request: Request, session: SessionDep
     enrolment, created = await service.self_enrol(request, session, principal, course_id, body.run_id if body else None)
     if not created:
         response.status_code = 200
-    response.headers["Location"] = f"/v1/enrolments/{enrolment.id}"
+    response.headers["Location"] = link(f"/v1/enrolments/{enrolment.id}")
     return EnrolmentRead.model_validate(enrolment)
 
 

@@ -69,7 +69,10 @@ async def seed_all() -> list[str]:
     for name in ("learning", "records", "credentials"):
         s = _settings(name)
         service_clients[s.client_id] = s.client_secret
-    return await seed(_settings("identity"), service_clients)
+    created = await seed(_settings("identity"), service_clients)
+    from services.learning.seed import seed as seed_learning
+
+    return created + await seed_learning(_settings("learning"))
 
 
 def _die_with_parent() -> None:

@@ -309,7 +309,8 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
     if not course.self_enrolment:
         raise Forbidden("This course takes enrolments from schools and officers only.")
     teaching = sorted(access.staff_institutions(principal))
-    role = "teacher" if teaching and course.audience != "students" else "student"
+    studying = any("student" in roles for roles in principal.roles.values())
+    role = "teacher" if teaching and (course.audience != "students" or not studying) else "student"
     if not _fits_audience(course, role):
         raise Forbidden(f"This course is for {course.audience}.")
     run = await _run_for(session, course, run_id, 1)

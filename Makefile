@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload migrate seed clean
+.PHONY: venv run test bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PY=python3.x)")'
@@ -24,7 +24,7 @@ test: venv
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # each benchmark prints its numbers as ratios against a baseline measured in the same run
-bench: bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload
+bench: bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi
 
 bench-gateway: venv
 	$(BIN)/python bench/gateway_overhead.py
@@ -40,6 +40,9 @@ bench-grade-sync: venv
 
 bench-search: venv
 	$(BIN)/python bench/search.py
+
+bench-xapi: venv
+	$(BIN)/python bench/xapi.py
 
 bench-upload: venv
 	$(BIN)/python bench/upload.py

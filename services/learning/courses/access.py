@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import and_, or_, true
+
 from services.common.auth import Principal
 from services.common.errors import Forbidden, NotFound
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, person_id_of, provinces_of
@@ -54,6 +58,17 @@ def may_see_course(principal: Principal | None, course: Course) -> bool:
 def ensure_see_course(principal: Principal | None, course: Course) -> None:
     if not may_see_course(principal, course):
         raise NotFound(f"No course {course.id}.")
+
+
+def listing_filter(principal: Principal | None) -> Any:
+    """SQL condition: the courses the caller may list — what :func:`may_see_course` allows, as a query."""
+    published = [Course.institution_code.is_(None), Course.institution_code.in_(member_institutions(principal))]
+    if principal is not None and (is_national_officer(principal) or is_platform_admin(principal)):
+        published.append(true())
+    authored = [Course.institution_code.in_(staff_institutions(principal))] if principal and PUBLISH_SCOPE in principal.scopes else []
+    if principal is not None and national_author(principal):
+        authored.append(Course.institution_code.is_(None))
+    return or_(and_(Course.status == "published", or_(*published)), *authored)
 
 
 def learner_key(principal: Principal) -> str:

@@ -75,13 +75,7 @@ async def list_courses(
     institution: Annotated[str | None, Query(max_length=20, description="an institution code, or 'national'")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words of the title, with or without diacritics")] = None,
 ) -> Any:
-    members = access.member_institutions(principal)
-    visible = [Course.institution_code.is_(None)]
-    if members:
-        visible.append(Course.institution_code.in_(members))
-    stmt = select(Course).where(Course.status == "published")
-    if principal is None or not (access.is_platform_admin(principal) or access.oversees(principal, None, None)):
-        stmt = stmt.where(or_(*visible))
+    stmt = select(Course).where(access.listing_filter(principal))
     if audience:
         stmt = stmt.where(Course.audience.in_([audience, "both"]) if audience != "both" else Course.audience == "both")
     if skill_area:

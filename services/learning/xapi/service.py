@@ -99,7 +99,7 @@ async def store(session: AsyncSession, outbox: Any, caller: Caller, statements: 
 async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fresh: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Statements about a course lesson, in a registration (= enrolment) of the learner who reports it, count as
     lesson progress: completed / passed verbs (or ``result.completion``) complete it, others open it."""
-    relevant = []
+    relevant: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, int]] = {}
     for raw, k in fresh:
         lesson_id = courses.lesson_id_of_activity(k["activity_id"])
         if lesson_id is None:
@@ -111,13 +111,15 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
         completed = k["verb_id"] in COMPLETING or result.get("completion") is True
         if not completed and k["verb_id"] not in OPENING:
             continue
-        relevant.append((registration, lesson_id, "completed" if completed else "opened",
-                         validation.duration_seconds(result.get("duration"))))
+        # a batch's statements about one lesson count as one change: completed if any completes it, times added
+        before_event, before_seconds = relevant.get((registration, lesson_id), ("opened", 0))
+        relevant[(registration, lesson_id)] = ("completed" if completed else before_event,
+                                               before_seconds + validation.duration_seconds(result.get("duration")))
     if not relevant:
         return
     enrolments = {e.id: e for e in (await session.scalars(
-        select(CourseEnrolment).where(CourseEnrolment.id.in_({r[0] for r in relevant})))).all()}
-    for registration, lesson_id, event, seconds in relevant:
+        select(CourseEnrolment).where(CourseEnrolment.id.in_({r for r, _ in relevant})))).all()}
+    for (registration, lesson_id), (event, seconds) in relevant.items():
         enrolment = enrolments.get(registration)
         if enrolment is None or enrolment.status == "withdrawn":
             continue

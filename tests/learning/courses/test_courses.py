@@ -154,3 +154,55 @@ async def test_time_limit_expires_an_attempt(platform: Platform, people: People)
         assert late["status"] == "expired" and late["score"] == 0.0 and late["passed"] is False and late["results"] is None
         standing = await ok(await c.get(f"/v1/enrolments/{enrolment['id']}", headers=me))
         assert standing["quizzes"][0] == {"quiz_id": quiz["id"], "attempts_used": 1, "attempts_left": 1, "best_score": 0.0, "passed": False}
+
+
+async def test_runs_capacity_and_dates(platform: Platform, people: People) -> None:
+    school = await platform.school_headers()
+    async with platform.client("learning") as c:
+        built = await build_course(c, people.teacher, release_rule="all_open")
+        cid, lessons = built["course"]["id"], built["lessons"]
+        now = utcnow()
+        small = await ok(await c.post(f"/v1/courses/{cid}/runs", json={"title": "Đợt 1", "capacity": 2}, headers=people.teacher), 201)
+        later = await ok(await c.post(f"/v1/courses/{cid}/runs", json={
+            "title": "Đợt 2", "starts_at": (now + timedelta(days=7)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()},
+            headers=people.teacher), 201)
+        ended = await ok(await c.post(f"/v1/courses/{cid}/runs", json={
+            "title": "Đợt cũ", "starts_at": (now - timedelta(days=30)).isoformat(), "ends_at": (now - timedelta(days=1)).isoformat()},
+            headers=people.teacher), 201)
+        bad = await c.post(f"/v1/courses/{cid}/runs", json={"title": "Sai", "starts_at": now.isoformat(),
+                                                            "ends_at": (now - timedelta(days=1)).isoformat()}, headers=people.teacher)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ends_at"
+        subs = [(await learner(platform, "CD0101"))[1] for _ in range(3)]
+        three = {"institution_code": "CD0101", "run_id": small["id"],
+                 "learners": [{"account": s, "full_name": f"Học viên {i}"} for i, s in enumerate(subs)]}
+        full = await c.post(f"/v1/courses/{cid}/enrolments/batch", json=three, headers=school)
+        assert full.status_code == 409 and full.json()["capacity"] == 2
+        assert (await ok(await c.get(f"/v1/courses/{cid}/enrolments", headers=school)))["items"] == []  # nothing was enrolled
+        two = three | {"learners": three["learners"][:2]}
+        assert (await ok(await c.post(f"/v1/courses/{cid}/enrolments/batch", json=two, headers=school)))["created"] == 2
+        assert (await c.post(f"/v1/courses/{cid}/enrolments/batch", json=three | {"learners": three["learners"][2:]}, headers=school)).status_code == 409
+        me, _ = await learner(platform, "CD0101")
+        assert (await c.post(f"/v1/courses/{cid}/enrolments", json={"run_id": ended["id"]}, headers=me)).status_code == 409
+        early = await ok(await c.post(f"/v1/courses/{cid}/enrolments", json={"run_id": later["id"]}, headers=me), 201)
+        r = await c.post(f"/v1/enrolments/{early['id']}/lessons/{lessons[0]['id']}/progress", json={"event": "opened"}, headers=me)
+        assert r.status_code == 409  # the run has not started
+
+
+async def test_scorm_runtime_values(platform: Platform, people: People) -> None:
+    async with platform.client("learning") as c:
+        built = await build_course(c, people.teacher, release_rule="all_open")
+        cid, lessons = built["course"]["id"], built["lessons"]
+        me, _ = await learner(platform, "CD0101")
+        eid = (await ok(await c.post(f"/v1/courses/{cid}/enrolments", headers=me), 201))["id"]
+        url = f"/v1/enrolments/{eid}/lessons/{lessons[1]['id']}/scorm"
+        bad = await c.put(url, json={"values": {"lesson_status": "completed"}}, headers=me)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"].startswith("values")
+        saved = await ok(await c.put(url, json={"values": {"cmi.core.lesson_status": "incomplete", "cmi.suspend_data": "trang=3;ghi chú=ổn"}}, headers=me))
+        assert saved == {"attempt": 1, "values": {"cmi.core.lesson_status": "incomplete", "cmi.suspend_data": "trang=3;ghi chú=ổn"}}
+        await ok(await c.put(url, json={"values": {"cmi.core.lesson_status": "completed", "cmi.core.score.raw": "90"}}, headers=me))
+        resumed = await ok(await c.get(url, headers=me))
+        assert resumed["values"]["cmi.core.lesson_status"] == "completed" and resumed["values"]["cmi.suspend_data"] == "trang=3;ghi chú=ổn"
+        progress = {p["lesson_id"]: p for p in (await ok(await c.get(f"/v1/enrolments/{eid}", headers=me)))["lessons"]}
+        assert progress[lessons[1]["id"]]["completed_at"]
+        other, _ = await learner(platform, "CD0101")
+        assert (await c.get(url, headers=other)).status_code == 404

@@ -77,7 +77,7 @@ def test_kill_9_mid_job_then_resume_applies_every_row_once(tmp_path: Path, datab
         env[f"{svc}_JWT_ISSUER"] = identity
         env[f"{svc}_OUTBOX_ENABLED"] = "false"
     env |= {"RECORDS_SYNC_CHUNK_ROWS": "25", "RECORDS_SYNC_LEASE_SECONDS": "2", "RECORDS_SYNC_POLL_SECONDS": "0.2"}
-    for args in (["migrate", "identity", "records"], ["seed"]):
+    for args in (["migrate", "identity", "records", "learning"], ["seed"]):  # seed loads the learning demo catalogue too
         subprocess.run([sys.executable, "-m", "services", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     log = tmp_path / "processes.log"
     procs = [start("identity", id_port, env, log)]

@@ -24,10 +24,14 @@ COLUMNS = ("version", "institution_code", "entity", "operation", "key", "old_key
 
 
 def flat_json(key: dict[str, Any]) -> str:
-    """JSON of a natural key (a flat object of codes), without the encoder's cost when no value needs escaping."""
-    for v in key.values():
-        if type(v) is not str or '"' in v or "\\" in v or not v.isprintable():
-            return json.dumps(key)
+    """JSON of a flat object of strings (a natural key, a grade's components), as ``json.dumps`` writes it, without
+    the encoder's cost when no value needs escaping."""
+    try:
+        joined = "".join(key) + "".join(key.values())
+    except TypeError:  # a value that is no string
+        return json.dumps(key)
+    if '"' in joined or "\\" in joined or not joined.isprintable():
+        return json.dumps(key)
     return "{" + ", ".join([f'"{k}": "{v}"' for k, v in key.items()]) + "}"
 
 
@@ -35,9 +39,12 @@ def flat_json(key: dict[str, Any]) -> str:
 class ChangeLog:
     entries: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, institution_code: str, entity: str, operation: str, key: dict[str, Any], old_key: dict[str, Any] | None = None) -> None:
+    def add(self, institution_code: str, entity: str, operation: str, key: dict[str, Any], old_key: dict[str, Any] | None = None,
+            *, key_json: str | None = None) -> None:
+        """``key_json``: ``flat_json(key)`` when the caller made it already (a sync prepares it with the row)."""
         self.entries.append(
-            {"institution_code": institution_code, "entity": entity, "operation": operation, "key": key, "old_key": old_key}
+            {"institution_code": institution_code, "entity": entity, "operation": operation, "key": key, "old_key": old_key,
+             "key_json": key_json}
         )
 
     async def flush(self, session: AsyncSession) -> None:
@@ -53,14 +60,15 @@ class ChangeLog:
             conn = await session.connection()
             driver = (await conn.get_raw_connection()).driver_connection
             await driver.copy_records_to_table("changes", columns=COLUMNS, records=[
-                (first + i, e["institution_code"], e["entity"], e["operation"], flat_json(e["key"]),
+                (first + i, e["institution_code"], e["entity"], e["operation"], e["key_json"] or flat_json(e["key"]),
                  None if e["old_key"] is None else flat_json(e["old_key"]), now)
                 for i, e in enumerate(self.entries)
             ])
         else:
             await session.execute(
                 insert(Change),
-                [{"version": first + i, "changed_at": now, **e} for i, e in enumerate(self.entries)],
+                [{"version": first + i, "changed_at": now, "institution_code": e["institution_code"], "entity": e["entity"],
+                  "operation": e["operation"], "key": e["key"], "old_key": e["old_key"]} for i, e in enumerate(self.entries)],
             )
         self.entries.clear()
 

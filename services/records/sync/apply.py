@@ -9,11 +9,13 @@ per chunk of rows, never one call per row.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,8 +23,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.text import fold
-from services.records.changes.service import ChangeLog
-from services.records.grading.rules import DEFAULT_POLICY, GradingError, GradingPolicy, check_weights, weighted_score
+from services.records.changes.service import ChangeLog, flat_json
+from services.records.grading.rules import (
+    DEFAULT_POLICY,
+    MAX_SCORE,
+    ONE_DECIMAL,
+    GradingError,
+    GradingPolicy,
+    check_weights,
+    weighted_score,
+)
 from services.records.models import (
     Cohort,
     Enrolment,
@@ -84,6 +94,69 @@ class Outcome:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class PreparedGrades:
+    """A chunk of grade rows validated and graded ahead of its write (:meth:`Applier.prepare_grades`): one outcome
+    per row in row order (rejected ones final, the others ``pending`` until written) and the grades to write, in
+    rounds of distinct sittings (a sitting sent twice in the chunk is written twice, in order)."""
+
+    outcomes: list[Outcome]
+    rounds: list[list[PendingGrade]]
+
+
+#: rows validated between two yields to the event loop, so a chunk's write in flight is not held up by the next
+#: chunk's validation for long
+YIELD_EVERY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Sitting:
+    """What a grade row's programme, module and term codes name, looked up once per chunk."""
+
+    programme: Programme
+    module: Module
+    term: Term
+    programme_id: uuid.UUID
+    module_id: uuid.UUID
+    term_id: uuid.UUID
+    policy: GradingPolicy
+
+
+_ZERO = Decimal(0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _component(text: str) -> tuple[Decimal, str] | None:
+    """A component score given as text → (value, canonical text); None when it is no score from 0 to 10 (then
+    :func:`weighted_score` says what is wrong with it)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or not (_ZERO <= value <= MAX_SCORE):
+        return None
+    return value, format(value.normalize(), "f")
+
+
+def _weighted(components: dict[str, Any], weights: dict[str, Decimal]) -> tuple[Decimal, dict[str, str]]:
+    """:func:`weighted_score` and the components' canonical text, with each distinct score text parsed once; any
+    component that is not a plain valid score goes the long way, which raises the precise error."""
+    total = _ZERO
+    canonical: dict[str, str] = {}
+    for name, value in components.items():
+        kind = type(value)
+        weight = weights.get(name)
+        parsed = None if weight is None else _component(value) if kind is str else _component(str(value)) if kind in (int, float) else None
+        if parsed is None:
+            break
+        total += parsed[0] * weight
+        canonical[name] = parsed[1]
+    else:
+        if len(canonical) == len(weights):
+            return total.quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP), canonical
+    return weighted_score(components, weights), {k: dec(v) for k, v in components.items()}
+
+
 @functools.lru_cache(maxsize=8192)
 def _dec(value: Any) -> str:
     return format(Decimal(str(value)).normalize(), "f")
@@ -139,6 +212,10 @@ class Applier:
         #: and are written together before any other row, a repeated key, or the end of the chunk
         self.bulk = bulk
         self._checked_weights: dict[uuid.UUID, dict[str, Decimal]] = {}
+        #: (programme, module, term) codes → their rows, emptied whenever the chunk changes the catalogue; and
+        #: (policy, score) → (letter band, passed, canonical score and points)
+        self._sittings: dict[tuple[str, str, str], Sitting] = {}
+        self._bands: dict[tuple[str, Decimal], tuple[Any, bool, str, str]] = {}
         self._pending: list[PendingGrade] = []
         self._pending_keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
         self._stage_used = False  # an Applier lives in one transaction
@@ -282,6 +359,11 @@ class Applier:
         self._enrolments.clear()
         self._grades.clear()
 
+    def _catalogue_changed(self) -> None:
+        self._checked_weights.clear()
+        self._sittings.clear()
+        self._bands.clear()
+
     # -- lookups ---------------------------------------------------------------------------------------------
     def _programme(self, code: str | None, field_name: str) -> Programme:
         if not code or code not in self.programmes:
@@ -350,7 +432,7 @@ class Applier:
             existing.version += 1
             result = "updated"
         if result != "unchanged":
-            self._checked_weights.clear()
+            self._catalogue_changed()
             self.changes.add(self.code, "programme", "upsert", {"institution_code": self.code, "programme_code": row.code})
         for m in row.modules:
             r = self.module(existing, m)
@@ -373,7 +455,7 @@ class Applier:
             result = "updated"
         else:
             return "unchanged"
-        self._checked_weights.clear()
+        self._catalogue_changed()
         self.changes.add(self.code, "module", "upsert", {"institution_code": self.code, "programme_code": programme.code, "module_code": row.code})
         return result
 
@@ -500,7 +582,11 @@ class Applier:
         return f"{self.source}:{self.job_id}" if self.job_id else self.source
 
     # -- grades ----------------------------------------------------------------------------------------------
-    def _sitting(self, row: GradeRow | GradeDelete) -> tuple[Programme, Module, Term, Enrolment]:
+    def _plan(self, row: GradeRow | GradeDelete) -> Sitting:
+        """The catalogue rows a grade row names (programme, module, term), checked in that order."""
+        found = self._sittings.get((row.programme_code, row.module_code, row.term_code))
+        if found is not None:
+            return found
         programme = self._programme(row.programme_code, "programme_code")
         module = self.modules.get((programme.id, row.module_code))
         if module is None:
@@ -508,30 +594,43 @@ class Applier:
         term = self.terms.get(row.term_code)
         if term is None:
             raise RowError("term_code", f"unknown term {row.term_code!r} at institution {self.code}")
-        enrolment = self._enrolment(self._learner(row.id_number), programme)
-        return programme, module, term, enrolment
+        found = Sitting(programme, module, term, programme.id, module.id, term.id, self._policy(programme))
+        self._sittings[(row.programme_code, row.module_code, row.term_code)] = found
+        return found
+
+    def _sitting(self, row: GradeRow | GradeDelete) -> tuple[Programme, Module, Term, Enrolment]:
+        plan = self._plan(row)
+        enrolment = self._enrolment(self._learner(row.id_number), plan.programme)
+        return plan.programme, plan.module, plan.term, enrolment
 
     def _graded(self, row: GradeRow) -> tuple[Enrolment, Module, Term, Decimal, Any, dict[str, Any]]:
         """Validates a grade row and grades it: (enrolment, module, term, score, letter band, snapshot)."""
-        programme, module, term, enrolment = self._sitting(row)
+        plan = self._plan(row)
+        enrolment = self._enrolment(self._learner(row.id_number), plan.programme)
         if enrolment.status == "withdrawn":
             raise RowError("id_number", "the learner has withdrawn from this programme")
-        checked = self._checked_weights.get(module.id)
+        score, band, new = self._score(plan, row.components)
+        return enrolment, plan.module, plan.term, score, band, new
+
+    def _score(self, plan: Sitting, components: dict[str, Any]) -> tuple[Decimal, Any, dict[str, Any]]:
+        """A module's score from its component scores: (score, letter band, snapshot as the audit keeps it)."""
+        checked = self._checked_weights.get(plan.module_id)
         try:
             if checked is None:
-                checked = self._checked_weights[module.id] = check_weights(module.weights or programme.weights)
-            score = weighted_score(row.components, checked)
+                checked = self._checked_weights[plan.module_id] = check_weights(plan.module.weights or plan.programme.weights)
+            score, canonical = _weighted(components, checked)
         except GradingError as err:
             raise RowError(err.field, err.message) from None
-        policy = self._policy(programme)
-        band = policy.letter(score)
-        components = {k: dec(v) for k, v in row.components.items()}
-        new = {"components": components, "score": dec(score), "letter": band.letter, "points": dec(band.points), "passed": policy.passed(score)}
-        return enrolment, module, term, score, band, new
+        graded = self._bands.get((plan.policy.code, score))
+        if graded is None:
+            band = plan.policy.letter(score)
+            graded = self._bands[(plan.policy.code, score)] = (band, plan.policy.passed(score), dec(score), dec(band.points))
+        band, passed, score_text, points_text = graded
+        return score, band, {"components": canonical, "score": score_text, "letter": band.letter, "points": points_text, "passed": passed}
 
     def grade(self, row: GradeRow, *, expected_version: int | None = None) -> str:
         enrolment, module, term, score, band, new = self._graded(row)
-        components = new["components"]
+        components = dict(new["components"])
         existing = self._grades.get((enrolment.id, module.id, term.id))
         if existing is None:
             grade = Grade(
@@ -554,13 +653,28 @@ class Applier:
         self.changes.add(self.code, "grade", "upsert", self._grade_key(row))
         return result
 
+    def _pending_grade(self, row: GradeRow) -> PendingGrade:
+        plan = self._plan(row)
+        learner = self._learners.get(row.id_number)
+        if learner is None:
+            raise RowError("id_number", f"no learner with this personal ID number at institution {self.code}")
+        enrolment = self._enrolments.get((learner.id, plan.programme_id))
+        if enrolment is None:
+            raise RowError("programme_code", f"the learner is not enrolled in programme {row.programme_code}")
+        if enrolment.status == "withdrawn":
+            raise RowError("id_number", "the learner has withdrawn from this programme")
+        score, band, new = self._score(plan, row.components)
+        key = {"institution_code": self.code, "id_number": row.id_number, "programme_code": row.programme_code,
+               "module_code": row.module_code, "term_code": row.term_code}
+        return PendingGrade((enrolment.id, plan.module_id, plan.term_id), new, str(score), str(band.points), row.reason, key,
+                            components_json=flat_json(new["components"]), change_json=flat_json(key))
+
     async def _grade_bulk(self, row: GradeRow) -> str:
-        enrolment, module, term, score, band, new = self._graded(row)
-        key = (enrolment.id, module.id, term.id)
-        if key in self._pending_keys:  # the same sitting twice in a chunk: the first is written first
+        pending = self._pending_grade(row)
+        if pending.key in self._pending_keys:  # the same sitting twice in a chunk: the first is written first
             await self._flush_grades()
-        self._pending.append(PendingGrade(key, new, str(score), str(band.points), row.reason, self._grade_key(row)))
-        self._pending_keys.add(key)
+        self._pending.append(pending)
+        self._pending_keys.add(pending.key)
         return "pending"
 
     async def _flush_grades(self) -> None:
@@ -570,13 +684,73 @@ class Applier:
         self._pending_keys.clear()
         await self._write_new()  # the learners, enrolments… earlier rows of the chunk created
         await self.session.flush()
+        await self._write_pending(pending)
+
+    async def _write_pending(self, pending: list[PendingGrade]) -> None:
         await bulk.write_grades(self.session, pending, institution_code=self.code, actor=self.actor, source=self.source,
                                 job_id=self.job_id, stage_empty=not self._stage_used)
         self._stage_used = True
         for p in pending:
             p.outcome.result = p.result
             if p.result != "unchanged":
-                self.changes.add(self.code, "grade", "upsert", p.change_key)
+                self.changes.add(self.code, "grade", "upsert", p.change_key, key_json=p.change_json)
+
+    # -- a chunk of grades validated ahead of its write ---------------------------------------------------------
+    @staticmethod
+    def grades_only(items: Sequence[Item]) -> bool:
+        """Whether :meth:`prepare_grades` can take this chunk: grade upserts only (rows already broken included)."""
+        return all(i.entity == "grades" and i.op == "upsert" for i in items)
+
+    async def prepare_grades(self, items: Sequence[Item]) -> PreparedGrades:
+        """Validates and grades a chunk of grade rows (:meth:`grades_only`) and writes nothing, so the session may
+        be a read-only one of its own. A sync job prepares its next chunk this way while the current one is being
+        written: the catalogue, learners and enrolments it reads are not changed by a chunk of grades, and the
+        existing grades (the audit's ``old``) are read and locked only by :meth:`write_prepared`, in the writing
+        transaction. Row errors are those :meth:`apply` reports."""
+        if not self._loaded:
+            await self.load()
+        rows: list[GradeRow | None] = []
+        for n, item in enumerate(items, start=1):
+            row = None
+            if item.data is not None and not item.errors:
+                try:
+                    row = GradeRow.model_validate(item.data)
+                except ValidationError as exc:
+                    item.errors.extend(pydantic_errors(exc))
+            rows.append(row)
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        await self._prefetch([r for r in rows if r is not None])
+        outcomes: list[Outcome] = []
+        rounds: list[list[PendingGrade]] = [[]]
+        keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
+        for n, (item, row) in enumerate(zip(items, rows), start=1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if row is None:
+                outcomes.append(Outcome(item, "rejected", list(item.errors)))
+                continue
+            try:
+                pending = self._pending_grade(row)
+            except RowError as err:
+                outcomes.append(Outcome(item, "rejected", [(err.field, err.message)]))
+                continue
+            if pending.key in keys:
+                rounds.append([])
+                keys = set()
+            rounds[-1].append(pending)
+            keys.add(pending.key)
+            pending.outcome = Outcome(item, "pending")
+            outcomes.append(pending.outcome)
+        return PreparedGrades(outcomes, [r for r in rounds if r])
+
+    async def write_prepared(self, prepared: PreparedGrades) -> list[Outcome]:
+        """Writes a chunk :meth:`prepare_grades` validated (set-based, audited, into the change feed) in this
+        Applier's transaction; returns its outcomes."""
+        for pending in prepared.rounds:
+            await self._write_pending(pending)
+        await self.changes.flush(self.session)
+        return prepared.outcomes
 
     async def _delete_bulk(self, row: GradeDelete, reason: str | None = None) -> str:
         _, module, term, enrolment = self._sitting(row)

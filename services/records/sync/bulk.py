@@ -88,6 +88,9 @@ class PendingGrade:
     old: dict[str, Any] | None = None
     version: int | None = None
     outcome: Any = None
+    #: ``new["components"]`` as JSON and the change-feed key as JSON, made ahead when the row was validated
+    components_json: str | None = None
+    change_json: str | None = None
 
 
 def snapshot(components: Any, score: Any, letter: str, points: Any, passed: bool) -> dict[str, Any]:
@@ -138,7 +141,7 @@ async def write_grades(
                 p.grade_id, p.old = None, None
             staged[p.key] = p
             n = p.new
-            records.append((p.grade_id, *p.key, json.dumps(n["components"]), p.score, n["letter"], p.points, n["passed"],
+            records.append((p.grade_id, *p.key, p.components_json or json.dumps(n["components"]), p.score, n["letter"], p.points, n["passed"],
                             n["score"], n["points"], p.reason, None if p.old is None else json.dumps(p.old)))
         if not staged:
             return

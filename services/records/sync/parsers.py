@@ -23,6 +23,7 @@ from services.records.sync.rows import ENTITIES, ORDER
 MAX_JSON_ROWS = 100_000
 BOOLEAN = {"true": True, "1": True, "yes": True, "có": True, "x": True, "false": False, "0": False, "no": False, "không": False, "": False}
 GRADE_KEYS = {"id_number", "programme_code", "module_code", "term_code", "reason"}
+BOOLEAN_COLUMNS = {"disability", "is_condition"}
 
 
 class UploadError(Exception):
@@ -62,13 +63,6 @@ def json_items(path: Path) -> Iterator[Item]:
                 yield Item(seq, i, entity, entity, None, errors=[("row", "must be an object")])
 
 
-def _csv_value(entity: str, column: str, value: str) -> Any:
-    if column in ("disability", "is_condition"):
-        folded = value.strip().lower()
-        return BOOLEAN.get(folded, value)
-    return value
-
-
 def csv_items(path: Path, entity: str) -> Iterator[Item]:
     if entity not in ENTITIES or entity == "programmes" and False:
         raise UploadError("entity", f"unknown record type {entity!r}")
@@ -93,11 +87,14 @@ def csv_items(path: Path, entity: str) -> Iterator[Item]:
         missing = [c for c in required if c not in columns]
         if missing:
             raise UploadError(missing[0], "missing column", row=1)
-        # what each column is: a field of the row, a component score (grades), or a weight
-        kinds = ["component" if entity == "grades" and c not in GRADE_KEYS else "weight" if c.startswith("weight.") else "field"
-                 for c in columns]
-        layout = list(zip(columns, kinds))
+        # what each column is: a field of the row (a yes/no one among them), a component score (grades), or a weight
+        fields = [(i, c) for i, c in enumerate(columns)
+                  if not c.startswith("weight.") and (entity != "grades" or c in GRADE_KEYS) and c not in BOOLEAN_COLUMNS]
+        flags = [(i, c) for i, c in enumerate(columns) if c in BOOLEAN_COLUMNS and entity != "grades"]
+        components = [(i, c) for i, c in enumerate(columns) if entity == "grades" and c not in GRADE_KEYS]
+        weights = [(i, c[7:]) for i, c in enumerate(columns) if c.startswith("weight.") and entity != "grades"]
         width = len(columns)
+        padding = [""] * width
         seq = 0
         try:
             for cells in reader:
@@ -105,26 +102,20 @@ def csv_items(path: Path, entity: str) -> Iterator[Item]:
                     continue  # a blank line is no row
                 seq += 1
                 line = reader.line_num
-                if len(cells) > width:
-                    yield Item(seq, line, entity, entity, None, errors=[("row", "more cells than header columns")])
-                    continue
-                data: dict[str, Any] = {}
-                weights: dict[str, str] = {}
-                components: dict[str, str] = {}
-                for (k, kind), v in zip(layout, cells):
-                    v = v.strip()
-                    if not v:
+                n = len(cells)
+                if n != width:
+                    if n > width:
+                        yield Item(seq, line, entity, entity, None, errors=[("row", "more cells than header columns")])
                         continue
-                    if kind == "component":
-                        components[k] = v
-                    elif kind == "weight":
-                        weights[k[7:]] = v
-                    else:
-                        data[k] = _csv_value(entity, k, v)
-                if entity == "grades":
-                    data["components"] = components
-                if weights:
-                    data["weights"] = weights
+                    cells = cells + padding[n:]  # cells missing at the end: not given
+                data: dict[str, Any] = {c: v for i, c in fields if (v := cells[i].strip())}
+                for i, c in flags:
+                    if v := cells[i].strip():
+                        data[c] = BOOLEAN.get(v.lower(), v)
+                if components:
+                    data["components"] = {c: v for i, c in components if (v := cells[i].strip())}
+                if weights and (given := {c: v for i, c in weights if (v := cells[i].strip())}):
+                    data["weights"] = given
                 yield Item(seq, line, entity, entity, data)
         except UnicodeDecodeError:
             raise UploadError("file", f"not UTF-8 text (after line {reader.line_num})") from None

@@ -596,6 +596,8 @@ async def evaluate_completion(session: AsyncSession, outbox: Any, enrolment: Cou
     data: dict[str, Any] = {
         "course_id": str(course.id), "version": course.version, "title": course.title, "skill_area": course.skill_area,
         "audience": course.audience, "hours": course.estimated_hours, "person_id": enrolment.person_id,
+        # who took it when no person is known (a teacher's account): ``account:<id>`` (additive field)
+        "learner_id": enrolment.learner_key,
         "institution_code": course.institution_code, "learner_institution_code": enrolment.institution_code,
         "enrolment_id": str(enrolment.id), "completed_at": now.isoformat(), "final_score": final,
     }

@@ -129,6 +129,7 @@ async def test_class_lessons_quiz_and_one_completion(platform: Platform, people:
         assert data["course_id"] == cid and data["title"] == built["course"]["title"] and data["skill_area"] == "communication"
         assert data["final_score"] == 80.0 and data["holder"] == {"full_name": "Lê Văn Anh"} and data["institution_code"] == "CD0101"
         assert data["version"] == 1 and data["audience"] == "students" and data["hours"] == 4
+        assert data["learner_id"] == anh_sub and "person_id" not in data
 
         # the school sees its learners' enrolments; another school does not
         listed = await ok(await c.get(f"/v1/courses/{cid}/enrolments", headers=school))

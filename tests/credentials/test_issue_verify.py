@@ -154,3 +154,27 @@ async def test_a_learner_sees_only_their_own_credentials(platform: Platform) -> 
     assert download.status_code == 200 and download.headers["content-type"].startswith("application/vc+ld+json")
     assert download.json() == mine["document"]
     assert other.status_code == 404 and institution.status_code == 403
+
+
+async def test_every_verification_is_logged_without_personal_data(platform: Platform) -> None:
+    from sqlalchemy import select
+
+    from services.credentials.models import VerificationLog
+
+    cred = await issue(platform)
+    doc = cred["document"]
+    tampered = _tampered(doc, ["credentialSubject", "name"], "Trần Văn Mình")
+    async with platform.client("credentials") as c:
+        for body in (doc, tampered):
+            r = await c.post("/v1/verify", json=body, headers={"X-Request-ID": "log-" + cred["id"]})
+            assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+        await c.get(f"/v1/verify/{cred['id']}")
+    async with platform.apps["credentials"].state.db.session(write=False) as s:
+        rows = (await s.scalars(select(VerificationLog).where(VerificationLog.credential_id == uuid.UUID(cred["id"]))
+                                .order_by(VerificationLog.at))).all()
+    assert [(r.channel, r.outcome) for r in rows] == [("public", "valid"), ("public", "tampered"), ("lookup", "valid")]
+    assert rows[0].request_id == "log-" + cred["id"] and rows[0].issuer == doc["issuer"]["id"]
+    assert rows[1].checks["signature"] is False and rows[0].checks["signature"] is True
+    for row in rows:
+        stored = str([row.channel, row.client_id, row.issuer, row.outcome, row.checks, row.request_id])
+        assert "Trần" not in stored and doc["credentialSubject"]["birthDate"] not in stored

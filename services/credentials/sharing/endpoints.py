@@ -14,6 +14,7 @@ from services.credentials.context import CtxDep
 from services.credentials.sharing import service
 from services.credentials.sharing.schemas import ShareLinkCreate, ShareLinkCreated, ShareLinkRead, SharedCredential
 from services.credentials.verification import page
+from services.credentials.verification import repository as verification_repo
 from services.credentials.verification import service as verification
 from services.credentials.verification.endpoints import credential_view, wants_html
 from services.credentials.verification.schemas import LookupResult
@@ -49,7 +50,7 @@ async def view_shared(token: str, request: Request, ctx: CtxDep) -> Response:
     async with request.app.state.db.session(write=True) as session:
         link, row = await service.open_link(session, ctx, token)
         result = await verification.verify(session, ctx, row.document)
-        session.add(verification.log_entry(result, channel="share", client_id=None))
+        await verification_repo.add_log(session, [verification.log_entry(result, channel="share", client_id=None)])
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     lookup = LookupResult(**result.model_dump(), credential=credential_view(row.document))
     if wants_html(request):

@@ -17,6 +17,7 @@ from services.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 from services.credentials.context import CtxDep
 from services.credentials.issuing import repository as credentials_repo
 from services.credentials.verification import page, service
+from services.credentials.verification import repository as verification_repo
 from services.credentials.verification.schemas import BulkVerify, BulkVerifyResult, CredentialView, LookupResult, VerificationResult
 
 router = APIRouter(prefix="/v1/verify", tags=["verification"])
@@ -29,15 +30,15 @@ async def _log(request: Request, results: list[VerificationResult], channel: str
     client = (principal.client_id or principal.sub) if principal else None
     rows = [service.log_entry(r, channel=channel, client_id=client) for r in results]
     if session is not None:
-        session.add_all(rows)
+        await verification_repo.add_log(session, rows)
         return
     async with request.app.state.db.session(write=True) as own:
-        own.add_all(rows)
+        await verification_repo.add_log(own, rows)
 
 
 @router.post("", response_model=VerificationResult, summary="Verify a credential (public, no account)",
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}})
-async def verify_credential(request: Request, session: SessionDep, ctx: CtxDep, principal: OptionalPrincipal) -> VerificationResult:
+async def verify_credential(request: Request, session: SessionDep, ctx: CtxDep, principal: OptionalPrincipal) -> Response:
     body = await request.body()
     if len(body) > MAX_CREDENTIAL_BYTES:
         raise PayloadTooLarge("A credential is at most 1 MiB.")
@@ -49,7 +50,8 @@ async def verify_credential(request: Request, session: SessionDep, ctx: CtxDep, 
         document = document["verifiableCredential"]
     result = await service.verify(session, ctx, document)
     await _log(request, [result], "public", principal, session)
-    return result
+    # the result is already a validated model: serialised once, not validated again against response_model
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.post("/bulk", response_model=BulkVerifyResult, summary="Verify up to 1,000 credentials (scope credentials:verify:bulk)")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.credentials.models import Credential, Issuer, StatusList
+from services.credentials.models import Credential, Issuer, StatusList, VerificationLog
 
 
 class ListHead(NamedTuple):
@@ -29,19 +29,29 @@ _successor = (
 )
 
 
+#: built once: SQLAlchemy then reuses its cache key and compiled form instead of recomputing them per verification
+_issuer_state = (
+    select(Issuer, _successor, StatusList.id, StatusList.purpose, StatusList.size, StatusList.version,
+           StatusList.signed_at.is_not(None))
+    .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id, StatusList.id.in_(bindparam("list_ids", expanding=True))))
+    .where(Issuer.did == bindparam("did"))
+)
+
+
 async def issuer_state(
     session: AsyncSession, did: str, credential_id: uuid.UUID | None, list_ids: set[uuid.UUID]
 ) -> tuple[Issuer | None, uuid.UUID | None, dict[uuid.UUID, ListHead]]:
     """The issuer with this DID; the credential that superseded ``credential_id`` if that is one of its own; and
     the heads (not the large bits) of those of ``list_ids`` that are the issuer's lists. One query."""
-    stmt = (
-        select(Issuer, _successor, StatusList.id, StatusList.purpose, StatusList.size, StatusList.version,
-               StatusList.signed_at.is_not(None))
-        .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id, StatusList.id.in_(list(list_ids) or [None])))
-        .where(Issuer.did == did)
-    )
-    rows = (await session.execute(stmt, {"credential_id": credential_id})).all()
+    params = {"did": did, "credential_id": credential_id, "list_ids": list(list_ids)}
+    rows = (await session.execute(_issuer_state, params)).all()
     if not rows:
         return None, None, {}
     heads = {r[2]: ListHead(*r[2:]) for r in rows if r[2] is not None}
     return rows[0][0], rows[0][1], heads
+
+
+async def add_log(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Verification log rows, in one Core insert (no unit of work for append-only rows)."""
+    if rows:
+        await session.execute(insert(VerificationLog), rows)

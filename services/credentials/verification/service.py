@@ -21,7 +21,7 @@ from services.common.logging import request_id_var
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
-from services.credentials.models import Issuer, VerificationLog
+from services.credentials.models import Issuer
 from services.credentials.proofs import dataintegrity
 from services.credentials.proofs.contexts import VC_V2, ContextNotBundled, UndefinedTerm
 from services.credentials.proofs.multibase import MultibaseError, ed25519_from_multikey
@@ -316,16 +316,17 @@ def _result(run: _Run, credential_id: str | None, issuer: IssuerInfo | None, sup
     )
 
 
-def log_entry(result: VerificationResult, *, channel: str, client_id: str | None) -> VerificationLog:
-    """A log row without personal data: ids, outcome, which checks passed."""
+def log_entry(result: VerificationResult, *, channel: str, client_id: str | None) -> dict[str, Any]:
+    """A log row without personal data: ids, outcome, which checks passed (written by
+    :func:`verification.repository.add_log`)."""
     credential_uuid = None
     if result.credential_id and result.credential_id.startswith("urn:uuid:") and result.issuer and result.issuer.known:
         try:
             credential_uuid = uuid.UUID(result.credential_id.removeprefix("urn:uuid:"))
         except ValueError:
             credential_uuid = None
-    return VerificationLog(
-        channel=channel, client_id=client_id, credential_id=credential_uuid,
-        issuer=result.issuer.id[:300] if result.issuer else None, outcome=result.outcome,
-        checks={c.check: c.passed for c in result.checks}, request_id=request_id_var.get(),
-    )
+    return {
+        "id": uuid.uuid4(), "at": utcnow(), "channel": channel, "client_id": client_id, "credential_id": credential_uuid,
+        "issuer": result.issuer.id[:300] if result.issuer else None, "outcome": result.outcome,
+        "checks": {c.check: c.passed for c in result.checks}, "request_id": request_id_var.get(),
+    }

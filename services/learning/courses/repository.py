@@ -95,6 +95,15 @@ async def enrolments_by_keys(session: AsyncSession, course_id: uuid.UUID, keys: 
     return out
 
 
+async def add_enrolments(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Adds enrolments, skipping learners already enrolled (a concurrent request may have just enrolled them);
+    returns the ids actually added."""
+    if not rows:
+        return set()
+    stmt = insert_for(session)(CourseEnrolment).values(rows).on_conflict_do_nothing(index_elements=["course_id", "learner_key"])
+    return set((await session.execute(stmt.returning(CourseEnrolment.id))).scalars().all())
+
+
 async def run_headcount(session: AsyncSession, run_id: uuid.UUID) -> int:
     stmt = select(func.count()).select_from(CourseEnrolment).where(CourseEnrolment.run_id == run_id,
                                                                    CourseEnrolment.status != "withdrawn")

@@ -20,13 +20,14 @@ from services.learning.courses import access, directory, grading, repository
 from services.learning.courses.schemas import (
     AttemptRead,
     AttemptSubmit,
+    CompletionRead,
     CourseCreate,
     CourseDetail,
     CourseRead,
     CourseUpdate,
     EnrolmentBatch,
-    EnrolmentRead,
     EnrolmentProgress,
+    EnrolmentRead,
     LessonCreate,
     LessonProgressRead,
     LessonRead,
@@ -40,7 +41,6 @@ from services.learning.courses.schemas import (
     QuizStanding,
     RunCreate,
     RunRead,
-    CompletionRead,
 )
 from services.learning.library import repository as library
 from services.learning.models import (
@@ -294,6 +294,10 @@ async def _run_for(session: AsyncSession, course: Course, run_id: uuid.UUID | No
     return run
 
 
+def _enrolment_row(**values: Any) -> dict[str, Any]:
+    return {"id": uuid.uuid4(), "status": "enrolled", "enrolled_at": utcnow(), **values}
+
+
 async def self_enrol(request: Request, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
                      run_id: uuid.UUID | None) -> tuple[CourseEnrolment, bool]:
     course = await load_course(session, course_id)
@@ -317,15 +321,15 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
     home = course.institution_code or (teaching or sorted(access.member_institutions(principal)) or [None])[0]
     facts = await directory.institution(request, home) if home else None
     person = person_id_of(principal)
-    enrolment = CourseEnrolment(
-        id=uuid.uuid4(), course_id=course.id, run_id=run.id if run else None, learner_key=key, person_id=person,
-        account_sub=principal.sub, full_name=principal.claims.get("name"), sex=await directory.person_sex(request, person) if person else None,
-        role=role, institution_code=home, province_code=facts.province_code if facts else None, method="self",
-        enrolled_by=access.actor(principal), status="enrolled",
+    row = _enrolment_row(
+        course_id=course.id, run_id=run.id if run else None, learner_key=key, person_id=person, account_sub=principal.sub,
+        full_name=principal.claims.get("name"), sex=await directory.person_sex(request, person) if person else None, role=role,
+        institution_code=home, province_code=facts.province_code if facts else None, method="self", enrolled_by=access.actor(principal),
     )
-    session.add(enrolment)
-    await session.flush()
-    return enrolment, True
+    added = await repository.add_enrolments(session, [row])
+    enrolment = await repository.enrolment_of(session, course.id, key)
+    assert enrolment is not None
+    return enrolment, enrolment.id in added
 
 
 async def batch_enrol(request: Request, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
@@ -362,20 +366,14 @@ async def batch_enrol(request: Request, session: AsyncSession, principal: Princi
     existing = await repository.enrolments_by_keys(session, course.id, keys)
     fresh = [(k, learner) for k, learner in zip(keys, body.learners, strict=True) if k not in existing]
     run = await _run_for(session, course, body.run_id, len(fresh))
-    created = []
-    for key, learner in fresh:
-        enrolment = CourseEnrolment(
-            id=uuid.uuid4(), course_id=course.id, run_id=run.id if run else None, learner_key=key,
-            person_id=str(learner.person_id) if learner.person_id else None, account_sub=learner.account,
-            full_name=nfc(learner.full_name), sex=learner.sex, role=body.role, institution_code=body.institution_code,
-            province_code=facts.province_code, method="class" if body.role == "student" else "officer",
-            enrolled_by=access.actor(principal), status="enrolled",
-        )
-        session.add(enrolment)
-        created.append(enrolment)
-    await session.flush()
-    by_key = existing | {e.learner_key: e for e in created}
-    return [by_key[k] for k in keys], len(created)
+    added = await repository.add_enrolments(session, [_enrolment_row(
+        course_id=course.id, run_id=run.id if run else None, learner_key=key,
+        person_id=str(learner.person_id) if learner.person_id else None, account_sub=learner.account,
+        full_name=nfc(learner.full_name), sex=learner.sex, role=body.role, institution_code=body.institution_code,
+        province_code=facts.province_code, method="class" if body.role == "student" else "officer", enrolled_by=access.actor(principal),
+    ) for key, learner in fresh])
+    by_key = await repository.enrolments_by_keys(session, course.id, keys)
+    return [by_key[k] for k in keys], len(added)
 
 
 async def load_enrolment(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> CourseEnrolment:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal, current_principal
-from services.common.db import get_session, utcnow
+from services.common.db import utcnow
 from services.common.errors import Unauthorized
 from services.common.permissions import is_national_officer
 from services.learning.courses import access
@@ -46,7 +47,7 @@ def learner_agent(enrolment: CourseEnrolment) -> dict[str, object]:
             "account": {"homePage": HOME_PAGE, "name": enrolment.learner_key}}
 
 
-async def new_launch(request: Request, session, enrolment: CourseEnrolment, lesson_id: uuid.UUID) -> tuple[XapiLaunch, str]:  # noqa: ANN001
+async def new_launch(request: Request, session: AsyncSession, enrolment: CourseEnrolment, lesson_id: uuid.UUID) -> tuple[XapiLaunch, str]:
     secret = secrets.token_urlsafe(32)
     launch = XapiLaunch(id=uuid.uuid4(), enrolment_id=enrolment.id, lesson_id=lesson_id, secret_hash=secret_hash(request, secret),
                         created_at=utcnow(), expires_at=utcnow() + timedelta(hours=LAUNCH_HOURS))
@@ -81,5 +82,3 @@ async def xapi_caller(request: Request) -> Caller:
     return Caller(authority=actor, principal=principal,
                   sees_all=access.is_platform_admin(principal) or is_national_officer(principal))
 
-
-__all__ = ["Caller", "get_session", "learner_agent", "new_launch", "xapi_caller"]

@@ -117,8 +117,11 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
                                                before_seconds + validation.duration_seconds(result.get("duration")))
     if not relevant:
         return
-    enrolments = {e.id: e for e in (await session.scalars(
-        select(CourseEnrolment).where(CourseEnrolment.id.in_({r for r, _ in relevant})))).all()}
+    # the same lock the API's progress calls take, in one order: concurrent reports of one enrolment serialise
+    stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_({r for r, _ in relevant})).order_by(CourseEnrolment.id)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    enrolments = {e.id: e for e in (await session.scalars(stmt)).all()}
     for (registration, lesson_id), (event, seconds) in relevant.items():
         enrolment = enrolments.get(registration)
         if enrolment is None or enrolment.status == "withdrawn":

@@ -23,6 +23,7 @@ async def test_authoring_is_authorised_and_validated(platform: Platform, people:
         assert (await c.post("/v1/courses", json=body, headers=people.student)).status_code == 403
         assert (await c.post("/v1/courses", json=body | {"institution_code": "CD0101"}, headers=people.other_teacher)).status_code == 403
         assert (await c.post("/v1/courses", json=body | {"national": True}, headers=people.teacher)).status_code == 403
+        assert (await c.post("/v1/courses", json=body | {"national": True}, headers=people.officer)).status_code == 403  # a province officer
         assert (await c.post("/v1/courses", json=body)).status_code == 401
         bad = await c.post("/v1/courses", json=body | {"skill_area": "juggling", "audience": "everyone"}, headers=people.teacher)
         assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
@@ -207,3 +208,21 @@ async def test_scorm_runtime_values(platform: Platform, people: People) -> None:
         assert progress[lessons[1]["id"]]["completed_at"]
         other, _ = await learner(platform, "CD0101")
         assert (await c.get(url, headers=other)).status_code == 404
+
+
+async def test_concurrent_enrolments_make_one(platform: Platform, people: People) -> None:
+    import asyncio
+
+    school = await platform.school_headers()
+    async with platform.client("learning") as c:
+        cid = (await build_course(c, people.teacher))["course"]["id"]
+        me, sub = await learner(platform, "CD0101")
+        results = await asyncio.gather(*(c.post(f"/v1/courses/{cid}/enrolments", headers=me) for _ in range(4)))
+        assert sorted(r.status_code for r in results).count(201) == 1 and {r.status_code for r in results} <= {200, 201}
+        assert len({r.json()["id"] for r in results}) == 1
+        batch = {"institution_code": "CD0101", "learners": [{"account": sub, "full_name": "Tôi"},
+                                                            {"account": (await learner(platform, "CD0101"))[1], "full_name": "Bạn"}]}
+        batches = await asyncio.gather(*(c.post(f"/v1/courses/{cid}/enrolments/batch", json=batch, headers=school) for _ in range(3)))
+        assert all(r.status_code == 200 for r in batches), [r.text for r in batches]
+        assert sum(r.json()["created"] for r in batches) == 1  # only the friend was new
+        assert len({e["id"] for r in batches for e in r.json()["items"]}) == 2

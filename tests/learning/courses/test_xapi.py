@@ -164,3 +164,24 @@ async def test_statements_complete_lessons_once(platform: Platform, people: Peop
                                                                      context={"registration": eid}), headers=other | V))
         standing = await ok(await c.get(f"/v1/enrolments/{eid}", headers=me))
         assert lessons[2]["id"] not in {p["lesson_id"] for p in standing["lessons"]}
+
+
+async def test_concurrent_reports_complete_once(platform: Platform, people: People) -> None:
+    """The last lesson reported at the same moment by the API and by statements: one completion, one event."""
+    import asyncio
+
+    async with platform.client("learning") as c:
+        built = await build_course(c, people.teacher, release_rule="all_open")
+        cid, lessons, quiz = built["course"]["id"], built["lessons"], built["quiz"]
+        me, sub = await learner(platform, "CD0101")
+        eid = (await ok(await c.post(f"/v1/courses/{cid}/enrolments", headers=me), 201))["id"]
+        await ok(await c.post(f"/v1/enrolments/{eid}/lessons/{lessons[0]['id']}/progress", json={"event": "completed"}, headers=me))
+        attempt = await ok(await c.post(f"/v1/enrolments/{eid}/quizzes/{quiz['id']}/attempts", headers=me), 201)
+        await ok(await c.post(f"/v1/attempts/{attempt['id']}/submit", json={"answers": answers_for(attempt, built["specs"], right=True)}, headers=me))
+        last = statement(sub, COMPLETED, lessons[1]["activity_id"], context={"registration": eid})
+        calls = [c.post(f"/v1/enrolments/{eid}/lessons/{lessons[1]['id']}/progress", json={"event": "completed"}, headers=me) for _ in range(3)]
+        calls += [c.post("/v1/xapi/statements", json=last, headers=me | V) for _ in range(3)]
+        results = await asyncio.gather(*calls)
+        assert all(r.status_code == 200 for r in results), [r.text for r in results if r.status_code != 200]
+        assert (await ok(await c.get(f"/v1/enrolments/{eid}", headers=me)))["status"] == "completed"
+        assert await count_events(platform, eid) == 1

@@ -11,12 +11,17 @@ typed without diacritics. Baseline in the same run: ``GET /healthz`` through the
 Each query shape is timed ``--rounds`` times (interleaved with the others); p50 / p95 are printed per round, so the
 spread on a shared machine shows. Shapes: relevance (first page, total and facets), the same query's second page
 (keyset cursor, no facets), newest filtered by level, most used filtered by type without a query.
+
+Wall times on a shared machine swing with its load, so each shape's CPU per request is printed too: this process
+(the app, plus the in-process client) and the database backends serving it (read from ``/proc/<pid>/stat`` when
+PostgreSQL runs on this machine) — the work a search costs, which the load around it barely changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import tempfile
@@ -81,6 +86,24 @@ async def timed(client: httpx.AsyncClient, path: str, params: dict | None = None
     return elapsed
 
 
+def backend_cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU of these PostgreSQL backends, or None when they are not local processes."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    except (OSError, IndexError, ValueError):
+        return None
+    return total
+
+
+async def backend_pids(monitor: asyncpg.Connection, database: str) -> list[int]:
+    rows = await monitor.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+    return [r["pid"] for r in rows]
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
@@ -104,6 +127,9 @@ async def main() -> None:
             t0 = time.perf_counter()
             await seed(url, args.objects)
             print(f"seeded {args.objects} objects in {time.perf_counter() - t0:.1f} s" + (f" into {url}" if args.keep else ""))
+        monitor = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        database = url.rsplit("/", 1)[1].split("?")[0]
+        cpu: dict[str, list[tuple[float, float | None]]] = {}
         with tempfile.TemporaryDirectory() as tmp:
             app = create_app(LearningSettings(database_url=url, object_store_url=f"file://{tmp}", outbox_enabled=False, log_level="WARNING"))
             async with app.router.lifespan_context(app):
@@ -124,7 +150,13 @@ async def main() -> None:
                     for _ in range(args.rounds):
                         base.append([await timed(c, "/healthz") for _ in range(args.queries)])
                         for label, params in shapes.items():
+                            pids = await backend_pids(monitor, database)
+                            app0, db0 = time.process_time(), backend_cpu_seconds(pids)
                             runs[label].append([await timed(c, "/v1/search", params(i)) for i in range(args.queries)])
+                            db1 = backend_cpu_seconds(pids)
+                            db_ms = None if db0 is None or db1 is None else (db1 - db0) * 1000 / args.queries
+                            cpu.setdefault(label, []).append(((time.process_time() - app0) * 1000 / args.queries, db_ms))
+        await monitor.close()
         b50 = pct([v for r in base for v in r], 50)
         print(f"baseline GET /healthz: p50 {b50:.2f} ms")
         for label, rounds in runs.items():
@@ -133,6 +165,11 @@ async def main() -> None:
             worst = max(pct(r, 95) for r in rounds)
             verdict = "OK" if worst < 50 else "over target"
             print(f"search {label:16s} p50 [{p50s}] ms  p95 [{p95s}] ms  (target p95 < 50 ms: {verdict})")
+        for label, samples in cpu.items():
+            app_ms = sum(a for a, _ in samples) / len(samples)
+            dbs = [d for _, d in samples if d is not None]
+            db = f"{sum(dbs) / len(dbs):5.1f} ms" if dbs else "  n/a (not a local server)"
+            print(f"cpu/request {label:16s} app {app_ms:5.1f} ms + database {db}")
     finally:
         if name is not None and not args.keep:
             await drop_pg_database(name)

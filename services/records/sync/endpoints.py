@@ -42,7 +42,7 @@ def _body(content_type: str, description: str) -> dict[str, Any]:
 
 @router.post("/v1/institutions/{code}/sync/json", status_code=202, response_model=SyncJobRead,
              summary="Upload a JSON batch (programmes, modules, terms, cohorts, learners, enrolments, grades)",
-             openapi_extra=_body("application/json", "{\"programmes\": [...], \"learners\": [...], \"grades\": [...]} — up to 100,000 rows"))
+             openapi_extra=_body("application/json", "{\"programmes\": [...], \"learners\": [...], \"grades\": [...]} — streamed: as many rows as the upload limit allows"))
 async def sync_json(code: str, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response,
                     tasks: BackgroundTasks, mode: Mode = "all_or_nothing") -> SyncJobRead:
     return await _start(request, session, principal, code, "json", mode, None, response, tasks)

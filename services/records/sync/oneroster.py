@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,34 +176,92 @@ def items(path: Path, institution_code: str) -> Iterator[Item]:
                 if r.get("status") == "tobedeleted":
                     deleted_items.add(r.get("sourcedId", ""))
         if "results" in present:
-            # one grade per (student, class): gather the components first
-            grades: dict[tuple[str, str], dict[str, Any]] = {}
-            for line, r in _read(zf, names["results"]):
-                li = line_items.get(r.get("lineItemSourcedId", ""))
-                if li is None:
-                    yield item(line, "results.csv", "grades", None, errors=[("lineItemSourcedId", "unknown line item")])
-                    continue
-                key = (r.get("studentSourcedId", ""), li.get("classSourcedId", ""))
-                g = grades.setdefault(key, {"line": line, "components": {}, "delete": False})
-                if r.get("status") == "tobedeleted" or li.get("sourcedId") in deleted_items:
-                    g["delete"] = True
-                    continue
-                component = li.get("metadata.vn.component") or li.get("title", "")
-                g["components"][component] = r.get("score", "")
-            for (student, class_id), g in grades.items():
-                number = users.get(student)
-                try:
-                    cls, course = class_context(class_id, "lineItemSourcedId")
-                except UploadError as err:
-                    yield item(g["line"], "results.csv", "grades", None, errors=[(err.field, err.message)])
-                    continue
-                if number is None:
-                    yield item(g["line"], "results.csv", "grades", None, errors=[("studentSourcedId", "unknown student")])
-                    continue
-                term = (cls.get("termSourcedIds") or "").split(",")[0].strip()
-                key_data = {"id_number": number, "programme_code": course.get("metadata.vn.programmeCode", ""),
-                            "module_code": course.get("courseCode") or course.get("sourcedId"), "term_code": term}
-                if g["delete"]:
-                    yield item(g["line"], "results.csv", "grades", key_data, op="delete")
-                else:
-                    yield item(g["line"], "results.csv", "grades", key_data | {"components": g["components"]})
+            # one grade per (student, class), its components gathered from result rows anywhere in the file
+            with _ResultGroups(path) as groups:
+                for line, r in _read(zf, names["results"]):
+                    li = line_items.get(r.get("lineItemSourcedId", ""))
+                    if li is None:
+                        yield item(line, "results.csv", "grades", None, errors=[("lineItemSourcedId", "unknown line item")])
+                        continue
+                    deleted = r.get("status") == "tobedeleted" or li.get("sourcedId") in deleted_items
+                    component = li.get("metadata.vn.component") or li.get("title", "")
+                    groups.add(r.get("studentSourcedId", ""), li.get("classSourcedId", ""), line, component, r.get("score", ""), deleted)
+                for student, class_id, first_line, components, delete in groups:
+                    number = users.get(student)
+                    try:
+                        cls, course = class_context(class_id, "lineItemSourcedId")
+                    except UploadError as err:
+                        yield item(first_line, "results.csv", "grades", None, errors=[(err.field, err.message)])
+                        continue
+                    if number is None:
+                        yield item(first_line, "results.csv", "grades", None, errors=[("studentSourcedId", "unknown student")])
+                        continue
+                    term = (cls.get("termSourcedIds") or "").split(",")[0].strip()
+                    key_data = {"id_number": number, "programme_code": course.get("metadata.vn.programmeCode", ""),
+                                "module_code": course.get("courseCode") or course.get("sourcedId"), "term_code": term}
+                    if delete:
+                        yield item(first_line, "results.csv", "grades", key_data, op="delete")
+                    else:
+                        yield item(first_line, "results.csv", "grades", key_data | {"components": components})
+
+
+class _ResultGroups:
+    """Result rows grouped by (student, class) without holding the file in memory: the rows go to a scratch SQLite
+    file next to the upload and come back one group at a time, in the order of each group's first row, its
+    components in file order (a later score for the same component wins; a ``tobedeleted`` row marks the grade for
+    deletion). Memory is bounded by a batch of rows and one group, however large ``results.csv`` is."""
+
+    BATCH = 5000
+
+    def __init__(self, upload: Path) -> None:
+        self.path = upload.with_name(upload.name + ".results.sqlite")
+        self.db: sqlite3.Connection | None = None
+        self.pending: list[tuple[str, str, int, str, str, int]] = []
+
+    def __enter__(self) -> _ResultGroups:
+        self.path.unlink(missing_ok=True)
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE r (student TEXT, class TEXT, line INTEGER, component TEXT, score TEXT, deleted INTEGER)")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.db is not None:
+            self.db.close()
+        self.path.unlink(missing_ok=True)
+
+    def add(self, student: str, class_id: str, line: int, component: str, score: str, deleted: bool) -> None:
+        self.pending.append((student, class_id, line, component, score, int(deleted)))
+        if len(self.pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self.db is not None
+        self.db.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?, ?)", self.pending)
+        self.pending.clear()
+
+    def __iter__(self) -> Iterator[tuple[str, str, int, dict[str, str], bool]]:
+        """(student, class, line of the group's first row, components, delete) per group."""
+        assert self.db is not None
+        self._flush()
+        self.db.execute("CREATE INDEX r_key ON r (student, class, line)")
+        rows = self.db.execute(
+            "SELECT r.student, r.class, f.first, r.component, r.score, r.deleted FROM r"
+            " JOIN (SELECT student, class, min(line) AS first FROM r GROUP BY student, class) AS f"
+            " ON f.student = r.student AND f.class = r.class ORDER BY f.first, r.line"
+        )
+        group: tuple[str, str, int] | None = None
+        components: dict[str, str] = {}
+        delete = False
+        for student, class_id, first, component, score, deleted in rows:
+            if group is None or first != group[2]:
+                if group is not None:
+                    yield *group, components, delete
+                group, components, delete = (student, class_id, first), {}, False
+            if deleted:
+                delete = True
+            else:
+                components[component] = score
+        if group is not None:
+            yield *group, components, delete

@@ -2,7 +2,8 @@
 
 * **JSON batch**: ``{"programmes": [...], "modules": [...], "terms": [...], "cohorts": [...], "learners": [...],
   "enrolments": [...], "grades": [...]}``, applied in that order; a row is numbered by its index (from 1) in its
-  list, and errors name the list as ``source``.
+  list, and errors name the list as ``source``. Parsed incrementally (``ijson``): memory is bounded by the rows in
+  flight, whatever the size of the file (the upload limit bounds that).
 * **CSV**: one record type per file (``entity``), a header row, UTF-8 (a BOM is accepted); empty cells are "not
   given". Grade files carry ``id_number, programme_code, module_code, term_code`` (and optionally ``reason``)
   plus one column per assessment component (``continuous``, ``final``…). Rows are numbered by line.
@@ -12,15 +13,17 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ijson
+
 from services.records.sync.apply import Item
 from services.records.sync.rows import ENTITIES, ORDER
 
-MAX_JSON_ROWS = 100_000
+#: JSON events that begin a row of a list (an object, or a value that is not one, reported as a row error)
+ROW_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
 BOOLEAN = {"true": True, "1": True, "yes": True, "có": True, "x": True, "false": False, "0": False, "no": False, "không": False, "": False}
 GRADE_KEYS = {"id_number", "programme_code", "module_code", "term_code", "reason"}
 BOOLEAN_COLUMNS = {"disability", "is_condition"}
@@ -36,31 +39,67 @@ class UploadError(Exception):
         self.row = row
 
 
-def json_items(path: Path) -> Iterator[Item]:
+def json_outline(path: Path) -> dict[str, int]:
+    """Streams once through a JSON batch, holding none of it: checks its shape (an object whose keys are record
+    types, each a list, none twice) and counts the rows of each list. Raises :class:`UploadError`."""
+    counts: dict[str, int] = {}
+    key, rows = "", None  # the record type being read; the prefix of its rows while inside its list
     try:
         with path.open("rb") as f:
-            doc = json.load(f)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UploadError("body", f"not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise UploadError("body", "a batch is a JSON object with lists of records")
-    unknown = sorted(set(doc) - set(ORDER))
-    if unknown:
-        raise UploadError(unknown[0], f"unknown record type (expected some of {', '.join(ORDER)})")
-    total = sum(len(v) if isinstance(v, list) else 0 for v in doc.values())
-    if total > MAX_JSON_ROWS:
-        raise UploadError("body", f"at most {MAX_JSON_ROWS} rows per JSON batch; use CSV for more")
+            events = ijson.parse(f, use_float=True)
+            first = next(events, None)
+            if first is None or first[1] != "start_map":
+                raise UploadError("body", "a batch is a JSON object with lists of records")
+            for prefix, event, value in events:
+                if prefix == rows:
+                    if event in ROW_STARTS:
+                        counts[key] += 1
+                elif prefix == "":
+                    if event == "map_key":
+                        if value not in ORDER:
+                            raise UploadError(value, f"unknown record type (expected some of {', '.join(ORDER)})")
+                        if value in counts:
+                            raise UploadError(value, "given twice")
+                        key, counts[value] = value, 0
+                elif prefix == key:
+                    if event == "start_array":
+                        rows = f"{key}.item"
+                    elif event == "end_array":
+                        rows = None
+                    elif event != "null":
+                        raise UploadError(key, "must be a list")
+    except ijson.JSONError as exc:
+        raise UploadError("body", f"not valid JSON: {_reason(exc)}") from None
+    return counts
+
+
+def _reason(exc: Exception) -> str:
+    """The parser's reason, without the excerpt of the file it quotes (which may hold personal ID numbers)."""
+    text = exc.args[0] if exc.args else ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+
+
+def json_items(path: Path, outline: dict[str, int] | None = None) -> Iterator[Item]:
+    """The rows of a JSON batch, streamed: one pass over the file per record type it holds (in :data:`ORDER`), each
+    row parsed when it is reached, so memory is bounded by the rows in flight, not by the file. ``outline``: what
+    :func:`json_outline` found, when the caller has it already."""
+    outline = json_outline(path) if outline is None else outline
     seq = 0
     for entity in ORDER:
-        rows = doc.get(entity) or []
-        if not isinstance(rows, list):
-            raise UploadError(entity, "must be a list")
-        for i, data in enumerate(rows, start=1):
-            seq += 1
-            if isinstance(data, dict):
-                yield Item(seq, i, entity, entity, data)
-            else:
-                yield Item(seq, i, entity, entity, None, errors=[("row", "must be an object")])
+        if not outline.get(entity):
+            continue
+        try:
+            with path.open("rb") as f:
+                for i, data in enumerate(ijson.items(f, f"{entity}.item", use_float=True), start=1):
+                    seq += 1
+                    if isinstance(data, dict):
+                        yield Item(seq, i, entity, entity, data)
+                    else:
+                        yield Item(seq, i, entity, entity, None, errors=[("row", "must be an object")])
+        except ijson.JSONError as exc:  # the file changed under us: it was checked whole before
+            raise UploadError("body", f"not valid JSON: {_reason(exc)}") from None
 
 
 def csv_items(path: Path, entity: str) -> Iterator[Item]:
@@ -124,7 +163,7 @@ def csv_items(path: Path, entity: str) -> Iterator[Item]:
 
 
 def count_rows(path: Path, fmt: str, entity: str | None) -> int | None:
-    """Rows in an upload, for progress; None when counting would mean parsing twice (JSON, zip)."""
+    """Rows in a CSV upload, for progress (None for the other formats: see :func:`json_outline`)."""
     if fmt != "csv":
         return None
     try:

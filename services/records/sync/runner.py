@@ -144,9 +144,9 @@ class SyncRunner:
             async for chunk in self.app.state.store.get(job.object_key):
                 f.write(chunk)
 
-    def _items(self, job: SyncJob, path: Path) -> Iterator[Item]:
+    def _items(self, job: SyncJob, path: Path, outline: dict[str, int] | None = None) -> Iterator[Item]:
         if job.format == "json":
-            return parsers.json_items(path)
+            return parsers.json_items(path, outline)
         if job.format == "csv":
             return parsers.csv_items(path, job.entity or "")
         return oneroster.items(path, job.institution_code)
@@ -162,12 +162,14 @@ class SyncRunner:
                 await self._download(job, path)
                 if job.format == "oneroster":
                     await self._update(job.id, processing=oneroster.processing_mode(path))
+                # a JSON batch's shape is checked whole before any row is applied (and its rows counted)
+                outline = parsers.json_outline(path) if job.format == "json" else None
                 if job.rows_total is None:
-                    total = parsers.count_rows(path, job.format, job.entity)
+                    total = sum(outline.values()) if outline is not None else parsers.count_rows(path, job.format, job.entity)
                     if total is None:
                         total = sum(1 for _ in self._items(job, path))
                     await self._update(job.id, rows_total=total)
-                items = (i for i in self._items(job, path) if i.seq > job.applied_through)
+                items = (i for i in self._items(job, path, outline) if i.seq > job.applied_through)
                 if job.mode == "all_or_nothing":
                     await self._all_or_nothing(job, items)
                 else:

@@ -196,3 +196,36 @@ async def test_verification_page_and_lookup_by_id(platform: Platform) -> None:
     assert "Trần Văn Minh" in page and "Hợp lệ" in page and "Valid" in page and "Bằng tốt nghiệp cao đẳng" in page
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/problem+json")
     assert garbage.status_code == 422
+
+
+async def test_issuer_must_be_active_in_the_registry_on_the_issue_date(platform: Platform) -> None:
+    from datetime import date, timedelta
+
+    from services.credentials.issuers import service as issuers_service
+
+    code = "CD" + str(uuid.uuid4().int % 10**4).zfill(4)
+    admin = await platform.admin_headers()
+    async with platform.client("identity") as c:
+        r = await c.post("/v1/institutions", json={"code": code, "name": "Trường Cao đẳng Thử nghiệm", "type": "college",
+                                                   "province_code": "001"}, headers=admin)
+        assert r.status_code == 201, r.text
+    async with platform.client("credentials") as c:
+        r = await c.post("/v1/credentials", json=diploma(institution_code=code), headers=admin)
+        assert r.status_code == 201, r.text
+    doc = r.json()["document"]
+    assert (await verify(platform, doc))["outcome"] == "valid"
+
+    async def close(on: date) -> dict:
+        async with platform.client("identity") as c:
+            r = await c.patch(f"/v1/institutions/{code}", json={"status": "closed", "closed_on": on.isoformat()}, headers=admin)
+            assert r.status_code == 200, r.text
+        issuers_service._registry_checked.pop(code, None)  # the registry is read again at the next verification
+        return await verify(platform, doc)
+
+    today = date.today()
+    # closed after the diploma was issued: still valid; closed before: the issuer was not active on the issue date
+    assert (await close(today + timedelta(days=2)))["outcome"] == "valid"
+    result = await close(today - timedelta(days=400))
+    assert result["outcome"] == "issuer_inactive" and result["verified"] is False
+    assert check(result, "issuer")["problem"]["type"].endswith("/issuer-inactive")
+    assert check(result, "signature")["passed"] is True

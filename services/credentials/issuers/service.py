@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -156,13 +156,22 @@ async def ensure(session: AsyncSession, ctx: CredentialsContext, code: str, *, f
 _registry_checked: dict[str, float] = {}
 
 
+def registry_refresh_due(ctx: CredentialsContext, code: str) -> bool:
+    """Is the registry's view of this institution older than the configured interval?"""
+    if code == ctx.settings.platform_issuer_code:
+        return False
+    return time.monotonic() - _registry_checked.get(code, 0.0) >= ctx.settings.registry_cache_seconds
+
+
+class InstitutionState(Protocol):
+    institution_status: str
+    closed_on: str | None
+
+
 async def refresh_from_registry(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer) -> None:
     """Re-reads the institution from the registry if the last look is older than the configured interval; keeps
     what it knows when the registry cannot be reached."""
-    if issuer.institution_code == ctx.settings.platform_issuer_code:
-        return
-    last = _registry_checked.get(issuer.institution_code, 0.0)
-    if time.monotonic() - last < ctx.settings.registry_cache_seconds:
+    if not registry_refresh_due(ctx, issuer.institution_code):
         return
     try:
         entry = await registry_entry(ctx, issuer.institution_code)
@@ -175,7 +184,7 @@ async def refresh_from_registry(session: AsyncSession, ctx: CredentialsContext, 
         _apply_registry(issuer, entry)
 
 
-def active_on(issuer: Issuer, day: date) -> bool:
+def active_on(issuer: InstitutionState, day: date) -> bool:
     """Was the institution able to issue on ``day``? Active, or closed/merged only after that day."""
     if issuer.institution_status == "active":
         return True

@@ -129,7 +129,7 @@ def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
     return proof, digest
 
 
-async def _resolve_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer | None, issuer_did: str,
+async def _resolve_key(session: AsyncSession, ctx: CredentialsContext, issuer: verification_repo.IssuerRow | None, issuer_did: str,
                        vm: str) -> tuple[Ed25519PublicKey | None, str]:
     controller, _, fragment = vm.partition("#")
     if controller != issuer_did:
@@ -199,7 +199,7 @@ def _status_entries(ctx: CredentialsContext, doc: dict[str, Any], run: _Run) -> 
 
 
 async def _status(session: AsyncSession, ctx: CredentialsContext, parsed: list[StatusEntry],
-                  heads: dict[uuid.UUID, verification_repo.ListHead], issuer: Issuer | None, run: _Run) -> None:
+                  heads: dict[uuid.UUID, verification_repo.ListHead], issuer: verification_repo.IssuerRow | None, run: _Run) -> None:
     for purpose, url, index, list_id in parsed:
         bits = None
         head = heads.get(list_id) if list_id is not None else None
@@ -217,7 +217,7 @@ async def _status(session: AsyncSession, ctx: CredentialsContext, parsed: list[S
             run.passed(purpose, f"not {'revoked' if purpose == 'revocation' else 'suspended'} (Bitstring Status List entry {index})")
 
 
-async def _verified_bits(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer, list_id: uuid.UUID, version: int) -> bytes | None:
+async def _verified_bits(session: AsyncSession, ctx: CredentialsContext, issuer: verification_repo.IssuerRow, list_id: uuid.UUID, version: int) -> bytes | None:
     """The list's bits, read from the signed list credential served to everyone, once its proof checks out. Cached
     by (list, version): a changed bit bumps the version, so a cached answer is never stale."""
     cache_key = (list_id, version)
@@ -272,7 +272,11 @@ async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, no
         run.failed("issuer", "unknown_issuer", f"{issuer_did} is not an issuer of the national VET platform.")
         issuer_info = IssuerInfo(id=issuer_did, known=False)
     else:
-        await issuers.refresh_from_registry(session, ctx, issuer)
+        if issuers.registry_refresh_due(ctx, issuer.institution_code):
+            row = await session.get(Issuer, issuer.id)
+            assert row is not None
+            await issuers.refresh_from_registry(session, ctx, row)
+            issuer = verification_repo.IssuerRow.of(row)
         issued_on = (_parse_time(doc.get("validFrom")) or now).date()
         issuer_info = IssuerInfo(id=issuer_did, name=issuer.name, institution_code=issuer.institution_code, known=True)
         if issuers.active_on(issuer, issued_on):

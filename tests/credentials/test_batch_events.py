@@ -66,8 +66,8 @@ async def test_batch_refuses_bad_items_naming_them(platform: Platform) -> None:
     assert other.status_code == 403
 
 
-def graduated_event(person_id: str, learner_id: str, *, institution: str = "CD0101") -> dict:
-    return {
+def graduated_event(person_id: str, learner_id: str, *, institution: str = "CD0101", holder: dict | None = None) -> dict:
+    event = {
         "specversion": "1.0", "id": str(uuid.uuid4()), "type": "vn.vet.records.learner.graduated", "source": "records",
         "subject": learner_id, "time": "2026-07-01T03:00:00Z", "datacontenttype": "application/json",
         "data": {
@@ -79,6 +79,9 @@ def graduated_event(person_id: str, learner_id: str, *, institution: str = "CD01
                            "gpa": "3.55", "classification": "xuat_sac", "classification_label": "Xuất sắc"},
         },
     }
+    if holder:
+        event["data"]["holder"] = event["data"]["holder"] | holder
+    return event
 
 
 async def test_graduation_event_issues_a_diploma_once(platform: Platform) -> None:
@@ -115,3 +118,43 @@ async def test_graduation_event_issues_a_diploma_once(platform: Platform) -> Non
     assert doc["credentialSubject"]["classification"] == "Xuất sắc" and doc["credentialSubject"]["gpa"] == "3.55"
     assert doc["credentialSubject"]["trainingMode"] == "Vừa làm vừa học"
     assert (await verify(platform, doc))["outcome"] == "valid"
+
+
+async def test_graduation_event_identifies_the_holder_by_the_hashed_personal_id_number(platform: Platform) -> None:
+    """The event as records sends it (``services/records/programmes/graduation.py``): the holder's 12-digit
+    personal ID number travels in ``holder.id_number`` and only its salted hash reaches the diploma. An event
+    without it (sent before records carried the number) still issues, identified by the platform's person id."""
+    import asyncio
+    import hashlib
+
+    records = {"Authorization": f"Bearer {await platform.token('svc-records', platform.settings['records'].client_secret, 'events:deliver')}"}
+    school = await platform.school_headers()
+    number = "079" + "3" + "04" + str(uuid.uuid4().int % 10**6).zfill(6)  # born 2004 in TP HCM, female
+    with_number = graduated_event(str(uuid.uuid4()), f"L{uuid.uuid4().hex[:8]}",
+                                  holder={"full_name": "Võ Thị Ngọc Hân", "id_number": number})
+    with_number["data"] |= {"enrolment_id": str(uuid.uuid4()), "institution_name": "Trường Cao đẳng Kỹ thuật Công nghệ"}
+    without = graduated_event(str(uuid.uuid4()), f"L{uuid.uuid4().hex[:8]}", holder={"full_name": "Võ Thị Ngọc Hà"})
+    async with platform.client("credentials") as c:
+        for event in (with_number, without):
+            r = await c.post("/v1/events", json=event, headers=records)
+            assert r.status_code == 202, r.text
+        docs: dict[str, dict] = {}
+        for _ in range(300):
+            listed = (await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 500}, headers=school)).json()
+            for item in listed["items"]:
+                if item["holder_name"] in ("Võ Thị Ngọc Hân", "Võ Thị Ngọc Hà") and item["holder_name"] not in docs:
+                    docs[item["holder_name"]] = (await c.get(f"/v1/credentials/{item['id']}", headers=school)).json()["document"]
+            if len(docs) == 2:
+                break
+            await asyncio.sleep(0.1)
+    assert len(docs) == 2, docs.keys()
+    hashed = docs["Võ Thị Ngọc Hân"]["credentialSubject"]["identifier"][0]
+    assert hashed["identityType"] == "nationalIdentityNumber" and hashed["hashed"] is True
+    assert hashed["identityHash"] == "sha256$" + hashlib.sha256((number + hashed["salt"]).encode()).hexdigest()
+    assert number not in str(docs["Võ Thị Ngọc Hân"])
+    fallback = docs["Võ Thị Ngọc Hà"]["credentialSubject"]["identifier"][0]
+    person = without["data"]["person_id"]
+    assert fallback["identityType"] == "systemId"
+    assert fallback["identityHash"] == "sha256$" + hashlib.sha256((person + fallback["salt"]).encode()).hexdigest()
+    for doc in docs.values():
+        assert (await verify(platform, doc))["outcome"] == "valid"

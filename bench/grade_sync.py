@@ -5,15 +5,15 @@ Starts identity and records as uvicorn subprocesses on free ports, each on its o
 when PostgreSQL does not answer). Seeds identity's demo clients (the school system ``demo-school-sis`` of CD0101),
 then, as that school would, syncs its catalogue and learners (one JSON batch: a programme with ``--modules``
 modules, ``--terms`` terms, ``--learners`` learners with their enrolment) and finally uploads one CSV of
-``learners × modules × terms`` grade rows (200,000 by default) as a sync job (``--mode accept_valid``: committed
+``learners × modules × terms`` grade rows (200,000 by default; ``--format json``: the same rows as one JSON batch) as a sync job (``--mode accept_valid``: committed
 chunks, resumable), waiting for it to finish. Measured: from the start of the upload to the job's completion.
 During the sync the records process's ``VmRSS`` is polled and ``VmHWM`` read at the end.
 
 Then, in the same run, the grade rows the API wrote are read back, the ``grades`` table is truncated, and the same
 rows are written with asyncpg's ``copy_records_to_table`` into the same table (same indexes and constraints).
 
-    python bench/grade_sync.py [--learners 2000] [--modules 10] [--terms 10] [--mode accept_valid] [--chunk-rows N]
-                               [--row-by-row] [--keep]
+    python bench/grade_sync.py [--learners 2000] [--modules 10] [--terms 10] [--mode accept_valid] [--format csv|json]
+                               [--chunk-rows N] [--row-by-row] [--keep]
 
 Prints both rates, the records process's memory and, last, ``api/copy = 0.xx`` (target ≥ 0.25).
 """
@@ -87,6 +87,17 @@ def setup_batch(numbers: list[str], modules: list[str], terms: list[str]) -> dic
         "learners": [{"id_number": n, "full_name": f"Nguyễn Văn Học {i}", "programme_code": PROGRAMME, "enrolled_on": "2024-09-05"}
                      for i, n in enumerate(numbers)],
     }
+
+
+def grades_json(numbers: list[str], modules: list[str], terms: list[str]) -> bytes:
+    """The same rows as :func:`grades_csv`, as a JSON batch ``{"grades": [...]}``."""
+    import json
+
+    rng = random.Random(123)
+    rows = [{"id_number": n, "programme_code": PROGRAMME, "module_code": m, "term_code": t,
+             "components": {"continuous": f"{rng.randint(30, 100) / 10}", "final": f"{rng.randint(0, 100) / 10}"}}
+            for t in terms for n in numbers for m in modules]
+    return json.dumps({"grades": rows}).encode()
 
 
 def grades_csv(numbers: list[str], modules: list[str], terms: list[str]) -> bytes:
@@ -166,6 +177,7 @@ def main() -> None:
     parser.add_argument("--modules", type=int, default=10)
     parser.add_argument("--terms", type=int, default=10)
     parser.add_argument("--mode", choices=["accept_valid", "all_or_nothing"], default="accept_valid")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv", help="upload the grades as CSV or as a JSON batch")
     parser.add_argument("--chunk-rows", type=int, default=None, help="RECORDS_SYNC_CHUNK_ROWS for the records process")
     parser.add_argument("--row-by-row", action="store_true", help="RECORDS_SYNC_BULK_WRITES=false: the ORM write path, for comparison")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the temporary folder (logs)")
@@ -230,12 +242,15 @@ def main() -> None:
             print(f"setup: 1 programme, {len(modules)} modules, {len(terms)} terms, {len(numbers)} learners + enrolments "
                   f"(identity resolves the persons) in {time.perf_counter() - started:.1f} s")
 
-            body = grades_csv(numbers, modules, terms)
+            if args.format == "json":
+                body, url, params = grades_json(numbers, modules, terms), f"/v1/institutions/{INSTITUTION}/sync/json", {"mode": args.mode}
+            else:
+                body, url = grades_csv(numbers, modules, terms), f"/v1/institutions/{INSTITUTION}/sync/csv"
+                params = {"entity": "grades", "mode": args.mode}
             rss_before = proc_status_kib(records_proc.pid, "VmRSS")
             cpu_before = cpu_seconds(records_proc.pid)
             started = time.perf_counter()
-            r = c.post(f"/v1/institutions/{INSTITUTION}/sync/csv", params={"entity": "grades", "mode": args.mode},
-                       content=body, headers={"content-type": "text/csv"})
+            r = c.post(url, params=params, content=body, headers={"content-type": f"{'application/json' if args.format == 'json' else 'text/csv'}"})
             r.raise_for_status()
             uploaded = time.perf_counter() - started
             job, peak_rss = wait_job(c, r.json()["id"], records_proc.pid)
@@ -250,7 +265,7 @@ def main() -> None:
         copied, copy_seconds = asyncio.run(copy_baseline(records_db, total))
         api_rate, copy_rate = total / api_seconds, copied / copy_seconds
         print(f"rows: {total:,} grades ({len(numbers)} learners × {len(modules)} modules × {len(terms)} terms), "
-              f"CSV {len(body) / 1e6:.1f} MB, mode {args.mode}")
+              f"{args.format.upper()} {len(body) / 1e6:.1f} MB, mode {args.mode}")
         print(f"api : {api_rate:10,.0f} rows/s  ({api_seconds:.1f} s: upload {uploaded:.1f} s, then the sync job; "
               f"every row validated, graded, audited, in the change feed; feed now at version {feed_version:,})")
         print(f"      the records process used {api_cpu:.1f} s of CPU for it ({api_cpu / total * 1e6:.0f} µs per row); "

@@ -16,8 +16,8 @@ from services.common.links import link
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import person_id_of
 from services.common.text import fold
-from services.learning.courses import access, grading, reports, repository, service
-from services.learning.courses.reports import GroupBy, Report, Targets, scope_filter
+from services.learning.courses import access, directory, grading, reports, repository, service
+from services.learning.courses.reports import GroupBy, PilotIn, PilotRead, Report, Targets, scope_filter
 from services.learning.courses.schemas import (
     AttemptRead,
     AttemptSubmit,
@@ -46,7 +46,7 @@ from services.learning.courses.schemas import (
     SelfEnrol,
     SkillAreaRead,
 )
-from services.learning.models import Course, CourseEnrolment, QuizAttempt
+from services.learning.models import Course, CourseEnrolment, PilotInstitution, QuizAttempt
 
 router = APIRouter(tags=["courses"])
 
@@ -265,3 +265,33 @@ async def course_report(
 @router.get("/v1/course-reports/targets", response_model=Targets, summary="Progress toward the Decision 123 targets")
 async def course_targets(session: SessionDep, principal: CurrentPrincipal) -> Any:
     return await reports.targets(session, principal)
+
+
+@router.get("/v1/course-pilots", response_model=list[PilotRead], summary="Institutions of the Decision 123 pilot")
+async def list_pilots(session: SessionDep, principal: CurrentPrincipal) -> Any:
+    reports.scope_name(principal)  # schools and officers
+    return [PilotRead.model_validate(p) for p in await reports.pilots(session)]
+
+
+@router.put("/v1/course-pilots/{institution_code}", response_model=PilotRead,
+            summary="National officers: designate an institution for the pilot (idempotent)")
+async def designate_pilot(institution_code: str, request: Request, session: SessionDep, principal: CurrentPrincipal,
+                          body: PilotIn | None = None) -> Any:
+    reports.ensure_designator(principal)
+    pilot = await session.get(PilotInstitution, institution_code)
+    if pilot is None:
+        await directory.institution(request, institution_code, field="institution_code")
+        pilot = PilotInstitution(institution_code=institution_code, note=body.note if body else None,
+                                 designated_by=access.actor(principal), designated_at=utcnow())
+        session.add(pilot)
+        await session.flush()
+    return PilotRead.model_validate(pilot)
+
+
+@router.delete("/v1/course-pilots/{institution_code}", status_code=204, summary="National officers: end a pilot designation")
+async def remove_pilot(institution_code: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    reports.ensure_designator(principal)
+    pilot = await session.get(PilotInstitution, institution_code)
+    if pilot is not None:
+        await session.delete(pilot)
+    return Response(status_code=204)

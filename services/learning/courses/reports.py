@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,11 +21,11 @@ from services.common.auth import Principal
 from services.common.errors import Forbidden
 from services.common.permissions import is_national_officer, provinces_of
 from services.learning.courses import access
-from services.learning.models import Course, CourseEnrolment
+from services.learning.models import Course, CourseEnrolment, PilotInstitution
 
 GroupBy = Literal["course", "institution", "province", "audience", "sex"]
 
-#: Decision 123/QĐ-LĐTBXH: 10,000 managers and teachers trained; about 15,000 students at the pilot institutions
+#: Decision 123/QĐ-LĐTBXH: 10,000 managers and teachers trained; about 15,000 students at the (about 30) pilot institutions
 TARGETS = {"teachers_trained": 10_000, "students_trained": 15_000}
 
 
@@ -53,7 +54,11 @@ class TargetProgress(BaseModel):
 class Targets(BaseModel):
     scope: str
     teachers_trained: TargetProgress
+    #: students who completed a course at a pilot institution (the pilot's target)
     students_trained: TargetProgress
+    #: students who completed a course anywhere
+    students_trained_everywhere: int
+    pilot_institutions: int
     institutions_with_completions: int
 
 
@@ -137,6 +142,10 @@ async def targets(session: AsyncSession, principal: Principal) -> Targets:
     for role in ("teacher", "student"):
         stmt = select(func.count(func.distinct(CourseEnrolment.learner_key))).where(base, CourseEnrolment.role == role)
         trained[role] = int(await session.scalar(stmt) or 0)
+    pilots = select(PilotInstitution.institution_code)
+    at_pilots = int(await session.scalar(select(func.count(func.distinct(CourseEnrolment.learner_key))).where(
+        base, CourseEnrolment.role == "student", CourseEnrolment.institution_code.in_(pilots))) or 0)
+    pilot_count = int(await session.scalar(select(func.count()).select_from(PilotInstitution)) or 0)
     institutions = int(await session.scalar(
         select(func.count(func.distinct(CourseEnrolment.institution_code))).where(base, CourseEnrolment.institution_code.is_not(None))) or 0)
 
@@ -144,5 +153,29 @@ async def targets(session: AsyncSession, principal: Principal) -> Targets:
         return TargetProgress(trained=n, target=target, share=round(n / target, 4))
 
     return Targets(scope=scope, teachers_trained=progress(trained["teacher"], TARGETS["teachers_trained"]),
-                   students_trained=progress(trained["student"], TARGETS["students_trained"]),
+                   students_trained=progress(at_pilots, TARGETS["students_trained"]),
+                   students_trained_everywhere=trained["student"], pilot_institutions=pilot_count,
                    institutions_with_completions=institutions)
+
+
+class PilotIn(BaseModel):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class PilotRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    institution_code: str
+    note: str | None
+    designated_by: str
+    designated_at: datetime
+
+
+def ensure_designator(principal: Principal) -> None:
+    """Pilot institutions are designated by the ministry (national officers) or platform admins."""
+    if not (is_national_officer(principal) or access.is_platform_admin(principal)):
+        raise Forbidden("Pilot institutions are designated by national officers.")
+
+
+async def pilots(session: AsyncSession) -> list[PilotInstitution]:
+    return list((await session.scalars(select(PilotInstitution).order_by(PilotInstitution.institution_code))).all())

@@ -16,6 +16,7 @@ from services.learning.models.enrolment import (  # noqa: E402
     CourseEnrolment,
     CourseRun,
     LessonProgress,
+    PilotInstitution,
     QuizAttempt,
     ScormValue,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "LessonProgress",
     "ModerationEvent",
     "Package",
+    "PilotInstitution",
     "Question",
     "Quiz",
     "QuizAttempt",

@@ -121,3 +121,15 @@ class ScormValue(Base):
     element: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PilotInstitution(Base):
+    """Cơ sở thí điểm: an institution designated for the Decision 123 pilot (students trained there count toward
+    the pilot target). Data kept by national officers."""
+
+    __tablename__ = "pilot_institutions"
+
+    institution_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    note: Mapped[str | None] = mapped_column(String(500))
+    designated_by: Mapped[str] = mapped_column(String(200))
+    designated_at: Mapped[datetime] = mapped_column(default=utcnow)

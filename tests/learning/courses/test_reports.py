@@ -69,7 +69,24 @@ async def test_report_numbers_match_hand_counts(platform: Platform, people: Peop
         assert list(csv.reader(io.StringIO(r.text))) == [
             ["audience", "label", "enrolled", "active", "completed", "certified"],
             ["student", "", "3", "1", "1", "0"], ["teacher", "", "3", "1", "1", "0"], ["", "total", "6", "2", "2", "0"]]
-        # Decision 123 targets, in the HCM officer's scope: T1 is the province's one trained teacher
+        # Decision 123 targets, in the HCM officer's scope: T1 is the province's one trained teacher; student S of
+        # TC7901 (enrolled by a teacher there) counts toward the pilot once TC7901 is a pilot institution
+        s, s_sub = await learner(platform, "TC7901")
+        [s_enrolment] = (await ok(await c.post(f"/v1/courses/{cid}/enrolments/batch", json={
+            "institution_code": "TC7901", "learners": [{"account": s_sub, "full_name": "S", "sex": "female"}]},
+            headers=people.other_teacher)))["items"]
+        await complete(s, s_enrolment["id"])
         targets = await ok(await c.get("/v1/course-reports/targets", headers=hcm))
         assert targets["teachers_trained"] == {"trained": 1, "target": 10000, "share": 0.0001}
-        assert targets["students_trained"]["trained"] == 0 and targets["institutions_with_completions"] == 1
+        assert targets["students_trained"]["trained"] == 0 and targets["students_trained_everywhere"] == 1
+        assert targets["institutions_with_completions"] == 1
+        assert (await c.put("/v1/course-pilots/TC7901", json={"note": "thí điểm"}, headers=hcm)).status_code == 403
+        bad = await c.put("/v1/course-pilots/XX9999", headers=boss)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "institution_code"
+        for _ in range(2):
+            pilot = await ok(await c.put("/v1/course-pilots/TC7901", json={"note": "thí điểm"}, headers=boss))
+        assert pilot["institution_code"] == "TC7901" and pilot["note"] == "thí điểm"
+        targets = await ok(await c.get("/v1/course-reports/targets", headers=hcm))
+        assert targets["students_trained"] == {"trained": 1, "target": 15000, "share": round(1 / 15000, 4)}
+        assert "TC7901" in {p["institution_code"] for p in await ok(await c.get("/v1/course-pilots", headers=hcm))}
+        assert (await c.get("/v1/course-pilots", headers=a)).status_code == 403

@@ -1,5 +1,6 @@
 """learning: soft-skills e-courses — skill areas (data), courses, modules, lessons, question bank, quizzes, runs,
-enrolments, lesson progress, quiz attempts, completions, SCORM runtime values, xAPI statements and launches
+enrolments, lesson progress, quiz attempts, completions, SCORM runtime values, xAPI statements and launches, pilot
+institutions
 
 Revision ID: learning_0004
 Revises: learning_0003
@@ -229,10 +230,17 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_xapi_launches_enrolment_id", "xapi_launches", ["enrolment_id"])
+    op.create_table(
+        "pilot_institutions",
+        sa.Column("institution_code", sa.String(20), primary_key=True),
+        sa.Column("note", sa.String(500), nullable=True),
+        sa.Column("designated_by", sa.String(200), nullable=False),
+        sa.Column("designated_at", UTCDateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for table in ("xapi_launches", "xapi_statements", "scorm_values", "course_completions", "quiz_attempts",
+    for table in ("pilot_institutions", "xapi_launches", "xapi_statements", "scorm_values", "course_completions", "quiz_attempts",
                   "lesson_progress", "course_enrolments", "course_runs", "quizzes", "questions", "lessons",
                   "course_modules", "courses", "skill_areas"):
         op.drop_table(table)

@@ -24,7 +24,7 @@ test: venv
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # each benchmark prints its numbers as ratios against a baseline measured in the same run
-bench: bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi
+bench: bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue
 
 bench-gateway: venv
 	$(BIN)/python bench/gateway_overhead.py
@@ -37,6 +37,9 @@ bench-verify: venv
 
 bench-grade-sync: venv
 	$(BIN)/python bench/grade_sync.py
+
+bench-batch-issue: venv
+	$(BIN)/python bench/batch_issue.py
 
 bench-search: venv
 	$(BIN)/python bench/search.py

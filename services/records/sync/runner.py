@@ -6,7 +6,13 @@
   ``applied_through`` (the last row of the chunk) commit in one transaction. A job resumed after a crash starts
   after ``applied_through``, so no row is applied twice and none is skipped. The lease is renewed every chunk.
 * **all_or_nothing**: all rows in one transaction, which also holds the job row's lock; any row error rolls the
-  lot back and the errors are recorded. A crash rolls back too, and the job starts again from its first row.
+  lot back and the errors are recorded. A crash rolls back too, and the job starts again from its first row. On
+  SQLite (one writer at a time) an upload of grades only is validated first without the write lock, so a broken
+  upload never holds it; a valid one is applied in one write transaction (validated again under the lock).
+* **Ahead of the write** (PostgreSQL): while a chunk of grades is being written, the next chunk is read and, if it
+  holds grades only, validated on a read-only session of its own. The validation reads the catalogue, learners and
+  enrolments, which a chunk of grades does not change; existing grades (the audit's ``old``) are read and locked
+  only in the writing transaction. After any other chunk, the next is read only once it has committed.
 """
 
 from __future__ import annotations
@@ -171,6 +177,8 @@ class SyncRunner:
                     await self._update(job.id, rows_total=total)
                 items = (i for i in self._items(job, path, outline) if i.seq > job.applied_through)
                 if job.mode == "all_or_nothing":
+                    if not self.bulk and await self._rejected_before_writing(job, self._items(job, path, outline)):
+                        return
                     await self._all_or_nothing(job, items)
                 else:
                     await self._accept_valid(job, items)
@@ -218,10 +226,10 @@ class SyncRunner:
             raise LeaseLost()
         return job
 
-    def _applier(self, s: Any, job: SyncJob) -> Applier:
+    def _applier(self, s: Any, job: SyncJob, *, bulk: bool | None = None) -> Applier:
         source = "oneroster" if job.format == "oneroster" else "sync"
         return Applier(s, job.institution_code, actor=job.created_by, source=source, job_id=job.id,
-                       resolver=identity_resolver(self.app), bulk=self.bulk)
+                       resolver=identity_resolver(self.app), bulk=self.bulk if bulk is None else bulk)
 
     @staticmethod
     def _error_rows(job_id: uuid.UUID, outcomes: list[Outcome]) -> list[dict[str, Any]]:
@@ -261,7 +269,7 @@ class SyncRunner:
         if not (ahead and self.bulk and chunk and Applier.grades_only(chunk)):
             return chunk, None
         async with self.db.session(write=False) as s:
-            return chunk, await self._applier(s, job).prepare_grades(chunk)
+            return chunk, await self._applier(s, job, bulk=True).prepare_grades(chunk)
 
     def _ahead(self, job: SyncJob, items: Iterator[Item], *, ahead: bool = True) -> asyncio.Task[tuple[list[Item], PreparedGrades | None]]:
         return asyncio.ensure_future(self._next(job, items, ahead=ahead))
@@ -305,6 +313,35 @@ class SyncRunner:
             row.status = "succeeded" if row.rejected == 0 else "completed_with_errors"
             row.finished_at, row.locked_until, row.locked_by, row.error = utcnow(), None, None, None
 
+    async def _rejected_before_writing(self, job: SyncJob, items: Iterator[Item]) -> bool:
+        """SQLite has one writer at a time, and an all_or_nothing job holds the write lock from its first row to its
+        last. An upload of grades only is therefore validated first, in short read transactions that take no write
+        lock: if any row is broken, the job fails here (True) with every row error, having locked nothing but the
+        moment it takes to record them. Otherwise (False; also at once for uploads with other record types, whose
+        rows need the earlier rows written to be validated) the rows are applied in the one write transaction,
+        which validates them again, so what is written is checked against the data as it is under the lock."""
+        errors: list[dict[str, Any]] = []
+        tally = SyncJob(rows_read=0, created=0, updated=0, unchanged=0, rejected=0)
+        while chunk := await self._read_chunk(items):
+            if not Applier.grades_only(chunk):
+                return False
+            async with self.db.session(write=False) as s:
+                prepared = await self._applier(s, job, bulk=True).prepare_grades(chunk)
+            errors += self._error_rows(job.id, prepared.outcomes)
+            self._count(tally, prepared.outcomes)
+        if not errors:
+            return False
+        await self._record_rejection(job, errors, tally)
+        return True
+
+    async def _record_rejection(self, job: SyncJob, errors: list[dict[str, Any]], tally: SyncJob) -> None:
+        async with self.db.session(write=True) as s:
+            row = await self._locked_job(s, job.id)
+            await s.execute(insert(SyncJobError), errors)
+            row.rows_read, row.rejected = tally.rows_read, tally.rejected
+            row.status, row.finished_at, row.locked_until, row.locked_by = "failed", utcnow(), None, None
+            row.error = f"{tally.rejected} row(s) are not valid; nothing was applied (all_or_nothing)"
+
     async def _all_or_nothing(self, job: SyncJob, items: Iterator[Item]) -> None:
         """One transaction. Chunks of grades are validated ahead of their write (outside the transaction) as long as
         the transaction has written nothing but grades; once a row is found broken, such chunks are only validated,
@@ -341,11 +378,6 @@ class SyncRunner:
                 row.applied_through = row.rows_total or tally.rows_read
                 row.status, row.finished_at, row.locked_until, row.locked_by, row.error = "succeeded", utcnow(), None, None, None
         except Rollback:
-            async with self.db.session(write=True) as s:
-                row = await self._locked_job(s, job.id)
-                await s.execute(insert(SyncJobError), errors)
-                row.rows_read, row.rejected = tally.rows_read, tally.rejected
-                row.status, row.finished_at, row.locked_until, row.locked_by = "failed", utcnow(), None, None
-                row.error = f"{tally.rejected} row(s) are not valid; nothing was applied (all_or_nothing)"
+            await self._record_rejection(job, errors, tally)
         finally:
             await self._cancel(task)

@@ -229,3 +229,41 @@ async def test_issuer_must_be_active_in_the_registry_on_the_issue_date(platform:
     assert result["outcome"] == "issuer_inactive" and result["verified"] is False
     assert check(result, "issuer")["problem"]["type"].endswith("/issuer-inactive")
     assert check(result, "signature")["passed"] is True
+
+
+async def _signed_by_the_issuer(platform: Platform, code: str, doc: dict) -> dict:
+    """``doc`` signed with the issuer's current key, as the platform would have issued it."""
+    from services.credentials.issuers import repository as issuers_repo
+
+    app = platform.apps["credentials"]
+    async with app.state.db.session(write=False) as s:
+        issuer = await issuers_repo.by_code(s, code)
+        key = await issuers_repo.active_key(s, issuer.id)
+    private = app.state.credentials.keys.private_key(code, key.key_id, key.sealed_private_key)
+    unsigned = {k: v for k, v in doc.items() if k != "proof"}
+    return dataintegrity.sign(unsigned, private, f"{issuer.did}#{key.key_id}", created=datetime.now(UTC))
+
+
+async def test_validity_period_and_unreadable_status_are_distinct_outcomes(platform: Platform) -> None:
+    from datetime import timedelta
+
+    doc = (await issue(platform))["document"]
+    expired = await _signed_by_the_issuer(platform, "CD0101", doc | {"validUntil": "2025-01-01T00:00:00Z"})
+    future = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    not_yet = await _signed_by_the_issuer(platform, "CD0101", doc | {"validFrom": future})
+    # a status entry naming a list the platform does not have: the status cannot be read, which is not "valid"
+    missing_list = doc["credentialStatus"][0]["statusListCredential"].rsplit("/", 1)[0] + f"/{uuid.uuid4()}"
+    entries = [dict(doc["credentialStatus"][0], statusListCredential=missing_list, id=f"{missing_list}#5", statusListIndex="5"),
+               doc["credentialStatus"][1]]
+    unreadable = await _signed_by_the_issuer(platform, "CD0101", doc | {"credentialStatus": entries})
+
+    result = await verify(platform, expired)
+    assert result["outcome"] == "expired" and check(result, "signature")["passed"] is True
+    assert check(result, "validity")["problem"]["type"].endswith("/credential-expired")
+    result = await verify(platform, not_yet)
+    assert result["outcome"] == "not_yet_valid" and check(result, "validity")["problem"]["type"].endswith("/credential-not-yet-valid")
+    result = await verify(platform, unreadable)
+    assert result["outcome"] == "status_unavailable" and result["verified"] is False
+    assert check(result, "signature")["passed"] is True and check(result, "suspension")["passed"] is True
+    problem = check(result, "revocation")["problem"]
+    assert problem["type"].endswith("/status-unavailable") and problem["status"] == 503

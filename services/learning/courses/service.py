@@ -137,6 +137,13 @@ async def authored_course(session: AsyncSession, principal: Principal, course_id
     return course
 
 
+def _changed(course: Course) -> None:
+    """A published course whose content or rules change is a new version (completions name the version taken)."""
+    if course.status == "published":
+        course.version += 1
+    course.updated_at = utcnow()
+
+
 async def update_course(session: AsyncSession, principal: Principal, course_id: uuid.UUID, body: CourseUpdate) -> Course:
     course = await authored_course(session, principal, course_id)
     changes = body.model_dump(exclude_unset=True)
@@ -149,9 +156,8 @@ async def update_course(session: AsyncSession, principal: Principal, course_id: 
         setattr(course, field, nfc(value) if isinstance(value, str) else value)
     if "title" in changes:
         course.title_folded = fold(course.title)[:300]
-    if changes and course.status == "published":
-        course.version += 1
-    course.updated_at = utcnow()
+    if changes:
+        _changed(course)
     await session.flush()
     return course
 
@@ -182,6 +188,7 @@ async def detail(session: AsyncSession, course: Course) -> CourseDetail:
 async def add_module(session: AsyncSession, principal: Principal, course_id: uuid.UUID, body: ModuleCreate) -> CourseModule:
     course = await authored_course(session, principal, course_id)
     position = await repository.next_position(session, CourseModule.position, CourseModule.course_id == course.id)
+    _changed(course)
     module = CourseModule(id=uuid.uuid4(), course_id=course.id, position=position, title=nfc(body.title))
     session.add(module)
     await session.flush()
@@ -218,6 +225,7 @@ async def add_lesson(session: AsyncSession, principal: Principal, course_id: uui
     lesson = Lesson(id=uuid.uuid4(), course_id=course.id, module_id=module.id, position=position, title=nfc(body.title),
                     kind=body.kind, learning_object_id=body.learning_object_id, learning_object_version=body.learning_object_version,
                     body=nfc(body.body) if body.body else None, required=body.required, estimated_minutes=body.estimated_minutes)
+    _changed(course)
     session.add(lesson)
     await session.flush()
     return lesson
@@ -228,6 +236,7 @@ async def add_question(session: AsyncSession, principal: Principal, course_id: u
     options, answer = grading.build(body)
     question = Question(id=uuid.uuid4(), course_id=course.id, pool=body.pool, kind=body.kind, prompt=nfc(body.prompt),
                         options=options, answer=answer, points=body.points)
+    _changed(course)
     session.add(question)
     await session.flush()
     return question
@@ -254,6 +263,7 @@ async def add_quiz(session: AsyncSession, principal: Principal, course_id: uuid.
     quiz = Quiz(id=uuid.uuid4(), course_id=course.id, title=nfc(body.title), question_ids=[str(q) for q in body.question_ids],
                 pools=[p.model_dump() for p in body.pools], shuffle=body.shuffle, max_attempts=body.max_attempts,
                 time_limit_seconds=body.time_limit_seconds, pass_mark=body.pass_mark, required=body.required)
+    _changed(course)
     session.add(quiz)
     await session.flush()
     return quiz

@@ -63,6 +63,11 @@ async def test_authoring_is_authorised_and_validated(platform: Platform, people:
         assert cid in {x["id"] for x in listed["items"]}
         # editing a published course makes a new version
         assert (await ok(await c.patch(f"/v1/courses/{cid}", json={"estimated_hours": 5}, headers=people.teacher)))["version"] == 2
+        await ok(await c.post(f"/v1/courses/{cid}/modules", json={"title": "Chương 2"}, headers=people.teacher), 201)
+        assert (await ok(await c.get(f"/v1/courses/{cid}", headers=people.student)))["version"] == 3
+        bad = await c.patch(f"/v1/courses/{cid}", json={"title": None}, headers=people.teacher)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "title"
+        assert (await ok(await c.get(f"/v1/courses/{cid}", headers=people.student)))["version"] == 3  # nothing changed
 
 
 async def test_class_lessons_quiz_and_one_completion(platform: Platform, people: People) -> None:

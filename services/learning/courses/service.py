@@ -271,12 +271,12 @@ async def add_quiz(session: AsyncSession, principal: Principal, course_id: uuid.
 
 async def add_run(session: AsyncSession, principal: Principal, course_id: uuid.UUID, body: RunCreate) -> CourseRun:
     course = await authored_course(session, principal, course_id)
-    if body.starts_at and body.ends_at and body.ends_at <= body.starts_at:
-        raise ValidationFailed("A run ends after it starts.", errors=[{"field": "ends_at", "message": "must be after starts_at"}])
     for field in ("starts_at", "ends_at"):
         value = getattr(body, field)
         if value is not None and value.tzinfo is None:
             raise ValidationFailed("Times carry their zone.", errors=[{"field": field, "message": "give an RFC 3339 time with its offset"}])
+    if body.starts_at and body.ends_at and body.ends_at <= body.starts_at:
+        raise ValidationFailed("A run ends after it starts.", errors=[{"field": "ends_at", "message": "must be after starts_at"}])
     run = CourseRun(id=uuid.uuid4(), course_id=course.id, title=nfc(body.title), starts_at=body.starts_at, ends_at=body.ends_at,
                     capacity=body.capacity)
     session.add(run)

@@ -168,6 +168,8 @@ async def query(session: AsyncSession, caller: Caller, *, agent: str | None, ver
         stmt = stmt.where(XapiStatement.stored <= until)
     if cursor:
         stored, sid = decode_cursor(cursor, 2)
+        if not isinstance(stored, datetime) or not isinstance(sid, uuid.UUID):
+            raise bad_request(Invalid("cursor", "use the more link of a previous page"))
         if ascending:
             stmt = stmt.where(or_(XapiStatement.stored > stored, and_(XapiStatement.stored == stored, XapiStatement.id > sid)))
         else:

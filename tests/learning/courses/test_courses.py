@@ -179,6 +179,9 @@ async def test_runs_capacity_and_dates(platform: Platform, people: People) -> No
         bad = await c.post(f"/v1/courses/{cid}/runs", json={"title": "Sai", "starts_at": now.isoformat(),
                                                             "ends_at": (now - timedelta(days=1)).isoformat()}, headers=people.teacher)
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ends_at"
+        naive = await c.post(f"/v1/courses/{cid}/runs", json={"title": "Sai", "starts_at": "2026-12-01T08:00:00",
+                                                              "ends_at": (now + timedelta(days=60)).isoformat()}, headers=people.teacher)
+        assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "starts_at"
         subs = [(await learner(platform, "CD0101"))[1] for _ in range(3)]
         three = {"institution_code": "CD0101", "run_id": small["id"],
                  "learners": [{"account": s, "full_name": f"Học viên {i}"} for i, s in enumerate(subs)]}

@@ -112,6 +112,8 @@ async def test_voiding_filters_and_paging(platform: Platform, people: People) ->
         by_agent = await ok(await c.get("/v1/xapi/statements", params={"agent": agent, "activity": activity}, headers=me | V))
         assert len(by_agent["statements"]) == 7
         assert (await c.get("/v1/xapi/statements", params={"agent": "{}"}, headers=me | V)).status_code == 400
+        assert (await c.get("/v1/xapi/statements", params={"cursor": "WzEsMl0"}, headers=me | V)).status_code == 400  # [1,2]
+        assert (await c.get("/v1/xapi/statements", params={"since": "2026-01-01T00:00:00"}, headers=me | V)).status_code == 400
         assert (await c.get("/v1/xapi/statements", params={"statementId": first[0], "verb": COMPLETED}, headers=me | V)).status_code == 400
 
         # voiding: the voided statement leaves queries, stays readable by voidedStatementId; a voiding one cannot be voided

@@ -9,6 +9,10 @@
   revocation and suspension through the status lists, plus the verification log row), by the credentials app
   in-process over ASGI (no sockets), one request at a time: the ratio to the baseline is the API's overhead. The
   httpx client runs in the same process, so its work is counted against the API too.
+* Through a server (``--server-seconds``, on by default): the same requests to the credentials service running
+  under uvicorn in its own process (identity beside it, both on the run's SQLite files), sent by a load generator
+  in another process over ``--connections`` keep-alive connections. Its per-core rate counts only the server
+  process's CPU time — what one core of a deployment serves.
 * Batch issuing (``--batch``): wall time of a cohort job (sign + store + status allocation) through
   ``POST /v1/issue-jobs``.
 
@@ -68,7 +72,95 @@ def learner(i: int) -> dict[str, object]:
     )
 
 
-async def main(seconds: float, batch: int, signing_processes: int, distinct: int) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def through_server(root: Path, settings: dict[str, object], docs: list[dict[str, object]], seconds: float,
+                         connections: int) -> tuple[float, float]:
+    """Verifications per second (wall, and per CPU-second of the server process) of the credentials service
+    under uvicorn, loaded from another process."""
+    import json
+
+    from bench.harness import Processes, free_port
+
+    procs = Processes(root)
+    ports = {"identity": free_port(), "credentials": free_port()}
+    identity_url = f"http://127.0.0.1:{ports['identity']}"
+    common = {"ENVIRONMENT": "test", "OUTBOX_ENABLED": "false", "IDENTITY_URL": identity_url, "JWT_ISSUER": identity_url,
+              "PUBLIC_BASE_URL": "http://127.0.0.1:8000"}
+    for name in ("identity", "credentials"):
+        s = settings[name]
+        env = {f"{name.upper()}_{k}": v for k, v in common.items()} | {
+            f"{name.upper()}_DATABASE_URL": s.database_url, f"{name.upper()}_OBJECT_STORE_URL": s.object_store_url,  # type: ignore[attr-defined]
+        }
+        if name == "credentials":
+            env["CREDENTIALS_JOBS_ENABLED"] = "false"
+        procs.start(name, f"services.{name}.app:create_app", ports[name], env)
+    try:
+        for name, port in ports.items():
+            procs.wait_healthy(name, f"http://127.0.0.1:{port}/healthz")
+        url = f"http://127.0.0.1:{ports['credentials']}/v1/verify"
+        bodies = root / "bodies.json"
+        bodies.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+        pid = procs.procs["credentials"].pid
+        await _load(url, bodies, 2.0, connections)  # warm-up
+        cpu = _cpu_seconds(pid)
+        done, elapsed = await _load(url, bodies, seconds, connections)
+        cpu = _cpu_seconds(pid) - cpu
+        return done / elapsed, done / cpu
+    finally:
+        procs.stop()
+
+
+async def _load(url: str, bodies: Path, seconds: float, connections: int) -> tuple[int, float]:
+    import json
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).resolve()), "--load-worker", url, str(bodies), str(seconds), str(connections),
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    if result["errors"]:
+        raise SystemExit(f"{result['errors']} verifications failed, e.g. {result['sample']}")
+    return result["requests"], result["seconds"]
+
+
+async def load_worker(url: str, bodies_file: str, seconds: float, connections: int) -> dict[str, object]:
+    """The load generator (its own process): ``connections`` clients posting the diplomas in turn, each on one
+    keep-alive connection, checking every answer."""
+    import json
+
+    import aiohttp
+
+    bodies = [json.dumps(d, ensure_ascii=False).encode() for d in json.loads(Path(bodies_file).read_text(encoding="utf-8"))]
+    done = errors = 0
+    sample: str | None = None
+    stop_at = time.perf_counter() + seconds
+
+    async def client(session: aiohttp.ClientSession, offset: int) -> None:
+        nonlocal done, errors, sample
+        n = offset
+        while time.perf_counter() < stop_at:
+            async with session.post(url, data=bodies[n % len(bodies)], headers={"Content-Type": "application/json"}) as resp:
+                answer = await resp.read()
+            if resp.status == 200 and json.loads(answer)["verified"]:
+                done += 1
+            else:
+                errors += 1
+                sample = sample or answer[:300].decode(errors="replace")
+            n += 1
+
+    start = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
+        await asyncio.gather(*(client(session, i * 7) for i in range(connections)))
+    return {"requests": done, "seconds": time.perf_counter() - start, "errors": errors, "sample": sample}
+
+
+async def main(seconds: float, batch: int, signing_processes: int, distinct: int, server_seconds: float = 0.0,
+               connections: int = 4) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
 
@@ -114,6 +206,13 @@ async def main(seconds: float, batch: int, signing_processes: int, distinct: int
             print(f"verification, POST /v1/verify:       {api:8.1f} /s wall, {api_cpu:8.1f} /s per core"
                   f"  ratio to baseline {api / in_process:.2f} wall, {api_cpu / in_process_cpu:.2f} per core")
 
+            if server_seconds > 0:
+                settings = {name: platform.settings[name] for name in ("identity", "credentials")}
+                wall, per_core = await through_server(root, settings, docs, server_seconds, connections)
+                print(f"verification, server process:        {wall:8.1f} /s wall, {per_core:8.1f} /s per core"
+                      f"  ({connections} connections; per core = requests / server CPU seconds; "
+                      f"ratio to baseline {per_core / in_process_cpu:.2f} per core)")
+
             if batch:
                 items = [diploma(person_id=str(uuid.uuid4())) for _ in range(batch)]
                 async with platform.client("credentials") as c:
@@ -136,5 +235,14 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--signing-processes", type=int, default=2)
     parser.add_argument("--distinct", type=int, default=50, help="distinct diplomas verified in turn")
+    parser.add_argument("--server-seconds", type=float, default=10.0, help="0 skips the server-process measurement")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--load-worker", nargs=4, metavar=("URL", "BODIES", "SECONDS", "CONNECTIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.batch, args.signing_processes, args.distinct))
+    if args.load_worker:
+        url, bodies, secs, conns = args.load_worker
+        import json
+
+        print(json.dumps(asyncio.run(load_worker(url, bodies, float(secs), int(conns)))))
+    else:
+        asyncio.run(main(args.seconds, args.batch, args.signing_processes, args.distinct, args.server_seconds, args.connections))

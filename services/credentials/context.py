@@ -45,7 +45,8 @@ class CredentialsContext:
         return f"{self.public_base}/verify/{credential_id}"
 
 
-def get_context(request: Request) -> CredentialsContext:
+# ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request
+async def get_context(request: Request) -> CredentialsContext:
     return request.app.state.credentials  # type: ignore[no-any-return]
 
 

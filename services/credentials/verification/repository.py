@@ -67,7 +67,11 @@ async def issuer_state(
     return IssuerRow(*rows[0][:6]), rows[0][6], heads
 
 
+_add_log = insert(VerificationLog.__table__)
+
+
 async def add_log(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Verification log rows, in one Core insert (no unit of work for append-only rows)."""
+    """Verification log rows, in one Core insert on the session's connection (no unit of work, no ORM bulk path
+    for append-only rows)."""
     if rows:
-        await session.execute(insert(VerificationLog), rows)
+        await (await session.connection()).execute(_add_log, rows)

@@ -21,7 +21,8 @@ class Grade(Entity, Base):
     __table_args__ = (UniqueConstraint("enrolment_id", "module_id", "term_id", name="uq_grade_sitting"),)
 
     institution_code: Mapped[str] = mapped_column(String(20), index=True)
-    enrolment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("enrolments.id"), index=True)
+    #: no index of its own: uq_grade_sitting (enrolment_id, module_id, term_id) leads with it
+    enrolment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("enrolments.id"))
     module_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("modules.id"), index=True)
     term_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("terms.id"), index=True)
     #: component scores as decimal strings, e.g. {"continuous": "7.5", "final": "8.0"}

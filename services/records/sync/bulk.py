@@ -6,14 +6,15 @@ writes). Per batch of validated grade rows, each natural key (enrolment, module,
 1. the existing grades of the batch's keys are read **and locked** (``FOR UPDATE``), so their old values, which
    the audit keeps, cannot change under us before commit;
 2. rows whose values equal the stored ones are ``unchanged`` and go no further; the others are ``COPY``'d into a
-   temporary staging table — an update under the existing grade's id, a new grade under a fresh id;
+   temporary staging table — an update under the existing grade's id, a new grade under a fresh id made in Python;
 3. one ``INSERT INTO grades … SELECT FROM stage ON CONFLICT (enrolment_id, module_id, term_id) DO UPDATE … WHERE
    grades.id = EXCLUDED.id AND the values differ RETURNING id, version`` applies them. ``grades.id = EXCLUDED.id``
    makes an update apply only to the row we locked: a grade another writer inserted for the same key after step 1
    (so we staged it as new) is left alone, not returned, and goes round again as an update with its old values
    read and locked — so the audit's ``old`` is always exact;
 4. the same statement writes one ``grade_audit`` row per grade it created or changed (old → new, who, why, from
-   which job); the change-feed entries go to the caller's change log, which writes them with ``COPY`` too.
+   which job), joining its returned rows to the staged ones by id alone; the change-feed entries go to the
+   caller's change log, which writes them with ``COPY`` too.
 
 Nothing here commits: it all happens in the caller's transaction, with the chunk's other writes and its
 ``applied_through``, so a job resumed after a crash never applies a row twice.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -52,21 +53,21 @@ _UPSERT = text(
     "WITH up AS ("
     " INSERT INTO grades AS g (id, created_at, updated_at, institution_code, enrolment_id, module_id, term_id,"
     " components, score, letter, points, passed, version)"
-    " SELECT coalesce(s.id, gen_random_uuid()), :now, :now, :institution, s.enrolment_id, s.module_id, s.term_id,"
+    " SELECT s.id, :now, :now, :institution, s.enrolment_id, s.module_id, s.term_id,"
     f" s.components, s.score, s.letter, s.points, s.passed, 1 FROM {STAGE} AS s"
     " ON CONFLICT (enrolment_id, module_id, term_id) DO UPDATE SET components = EXCLUDED.components,"
     " score = EXCLUDED.score, letter = EXCLUDED.letter, points = EXCLUDED.points, passed = EXCLUDED.passed,"
     " version = g.version + 1, updated_at = EXCLUDED.updated_at"
     " WHERE g.id = EXCLUDED.id AND (g.components, g.score, g.letter, g.points, g.passed) IS DISTINCT FROM"
     " (EXCLUDED.components, EXCLUDED.score, EXCLUDED.letter, EXCLUDED.points, EXCLUDED.passed)"
-    " RETURNING g.id, g.version, g.enrolment_id, g.module_id, g.term_id"
+    " RETURNING g.id, g.version"
     "), audit AS ("
     " INSERT INTO grade_audit (id, grade_id, changed_at, actor, source, sync_job_id, reason, old, new)"
     " SELECT gen_random_uuid(), up.id, :now, :actor, :source, :job, s.reason, s.old,"
     " jsonb_build_object('components', s.components, 'score', s.score_text, 'letter', s.letter,"
     " 'points', s.points_text, 'passed', s.passed)"
-    f" FROM up JOIN {STAGE} AS s ON s.enrolment_id = up.enrolment_id AND s.module_id = up.module_id AND s.term_id = up.term_id"
-    ") SELECT id, version, enrolment_id, module_id, term_id FROM up"
+    f" FROM up JOIN {STAGE} AS s ON s.id = up.id"
+    ") SELECT id, version FROM up"
 )
 
 Key = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
@@ -91,6 +92,8 @@ class PendingGrade:
     #: ``new["components"]`` as JSON and the change-feed key as JSON, made ahead when the row was validated
     components_json: str | None = None
     change_json: str | None = None
+    #: the id the grade gets if it is new (every staged row has its id, so the audit finds its row by id alone)
+    fresh_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 def snapshot(components: Any, score: Any, letter: str, points: Any, passed: bool) -> dict[str, Any]:
@@ -128,7 +131,7 @@ async def write_grades(
             (r.enrolment_id, r.module_id, r.term_id): (r.id, snapshot(r.components, r.score, r.letter, r.points, r.passed))
             for r in existing
         }
-        staged: dict[Key, PendingGrade] = {}
+        staged: dict[uuid.UUID, PendingGrade] = {}
         records = []
         for p in todo:
             found = old.get(p.key)
@@ -139,9 +142,10 @@ async def write_grades(
                     continue
             else:
                 p.grade_id, p.old = None, None
-            staged[p.key] = p
+            staged_id = p.grade_id or p.fresh_id
+            staged[staged_id] = p
             n = p.new
-            records.append((p.grade_id, *p.key, p.components_json or json.dumps(n["components"]), p.score, n["letter"], p.points, n["passed"],
+            records.append((staged_id, *p.key, p.components_json or json.dumps(n["components"]), p.score, n["letter"], p.points, n["passed"],
                             n["score"], n["points"], p.reason, None if p.old is None else json.dumps(p.old)))
         if not staged:
             return
@@ -153,7 +157,7 @@ async def write_grades(
             "now": utcnow(), "institution": institution_code, "actor": actor, "source": source, "job": job_id,
         })
         for r in written:
-            p = staged.pop((r.enrolment_id, r.module_id, r.term_id))
+            p = staged.pop(r.id)
             p.result = "created" if p.old is None else "updated"
             p.grade_id, p.version = r.id, r.version
         if not staged:

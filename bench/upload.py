@@ -14,7 +14,7 @@ neither side.
 RSS of the learning service and the gateway is sampled from ``/proc/<pid>/status`` every 20 ms during each
 upload (``VmRSS``); ``VmHWM`` (the kernel's high-water mark since the process started) is read at the end.
 
-    python bench/upload.py [--size-mib 1024] [--rounds 1] [--keep]
+    python bench/upload.py [--size-mib 1024] [--rounds 1] [--store folder|s3] [--mode raw|form|resumable] [--keep]
 
 Prints per-upload rates, the RSS before and at peak, and, last, ``gateway/direct = 0.xx`` plus whether both
 peaks stayed under ``--rss-target-mib`` (150).
@@ -132,8 +132,9 @@ async def direct_round(store_url: str, s3: dict[str, str], size: int, round_no: 
     return elapsed
 
 
-async def gateway_round(gateway: str, headers: dict[str, str], size: int, round_no: int) -> tuple[float, dict]:
-    """Seconds to upload ``size`` bytes as a new learning object's file through the gateway."""
+async def gateway_round(gateway: str, headers: dict[str, str], size: int, round_no: int, mode: str = "raw") -> tuple[float, dict]:
+    """Seconds to upload ``size`` bytes as a new learning object's file through the gateway: as the raw body
+    (``raw``), as a multipart form (``form``), or as a resumable upload, part by part (``resumable``)."""
     import aiohttp
 
     chunks = make_chunks(round_no)
@@ -144,14 +145,56 @@ async def gateway_round(gateway: str, headers: dict[str, str], size: int, round_
             if r.status != 201:
                 raise SystemExit(f"create: {r.status} {await r.text()}")
             object_id = (await r.json())["id"]
-        url = f"{gateway}/api/learning/v1/learning-objects/{object_id}/file?filename=bench-{round_no}.mp4"
+        base = f"{gateway}/api/learning/v1/learning-objects/{object_id}"
         started = time.perf_counter()
-        async with session.put(url, data=generate(chunks, size),
-                               headers=headers | {"Content-Type": "video/mp4", "Content-Length": str(size)}) as r:
+        if mode == "raw":
+            r = await session.put(f"{base}/file?filename=bench-{round_no}.mp4", data=generate(chunks, size),
+                                  headers=headers | {"Content-Type": "video/mp4", "Content-Length": str(size)})
+        elif mode == "form":
+            boundary = secrets.token_hex(16)
+            head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench-{round_no}.mp4\"\r\n"
+                    "Content-Type: video/mp4\r\n\r\n").encode()
+            tail = f"\r\n--{boundary}--\r\n".encode()
+
+            async def form() -> AsyncIterator[bytes]:
+                yield head
+                async for chunk in generate(chunks, size):
+                    yield chunk
+                yield tail
+
+            r = await session.post(f"{base}/file", data=form(), headers=headers | {
+                "Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(len(head) + size + len(tail))})
+        else:
+            async with session.post(f"{base}/uploads", json={"filename": f"bench-{round_no}.mp4", "size": size,
+                                                             "content_type": "video/mp4"}, headers=headers) as started_upload:
+                upload = await started_upload.json()
+                if started_upload.status != 201:
+                    raise SystemExit(f"start upload: {started_upload.status} {upload}")
+            part_size, stream = upload["part_size"], generate(chunks, size).__aiter__()
+            pending = b""
+            for number in range(1, upload["part_count"] + 1):
+                want = min(part_size, size - (number - 1) * part_size)
+
+                async def part(want: int = want) -> AsyncIterator[bytes]:
+                    nonlocal pending
+                    sent = 0
+                    while sent < want:
+                        chunk = pending or await stream.__anext__()
+                        pending = chunk[want - sent:]
+                        chunk = chunk[: want - sent]
+                        sent += len(chunk)
+                        yield chunk
+
+                async with session.put(f"{gateway}/api/learning/v1/uploads/{upload['id']}/parts/{number}", data=part(),
+                                       headers=headers | {"Content-Length": str(want)}) as sent_part:
+                    if sent_part.status != 200:
+                        raise SystemExit(f"part {number}: {sent_part.status} {await sent_part.text()}")
+            r = await session.post(f"{gateway}/api/learning/v1/uploads/{upload['id']}/complete", headers=headers)
+        async with r:
             body = await r.json()
             elapsed = time.perf_counter() - started
             if r.status != 201:
-                raise SystemExit(f"upload: {r.status} {body}")
+                raise SystemExit(f"upload ({mode}): {r.status} {body}")
     return elapsed, body
 
 
@@ -189,6 +232,8 @@ def main() -> None:
     parser.add_argument("--rss-target-mib", type=float, default=150.0)
     parser.add_argument("--store", choices=["folder", "s3"], default="folder",
                         help="folder (default) or s3: a moto S3 server in its own process")
+    parser.add_argument("--mode", choices=["raw", "form", "resumable"], default="raw",
+                        help="raw body PUT (default), multipart form POST, or a resumable upload part by part")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     args = parser.parse_args()
     if not Path("/proc/self/status").exists():
@@ -241,7 +286,7 @@ def main() -> None:
             pids = {"learning": learning.pid, "gateway": gateway.pid}
             # a small upload first, so both processes have imported and warmed everything they use
             await gateway_round(gateway_url, headers, 2 * MIB, 0)
-            print(f"upload of {args.size_mib} MiB, raw body, {args.store} store; rounds: direct, gateway, gateway, direct × {args.rounds}")
+            print(f"upload of {args.size_mib} MiB, {args.mode}, {args.store} store; rounds: direct, gateway, gateway, direct × {args.rounds}")
             times: dict[str, list[float]] = {"direct": [], "gateway": []}
             peaks = {name: 0 for name in pids}
             round_no = 1
@@ -252,7 +297,7 @@ def main() -> None:
                         print(f"  direct  {size / elapsed / MIB:7.1f} MiB/s  ({elapsed:5.1f} s)")
                     else:
                         with RssSampler(pids) as sampler:
-                            elapsed, body = await gateway_round(gateway_url, headers, size, round_no)
+                            elapsed, body = await gateway_round(gateway_url, headers, size, round_no, args.mode)
                         if body["version"]["file"]["size"] != size:
                             raise SystemExit(f"stored {body['version']['file']} for {size} bytes sent")
                         for name in pids:

@@ -369,6 +369,8 @@ class ScormValuesRead(BaseModel):
 class LaunchRead(BaseModel):
     """What content needs to report by xAPI (cmi5 / TinCan launch parameters)."""
 
+    #: where the lesson's content is: the library's package launch (SCORM / cmi5 player) or version, pinned
+    content_url: str | None
     endpoint: str
     auth: str
     actor: dict[str, Any]

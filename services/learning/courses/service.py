@@ -217,6 +217,9 @@ async def add_lesson(session: AsyncSession, principal: Principal, course_id: uui
         version = await library.get_version(session, body.learning_object_id, body.learning_object_version)
         if version is None:
             raise fail("learning_object_version", "no such learning object version in the library")
+        # learners must be able to open it: a published version (its visibility is the library's to enforce)
+        if version.published_at is None:
+            raise fail("learning_object_version", "pin a version the library has published")
         if body.kind == "package":
             packages = await library.packages_by_blob(session, {version.blob_id} if version.blob_id else set())
             if not packages:

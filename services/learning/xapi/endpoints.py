@@ -159,11 +159,16 @@ async def get_statements(request: Request, session: SessionDep, caller: Annotate
 async def launch(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, request: Request, session: SessionDep,
                  principal: CurrentPrincipal) -> Any:
     enrolment, course = await courses.active_enrolment(session, principal, enrolment_id)
-    if lesson_id not in {lesson.id for lesson in await course_repository.lessons(session, course.id)}:
+    lesson = next((x for x in await course_repository.lessons(session, course.id) if x.id == lesson_id), None)
+    if lesson is None:
         raise NotFound(f"No lesson {lesson_id} in this course.")
     await courses.apply_progress(session, request.app.state.outbox, enrolment, course, lesson_id, "opened", 0)
     row, auth = await new_launch(request, session, enrolment, lesson_id)
-    endpoint = request.app.state.settings.public_service_url.rstrip("/") + "/v1/xapi/"
-    return LaunchRead(endpoint=endpoint, auth=auth, actor=learner_agent(enrolment), registration=enrolment.id,
+    base = request.app.state.settings.public_service_url.rstrip("/")
+    content = {
+        "package": f"{base}/v1/learning-objects/{lesson.learning_object_id}/launch?version={lesson.learning_object_version}",
+        "learning_object": f"{base}/v1/learning-objects/{lesson.learning_object_id}/versions/{lesson.learning_object_version}",
+    }.get(lesson.kind)
+    return LaunchRead(content_url=content, endpoint=f"{base}/v1/xapi/", auth=auth, actor=learner_agent(enrolment), registration=enrolment.id,
                       activity_id=courses.activity_id(lesson_id), expires_at=row.expires_at)
 

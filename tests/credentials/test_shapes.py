@@ -223,3 +223,17 @@ def test_values_that_shape_processing_are_not_templated_over(value: str) -> None
     doc = copy.deepcopy(base)
     doc["credentialSubject"]["achievement"]["id"] = value
     assert _outcome(contexts.canonize, doc) == _outcome(contexts.canonize_with_pyld, doc)
+
+
+def test_one_canonicalizer_shared_by_threads() -> None:
+    """The service canonicalises on the event loop and in its signing thread at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shapes = ShapeCanonicalizer(contexts.to_rdf, contexts.bundled())
+    when = datetime(2026, 7, 1, tzinfo=UTC)
+    docs = [_issued(diploma(holder={"full_name": f"Đỗ Minh {i}"}, level=("college", "intermediate")[i % 2],
+                            achievement={"code": ("6480201", "5480202")[i % 2], "occupation_code": ("6480201", "5480202")[i % 2]}), when)
+            for i in range(40)]
+    expected = [contexts.canonize_with_pyld(d) for d in docs]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(shapes.canonize, docs * 3)) == expected * 3

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -293,6 +294,9 @@ class ShapeCanonicalizer:
         self._to_rdf = to_rdf
         self._terms = bundled_terms(bundled)
         self._shapes: LRUCache[str, Shape] = LRUCache(maxsize=size)
+        #: the caches are shared by the event loop and the signing thread (cachetools' caches are not thread-safe);
+        #: filling a template, the per-document work, runs outside the lock
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
@@ -304,21 +308,22 @@ class ShapeCanonicalizer:
         walk = _Walk(self._terms, set(), frozenset())
         skeleton = walk.node(document)
         shape_key = json.dumps(skeleton, ensure_ascii=False, separators=(",", ":"))
-        shape = self._shapes.get(shape_key)
-        if shape is None:
-            shape = self._shapes[shape_key] = Shape()
-        if shape.untemplatable:
-            raise NotTemplatable
         values = walk.values
-        frozen_key = tuple(values[i] for i in sorted(shape.frozen))
-        template = shape.templates.get(frozen_key)
-        if template is None:
-            self.misses += 1
-            template = self._learn(document, shape, values)
+        with self._lock:
+            shape = self._shapes.get(shape_key)
+            if shape is None:
+                shape = self._shapes[shape_key] = Shape()
+            if shape.untemplatable:
+                raise NotTemplatable
             frozen_key = tuple(values[i] for i in sorted(shape.frozen))
-            shape.templates[frozen_key] = template
-        else:
-            self.hits += 1
+            template = shape.templates.get(frozen_key)
+            if template is None:
+                self.misses += 1
+                template = self._learn(document, shape, values)
+                frozen_key = tuple(values[i] for i in sorted(shape.frozen))
+                shape.templates[frozen_key] = template
+            else:
+                self.hits += 1
         return self._fill(template, values)
 
     def _learn(self, document: dict[str, Any], shape: Shape, values: list[str]) -> Template:

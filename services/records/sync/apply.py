@@ -119,6 +119,14 @@ class Sitting:
     module_id: uuid.UUID
     term_id: uuid.UUID
     policy: GradingPolicy
+    #: the change-feed key of a grade in this sitting as JSON, around the learner's ID number: (head, tail); None
+    #: when a code needs escaping (then :func:`flat_json` makes it)
+    key_json: tuple[str, str] | None
+
+
+def _plain(text: str) -> bool:
+    """Text that goes into a JSON string as it is."""
+    return '"' not in text and "\\" not in text and text.isprintable()
 
 
 _ZERO = Decimal(0)
@@ -215,6 +223,8 @@ class Applier:
         #: (policy, score) → (letter band, passed, canonical score and points)
         self._sittings: dict[tuple[str, str, str], Sitting] = {}
         self._bands: dict[tuple[str, Decimal], tuple[Any, bool, str, str]] = {}
+        #: module → whether its component names go into JSON without escaping
+        self._plain_names: dict[uuid.UUID, bool] = {}
         self._pending: list[PendingGrade] = []
         self._pending_keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
         self._stage_used = False  # an Applier lives in one transaction
@@ -362,6 +372,7 @@ class Applier:
         self._checked_weights.clear()
         self._sittings.clear()
         self._bands.clear()
+        self._plain_names.clear()
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def _programme(self, code: str | None, field_name: str) -> Programme:
@@ -593,7 +604,11 @@ class Applier:
         term = self.terms.get(row.term_code)
         if term is None:
             raise RowError("term_code", f"unknown term {row.term_code!r} at institution {self.code}")
-        found = Sitting(programme, module, term, programme.id, module.id, term.id, self._policy(programme))
+        codes = (self.code, row.programme_code, row.module_code, row.term_code)
+        key_json = (f'{{"institution_code": "{self.code}", "id_number": "',
+                    f'", "programme_code": "{row.programme_code}", "module_code": "{row.module_code}", "term_code": "{row.term_code}"}}'
+                    ) if _plain("".join(codes)) else None
+        found = Sitting(programme, module, term, programme.id, module.id, term.id, self._policy(programme), key_json)
         self._sittings[(row.programme_code, row.module_code, row.term_code)] = found
         return found
 
@@ -617,6 +632,7 @@ class Applier:
         try:
             if checked is None:
                 checked = self._checked_weights[plan.module_id] = check_weights(plan.module.weights or plan.programme.weights)
+                self._plain_names[plan.module_id] = all(_plain(name) for name in checked)
             score, canonical = _weighted(components, checked)
         except GradingError as err:
             raise RowError(err.field, err.message) from None
@@ -665,8 +681,15 @@ class Applier:
         score, band, new = self._score(plan, row.components)
         key = {"institution_code": self.code, "id_number": row.id_number, "programme_code": row.programme_code,
                "module_code": row.module_code, "term_code": row.term_code}
+        components = new["components"]
+        if self._plain_names.get(plan.module_id):  # component names that need no escaping; the values are numbers
+            components_json = "{" + ", ".join([f'"{k}": "{v}"' for k, v in components.items()]) + "}"
+        else:
+            components_json = flat_json(components)
+        # the ID number is 12 digits (checked by GradeRow)
+        change_json = plan.key_json[0] + row.id_number + plan.key_json[1] if plan.key_json else flat_json(key)
         return PendingGrade((enrolment.id, plan.module_id, plan.term_id), new, str(score), str(band.points), row.reason, key,
-                            components_json=flat_json(new["components"]), change_json=flat_json(key))
+                            components_json=components_json, change_json=change_json)
 
     async def _grade_bulk(self, row: GradeRow) -> str:
         pending = self._pending_grade(row)

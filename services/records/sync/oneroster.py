@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sqlite3
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,12 +216,15 @@ class _ResultGroups:
     BATCH = 5000
 
     def __init__(self, upload: Path) -> None:
-        self.path = upload.with_name(upload.name + ".results.sqlite")
+        self.folder = upload.parent
+        self.path: Path | None = None
         self.db: sqlite3.Connection | None = None
         self.pending: list[tuple[str, str, int, str, str, int]] = []
 
     def __enter__(self) -> _ResultGroups:
-        self.path.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix="results-", suffix=".sqlite", dir=self.folder)  # one per reader
+        os.close(fd)
+        self.path = Path(name)
         self.db = sqlite3.connect(self.path)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
@@ -229,7 +234,8 @@ class _ResultGroups:
     def __exit__(self, *exc: object) -> None:
         if self.db is not None:
             self.db.close()
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     def add(self, student: str, class_id: str, line: int, component: str, score: str, deleted: bool) -> None:
         self.pending.append((student, class_id, line, component, score, int(deleted)))

@@ -25,7 +25,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
@@ -322,13 +322,17 @@ class SyncRunner:
         which validates them again, so what is written is checked against the data as it is under the lock."""
         errors: list[dict[str, Any]] = []
         tally = SyncJob(rows_read=0, created=0, updated=0, unchanged=0, rejected=0)
-        while chunk := await self._read_chunk(items):
-            if not Applier.grades_only(chunk):
-                return False
-            async with self.db.session(write=False) as s:
-                prepared = await self._applier(s, job, bulk=True).prepare_grades(chunk)
-            errors += self._error_rows(job.id, prepared.outcomes)
-            self._count(tally, prepared.outcomes)
+        try:
+            while chunk := await self._read_chunk(items):
+                if not Applier.grades_only(chunk):
+                    return False
+                async with self.db.session(write=False) as s:
+                    prepared = await self._applier(s, job, bulk=True).prepare_grades(chunk)
+                errors += self._error_rows(job.id, prepared.outcomes)
+                self._count(tally, prepared.outcomes)
+        finally:
+            if isinstance(items, Generator):
+                items.close()  # its files (a zip, a scratch database) are closed now, not when it is collected
         if not errors:
             return False
         await self._record_rejection(job, errors, tally)

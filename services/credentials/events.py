@@ -76,6 +76,8 @@ def course_payload(data: dict[str, Any], platform_issuer: str) -> dict[str, Any]
         "kind": "course_certificate",
         "level": "course",
         "person_id": data.get("person_id"),
+        # a learner without a person record (a staff account) is named by the account: learner_id "account:<id>"
+        "learner_id": str(data["learner_id"]) if data.get("learner_id") is not None else None,
         "holder": data.get("holder"),
         "achievement": _clean({
             "code": str(data["course_id"]) if data.get("course_id") is not None else None,

@@ -13,6 +13,7 @@ from services.learning.files.endpoints import router as files_router
 from services.learning.library.endpoints import router as library_router
 from services.learning.packages.endpoints import router as packages_router
 from services.learning.search.endpoints import router as search_router
+from services.learning.sweeper import run_sweeper
 from services.learning.xapi.endpoints import router as xapi_router
 
 
@@ -25,4 +26,5 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         routers=[library_router, files_router, packages_router, search_router, courses_router, xapi_router],
         event_handlers={"vn.vet.credentials.credential.issued": on_credential_issued},
         http_transport=http_transport,
+        background=[run_sweeper],
     )

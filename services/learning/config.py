@@ -35,6 +35,11 @@ class LearningSettings(ServiceSettings):
     package_max_ratio: int = 200
     #: search counts its total and facets over at most this many matches (beyond: "1000+", a lower bound)
     search_count_limit: int = 1000
+    #: the sweeper (expired resumable uploads, stray multipart uploads, orphan files): how often it runs, how old
+    #: an unreferenced object must be before it is removed, and how long after start the first pass waits
+    sweeper_interval_seconds: float = 3600.0
+    sweeper_grace_seconds: float = 24 * 3600.0
+    sweeper_initial_delay_seconds: float = 60.0
 
     @field_validator("upload_part_size")
     @classmethod

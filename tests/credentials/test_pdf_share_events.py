@@ -215,3 +215,38 @@ async def test_course_completed_event_issues_a_certificate_with_the_holder_from_
         me = await c.get(f"/v1/persons/{person}", headers=await platform.admin_headers())
     assert subject["name"] == me.json()["full_name"] and subject["achievement"]["name"] == "Kỹ năng giao tiếp"
     assert subject["finalScore"] == "86" and body["award_year"] == 2026
+
+
+async def test_course_completed_by_an_account_without_a_person_issues_one_certificate(platform: Platform) -> None:
+    """A teacher who signs in with a staff account has no person record: learning names them ``account:<id>`` and
+    sends their name; the certificate is issued to that account, once even when the event arrives twice."""
+    learning = {"Authorization": f"Bearer {await platform.token('svc-learning', platform.settings['learning'].client_secret, 'events:deliver')}"}
+    course, account = str(uuid.uuid4()), f"account:{uuid.uuid4()}"
+    title = f"Năng lực số cho nhà giáo {course[:8]}"
+    event = {
+        "specversion": "1.0", "id": str(uuid.uuid4()), "type": "vn.vet.learning.course.completed", "source": "learning",
+        "subject": course, "time": "2026-10-01T02:00:00Z", "datacontenttype": "application/json",
+        "data": {"course_id": course, "version": 1, "title": title, "skill_area": "digital", "audience": "teachers",
+                 "hours": 20, "learner_id": account, "holder": {"full_name": "Trần Thị Giáo Viên"},
+                 "completed_at": "2026-10-01T02:00:00Z", "final_score": 90},
+    }
+    async with platform.client("credentials") as c:
+        for event_id in (event["id"], str(uuid.uuid4())):  # redelivered, and sent again under a new event id
+            r = await c.post("/v1/events", json=event | {"id": event_id}, headers=learning)
+            assert r.status_code == 202, r.text
+        admin = await platform.admin_headers()
+        found: list[dict] = []
+        for _ in range(100):
+            r = await c.get("/v1/credentials", params={"institution": "VNVET", "limit": 200}, headers=admin)
+            found = [i for i in r.json().get("items", []) if i["title"].endswith(title)]
+            if found:
+                break
+            await asyncio.sleep(0.1)
+        assert found, r.text
+        await asyncio.sleep(0.5)  # let the second event's job run too
+        r = await c.get("/v1/credentials", params={"institution": "VNVET", "limit": 200}, headers=admin)
+        found = [i for i in r.json().get("items", []) if i["title"].endswith(title)]
+        assert len(found) == 1, found
+        body = (await c.get(f"/v1/credentials/{found[0]['id']}", headers=admin)).json()
+    assert body["kind"] == "course_certificate" and body["person_id"] is None and body["learner_id"] == account
+    assert body["document"]["credentialSubject"]["name"] == "Trần Thị Giáo Viên"

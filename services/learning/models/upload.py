@@ -28,7 +28,7 @@ class UploadSession(Base):
     object_key: Mapped[str] = mapped_column(String(500))
     store_upload_id: Mapped[str] = mapped_column(String(500))
     change_note: Mapped[str | None] = mapped_column(String(1000))
-    #: open | completed | aborted
+    #: open | completed | aborted | expired (the sweeper: past expires_at, its store upload aborted)
     status: Mapped[str] = mapped_column(String(20), default="open")
     version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

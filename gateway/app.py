@@ -114,7 +114,9 @@ class Gateway:
                 allow_origins=settings.cors_origins,
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location"],
+                expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location",
+                                # xAPI clients in a browser read these (xAPI 1.0.3 communication, CORS)
+                                "X-Experience-API-Version", "X-Experience-API-Consistent-Through", "Last-Modified"],
                 max_age=600,
             )
         self._started = False

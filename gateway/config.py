@@ -42,6 +42,13 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/learning/v1/learning-objects/*/versions/*",
     "GET /api/learning/v1/learning-objects/*/download",
     "GET /api/learning/v1/learning-objects/*/launch",
+    # the course catalogue (published courses; a token, when sent, also shows the caller's drafts)
+    "GET /api/learning/v1/skill-areas",
+    "GET /api/learning/v1/courses",
+    "GET /api/learning/v1/courses/*",
+    # the xAPI LRS: content reports with the Basic credentials of its launch (learning checks them per launch)
+    "GET,POST,PUT /api/learning/v1/xapi/statements",
+    "GET /api/learning/v1/xapi/about",
     # people sign in here (the services check credentials and lock out brute force themselves)
     "POST /api/identity/v1/auth/login",
     "POST /api/identity/v1/auth/logout",

@@ -202,9 +202,17 @@ async def test_public_routes_need_no_token(client: httpx.AsyncClient) -> None:
         ("POST", "/api/credentials/v1/verify"),
         ("GET", "/api/learning/v1/objects/abc?sig=x"),
         ("HEAD", "/api/records/healthz"),
+        ("GET", "/api/learning/v1/courses?skill_area=communication"),
+        ("GET", "/api/learning/v1/xapi/about"),
     ]:
         r = await client.request(method, path)
         assert r.status_code == 200, (method, path, r.text)
+    # xAPI content reports with its launch's Basic credentials: passed on for learning to check, not refused here
+    for method in ("POST", "PUT", "GET"):
+        r = await client.request(method, "/api/learning/v1/xapi/statements", headers={"Authorization": "Basic bGF1bmNoOnNlY3JldA=="})
+        assert r.status_code == 200, (method, r.text)
+        assert r.json()["headers"]["authorization"] == "Basic bGF1bmNoOnNlY3JldA=="
+    assert (await client.delete("/api/learning/v1/xapi/statements")).status_code == 401
     # not public: the same prefix with another method, or a look-alike path
     assert (await client.delete("/api/identity/v1/institutions/CD0101")).status_code == 401
     assert (await client.get("/api/identity/v1/institutions-internal")).status_code == 401
@@ -512,6 +520,7 @@ async def test_cors(upstream: ServerThread, keys: SigningKeys) -> None:
         assert r.status_code == 200
         assert r.headers["access-control-allow-origin"] == origin
         assert "x-request-id" in r.headers["access-control-expose-headers"].lower()
+        assert "x-experience-api-version" in r.headers["access-control-expose-headers"].lower()
         r = await c.options("/api/records/v1/items", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
         assert r.status_code == 400
 

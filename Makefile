@@ -53,7 +53,7 @@ bench-upload: venv
 migrate: venv
 	$(BIN)/python -m services migrate
 
-seed: venv
+seed: venv  # migrates first
 	$(BIN)/python -m services seed
 
 clean:

@@ -1,7 +1,7 @@
 """Platform command line: ``python -m services <command>``.
 
 * ``migrate [--revision head] [service…]`` / ``downgrade [--revision base] service…``
-* ``seed``: demo data (development only, idempotent)
+* ``seed``: migrate every service to head, then load the demo data (development only, idempotent)
 * ``run``: migrate, seed, start the four services and the gateway, stop them all cleanly on Ctrl-C / SIGTERM.
 """
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p_down = sub.add_parser("downgrade", help="downgrade databases")
     p_down.add_argument("services", nargs="+")
     p_down.add_argument("--revision", default="base")
-    sub.add_parser("seed", help="load demo data (development only)")
+    sub.add_parser("seed", help="migrate, then load demo data (development only)")
     p_run = sub.add_parser("run", help="migrate, seed, start everything")
     p_run.add_argument("--host", default="127.0.0.1")
     p_run.add_argument("--gateway-port", type=int, default=GATEWAY_PORT)
@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"downgraded {name} to {args.revision}")
         asyncio.run(go())
     elif args.command == "seed":
+        # the seeds write to identity's and learning's tables, so a fresh checkout migrates first
+        asyncio.run(migrate_all(list(SERVICES), "head"))
         for line in asyncio.run(seed_all()):
             print(f"demo data: {line}")
     elif args.command == "run":

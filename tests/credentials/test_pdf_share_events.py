@@ -21,6 +21,7 @@ from services.common.storage import open_store
 from services.credentials.diplomas.pdf import QR_BORDER, qr_matrix
 from services.credentials.models import ShareLink, VerificationLog
 from tests.credentials.factories import diploma, issue, wait_for_job
+from tests.learning.helpers import new_person, subject_of
 from tests.support import Platform
 
 
@@ -221,7 +222,10 @@ async def test_course_completed_by_an_account_without_a_person_issues_one_certif
     """A teacher who signs in with a staff account has no person record: learning names them ``account:<id>`` and
     sends their name; the certificate is issued to that account, once even when the event arrives twice."""
     learning = {"Authorization": f"Bearer {await platform.token('svc-learning', platform.settings['learning'].client_secret, 'events:deliver')}"}
-    course, account = str(uuid.uuid4()), f"account:{uuid.uuid4()}"
+    teacher = await new_person(platform, "CD0101", "teacher")
+    other = await new_person(platform, "CD0101", "teacher")
+    course, account = str(uuid.uuid4()), subject_of(teacher)
+    assert account.startswith("account:")
     title = f"Năng lực số cho nhà giáo {course[:8]}"
     event = {
         "specversion": "1.0", "id": str(uuid.uuid4()), "type": "vn.vet.learning.course.completed", "source": "learning",
@@ -250,3 +254,9 @@ async def test_course_completed_by_an_account_without_a_person_issues_one_certif
         body = (await c.get(f"/v1/credentials/{found[0]['id']}", headers=admin)).json()
     assert body["kind"] == "course_certificate" and body["person_id"] is None and body["learner_id"] == account
     assert body["document"]["credentialSubject"]["name"] == "Trần Thị Giáo Viên"
+    # the teacher (that account) lists and reads it; another teacher's account does not see it as theirs
+    async with platform.client("credentials") as c:
+        mine = (await c.get("/v1/credentials", headers=teacher)).json()["items"]
+        assert [i["id"] for i in mine] == [found[0]["id"]]
+        assert (await c.get(f"/v1/credentials/{found[0]['id']}", headers=teacher)).status_code == 200
+        assert (await c.get("/v1/credentials", headers=other)).json()["items"] == []

@@ -53,9 +53,12 @@ async def list_credentials(
         stmt = repository.for_institution(institution)
     else:
         person = person_id_of(principal)
-        if not person:
-            raise Forbidden("Name an institution, or sign in as a learner to list your own credentials.")
-        stmt = repository.for_person(uuid.UUID(person))
+        if person:
+            stmt = repository.for_person(uuid.UUID(person))
+        elif principal.sub.startswith("account:"):
+            stmt = repository.for_account(principal.sub)
+        else:
+            raise Forbidden("Name an institution, or sign in to list your own credentials.")
     if status:
         stmt = stmt.where(Credential.status == status)
     return await paginate(session, stmt, (Credential.created_at, Credential.id), page, descending=True, transform=service.to_summary)

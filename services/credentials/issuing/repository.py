@@ -68,5 +68,10 @@ def for_person(person_id: uuid.UUID) -> Select[tuple[Credential]]:
     return select(Credential).where(Credential.person_id == person_id)
 
 
+def for_account(sub: str) -> Select[tuple[Credential]]:
+    """Credentials issued to a staff account that has no person record (``learner_id`` ``account:<id>``)."""
+    return select(Credential).where(Credential.person_id.is_(None), Credential.learner_id == sub)
+
+
 def for_institution(code: str) -> Select[tuple[Credential]]:
     return select(Credential).where(Credential.institution_code == code)

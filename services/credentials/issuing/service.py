@@ -285,10 +285,20 @@ async def issue_one(session: AsyncSession, ctx: CredentialsContext, principal: P
 # --- reads ------------------------------------------------------------------------------------------------------
 
 
+def holds(principal: Principal, credential: Credential) -> bool:
+    """The caller is the credential's holder: the person it was issued to, or, for one issued to a staff account
+    without a person record (a teacher's course certificate: ``learner_id`` ``account:<id>``), that account."""
+    person = person_id_of(principal)
+    if person and credential.person_id:
+        return person == str(credential.person_id)
+    return (credential.person_id is None and principal.sub.startswith("account:")
+            and credential.learner_id == principal.sub)
+
+
 def may_read(principal: Principal, credential: Credential) -> bool:
     if principal.has_scope("credentials:admin") or is_national_officer(principal):
         return True
-    if person_id_of(principal) and credential.person_id and person_id_of(principal) == str(credential.person_id):
+    if holds(principal, credential):
         return True
     return bool(set(principal.roles.get(credential.institution_code, [])) & {"school_system", "school_admin", "teacher"})
 

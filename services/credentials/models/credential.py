@@ -23,6 +23,7 @@ class Credential(Entity, Base):
         UniqueConstraint("revocation_list_id", "revocation_index", name="uq_credentials_revocation_entry"),
         UniqueConstraint("suspension_list_id", "suspension_index", name="uq_credentials_suspension_entry"),
         Index("ix_credentials_person", "person_id"),
+        Index("ix_credentials_learner", "learner_id"),
         Index("ix_credentials_issuer", "issuer_id", "created_at"),
     )
 

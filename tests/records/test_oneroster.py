@@ -63,3 +63,84 @@ async def test_bulk_then_delta(platform: Platform) -> None:
         job = await wait_job(c, r.json()["id"], school)
         assert job["status"] == "failed"
         assert [(e["source"], e["field"]) for e in await errors_of(c, job, school)] == [("orgs.csv", "identifier")]
+
+
+async def test_delta_result_merges_with_stored_components(platform: Platform) -> None:
+    """A delta ``results.csv`` carries only the results that changed: a row changing one component of a grade is
+    merged with the components already stored for that grade (natural key), the module score is recomputed and
+    audited, and sending the same delta again changes nothing."""
+    from sqlalchemy import select
+
+    from services.records.models import Grade, GradeAudit, Learner, Module, Enrolment
+
+    school = await platform.school_headers()
+    p = code("CNTT")
+    a = id_number()
+    async with platform.client("records") as c:
+        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        term = code("or-term")
+        results_header = "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,textScore,scoreDate,comment\n"
+        files = {
+            "manifest.csv": manifest("bulk"),
+            "orgs.csv": "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\norg1,active,,Trường demo,school,CD0101,\n",
+            "academicSessions.csv": f"sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear\n{term},active,,Học kỳ 1,term,2024-09-01,2025-01-15,,2025\n",
+            "courses.csv": f"sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,subjectCodes,metadata.vn.programmeCode,metadata.vn.credits\nc1,active,,,Lập trình cơ bản,M1,,org1,,,{p},3\n",
+            "classes.csv": f"sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\ncl1,active,,Lớp M1,,c1,,scheduled,,org1,{term},,,\n",
+            "users.csv": f"sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns,roles\nu1,active,,true,a,,An,Nguyễn,Văn,SV1,,,,,,,{a},,,,,org1,,student\n",
+            "enrollments.csv": "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate\ne1,active,,cl1,org1,u1,student,,2024-09-05,\n",
+            "lineItems.csv": "sourcedId,status,dateLastModified,title,description,assignDate,dueDate,classSourcedId,categorySourcedId,gradingPeriodSourcedId,resultValueMin,resultValueMax,metadata.vn.component\nli1,active,,Thường xuyên,,,,cl1,,,0,10,continuous\nli2,active,,Thi kết thúc,,,,cl1,,,0,10,final\n",
+            "results.csv": results_header + "r1,active,,li1,u1,fully graded,6,,,\nr2,active,,li2,u1,fully graded,7,,,\n",
+        }
+        r = await c.post("/v1/institutions/CD0101/sync/oneroster", content=zip_of(files), headers=school | {"content-type": "application/zip"})
+        job = await wait_job(c, r.json()["id"], school)
+        assert job["status"] == "succeeded", (job, await errors_of(c, job, school))
+
+        async def stored() -> tuple[Grade, list[GradeAudit]]:
+            async with platform.apps["records"].state.db.session() as s:
+                g = (await s.execute(
+                    select(Grade).join(Enrolment, Grade.enrolment_id == Enrolment.id).join(Learner, Enrolment.learner_id == Learner.id)
+                    .join(Module, Grade.module_id == Module.id)
+                    .where(Learner.institution_code == "CD0101", Learner.id_number == a, Module.code == "M1")
+                )).scalar_one()
+                audits = list((await s.scalars(select(GradeAudit).where(GradeAudit.grade_id == g.id).order_by(GradeAudit.changed_at, GradeAudit.id))).all())
+                return g, audits
+
+        g, audits = await stored()
+        assert (g.components, str(g.score), g.letter) == ({"continuous": "6", "final": "7"}, "6.6", "C")  # 0.4×6 + 0.6×7
+        assert len(audits) == 1
+
+        # delta: only the final exam of that grade changed (re-marked 7 → 9); no other result row is sent
+        delta = dict(files, **{"manifest.csv": manifest("delta"), "results.csv": results_header + "r2,active,,li2,u1,fully graded,9,,,\n"})
+        since = (await c.get("/v1/changes", headers=school)).json()["latest_version"]
+        r = await c.post("/v1/institutions/CD0101/sync/oneroster", content=zip_of(delta), headers=school | {"content-type": "application/zip"})
+        job = await wait_job(c, r.json()["id"], school)
+        assert job["status"] == "succeeded" and job["processing"] == "delta", (job, await errors_of(c, job, school))
+        assert job["rejected"] == 0 and job["updated"] == 1, job  # the grade; term, module, learner, enrolment unchanged
+        g, audits = await stored()
+        assert (g.components, str(g.score), g.letter, g.version) == ({"continuous": "6", "final": "9"}, "7.8", "B", 2)  # 0.4×6 + 0.6×9
+        assert len(audits) == 2
+        assert (audits[1].old["components"], audits[1].old["score"]) == ({"continuous": "6", "final": "7"}, "6.6")
+        assert (audits[1].new["components"], audits[1].new["score"], audits[1].source, str(audits[1].sync_job_id)) == (
+            {"continuous": "6", "final": "9"}, "7.8", "oneroster", job["id"])
+        changes = (await c.get("/v1/changes", params={"since": since}, headers=school)).json()
+        assert [(x["entity"], x["operation"]) for x in changes["items"]] == [("grade", "upsert")]
+
+        # the same delta again: nothing changes, nothing audited, nothing in the change feed
+        r = await c.post("/v1/institutions/CD0101/sync/oneroster", content=zip_of(delta), headers=school | {"content-type": "application/zip"})
+        job = await wait_job(c, r.json()["id"], school)
+        assert job["status"] == "succeeded" and job["created"] == job["updated"] == job["rejected"] == 0, job
+        g2, audits2 = await stored()
+        assert (g2.components, str(g2.score), g2.version, len(audits2)) == (g.components, "7.8", 2, 2)
+        assert (await c.get("/v1/changes", params={"since": changes["latest_version"]}, headers=school)).json()["items"] == []
+
+        # a delta result for a grade that was never stored still needs every component
+        fresh = dict(delta, **{"results.csv": results_header + "r9,active,,li1,u1,fully graded,5,,,\n",
+                               "classes.csv": files["classes.csv"] + f"cl2,active,,Lớp M2,,c2,,scheduled,,org1,{term},,,\n",
+                               "courses.csv": files["courses.csv"] + f"c2,active,,,Cơ sở dữ liệu,M2,,org1,,,{p},2\n",
+                               "lineItems.csv": files["lineItems.csv"] + "li3,active,,Thường xuyên,,,,cl2,,,0,10,continuous\n"})
+        fresh["results.csv"] = results_header + "r9,active,,li3,u1,fully graded,5,,,\n"
+        r = await c.post("/v1/institutions/CD0101/sync/oneroster", params={"mode": "accept_valid"}, content=zip_of(fresh),
+                         headers=school | {"content-type": "application/zip"})
+        job = await wait_job(c, r.json()["id"], school)
+        assert job["status"] == "completed_with_errors", job
+        assert [(e["source"], e["field"]) for e in await errors_of(c, job, school)] == [("results.csv", "components.final")]

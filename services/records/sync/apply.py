@@ -75,7 +75,9 @@ class RowError(Exception):
 @dataclass
 class Item:
     """One row of an upload. ``seq`` orders the job (resume point); ``row`` and ``source`` are what the school
-    sees in errors (line number and file, or index and record type)."""
+    sees in errors (line number and file, or index and record type). ``op``: ``upsert``; ``delete``; or, for a
+    grade, ``merge``: an upsert whose components are merged with the stored grade's (a delta carries only what
+    changed)."""
 
     seq: int
     row: int
@@ -284,6 +286,8 @@ class Applier:
             if self._pending and not isinstance(row, GradeRow):
                 await self._flush_grades()  # rows apply in their order
             try:
+                if item.op == "merge":
+                    row = await self._merge_stored(row)
                 result = await self._apply_one(item, row, persons)
             except RowError as err:
                 outcomes.append(Outcome(item, "rejected", [(err.field, err.message)]))
@@ -667,6 +671,36 @@ class Applier:
             result = "updated"
         self.changes.add(self.code, "grade", "upsert", self._grade_key(row))
         return result
+
+    async def _merge_stored(self, row: GradeRow) -> GradeRow:
+        """A delta row (``Item.op == "merge"``, e.g. a OneRoster delta ``results.csv``) carries only the components
+        that changed: the others come from the grade stored under the row's natural key, so the module score is
+        recomputed from the whole set. Without a stored grade the row must name every component, as any row does.
+        Stored components the module no longer weighs are left out."""
+        plan = self._plan(row)
+        enrolment = self._enrolment(self._learner(row.id_number), plan.programme)
+        key = (enrolment.id, plan.module_id, plan.term_id)
+        stored: dict[str, Any] | None = None
+        if self.bulk:
+            if key in self._pending_keys:  # the same sitting earlier in the chunk: written first, then read back
+                await self._flush_grades()
+            stored = await self.session.scalar(
+                select(Grade.components).where(Grade.enrolment_id == key[0], Grade.module_id == key[1], Grade.term_id == key[2])
+                .with_for_update()  # the merge is based on what the write's own lock will find
+            )
+        else:
+            grade = self._grades.get(key)
+            if grade is None and not any((g.enrolment_id, g.module_id, g.term_id) == key for g in self.deleted):
+                grade = await self.session.scalar(
+                    select(Grade).where(Grade.enrolment_id == key[0], Grade.module_id == key[1], Grade.term_id == key[2]))
+                if grade is not None:  # not prefetched for this chunk: known from now on, so it is updated, not inserted
+                    self._grades[key] = grade
+            stored = dict(grade.components) if grade is not None else None
+        if not stored:
+            return row
+        weighed = plan.module.weights or plan.programme.weights or {}
+        kept = {k: v for k, v in stored.items() if k in weighed}
+        return row.model_copy(update={"components": kept | row.components})
 
     def _pending_grade(self, row: GradeRow) -> PendingGrade:
         plan = self._plan(row)

@@ -15,7 +15,10 @@ optional ``demographics.csv`` gives sex and birth date):
 * ``lineItems`` are assessment components: ``metadata.vn.component`` (or the title) names the component
   (``continuous``, ``final``…); ``results`` give the scores → one grade per (student, class), in the class's term.
 * ``manifest.csv``: ``file.<name>`` is ``bulk``, ``delta`` or ``absent``. In delta mode a result or line item with
-  ``status=tobedeleted`` deletes the learner's grade for that class and term; rows carry only what changed.
+  ``status=tobedeleted`` deletes the learner's grade for that class and term; rows carry only what changed: a
+  delta ``results.csv`` row for one component of a grade is merged with the components stored for that grade
+  (natural key) and the module score recomputed. The context of a delta's results (users, classes, courses,
+  lineItems) is read from the same zip, so those files are sent with it.
 """
 
 from __future__ import annotations
@@ -178,6 +181,8 @@ def items(path: Path, institution_code: str) -> Iterator[Item]:
                 if r.get("status") == "tobedeleted":
                     deleted_items.add(r.get("sourcedId", ""))
         if "results" in present:
+            # a delta file carries only the results that changed: its grades merge with the stored components
+            results_op = "merge" if props.get("file.results") == "delta" else "upsert"
             # one grade per (student, class), its components gathered from result rows anywhere in the file
             with _ResultGroups(path) as groups:
                 for line, r in _read(zf, names["results"]):
@@ -204,7 +209,7 @@ def items(path: Path, institution_code: str) -> Iterator[Item]:
                     if delete:
                         yield item(first_line, "results.csv", "grades", key_data, op="delete")
                     else:
-                        yield item(first_line, "results.csv", "grades", key_data | {"components": components})
+                        yield item(first_line, "results.csv", "grades", key_data | {"components": components}, op=results_op)
 
 
 class _ResultGroups:

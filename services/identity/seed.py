@@ -48,6 +48,8 @@ DEMO_PERSON = {"id_number": "001203012345", "full_name": "Trần Văn Minh", "da
 DEMO_ACCOUNTS = [
     ("teacher.demo", "Nguyễn Thị Lan (giáo viên demo)", "dev-only-Teacher#2026", [("CD0101", "teacher")]),
     ("student.demo", "Trần Văn Minh (học viên demo)", "dev-only-Student#2026", [("CD0101", "student")]),
+    # a student at another school (the library demo: finds material CD0101 published)
+    ("student.tc.demo", "Lê Thị Hoa (học viên demo, TC7901)", "dev-only-Student#2026", [("TC7901", "student")]),
     ("schooladmin.demo", "Phạm Quốc Huy (quản trị trường demo)", "dev-only-SchoolAdmin#2026", [("CD0101", "school_admin")]),
     ("officer.hcm.demo", "Võ Thị Mai (cán bộ Sở, TP HCM, demo)", "dev-only-Officer#2026", [("province:079", "province_officer")]),
     ("ministry.demo", "Hoàng Văn Nam (cán bộ Bộ, demo)", "dev-only-Ministry#2026", [("national", "ministry_officer")]),

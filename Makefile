@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi migrate seed clean
+.PHONY: venv run test demo bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PY=python3.x)")'
@@ -17,6 +17,12 @@ venv: $(STAMP)
 
 run: venv
 	$(BIN)/python -m services run
+
+# the README's demos, against a platform `make run` started (in another terminal); GATEWAY=… for another address
+GATEWAY ?= http://127.0.0.1:8000
+DEMOS ?= library diplomas courses
+demo: venv
+	@for d in $(DEMOS); do echo "== demo/$$d.py"; $(BIN)/python demo/$$d.py $(GATEWAY) || exit 1; done
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a silent pass
 test: venv

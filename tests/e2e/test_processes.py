@@ -83,6 +83,16 @@ def test_token_and_readiness_of_every_service_through_the_gateway(running) -> No
         assert set(SERVICES) <= prefixes
 
 
+@pytest.mark.parametrize("demo", ["library", "diplomas", "courses"])
+def test_the_readme_demos_pass_against_the_running_platform(running, demo: str) -> None:
+    """The demos the README tells a new user to run (``demo/<name>.py``), as they run them: a separate process
+    talking to the gateway of the platform ``python -m services run`` started, with the data it seeded."""
+    base, *_ = running
+    done = subprocess.run([sys.executable, str(ROOT / "demo" / f"{demo}.py"), base], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{demo} demo failed:\n{done.stdout}\n{done.stderr}"
+    assert done.stdout.rstrip().endswith(f"{demo} demo: OK"), done.stdout
+
+
 def test_ctrl_c_stops_every_process_and_frees_the_ports(running) -> None:
     base, proc, ports, gateway, var = running
     proc.send_signal(signal.SIGINT)

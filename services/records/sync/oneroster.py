@@ -1,7 +1,7 @@
 """OneRoster 1.2 CSV (a zip with ``manifest.csv``) → records rows.
 
 Mapping (files read: orgs, academicSessions, courses, classes, users, enrollments, lineItems, results; an
-optional ``demographics.csv`` gives sex and birth date):
+optional ``demographics.csv`` gives sex, birth date and ``cityOfBirth`` as the place of birth):
 
 * ``orgs``: the org whose ``identifier`` is an institution code must be the uploading institution; any other
   institution code is refused (a school syncs only itself).
@@ -145,6 +145,8 @@ def items(path: Path, institution_code: str) -> Iterator[Item]:
                     data["sex"] = demo["sex"]
                 if demo.get("birthDate"):
                     data["date_of_birth"] = demo["birthDate"]
+                if demo.get("cityOfBirth"):
+                    data["birth_place"] = demo["cityOfBirth"]
                 yield item(line, "users.csv", "learners", {k: v for k, v in data.items() if v is not None})
 
         def class_context(class_id: str, field: str) -> tuple[dict[str, str], dict[str, str]]:

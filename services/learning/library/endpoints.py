@@ -11,6 +11,7 @@ from sqlalchemy import select
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
 from services.common.db import SessionDep
 from services.common.errors import NotFound
+from services.common.pagination import Page, PageDep, paginate
 from services.learning.library import access, repository, service
 from services.learning.library.schemas import (
     AcquisitionCreate,
@@ -25,7 +26,7 @@ from services.learning.library.schemas import (
     UsageRead,
     VersionRead,
 )
-from services.learning.models import Acquisition, Reviewer
+from services.learning.models import Acquisition, LearningObject, Reviewer
 
 router = APIRouter(tags=["library"])
 VersionQuery = Annotated[int | None, Query(ge=1, description="a version number (default: the one you may see, latest first)")]
@@ -110,10 +111,11 @@ async def withdraw(object_id: uuid.UUID, session: SessionDep, principal: Current
     return await _read_latest(session, obj)
 
 
-@router.get("/v1/review-queue", response_model=list[LearningObjectRead], summary="Moderator: material waiting for review, oldest first")
-async def review_queue(session: SessionDep, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[LearningObjectRead]:
+@router.get("/v1/review-queue", response_model=Page[LearningObjectRead], summary="Moderator: material waiting for review, oldest first")
+async def review_queue(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[LearningObjectRead]:
     await access.ensure_moderator(session, principal)
-    return [await _read_latest(session, obj) for obj in await repository.submitted_objects(session, limit)]
+    waiting = await paginate(session, repository.submitted_objects(), (LearningObject.updated_at, LearningObject.id), page)
+    return Page(items=[await _read_latest(session, obj) for obj in waiting.items], next_cursor=waiting.next_cursor)
 
 
 @router.get("/v1/reviewers", response_model=list[ReviewerRead], summary="Designated reviewers")

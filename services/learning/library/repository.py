@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,6 +106,6 @@ async def acquired_by_institutions(session: AsyncSession, object_id: uuid.UUID, 
     return bool(await session.scalar(stmt))
 
 
-async def submitted_objects(session: AsyncSession, limit: int) -> Sequence[LearningObject]:
-    stmt = select(LearningObject).where(LearningObject.status == "submitted").order_by(LearningObject.updated_at).limit(limit)
-    return (await session.scalars(stmt)).all()
+def submitted_objects() -> Select[tuple[LearningObject]]:
+    """Objects whose latest version waits for review (the caller pages them oldest first)."""
+    return select(LearningObject).where(LearningObject.status == "submitted")

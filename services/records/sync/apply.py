@@ -180,7 +180,11 @@ def dec(value: Any) -> str:
 
 
 def pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    return [(".".join(str(p) for p in e["loc"]) or "row", e["msg"]) for e in exc.errors()]
+    """(field, message) per error; a rule of ours (a ``ValueError`` in a validator) speaks for itself, without
+    pydantic's "Value error, " prefix."""
+    return [(".".join(str(p) for p in e["loc"]) or "row",
+             str(e["ctx"]["error"]) if e["type"] == "value_error" and "error" in e.get("ctx", {}) else e["msg"])
+            for e in exc.errors()]
 
 
 def grade_snapshot(g: Grade) -> dict[str, Any]:

@@ -3,17 +3,30 @@ these schemas, then applied by :mod:`services.records.sync.apply`."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Level = Literal["elementary", "intermediate", "college", "short_course"]
 Mode = Literal["full_time", "work_study"]
 Status = Literal["enrolled", "suspended", "withdrawn", "graduated"]
 Sex = Literal["male", "female"]
 Code = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9._\-/]+$")
+
+
+def _id_number(v: str) -> str:
+    """Số định danh cá nhân: 12 digits. The message never repeats the number (errors are stored and shown)."""
+    if not re.fullmatch(r"[0-9]{12}", v):
+        kind = "digits" if v.isascii() and v.isdigit() else "characters, not all digits"
+        raise ValueError(f"a personal ID number has 12 digits; this one has {len(v)} {kind}")
+    return v
+
+
+IdNumber = Annotated[str, AfterValidator(_id_number), Field(description="12-digit personal identification number",
+                                                             json_schema_extra={"pattern": r"^\d{12}$"})]
 
 
 def _nfc(v: str | None) -> str | None:
@@ -64,7 +77,7 @@ class CohortRow(Row):
 
 
 class EnrolmentRow(Row):
-    id_number: str = Field(pattern=r"^\d{12}$")
+    id_number: IdNumber
     programme_code: str
     cohort_code: str | None = None
     mode: Mode = "full_time"
@@ -74,7 +87,7 @@ class EnrolmentRow(Row):
 
 
 class LearnerRow(Row):
-    id_number: str = Field(pattern=r"^\d{12}$", description="12-digit personal identification number")
+    id_number: IdNumber
     full_name: str = Field(min_length=1, max_length=300)
     date_of_birth: date | None = None
     sex: Sex | None = None
@@ -93,7 +106,7 @@ class LearnerRow(Row):
 
 
 class GradeRow(Row):
-    id_number: str = Field(pattern=r"^\d{12}$")
+    id_number: IdNumber
     programme_code: str
     module_code: str
     term_code: str
@@ -103,7 +116,7 @@ class GradeRow(Row):
 
 
 class GradeDelete(Row):
-    id_number: str = Field(pattern=r"^\d{12}$")
+    id_number: IdNumber
     programme_code: str
     module_code: str
     term_code: str

@@ -5,6 +5,8 @@ delivered twice) and tells records through its own outbox; anyone verifies the d
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import update
@@ -62,6 +64,11 @@ async def test_graduation_becomes_one_verifiable_diploma(platform: Platform) -> 
         full = (await c.get(f"/v1/credentials/{found[0]['id']}", headers=school)).json()
         verified = (await c.post("/v1/verify", json=full["document"])).json()
     assert full["kind"] == "diploma" and full["document"]["credentialSubject"]["classification"]
+    # the holder is the learner's personal ID number, salted and hashed (DESIGN.md; OB 3.0 IdentityObject), never in clear
+    [identity] = full["document"]["credentialSubject"]["identifier"]
+    assert identity["identityType"] == "nationalIdentityNumber" and identity["hashed"] is True
+    assert identity["identityHash"] == "sha256$" + hashlib.sha256((number + identity["salt"]).encode()).hexdigest()
+    assert number not in json.dumps(full["document"])
     assert verified["outcome"] == "valid", verified
 
     # credentials → records: the issued event arrives in records' inbox (other tests' events may be queued first)

@@ -126,3 +126,33 @@ async def test_another_institution_is_refused(platform: Platform) -> None:
     assert write.status_code == 403 and write.headers["content-type"].startswith("application/problem+json")
     assert read.status_code == 403 and grade_entry.status_code == 403
     assert mine.status_code == 200
+
+
+async def test_replay_across_chunks_updates_grades_of_learners_met_in_an_earlier_chunk(platform: Platform) -> None:
+    """An all_or_nothing job applies its chunks with one Applier: learners read in one chunk (their rows) and graded
+    in a later one must have their stored grades found, so a replay is unchanged and a changed score an update, not a
+    second grade for the same sitting."""
+    school = await platform.school_headers()
+    p, t, k = code("CNTT"), code("HK"), code("K")
+    numbers = [id_number() for _ in range(3)]
+    names = ["Hà Văn Một", "Hà Thị Hai", "Hà Văn Ba"]
+    runner = platform.apps["records"].state.sync_runner
+    saved = runner.chunk_rows
+    runner.chunk_rows = 3  # programme, term, cohort | the three learners | their grades
+    try:
+        async with platform.client("records") as c:
+            batch = world(p, t, k, [learner(n, name, p, k) for n, name in zip(numbers, names)],
+                          [grade(n, p, "M1", t, "6", "6") for n in numbers])
+            assert (await run_json(c, school, batch))["status"] == "succeeded"
+            replay = await run_json(c, school, batch)
+            assert replay["status"] == "succeeded" and (replay["created"], replay["updated"], replay["unchanged"]) == (0, 0, 9), replay
+            batch["grades"][1] = grade(numbers[1], p, "M1", t, "9", "9")
+            changed = await run_json(c, school, batch)
+            assert changed["status"] == "succeeded" and (changed["updated"], changed["unchanged"]) == (1, 8), (
+                changed, await errors_of(c, changed, school))
+            learners = (await c.get("/v1/institutions/CD0101/learners", params={"limit": 500}, headers=school)).json()["items"]
+            hai = next(x for x in learners if x["full_name"] == "Hà Thị Hai" and x["enrolments"][0]["programme_code"] == p)
+            transcript = (await c.get(hai["enrolments"][0]["transcript_url"], headers=school)).json()
+            assert [(s["module_code"], s["score"]) for s in transcript["sittings"]] == [("M1", "9")]
+    finally:
+        runner.chunk_rows = saved

@@ -219,6 +219,8 @@ class Applier:
         self._learners: dict[str, Learner] = {}
         self._enrolments: dict[tuple[uuid.UUID, uuid.UUID], Enrolment] = {}
         self._grades: dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID], Grade] = {}
+        #: learners (ID numbers) whose stored grades are in ``_grades`` (ORM writes)
+        self._grades_read: set[str] = set()
         self._loaded = False
         self._new: dict[type, list[Any]] = {}
         #: PostgreSQL set-based grade writes (:mod:`services.records.sync.bulk`): grade rows wait in ``_pending``
@@ -352,29 +354,37 @@ class Applier:
         return out
 
     async def _prefetch(self, rows: list[Any]) -> None:
-        numbers = {r.id_number for r in rows} - set(self._learners)
-        if not numbers:
-            return
+        """Reads the learners the rows name (and their enrolments) that are not known yet; for grade rows written
+        through the ORM, also their stored grades, once per learner: a learner may have been read for an earlier
+        chunk's rows (an all_or_nothing job keeps one Applier) without its grades, which this chunk's rows update."""
         s = self.session
-        found = (await s.scalars(select(Learner).where(Learner.institution_code == self.code, Learner.id_number.in_(numbers)))).all()
-        for learner in found:
-            self._learners[learner.id_number] = learner
-        learner_ids = [learner.id for learner in found]
-        if not learner_ids:
+        numbers = {r.id_number for r in rows} - set(self._learners)
+        if numbers:
+            found = (await s.scalars(select(Learner).where(Learner.institution_code == self.code, Learner.id_number.in_(numbers)))).all()
+            for learner in found:
+                self._learners[learner.id_number] = learner
+            if found:
+                enrolments = (await s.scalars(select(Enrolment).where(Enrolment.learner_id.in_([x.id for x in found])))).all()
+                for e in enrolments:
+                    self._enrolments[(e.learner_id, e.programme_id)] = e
+        if self.bulk:  # set-based writes read (and lock) the stored grades themselves
             return
-        enrolments = (await s.scalars(select(Enrolment).where(Enrolment.learner_id.in_(learner_ids)))).all()
-        for e in enrolments:
-            self._enrolments[(e.learner_id, e.programme_id)] = e
-        if not self.bulk and any(isinstance(r, (GradeRow, GradeDelete)) for r in rows) and enrolments:
-            grades = (await s.scalars(select(Grade).where(Grade.enrolment_id.in_([e.id for e in enrolments])))).all()
-            for g in grades:
-                self._grades[(g.enrolment_id, g.module_id, g.term_id)] = g
+        graded = {r.id_number for r in rows if isinstance(r, (GradeRow, GradeDelete))} - self._grades_read
+        if not graded:
+            return
+        self._grades_read |= graded
+        learner_ids = {self._learners[n].id for n in graded if n in self._learners}
+        enrolment_ids = [e.id for (learner_id, _), e in self._enrolments.items() if learner_id in learner_ids]
+        if enrolment_ids:
+            for g in (await s.scalars(select(Grade).where(Grade.enrolment_id.in_(enrolment_ids)))).all():
+                self._grades.setdefault((g.enrolment_id, g.module_id, g.term_id), g)
 
     def forget_cached_rows(self) -> None:
         """Drop per-chunk caches (learners, enrolments, grades) so memory stays bounded on large jobs."""
         self._learners.clear()
         self._enrolments.clear()
         self._grades.clear()
+        self._grades_read.clear()
 
     def _catalogue_changed(self) -> None:
         self._checked_weights.clear()

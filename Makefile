@@ -28,7 +28,7 @@ test-tools:
 
 # the README's demos, against a platform `make run` started (in another terminal); GATEWAY=… for another address
 GATEWAY ?= http://127.0.0.1:8000
-DEMOS ?= library diplomas courses
+DEMOS ?= library diplomas courses records
 demo: venv
 	@for d in $(DEMOS); do echo "== demo/$$d.py"; $(BIN)/python demo/$$d.py $(GATEWAY) || exit 1; done
 

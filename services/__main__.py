@@ -71,8 +71,9 @@ async def seed_all() -> list[str]:
         service_clients[s.client_id] = s.client_secret
     created = await seed(_settings("identity"), service_clients)
     from services.learning.seed import seed as seed_learning
+    from services.records.seed import seed as seed_records
 
-    return created + await seed_learning(_settings("learning"))
+    return created + await seed_learning(_settings("learning")) + await seed_records(_settings("records"))
 
 
 def _die_with_parent() -> None:

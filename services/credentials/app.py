@@ -28,6 +28,11 @@ async def run_issue_jobs(app: FastAPI) -> None:
         app.state.credentials.signer.close()
 
 
+async def write_verification_log(app: FastAPI) -> None:
+    """Background loop: the verification log's batches; flushes what waits when it is cancelled at shutdown."""
+    await app.state.credentials.verification_log.run_forever()
+
+
 def create_app(settings: CredentialsSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or CredentialsSettings()
     app = create_service_app(
@@ -37,9 +42,9 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         routers=[credentials_router, sharing_router, jobs_router, verify_router, status_router, issuers_router],
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
-        background=[run_issue_jobs],
+        background=[run_issue_jobs, write_verification_log],
     )
-    ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox)
+    ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db)
     app.state.credentials = ctx
     app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens)
     return app

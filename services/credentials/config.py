@@ -30,6 +30,9 @@ class CredentialsSettings(ServiceSettings):
     batch_max_items: int = 20_000
     #: largest bulk verification
     bulk_verify_max: int = 1_000
+    #: verification log rows wait at most this long (or until a batch is full) to be written in one insert
+    verification_log_flush_seconds: float = 0.25
+    verification_log_batch: int = 500
     #: the platform's own issuer, for course certificates of courses no institution runs (not in the registry)
     platform_issuer_code: str = "VNVET"
     platform_issuer_name: str = "Nền tảng số giáo dục nghề nghiệp quốc gia"

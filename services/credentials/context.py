@@ -9,10 +9,12 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends, Request
 
+from services.common.db import Database
 from services.common.outbox import Outbox
 from services.credentials.config import CredentialsSettings
 from services.credentials.issuing.signing import BatchSigner
 from services.credentials.proofs.keys import MasterKeyProtector, SigningKeys
+from services.credentials.verification.log import VerificationLogWriter
 
 
 @dataclass
@@ -22,16 +24,20 @@ class CredentialsContext:
     outbox: Outbox
     keys: SigningKeys
     signer: BatchSigner
+    #: verification log rows, written in batches off the request path
+    verification_log: VerificationLogWriter
     #: verified status lists by (list id, version): a cache of work done, never the truth
     status_cache: dict[tuple[Any, int], bytes] = field(default_factory=dict)
     #: issuers' public keys by (issuer id, key id): immutable once created (rotation adds keys, never edits one)
     public_keys: dict[tuple[Any, str], Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox) -> "CredentialsContext":
+    def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox, db: Database) -> "CredentialsContext":
         return cls(
             settings=settings, http=http, outbox=outbox, keys=SigningKeys(MasterKeyProtector(settings.key_encryption_key)),
             signer=BatchSigner(settings.signing_processes),
+            verification_log=VerificationLogWriter(db, flush_seconds=settings.verification_log_flush_seconds,
+                                                   batch_size=settings.verification_log_batch),
         )
 
     @property

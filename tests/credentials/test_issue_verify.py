@@ -169,6 +169,7 @@ async def test_every_verification_is_logged_without_personal_data(platform: Plat
             r = await c.post("/v1/verify", json=body, headers={"X-Request-ID": "log-" + cred["id"]})
             assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
         await c.get(f"/v1/verify/{cred['id']}")
+    await platform.apps["credentials"].state.credentials.verification_log.flush()  # rows are written in batches
     async with platform.apps["credentials"].state.db.session(write=False) as s:
         rows = (await s.scalars(select(VerificationLog).where(VerificationLog.credential_id == uuid.UUID(cred["id"]))
                                 .order_by(VerificationLog.at))).all()

@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import OptionalPrincipal, Principal, require_scopes
-from services.common.db import SessionDep
+from services.common.db import DatabaseDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 from services.credentials.context import CtxDep
 from services.credentials.issuing import repository as credentials_repo
@@ -24,21 +23,14 @@ router = APIRouter(prefix="/v1/verify", tags=["verification"])
 MAX_CREDENTIAL_BYTES = 1024 * 1024
 
 
-async def _log(request: Request, results: list[VerificationResult], channel: str, principal: Principal | None,
-               session: AsyncSession | None = None) -> None:
-    """Adds the log rows to the request's (write) transaction, or writes them in their own after a read."""
+def _log_rows(results: list[VerificationResult], channel: str, principal: Principal | None) -> list[dict[str, Any]]:
     client = (principal.client_id or principal.sub) if principal else None
-    rows = [service.log_entry(r, channel=channel, client_id=client) for r in results]
-    if session is not None:
-        await verification_repo.add_log(session, rows)
-        return
-    async with request.app.state.db.session(write=True) as own:
-        await verification_repo.add_log(own, rows)
+    return [service.log_entry(r, channel=channel, client_id=client) for r in results]
 
 
 @router.post("", response_model=VerificationResult, summary="Verify a credential (public, no account)",
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}})
-async def verify_credential(request: Request, session: SessionDep, ctx: CtxDep, principal: OptionalPrincipal) -> Response:
+async def verify_credential(request: Request, db: DatabaseDep, ctx: CtxDep, principal: OptionalPrincipal) -> Response:
     body = await request.body()
     if len(body) > MAX_CREDENTIAL_BYTES:
         raise PayloadTooLarge("A credential is at most 1 MiB.")
@@ -48,8 +40,10 @@ async def verify_credential(request: Request, session: SessionDep, ctx: CtxDep, 
         raise ValidationFailed("The body is not JSON.", errors=[{"field": "body", "message": "invalid JSON"}]) from None
     if isinstance(document, dict) and "verifiableCredential" in document and "@context" not in document:
         document = document["verifiableCredential"]
-    result = await service.verify(session, ctx, document)
-    await _log(request, [result], "public", principal, session)
+    # a read: no write transaction (the log row is written in a batch, off the request path)
+    async with db.session(write=False) as session:
+        result = await service.verify(session, ctx, document)
+    await ctx.verification_log.add(_log_rows([result], "public", principal))
     # the result is already a validated model: serialised once, not validated again against response_model
     return Response(result.model_dump_json(), media_type="application/json")
 
@@ -63,7 +57,7 @@ async def verify_bulk(
         raise ValidationFailed(f"At most {ctx.settings.bulk_verify_max} credentials per request.",
                                errors=[{"field": "credentials", "message": f"more than {ctx.settings.bulk_verify_max} items"}])
     results = [await service.verify(session, ctx, doc) for doc in body.credentials]
-    await _log(request, results, "bulk", principal, session)
+    await verification_repo.add_log(session, _log_rows(results, "bulk", principal))
     summary: dict[str, int] = {}
     for r in results:
         summary[r.outcome] = summary.get(r.outcome, 0) + 1
@@ -101,7 +95,7 @@ async def verify_by_id(credential_id: str, request: Request, session: SessionDep
             return HTMLResponse(page.not_found(credential_id), status_code=404)
         raise NotFound(f"No credential {credential_id}.")
     result = await service.verify(session, ctx, row.document)
-    await _log(request, [result], "lookup", principal)
+    await ctx.verification_log.add(_log_rows([result], "lookup", principal))
     lookup = LookupResult(**result.model_dump(), credential=credential_view(row.document))
     headers = {"Cache-Control": "no-store"}
     if html:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, Uuid, and_, bindparam, insert, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.credentials.models import Credential, Issuer, StatusList, VerificationLog
 
@@ -43,28 +44,75 @@ _successor = (
     .scalar_subquery()
 )
 
-#: built once: SQLAlchemy then reuses its cache key and compiled form instead of recomputing them per verification
+#: built once; two list parameters (a credential has at most a revocation and a suspension entry)
 _issuer_state = (
     select(Issuer.id, Issuer.did, Issuer.name, Issuer.institution_code, Issuer.institution_status, Issuer.closed_on,
            _successor, StatusList.id, StatusList.purpose, StatusList.size, StatusList.version,
            StatusList.signed_at.is_not(None))
-    .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id, StatusList.id.in_(bindparam("list_ids", expanding=True))))
+    .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id,
+                                StatusList.id.in_([bindparam("list_a", type_=Uuid()), bindparam("list_b", type_=Uuid())])))
     .where(Issuer.did == bindparam("did"))
 )
+
+
+class _DriverStatement:
+    """A Core statement compiled once for a dialect and run on the driver's connection in one call (aiosqlite's
+    ``execute_fetchall``: one hop to its thread instead of a cursor, an execute, a fetch and a close; asyncpg's
+    ``fetch``: one round trip, its prepared statement cached), with SQLAlchemy's own bind and result conversions
+    of the column types (UUIDs as 32 hex digits on SQLite, native on PostgreSQL)."""
+
+    def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup or ())
+        binds = {b.key: b for b in compiled.binds.values()}
+        self.bind = [binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names]
+        self.result = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in stmt.selected_columns]
+        self.asyncpg = dialect.driver == "asyncpg"
+
+    async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind)]
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        rows = await (driver.fetch(self.sql, *values) if self.asyncpg else driver.execute_fetchall(self.sql, values))
+        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, self.result)) for row in rows]
+
+
+_compiled: dict[str, _DriverStatement] = {}
 
 
 async def issuer_state(
     session: AsyncSession, did: str, credential_id: uuid.UUID | None, list_ids: set[uuid.UUID]
 ) -> tuple[IssuerRow | None, uuid.UUID | None, dict[uuid.UUID, ListHead]]:
     """The issuer with this DID; the credential that superseded ``credential_id`` if that is one of its own; and
-    the heads (not the large bits) of those of ``list_ids`` that are the issuer's lists. One query, run as Core on
-    the session's connection."""
-    params = {"did": did, "credential_id": credential_id, "list_ids": list(list_ids)}
-    rows = (await (await session.connection()).execute(_issuer_state, params)).all()
+    the heads (not the large bits) of those of ``list_ids`` (at most two) that are the issuer's lists.
+
+    One statement, straight on the driver. In the session's transaction when it has one; otherwise (a public
+    verification whose session has not touched the database) on a pooled connection of its own, with no
+    BEGIN/COMMIT around a single read — so the request never takes a write lock or holds two connections."""
+    ids = sorted(list_ids)[:2]
+    params = {"did": did, "credential_id": credential_id, "list_a": ids[0] if ids else None,
+              "list_b": ids[1] if len(ids) > 1 else None}
+    if session.in_transaction():
+        conn = await session.connection()
+        rows = await _statement(conn).fetch(conn, params)
+    else:
+        bind = session.bind
+        assert isinstance(bind, AsyncEngine)
+        async with bind.connect() as conn:
+            rows = await _statement(conn).fetch(conn, params)
     if not rows:
         return None, None, {}
-    heads = {r[7]: ListHead(*r[7:]) for r in rows if r[7] is not None}
+    heads = {r[7]: ListHead(*r[7:11], bool(r[11])) for r in rows if r[7] is not None}
     return IssuerRow(*rows[0][:6]), rows[0][6], heads
+
+
+def _statement(conn: AsyncConnection) -> _DriverStatement:
+    dialect = conn.dialect
+    stmt = _compiled.get(dialect.name)
+    if stmt is None:
+        stmt = _compiled[dialect.name] = _DriverStatement(_issuer_state, dialect)
+    return stmt
 
 
 _add_log = insert(VerificationLog.__table__)

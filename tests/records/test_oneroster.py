@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from tests.records.helpers import code, errors_of, id_number, run_json, wait_job, world
+from tests.records.helpers import code, errors_of, id_number, learner, run_json, wait_job, world
 from tests.support import Platform
 
 
@@ -18,9 +18,12 @@ def zip_of(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def manifest(mode: str) -> str:
+ALL_FILES = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments", "lineItems", "results")
+
+
+def manifest(mode: str, files: tuple[str, ...] = ALL_FILES) -> str:
     rows = ["propertyName,value", "manifest.version,1.0", "oneroster.version,1.2"]
-    rows += [f"file.{n},{mode}" for n in ("orgs", "academicSessions", "courses", "classes", "users", "enrollments", "lineItems", "results")]
+    rows += [f"file.{n},{mode if n in files else 'absent'}" for n in ALL_FILES]
     return "\n".join(rows) + "\n"
 
 
@@ -144,3 +147,42 @@ async def test_delta_result_merges_with_stored_components(platform: Platform) ->
         job = await wait_job(c, r.json()["id"], school)
         assert job["status"] == "completed_with_errors", job
         assert [(e["source"], e["field"]) for e in await errors_of(c, job, school)] == [("results.csv", "components.final")]
+
+
+async def test_oneroster_users_keep_what_only_other_syncs_carry(platform: Platform) -> None:
+    """A OneRoster users row has no ethnicity or disability: syncing it updates the learner code but keeps what a JSON
+    sync recorded; a JSON row that sends ``ethnicity: null`` clears it."""
+    from sqlalchemy import select
+
+    from services.records.models import Learner
+
+    school = await platform.school_headers()
+    p, k = code("CNTT"), code("K")
+    a = id_number()
+    async with platform.client("records") as c:
+        first = world(p, code("HK"), k, [learner(a, "Lò Văn Sáng", p, k, ethnicity="Thái", disability=True)], [])
+        assert (await run_json(c, school, first))["status"] == "succeeded"
+        term = code("or-term")
+        files = {
+            "manifest.csv": manifest("bulk", ("orgs", "academicSessions", "users")),
+            "orgs.csv": "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\norg1,active,,Trường demo,school,CD0101,\n",
+            "academicSessions.csv": f"sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear\n{term},active,,Học kỳ 1,term,2024-09-01,2025-01-15,,2025\n",
+            "users.csv": f"sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns,roles\nu1,active,,true,a,,Sáng,Lò,Văn,SV9,,,,,,,{a},,,,,org1,,student\n",
+        }
+        r = await c.post("/v1/institutions/CD0101/sync/oneroster", content=zip_of(files), headers=school | {"content-type": "application/zip"})
+        assert r.status_code == 202, r.text
+        job = await wait_job(c, r.json()["id"], school)
+        assert job["status"] == "succeeded", (job, await errors_of(c, job, school))
+
+        async def stored() -> Learner:
+            async with platform.apps["records"].state.db.session(write=False) as s:
+                return (await s.scalars(select(Learner).where(Learner.institution_code == "CD0101", Learner.id_number == a))).one()
+
+        row = await stored()
+        assert (row.full_name, row.learner_code) == ("Lò Văn Sáng", "SV9")  # the school's code for him, new
+        assert (row.ethnicity, row.ethnic_minority, row.disability) == ("Thái", True, True)
+
+        cleared = {"learners": [{"id_number": a, "full_name": "Lò Văn Sáng", "ethnicity": None}]}
+        assert (await run_json(c, school, cleared))["status"] == "succeeded"
+        row = await stored()
+        assert (row.ethnicity, row.ethnic_minority, row.disability) == (None, False, True)

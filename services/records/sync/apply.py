@@ -542,12 +542,17 @@ class Applier:
             self._add(existing)
             self._learners[row.id_number] = existing
             result = "created"
-        elif any(getattr(existing, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(existing, k, v)
-            result = "updated"
         else:
-            result = "unchanged"
+            # a stored learner changes only in the fields the row carries: a source that cannot carry some (a
+            # OneRoster users row has no ethnicity or disability) must not erase what another sync recorded
+            sent = row.model_fields_set | {"person_id"} | ({"ethnic_minority"} if "ethnicity" in row.model_fields_set else set())
+            values = {k: v for k, v in values.items() if k in sent}
+            if any(getattr(existing, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(existing, k, v)
+                result = "updated"
+            else:
+                result = "unchanged"
         if result != "unchanged":
             self.changes.add(self.code, "learner", "upsert", {"institution_code": self.code, "id_number": row.id_number})
         if enrolment is not None:

@@ -151,3 +151,37 @@ async def test_oneroster_results_spread_over_the_file(platform: Platform) -> Non
         assert job["status"] == "succeeded", (job, await errors_of(c, job, school))
         binh = (await c.get(by_name["Lê Thị Bình"]["enrolments"][0]["transcript_url"], headers=school)).json()["sittings"]
         assert binh == []
+
+
+@pytest.mark.parametrize("broken", [False, True])
+async def test_all_or_nothing_progress_is_visible_while_the_job_runs(platform: Platform, small_chunks: None, broken: bool) -> None:
+    """An all_or_nothing job's counts commit only at its end, yet a school watching it sees the rows read so far;
+    on PostgreSQL also as another replica would (from sync_job_progress, not this process's memory)."""
+    runner = platform.apps["records"].state.sync_runner
+    school = await platform.school_headers()
+    p, k, t = code("CNTT"), code("K"), code("HK")
+    people = [id_number() for _ in range(4)]
+    rows = [grade(n, p, m, t, "7", "11" if broken and n == people[-1] and m == "M2" else "8") for n in people for m in ("M1", "M2")]
+    async with platform.client("records") as c:
+        assert (await run_json(c, school, world(p, t, k, [learner(n, f"Học viên {i}", p, k) for i, n in enumerate(people)], [])))["status"] == "succeeded"
+        seen: list[tuple[str, int, int, int | None]] = []
+        original = runner._note_progress
+
+        async def note_and_look(job_id: Any, tally: Any) -> None:
+            await original(job_id, tally)
+            if platform.apps["records"].state.db.dialect == "postgresql":
+                runner.progress.clear()  # as if another replica ran the job: only the progress row tells
+            job = (await c.get(f"/v1/sync-jobs/{job_id}", headers=school)).json()
+            seen.append((job["status"], job["rows_read"], job["rejected"], job["rows_total"]))
+
+        runner._note_progress = note_and_look  # type: ignore[method-assign]
+        try:
+            job = await run_json(c, school, {"grades": rows})
+        finally:
+            del runner._note_progress
+    assert job["status"] == ("failed" if broken else "succeeded") and job["rows_read"] == len(rows)
+    reads = [r for status, r, _, total in seen if status == "running" and total == len(rows)]
+    assert reads and reads[0] < len(rows), seen  # seen part-way, before the job ended
+    assert reads == sorted(reads) and len(set(reads)) > 1, seen  # growing chunk by chunk, never going back
+    if broken:
+        assert seen[-1][2] == 1, seen  # the broken row is counted as rejected while the job still runs

@@ -16,10 +16,10 @@ from services.records.models.key_change import LearnerKeyChange  # noqa: E402
 from services.records.models.learner import Enrolment, EnrolmentStatusChange, Learner  # noqa: E402
 from services.records.models.programme import Cohort, Module, Programme, Term  # noqa: E402
 from services.records.models.report import YearlyReport  # noqa: E402
-from services.records.models.sync_job import SyncJob, SyncJobError  # noqa: E402
+from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgress  # noqa: E402
 
 __all__ = [
     "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "Programme", "SyncJob", "SyncJobError",
+    "GradingPolicyRow", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "Programme", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

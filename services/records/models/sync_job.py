@@ -61,3 +61,17 @@ class SyncJobError(Base):
     field: Mapped[str] = mapped_column(String(100))
     message: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncJobProgress(Base):
+    """How far an all_or_nothing job has read, while it runs. Such a job applies every row in one transaction that
+    also holds its job row, so its counts only commit at the end; this row is written beside it, each statement
+    committing on its own (PostgreSQL), so a school can watch the job. Gone once the job ends."""
+
+    __tablename__ = "sync_job_progress"
+
+    #: no foreign key: checking one would wait for the job row the job's own transaction holds
+    job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

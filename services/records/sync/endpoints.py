@@ -73,7 +73,8 @@ async def _job(session: Any, request: Request, principal: Any, job_id: uuid.UUID
 
 @router.get("/v1/sync-jobs/{job_id}", response_model=SyncJobRead, summary="A sync job: status and progress counts")
 async def get_job(job_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> SyncJobRead:
-    return service.to_read(await _job(session, request, principal, job_id))
+    job = await _job(session, request, principal, job_id)
+    return service.to_read(job, await service.running_progress(session, request.app.state.sync_runner, job))
 
 
 @router.get("/v1/sync-jobs/{job_id}/errors", response_model=Page[SyncJobErrorRead], summary="Row errors of a job (row, field, message)")

@@ -33,11 +33,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError, ServiceUnavailable
-from services.records.models import SyncJob, SyncJobError
+from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import oneroster, parsers
 from services.records.sync.apply import YIELD_EVERY, Applier, Item, Outcome, PreparedGrades
 
@@ -103,6 +104,9 @@ class SyncRunner:
         self.bulk = self.db.dialect == "postgresql" and settings.sync_bulk_writes
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
+        #: (rows read, rows rejected) of the all_or_nothing jobs this process runs, whose counts commit only at
+        #: their end; on PostgreSQL also written to ``sync_job_progress`` for every replica to read
+        self.progress: dict[uuid.UUID, tuple[int, int]] = {}
 
     def nudge(self) -> None:
         self._wake.set()
@@ -159,7 +163,11 @@ class SyncRunner:
 
     async def process(self, job: SyncJob) -> None:
         with bulk_collector():
-            await self._process(job)
+            try:
+                await self._process(job)
+            finally:
+                with contextlib.suppress(Exception):  # a leftover row is harmless: read only while the job runs
+                    await self._forget_progress(job.id)
 
     async def _process(self, job: SyncJob) -> None:
         try:
@@ -313,6 +321,25 @@ class SyncRunner:
             row.status = "succeeded" if row.rejected == 0 else "completed_with_errors"
             row.finished_at, row.locked_until, row.locked_by, row.error = utcnow(), None, None, None
 
+    async def _note_progress(self, job_id: uuid.UUID, tally: SyncJob) -> None:
+        """Progress of an all_or_nothing job, outside its transaction: in this process, and on PostgreSQL in a row
+        of its own committed at once (SQLite's one write lock is the job's until it ends, so there it stays here).
+        It never goes back: on SQLite the rows read by the validation pass stay read while the write pass runs."""
+        if (job_id in self.progress and self.progress[job_id] >= (tally.rows_read, tally.rejected)):
+            return
+        self.progress[job_id] = (tally.rows_read, tally.rejected)
+        if self.db.dialect != "postgresql":
+            return
+        values = {"rows_read": tally.rows_read, "rejected": tally.rejected, "updated_at": utcnow()}
+        stmt = pg_insert(SyncJobProgress).values(job_id=job_id, **values)
+        async with self.db.autocommit() as conn:
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["job_id"], set_=values))
+
+    async def _forget_progress(self, job_id: uuid.UUID) -> None:
+        if self.progress.pop(job_id, None) is not None and self.db.dialect == "postgresql":
+            async with self.db.autocommit() as conn:
+                await conn.execute(delete(SyncJobProgress).where(SyncJobProgress.job_id == job_id))
+
     async def _rejected_before_writing(self, job: SyncJob, items: Iterator[Item]) -> bool:
         """SQLite has one writer at a time, and an all_or_nothing job holds the write lock from its first row to its
         last. An upload of grades only is therefore validated first, in short read transactions that take no write
@@ -330,12 +357,14 @@ class SyncRunner:
                     prepared = await self._applier(s, job, bulk=True).prepare_grades(chunk)
                 errors += self._error_rows(job.id, prepared.outcomes)
                 self._count(tally, prepared.outcomes)
+                await self._note_progress(job.id, tally)
         finally:
             if isinstance(items, Generator):
                 items.close()  # its files (a zip, a scratch database) are closed now, not when it is collected
         if not errors:
-            return False
+            return False  # the write pass follows (and forgets the progress when it ends)
         await self._record_rejection(job, errors, tally)
+        await self._forget_progress(job.id)
         return True
 
     async def _record_rejection(self, job: SyncJob, errors: list[dict[str, Any]], tally: SyncJob) -> None:
@@ -373,6 +402,7 @@ class SyncRunner:
                         task = self._ahead(job, items, ahead=grades_only)
                     errors += self._error_rows(job.id, outcomes)
                     self._count(tally, outcomes)
+                    await self._note_progress(job.id, tally)
                     if len(applier._grades) + len(applier._enrolments) > 50_000:
                         applier.forget_cached_rows()
                 if errors:
@@ -385,3 +415,4 @@ class SyncRunner:
             await self._record_rejection(job, errors, tally)
         finally:
             await self._cancel(task)
+            await self._forget_progress(job.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,7 @@ from services.common.auth import Principal
 from services.common.errors import PayloadTooLarge, ValidationFailed
 from services.records.access import actor_of
 from services.common.links import link
-from services.records.models import SyncJob
+from services.records.models import SyncJob, SyncJobProgress
 from services.records.sync.schemas import SyncJobRead
 
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "oneroster": "application/zip"}
@@ -56,8 +57,21 @@ async def create_job(
     return job
 
 
-def to_read(job: SyncJob) -> SyncJobRead:
+async def running_progress(session: AsyncSession, runner: Any, job: SyncJob) -> tuple[int, int] | None:
+    """(rows read, rows rejected) so far of a running all_or_nothing job, whose own counts commit only at its end:
+    from the runner in this process, else from ``sync_job_progress`` (written by whichever replica runs it)."""
+    if job.status != "running" or job.mode != "all_or_nothing":
+        return None
+    if (mine := runner.progress.get(job.id)) is not None:
+        return mine
+    row = await session.get(SyncJobProgress, job.id)
+    return (row.rows_read, row.rejected) if row is not None else None
+
+
+def to_read(job: SyncJob, progress: tuple[int, int] | None = None) -> SyncJobRead:
     out = SyncJobRead.model_validate(job)
+    if progress is not None and progress[0] > out.rows_read:
+        out.rows_read, out.rejected = progress
     out.accepted = job.created + job.updated + job.unchanged
     out.errors_url = link(f"/v1/sync-jobs/{job.id}/errors")
     return out

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.common.app import create_service_app
+from services.common.idempotency import IdempotencyMiddleware
 from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
-from services.credentials.events import handlers
+from services.credentials.events import SealIdNumbers, handlers
 from services.credentials.issuers.endpoints import router as issuers_router
 from services.credentials.issuing.endpoints import router as credentials_router
 from services.credentials.jobs.endpoints import router as jobs_router
@@ -44,6 +46,11 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         http_transport=http_transport,
         background=[run_issue_jobs, write_verification_log],
     )
+    # the holder's ID number is sealed before the event receiver — and the Idempotency-Key store in front of it —
+    # sees the body: placed just outside the kit's idempotency middleware
+    at = next((i for i, m in enumerate(app.user_middleware) if m.cls is IdempotencyMiddleware), 0)
+    app.user_middleware.insert(at, Middleware(SealIdNumbers, secret_key=settings.secret_key,
+                                              platform_issuer=settings.platform_issuer_code))
     ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db)
     app.state.credentials = ctx
     app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens)

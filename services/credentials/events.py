@@ -4,13 +4,18 @@ a one-item issuing job, so the event is stored at once and its problems, if any,
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.errors import PROBLEM_BASE, PROBLEM_JSON
 from services.common.events import EventHandler
 from services.common.models import InboxEvent
+from services.credentials.issuing import sealing
 from services.credentials.jobs import service as jobs
 
 GRADUATED = "vn.vet.records.learner.graduated"
@@ -49,6 +54,7 @@ def graduated_payload(data: dict[str, Any]) -> dict[str, Any]:
         "holder": _clean({
             "full_name": holder.get("full_name"), "date_of_birth": holder.get("birth_date") or holder.get("date_of_birth"),
             "gender": holder.get("gender"), "birth_place": holder.get("birth_place"), "id_number": holder.get("id_number"),
+            sealing.SEALED: holder.get(sealing.SEALED),
         }),
         "achievement": _clean({
             "code": programme.get("code"), "name": programme.get("occupation_name") or programme.get("name"),
@@ -60,6 +66,7 @@ def graduated_payload(data: dict[str, Any]) -> dict[str, Any]:
             "decision_date": graduation.get("decision_date"), "mode": MODES.get(_lower(mode), mode),
             "gpa": graduation.get("gpa"), "classification": CLASSIFICATIONS.get(_lower(classification), classification),
         }),
+        sealing.FINGERPRINT: data.get(sealing.FINGERPRINT),
     })
 
 
@@ -85,7 +92,87 @@ def course_payload(data: dict[str, Any], platform_issuer: str) -> dict[str, Any]
             "skill_area": data.get("skill_area"), "hours": data.get("hours"),
         }),
         "graduation": _clean({"year": year, "completed_at": completed, "final_score": data.get("final_score")}),
+        sealing.FINGERPRINT: data.get(sealing.FINGERPRINT),
     })
+
+
+def payload_of(event_type: Any, data: dict[str, Any], platform_issuer: str) -> dict[str, Any] | None:
+    """The issuing input an event of ``event_type`` asks for (None for other types)."""
+    if event_type == GRADUATED:
+        return graduated_payload(data)
+    if event_type == COURSE_COMPLETED:
+        return course_payload(data, platform_issuer)
+    return None
+
+
+def seal_event(event: dict[str, Any], secret_key: str, platform_issuer: str) -> bool:
+    """Seals the holder's personal ID number of a received CloudEvent, in place, before anything stores it (see
+    ``issuing/sealing.py``): the salt is derived from the event id, so a redelivery is sealed to the same bytes.
+    True when something was sealed."""
+    data = event.get("data")
+    holder = data.get("holder") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(holder, dict) or holder.get("id_number") is None:
+        return False
+    payload = payload_of(event.get("type"), data, platform_issuer)
+    fingerprint = sealing.fingerprint_of_payload(secret_key, payload) if payload is not None else None
+    sealing.seal_holder(holder, sealing.derived_salt(secret_key, str(event.get("id"))))
+    if fingerprint is not None:
+        data[sealing.FINGERPRINT] = fingerprint
+    return True
+
+
+class SealIdNumbers:
+    """Pure ASGI middleware in front of the event receiver (``POST /v1/events``, outside the Idempotency-Key
+    store, which keeps a digest of the body): the body reaches the kit's receiver — the inbox row, the job, any log
+    line — with the holder's ID number already replaced by its salted hash."""
+
+    MAX_BODY = 4 * 1024 * 1024
+
+    def __init__(self, app: ASGIApp, secret_key: str, platform_issuer: str) -> None:
+        self.app = app
+        self.secret_key = secret_key
+        self.platform_issuer = platform_issuer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/events":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.MAX_BODY:
+                await JSONResponse({"type": PROBLEM_BASE + "payload-too-large", "title": "Payload too large", "status": 413,
+                                    "detail": "An event is at most 4 MiB."}, status_code=413,
+                                   media_type=PROBLEM_JSON)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            event = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            event = None
+        if isinstance(event, dict) and seal_event(event, self.secret_key, self.platform_issuer):
+            body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+            scope = dict(scope)
+            scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-length"] + [
+                (b"content-length", str(len(body)).encode())]
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 def handlers(platform_issuer: str) -> dict[str, EventHandler]:

@@ -4,14 +4,13 @@ self-contained for any verifier), with schema.org terms where schema.org has the
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.credentials.issuing import sealing
 from services.credentials.issuing.schemas import CredentialIssue
 from services.credentials.proofs.contexts import OB_V3, VC_V2
 from services.credentials.proofs.dataintegrity import xsd_datetime
@@ -69,15 +68,14 @@ def title_of(item: CredentialIssue) -> str:
 
 
 def holder_identity(item: CredentialIssue) -> dict[str, Any]:
-    """OB 3.0 ``IdentityObject``: ``sha256$<hex of SHA-256(identity ‖ salt)>``, a fresh salt per credential so two
-    credentials of one person cannot be linked by the hash."""
-    salt = secrets.token_hex(16)
+    """OB 3.0 ``IdentityObject`` of the holder (see :func:`sealing.identity_object`): the personal ID number when
+    given (or its identity object sealed when the input was received), else the platform's id of the learner."""
+    if item.sealed_identity is not None:
+        return dict(item.sealed_identity)
     if item.holder.id_number:
-        identity, kind = item.holder.id_number, "nationalIdentityNumber"
-    else:
-        identity, kind = (str(item.person_id) if item.person_id else f"{item.institution_code}:{item.learner_id}"), "systemId"
-    digest = hashlib.sha256((identity + salt).encode("utf-8")).hexdigest()
-    return {"type": "IdentityObject", "identityHash": f"sha256${digest}", "identityType": kind, "hashed": True, "salt": salt}
+        return sealing.identity_object(item.holder.id_number, "nationalIdentityNumber")
+    identity = str(item.person_id) if item.person_id else f"{item.institution_code}:{item.learner_id}"
+    return sealing.identity_object(identity, "systemId")
 
 
 def _date(value: date | None) -> str | None:

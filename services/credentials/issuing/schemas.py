@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 CODE = r"^[A-Z0-9][A-Z0-9._\-]{1,19}$"
 ACHIEVEMENT_CODE = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
@@ -104,6 +104,22 @@ class CredentialIssue(BaseModel):
     signer: Signer | None = None
 
     _norm = field_validator("issue_place")(_nfc)
+    #: set by the service, never from input: the holder's ``IdentityObject`` and the input's fingerprint when the
+    #: input was sealed on receipt and its ID number dropped (``issuing/sealing.py``)
+    _sealed_identity: dict[str, Any] | None = PrivateAttr(default=None)
+    _input_fingerprint: str | None = PrivateAttr(default=None)
+
+    def with_seal(self, identity: dict[str, Any] | None, fingerprint: str | None) -> "CredentialIssue":
+        self._sealed_identity, self._input_fingerprint = identity, fingerprint
+        return self
+
+    @property
+    def sealed_identity(self) -> dict[str, Any] | None:
+        return self._sealed_identity
+
+    @property
+    def sealed_fingerprint(self) -> str | None:
+        return self._input_fingerprint
 
     @property
     def learner_ref(self) -> str:

@@ -6,9 +6,6 @@ a register number unique per institution and year, the issuer's current key's pr
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +23,7 @@ from services.common.permissions import ensure_institution, is_national_officer,
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
-from services.credentials.issuing import builder, repository
+from services.credentials.issuing import builder, repository, sealing
 from services.credentials.issuing.signing import sign_documents
 from services.credentials.issuing.schemas import CredentialIssue, CredentialRead, CredentialSummary, Reissue, item_errors
 from services.credentials.models import Credential, Issuer, IssuerKey, StatusChange
@@ -53,9 +50,9 @@ def ensure_may_issue(principal: Principal, institution_code: str) -> None:
 
 
 def fingerprint(ctx: CredentialsContext, item: CredentialIssue) -> str:
-    """Keyed hash of the issuing input (it contains the personal ID number, so never a bare hash)."""
-    raw = json.dumps(item.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()
-    return hmac.new(ctx.settings.secret_key.encode(), raw, hashlib.sha256).hexdigest()
+    """Keyed hash of the issuing input (it contains the personal ID number, so never a bare hash); for an input
+    sealed on receipt, the fingerprint computed then, over the input with its number."""
+    return item.sealed_fingerprint or sealing.input_fingerprint(ctx.settings.secret_key, item)
 
 
 def register_year(item: CredentialIssue, now: datetime) -> int:

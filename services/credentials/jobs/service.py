@@ -21,6 +21,7 @@ from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
 from services.common.service_client import ServiceTokenProvider
 from services.credentials.context import CredentialsContext
+from services.credentials.issuing import sealing
 from services.credentials.issuing import service as issuing
 from services.credentials.issuing.schemas import BatchIssue, CredentialIssue, item_errors
 from services.credentials.jobs.schemas import IssueJobItemRead, IssueJobRead
@@ -61,7 +62,9 @@ async def create(session: AsyncSession, ctx: CredentialsContext, principal: Prin
                    state="queued", total=len(body.credentials), processed=0, issued=0, existing=0, failed=0)
     session.add(job)
     await session.flush()
-    rows = [{"id": uuid.uuid4(), "job_id": job.id, "position": i, "payload": item.model_dump(mode="json"), "state": "pending"}
+    # stored without the holders' ID numbers: each is sealed into its salted hash now (issuing/sealing.py)
+    secret = ctx.settings.secret_key
+    rows = [{"id": uuid.uuid4(), "job_id": job.id, "position": i, "payload": sealing.seal_item(secret, item), "state": "pending"}
             for i, item in enumerate(body.credentials)]
     for start in range(0, len(rows), 1000):
         await session.execute(insert(IssueJobItem), rows[start : start + 1000])
@@ -131,14 +134,16 @@ class JobRunner:
                                   "gender": p.get("gender"), "birth_place": p.get("birth_place")}.items() if v}
 
     async def _parse(self, item: IssueJobItem) -> CredentialIssue | list[dict[str, Any]]:
-        payload = dict(item.payload)
+        payload, sealed, fingerprint = sealing.unseal(item.payload)
+        if isinstance(sealed, dict) and "error" in sealed:
+            return [{"field": "holder.id_number", "message": str(sealed["error"])}]
         if payload.get("holder") is None and payload.get("person_id"):
             holder = await self._holder_from_identity(str(payload["person_id"]))
             if holder is None:
                 return [{"field": "holder", "message": "the holder is not given and identity has no such person"}]
             payload["holder"] = holder
         try:
-            return CredentialIssue.model_validate(payload)
+            return CredentialIssue.model_validate(payload).with_seal(sealed, fingerprint)
         except ValidationError as exc:
             return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
 

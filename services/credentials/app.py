@@ -41,7 +41,8 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         settings,
         title="VET platform — credentials",
         description="Issuers, signed diplomas and certificates (W3C VC 2.0 / Open Badges 3.0), status lists, verification.",
-        routers=[credentials_router, sharing_router, jobs_router, verify_router, status_router, issuers_router],
+        # public verification first: routes are matched in order, and it is the busiest
+        routers=[verify_router, status_router, credentials_router, sharing_router, jobs_router, issuers_router],
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
         background=[run_issue_jobs, write_verification_log],

@@ -40,9 +40,10 @@ async def verify_credential(request: Request, db: DatabaseDep, ctx: CtxDep, prin
         raise ValidationFailed("The body is not JSON.", errors=[{"field": "body", "message": "invalid JSON"}]) from None
     if isinstance(document, dict) and "verifiableCredential" in document and "@context" not in document:
         document = document["verifiableCredential"]
-    # a read: no write transaction (the log row is written in a batch, off the request path)
-    async with db.session(write=False) as session:
-        result = await service.verify(session, ctx, document)
+    # no session unless a cache misses (an issuer's key, a status list's new version) or the registry is due: the
+    # hot read is one statement on the driver, and the log row is written in a batch off the request path
+    async with verification_repo.on_demand(db) as reads:
+        result = await service.verify(reads, ctx, document)
     await ctx.verification_log.add(_log_rows([result], "public", principal))
     # the result is already a validated model: serialised once, not validated again against response_model
     return Response(result.model_dump_json(), media_type="application/json")

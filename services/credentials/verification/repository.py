@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Uuid, and_, bindparam, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from services.common.db import Database
 from services.credentials.models import Credential, Issuer, StatusList, VerificationLog
 
 
@@ -81,25 +84,61 @@ class _DriverStatement:
 _compiled: dict[str, _DriverStatement] = {}
 
 
+class Reads:
+    """The verifier's way to the database: a request's session, or — for a public verification — the database, with
+    a session opened only when it is needed (a key or a status list version not cached yet, a registry refresh).
+    Most public verifications then run one statement and open no session at all."""
+
+    def __init__(self, session: AsyncSession | None = None, *, db: Database | None = None,
+                 stack: AsyncExitStack | None = None) -> None:
+        assert session is not None or (db is not None and stack is not None)
+        self._session, self._db, self._stack = session, db, stack
+
+    @property
+    def opened(self) -> AsyncSession | None:
+        return self._session
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._db is not None:
+            return self._db.engine
+        bind = self._session.bind if self._session is not None else None
+        assert isinstance(bind, AsyncEngine)
+        return bind
+
+    async def session(self) -> AsyncSession:
+        if self._session is None:
+            assert self._db is not None and self._stack is not None
+            # takes SQLite's write lock up front when it begins: a registry refresh writes
+            self._session = await self._stack.enter_async_context(self._db.session(write=True))
+        return self._session
+
+
+@asynccontextmanager
+async def on_demand(db: Database) -> AsyncIterator[Reads]:
+    """:class:`Reads` whose session, if one was needed, commits when the block ends (rolls back on error)."""
+    async with AsyncExitStack() as stack:
+        yield Reads(db=db, stack=stack)
+
+
 async def issuer_state(
-    session: AsyncSession, did: str, credential_id: uuid.UUID | None, list_ids: set[uuid.UUID]
+    reads: Reads, did: str, credential_id: uuid.UUID | None, list_ids: set[uuid.UUID]
 ) -> tuple[IssuerRow | None, uuid.UUID | None, dict[uuid.UUID, ListHead]]:
     """The issuer with this DID; the credential that superseded ``credential_id`` if that is one of its own; and
     the heads (not the large bits) of those of ``list_ids`` (at most two) that are the issuer's lists.
 
-    One statement, straight on the driver. In the session's transaction when it has one; otherwise (a public
-    verification whose session has not touched the database) on a pooled connection of its own, with no
-    BEGIN/COMMIT around a single read — so the request never takes a write lock or holds two connections."""
+    One statement, straight on the driver. In the session's transaction when there is one; otherwise on a pooled
+    connection of its own, with no BEGIN/COMMIT around a single read — so a public verification takes no write
+    lock, and no request holds two connections."""
     ids = sorted(list_ids)[:2]
     params = {"did": did, "credential_id": credential_id, "list_a": ids[0] if ids else None,
               "list_b": ids[1] if len(ids) > 1 else None}
-    if session.in_transaction():
+    session = reads.opened
+    if session is not None and session.in_transaction():
         conn = await session.connection()
         rows = await _statement(conn).fetch(conn, params)
     else:
-        bind = session.bind
-        assert isinstance(bind, AsyncEngine)
-        async with bind.connect() as conn:
+        async with reads.engine.connect() as conn:
             rows = await _statement(conn).fetch(conn, params)
     if not rows:
         return None, None, {}

@@ -129,7 +129,7 @@ def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
     return proof, digest
 
 
-async def _resolve_key(session: AsyncSession, ctx: CredentialsContext, issuer: verification_repo.IssuerRow | None, issuer_did: str,
+async def _resolve_key(reads: verification_repo.Reads, ctx: CredentialsContext, issuer: verification_repo.IssuerRow | None, issuer_did: str,
                        vm: str) -> tuple[Ed25519PublicKey | None, str]:
     controller, _, fragment = vm.partition("#")
     if controller != issuer_did:
@@ -139,7 +139,7 @@ async def _resolve_key(session: AsyncSession, ctx: CredentialsContext, issuer: v
         cache_key = (issuer.id, fragment)
         public = ctx.public_keys.get(cache_key)
         if public is None:
-            raw = await issuers_repo.public_key(session, issuer.id, fragment)
+            raw = await issuers_repo.public_key(await reads.session(), issuer.id, fragment)
             if raw is None:
                 return None, f"the issuer has no key {fragment}"
             public = ctx.public_keys[cache_key] = Ed25519PublicKey.from_public_bytes(raw)
@@ -198,13 +198,13 @@ def _status_entries(ctx: CredentialsContext, doc: dict[str, Any], run: _Run) -> 
     return parsed
 
 
-async def _status(session: AsyncSession, ctx: CredentialsContext, parsed: list[StatusEntry],
+async def _status(reads: verification_repo.Reads, ctx: CredentialsContext, parsed: list[StatusEntry],
                   heads: dict[uuid.UUID, verification_repo.ListHead], issuer: verification_repo.IssuerRow | None, run: _Run) -> None:
     for purpose, url, index, list_id in parsed:
         bits = None
         head = heads.get(list_id) if list_id is not None else None
         if head is not None and issuer is not None and head.purpose == purpose and head.signed:
-            bits = await _verified_bits(session, ctx, issuer, head.id, head.version)
+            bits = await _verified_bits(reads, ctx, issuer, head.id, head.version)
             if bits is not None and index >= head.size:
                 bits = None
         if bits is None:
@@ -217,20 +217,20 @@ async def _status(session: AsyncSession, ctx: CredentialsContext, parsed: list[S
             run.passed(purpose, f"not {'revoked' if purpose == 'revocation' else 'suspended'} (Bitstring Status List entry {index})")
 
 
-async def _verified_bits(session: AsyncSession, ctx: CredentialsContext, issuer: verification_repo.IssuerRow, list_id: uuid.UUID, version: int) -> bytes | None:
+async def _verified_bits(reads: verification_repo.Reads, ctx: CredentialsContext, issuer: verification_repo.IssuerRow, list_id: uuid.UUID, version: int) -> bytes | None:
     """The list's bits, read from the signed list credential served to everyone, once its proof checks out. Cached
     by (list, version): a changed bit bumps the version, so a cached answer is never stale."""
     cache_key = (list_id, version)
     cached = ctx.status_cache.get(cache_key)
     if cached is not None:
         return cached
-    row = await status_repo.by_id(session, list_id)
+    row = await status_repo.by_id(await reads.session(), list_id)
     if row is None or row.version != version or row.document is None:
         return None
     doc = row.document
     try:
         proof = dataintegrity.single_proof(doc)
-        key, _ = await _resolve_key(session, ctx, issuer, issuer.did, proof["verificationMethod"])
+        key, _ = await _resolve_key(reads, ctx, issuer, issuer.did, proof["verificationMethod"])
         if key is None or not dataintegrity.verify(doc, key):
             return None
         bits = bitstring.decode(doc["credentialSubject"]["encodedList"])
@@ -242,7 +242,10 @@ async def _verified_bits(session: AsyncSession, ctx: CredentialsContext, issuer:
     return bits
 
 
-async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, now: datetime | None = None) -> VerificationResult:
+async def verify(session: AsyncSession | verification_repo.Reads, ctx: CredentialsContext, doc: Any, *,
+                 now: datetime | None = None) -> VerificationResult:
+    """Every check of ``doc``. ``session``: the request's session, or :class:`Reads` that open one only if needed."""
+    reads = session if isinstance(session, verification_repo.Reads) else verification_repo.Reads(session)
     now = now or utcnow()
     run = _Run(checks={}, failures=[])
     issuer_info: IssuerInfo | None = None
@@ -267,15 +270,16 @@ async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, no
     entries = _status_entries(ctx, doc, run)
     # one round trip: the issuer, whether this credential (if one of its own) was superseded, its status lists' heads
     issuer, superseded_by, heads = await verification_repo.issuer_state(
-        session, issuer_did, own_id, {e[3] for e in entries if e[3] is not None})
+        reads, issuer_did, own_id, {e[3] for e in entries if e[3] is not None})
     if issuer is None:
         run.failed("issuer", "unknown_issuer", f"{issuer_did} is not an issuer of the national VET platform.")
         issuer_info = IssuerInfo(id=issuer_did, known=False)
     else:
         if issuers.registry_refresh_due(ctx, issuer.institution_code):
-            row = await session.get(Issuer, issuer.id)
+            own = await reads.session()
+            row = await own.get(Issuer, issuer.id)
             assert row is not None
-            await issuers.refresh_from_registry(session, ctx, row)
+            await issuers.refresh_from_registry(own, ctx, row)
             issuer = verification_repo.IssuerRow.of(row)
         issued_on = (_parse_time(doc.get("validFrom")) or now).date()
         issuer_info = IssuerInfo(id=issuer_did, name=issuer.name, institution_code=issuer.institution_code, known=True)
@@ -284,7 +288,7 @@ async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, no
         else:
             run.failed("issuer", "issuer_inactive", f"Institution {issuer.institution_code} was {issuer.institution_status} on {issued_on}.")
 
-    key, why = await _resolve_key(session, ctx, issuer, issuer_did, proof["verificationMethod"])
+    key, why = await _resolve_key(reads, ctx, issuer, issuer_did, proof["verificationMethod"])
     if key is None:
         if issuer is None:
             run.skipped("signature", f"not checked: {why}")
@@ -306,7 +310,7 @@ async def verify(session: AsyncSession, ctx: CredentialsContext, doc: Any, *, no
     else:
         run.passed("validity", "within its validity period")
 
-    await _status(session, ctx, entries, heads, issuer, run)
+    await _status(reads, ctx, entries, heads, issuer, run)
 
     return _result(run, credential_id, issuer_info, superseded_by)
 

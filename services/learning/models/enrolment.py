@@ -50,6 +50,9 @@ class CourseEnrolment(Base):
     role: Mapped[str] = mapped_column(String(10))
     institution_code: Mapped[str | None] = mapped_column(String(20))
     province_code: Mapped[str | None] = mapped_column(String(10), index=True)
+    #: the registry's type of the institution when the learner enrolled: college | intermediate | vet_centre | other;
+    #: None on enrolments made before the type was kept (reports resolve those through the registry)
+    institution_type: Mapped[str | None] = mapped_column(String(20))
     #: self | class | officer
     method: Mapped[str] = mapped_column(String(10))
     enrolled_by: Mapped[str] = mapped_column(String(200))
@@ -60,6 +63,26 @@ class CourseEnrolment(Base):
     completed_at: Mapped[datetime | None] = mapped_column()
     certified_at: Mapped[datetime | None] = mapped_column()
     credential_id: Mapped[str | None] = mapped_column(String(64))
+    #: the latest withdrawal while ``status`` is ``withdrawn`` (every withdrawal and reopening is in
+    #: :class:`EnrolmentChange`)
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+    withdrawn_by: Mapped[str | None] = mapped_column(String(200))
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(1000))
+
+
+class EnrolmentChange(Base):
+    """Audit of an enrolment's withdrawals (rút khỏi khoá học) and reopenings: who, when, why."""
+
+    __tablename__ = "course_enrolment_changes"
+    __table_args__ = (Index("ix_course_enrolment_changes_enrolment", "enrolment_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    enrolment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("course_enrolments.id", ondelete="CASCADE"))
+    #: withdrawn | reopened
+    action: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LessonProgress(Base):
@@ -70,6 +93,8 @@ class LessonProgress(Base):
     opened_at: Mapped[datetime | None] = mapped_column()
     completed_at: Mapped[datetime | None] = mapped_column()
     time_spent_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    #: an API call (progress, SCORM runtime) completed the lesson: voiding xAPI statements then leaves it completed
+    completed_by_api: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

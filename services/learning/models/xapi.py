@@ -21,6 +21,7 @@ class XapiStatement(Base):
         Index("ix_xapi_statements_activity", "activity_id", "stored"),
         Index("ix_xapi_statements_registration", "registration", "stored"),
         Index("ix_xapi_statements_verb", "verb_id", "stored"),
+        Index("ix_xapi_statements_enrolment", "enrolment_id", "activity_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -33,6 +34,8 @@ class XapiStatement(Base):
     voided: Mapped[bool] = mapped_column(Boolean, default=False)
     #: the statement this one voids, for voiding statements
     voids: Mapped[uuid.UUID | None] = mapped_column()
+    #: the course enrolment whose lesson progress this statement fed (None: it fed none), so voiding it can undo that
+    enrolment_id: Mapped[uuid.UUID | None] = mapped_column()
     authority_sub: Mapped[str] = mapped_column(String(200))
     statement: Mapped[dict[str, Any]] = mapped_column()
     #: sha-256 of the canonical statement as sent (to tell an identical repeat from a conflicting one)

@@ -6,6 +6,10 @@
 * A school (staff or its SIS) enrols its own classes; officers (province for institutions of their province,
   national anywhere) enrol teachers; anyone signed in may enrol themselves in a published course open to them.
 * Learners see and change only their own progress; a school sees its learners; officers their province / nation.
+* An enrolment is withdrawn by its learner, by the school (staff or its system) of the learner's institution, or —
+  for teachers enrolled by officers — by an officer of the enrolment's province or of the ministry (the enrolling
+  office: any of its officers, not only the one who sent the batch). A school does not withdraw teachers an officer
+  enrolled.
 """
 
 from __future__ import annotations
@@ -107,3 +111,20 @@ def ensure_learner(principal: Principal, enrolment: CourseEnrolment) -> None:
     if oversees(principal, enrolment.institution_code, enrolment.province_code):
         raise Forbidden("Only the learner records progress in an enrolment.")
     raise NotFound(f"No enrolment {enrolment.id}.")
+
+
+def may_withdraw(principal: Principal, enrolment: CourseEnrolment) -> bool:
+    if owns(principal, enrolment):
+        return True
+    if enrolment.method == "officer":
+        return enrolment.enrolled_by == actor(principal) or oversees(principal, None, enrolment.province_code)
+    return enrolment.institution_code is not None and enrolment.institution_code in school_staff(principal)
+
+
+def ensure_may_withdraw(principal: Principal, enrolment: CourseEnrolment) -> None:
+    if may_withdraw(principal, enrolment):
+        return
+    ensure_can_read_enrolment(principal, enrolment)  # 404 to those who may not even see it
+    if enrolment.method == "officer":
+        raise Forbidden("Teachers enrolled by an officer are withdrawn by officers of their province or of the ministry.")
+    raise Forbidden("An enrolment is withdrawn by its learner or by the learner's school.")

@@ -45,6 +45,7 @@ from services.learning.courses.schemas import (
     ScormValuesRead,
     SelfEnrol,
     SkillAreaRead,
+    WithdrawIn,
 )
 from services.learning.models import Course, CourseEnrolment, PilotInstitution, QuizAttempt
 
@@ -141,7 +142,7 @@ async def add_run(course_id: uuid.UUID, body: RunCreate, session: SessionDep, pr
 
 
 @router.post("/v1/courses/{course_id}/enrolments", status_code=201, response_model=EnrolmentRead,
-             summary="Enrol yourself (201; 200 with your enrolment if you already are)")
+             summary="Enrol yourself (201; 200 with your enrolment if you already are, or with your withdrawn one reopened)")
 async def self_enrol(course_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal,
                      response: Response, body: SelfEnrol | None = None) -> Any:
     enrolment, created = await service.self_enrol(request, session, principal, course_id, body.run_id if body else None)
@@ -152,18 +153,23 @@ async def self_enrol(course_id: uuid.UUID, request: Request, session: SessionDep
 
 
 @router.post("/v1/courses/{course_id}/enrolments/batch", response_model=BatchResult,
-             summary="A school enrols a class (students); an officer enrols teachers. Learners already enrolled are kept")
+             summary="A school enrols a class (students); an officer enrols teachers. Learners already enrolled are kept; "
+                     "withdrawn enrolments are reopened (the same enrolment, history kept)")
 async def batch_enrol(course_id: uuid.UUID, body: EnrolmentBatch, request: Request, session: SessionDep,
                       principal: CurrentPrincipal) -> Any:
-    items, created = await service.batch_enrol(request, session, principal, course_id, body)
-    return BatchResult(created=created, existing=len(items) - created, items=[EnrolmentRead.model_validate(e) for e in items])
+    items, created, reopened = await service.batch_enrol(request, session, principal, course_id, body)
+    return BatchResult(created=created, existing=len(items) - created - reopened, reopened=reopened,
+                       items=[EnrolmentRead.model_validate(e) for e in items])
 
 
 @router.get("/v1/courses/{course_id}/enrolments", response_model=Page[EnrolmentRead],
             summary="Enrolments in a course that you oversee (your school's learners; your province's; all for the ministry)")
-async def list_enrolments(course_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Any:
+async def list_enrolments(course_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+                          status: Annotated[Literal["enrolled", "completed", "withdrawn"] | None, Query()] = None) -> Any:
     await service.load_course(session, course_id)
     stmt = select(CourseEnrolment).where(CourseEnrolment.course_id == course_id, scope_filter(principal))
+    if status is not None:
+        stmt = stmt.where(CourseEnrolment.status == status)
     return await paginate(session, stmt, (CourseEnrolment.enrolled_at, CourseEnrolment.id), page, transform=EnrolmentRead.model_validate)
 
 
@@ -180,6 +186,14 @@ async def my_enrolments(session: SessionDep, principal: CurrentPrincipal, page: 
 async def get_enrolment(enrolment_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Any:
     enrolment = await service.load_enrolment(session, enrolment_id)
     access.ensure_can_read_enrolment(principal, enrolment)
+    return await service.standing(session, enrolment)
+
+
+@router.post("/v1/enrolments/{enrolment_id}/withdraw", response_model=EnrolmentProgress,
+             summary="Withdraw an enrolment (reason required): by the learner, the learner's school, or — for teachers an "
+                     "officer enrolled — officers. Progress and attempts are kept; a completed enrolment cannot be withdrawn")
+async def withdraw_enrolment(enrolment_id: uuid.UUID, body: WithdrawIn, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    enrolment = await service.withdraw(session, principal, enrolment_id, body.reason)
     return await service.standing(session, enrolment)
 
 

@@ -1,9 +1,11 @@
 """Participation reports for schools and officers: enrolled, active, completed, certified — by course, institution,
 province, audience (students vs teachers) or sex — and progress toward the Decision 123 / Decision 2222 targets.
 
-Counted over enrolments, with the facts as of enrolment. ``active``: started (any lesson, attempt or statement)
-and not completed. Scoped by :mod:`services.common.permissions`: a school sees its learners, a province officer the
-institutions of the province, national officers everything."""
+Counted over enrolments, with the facts as of enrolment. ``enrolled``: enrolments not withdrawn (completed ones
+included); ``active``: started (any lesson, attempt or statement), not completed and not withdrawn; ``withdrawn``:
+withdrawn enrolments, counted apart (so ``enrolled + withdrawn`` is every enrolment ever made; a learner who withdrew
+and enrolled again is one enrolment, counted as it stands now). Scoped by :mod:`services.common.permissions`: a school
+sees its learners, a province officer the institutions of the province, national officers everything."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ class ReportRow(BaseModel):
     active: int
     completed: int
     certified: int
+    withdrawn: int = 0
 
 
 class Report(BaseModel):
@@ -86,12 +89,14 @@ def scope_name(principal: Principal) -> str:
 
 
 def _counts() -> list[Any]:
-    started = and_(CourseEnrolment.last_activity_at.is_not(None), CourseEnrolment.completed_at.is_(None))
+    withdrawn = CourseEnrolment.status == "withdrawn"
+    started = and_(CourseEnrolment.last_activity_at.is_not(None), CourseEnrolment.completed_at.is_(None), ~withdrawn)
     return [
-        func.count().label("enrolled"),
+        func.sum(case((withdrawn, 0), else_=1)).label("enrolled"),
         func.sum(case((started, 1), else_=0)).label("active"),
         func.sum(case((CourseEnrolment.completed_at.is_not(None), 1), else_=0)).label("completed"),
         func.sum(case((CourseEnrolment.certified_at.is_not(None), 1), else_=0)).label("certified"),
+        func.sum(case((withdrawn, 1), else_=0)).label("withdrawn"),
     ]
 
 
@@ -117,20 +122,22 @@ async def report(session: AsyncSession, principal: Principal, group_by: GroupBy,
     if group_by == "course" and rows:
         ids = [r.key for r in rows]
         titles = {c.id: c.title for c in (await session.scalars(select(Course).where(Course.id.in_(ids)))).all()}
-    out = [ReportRow(key=str(r.key) if r.key is not None else None, label=titles.get(r.key), enrolled=r.enrolled,
-                     active=int(r.active or 0), completed=int(r.completed or 0), certified=int(r.certified or 0)) for r in rows]
+    out = [ReportRow(key=str(r.key) if r.key is not None else None, label=titles.get(r.key), enrolled=int(r.enrolled or 0),
+                     active=int(r.active or 0), completed=int(r.completed or 0), certified=int(r.certified or 0),
+                     withdrawn=int(r.withdrawn or 0)) for r in rows]
     out.sort(key=lambda r: (r.key is None, r.key or ""))
     total = ReportRow(key=None, label="total", enrolled=sum(r.enrolled for r in out), active=sum(r.active for r in out),
-                      completed=sum(r.completed for r in out), certified=sum(r.certified for r in out))
+                      completed=sum(r.completed for r in out), certified=sum(r.certified for r in out),
+                      withdrawn=sum(r.withdrawn for r in out))
     return Report(group_by=group_by, scope=scope, rows=out, total=total)
 
 
 def to_csv(result: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([result.group_by, "label", "enrolled", "active", "completed", "certified"])
+    writer.writerow([result.group_by, "label", "enrolled", "active", "completed", "certified", "withdrawn"])
     for r in [*result.rows, result.total]:
-        writer.writerow([r.key or "", r.label or "", r.enrolled, r.active, r.completed, r.certified])
+        writer.writerow([r.key or "", r.label or "", r.enrolled, r.active, r.completed, r.certified, r.withdrawn])
     return buffer.getvalue()
 
 

@@ -24,6 +24,7 @@ from services.learning.models import (
     ScormValue,
     SkillArea,
 )
+from services.learning.models.enrolment import EnrolmentChange
 
 
 def insert_for(session: AsyncSession) -> Any:
@@ -102,6 +103,20 @@ async def add_enrolments(session: AsyncSession, rows: list[dict[str, Any]]) -> s
         return set()
     stmt = insert_for(session)(CourseEnrolment).values(rows).on_conflict_do_nothing(index_elements=["course_id", "learner_key"])
     return set((await session.execute(stmt.returning(CourseEnrolment.id))).scalars().all())
+
+
+async def lock_enrolments(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CourseEnrolment]:
+    """The enrolments, locked on PostgreSQL (in id order, the order every path locks them in), freshly read."""
+    stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_(list(ids))).order_by(CourseEnrolment.id)
+    stmt = stmt.execution_options(populate_existing=True)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {e.id: e for e in (await session.scalars(stmt)).all()}
+
+
+async def changes_of(session: AsyncSession, enrolment_id: uuid.UUID) -> list[EnrolmentChange]:
+    stmt = select(EnrolmentChange).where(EnrolmentChange.enrolment_id == enrolment_id).order_by(EnrolmentChange.at, EnrolmentChange.id)
+    return list((await session.scalars(stmt)).all())
 
 
 async def run_headcount(session: AsyncSession, run_id: uuid.UUID) -> int:

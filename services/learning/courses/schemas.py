@@ -259,18 +259,46 @@ class EnrolmentRead(BaseModel):
     full_name: str | None
     role: str
     institution_code: str | None
+    #: the registry's type of the institution at enrolment (None for enrolments made before it was kept)
+    institution_type: str | None = None
     method: str
+    #: enrolled | completed | withdrawn
     status: str
     enrolled_at: datetime
     last_activity_at: datetime | None
     completed_at: datetime | None
     certified_at: datetime | None
+    #: set while withdrawn: when, by whom, why (the whole history is in ``history`` of the enrolment)
+    withdrawn_at: datetime | None = None
+    withdrawn_by: str | None = None
+    withdrawal_reason: str | None = None
 
 
 class BatchResult(BaseModel):
     created: int
+    #: learners already enrolled (kept as they are)
     existing: int
+    #: learners whose withdrawn enrolment this batch reopened (the same enrolment, its history kept)
+    reopened: int = 0
     items: list[EnrolmentRead]
+
+
+class WithdrawIn(BaseModel):
+    """Rút khỏi khoá học: why the enrolment is withdrawn (kept in its history)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class EnrolmentChangeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    #: withdrawn | reopened
+    action: str
+    actor: str
+    reason: str | None
+    at: datetime
 
 
 class ProgressIn(BaseModel):
@@ -309,6 +337,8 @@ class EnrolmentProgress(EnrolmentRead):
     lessons: list[LessonProgressRead] = []
     quizzes: list[QuizStanding] = []
     completion: CompletionRead | None = None
+    #: withdrawals and reopenings, oldest first
+    history: list[EnrolmentChangeRead] = []
 
 
 class AttemptQuestion(BaseModel):

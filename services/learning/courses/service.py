@@ -26,8 +26,10 @@ from services.learning.courses.schemas import (
     CourseRead,
     CourseUpdate,
     EnrolmentBatch,
+    EnrolmentChangeRead,
     EnrolmentProgress,
     EnrolmentRead,
+    LearnerIn,
     LessonCreate,
     LessonProgressRead,
     LessonRead,
@@ -55,6 +57,7 @@ from services.learning.models import (
     QuizAttempt,
     SkillArea,
 )
+from services.learning.models.enrolment import EnrolmentChange
 
 COURSE_COMPLETED = "vn.vet.learning.course.completed"
 #: xAPI activity ids of lessons: fixed IRIs, so statements stay matched whatever address the platform is served at
@@ -321,7 +324,7 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
         raise Forbidden("Only people enrol themselves.")
     key = access.learner_key(principal)
     existing = await repository.enrolment_of(session, course.id, key)
-    if existing is not None:
+    if existing is not None and existing.status != "withdrawn":
         return existing, False
     if not course.self_enrolment:
         raise Forbidden("This course takes enrolments from schools and officers only.")
@@ -337,8 +340,15 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
     row = _enrolment_row(
         course_id=course.id, run_id=run.id if run else None, learner_key=key, person_id=person, account_sub=principal.sub,
         full_name=principal.claims.get("name"), sex=await directory.person_sex(request, person) if person else None, role=role,
-        institution_code=home, province_code=facts.province_code if facts else None, method="self", enrolled_by=access.actor(principal),
+        institution_code=home, province_code=facts.province_code if facts else None,
+        institution_type=facts.type if facts else None, method="self", enrolled_by=access.actor(principal),
     )
+    if existing is not None:
+        locked = (await repository.lock_enrolments(session, [existing.id]))[existing.id]
+        if locked.status == "withdrawn":
+            _reopen(session, locked, access.actor(principal), row)
+            await session.flush()
+        return locked, False
     added = await repository.add_enrolments(session, [row])
     enrolment = await repository.enrolment_of(session, course.id, key)
     assert enrolment is not None
@@ -346,7 +356,7 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
 
 
 async def batch_enrol(request: Request, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
-                      body: EnrolmentBatch) -> tuple[list[CourseEnrolment], int]:
+                      body: EnrolmentBatch) -> tuple[list[CourseEnrolment], int, int]:
     course = await load_course(session, course_id)
     if course.status != "published":
         if not access.may_author(principal, course):
@@ -377,16 +387,60 @@ async def batch_enrol(request: Request, session: AsyncSession, principal: Princi
     if errors:
         raise ValidationFailed("Some learners cannot be enrolled.", errors=errors)
     existing = await repository.enrolments_by_keys(session, course.id, keys)
+    withdrawn = await repository.lock_enrolments(session, [e.id for e in existing.values() if e.status == "withdrawn"])
+    withdrawn = {e.id: e for e in withdrawn.values() if e.status == "withdrawn"}  # as read under the lock
     fresh = [(k, learner) for k, learner in zip(keys, body.learners, strict=True) if k not in existing]
-    run = await _run_for(session, course, body.run_id, len(fresh))
-    added = await repository.add_enrolments(session, [_enrolment_row(
-        course_id=course.id, run_id=run.id if run else None, learner_key=key,
-        person_id=str(learner.person_id) if learner.person_id else None, account_sub=learner.account,
-        full_name=nfc(learner.full_name), sex=learner.sex, role=body.role, institution_code=body.institution_code,
-        province_code=facts.province_code, method="class" if body.role == "student" else "officer", enrolled_by=access.actor(principal),
-    ) for key, learner in fresh])
+    reopen = [(k, learner) for k, learner in zip(keys, body.learners, strict=True) if k in existing and existing[k].id in withdrawn]
+    run = await _run_for(session, course, body.run_id, len(fresh) + len(reopen))
+    actor = access.actor(principal)
+
+    def row(key: str, learner: LearnerIn) -> dict[str, Any]:
+        return _enrolment_row(
+            course_id=course.id, run_id=run.id if run else None, learner_key=key,
+            person_id=str(learner.person_id) if learner.person_id else None, account_sub=learner.account,
+            full_name=nfc(learner.full_name), sex=learner.sex, role=body.role, institution_code=body.institution_code,
+            province_code=facts.province_code, institution_type=facts.type,
+            method="class" if body.role == "student" else "officer", enrolled_by=actor,
+        )
+
+    for key, learner in reopen:
+        _reopen(session, withdrawn[existing[key].id], actor, row(key, learner))
+    if reopen:
+        await session.flush()
+    added = await repository.add_enrolments(session, [row(key, learner) for key, learner in fresh])
     by_key = await repository.enrolments_by_keys(session, course.id, keys)
-    return [by_key[k] for k in keys], len(added)
+    return [by_key[k] for k in keys], len(added), len(reopen)
+
+
+def _reopen(session: AsyncSession, enrolment: CourseEnrolment, actor: str, row: dict[str, Any]) -> None:
+    """Re-enrolment reopens the withdrawn enrolment (no second one): the facts and run of this enrolment request,
+    its progress, attempts and history kept. Identity fields only fill what was unknown."""
+    for field in ("run_id", "role", "institution_code", "province_code", "institution_type", "method", "enrolled_by", "full_name"):
+        setattr(enrolment, field, row[field])
+    for field in ("person_id", "account_sub", "sex"):
+        if row[field] is not None:
+            setattr(enrolment, field, getattr(enrolment, field) or row[field])
+    enrolment.status = "enrolled"
+    enrolment.withdrawn_at = enrolment.withdrawn_by = enrolment.withdrawal_reason = None
+    session.add(EnrolmentChange(id=uuid.uuid4(), enrolment_id=enrolment.id, action="reopened", actor=actor, reason=None, at=utcnow()))
+
+
+async def withdraw(session: AsyncSession, principal: Principal, enrolment_id: uuid.UUID, reason: str) -> CourseEnrolment:
+    """Rút khỏi khoá học. The enrolment keeps its progress and attempts, takes no more progress, frees its place in
+    a run, and counts apart in reports; a completed one stands (its certificate too). Withdrawing a withdrawn
+    enrolment again changes nothing (the first withdrawal stands)."""
+    enrolment = await load_enrolment(session, enrolment_id, lock=True)
+    access.ensure_may_withdraw(principal, enrolment)
+    if enrolment.status == "withdrawn":
+        return enrolment
+    if enrolment.completed_at is not None:
+        raise Conflict("A completed enrolment cannot be withdrawn: the completion and its certificate stand.")
+    now, actor = utcnow(), access.actor(principal)
+    enrolment.status = "withdrawn"
+    enrolment.withdrawn_at, enrolment.withdrawn_by, enrolment.withdrawal_reason = now, actor, nfc(reason)
+    session.add(EnrolmentChange(id=uuid.uuid4(), enrolment_id=enrolment.id, action="withdrawn", actor=actor, reason=nfc(reason), at=now))
+    await session.flush()
+    return enrolment
 
 
 async def load_enrolment(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> CourseEnrolment:
@@ -411,7 +465,8 @@ async def standing(session: AsyncSession, enrolment: CourseEnrolment) -> Enrolme
     return EnrolmentProgress(
         **EnrolmentRead.model_validate(enrolment).model_dump(),
         lessons=[LessonProgressRead.model_validate(p) for p in await repository.progress(session, enrolment.id)],
-        quizzes=standings, completion=CompletionRead.model_validate(completion) if completion else None)
+        quizzes=standings, completion=CompletionRead.model_validate(completion) if completion else None,
+        history=[EnrolmentChangeRead.model_validate(x) for x in await repository.changes_of(session, enrolment.id)])
 
 
 # --- progress --------------------------------------------------------------------------------------------------
@@ -430,7 +485,7 @@ async def active_enrolment(session: AsyncSession, principal: Principal, enrolmen
     enrolment = await load_enrolment(session, enrolment_id, lock=True)
     access.ensure_learner(principal, enrolment)
     if enrolment.status == "withdrawn":
-        raise Conflict("This enrolment was withdrawn.")
+        raise Conflict("This enrolment was withdrawn: enrol again to go on (your progress is kept).", enrolment_status="withdrawn")
     course = await load_course(session, enrolment.course_id)
     _ensure_in_run(await session.get(CourseRun, enrolment.run_id) if enrolment.run_id else None, utcnow())
     return enrolment, course

@@ -57,7 +57,7 @@ async def test_report_numbers_match_hand_counts(platform: Platform, people: Peop
         assert await rows(boss, "institution") == {"CD0101": (4, 1, 1, 0), "TC7901": (2, 1, 1, 0)}
         assert await rows(boss, "province") == {hanoi: (4, 1, 1, 0), saigon: (2, 1, 1, 0)}
         by_course = await ok(await c.get("/v1/course-reports", params={"course_id": cid}, headers=boss))
-        assert by_course["rows"] == [{"key": cid, "label": built["course"]["title"], "enrolled": 6, "active": 2, "completed": 2, "certified": 0}]
+        assert by_course["rows"] == [{"key": cid, "label": built["course"]["title"], "enrolled": 6, "active": 2, "completed": 2, "certified": 0, "withdrawn": 0}]
         # a province officer sees the province's institutions, a school its own learners, a student nothing
         assert await rows(hcm, "institution") == {"TC7901": (2, 1, 1, 0)}
         assert await rows(school, "institution") == {"CD0101": (4, 1, 1, 0)}
@@ -67,8 +67,8 @@ async def test_report_numbers_match_hand_counts(platform: Platform, people: Peop
         r = await c.get("/v1/course-reports", params={"course_id": cid, "group_by": "audience", "format": "csv"}, headers=boss)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         assert list(csv.reader(io.StringIO(r.text))) == [
-            ["audience", "label", "enrolled", "active", "completed", "certified"],
-            ["student", "", "3", "1", "1", "0"], ["teacher", "", "3", "1", "1", "0"], ["", "total", "6", "2", "2", "0"]]
+            ["audience", "label", "enrolled", "active", "completed", "certified", "withdrawn"],
+            ["student", "", "3", "1", "1", "0", "0"], ["teacher", "", "3", "1", "1", "0", "0"], ["", "total", "6", "2", "2", "0", "0"]]
         # Decision 123 targets, in the HCM officer's scope: T1 is the province's one trained teacher; student S of
         # TC7901 (enrolled by a teacher there) counts toward the pilot once TC7901 is a pilot institution
         s, s_sub = await learner(platform, "TC7901")

@@ -244,7 +244,7 @@ async def put_scorm(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, body: ScormVa
     status = body.values.get("cmi.core.lesson_status") or body.values.get("cmi.completion_status")
     success = body.values.get("cmi.success_status")
     event = "completed" if status in ("completed", "passed") or success == "passed" else "opened"
-    await service.apply_progress(session, _outbox(request), enrolment, course, lesson_id, event, 0, strict=False)
+    await service.apply_progress(session, _outbox(request), enrolment, course, lesson_id, event, 0, strict=False, by_api=True)
     return ScormValuesRead(attempt=body.attempt, values=await repository.scorm_values(session, enrolment.id, lesson_id, body.attempt))
 
 

@@ -504,9 +504,10 @@ def locked_by(course: Course, lessons: list[Lesson], done: set[uuid.UUID], lesso
 
 
 async def apply_progress(session: AsyncSession, outbox: Any, enrolment: CourseEnrolment, course: Course, lesson_id: uuid.UUID,
-                         event: str, seconds: int, *, strict: bool = True) -> LessonProgress | None:
+                         event: str, seconds: int, *, strict: bool = True, by_api: bool = True) -> LessonProgress | None:
     """Record that a lesson was opened or completed; evaluates the completion rule. ``strict``: a locked or unknown
-    lesson is an error (the API), else it is skipped (xAPI statements are stored whatever they say)."""
+    lesson is an error (the API), else it is skipped (xAPI statements are stored whatever they say). ``by_api``: an
+    API call (not an xAPI statement) reports it, so voiding statements never undoes a completion it reported."""
     lessons = await repository.lessons(session, course.id)
     if lesson_id not in {lesson.id for lesson in lessons}:
         if strict:
@@ -522,12 +523,13 @@ async def apply_progress(session: AsyncSession, outbox: Any, enrolment: CourseEn
     now = utcnow()
     row = rows.get(lesson_id)
     if row is None:
-        row = LessonProgress(enrolment_id=enrolment.id, lesson_id=lesson_id, time_spent_seconds=0, updated_at=now)
+        row = LessonProgress(enrolment_id=enrolment.id, lesson_id=lesson_id, time_spent_seconds=0, completed_by_api=False, updated_at=now)
         session.add(row)
     row.opened_at = row.opened_at or now
     row.time_spent_seconds += seconds
-    if event == "completed" and row.completed_at is None:
-        row.completed_at = now
+    if event == "completed":
+        row.completed_at = row.completed_at or now
+        row.completed_by_api = row.completed_by_api or by_api
     enrolment.last_activity_at = now
     await session.flush()
     await evaluate_completion(session, outbox, enrolment, course)
@@ -691,3 +693,20 @@ async def on_credential_issued(session: AsyncSession, event: InboxEvent) -> None
     if enrolment is not None and enrolment.certified_at is None:
         enrolment.certified_at = utcnow()
         enrolment.credential_id = str(event.data.get("credential_id") or "") or None
+
+
+async def undo_lesson_completions(session: AsyncSession, enrolment: CourseEnrolment, lesson_ids: set[uuid.UUID],
+                                  evidence: set[uuid.UUID]) -> list[uuid.UUID]:
+    """Voided xAPI statements had completed these lessons: each whose completion no API call reported and no
+    remaining statement (``evidence``: lessons still completed by a non-voided statement) supports is open again.
+    A completed course is left as it is — its completion and certificate stand. Returns the lessons reopened."""
+    if enrolment.completed_at is not None:
+        return []
+    undone = []
+    for row in await repository.progress(session, enrolment.id):
+        if row.lesson_id in lesson_ids and row.completed_at is not None and not row.completed_by_api and row.lesson_id not in evidence:
+            row.completed_at = None
+            undone.append(row.lesson_id)
+    if undone:
+        await session.flush()
+    return undone

@@ -67,18 +67,31 @@ async def about() -> Response:
     return _versioned(JSONResponse({"version": [VERSION]}))
 
 
-@router.post("/v1/xapi/statements", summary="xAPI: store one statement or a batch (ids returned in order)")
+COMPLETION_STANDS = "X-Course-Completion-Stands"
+VOIDING = ("Voiding a statement that completed a lesson undoes that lesson's completion unless an API call or another "
+           "statement not voided completes it too; once the course is completed, its completion and certificate stand: "
+           f"the answer then names those enrolments in {COMPLETION_STANDS}.")
+
+
+def _stands(response: Response, stored: service.Stored) -> Response:
+    if stored.completions_stand:
+        response.headers[COMPLETION_STANDS] = ",".join(str(e) for e in stored.completions_stand)
+    return response
+
+
+@router.post("/v1/xapi/statements", summary="xAPI: store one statement or a batch (ids returned in order)", description=VOIDING)
 async def post_statements(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
     async with _lrs(request):
         body = _json(await request.body())
         statements = body if isinstance(body, list) else [body]
         if not statements:
             raise bad_request(Invalid("body", "an empty batch"))
-        ids = await service.store(session, request.app.state.outbox, caller, statements, batch=isinstance(body, list))
-        return _versioned(JSONResponse([str(i) for i in ids]))
+        stored = await service.store(session, request.app.state.outbox, caller, statements, batch=isinstance(body, list))
+        return _stands(_versioned(JSONResponse([str(i) for i in stored.ids])), stored)
 
 
-@router.put("/v1/xapi/statements", status_code=204, summary="xAPI: store a statement under its id (204; 409 if stored with other content)")
+@router.put("/v1/xapi/statements", status_code=204, summary="xAPI: store a statement under its id (204; 409 if stored with other content)",
+            description=VOIDING)
 async def put_statement(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
     async with _lrs(request):
         raw_id = request.query_params.get("statementId")
@@ -91,8 +104,8 @@ async def put_statement(request: Request, session: SessionDep, caller: Annotated
         body = _json(await request.body())
         if not isinstance(body, dict):
             raise bad_request(Invalid("body", "PUT takes one statement"))
-        await service.store(session, request.app.state.outbox, caller, [body], put_id=statement_id)
-        return _versioned(Response(status_code=204))
+        stored = await service.store(session, request.app.state.outbox, caller, [body], put_id=statement_id)
+        return _stands(_versioned(Response(status_code=204)), stored)
 
 
 def _param_uuid(params: Any, name: str) -> uuid.UUID | None:

@@ -1,9 +1,16 @@
 """The LRS: stores statements (one query for known ids, one bulk insert per batch), voids, answers queries with
-keyset paging (``more``), and feeds lesson progress from statements about course lessons."""
+keyset paging (``more``), and feeds lesson progress from statements about course lessons.
+
+Voiding (verb ``http://adlnet.gov/expapi/verbs/voided``, xAPI 1.0.3 §2.2.7) is open to the authority that stored the
+statement (and to those who see every statement). A voided statement that had completed a lesson of an enrolment
+undoes that lesson's completion, unless an API call (progress, SCORM runtime) completed it too or another statement
+not voided still completes it — and unless the course is completed already: a course completion and its certificate
+stand whatever is voided later (the answer names such enrolments in ``X-Course-Completion-Stands``)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,12 +35,26 @@ OPENING = {"http://adlnet.gov/expapi/verbs/experienced", "http://adlnet.gov/expa
            "http://adlnet.gov/expapi/verbs/progressed", "http://adlnet.gov/expapi/verbs/terminated"}
 
 
+@dataclass
+class Stored:
+    ids: list[uuid.UUID]
+    #: (enrolment, lesson) whose completion voiding undid
+    lessons_reopened: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    #: enrolments whose course is completed, so voiding left their lessons and completion as they were
+    completions_stand: list[uuid.UUID] = field(default_factory=list)
+
+
+def completes(verb_id: str, statement: dict[str, Any]) -> bool:
+    result = statement.get("result")
+    return verb_id in COMPLETING or (isinstance(result, dict) and result.get("completion") is True)
+
+
 def _authority(caller: Caller) -> dict[str, Any]:
     return {"objectType": "Agent", "account": {"homePage": HOME_PAGE, "name": caller.authority}}
 
 
 async def store(session: AsyncSession, outbox: Any, caller: Caller, statements: list[Any], *, put_id: uuid.UUID | None = None,
-                batch: bool = False) -> list[uuid.UUID]:
+                batch: bool = False) -> Stored:
     """Validates every statement first (400 naming the property, nothing stored), then stores the new ones. A
     statement whose id is stored already is a no-op if identical and a 409 otherwise."""
     keys: list[dict[str, Any]] = []
@@ -65,12 +86,12 @@ async def store(session: AsyncSession, outbox: Any, caller: Caller, statements: 
     # voiding: the targets must exist and not be voiding statements themselves
     targets = {k["voids"] for k, sid in zip(keys, ids, strict=True) if k["voids"] is not None and sid not in known}
     if targets:
-        found = {row.id: row.verb_id for row in (await session.execute(
-            select(XapiStatement.id, XapiStatement.verb_id).where(XapiStatement.id.in_(targets)))).all()}
+        found = {row.id: row for row in (await session.execute(
+            select(XapiStatement.id, XapiStatement.verb_id, XapiStatement.authority_sub).where(XapiStatement.id.in_(targets)))).all()}
         for t in targets:
-            if t not in found:
+            if t not in found or not _visible(caller, found[t]):
                 raise bad_request(Invalid("object.id", f"statement {t} to void is not stored here"))
-            if found[t] == validation.VOIDED:
+            if found[t].verb_id == validation.VOIDED:
                 raise bad_request(Invalid("object.id", "a voiding statement cannot be voided"))
     rows = []
     fresh: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -92,14 +113,18 @@ async def store(session: AsyncSession, outbox: Any, caller: Caller, statements: 
         await session.execute(insert(XapiStatement), rows)
     if targets:
         await session.execute(update(XapiStatement).where(XapiStatement.id.in_(targets)).values(voided=True))
+    outcome = Stored(ids=ids)
     await _feed_progress(session, outbox, caller, fresh)
-    return ids
+    if targets:
+        await _undo_voided(session, targets, outcome)
+    return outcome
 
 
 async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fresh: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Statements about a course lesson, in a registration (= enrolment) of the learner who reports it, count as
     lesson progress: completed / passed verbs (or ``result.completion``) complete it, others open it."""
     relevant: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, int]] = {}
+    fed_by: dict[tuple[uuid.UUID, uuid.UUID], list[uuid.UUID]] = {}
     for raw, k in fresh:
         lesson_id = courses.lesson_id_of_activity(k["activity_id"])
         if lesson_id is None:
@@ -108,9 +133,10 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
         if registration is None:
             continue
         result = raw.get("result") or {}
-        completed = k["verb_id"] in COMPLETING or result.get("completion") is True
+        completed = completes(k["verb_id"], raw)
         if not completed and k["verb_id"] not in OPENING:
             continue
+        fed_by.setdefault((registration, lesson_id), []).append(k["id"])
         # a batch's statements about one lesson count as one change: completed if any completes it, times added
         before_event, before_seconds = relevant.get((registration, lesson_id), ("opened", 0))
         relevant[(registration, lesson_id)] = ("completed" if completed else before_event,
@@ -122,6 +148,7 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
     if session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     enrolments = {e.id: e for e in (await session.scalars(stmt)).all()}
+    fed: dict[uuid.UUID, list[uuid.UUID]] = {}
     for (registration, lesson_id), (event, seconds) in relevant.items():
         enrolment = enrolments.get(registration)
         if enrolment is None or enrolment.status == "withdrawn":
@@ -132,8 +159,41 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
         elif caller.principal is None or not access.owns(caller.principal, enrolment):
             continue
         course = await session.get(Course, enrolment.course_id)
-        if course is not None:
-            await courses.apply_progress(session, outbox, enrolment, course, lesson_id, event, seconds, strict=False)
+        if course is not None and await courses.apply_progress(session, outbox, enrolment, course, lesson_id, event, seconds,
+                                                               strict=False, by_api=False) is not None:
+            fed.setdefault(enrolment.id, []).extend(fed_by[(registration, lesson_id)])
+    for enrolment_id, statement_ids in fed.items():  # which enrolment each statement fed: what voiding it undoes
+        await session.execute(update(XapiStatement).where(XapiStatement.id.in_(statement_ids)).values(enrolment_id=enrolment_id))
+
+
+async def _undo_voided(session: AsyncSession, targets: set[uuid.UUID], outcome: Stored) -> None:
+    """The voided statements that had completed lessons of enrolments: undo each completion no API call and no
+    remaining statement supports (the course's own completion stands)."""
+    rows = (await session.execute(
+        select(XapiStatement.enrolment_id, XapiStatement.activity_id, XapiStatement.verb_id, XapiStatement.statement)
+        .where(XapiStatement.id.in_(targets), XapiStatement.enrolment_id.is_not(None)))).all()
+    undo: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for row in rows:
+        lesson_id = courses.lesson_id_of_activity(row.activity_id)
+        if lesson_id is not None and completes(row.verb_id, row.statement):
+            undo.setdefault(row.enrolment_id, set()).add(lesson_id)
+    if not undo:
+        return
+    stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_(set(undo))).order_by(CourseEnrolment.id)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    for enrolment in (await session.scalars(stmt)).all():
+        lessons = undo[enrolment.id]
+        if enrolment.completed_at is not None:
+            outcome.completions_stand.append(enrolment.id)
+            continue
+        remaining = (await session.execute(
+            select(XapiStatement.activity_id, XapiStatement.verb_id, XapiStatement.statement).where(
+                XapiStatement.enrolment_id == enrolment.id, XapiStatement.voided.is_(False),
+                XapiStatement.activity_id.in_([courses.activity_id(x) for x in lessons])))).all()
+        evidence = {courses.lesson_id_of_activity(r.activity_id) for r in remaining if completes(r.verb_id, r.statement)}
+        for lesson_id in await courses.undo_lesson_completions(session, enrolment, lessons, {x for x in evidence if x}):
+            outcome.lessons_reopened.append((enrolment.id, lesson_id))
 
 
 async def one(session: AsyncSession, caller: Caller, statement_id: uuid.UUID, *, voided: bool) -> dict[str, Any]:

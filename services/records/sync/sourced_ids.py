@@ -1,0 +1,77 @@
+"""The OneRoster sourcedIds an institution's zips carried (:class:`~services.records.models.OneRosterId`): read for
+the ids a zip refers to without carrying them, written with the rows their records gave.
+
+Both in batches: a lookup reads only the ids asked for, :data:`BATCH` per statement (never the whole table); a
+write is one statement per chunk on PostgreSQL (arrays, ``unnest``) and one ``executemany`` on SQLite, and changes
+a stored row only when what it names differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import utcnow
+from services.records.models import OneRosterId
+
+BATCH = 1000
+
+#: (kind, sourcedId) → what it names
+Known = dict[tuple[str, str], dict[str, str]]
+
+
+def dumps(key: Mapping[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+async def lookup(session: AsyncSession, institution_code: str, wanted: Mapping[str, Iterable[str]]) -> Known:
+    """What the institution's stored sourcedIds of each kind name, for the ids asked for (those stored only)."""
+    found: Known = {}
+    for kind, ids in wanted.items():
+        ids = sorted(set(ids))
+        for start in range(0, len(ids), BATCH):
+            rows = await session.execute(
+                select(OneRosterId.sourced_id, OneRosterId.natural_key).where(
+                    OneRosterId.institution_code == institution_code, OneRosterId.kind == kind,
+                    OneRosterId.sourced_id.in_(ids[start : start + BATCH]))
+            )
+            for sid, key in rows:
+                found[(kind, sid)] = json.loads(key)
+    return found
+
+
+_PG_UPSERT = text(
+    "INSERT INTO oneroster_ids AS o (institution_code, kind, sourced_id, natural_key, updated_at)"
+    " SELECT :institution, k, s, n, :now FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[]), CAST(:keys AS text[])) AS x(k, s, n)"
+    " ON CONFLICT (institution_code, kind, sourced_id) DO UPDATE SET natural_key = EXCLUDED.natural_key,"
+    " updated_at = EXCLUDED.updated_at WHERE o.natural_key <> EXCLUDED.natural_key"
+)
+
+
+async def remember(session: AsyncSession, institution_code: str, entries: Mapping[tuple[str, str], str]) -> None:
+    """Stores (kind, sourcedId) → natural key (:func:`dumps`) for the institution, in the caller's transaction."""
+    if not entries:
+        return
+    now = utcnow()
+    items = sorted(entries.items())  # one order for every writer: two jobs never wait on each other crosswise
+    if session.bind.dialect.name == "postgresql":
+        for start in range(0, len(items), 10 * BATCH):
+            part = items[start : start + 10 * BATCH]
+            await session.execute(_PG_UPSERT, {
+                "institution": institution_code, "now": now, "kinds": [k for (k, _), _ in part],
+                "ids": [s for (_, s), _ in part], "keys": [n for _, n in part]})
+        return
+    stmt = sqlite_insert(OneRosterId)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["institution_code", "kind", "sourced_id"],
+        set_={"natural_key": stmt.excluded.natural_key, "updated_at": stmt.excluded.updated_at},
+        where=OneRosterId.natural_key != stmt.excluded.natural_key,
+    )
+    await session.execute(stmt, [
+        {"institution_code": institution_code, "kind": k, "sourced_id": s, "natural_key": n, "updated_at": now}
+        for (k, s), n in items])

@@ -127,6 +127,11 @@ def main() -> None:
         step(f"Decision 123 targets: teachers trained {targets['teachers_trained']['trained']} / "
              f"{targets['teachers_trained']['target']}, students trained anywhere {targets['students_trained_everywhere']}")
         check(targets["teachers_trained"]["trained"] >= 1 and targets["students_trained_everywhere"] >= 1, "the targets count both")
+        for row in targets["institution_coverage"]:
+            step(f"  2030 coverage, {row['institution_type']}: {row['institutions_trained']} of {row['institutions']} institutions "
+                 f"({row['share']:.0%}; target {row['target']:.0%})")
+        college = next(r for r in targets["institution_coverage"] if r["institution_type"] == "college")
+        check(college["institutions_trained"] >= 1, "the student's college counts toward the coverage target")
         csv = expect(c.get("/api/learning/v1/course-reports", params={"group_by": "audience", "format": "csv"}, headers=officer))
         step("CSV export:\n" + csv.text.strip())
     print("courses demo: OK")

@@ -276,9 +276,11 @@ async def course_report(
     return result
 
 
-@router.get("/v1/course-reports/targets", response_model=Targets, summary="Progress toward the Decision 123 targets")
-async def course_targets(session: SessionDep, principal: CurrentPrincipal) -> Any:
-    return await reports.targets(session, principal)
+@router.get("/v1/course-reports/targets", response_model=Targets,
+            summary="Progress toward the Decision 123 targets: teachers and students trained, institutions covered by type "
+                    "(registry read from identity, kept for a minute)")
+async def course_targets(request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    return await reports.targets(request, session, principal)
 
 
 @router.get("/v1/course-pilots", response_model=list[PilotRead], summary="Institutions of the Decision 123 pilot")

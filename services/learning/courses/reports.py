@@ -5,7 +5,14 @@ Counted over enrolments, with the facts as of enrolment. ``enrolled``: enrolment
 included); ``active``: started (any lesson, attempt or statement), not completed and not withdrawn; ``withdrawn``:
 withdrawn enrolments, counted apart (so ``enrolled + withdrawn`` is every enrolment ever made; a learner who withdrew
 and enrolled again is one enrolment, counted as it stands now). Scoped by :mod:`services.common.permissions`: a school
-sees its learners, a province officer the institutions of the province, national officers everything."""
+sees its learners, a province officer the institutions of the province, national officers everything.
+
+Coverage by institution type (Decision 123: soft-skills training at 100% of colleges, 80% of intermediate schools,
+50% of VET centres by 2030): per type, the registry's active institutions of that type (identity's public listing),
+and those of them with at least one student who completed a course here (every course of this engine is a
+soft-skills course; teachers' completions do not count). An institution counts under the type kept on its learners'
+enrolments; enrolments made before the type was kept (null) take the registry's type now — resolved when the report
+is read, nothing is written back. Institutions closed or merged since are in neither number."""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,13 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Forbidden
 from services.common.permissions import is_national_officer, provinces_of
-from services.learning.courses import access
+from services.learning.courses import access, directory
 from services.learning.models import Course, CourseEnrolment, PilotInstitution
 
 GroupBy = Literal["course", "institution", "province", "audience", "sex"]
 
 #: Decision 123/QĐ-LĐTBXH: 10,000 managers and teachers trained; about 15,000 students at the (about 30) pilot institutions
 TARGETS = {"teachers_trained": 10_000, "students_trained": 15_000}
+#: Decision 123/QĐ-LĐTBXH by 2030: share of institutions of each type that train their students in soft skills
+COVERAGE_TARGETS = {"college": 1.0, "intermediate": 0.8, "vet_centre": 0.5}
 
 
 class ReportRow(BaseModel):
@@ -54,6 +64,19 @@ class TargetProgress(BaseModel):
     share: float
 
 
+class Coverage(BaseModel):
+    #: college | intermediate | vet_centre
+    institution_type: str
+    #: active institutions of the type in the registry (in the caller's scope)
+    institutions: int
+    #: of those, institutions with at least one student who completed a course
+    institutions_trained: int
+    #: institutions_trained / institutions (0 when there are none)
+    share: float
+    #: the 2030 target share
+    target: float
+
+
 class Targets(BaseModel):
     scope: str
     teachers_trained: TargetProgress
@@ -63,6 +86,8 @@ class Targets(BaseModel):
     students_trained_everywhere: int
     pilot_institutions: int
     institutions_with_completions: int
+    #: Decision 123's 2030 coverage targets, by institution type
+    institution_coverage: list[Coverage] = []
 
 
 def scope_filter(principal: Principal) -> Any:
@@ -141,8 +166,34 @@ def to_csv(result: Report) -> str:
     return buffer.getvalue()
 
 
-async def targets(session: AsyncSession, principal: Principal) -> Targets:
-    """Learners (distinct people) who completed a course, teachers and students apart, against the targets."""
+def _in_scope(principal: Principal, facts: directory.InstitutionFacts) -> bool:
+    if is_national_officer(principal) or access.is_platform_admin(principal):
+        return True
+    return facts.province_code in provinces_of(principal) or facts.code in access.school_staff(principal)
+
+
+async def coverage(request: Request, session: AsyncSession, principal: Principal) -> list[Coverage]:
+    """Per institution type with a 2030 target: the registry's active institutions in scope, and those of them
+    whose students completed a course (the type kept on the enrolment; the registry's for enrolments without it)."""
+    registry = {t: {f.code for f in await directory.active_institutions(request, t) if _in_scope(principal, f)}
+                for t in COVERAGE_TARGETS}
+    type_now = {code: t for t, codes in registry.items() for code in codes}
+    stmt = select(CourseEnrolment.institution_code, CourseEnrolment.institution_type).where(
+        scope_filter(principal), CourseEnrolment.role == "student", CourseEnrolment.completed_at.is_not(None),
+        CourseEnrolment.institution_code.is_not(None)).distinct()
+    trained: dict[str, set[str]] = {t: set() for t in COVERAGE_TARGETS}
+    for code, kept in (await session.execute(stmt)).all():
+        kind = kept or type_now.get(code)
+        if kind in trained and code in type_now:  # active in the registry (in scope)
+            trained[kind].add(code)
+    return [Coverage(institution_type=t, institutions=len(registry[t]), institutions_trained=len(trained[t]),
+                     share=round(len(trained[t]) / len(registry[t]), 4) if registry[t] else 0.0, target=target)
+            for t, target in COVERAGE_TARGETS.items()]
+
+
+async def targets(request: Request, session: AsyncSession, principal: Principal) -> Targets:
+    """Learners (distinct people) who completed a course, teachers and students apart, against the targets; and
+    institutions covered, by type."""
     scope = scope_name(principal)
     base = and_(scope_filter(principal), CourseEnrolment.completed_at.is_not(None))
     trained = {}
@@ -162,7 +213,7 @@ async def targets(session: AsyncSession, principal: Principal) -> Targets:
     return Targets(scope=scope, teachers_trained=progress(trained["teacher"], TARGETS["teachers_trained"]),
                    students_trained=progress(at_pilots, TARGETS["students_trained"]),
                    students_trained_everywhere=trained["student"], pilot_institutions=pilot_count,
-                   institutions_with_completions=institutions)
+                   institutions_with_completions=institutions, institution_coverage=await coverage(request, session, principal))
 
 
 class PilotIn(BaseModel):

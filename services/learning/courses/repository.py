@@ -107,6 +107,8 @@ async def add_enrolments(session: AsyncSession, rows: list[dict[str, Any]]) -> s
 
 async def lock_enrolments(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CourseEnrolment]:
     """The enrolments, locked on PostgreSQL (in id order, the order every path locks them in), freshly read."""
+    if not ids:
+        return {}
     stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_(list(ids))).order_by(CourseEnrolment.id)
     stmt = stmt.execution_options(populate_existing=True)
     if session.bind.dialect.name == "postgresql":

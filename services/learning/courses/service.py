@@ -414,9 +414,11 @@ async def batch_enrol(request: Request, session: AsyncSession, principal: Princi
 
 def _reopen(session: AsyncSession, enrolment: CourseEnrolment, actor: str, row: dict[str, Any]) -> None:
     """Re-enrolment reopens the withdrawn enrolment (no second one): the facts and run of this enrolment request,
-    its progress, attempts and history kept. Identity fields only fill what was unknown."""
-    for field in ("run_id", "role", "institution_code", "province_code", "institution_type", "method", "enrolled_by", "full_name"):
+    its progress, attempts and history kept. The name is the one given now (if any); person, account and sex only
+    fill what was unknown."""
+    for field in ("run_id", "role", "institution_code", "province_code", "institution_type", "method", "enrolled_by"):
         setattr(enrolment, field, row[field])
+    enrolment.full_name = row["full_name"] or enrolment.full_name
     for field in ("person_id", "account_sub", "sex"):
         if row[field] is not None:
             setattr(enrolment, field, getattr(enrolment, field) or row[field])

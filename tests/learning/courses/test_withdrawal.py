@@ -159,3 +159,28 @@ async def test_who_may_withdraw(platform: Platform, people: People) -> None:
         assert back.status_code == 200 and back.json()["id"] == t_id and back.json()["method"] == "self"
         unknown = await c.post(f"/v1/enrolments/{uuid.uuid4()}/withdraw", json=reason, headers=boss)
         problem(unknown, 404)
+
+
+async def test_a_class_batch_counts_reopened_learners_against_a_run_capacity(platform: Platform, people: People) -> None:
+    school = await platform.school_headers()
+    async with platform.client("learning") as c:
+        built = await build_course(c, people.teacher)
+        cid = built["course"]["id"]
+        run = await ok(await c.post(f"/v1/courses/{cid}/runs", json={"title": "Lớp K25", "capacity": 2}, headers=people.teacher), 201)
+        subs = [(await learner(platform, "CD0101"))[1] for _ in range(3)]
+        learners = [{"account": s, "full_name": f"HS {i}"} for i, s in enumerate(subs)]
+        first = await ok(await c.post(f"/v1/courses/{cid}/enrolments/batch", json={
+            "institution_code": "CD0101", "run_id": run["id"], "learners": learners[:2]}, headers=school))
+        gone = first["items"][0]["id"]
+        await ok(await c.post(f"/v1/enrolments/{gone}/withdraw", json={"reason": "Bảo lưu"}, headers=school))
+        # the freed place goes to a new learner; the withdrawn one does not fit any more
+        await ok(await c.post(f"/v1/courses/{cid}/enrolments/batch", json={
+            "institution_code": "CD0101", "run_id": run["id"], "learners": learners[2:]}, headers=school))
+        full = await c.post(f"/v1/courses/{cid}/enrolments/batch", json={
+            "institution_code": "CD0101", "run_id": run["id"], "learners": learners[:1]}, headers=school)
+        assert full.status_code == 409 and full.json()["capacity"] == 2
+        assert (await ok(await c.get(f"/v1/enrolments/{gone}", headers=school)))["status"] == "withdrawn"
+        # without a run it reopens, out of the run
+        back = await ok(await c.post(f"/v1/courses/{cid}/enrolments/batch", json={
+            "institution_code": "CD0101", "learners": learners[:1]}, headers=school))
+        assert back["reopened"] == 1 and back["items"][0]["id"] == gone and back["items"][0]["run_id"] is None

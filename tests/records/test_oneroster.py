@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 from tests.records.helpers import code, errors_of, id_number, learner, run_json, wait_job, world
 from tests.support import Platform
@@ -186,3 +187,122 @@ async def test_oneroster_users_keep_what_only_other_syncs_carry(platform: Platfo
         assert (await run_json(c, school, cleared))["status"] == "succeeded"
         row = await stored()
         assert (row.ethnicity, row.ethnic_minority, row.disability) == (None, False, True)
+
+
+RESULTS_HEAD = "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,textScore,scoreDate,comment\n"
+
+
+def roster(p: str, term: str, x: str, people: list[tuple[str, str]], results: str) -> dict[str, str]:
+    """A bulk zip whose sourcedIds all begin with ``x`` (unique to the test): one course in programme ``p``, one
+    class in ``term``, line items ``{x}li1`` (continuous) and ``{x}li2`` (final), users ``{x}u1``… for ``people``
+    ((ID number, given name)), each enrolled in the class."""
+    users = "".join(f"{x}u{i},active,,true,u{i},,{given},Nguyễn,Văn,SV{i},,,,,,,{number},,,,,org1,,student\n"
+                    for i, (number, given) in enumerate(people, start=1))
+    enrollments = "".join(f"{x}e{i},active,,{x}cl1,org1,{x}u{i},student,,2024-09-05,\n" for i in range(1, len(people) + 1))
+    return {
+        "manifest.csv": manifest("bulk"),
+        "orgs.csv": "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\norg1,active,,Trường demo,school,CD0101,\n",
+        "academicSessions.csv": f"sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear\n{term},active,,Học kỳ 1,term,2024-09-01,2025-01-15,,2025\n",
+        "courses.csv": f"sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,subjectCodes,metadata.vn.programmeCode,metadata.vn.credits\n{x}c1,active,,,Lập trình cơ bản,M1,,org1,,,{p},3\n",
+        "classes.csv": f"sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\n{x}cl1,active,,Lớp M1,,{x}c1,,scheduled,,org1,{term},,,\n",
+        "users.csv": "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns,roles\n" + users,
+        "enrollments.csv": "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate\n" + enrollments,
+        "lineItems.csv": f"sourcedId,status,dateLastModified,title,description,assignDate,dueDate,classSourcedId,categorySourcedId,gradingPeriodSourcedId,resultValueMin,resultValueMax,metadata.vn.component\n{x}li1,active,,Thường xuyên,,,,{x}cl1,,,0,10,continuous\n{x}li2,active,,Thi kết thúc,,,,{x}cl1,,,0,10,final\n",
+        "results.csv": RESULTS_HEAD + results,
+    }
+
+
+async def post_zip(c: Any, headers: dict[str, str], files: dict[str, str], mode: str = "all_or_nothing", institution: str = "CD0101") -> dict[str, Any]:
+    r = await c.post(f"/v1/institutions/{institution}/sync/oneroster", params={"mode": mode}, content=zip_of(files),
+                     headers=headers | {"content-type": "application/zip"})
+    assert r.status_code == 202, r.text
+    return await wait_job(c, r.json()["id"], headers)
+
+
+async def test_delta_carries_only_what_changed(platform: Platform) -> None:
+    """A delta zip with only ``manifest.csv`` and ``results.csv`` (a changed score; a ``tobedeleted`` result that
+    carries nothing but its sourcedId): the users, line items, classes and courses it names come from what records
+    remembered of the bulk zip. Replaying it changes nothing. A delta adding a student (users and enrollments only,
+    its class and line items remembered) works too."""
+    school = await platform.school_headers()
+    p, x, term = code("CNTT"), code("x") + "-", code("or-term")
+    a, b, n = id_number(), id_number(century_gender=3), id_number()
+    async with platform.client("records") as c:
+        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        bulk = roster(p, term, x, [(a, "An"), (b, "Bình")],
+                      f"{x}r1,active,,{x}li1,{x}u1,fully graded,8,,,\n{x}r2,active,,{x}li2,{x}u1,fully graded,9,,,\n"
+                      f"{x}r3,active,,{x}li1,{x}u2,fully graded,5,,,\n{x}r4,active,,{x}li2,{x}u2,fully graded,6,,,\n")
+        job = await post_zip(c, school, bulk)
+        # term, learners, enrolments, grades (module M1 is in the programme already, unchanged)
+        assert job["status"] == "succeeded" and job["created"] == 1 + 2 + 2 + 2, (job, await errors_of(c, job, school))
+        assert job["rows_total"] == job["rows_read"] == 8, job  # the class and line items remembered count as no row
+
+        async def transcript(number: str) -> list[tuple[str, dict[str, str], str]]:
+            r = await c.get("/v1/institutions/CD0101/learners", params={"limit": 500}, headers=school)
+            mine = next(x for x in r.json()["items"] if x["enrolments"] and x["enrolments"][0]["programme_code"] == p and x["id_number"].endswith(number[-3:]) and x["full_name"].startswith("Nguyễn Văn"))
+            sittings = (await c.get(mine["enrolments"][0]["transcript_url"], headers=school)).json()["sittings"]
+            return [(s["module_code"], s["components"], s["score"]) for s in sittings]
+
+        assert await transcript(a) == [("M1", {"continuous": "8", "final": "9"}, "8.6")]
+        since = (await c.get("/v1/changes", headers=school)).json()["latest_version"]
+        delta = {"manifest.csv": manifest("delta", ("results",)),
+                 "results.csv": RESULTS_HEAD + f"{x}r1,active,2025-02-01,{x}li1,{x}u1,fully graded,10,,,\n{x}r3,tobedeleted,2025-02-01,,,,,,,\n"}
+        job = await post_zip(c, school, delta)
+        assert job["status"] == "succeeded" and job["processing"] == "delta", (job, await errors_of(c, job, school))
+        assert (job["rows_total"], job["created"], job["updated"], job["rejected"]) == (2, 0, 2, 0), job  # one changed, one deleted
+        assert await transcript(a) == [("M1", {"continuous": "10", "final": "9"}, "9.4")]  # 0.4×10 + 0.6×9
+        assert await transcript(b) == []
+        feed = (await c.get("/v1/changes", params={"since": since}, headers=school)).json()
+        assert sorted((i["entity"], i["operation"], i["key"]["id_number"]) for i in feed["items"]) == [("grade", "delete", b), ("grade", "upsert", a)]
+
+        # replay: nothing changes, nothing in the change feed
+        job = await post_zip(c, school, delta)
+        assert job["status"] == "succeeded" and job["created"] == job["updated"] == job["rejected"] == 0, (job, await errors_of(c, job, school))
+        assert (await c.get("/v1/changes", params={"since": feed["latest_version"]}, headers=school)).json()["items"] == []
+
+        # a new student: users and enrollments and results only; the class and line items are remembered
+        more = {"manifest.csv": manifest("delta", ("users", "enrollments", "results")),
+                "users.csv": bulk["users.csv"].splitlines()[0] + f"\n{x}u3,active,,true,u3,,Cường,Nguyễn,Văn,SV3,,,,,,,{n},,,,,org1,,student\n",
+                "enrollments.csv": bulk["enrollments.csv"].splitlines()[0] + f"\n{x}e3,active,,{x}cl1,org1,{x}u3,student,,2025-02-01,\n",
+                "results.csv": RESULTS_HEAD + f"{x}r5,active,,{x}li1,{x}u3,fully graded,7,,,\n{x}r6,active,,{x}li2,{x}u3,fully graded,7,,,\n"}
+        job = await post_zip(c, school, more)
+        assert job["status"] == "succeeded" and job["created"] == 3, (job, await errors_of(c, job, school))
+        assert await transcript(n) == [("M1", {"continuous": "7", "final": "7"}, "7")]
+
+
+async def test_delta_naming_unknown_sourced_ids(platform: Platform) -> None:
+    """A delta row naming a sourcedId neither the zip nor records knows is a row error naming the field; in
+    all_or_nothing nothing of the delta is applied. Another institution's sourcedIds are never used."""
+    school, admin = await platform.school_headers(), await platform.admin_headers()
+    p, x, term = code("CNTT"), code("x") + "-", code("or-term")
+    a = id_number()
+    async with platform.client("records") as c:
+        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        job = await post_zip(c, school, roster(p, term, x, [(a, "An")], f"{x}r1,active,,{x}li1,{x}u1,fully graded,8,,,\n{x}r2,active,,{x}li2,{x}u1,fully graded,9,,,\n"))
+        assert job["status"] == "succeeded", (job, await errors_of(c, job, school))
+        since = (await c.get("/v1/changes", headers=school)).json()["latest_version"]
+        delta = {"manifest.csv": manifest("delta", ("results", "enrollments")),
+                 "enrollments.csv": "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate\n"
+                                    f"{x}e1,tobedeleted,2025-02-01,,,,student,,,\n{x}e9,tobedeleted,2025-02-01,,,,student,,,\n",
+                 "results.csv": RESULTS_HEAD + f"{x}r1,active,,{x}li1,{x}u1,fully graded,10,,,\n{x}r9,active,,{x}li9,{x}u1,fully graded,1,,,\n"
+                                               f"{x}r8,active,,{x}li2,{x}u9,fully graded,1,,,\n{x}r7,tobedeleted,2025-02-01,,,,,,,\n"}
+        job = await post_zip(c, school, delta)
+        assert job["status"] == "failed", job
+        assert sorted((e["source"], e["row"], e["field"], e["message"]) for e in await errors_of(c, job, school)) == [
+            ("enrollments.csv", 3, "sourcedId", f"unknown enrollment {x}e9"),
+            ("results.csv", 3, "lineItemSourcedId", f"unknown lineItem {x}li9"),
+            ("results.csv", 4, "studentSourcedId", f"unknown user {x}u9"),
+            ("results.csv", 5, "sourcedId", f"unknown result {x}r7"),
+        ]
+        assert (await c.get("/v1/changes", params={"since": since}, headers=school)).json()["items"] == []  # r1 not applied
+        # accept_valid: the known rows apply, the unknown ones are reported
+        job = await post_zip(c, school, delta, mode="accept_valid")
+        assert (job["status"], job["updated"], job["rejected"]) == ("completed_with_errors", 1, 4), job
+
+        # the same ids sent for another institution resolve to nothing there
+        foreign = {"manifest.csv": manifest("delta", ("results",)),
+                   "results.csv": RESULTS_HEAD + f"{x}r1,active,,{x}li1,{x}u1,fully graded,3,,,\n{x}r2,tobedeleted,,,,,,,,\n"}
+        job = await post_zip(c, admin, foreign, institution="TC7901")
+        assert job["status"] == "failed", job
+        assert [(e["row"], e["field"], e["message"]) for e in await errors_of(c, job, admin)] == [
+            (2, "lineItemSourcedId", f"unknown lineItem {x}li1"), (3, "sourcedId", f"unknown result {x}r2")]

@@ -45,7 +45,7 @@ from services.records.models import (
     Programme,
     Term,
 )
-from services.records.sync import bulk
+from services.records.sync import bulk, sourced_ids
 from services.records.sync.bulk import PendingGrade
 from services.records.sync.rows import (
     ENTITIES,
@@ -72,12 +72,20 @@ class RowError(Exception):
         self.message = message
 
 
+#: a OneRoster sourcedId and what it names: (file, sourcedId, natural key) (:mod:`services.records.sync.sourced_ids`)
+SourcedId = tuple[str, str, dict[str, str]]
+#: the entity of an item that only carries sourcedIds to remember (OneRoster classes, line items): it gives no
+#: records row and counts as no row of the job (its outcome is ``remembered``)
+SOURCED_IDS = "sourcedIds"
+
+
 @dataclass
 class Item:
     """One row of an upload. ``seq`` orders the job (resume point); ``row`` and ``source`` are what the school
     sees in errors (line number and file, or index and record type). ``op``: ``upsert``; ``delete``; or, for a
     grade, ``merge``: an upsert whose components are merged with the stored grade's (a delta carries only what
-    changed)."""
+    changed). ``ids``: the OneRoster sourcedIds the row came from, remembered in its transaction unless it is
+    rejected."""
 
     seq: int
     row: int
@@ -86,12 +94,13 @@ class Item:
     data: dict[str, Any] | None
     op: str = "upsert"
     errors: list[tuple[str, str]] = field(default_factory=list)
+    ids: list[SourcedId] | None = None
 
 
 @dataclass
 class Outcome:
     item: Item
-    result: str  # created | updated | unchanged | deleted | rejected
+    result: str  # created | updated | unchanged | deleted | rejected | remembered (SOURCED_IDS, not a row)
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -236,6 +245,8 @@ class Applier:
         self._pending: list[PendingGrade] = []
         self._pending_keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
         self._stage_used = False  # an Applier lives in one transaction
+        #: OneRoster sourcedIds of this chunk's applied rows, (file, sourcedId) → natural key as JSON, written with them
+        self._ids: dict[tuple[str, str], str] = {}
 
     #: inserts go out table by table in this order at the end of a chunk (the models have no ORM relationships
     #: for the unit of work to order them by)
@@ -273,7 +284,7 @@ class Applier:
             await self.load()
         parsed: list[Any] = []
         for item in items:
-            if item.errors or item.data is None:
+            if item.errors or item.data is None or item.entity == SOURCED_IDS:
                 parsed.append(None)
                 continue
             schema = GradeDelete if (item.entity == "grades" and item.op == "delete") else ENTITIES[item.entity]
@@ -286,6 +297,10 @@ class Applier:
         await self._prefetch([p for p in parsed if p is not None and hasattr(p, "id_number")])
         outcomes = []
         for item, row in zip(items, parsed):
+            if item.entity == SOURCED_IDS and not item.errors:
+                self._remember(item)
+                outcomes.append(Outcome(item, "remembered"))
+                continue
             if row is None or item.errors:
                 outcomes.append(Outcome(item, "rejected", list(item.errors)))
                 continue
@@ -299,6 +314,7 @@ class Applier:
                 outcomes.append(Outcome(item, "rejected", [(err.field, err.message)]))
                 continue
             outcome = Outcome(item, result)
+            self._remember(item)
             if result == "pending":
                 self._pending[-1].outcome = outcome
             outcomes.append(outcome)
@@ -307,7 +323,21 @@ class Applier:
         await self.finish_deletes()
         await self.session.flush()
         await self.changes.flush(self.session)
+        await self._write_ids()
         return outcomes
+
+    def _remember(self, item: Item) -> None:
+        """Keeps the sourcedIds of a row that was applied (whether or not it changed anything), for
+        :meth:`_write_ids`."""
+        for kind, sid, key in item.ids or ():
+            self._ids[(kind, sid)] = sourced_ids.dumps(key)
+
+    async def _write_ids(self) -> None:
+        """Writes the chunk's remembered sourcedIds in its transaction: one statement (PostgreSQL) or one
+        ``executemany`` (SQLite) per chunk."""
+        if self._ids:
+            ids, self._ids = self._ids, {}
+            await sourced_ids.remember(self.session, self.code, ids)
 
     async def _apply_one(self, item: Item, row: Any, persons: dict[int, uuid.UUID]) -> str:
         if isinstance(row, ProgrammeRow):
@@ -825,6 +855,10 @@ class Applier:
         for pending in prepared.rounds:
             await self._write_pending(pending)
         await self.changes.flush(self.session)
+        for outcome in prepared.outcomes:
+            if outcome.result != "rejected":
+                self._remember(outcome.item)
+        await self._write_ids()
         return prepared.outcomes
 
     async def _delete_bulk(self, row: GradeDelete, reason: str | None = None) -> str:

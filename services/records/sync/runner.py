@@ -39,8 +39,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError, ServiceUnavailable
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
-from services.records.sync import oneroster, parsers
-from services.records.sync.apply import YIELD_EVERY, Applier, Item, Outcome, PreparedGrades
+from services.records.sync import oneroster, parsers, sourced_ids
+from services.records.sync.apply import SOURCED_IDS, YIELD_EVERY, Applier, Item, Outcome, PreparedGrades
 
 log = logging.getLogger("services.records.sync")
 RETRYABLE = (httpx.HTTPError, ServiceUnavailable, OSError)
@@ -154,12 +154,27 @@ class SyncRunner:
             async for chunk in self.app.state.store.get(job.object_key):
                 f.write(chunk)
 
-    def _items(self, job: SyncJob, path: Path, outline: dict[str, int] | None = None) -> Iterator[Item]:
+    def _items(self, job: SyncJob, path: Path, outline: dict[str, int] | None = None,
+               known: sourced_ids.Known | None = None) -> Iterator[Item]:
         if job.format == "json":
             return parsers.json_items(path, outline)
         if job.format == "csv":
             return parsers.csv_items(path, job.entity or "")
-        return oneroster.items(path, job.institution_code)
+        return oneroster.items(path, job.institution_code, known)
+
+    async def _remembered_ids(self, job: SyncJob, path: Path) -> sourced_ids.Known:
+        """The institution's remembered OneRoster sourcedIds that the zip names without carrying them (a delta's
+        users, classes, line items…): only those ids are read, in batches; then, for a ``tobedeleted`` result or
+        enrollment that carried only its own sourcedId, the ids it was remembered with."""
+        wanted = oneroster.references(path)
+        if not wanted:
+            return {}
+        async with self.db.session(write=False) as s:
+            known = await sourced_ids.lookup(s, job.institution_code, wanted)
+            more = oneroster.referenced_by(known)
+            if any(more.values()):
+                known |= await sourced_ids.lookup(s, job.institution_code, more)
+        return known
 
     async def process(self, job: SyncJob) -> None:
         with bulk_collector():
@@ -174,18 +189,20 @@ class SyncRunner:
             with tempfile.TemporaryDirectory(prefix="records-sync-") as tmp:
                 path = Path(tmp) / "upload"
                 await self._download(job, path)
+                known = None
                 if job.format == "oneroster":
                     await self._update(job.id, processing=oneroster.processing_mode(path))
+                    known = await self._remembered_ids(job, path)
                 # a JSON batch's shape is checked whole before any row is applied (and its rows counted)
                 outline = parsers.json_outline(path) if job.format == "json" else None
                 if job.rows_total is None:
                     total = sum(outline.values()) if outline is not None else parsers.count_rows(path, job.format, job.entity)
                     if total is None:
-                        total = sum(1 for _ in self._items(job, path))
+                        total = sum(1 for i in self._items(job, path, known=known) if i.entity != SOURCED_IDS)
                     await self._update(job.id, rows_total=total)
-                items = (i for i in self._items(job, path, outline) if i.seq > job.applied_through)
+                items = (i for i in self._items(job, path, outline, known) if i.seq > job.applied_through)
                 if job.mode == "all_or_nothing":
-                    if not self.bulk and await self._rejected_before_writing(job, self._items(job, path, outline)):
+                    if not self.bulk and await self._rejected_before_writing(job, self._items(job, path, outline, known)):
                         return
                     await self._all_or_nothing(job, items)
                 else:
@@ -249,6 +266,7 @@ class SyncRunner:
 
     @staticmethod
     def _count(job: SyncJob, outcomes: list[Outcome]) -> None:
+        outcomes = [o for o in outcomes if o.result != "remembered"]  # sourcedIds only: no row of the upload
         tally = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0, "pending": 0}
         for o in outcomes:
             tally[o.result] = tally.get(o.result, 0) + 1

@@ -1,11 +1,16 @@
-"""Pure ASGI middleware: request id in and out, and a last-resort 500 problem that never leaks internals."""
+"""Pure ASGI middleware: request id in and out, a last-resort 500 problem that never leaks internals, and the
+sampling of the access log on an app's hot public paths."""
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import re
+import time
 import uuid
+from contextvars import ContextVar
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,6 +19,40 @@ from services.common.logging import request_id_var
 
 log = logging.getLogger("services.request")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+#: a response slower than this (seconds to its status line) is always in the access log
+SLOW_SECONDS = 1.0
+#: the access log's verdict on the current response: None (keep), or the sampling rate it was kept at, or False
+_access_verdict: ContextVar[float | bool | None] = ContextVar("access_verdict", default=None)
+
+
+def sample_access_log(app: Any, path: str, rate: float) -> None:
+    """Keep only a share ``rate`` (0–1) of the access-log lines of successful, fast responses to ``path`` (exact
+    path) — for an app's hot public endpoints. Error responses (4xx, 5xx) and slow ones are always logged, every
+    line with its request id; a sampled line says ``"sampled": <rate>``."""
+    app.state.access_log_sampling = {**getattr(app.state, "access_log_sampling", {}), path: rate}
+
+
+class _AccessLogSampler(logging.Filter):
+    """On ``uvicorn.access`` (the server writes the access line while the status line goes out, inside the
+    request's context): follows the verdict :class:`RequestContextMiddleware` gave for that response."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        verdict = _access_verdict.get()
+        if verdict is False:
+            return False
+        if verdict is not None and verdict is not True:
+            record.sampled = verdict
+        return True
+
+
+_SAMPLER = _AccessLogSampler()
+
+
+def _install_sampler() -> None:
+    logger = logging.getLogger("uvicorn.access")
+    if _SAMPLER not in logger.filters:
+        logger.addFilter(_SAMPLER)
 
 
 def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -31,6 +70,7 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        _install_sampler()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,6 +80,10 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
         started = False
+        app_state = getattr(scope.get("app"), "state", None)
+        sampling: dict[str, float] = getattr(app_state, "access_log_sampling", None) or {}
+        rate = sampling.get(scope.get("path", ""))
+        begun = time.perf_counter() if rate is not None else 0.0
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
@@ -48,6 +92,10 @@ class RequestContextMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", rid.encode("latin-1")))
                 message["headers"] = headers
+                if rate is not None and message["status"] < 400 and time.perf_counter() - begun < SLOW_SECONDS:
+                    _access_verdict.set(rate if random.random() < rate else False)
+                else:
+                    _access_verdict.set(None)
             await send(message)
 
         try:

@@ -8,6 +8,7 @@ from starlette.middleware import Middleware
 
 from services.common.app import create_service_app
 from services.common.idempotency import IdempotencyMiddleware
+from services.common.middleware import sample_access_log
 from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
 from services.credentials.events import SealIdNumbers, handlers
@@ -52,6 +53,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
     at = next((i for i, m in enumerate(app.user_middleware) if m.cls is IdempotencyMiddleware), 0)
     app.user_middleware.insert(at, Middleware(SealIdNumbers, secret_key=settings.secret_key,
                                               platform_issuer=settings.platform_issuer_code))
+    sample_access_log(app, "/v1/verify", settings.verify_access_log_sample)
     ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db)
     app.state.credentials = ctx
     app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens)

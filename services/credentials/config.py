@@ -33,6 +33,9 @@ class CredentialsSettings(ServiceSettings):
     #: verification log rows wait at most this long (or until a batch is full) to be written in one insert
     verification_log_flush_seconds: float = 0.25
     verification_log_batch: int = 500
+    #: share of the access-log lines kept for successful, fast public verifications (POST /v1/verify); errors and
+    #: slow responses are always logged, and every verification is in the verification log anyway
+    verify_access_log_sample: float = 0.01
     #: the platform's own issuer, for course certificates of courses no institution runs (not in the registry)
     platform_issuer_code: str = "VNVET"
     platform_issuer_name: str = "Nền tảng số giáo dục nghề nghiệp quốc gia"

@@ -306,3 +306,25 @@ async def test_delta_naming_unknown_sourced_ids(platform: Platform) -> None:
         assert job["status"] == "failed", job
         assert [(e["row"], e["field"], e["message"]) for e in await errors_of(c, job, admin)] == [
             (2, "lineItemSourcedId", f"unknown lineItem {x}li1"), (3, "sourcedId", f"unknown result {x}r2")]
+
+
+async def test_delta_after_an_id_number_correction(platform: Platform) -> None:
+    """A learner's personal ID number corrected after the bulk zip: a delta naming the learner's OneRoster user
+    (not carried) reaches the learner under the new number."""
+    school = await platform.school_headers()
+    p, x, term = code("CNTT"), code("x") + "-", code("or-term")
+    wrong, right = id_number(), id_number()
+    async with platform.client("records") as c:
+        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        job = await post_zip(c, school, roster(p, term, x, [(wrong, "Sửa")], f"{x}r1,active,,{x}li1,{x}u1,fully graded,6,,,\n{x}r2,active,,{x}li2,{x}u1,fully graded,7,,,\n"))
+        assert job["status"] == "succeeded", (job, await errors_of(c, job, school))
+        items = (await c.get("/v1/institutions/CD0101/learners", params={"limit": 500}, headers=school)).json()["items"]
+        mine = next(i for i in items if i["full_name"] == "Nguyễn Văn Sửa" and i["enrolments"][0]["programme_code"] == p)
+        r = await c.post(f"/v1/learners/{mine['id']}/id-number", json={"id_number": right, "reason": "nhập sai số định danh"}, headers=school)
+        assert r.status_code == 200, r.text
+        since = (await c.get("/v1/changes", headers=school)).json()["latest_version"]
+        delta = {"manifest.csv": manifest("delta", ("results",)), "results.csv": RESULTS_HEAD + f"{x}r2,active,,{x}li2,{x}u1,fully graded,9,,,\n"}
+        job = await post_zip(c, school, delta)
+        assert (job["status"], job["updated"]) == ("succeeded", 1), (job, await errors_of(c, job, school))
+        feed = (await c.get("/v1/changes", params={"since": since}, headers=school)).json()["items"]
+        assert [(i["entity"], i["key"]["id_number"]) for i in feed] == [("grade", right)]

@@ -1,5 +1,6 @@
 """Correcting a learner's personal ID number: the natural key changes, so the change feed reports key changes
-(old key → new key) for the learner and for every enrolment and grade whose key carries the number."""
+(old key → new key) for the learner and for every enrolment and grade whose key carries the number; the OneRoster
+users remembered with the old number name the new one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.common.errors import Conflict, ValidationFailed
 from services.records.access import actor_of
 from services.records.changes.service import ChangeLog
 from services.records.models import Enrolment, Grade, Learner, LearnerKeyChange, Module, Programme, Term
+from services.records.sync import sourced_ids
 from services.records.sync.runner import identity_resolver
 
 
@@ -39,6 +41,7 @@ async def correct_id_number(session: AsyncSession, request: Request, principal: 
     )
     session.add(change)
     learner.id_number, learner.person_id = new_number, change.new_person_id
+    await sourced_ids.renumber(session, code, old_number, new_number)  # OneRoster users named by the old number
 
     changes = ChangeLog()
     learner_key = {"institution_code": code, "id_number": new_number}

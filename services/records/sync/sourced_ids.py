@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,3 +75,14 @@ async def remember(session: AsyncSession, institution_code: str, entries: Mappin
     await session.execute(stmt, [
         {"institution_code": institution_code, "kind": k, "sourced_id": s, "natural_key": n, "updated_at": now}
         for (k, s), n in items])
+
+
+async def renumber(session: AsyncSession, institution_code: str, old_number: str, new_number: str) -> None:
+    """A learner's personal ID number was corrected: the OneRoster users remembered with the old number name the
+    new one (in the correction's transaction), so a later delta naming such a user finds the learner."""
+    await session.execute(
+        update(OneRosterId)
+        .where(OneRosterId.institution_code == institution_code, OneRosterId.kind == "users",
+               OneRosterId.natural_key == dumps({"id_number": old_number}))
+        .values(natural_key=dumps({"id_number": new_number}), updated_at=utcnow())
+    )

@@ -184,3 +184,28 @@ async def test_a_class_batch_counts_reopened_learners_against_a_run_capacity(pla
         back = await ok(await c.post(f"/v1/courses/{cid}/enrolments/batch", json={
             "institution_code": "CD0101", "learners": learners[:1]}, headers=school))
         assert back["reopened"] == 1 and back["items"][0]["id"] == gone and back["items"][0]["run_id"] is None
+
+
+async def test_withdrawal_and_the_last_lesson_at_the_same_moment(platform: Platform, people: People) -> None:
+    """Either the course completes and the withdrawal is refused, or the withdrawal wins and the progress is refused:
+    never a withdrawn enrolment with a completion."""
+    import asyncio
+
+    async with platform.client("learning") as c:
+        built = await build_course(c, people.teacher, release_rule="all_open")
+        cid, lessons, quiz = built["course"]["id"], built["lessons"], built["quiz"]
+        for _ in range(3):
+            me, _ = await learner(platform, "CD0101")
+            eid = (await ok(await c.post(f"/v1/courses/{cid}/enrolments", headers=me), 201))["id"]
+            await ok(await c.post(f"/v1/enrolments/{eid}/lessons/{lessons[0]['id']}/progress", json={"event": "completed"}, headers=me))
+            attempt = await ok(await c.post(f"/v1/enrolments/{eid}/quizzes/{quiz['id']}/attempts", headers=me), 201)
+            await ok(await c.post(f"/v1/attempts/{attempt['id']}/submit", json={"answers": answers_for(attempt, built["specs"], right=True)}, headers=me))
+            last, leave = await asyncio.gather(
+                c.post(f"/v1/enrolments/{eid}/lessons/{lessons[1]['id']}/progress", json={"event": "completed"}, headers=me),
+                c.post(f"/v1/enrolments/{eid}/withdraw", json={"reason": "đổi ý"}, headers=people.teacher))
+            standing = await ok(await c.get(f"/v1/enrolments/{eid}", headers=me))
+            if standing["status"] == "completed":
+                assert last.status_code == 200 and leave.status_code == 409
+            else:
+                assert standing["status"] == "withdrawn" and standing["completion"] is None
+                assert leave.status_code == 200 and last.status_code == 409

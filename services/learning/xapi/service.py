@@ -114,13 +114,16 @@ async def store(session: AsyncSession, outbox: Any, caller: Caller, statements: 
     if targets:
         await session.execute(update(XapiStatement).where(XapiStatement.id.in_(targets)).values(voided=True))
     outcome = Stored(ids=ids)
-    await _feed_progress(session, outbox, caller, fresh)
-    if targets:
-        await _undo_voided(session, targets, outcome)
+    undo = await _completions_voided(session, targets) if targets else {}
+    # one ordered lock over every enrolment this request touches (fed or undone), so two never wait on each other
+    await _feed_progress(session, outbox, caller, fresh, also_lock=set(undo))
+    if undo:
+        await _undo_voided(session, undo, outcome)
     return outcome
 
 
-async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fresh: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fresh: list[tuple[dict[str, Any], dict[str, Any]]],
+                         also_lock: set[uuid.UUID]) -> None:
     """Statements about a course lesson, in a registration (= enrolment) of the learner who reports it, count as
     lesson progress: completed / passed verbs (or ``result.completion``) complete it, others open it."""
     relevant: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, int]] = {}
@@ -141,10 +144,10 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
         before_event, before_seconds = relevant.get((registration, lesson_id), ("opened", 0))
         relevant[(registration, lesson_id)] = ("completed" if completed else before_event,
                                                before_seconds + validation.duration_seconds(result.get("duration")))
-    if not relevant:
+    if not relevant and not also_lock:
         return
     # the same lock the API's progress calls take, in one order: concurrent reports of one enrolment serialise
-    stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_({r for r, _ in relevant})).order_by(CourseEnrolment.id)
+    stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_({r for r, _ in relevant} | also_lock)).order_by(CourseEnrolment.id)
     if session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     enrolments = {e.id: e for e in (await session.scalars(stmt)).all()}
@@ -166,9 +169,8 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
         await session.execute(update(XapiStatement).where(XapiStatement.id.in_(statement_ids)).values(enrolment_id=enrolment_id))
 
 
-async def _undo_voided(session: AsyncSession, targets: set[uuid.UUID], outcome: Stored) -> None:
-    """The voided statements that had completed lessons of enrolments: undo each completion no API call and no
-    remaining statement supports (the course's own completion stands)."""
+async def _completions_voided(session: AsyncSession, targets: set[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """The lessons, by enrolment, that the voided statements had completed."""
     rows = (await session.execute(
         select(XapiStatement.enrolment_id, XapiStatement.activity_id, XapiStatement.verb_id, XapiStatement.statement)
         .where(XapiStatement.id.in_(targets), XapiStatement.enrolment_id.is_not(None)))).all()
@@ -177,11 +179,13 @@ async def _undo_voided(session: AsyncSession, targets: set[uuid.UUID], outcome: 
         lesson_id = courses.lesson_id_of_activity(row.activity_id)
         if lesson_id is not None and completes(row.verb_id, row.statement):
             undo.setdefault(row.enrolment_id, set()).add(lesson_id)
-    if not undo:
-        return
+    return undo
+
+
+async def _undo_voided(session: AsyncSession, undo: dict[uuid.UUID, set[uuid.UUID]], outcome: Stored) -> None:
+    """Undo each voided lesson completion that no API call and no remaining statement supports (the course's own
+    completion stands). The enrolments are locked already (by :func:`_feed_progress`)."""
     stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_(set(undo))).order_by(CourseEnrolment.id)
-    if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
     for enrolment in (await session.scalars(stmt)).all():
         lessons = undo[enrolment.id]
         if enrolment.completed_at is not None:

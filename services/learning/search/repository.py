@@ -149,58 +149,41 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
         match, rank, rank_from = _match(dialect, words)
     where = _conditions(query, visible, match)
     order = order_of(query)
-
+    first = query.after is None
     keys = {"newest": [NEWEST, LearningObject.id], "most_used": [USAGE, NEWEST, LearningObject.id]}.get(order, [])
-    ids: list[Any] | None = None
-    if order != "relevance" and words and dialect == "postgresql":
-        ids = await _walk_order(session, visible, query, words, keys)
-    # a words query in the newest / most-used order that the walk could not serve has few enough matches to sort:
-    # on its first page they are taken in that order, so one scan yields the page, the total and the facets
-    ordered = order != "relevance" and bool(words) and ids is None and query.after is None
+    # the page is taken from the matches counted (the sample) when it can be: always for relevance (ranked among
+    # them), and on the first page of a words query in the newest / most-used order, where it is right whenever the
+    # sample holds every match (total_exact); only a query with more matches than that looks further (below)
+    from_sample = order == "relevance" or (bool(words) and first)
 
-    # the matches counted for the total and the facets, and (relevance) ranked: at most sample + 1 of them
+    # the matches counted for the total and the facets, and ranked or ordered: at most sample + 1 of them, in
+    # whatever order the full-text index yields them
     candidates = select(
         LearningObject.id.label("id"), *[c.label(name) for name, c in COLUMN_FACETS.items()],
         NEWEST.label("newest"), (rank if rank is not None else literal(0.0, Float)).label("score"),
-        *([USAGE.label("usage")] if ordered and order == "most_used" else []),
+        *([USAGE.label("usage")] if from_sample and order == "most_used" else []),
     )
     if rank_from is not None:
         candidates = candidates.join(rank_from, rank_from.c.object_id == LearningObject.id)
-    candidates = candidates.where(where)
-    if ordered:
-        candidates = candidates.order_by(*[desc(k) for k in keys])
-    matched = candidates.limit(query.sample + 1).cte("matched")
+    matched = candidates.where(where).limit(query.sample + 1).cte("matched")
 
     parts: list[Any] = []
-    page_rows: list[tuple[Any, float, datetime | None]] = []
-    if order == "relevance" or ordered:
-        # ranked (or ordered) among the matches counted (all of them when total_exact): one index scan serves
-        # the page, the total and the facets
-        if order == "relevance":
-            page_keys = [matched.c.score, matched.c.newest, matched.c.id]
-        elif order == "newest":
-            page_keys = [matched.c.newest, matched.c.id]
-        else:
-            page_keys = [matched.c.usage, matched.c.newest, matched.c.id]
+    if from_sample:
+        page_keys = [matched.c.newest, matched.c.id]
+        if order != "newest":
+            page_keys.insert(0, matched.c.score if order == "relevance" else matched.c.usage)
         page = select(*page_keys)
-        if query.after is not None:
+        if not first:
             page = page.where(tuple_(*page_keys) < tuple(query.after))
         page_sq = page.order_by(*[desc(k) for k in page_keys]).limit(query.limit + 1).subquery("page")
         sort_value = page_sq.c.score if order == "relevance" else (
             page_sq.c.usage.cast(Float) if order == "most_used" else literal(0.0, Float))
         parts.append(select(literal("#hit", String).label("facet"), literal(None, String).label("value"),
                             literal(None, Integer).label("n"), sort_value.label("score"), page_sq.c.newest, page_sq.c.id))
-    else:
-        if ids is None:
-            stmt = select(LearningObject.id).where(where)
-            if query.after is not None:
-                stmt = stmt.where(tuple_(*keys) < tuple(query.after))
-            stmt = stmt.order_by(*[desc(k) for k in keys]).limit(query.limit + 1)
-            ids = list((await session.scalars(stmt)).all())
-        page_rows = [(object_id, 0.0, None) for object_id in ids]
-    if query.after is None:
+    if first:
         parts.extend(_summary_parts(dialect, matched))
 
+    page_rows: list[tuple[Any, float, datetime | None]] = []
     total, counted = 0, {name: [] for name in [*COLUMN_FACETS, *TAG_FACETS]}
     if parts:
         for facet, value, n, s, newest, object_id in (await session.execute(union_all(*parts) if len(parts) > 1 else parts[0])).all():
@@ -210,10 +193,19 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
                 total = int(n)
             else:
                 counted[facet].append((value, int(n)))
-    if order == "relevance" or ordered:
-        page_rows.sort(key=lambda r: (r[1], r[2], r[0]), reverse=True)
-        if ordered:  # the usage count only ordered the page; these orders report no score
-            page_rows = [(object_id, 0.0, newest) for object_id, _, newest in page_rows]
+    page_rows.sort(key=lambda r: (r[1], r[2], r[0]), reverse=True)
+    if order != "relevance":
+        page_rows = [(object_id, 0.0, newest) for object_id, _, newest in page_rows]  # these orders report no score
+        if not from_sample or total > query.sample:
+            # the sample does not hold every match: the page comes from the order's index
+            ids = await _walk_order(session, visible, query, words, keys) if words and dialect == "postgresql" else None
+            if ids is None:
+                stmt = select(LearningObject.id).where(where)
+                if not first:
+                    stmt = stmt.where(tuple_(*keys) < tuple(query.after))
+                stmt = stmt.order_by(*[desc(k) for k in keys]).limit(query.limit + 1)
+                ids = list((await session.scalars(stmt)).all())
+            page_rows = [(object_id, 0.0, None) for object_id in ids]
 
     more = len(page_rows) > query.limit
     page_rows = page_rows[: query.limit]
@@ -226,7 +218,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
         next_key = {"newest": [newest, obj.id], "most_used": [obj.view_count + obj.download_count, newest, obj.id],
                     "relevance": [score, newest, obj.id]}[order]
     summary = None
-    if query.after is None:
+    if first:
         facets = {
             name: [{"value": v, "count": c} for v, c in sorted(values, key=lambda vc: (-vc[1], vc[0]))[:FACET_VALUES]]
             for name, values in counted.items()

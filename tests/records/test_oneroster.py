@@ -328,3 +328,39 @@ async def test_delta_after_an_id_number_correction(platform: Platform) -> None:
         assert (job["status"], job["updated"]) == ("succeeded", 1), (job, await errors_of(c, job, school))
         feed = (await c.get("/v1/changes", params={"since": since}, headers=school)).json()["items"]
         assert [(i["entity"], i["key"]["id_number"]) for i in feed] == [("grade", right)]
+
+
+async def test_sourced_ids_are_remembered_with_their_rows(platform: Platform) -> None:
+    """A sourcedId is remembered in the transaction of the row it gave: an all_or_nothing zip with a broken row
+    leaves none behind; in accept_valid the rejected row's ids are not remembered, the applied rows' are."""
+    from sqlalchemy import select
+
+    from services.records.models import OneRosterId
+
+    school = await platform.school_headers()
+    p, x, term = code("CNTT"), code("x") + "-", code("or-term")
+    a, b = id_number(), id_number(century_gender=3)
+    zipped = roster(p, term, x, [(a, "An"), (b, "Bình")],
+                    f"{x}r1,active,,{x}li1,{x}u1,fully graded,8,,,\n{x}r2,active,,{x}li2,{x}u1,fully graded,9,,,\n"
+                    f"{x}r3,active,,{x}li1,{x}u2,fully graded,5,,,\n{x}r4,active,,{x}li2,{x}u2,fully graded,11,,,\n")
+
+    async def remembered() -> dict[tuple[str, str], str]:
+        async with platform.apps["records"].state.db.session(write=False) as s:
+            rows = (await s.execute(select(OneRosterId.kind, OneRosterId.sourced_id, OneRosterId.natural_key, OneRosterId.institution_code)
+                                    .where(OneRosterId.sourced_id.startswith(x)))).all()
+        assert {r.institution_code for r in rows} <= {"CD0101"}
+        return {(r.kind, r.sourced_id): r.natural_key for r in rows}
+
+    async with platform.client("records") as c:
+        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        job = await post_zip(c, school, zipped)
+        assert job["status"] == "failed" and job["rejected"] == 1, job
+        assert await remembered() == {}
+        job = await post_zip(c, school, zipped, mode="accept_valid")
+        assert (job["status"], job["rejected"]) == ("completed_with_errors", 1), job
+        ids = await remembered()
+        assert sorted(ids) == sorted([("courses", f"{x}c1"), ("classes", f"{x}cl1"), ("users", f"{x}u1"), ("users", f"{x}u2"),
+                                      ("enrollments", f"{x}e1"), ("enrollments", f"{x}e2"), ("lineItems", f"{x}li1"), ("lineItems", f"{x}li2"),
+                                      ("results", f"{x}r1"), ("results", f"{x}r2")])  # not r3, r4: their grade was rejected
+        assert ids[("users", f"{x}u2")] == f'{{"id_number":"{b}"}}'
+        assert ids[("lineItems", f"{x}li2")] == f'{{"component":"final","module_code":"M1","programme_code":"{p}","term_code":"{term}"}}'

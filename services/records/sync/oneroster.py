@@ -366,7 +366,8 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
         if "results" in present:
             # a delta file carries only the results that changed: its grades merge with the stored components
             results_op = "merge" if props.get("file.results") == "delta" else "upsert"
-            # one grade per (student, class), its components gathered from result rows anywhere in the file
+            # one grade per natural key (student, class: its course and term), its components gathered from result
+            # rows anywhere in the file
             with _ResultGroups(path) as groups:
                 for line, r in _read(zf, names["results"]):
                     sid, li_id, student = r.get("sourcedId", ""), r.get("lineItemSourcedId", ""), r.get("studentSourcedId", "")

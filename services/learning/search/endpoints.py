@@ -86,18 +86,7 @@ async def search(
             raise ValidationFailed("The cursor belongs to another search; use next_cursor from this one.",
                                    errors=[{"field": "cursor", "in": "query", "message": "does not match the sort"}])
     page = await repository.search(session, access.listing_filter(principal), query)
-    rows = page.rows
-    tags = await repository.tags_of(session, [obj.id for obj, _ in rows])
-    items = [
-        SearchHit(
-            id=obj.id, title=obj.title, type=obj.type, language=obj.language, licence=obj.licence, visibility=obj.visibility,
-            institution_code=obj.institution_code, status=obj.status, published_version=obj.published_version,
-            latest_version=obj.latest_version, levels=sorted(tags[obj.id].get("level", [])),
-            occupation_codes=sorted(tags[obj.id].get("occupation", [])), view_count=obj.view_count,
-            download_count=obj.download_count, published_at=obj.published_at, created_at=obj.created_at, score=score,
-        )
-        for obj, score in rows
-    ]
+    items = [SearchHit(**hit, score=score) for hit, score in page.rows]
     summary = page.summary
     return SearchResult(
         items=items, next_cursor=encode_cursor(page.next_key) if page.next_key is not None else None,

@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy import Float, Integer, String, and_, desc, exists, func, literal, literal_column, select, text, true, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.types import Uuid
 
 from services.common.db import UTCDateTime
@@ -75,8 +74,8 @@ class Summary:
 
 @dataclass
 class SearchPage:
-    #: (row of HIT_COLUMNS, score)
-    rows: list[tuple[Any, float]]
+    #: (hit: the HIT_COLUMNS by name, and its ``levels`` and ``occupation_codes``, score)
+    rows: list[tuple[dict[str, Any], float]]
     #: the sort key of the last row when there is a next page
     next_key: list[Any] | None
     summary: Summary | None
@@ -122,18 +121,24 @@ def _match(dialect: str, words: list[str]) -> tuple[Any, Any, Any]:
     return condition, -hits.c.rank, hits  # bm25: lower is better
 
 
-def _conditions(query: SearchQuery, visible: Any, match: Any) -> Any:
+def _conditions(query: SearchQuery, visible: Any, match: Any, columns: Any = None) -> Any:
+    """The visibility filter, the words' match and the facet filters; ``columns``: where the id and the facet
+    columns are read (a subquery's ``.c``), learning_objects by default."""
+    if columns is None:
+        object_id, facet_columns = LearningObject.id, COLUMN_FACETS
+    else:
+        object_id, facet_columns = columns.id, {name: columns[c.key] for name, c in COLUMN_FACETS.items()}
     conditions = [visible]
     if match is not None:
         conditions.append(match)
     for name, values in query.filters.items():
         if not values:
             continue
-        if name in COLUMN_FACETS:
-            conditions.append(COLUMN_FACETS[name].in_(values))
+        if name in facet_columns:
+            conditions.append(facet_columns[name].in_(values))
         elif name in TAG_FACETS:
             tag = aliased(LearningObjectTag)
-            conditions.append(exists().where(tag.object_id == LearningObject.id, tag.kind == TAG_FACETS[name], tag.value.in_(values)))
+            conditions.append(exists().where(tag.object_id == object_id, tag.kind == TAG_FACETS[name], tag.value.in_(values)))
     return and_(*conditions)
 
 
@@ -209,14 +214,14 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
 
     more = len(page_rows) > query.limit
     page_rows = page_rows[: query.limit]
-    objects = await _objects(session, [r[0] for r in page_rows])
-    rows = [(objects[object_id], score) for object_id, score, _ in page_rows if object_id in objects]
+    hits = await _hits(session, [r[0] for r in page_rows])
+    rows = [(hits[object_id], score) for object_id, score, _ in page_rows if object_id in hits]
     next_key = None
     if more and rows:
-        obj, score = rows[-1]
-        newest = obj.published_at or obj.created_at
-        next_key = {"newest": [newest, obj.id], "most_used": [obj.view_count + obj.download_count, newest, obj.id],
-                    "relevance": [score, newest, obj.id]}[order]
+        hit, score = rows[-1]
+        newest = hit["published_at"] or hit["created_at"]
+        next_key = {"newest": [newest, hit["id"]], "most_used": [hit["view_count"] + hit["download_count"], newest, hit["id"]],
+                    "relevance": [score, newest, hit["id"]]}[order]
     summary = None
     if first:
         facets = {
@@ -228,10 +233,10 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
 
 
 async def _walk_order(session: AsyncSession, visible: Any, query: SearchQuery, words: list[str], keys: list[Any]) -> list[Any] | None:
-    """A words query sorted by newest / most used, on PostgreSQL: look for the page among the next WALK_WINDOW
-    visible objects in that order (an index walk that stops early, the words and filters checked on those rows
-    only). A broad query fills its page there at once; a rare one does not, and None sends it to the full-text
-    index, which then has few rows to sort. (The planner cannot tell the two apart from its statistics.)"""
+    """A words query sorted by newest / most used with more matches than its sample, on PostgreSQL: look for the
+    page among the next WALK_WINDOW visible objects in that order (an index walk that stops early, the words and
+    filters checked on those rows only). A broad query fills its page there at once; None (the matches are rare
+    among recent objects) sends it to the full-text index and a sort of every match."""
     table = LearningObject.__table__
     recent = select(
         *[table.c[name] for name in ("id", "type", "language", "licence", "institution_code")],
@@ -242,10 +247,9 @@ async def _walk_order(session: AsyncSession, visible: Any, query: SearchQuery, w
         recent = recent.where(tuple_(*keys) < tuple(query.after))
     window = recent.order_by(*[desc(k) for k in keys]).limit(WALK_WINDOW).subquery("recent")
     match, _, _ = _match("postgresql", words)
-    condition = ClauseAdapter(window).traverse(_conditions(query, true(), None))
     stmt = (
         select(window.c.id)
-        .where(window.c.search_vector.op("@@")(match.right), condition)
+        .where(_conditions(query, true(), window.c.search_vector.op("@@")(match.right), window.c))
         .order_by(*[desc(window.c[f"k{i}"]) for i in range(len(keys))])
         .limit(query.limit + 1)
     )
@@ -287,20 +291,29 @@ def _summary_parts(dialect: str, matched: Any) -> list[Any]:
 HIT_COLUMNS = [LearningObject.__table__.c[name] for name in (
     "id", "title", "type", "language", "licence", "visibility", "institution_code", "status", "published_version",
     "latest_version", "view_count", "download_count", "published_at", "created_at")]
+#: the tags a hit lists, by kind: the key it has in the hit
+HIT_TAGS = {"level": "levels", "occupation": "occupation_codes"}
 
 
-async def _objects(session: AsyncSession, ids: list[Any]) -> dict[Any, Any]:
+async def _hits(session: AsyncSession, ids: list[Any]) -> dict[Any, dict[str, Any]]:
+    """The page's objects and their levels and occupations, in one statement (a row per tag)."""
     if not ids:
         return {}
-    stmt = select(*HIT_COLUMNS).where(LearningObject.id.in_(ids))
-    return {row.id: row for row in (await session.execute(stmt)).all()}
-
-
-async def tags_of(session: AsyncSession, ids: list[Any]) -> dict[Any, dict[str, list[str]]]:
-    if not ids:
-        return {}
-    out: dict[Any, dict[str, list[str]]] = {i: {"level": [], "occupation": [], "audience": []} for i in ids}
-    stmt = select(LearningObjectTag.object_id, LearningObjectTag.kind, LearningObjectTag.value).where(LearningObjectTag.object_id.in_(ids))
-    for object_id, kind, value in (await session.execute(stmt)).all():
-        out[object_id].setdefault(kind, []).append(value)
-    return out
+    tags = aliased(LearningObjectTag, name="tags")
+    stmt = (
+        select(*HIT_COLUMNS, tags.kind.label("tag_kind"), tags.value.label("tag_value"))
+        .outerjoin(tags, and_(tags.object_id == LearningObject.id, tags.kind.in_(list(HIT_TAGS))))
+        .where(LearningObject.id.in_(ids))
+    )
+    hits: dict[Any, dict[str, Any]] = {}
+    names = [c.name for c in HIT_COLUMNS]
+    for row in (await session.execute(stmt)).all():
+        hit = hits.get(row[0])
+        if hit is None:
+            hit = hits[row[0]] = dict(zip(names, row, strict=False)) | {key: [] for key in HIT_TAGS.values()}
+        if row.tag_kind is not None:
+            hit[HIT_TAGS[row.tag_kind]].append(row.tag_value)
+    for hit in hits.values():
+        for key in HIT_TAGS.values():
+            hit[key].sort()
+    return hits

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, and_, desc, exists, func, literal, literal_column, select, text, true, tuple_, union_all
+from sqlalchemy import Float, Integer, String, and_, column, desc, exists, func, literal, literal_column, select, table, text, true, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
@@ -186,12 +186,13 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
         parts.append(select(literal("#hit", String).label("facet"), literal(None, String).label("value"),
                             literal(None, Integer).label("n"), sort_value.label("score"), page_sq.c.newest, page_sq.c.id))
     if first:
-        parts.extend(_summary_parts(dialect, matched))
+        parts.extend(_summary_parts(dialect))
 
     page_rows: list[tuple[Any, float, datetime | None]] = []
     total, counted = 0, {name: [] for name in [*COLUMN_FACETS, *TAG_FACETS]}
     if parts:
-        for facet, value, n, s, newest, object_id in (await session.execute(union_all(*parts) if len(parts) > 1 else parts[0])).all():
+        stmt = (union_all(*parts) if len(parts) > 1 else parts[0]).add_cte(matched)
+        for facet, value, n, s, newest, object_id in (await session.execute(stmt)).all():
             if facet == "#hit":
                 page_rows.append((object_id, float(s or 0), newest))
             elif facet == "#total":
@@ -257,7 +258,20 @@ async def _walk_order(session: AsyncSession, visible: Any, query: SearchQuery, w
     return ids if len(ids) > query.limit else None
 
 
-def _summary_parts(dialect: str, matched: Any) -> list[Any]:
+#: the ``matched`` CTE as the summary reads it: the summary's statements are built once per dialect over this name
+#: (building them anew took 0.8 ms of Python per first page) and the request's CTE is attached under it
+MATCHED = table("matched", column("id", Uuid()), *[column(name, String()) for name in COLUMN_FACETS])
+_summaries: dict[str, list[Any]] = {}
+
+
+def _summary_parts(dialect: str) -> list[Any]:
+    parts = _summaries.get(dialect)
+    if parts is None:
+        parts = _summaries[dialect] = _build_summary_parts(dialect, MATCHED)
+    return parts
+
+
+def _build_summary_parts(dialect: str, matched: Any) -> list[Any]:
     """SELECTs (facet, value, n, NULL, NULL, NULL) counting the matched rows: the total, then the FACET_VALUES
     most frequent values of each facet (cut in SQL: a broad query has hundreds of institutions and occupations)."""
     nothing = (literal(None, Float), literal(None, UTCDateTime()), literal(None, Uuid()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.learning.conftest import People
+from tests.learning.conftest import People, client_for, learning_app
 from tests.learning.helpers import create, marker, mp4, pdf, publish, upload
 from tests.support import Platform
 
@@ -64,3 +64,50 @@ async def test_search_diacritics_facets_sorting_visibility(platform: Platform, p
         # a withdrawn object disappears from other schools' results
         await c.post(f"/v1/learning-objects/{doc['id']}/withdraw", headers=people.officer)
         assert set(await ids(people.other_student)) == {video["id"]}
+
+
+async def test_search_orders_beyond_the_counted_sample(platform: Platform, people: People) -> None:
+    """A words query with more matches than the search counts (here 2) still pages through every match in the
+    newest / most-used order, only what the caller may see; with fewer matches its first page comes from the sample."""
+    tag = marker()
+    async with platform.client("learning") as c:
+        published = []
+        for i, level in enumerate(["so_cap", "trung_cap", "so_cap", "trung_cap"]):
+            obj = await create(c, people.teacher, f"Hàn điện cơ bản {i} {tag}", visibility="public", levels=[level])
+            await upload(c, people.teacher, obj["id"], mp4(1024))
+            await publish(c, people.teacher, people.officer, obj["id"])
+            published.append(obj["id"])
+        draft = await create(c, people.teacher, f"Hàn điện bản nháp {tag}", visibility="public", levels=["so_cap"])
+        for _ in range(2):  # the second object the most used, then the fourth
+            await c.get(f"/v1/learning-objects/{published[1]}", headers=people.other_student)
+        await c.get(f"/v1/learning-objects/{published[3]}", headers=people.other_student)
+    newest_first = published[::-1]
+
+    async with learning_app(platform, search_count_limit=2) as app, client_for(app) as c:
+        async def pages(headers: dict[str, str] | None = None, **params: object) -> tuple[list[str], dict]:
+            ids, cursor, first = [], None, None
+            while True:
+                r = await c.get("/v1/search", params={"q": f"han dien {tag}", "limit": 1} | params | ({"cursor": cursor} if cursor else {}),
+                                headers=headers or {})
+                assert r.status_code == 200, r.text
+                body = r.json()
+                first = first or body
+                ids += [hit["id"] for hit in body["items"]]
+                cursor = body["next_cursor"]
+                if cursor is None:
+                    return ids, first
+
+        ids, first = await pages(people.other_student, sort="newest")
+        assert ids == newest_first
+        assert (first["total"], first["total_exact"]) == (2, False)
+        ids, _ = await pages(sort="newest", limit=3)  # anonymous, pages of 3
+        assert ids == newest_first
+        ids, _ = await pages(people.teacher, sort="newest", limit=2)  # staff of the school see its draft too
+        assert ids == [draft["id"], *newest_first]
+        ids, _ = await pages(people.other_student, sort="most_used")
+        assert ids == [published[1], published[3], *[i for i in newest_first if i not in (published[1], published[3])]]
+        # a filter leaving as many matches as are counted: total exact, the page from the sample
+        ids, first = await pages(people.other_student, sort="newest", level="trung_cap", limit=5)
+        assert ids == [published[3], published[1]]
+        assert (first["total"], first["total_exact"]) == (2, True)
+        assert {f["value"]: f["count"] for f in first["facets"]["level"]} == {"trung_cap": 2}

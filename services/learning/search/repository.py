@@ -15,9 +15,15 @@ What keeps it fast on a national catalogue:
   ``sample`` matching rows: beyond that the total is reported as a lower bound (``total_exact: false``) and the
   facets count that sample. Counting every match of a broad query (tens of thousands of rows, seven times) was
   what made the first version slow;
-* a words query sorted newest / most used whose page the index walk cannot fill (few matches) takes its matches
-  in that order once, and the page, total and facets all come from that one scan; each facet's top
-  FACET_VALUES are cut in SQL; hits and their tags are read as plain rows, not ORM entities.
+* the first page of a words query sorted newest / most used comes from that same statement when the sample holds
+  every match (``total_exact``): one scan yields the page, the total and the facets. Only a query with more matches
+  than the sample walks its order's index (``_walk_order``), or sorts its matches when the walk finds too few;
+* each facet's top FACET_VALUES are cut in SQL, and the summary's statements are built once per dialect; a page's
+  objects and their tags are read in one statement, as plain rows, not ORM entities.
+
+Measured on 100,000 objects (``bench/search.py``): the full-text match and the visits of the sampled rows are most
+of the database's time (the GIN index intersects posting lists of common words: 3-6 ms per query), the facet
+counts about a third (the tag facets: one index probe per sampled row).
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
 
-    app.add_middleware(IdempotencyMiddleware, db_getter=lambda: app.state.db)
+    app.add_middleware(IdempotencyMiddleware, db_getter=lambda: app.state.db, secret=settings.secret_key.encode())
     app.add_middleware(ForwardedPrefix)  # links right behind the gateway (X-Forwarded-Prefix)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])

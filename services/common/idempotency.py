@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -58,10 +59,13 @@ async def _send_problem(send: Send, status: int, title: str, detail: str, slug: 
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, db_getter: Any, lease_seconds: float = 120.0) -> None:
+    def __init__(self, app: ASGIApp, db_getter: Any, lease_seconds: float = 120.0, secret: bytes = b"") -> None:
         self.app = app
         self._db_getter = db_getter
         self.lease = timedelta(seconds=lease_seconds)
+        #: the fingerprint of a request is keyed (HMAC-SHA256 with the service's secret): a body may hold a personal
+        #: ID number, which a plain hash in the database would give away to anyone trying the few likely numbers
+        self._secret = secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -84,9 +88,12 @@ class IdempotencyMiddleware:
         principal = caller_of(headers)
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
         try:
-            digest = hashlib.sha256()
-            digest.update(f"{scope['method']} {path}?{scope.get('query_string', b'').decode('latin-1')}\n".encode())
-            digest.update(headers.get(b"content-type", b"") + b"\n")
+            digest = hmac.new(self._secret, digestmod=hashlib.sha256)
+            legacy = hashlib.sha256()  # records stored before fingerprints were keyed are still recognised
+            for part in (f"{scope['method']} {path}?{scope.get('query_string', b'').decode('latin-1')}\n".encode(),
+                         headers.get(b"content-type", b"") + b"\n"):
+                digest.update(part)
+                legacy.update(part)
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -94,12 +101,13 @@ class IdempotencyMiddleware:
                 chunk = message.get("body", b"")
                 if chunk:
                     digest.update(chunk)
+                    legacy.update(chunk)
                     spool.write(chunk)
                 if not message.get("more_body", False):
                     break
             fingerprint = digest.hexdigest()
 
-            verdict = await self._claim(db, principal, key, fingerprint, scope["method"], path)
+            verdict = await self._claim(db, principal, key, fingerprint, scope["method"], path, legacy.hexdigest())
             if isinstance(verdict, IdempotencyRecord):
                 await self._replay(send, verdict)
                 return
@@ -160,7 +168,8 @@ class IdempotencyMiddleware:
         finally:
             spool.close()
 
-    async def _claim(self, db: Database, principal: str, key: str, fingerprint: str, method: str, path: str) -> IdempotencyRecord | str:
+    async def _claim(self, db: Database, principal: str, key: str, fingerprint: str, method: str, path: str,
+                     legacy_fingerprint: str = "") -> IdempotencyRecord | str:
         now = utcnow()
         try:
             async with db.session(write=True) as session:
@@ -168,7 +177,7 @@ class IdempotencyMiddleware:
                     select(IdempotencyRecord).where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
                 )
                 if existing is not None:
-                    if existing.fingerprint != fingerprint:
+                    if existing.fingerprint not in (fingerprint, legacy_fingerprint):
                         return "mismatch"
                     if existing.state == "completed":
                         return existing

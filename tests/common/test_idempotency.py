@@ -52,3 +52,28 @@ async def test_keys_are_per_caller_and_failures_are_not_stored(platform: Platfor
     assert denied.status_code == 403
     assert ok.status_code == 201 and "idempotent-replayed" not in ok.headers
     assert bad_key.status_code == 400 and bad_key.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_the_stored_fingerprint_is_keyed_not_a_plain_hash_of_the_body(platform: Platform) -> None:
+    """A body may carry a personal ID number; a plain SHA-256 of it in the database could be reversed by trying the
+    few numbers that fit a birth year and province. The fingerprint is an HMAC with the service's secret."""
+    import hashlib
+    import hmac
+
+    from sqlalchemy import select
+
+    from services.common.models import IdempotencyRecord
+
+    key = str(uuid.uuid4())
+    headers = await platform.admin_headers("identity:clients") | {"Idempotency-Key": key, "Content-Type": "application/json"}
+    body = ('{"client_id": "sis-%s", "name": "SIS", "scopes": ["records:sync"]}' % uuid.uuid4().hex[:8]).encode()
+    async with platform.client("identity") as c:
+        first = await c.post("/v1/clients", content=body, headers=headers)
+        again = await c.post("/v1/clients", content=body, headers=headers)
+    assert first.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    async with platform.apps["identity"].state.db.session(write=False) as s:
+        stored = (await s.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).one().fingerprint
+    parts = [b"POST /v1/clients?\n", b"application/json\n", body]
+    plain = hashlib.sha256(b"".join(parts)).hexdigest()
+    keyed = hmac.new(platform.settings["identity"].secret_key.encode(), b"".join(parts), hashlib.sha256).hexdigest()
+    assert stored == keyed and stored != plain

@@ -33,14 +33,28 @@ def sample_access_log(app: Any, path: str, rate: float) -> None:
     app.state.access_log_sampling = {**getattr(app.state, "access_log_sampling", {}), path: rate}
 
 
+#: path segments that are secrets themselves (a holder's share link); logged as "…"
+_SECRET_SEGMENT = re.compile(r"(/shared/)[^/?]+")
+
+
+def loggable_path(full_path: str) -> str:
+    """A request path fit for the access log: without its query string (signed links' signatures, OIDC codes and
+    states) and with secret segments (share-link tokens) replaced."""
+    return _SECRET_SEGMENT.sub(r"\1…", full_path.split("?", 1)[0])
+
+
 class _AccessLogSampler(logging.Filter):
     """On ``uvicorn.access`` (the server writes the access line while the status line goes out, inside the
-    request's context): follows the verdict :class:`RequestContextMiddleware` gave for that response."""
+    request's context): follows the verdict :class:`RequestContextMiddleware` gave for that response, and logs
+    the path without what must not be logged (:func:`loggable_path`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         verdict = _access_verdict.get()
         if verdict is False:
             return False
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):  # uvicorn's (client, method, path, http, status)
+            record.args = (args[0], args[1], loggable_path(args[2]), args[3], args[4])
         if verdict is not None and verdict is not True:
             record.sampled = verdict
         return True
@@ -101,7 +115,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            log.exception("unhandled error on %s %s", scope.get("method"), loggable_path(scope.get("path", "")))
             if started:
                 raise
             body = json.dumps(internal_error_body(scope.get("path", "")), ensure_ascii=False).encode()

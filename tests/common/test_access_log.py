@@ -34,7 +34,9 @@ def served(app: Starlette) -> object:
     async def server(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", scope["method"], scope["path"], "1.1", message["status"])
+                query = scope.get("query_string", b"").decode("latin-1")
+                full = scope["path"] + (f"?{query}" if query else "")  # as uvicorn logs it: with the query string
+                access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", scope["method"], full, "1.1", message["status"])
             await send(message)
 
         await app(scope, receive, send_logged)
@@ -45,7 +47,7 @@ def served(app: Starlette) -> object:
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> Starlette:
     monkeypatch.setattr(middleware, "SLOW_SECONDS", 0.05)
-    app = Starlette(routes=[Route("/hot", hot), Route("/other", hot)])
+    app = Starlette(routes=[Route("/hot", hot), Route("/other", hot), Route("/v1/shared/{token}", hot)])
     app.add_middleware(RequestContextMiddleware)
     return app
 
@@ -91,3 +93,10 @@ def _request_id_in_records() -> Iterator[None]:
     logging.setLogRecordFactory(with_request_id)
     yield
     logging.setLogRecordFactory(factory)
+
+
+async def test_lines_carry_no_query_strings_nor_share_link_tokens(app: Starlette, caplog: pytest.LogCaptureFixture) -> None:
+    """Signed links' signatures, OIDC codes and a holder's share-link token never reach the log."""
+    logged = await lines(app, caplog, "/other?sig=abc123&expires=9", "/v1/shared/Sh4reT0ken-xyz", "/v1/shared/Sh4reT0ken-xyz?x=1")
+    assert [r.args[2] for r in logged] == ["/other", "/v1/shared/…", "/v1/shared/…"]
+    assert not any("abc123" in r.getMessage() or "Sh4reT0ken" in r.getMessage() for r in logged)

@@ -9,73 +9,17 @@ use (the gateway's upstream client is aiohttp, which only speaks to sockets)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
-import httpx
-import uvicorn
-from fastapi import FastAPI
-
-from gateway.app import create_app as create_gateway
-from gateway.config import GatewaySettings
+from tests.e2e.gateway import gateway_for, on_gateway, sign_in
 from tests.learning.helpers import INDEX_HTML, OFFICER, PASSWORD, STUDENT, TEACHER, mp4, scorm12
-from tests.support import Platform, service_url
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """``app`` (its lifespan already running) on a free port of 127.0.0.1, in this event loop."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-@contextlib.asynccontextmanager
-async def gateway_for(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with served(platform.apps["identity"]) as identity, served(platform.apps["learning"]) as learning:
-        settings = GatewaySettings(
-            identity_url=identity, learning_url=learning, records_url="http://127.0.0.1:9", credentials_url="http://127.0.0.1:9",
-            jwt_issuer=service_url("identity"), environment="test", log_level="WARNING", access_log=False,
-            rate_limit_enabled=False,
-        )
-        gateway = create_gateway(settings)
-        async with gateway.router.lifespan_context(gateway):
-            transport = httpx.ASGITransport(app=gateway)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000", timeout=60) as client:
-                yield client
-
-
-async def sign_in(gw: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
-    r = await gw.post("/api/identity/v1/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def through_gateway(url: str) -> str:
-    """A link the platform handed out (``http://127.0.0.1:8000/api/…``), as a path on the gateway."""
-    parts = urlsplit(url)
-    assert parts.path.startswith("/api/learning/"), url
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+from tests.support import Platform
 
 
 async def test_teacher_publishes_student_elsewhere_finds_and_plays(platform: Platform) -> None:
     tag = "zq" + uuid.uuid4().hex[:10]  # this test's objects, in a database other tests share
-    async with gateway_for(platform) as gw:
+    async with gateway_for(platform, "learning") as gw:
         teacher = await sign_in(gw, *TEACHER)
         officer = await sign_in(gw, *OFFICER)
         admin = await gw.post("/api/identity/oauth/token", data={"grant_type": "client_credentials"},
@@ -142,7 +86,7 @@ async def test_teacher_publishes_student_elsewhere_finds_and_plays(platform: Pla
                          follow_redirects=False)
         assert r.status_code in (200, 302, 303, 307), r.text
         link = r.headers["location"] if r.is_redirect else r.json()["url"]
-        r = await gw.get(through_gateway(link))
+        r = await gw.get(on_gateway(link))
         assert r.status_code == 200, r.text[:300]
         assert hashlib.sha256(r.content).hexdigest() == hashlib.sha256(video_bytes).hexdigest()
 
@@ -152,9 +96,9 @@ async def test_teacher_publishes_student_elsewhere_finds_and_plays(platform: Pla
         launch = r.json()
         assert launch["kind"] == "scorm12" and launch["launch_path"] == "index.html"
         assert [item["title"] for item in launch["manifest"]["organisations"][0]["items"]] == ["Bài 1: Lắng nghe", "Bài 2: Phản hồi"]
-        r = await gw.get(through_gateway(launch["launch_url"]))
+        r = await gw.get(on_gateway(launch["launch_url"]))
         assert r.status_code == 200, r.text[:300]
         assert r.headers["content-type"].startswith("text/html")
         assert r.text == INDEX_HTML
-        r = await gw.get(through_gateway(launch["player_base"] + "lessons/bai2.html"))
+        r = await gw.get(on_gateway(launch["player_base"] + "lessons/bai2.html"))
         assert r.status_code == 200 and "Bài 2" in r.text

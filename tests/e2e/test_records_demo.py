@@ -12,48 +12,22 @@ is loaded here the same way. The gateway runs in this process; identity and reco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.app import create_app as create_gateway
-from gateway.config import GatewaySettings
 from services.records.seed import DEMO_PROGRAMME, seed
-from tests.e2e.test_library_demo import served, sign_in
-from tests.support import Platform, service_url
+from tests.e2e.gateway import gateway_for, on_gateway, sign_in
+from tests.support import Platform
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "records"
 SCHOOL = ("demo-school-sis", "dev-only-demo-school-secret")
 MINISTRY = ("ministry.demo", "dev-only-Ministry#2026")
 PROGRAMME = DEMO_PROGRAMME["code"]
-
-
-@contextlib.asynccontextmanager
-async def gateway_for(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with served(platform.apps["identity"]) as identity, served(platform.apps["records"]) as records:
-        settings = GatewaySettings(
-            identity_url=identity, records_url=records, learning_url="http://127.0.0.1:9", credentials_url="http://127.0.0.1:9",
-            jwt_issuer=service_url("identity"), environment="test", log_level="WARNING", access_log=False,
-            rate_limit_enabled=False,
-        )
-        gateway = create_gateway(settings)
-        async with gateway.router.lifespan_context(gateway):
-            transport = httpx.ASGITransport(app=gateway)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000", timeout=60) as client:
-                yield client
-
-
-def on_gateway(url: str) -> str:
-    """A link the platform handed out (``http://127.0.0.1:8000/api/…``), as a path on the gateway."""
-    parts = urlsplit(url)
-    assert parts.path.startswith("/api/"), url
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 async def watch(gw: httpx.AsyncClient, job: dict[str, Any], headers: dict[str, str], timeout: float = 60.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -93,7 +67,7 @@ def test_shipped_zip_is_built_from_the_shipped_csv_files() -> None:
 
 async def test_school_uploads_learner_and_officer_read(platform: Platform) -> None:
     await seed(platform.settings["records"])  # as `python -m services seed` does for `make run`
-    async with gateway_for(platform) as gw:
+    async with gateway_for(platform, "records") as gw:
         # the school's system: client credentials
         r = await gw.post("/api/identity/oauth/token", data={"grant_type": "client_credentials"}, auth=SCHOOL)
         assert r.status_code == 200, r.text

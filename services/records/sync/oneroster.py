@@ -101,6 +101,11 @@ def _is_student(r: dict[str, str]) -> bool:
     return bool(roles & {"student", "learner"})
 
 
+def _component(line_item: dict[str, str]) -> str:
+    """The assessment component a lineItems row stands for: ``metadata.vn.component``, else its title."""
+    return line_item.get("metadata.vn.component") or line_item.get("title", "")
+
+
 def _first_term(cls: dict[str, str]) -> str:
     return (cls.get("termSourcedIds") or "").split(",")[0].strip()
 
@@ -346,7 +351,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
                     key = class_key(r.get("classSourcedId", ""), "classSourcedId")
                 except Unresolved:
                     continue  # an error for the results that use it
-                batch.append((line, ("lineItems", sid, key | {"component": r.get("metadata.vn.component") or r.get("title", "")})))
+                batch.append((line, ("lineItems", sid, key | {"component": _component(r)})))
                 if len(batch) >= IDS_PER_ITEM:
                     yield remembered("lineItems.csv", batch)
                     batch = []
@@ -361,7 +366,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
                 if found is None:
                     raise Unresolved(field, f"unknown lineItem {sid}")
                 return found
-            return class_key(li.get("classSourcedId", ""), field) | {"component": li.get("metadata.vn.component") or li.get("title", "")}
+            return class_key(li.get("classSourcedId", ""), field) | {"component": _component(li)}
 
         if "results" in present:
             # a delta file carries only the results that changed: its grades merge with the stored components

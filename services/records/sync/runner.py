@@ -380,9 +380,8 @@ class SyncRunner:
             if isinstance(items, Generator):
                 items.close()  # its files (a zip, a scratch database) are closed now, not when it is collected
         if not errors:
-            return False  # the write pass follows (and forgets the progress when it ends)
+            return False  # the write pass follows; the progress is forgotten when the job ends (process)
         await self._record_rejection(job, errors, tally)
-        await self._forget_progress(job.id)
         return True
 
     async def _record_rejection(self, job: SyncJob, errors: list[dict[str, Any]], tally: SyncJob) -> None:
@@ -433,4 +432,3 @@ class SyncRunner:
             await self._record_rejection(job, errors, tally)
         finally:
             await self._cancel(task)
-            await self._forget_progress(job.id)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,16 @@ from services.identity.seed import seed
 from services.registry import SERVICES
 
 UrlFactory = Callable[[str], Awaitable[str]]
+
+#: the last six digits of every personal ID number a test makes up, drawn without replacement for the whole run:
+#: the databases persist across test modules, and a number that two modules drew independently would name two
+#: different people (identity refuses the second as a conflict)
+_serials = iter(random.Random().sample(range(10**6), 300_000))
+
+
+def id_number(province: str = "001", century_gender: int = 2, yy: int = 4) -> str:
+    """A valid personal ID number no other test of this run has (male born 20yy by default)."""
+    return f"{province}{century_gender}{yy:02d}{next(_serials):06d}"
 
 
 def authority(name: str) -> str:

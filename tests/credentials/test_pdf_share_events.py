@@ -20,7 +20,7 @@ from services.common.models import InboxEvent
 from services.common.storage import open_store
 from services.credentials.diplomas.pdf import QR_BORDER, qr_matrix
 from services.credentials.models import ShareLink, VerificationLog
-from tests.credentials.factories import diploma, issue, wait_for_job
+from tests.credentials.factories import diploma, issue
 from tests.learning.helpers import new_person, subject_of
 from tests.support import Platform
 

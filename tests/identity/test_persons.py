@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import random
 from datetime import date
 
 import pytest
 
 from services.identity.persons.numbers import check, current_province, decode, mask
-from tests.support import Platform
-
-
-_serials = iter(random.sample(range(10**6), 50_000))  # unique within a run: the databases are fresh per run
+from tests.support import Platform, id_number
 
 
 def number(province: str = "001", century_gender: int = 2, yy: int = 3) -> str:
-    return f"{province}{century_gender}{yy:02d}{next(_serials):06d}"
+    return id_number(province, century_gender, yy)
 
 
 async def service_headers(platform: Platform) -> dict[str, str]:

@@ -3,7 +3,6 @@ served as its own app): PKCE, state and nonce the standard way; forged tokens, w
 
 from __future__ import annotations
 
-import random
 import uuid
 from urllib.parse import parse_qs, urlparse
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from services.identity.persons.numbers import mask
-from tests.support import Platform
+from tests.support import Platform, id_number
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +21,7 @@ def well_behaved_provider(platform: Platform):
 
 
 def citizen(platform: Platform) -> dict[str, str]:
-    number = f"0012{random.randrange(10):01d}{random.randrange(10**7):07d}"[:12]
-    number = number[:3] + "2" + "05" + number[6:]  # male, born 2005
+    number = id_number(century_gender=2, yy=5)  # male, born 2005
     entry = {"alias": uuid.uuid4().hex, "personal_id": number, "name": "Nguyễn Hoàng Long", "birthdate": "2005-03-09", "gender": "male"}
     platform.vneid.citizens.append(entry)
     return entry

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from typing import Any
 
 import httpx
 
-from tests.support import Platform
+from tests.support import Platform, id_number
 
-_serials = iter(random.Random().sample(range(10**6), 200_000))
-
-
-def id_number(province: str = "001", century_gender: int = 2, yy: int = 4) -> str:
-    """A valid personal ID number, unique within the run (male born 20yy by default)."""
-    return f"{province}{century_gender}{yy:02d}{next(_serials):06d}"
+__all__ = ["code", "errors_of", "grade", "id_number", "learner", "login", "programme", "run_json", "run_ok", "wait_job", "world"]
 
 
 def code(prefix: str) -> str:
@@ -47,6 +41,13 @@ async def run_json(c: httpx.AsyncClient, headers: dict[str, str], batch: dict[st
     r = await c.post(f"/v1/institutions/{institution}/sync/json", params={"mode": mode}, json=batch, headers=headers | (extra or {}))
     assert r.status_code == 202, r.text
     return await wait_job(c, r.json()["id"], headers)
+
+
+async def run_ok(c: httpx.AsyncClient, headers: dict[str, str], batch: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """:func:`run_json` for a batch that must apply cleanly; if it does not, the failure shows the job's row errors."""
+    job = await run_json(c, headers, batch, **kw)
+    assert job["status"] == "succeeded", (job, await errors_of(c, job, headers))
+    return job
 
 
 async def errors_of(c: httpx.AsyncClient, job: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 
-from tests.records.helpers import code, errors_of, grade, id_number, learner, login, run_json, world
+from tests.records.helpers import code, errors_of, grade, id_number, learner, login, run_json, run_ok, world
 from tests.support import Platform
 
 DEMO_NUMBER, DEMO_NAME = "001203012345", "Trần Văn Minh"  # linked to the student.demo account
@@ -100,7 +100,7 @@ async def test_statistics_scoped_to_the_officer_and_csv(platform: Platform) -> N
         batch = world(p, t, k, [learner(id_number(), "Hà Văn A", p, k, sex="male", ethnicity="Tày"),
                                 learner(id_number(century_gender=3), "Hà Thị B", p, k, sex="female", ethnicity="Kinh", disability=True),
                                 learner(id_number(century_gender=3), "Hà Thị C", p, k, sex="female", ethnicity="Kinh")], [])
-        assert (await run_json(c, school, batch))["status"] == "succeeded"
+        await run_ok(c, school, batch)
         ministry = await login(platform, "ministry.demo", "dev-only-Ministry#2026")
         stats = (await c.get("/v1/statistics", params={"by": "sex,ethnic_minority", "institution": "CD0101", "year": 2024}, headers=ministry)).json()
         assert {x["sex"] for x in stats["items"]} >= {"male", "female"}
@@ -129,7 +129,7 @@ async def test_change_feed_under_concurrent_writers_has_no_gap_or_repeat(platfor
         start = (await c.get("/v1/changes", headers=school)).json()["latest_version"]
         p, t, k = code("CNTT"), code("HK"), code("K")
         numbers = [id_number() for _ in range(8)]
-        assert (await run_json(c, school, world(p, t, k, [learner(n, f"Học viên {i}", p, k) for i, n in enumerate(numbers)], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, t, k, [learner(n, f"Học viên {i}", p, k) for i, n in enumerate(numbers)], []))
         seen: list[int] = []
         stop = asyncio.Event()
 

@@ -7,7 +7,7 @@ import io
 import zipfile
 from typing import Any
 
-from tests.records.helpers import code, errors_of, id_number, learner, run_json, wait_job, world
+from tests.records.helpers import code, errors_of, id_number, learner, run_ok, wait_job, world
 from tests.support import Platform
 
 
@@ -33,7 +33,7 @@ async def test_bulk_then_delta(platform: Platform) -> None:
     p, k = code("CNTT"), code("K")
     a, b = id_number(), id_number(century_gender=3)
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, code("HK"), k, [], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, code("HK"), k, [], []))
         term = code("or-term")
         files = {
             "manifest.csv": manifest("bulk"),
@@ -81,7 +81,7 @@ async def test_delta_result_merges_with_stored_components(platform: Platform) ->
     p = code("CNTT")
     a = id_number()
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, code("HK"), code("K"), [], []))
         term = code("or-term")
         results_header = "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,textScore,scoreDate,comment\n"
         files = {
@@ -162,7 +162,7 @@ async def test_oneroster_users_keep_what_only_other_syncs_carry(platform: Platfo
     a = id_number()
     async with platform.client("records") as c:
         first = world(p, code("HK"), k, [learner(a, "Lò Văn Sáng", p, k, ethnicity="Thái", disability=True)], [])
-        assert (await run_json(c, school, first))["status"] == "succeeded"
+        await run_ok(c, school, first)
         term = code("or-term")
         files = {
             "manifest.csv": manifest("bulk", ("orgs", "academicSessions", "users")),
@@ -184,7 +184,7 @@ async def test_oneroster_users_keep_what_only_other_syncs_carry(platform: Platfo
         assert (row.ethnicity, row.ethnic_minority, row.disability) == ("Thái", True, True)
 
         cleared = {"learners": [{"id_number": a, "full_name": "Lò Văn Sáng", "ethnicity": None}]}
-        assert (await run_json(c, school, cleared))["status"] == "succeeded"
+        await run_ok(c, school, cleared)
         row = await stored()
         assert (row.ethnicity, row.ethnic_minority, row.disability) == (None, False, True)
 
@@ -228,7 +228,7 @@ async def test_delta_carries_only_what_changed(platform: Platform) -> None:
     p, x, term = code("CNTT"), code("x") + "-", code("or-term")
     a, b, n = id_number(), id_number(century_gender=3), id_number()
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, code("HK"), code("K"), [], []))
         bulk = roster(p, term, x, [(a, "An"), (b, "Bình")],
                       f"{x}r1,active,,{x}li1,{x}u1,fully graded,8,,,\n{x}r2,active,,{x}li2,{x}u1,fully graded,9,,,\n"
                       f"{x}r3,active,,{x}li1,{x}u2,fully graded,5,,,\n{x}r4,active,,{x}li2,{x}u2,fully graded,6,,,\n")
@@ -277,7 +277,7 @@ async def test_delta_naming_unknown_sourced_ids(platform: Platform) -> None:
     p, x, term = code("CNTT"), code("x") + "-", code("or-term")
     a = id_number()
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, code("HK"), code("K"), [], []))
         job = await post_zip(c, school, roster(p, term, x, [(a, "An")], f"{x}r1,active,,{x}li1,{x}u1,fully graded,8,,,\n{x}r2,active,,{x}li2,{x}u1,fully graded,9,,,\n"))
         assert job["status"] == "succeeded", (job, await errors_of(c, job, school))
         since = (await c.get("/v1/changes", headers=school)).json()["latest_version"]
@@ -315,7 +315,7 @@ async def test_delta_after_an_id_number_correction(platform: Platform) -> None:
     p, x, term = code("CNTT"), code("x") + "-", code("or-term")
     wrong, right = id_number(), id_number()
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, code("HK"), code("K"), [], []))
         job = await post_zip(c, school, roster(p, term, x, [(wrong, "Sửa")], f"{x}r1,active,,{x}li1,{x}u1,fully graded,6,,,\n{x}r2,active,,{x}li2,{x}u1,fully graded,7,,,\n"))
         assert job["status"] == "succeeded", (job, await errors_of(c, job, school))
         items = (await c.get("/v1/institutions/CD0101/learners", params={"limit": 500}, headers=school)).json()["items"]
@@ -352,7 +352,7 @@ async def test_sourced_ids_are_remembered_with_their_rows(platform: Platform) ->
         return {(r.kind, r.sourced_id): r.natural_key for r in rows}
 
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, code("HK"), code("K"), [], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, code("HK"), code("K"), [], []))
         job = await post_zip(c, school, zipped)
         assert job["status"] == "failed" and job["rejected"] == 1, job
         assert await remembered() == {}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.records.helpers import code, errors_of, grade, id_number, learner, run_json, wait_job, world
+from tests.records.helpers import code, errors_of, grade, id_number, learner, run_json, run_ok, wait_job, world
 from tests.records.test_oneroster import manifest, zip_of
 from tests.support import Platform
 
@@ -63,7 +63,7 @@ async def test_bad_rows_in_later_chunks(platform: Platform, small_chunks: None) 
     p, t, k = code("CNTT"), code("HK"), code("K")
     a = id_number()
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, t, k, [learner(a, "Trịnh Văn Hải", p, k)], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, t, k, [learner(a, "Trịnh Văn Hải", p, k)], []))
         rows = [grade(a, p, "M1", t, "7", "7"), grade(a, p, "NOPE", t, "7", "7"), grade(a, p, "M2", t, "7", "11"),
                 grade(id_number(), p, "M2", t, "7", "7"), grade(a, p, "GDQP", t, "8", "8"), "not a row"]
         nothing = await run_json(c, school, {"grades": rows}, mode="all_or_nothing")
@@ -117,7 +117,7 @@ async def test_oneroster_results_spread_over_the_file(platform: Platform) -> Non
     p, k = code("CNTT"), code("K")
     a, b = id_number(), id_number(century_gender=3)
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, code("HK"), k, [], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, code("HK"), k, [], []))
         term = code("or-term")
         head = "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,textScore,scoreDate,comment\n"
         files = {
@@ -163,7 +163,7 @@ async def test_all_or_nothing_progress_is_visible_while_the_job_runs(platform: P
     people = [id_number() for _ in range(4)]
     rows = [grade(n, p, m, t, "7", "11" if broken and n == people[-1] and m == "M2" else "8") for n in people for m in ("M1", "M2")]
     async with platform.client("records") as c:
-        assert (await run_json(c, school, world(p, t, k, [learner(n, f"Học viên {i}", p, k) for i, n in enumerate(people)], [])))["status"] == "succeeded"
+        await run_ok(c, school, world(p, t, k, [learner(n, f"Học viên {i}", p, k) for i, n in enumerate(people)], []))
         seen: list[tuple[str, int, int, int | None]] = []
         original = runner._note_progress
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from tests.credentials.factories import diploma, verify, wait_for_job
-from tests.support import Platform
+from tests.support import Platform, id_number
 
 COHORT = 300
 
@@ -129,7 +129,7 @@ async def test_graduation_event_identifies_the_holder_by_the_hashed_personal_id_
 
     records = {"Authorization": f"Bearer {await platform.token('svc-records', platform.settings['records'].client_secret, 'events:deliver')}"}
     school = await platform.school_headers()
-    number = "079" + "3" + "04" + str(uuid.uuid4().int % 10**6).zfill(6)  # born 2004 in TP HCM, female
+    number = id_number("079", 3, 4)  # born 2004 in TP HCM, female
     with_number = graduated_event(str(uuid.uuid4()), f"L{uuid.uuid4().hex[:8]}",
                                   holder={"full_name": "Võ Thị Ngọc Hân", "id_number": number})
     with_number["data"] |= {"enrolment_id": str(uuid.uuid4()), "institution_name": "Trường Cao đẳng Kỹ thuật Công nghệ"}

@@ -14,11 +14,11 @@ from sqlalchemy import inspect, text
 
 from tests.credentials.factories import diploma, wait_for_job
 from tests.credentials.test_batch_events import graduated_event
-from tests.support import Platform
+from tests.support import Platform, id_number
 
 
 def new_number() -> str:
-    return "079" + "2" + "04" + str(uuid.uuid4().int % 10**6).zfill(6)  # a man born 2004 in TP HCM
+    return id_number("079", 2, 4)  # a man born 2004 in TP HCM
 
 
 async def rows_containing(platform: Platform, needle: str) -> list[tuple[str, Any]]:

@@ -3,8 +3,8 @@ itself; correction chains; key rotation; the DID document; unknown issuers; bulk
 
 from __future__ import annotations
 
-import gzip
 import base64
+import gzip
 import uuid
 from datetime import UTC, datetime
 
@@ -203,7 +203,7 @@ async def test_issuer_must_be_active_in_the_registry_on_the_issue_date(platform:
 
     from services.credentials.issuers import service as issuers_service
 
-    code = "CD" + str(uuid.uuid4().int % 10**4).zfill(4)
+    code = "CDX" + uuid.uuid4().hex[:8].upper()  # never a seeded code (CD0101…)
     admin = await platform.admin_headers()
     async with platform.client("identity") as c:
         r = await c.post("/v1/institutions", json={"code": code, "name": "Trường Cao đẳng Thử nghiệm", "type": "college",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from services.common.db import Database
 from services.common.errors import install_error_handlers
 from services.common.events import EventHandler, events_router
 from services.common.health import health_router
-from services.common.idempotency import IdempotencyMiddleware
+from services.common.idempotency import IdempotencyMiddleware, purge_loop
 from services.common.links import ForwardedPrefix
 from services.common.logging import configure_logging
 from services.common.middleware import RequestContextMiddleware
@@ -60,6 +61,9 @@ def create_service_app(
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(loop(app)) for loop in background]
         if settings.outbox_enabled:
             tasks.append(asyncio.create_task(app.state.deliverer.run_forever(settings.outbox_poll_seconds)))
+        if settings.idempotency_retention_hours > 0:
+            retention = timedelta(hours=settings.idempotency_retention_hours)
+            tasks.append(asyncio.create_task(purge_loop(app.state.db, retention, settings.idempotency_purge_seconds)))
         try:
             yield
         finally:

@@ -44,6 +44,11 @@ class ServiceSettings(BaseSettings):
     outbox_enabled: bool = True
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = 12
+    #: how long an ``Idempotency-Key`` and its first response are kept (then the same key starts a new request);
+    #: 0 keeps them for ever
+    idempotency_retention_hours: float = 168.0
+    #: how often expired keys are purged
+    idempotency_purge_seconds: float = 900.0
     #: a fixed pool: under sustained load SQLAlchemy closes every overflow connection on check-in, so overflow
     #: means a new connection (and TLS negotiation) per request (measured: ~15% of a token grant); beyond the
     #: pool, requests wait for a connection (``pool_timeout``) instead of opening more

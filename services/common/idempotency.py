@@ -6,10 +6,16 @@ problem. While the first request is still running a repeat gets 409 with ``Retry
 process died, its lease expires and the repeat runs again (our writes are upserts on natural keys, so running
 again is safe). The request body is spooled to a temporary file past 1 MiB while it is hashed, never held whole
 in memory. Responses that say nothing about the request (401, 403, 429, 5xx) are not stored.
+
+A key is remembered for a retention period (``idempotency_retention_hours``, a week by default: a school's system
+retrying a term-end upload after a weekend outage still gets its first response); :func:`purge_loop` then deletes it
+in small batches, and the same key afterwards starts a new request. The table thus holds about a week of keyed
+writes instead of growing for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -17,10 +23,10 @@ import json
 import logging
 import re
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -220,3 +226,47 @@ class IdempotencyMiddleware:
         headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
         await send({"type": "http.response.start", "status": record.status_code or 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+PURGE_BATCH = 2_000
+
+
+async def purge_expired(db: Database, older_than: datetime, *, batch: int = PURGE_BATCH) -> int:
+    """Delete the keys first used before ``older_than``: completed ones, and unfinished ones whose lease ran out
+    (their request died). A key whose request is still running is kept. Deletes ``batch`` rows per transaction, so
+    a large backlog never holds a long lock (on SQLite, the one write lock) and the other writes go on between
+    batches. Returns how many rows were deleted."""
+    total = 0
+    while True:
+        now = utcnow()
+        expired = and_(
+            IdempotencyRecord.created_at < older_than,
+            or_(IdempotencyRecord.state == "completed", IdempotencyRecord.locked_until.is_(None),
+                IdempotencyRecord.locked_until < now),
+        )
+        async with db.session(write=False) as session:  # found without a write lock; mostly there is nothing
+            ids = (await session.scalars(
+                select(IdempotencyRecord.id).where(expired).order_by(IdempotencyRecord.created_at).limit(batch)
+            )).all()
+        if ids:
+            async with db.session(write=True) as session:  # checked again: a key may have been taken over meanwhile
+                await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids), expired))
+        total += len(ids)
+        if len(ids) < batch:
+            return total
+        await asyncio.sleep(0)
+
+
+async def purge_loop(db: Database, retention: timedelta, every_seconds: float) -> None:
+    """Runs for the life of the process: purges expired keys now and then every ``every_seconds``. Two replicas
+    purging at once only delete the same rows; a failed round is logged and tried again at the next."""
+    while True:
+        try:
+            purged = await purge_expired(db, utcnow() - retention)
+            if purged:
+                log.info("purged %d idempotency keys older than %s", purged, retention)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("idempotency key purge failed; trying again in %.0f s", every_seconds)
+        await asyncio.sleep(every_seconds)

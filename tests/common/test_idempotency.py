@@ -77,3 +77,68 @@ async def test_the_stored_fingerprint_is_keyed_not_a_plain_hash_of_the_body(plat
     plain = hashlib.sha256(b"".join(parts)).hexdigest()
     keyed = hmac.new(platform.settings["identity"].secret_key.encode(), b"".join(parts), hashlib.sha256).hexdigest()
     assert stored == keyed and stored != plain
+
+
+async def test_keys_past_the_retention_are_purged_and_then_start_a_new_request(platform: Platform) -> None:
+    """A key is remembered for the retention period, then forgotten: the purge deletes old completed keys and old
+    unfinished ones whose request died, keeps recent keys and a request still running, and works in batches."""
+    import asyncio
+    import contextlib
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from services.common.db import utcnow
+    from services.common.idempotency import purge_expired, purge_loop
+    from services.common.models import IdempotencyRecord
+
+    db = platform.apps["identity"].state.db
+    admin = await platform.admin_headers("identity:clients")
+
+    def client_body() -> dict:
+        return {"client_id": f"sis-{uuid.uuid4().hex[:8]}", "name": "SIS", "scopes": ["records:sync"]}
+
+    old_keys = [str(uuid.uuid4()) for _ in range(5)]
+    recent, running, died = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    async with platform.client("identity") as c:
+        for key in [*old_keys, recent]:
+            assert (await c.post("/v1/clients", json=client_body(), headers=admin | {"Idempotency-Key": key})).status_code == 201
+    now = utcnow()
+    async with db.session(write=True) as s:
+        await s.execute(update(IdempotencyRecord).where(IdempotencyRecord.key.in_(old_keys)).values(created_at=now - timedelta(days=8)))
+        principal = (await s.scalars(select(IdempotencyRecord.principal).where(IdempotencyRecord.key == recent))).one()
+        for key, locked_until in ((running, now + timedelta(minutes=2)), (died, now - timedelta(days=7))):
+            s.add(IdempotencyRecord(principal=principal, key=key, method="POST", path="/v1/clients", fingerprint="0" * 64,
+                                    state="in_progress", locked_until=locked_until, created_at=now - timedelta(days=8)))
+
+    assert await purge_expired(db, utcnow() - timedelta(days=7), batch=2) == 6  # five old ones and the dead one, 2 at a time
+    async with db.session(write=False) as s:
+        left = set((await s.scalars(select(IdempotencyRecord.key).where(
+            IdempotencyRecord.key.in_([*old_keys, recent, running, died])))).all())
+    assert left == {recent, running}
+
+    async with platform.client("identity") as c:
+        # a forgotten key with another body is a new request (no 409); a remembered one still replays or refuses
+        reused = await c.post("/v1/clients", json=client_body(), headers=admin | {"Idempotency-Key": old_keys[0]})
+        refused = await c.post("/v1/clients", json=client_body(), headers=admin | {"Idempotency-Key": recent})
+    assert reused.status_code == 201 and "idempotent-replayed" not in reused.headers
+    assert refused.status_code == 409
+
+    # the loop the services run does the same, and keeps going
+    async with db.session(write=True) as s:
+        await s.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == recent).values(created_at=now - timedelta(days=8)))
+    task = asyncio.create_task(purge_loop(db, timedelta(days=7), every_seconds=0.05))
+    try:
+        for _ in range(100):
+            async with db.session(write=False) as s:
+                if await s.scalar(select(IdempotencyRecord.id).where(IdempotencyRecord.key == recent)) is None:
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the purge loop never removed the expired key")
+        assert not task.done()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert platform.settings["identity"].idempotency_retention_hours == 168.0

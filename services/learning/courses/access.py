@@ -9,7 +9,8 @@
 * An enrolment is withdrawn by its learner, by the school (staff or its system) of the learner's institution, or —
   for teachers enrolled by officers — by an officer of the enrolment's province or of the ministry (the enrolling
   office: any of its officers, not only the one who sent the batch). A school does not withdraw teachers an officer
-  enrolled.
+  enrolled. Learners reopen by enrolling again only what they withdrew themselves; a withdrawal by the school or an
+  officer is reopened by them (a class or officer batch).
 """
 
 from __future__ import annotations

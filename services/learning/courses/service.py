@@ -326,6 +326,8 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
     existing = await repository.enrolment_of(session, course.id, key)
     if existing is not None and existing.status != "withdrawn":
         return existing, False
+    if existing is not None:
+        _ensure_may_reopen_self(principal, existing)
     if not course.self_enrolment:
         raise Forbidden("This course takes enrolments from schools and officers only.")
     teaching = sorted(access.staff_institutions(principal))
@@ -346,6 +348,7 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
     if existing is not None:
         locked = (await repository.lock_enrolments(session, [existing.id]))[existing.id]
         if locked.status == "withdrawn":
+            _ensure_may_reopen_self(principal, locked)  # as it is under the lock
             _reopen(session, locked, access.actor(principal), row)
             await session.flush()
         return locked, False
@@ -410,6 +413,15 @@ async def batch_enrol(request: Request, session: AsyncSession, principal: Princi
     added = await repository.add_enrolments(session, [row(key, learner) for key, learner in fresh])
     by_key = await repository.enrolments_by_keys(session, course.id, keys)
     return [by_key[k] for k in keys], len(added), len(reopen)
+
+
+def _ensure_may_reopen_self(principal: Principal, enrolment: CourseEnrolment) -> None:
+    """Learners reopen by enrolling again only what they withdrew themselves: a withdrawal by their school or by an
+    officer stands until the school or an officer enrols them again."""
+    if enrolment.withdrawn_by is None or enrolment.withdrawn_by == access.actor(principal):
+        return
+    reason = f" ({enrolment.withdrawal_reason})" if enrolment.withdrawal_reason else ""
+    raise Forbidden(f"Your enrolment was withdrawn by your school or an officer{reason}; only they can enrol you again.")
 
 
 def _reopen(session: AsyncSession, enrolment: CourseEnrolment, actor: str, row: dict[str, Any]) -> None:

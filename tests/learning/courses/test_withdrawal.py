@@ -154,7 +154,19 @@ async def test_who_may_withdraw(platform: Platform, people: People) -> None:
         assert [h["action"] for h in anh_now["history"]] == ["withdrawn", "reopened"] and anh_now["lessons"][0]["opened_at"]
         report = await ok(await c.get("/v1/course-reports", params={"course_id": cid, "group_by": "audience"}, headers=boss))
         assert {r["key"]: (r["enrolled"], r["active"], r["withdrawn"]) for r in report["rows"]} == {"student": (2, 1, 0), "teacher": (0, 0, 1)}
-        # the teacher enrolls themselves again: their own enrolment reopens
+        # the teacher cannot undo the officer's withdrawal by enrolling again (nor can a student the school's)
+        refused = problem(await c.post(f"/v1/courses/{cid}/enrolments", headers=thu), 403)
+        assert "Không đủ điều kiện" in refused["detail"]
+        await ok(await c.post(f"/v1/enrolments/{a_id}/withdraw", json=reason, headers=school))
+        assert "withdrawn by your school" in problem(await c.post(f"/v1/courses/{cid}/enrolments", headers=anh), 403)["detail"]
+        assert (await ok(await c.get(f"/v1/enrolments/{t_id}", headers=thu)))["status"] == "withdrawn"
+        assert (await ok(await c.get(f"/v1/enrolments/{a_id}", headers=anh)))["status"] == "withdrawn"
+        # the officer enrols the teacher again: the same enrolment reopens; once the teacher withdraws it
+        # themselves, enrolling again is theirs to do
+        [teacher] = (await ok(await c.post(f"/v1/courses/{cid}/enrolments/batch", json={
+            "institution_code": "TC7901", "role": "teacher", "learners": [{"account": thu_sub, "full_name": "Thu"}]}, headers=hcm)))["items"]
+        assert teacher["id"] == t_id and teacher["status"] == "enrolled"
+        await ok(await c.post(f"/v1/enrolments/{t_id}/withdraw", json={"reason": "Bận công tác"}, headers=thu))
         back = await c.post(f"/v1/courses/{cid}/enrolments", headers=thu)
         assert back.status_code == 200 and back.json()["id"] == t_id and back.json()["method"] == "self"
         unknown = await c.post(f"/v1/enrolments/{uuid.uuid4()}/withdraw", json=reason, headers=boss)

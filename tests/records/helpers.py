@@ -14,7 +14,7 @@ __all__ = ["code", "errors_of", "grade", "id_number", "learner", "login", "progr
 
 
 def code(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6].upper()}"
+    return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
 
 
 async def login(platform: Platform, username: str, password: str) -> dict[str, str]:

@@ -95,7 +95,9 @@ class IdempotencyMiddleware:
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
         try:
             digest = hmac.new(self._secret, digestmod=hashlib.sha256)
-            legacy = hashlib.sha256()  # records stored before fingerprints were keyed are still recognised
+            # records stored before fingerprints were keyed are still recognised; none is left one retention period
+            # (idempotency_retention_hours) after the upgrade, and this second hash can go then
+            legacy = hashlib.sha256()
             for part in (f"{scope['method']} {path}?{scope.get('query_string', b'').decode('latin-1')}\n".encode(),
                          headers.get(b"content-type", b"") + b"\n"):
                 digest.update(part)

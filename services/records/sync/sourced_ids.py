@@ -4,6 +4,10 @@ the ids a zip refers to without carrying them, written with the rows their recor
 Both in batches: a lookup reads only the ids asked for, :data:`BATCH` per statement (never the whole table); a
 write is one statement per chunk on PostgreSQL (arrays, ``unnest``) and one ``executemany`` on SQLite, and changes
 a stored row only when what it names differs.
+
+Rows are kept after the record they name is deleted (a ``tobedeleted`` result or enrollment): a delta that sends the
+same deletion again must still resolve it, and then changes nothing. That is one row per record a school ever sent
+by OneRoster, of the order of the grades table itself, indexed by (institution, kind, sourcedId).
 """
 
 from __future__ import annotations

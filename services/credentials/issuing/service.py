@@ -336,17 +336,24 @@ async def _for_status_change(session: AsyncSession, principal: Principal, creden
     return row
 
 
+async def _set_status(session: AsyncSession, ctx: CredentialsContext, principal: Principal, row: Credential, *,
+                      list_id: uuid.UUID, index: int, bit: bool, status: str, reason: str, action: str, event: str) -> Credential:
+    """One status change: the bit in the served status list, the record, its audit entry and the event."""
+    await status_service.set_bit(session, ctx, list_id, index, bit)
+    row.status, row.status_reason = status, reason
+    await session.flush()
+    audit(session, row, action, principal.sub, reason)
+    emit(session, ctx, event, row)
+    return row
+
+
 async def revoke(session: AsyncSession, ctx: CredentialsContext, principal: Principal, credential_id: uuid.UUID, reason: str, *,
                  action: str = "revoked") -> Credential:
     row = await _for_status_change(session, principal, credential_id)
     if row.status == "revoked":
         return row  # idempotent: revoking twice changes nothing
-    await status_service.set_bit(session, ctx, row.revocation_list_id, row.revocation_index, True)
-    row.status, row.status_reason = "revoked", reason
-    await session.flush()
-    audit(session, row, action, principal.sub, reason)
-    emit(session, ctx, EVENT_REVOKED, row)
-    return row
+    return await _set_status(session, ctx, principal, row, list_id=row.revocation_list_id, index=row.revocation_index, bit=True,
+                             status="revoked", reason=reason, action=action, event=EVENT_REVOKED)
 
 
 async def suspend(session: AsyncSession, ctx: CredentialsContext, principal: Principal, credential_id: uuid.UUID, reason: str) -> Credential:
@@ -355,12 +362,8 @@ async def suspend(session: AsyncSession, ctx: CredentialsContext, principal: Pri
         raise Conflict("A revoked credential cannot be suspended.", errors=[{"field": "status", "message": "revoked"}])
     if row.status == "suspended":
         return row
-    await status_service.set_bit(session, ctx, row.suspension_list_id, row.suspension_index, True)
-    row.status, row.status_reason = "suspended", reason
-    await session.flush()
-    audit(session, row, "suspended", principal.sub, reason)
-    emit(session, ctx, EVENT_SUSPENDED, row)
-    return row
+    return await _set_status(session, ctx, principal, row, list_id=row.suspension_list_id, index=row.suspension_index, bit=True,
+                             status="suspended", reason=reason, action="suspended", event=EVENT_SUSPENDED)
 
 
 async def unsuspend(session: AsyncSession, ctx: CredentialsContext, principal: Principal, credential_id: uuid.UUID, reason: str) -> Credential:
@@ -369,13 +372,9 @@ async def unsuspend(session: AsyncSession, ctx: CredentialsContext, principal: P
         raise Conflict("A revoked credential cannot be reinstated.", errors=[{"field": "status", "message": "revoked"}])
     if row.status == "active":
         return row
-    await status_service.set_bit(session, ctx, row.suspension_list_id, row.suspension_index, False)
-    row.status, row.status_reason = "active", reason
-    await session.flush()
-    audit(session, row, "unsuspended", principal.sub, reason)
     # the credential is valid again: receivers see it as "issued" with status active
-    emit(session, ctx, EVENT_ISSUED, row)
-    return row
+    return await _set_status(session, ctx, principal, row, list_id=row.suspension_list_id, index=row.suspension_index, bit=False,
+                             status="active", reason=reason, action="unsuspended", event=EVENT_ISSUED)
 
 
 async def reissue(session: AsyncSession, ctx: CredentialsContext, principal: Principal, credential_id: uuid.UUID, body: Reissue) -> Credential:

@@ -24,7 +24,7 @@ from services.learning.models.learning_object import LearningObject, LearningObj
 from services.learning.models.moderation import ModerationEvent, Reviewer  # noqa: E402
 from services.learning.models.upload import UploadPart, UploadSession  # noqa: E402
 from services.learning.models.usage import Acquisition, UsageCounter  # noqa: E402
-from services.learning.models.xapi import XapiLaunch, XapiStatement  # noqa: E402
+from services.learning.models.xapi import XapiLaunch, XapiState, XapiStatement  # noqa: E402
 
 __all__ = [
     "Acquisition",
@@ -53,5 +53,6 @@ __all__ = [
     "UploadSession",
     "UsageCounter",
     "XapiLaunch",
+    "XapiState",
     "XapiStatement",
 ]

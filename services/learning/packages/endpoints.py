@@ -6,7 +6,6 @@ content is author-supplied HTML and script."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import mimetypes
 import re
@@ -25,7 +24,7 @@ from services.common.errors import Forbidden, NotFound
 from services.common.storage import validate_key
 from services.common.storage.routes import parse_range
 from services.learning.library import service as library
-from services.learning.models import Blob, Package
+from services.learning.packages import player
 
 router = APIRouter(tags=["packages"])
 _TOKEN = re.compile(r"([0-9a-f]{64})\.(\d{1,12})\.([0-9a-f]{32})")
@@ -42,23 +41,12 @@ class LaunchRead(BaseModel):
     manifest: dict[str, Any]
 
 
-def _signature(secret: str, sha: str, expires: int) -> str:
-    return hmac.new(secret.encode(), f"player\n{sha}\n{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
 @router.get("/v1/learning-objects/{object_id}/launch", response_model=LaunchRead, summary="Launch a SCORM / cmi5 package in a player")
 async def launch(object_id: uuid.UUID, request: Request, session: SessionDep, principal: OptionalPrincipal, tasks: BackgroundTasks,
                  version: Annotated[int | None, Query(ge=1)] = None) -> LaunchRead:
-    obj = await library.load(session, object_id)
-    shown = await library.visible_version(session, principal, obj, version)
-    package = await session.get(Package, shown.blob_id) if shown.blob_id else None
-    blob = await session.get(Blob, shown.blob_id) if shown.blob_id else None
-    if package is None or blob is None:
-        raise NotFound("This version is not a SCORM or cmi5 package.")
-    await library._ensure_licensed(session, principal, obj, shown)
+    obj, shown, package, blob = await player.playable(session, principal, object_id, version)
     settings = request.app.state.settings
-    expires = int(time.time()) + settings.player_url_seconds
-    base = f"{settings.public_service_url}/v1/players/{blob.sha256}.{expires}.{_signature(settings.secret_key, blob.sha256, expires)}/"
+    base = player.base_url(settings, blob.sha256)
     tasks.add_task(library.record_usage, request, obj.id, principal, "launch")
     return LaunchRead(kind=package.kind, version=shown.number, launch_path=package.launch_path, launch_url=base + package.launch_path,
                       player_base=base, expires_in=settings.player_url_seconds, manifest=package.manifest)
@@ -72,7 +60,7 @@ async def player_file(token: str, path: str, request: Request) -> Response:
     if match is None:
         raise Forbidden("The player link is not valid.")
     sha, expires, sig = match.group(1), int(match.group(2)), match.group(3)
-    if not hmac.compare_digest(sig, _signature(settings.secret_key, sha, expires)):
+    if not hmac.compare_digest(sig, player.signature(settings.secret_key, sha, expires)):
         raise Forbidden("The player link is not valid.")
     if time.time() > expires:
         raise Forbidden("The player link has expired; launch the package again.")

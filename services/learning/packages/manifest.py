@@ -198,6 +198,7 @@ def parse_cmi5(raw: bytes, names: set[str]) -> tuple[dict[str, Any], str]:
             "type": "au", "id": identifier, "title": langstring(_child(node, "title")), "launch": launch,
             "move_on": _attr(node, "moveOn") or "NotApplicable", "launch_method": _attr(node, "launchMethod") or "AnyWindow",
             "mastery_score": float(mastery) if mastery else None,
+            "launch_parameters": _text(_child(node, "launchParameters")) or None,
         }
 
     def block(node: ET.Element) -> dict[str, Any]:

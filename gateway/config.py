@@ -48,7 +48,10 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/learning/v1/courses/*",
     # the xAPI LRS: content reports with the Basic credentials of its launch (learning checks them per launch)
     "GET,POST,PUT /api/learning/v1/xapi/statements",
+    "GET,PUT,POST,DELETE /api/learning/v1/xapi/activities/state",
     "GET /api/learning/v1/xapi/about",
+    # a cmi5 assignable unit's fetch URL: no credentials, the URL carries a one-time secret (in its query string)
+    "POST /api/learning/v1/xapi/cmi5/fetch/*",
     # people sign in here (the services check credentials and lock out brute force themselves)
     "POST /api/identity/v1/auth/login",
     "POST /api/identity/v1/auth/logout",

@@ -18,8 +18,13 @@ _ID_NUMBER = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
 _QUIET = ("aiosqlite", "sqlalchemy.engine", "asyncpg", "httpcore", "hpack", "multipart", "fontTools")
 
 
+#: a cmi5 fetch URL's one-time secret (learning's ``FETCH_SECRET_PREFIX``), in a path, a query or percent-encoded
+#: inside a launch URL (its characters are never encoded): masked wherever a line carries it
+_CMI5_FETCH_SECRET = re.compile(r"cmi5f_[A-Za-z0-9_-]+")
+
+
 def redact(text: str) -> str:
-    return _ID_NUMBER.sub(r"\1******\2", text)
+    return _ID_NUMBER.sub(r"\1******\2", _CMI5_FETCH_SECRET.sub("cmi5f_…", text))
 
 
 class JsonFormatter(logging.Formatter):

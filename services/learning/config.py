@@ -33,6 +33,10 @@ class LearningSettings(ServiceSettings):
     package_max_entries: int = 10_000
     package_max_expanded_bytes: int = 2 * 1024 * 1024 * 1024
     package_max_ratio: int = 200
+    #: how long a lesson launch's xAPI credentials (and a cmi5 session's fetched token) stay valid
+    xapi_launch_seconds: int = 8 * 3600
+    #: largest xAPI State document (413 above it)
+    xapi_state_max_bytes: int = 1024 * 1024
     #: search counts its total and facets over at most this many matches (beyond: "1000+", a lower bound)
     search_count_limit: int = 1000
     #: the sweeper (expired resumable uploads, stray multipart uploads, orphan files): how often it runs, how old

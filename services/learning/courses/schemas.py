@@ -407,3 +407,7 @@ class LaunchRead(BaseModel):
     registration: uuid.UUID
     activity_id: str
     expires_at: datetime
+    #: cmi5 lessons: the one-time fetch URL (POST it once for the ``auth-token``), and the AU's URL with the five cmi5
+    #: launch parameters (endpoint, fetch, actor, registration, activityId) to open in a window
+    fetch_url: str | None = None
+    cmi5_launch_url: str | None = None

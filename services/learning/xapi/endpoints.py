@@ -1,13 +1,16 @@
-"""xAPI 1.0.3 Statement Resource (``/v1/xapi/statements``: POST, PUT, GET with the standard filters, voiding) and
-launches that hand content its LRS credentials. Every answer carries ``X-Experience-API-Version``; every request
-must send it."""
+"""xAPI 1.0.3 Statement Resource (``/v1/xapi/statements``: POST, PUT, GET with the standard filters, voiding), State
+Resource (``/v1/xapi/activities/state``) and launches that hand content its LRS credentials (for cmi5 lessons also a
+fetch URL, the launch URL and ``LMS.LaunchData``). Every LRS answer carries ``X-Experience-API-Version``; every LRS
+request must send it (the cmi5 fetch URL is not the LRS: it answers in cmi5's own format)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import format_datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,16 +19,18 @@ from fastapi.responses import JSONResponse
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep, utcnow
-from services.common.errors import AppError, BadRequest, NotFound
+from services.common.errors import AppError, BadRequest, NotFound, PayloadTooLarge
 from services.common.links import link
 from services.learning.courses import repository as course_repository, service as courses
 from services.learning.courses.schemas import LaunchRead
-from services.learning.xapi import service
-from services.learning.xapi.auth import Caller, learner_agent, new_launch, xapi_caller
+from services.learning.packages import player
+from services.learning.xapi import cmi5, service, state
+from services.learning.xapi.auth import Caller, FetchRefused, fetch_token, learner_agent, new_launch, xapi_caller
 from services.learning.xapi.service import MAX_LIMIT, VERSION
-from services.learning.xapi.validation import Invalid, agent, agent_key, bad_request, timestamp
+from services.learning.xapi.validation import Invalid, agent, agent_key, bad_request, iri, timestamp
 
 router = APIRouter(tags=["xapi"])
+log = logging.getLogger(__name__)
 HEADER = "X-Experience-API-Version"
 SINGLE_ONLY = {"statementId", "voidedStatementId"}
 FILTERS = {"agent", "verb", "activity", "registration", "since", "until", "limit", "ascending", "related_activities",
@@ -168,7 +173,8 @@ async def get_statements(request: Request, session: SessionDep, caller: Annotate
 
 
 @router.post("/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/launch", status_code=201, response_model=LaunchRead,
-             summary="Launch a lesson: the LRS endpoint, Basic credentials for the content, actor and registration")
+             summary="Launch a lesson: the LRS endpoint, Basic credentials for the content, actor and registration; for a cmi5 "
+                     "assignable unit also the one-time fetch URL and the ready launch URL (LMS.LaunchData written)")
 async def launch(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, request: Request, session: SessionDep,
                  principal: CurrentPrincipal) -> Any:
     enrolment, course = await courses.active_enrolment(session, principal, enrolment_id)
@@ -176,12 +182,155 @@ async def launch(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, request: Request
     if lesson is None:
         raise NotFound(f"No lesson {lesson_id} in this course.")
     await courses.apply_progress(session, request.app.state.outbox, enrolment, course, lesson_id, "opened", 0)
-    row, auth = await new_launch(request, session, enrolment, lesson_id)
-    base = request.app.state.settings.public_service_url.rstrip("/")
+    settings = request.app.state.settings
+    au = au_url = None
+    if lesson.kind == "package" and lesson.learning_object_id and lesson.learning_object_version:
+        package = await player.package_of(session, lesson.learning_object_id, lesson.learning_object_version)
+        au = cmi5.assignable_unit(package) if package is not None else None
+        if au is not None:  # the learner must be allowed to play it, as through the library's launch
+            _, _, _, blob = await player.playable(session, principal, lesson.learning_object_id, lesson.learning_object_version)
+            au_url = au["launch"] if au["launch"].startswith(("http://", "https://")) else player.base_url(settings, blob.sha256) + au["launch"]
+    row, auth, fetch_secret = await new_launch(request, session, enrolment, lesson_id, fetch=au is not None)
+    base = settings.public_service_url.rstrip("/")
     content = {
         "package": f"{base}/v1/learning-objects/{lesson.learning_object_id}/launch?version={lesson.learning_object_version}",
         "learning_object": f"{base}/v1/learning-objects/{lesson.learning_object_id}/versions/{lesson.learning_object_version}",
     }.get(lesson.kind)
-    return LaunchRead(content_url=content, endpoint=f"{base}/v1/xapi/", auth=auth, actor=learner_agent(enrolment), registration=enrolment.id,
-                      activity_id=courses.activity_id(lesson_id), expires_at=row.expires_at)
+    endpoint, actor, activity = f"{base}/v1/xapi/", learner_agent(enrolment), courses.activity_id(lesson_id)
+    fetch_url = launch_url = None
+    if au is not None and au_url is not None:
+        fetch_url = f"{base}/v1/xapi/cmi5/fetch/{row.id}?k={fetch_secret}"
+        launch_url = cmi5.launch_url(au_url, endpoint=endpoint, fetch=fetch_url, actor=actor, registration=enrolment.id, activity_id=activity)
+        await cmi5.start(session, request.app.state.outbox, row, enrolment, course, au, activity_id=activity, au_url=au_url)
+    return LaunchRead(content_url=content, endpoint=endpoint, auth=auth, actor=actor, registration=enrolment.id,
+                      activity_id=activity, expires_at=row.expires_at, fetch_url=fetch_url, cmi5_launch_url=launch_url)
 
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.post("/v1/xapi/cmi5/fetch/{launch_id}", summary="cmi5 fetch URL: the auth-token of a launch, once (no credentials: the "
+             "URL carries a one-time secret)", response_description='{"auth-token": …}; afterwards, or for an expired launch, '
+             '{"error-code": "1", …}; a wrong secret "2"; a failure "3" — all with status 200, as cmi5 §8.2 requires')
+async def cmi5_fetch(launch_id: str, request: Request, session: SessionDep) -> Response:
+    try:
+        token = await fetch_token(request, session, launch_id, request.query_params.get("k", ""))
+    except FetchRefused as exc:
+        return JSONResponse({"error-code": str(exc.code), "error-text": exc.text}, headers=NO_STORE)
+    except Exception:  # cmi5 §8.2.3.2 code 3: the AU gets cmi5's error body, not a problem document
+        log.exception("cmi5 fetch failed")
+        await session.rollback()
+        return JSONResponse({"error-code": "3", "error-text": "The token could not be issued; launch the lesson again."}, headers=NO_STORE)
+    return JSONResponse({"auth-token": token}, headers=NO_STORE)
+
+
+# -- State Resource --------------------------------------------------------------------------------------------------
+
+STATE = "/v1/xapi/activities/state"
+STATE_DOC = ("Parameters activityId (IRI), agent (JSON Agent), registration (UUID, optional), stateId. Launch credentials "
+             "reach only their learner's documents in their registration (403 otherwise); a bearer token its own agent's. "
+             "ETag on every document; If-Match / If-None-Match checked on writes (412). LMS.LaunchData is written at "
+             "launch and read-only here.")
+
+
+def _scope(params: Any, *, state_id_required: bool) -> tuple[state.Scope, str | None]:
+    try:
+        activity = iri(params.get("activityId"), "activityId")
+    except Invalid as exc:
+        raise state.invalid(exc.field, "is required and must be an absolute IRI") from None
+    if "agent" not in params:
+        raise state.invalid("agent", "is required (an Agent as JSON)")
+    try:
+        who = agent_key(agent(json.loads(params["agent"]), "agent"))
+    except ValueError:
+        raise state.invalid("agent", "must be an Agent or Group as JSON") from None
+    except Invalid as exc:
+        raise state.invalid(exc.field, exc.message) from None
+    try:
+        registration = _param_uuid(params, "registration")
+    except AppError:
+        raise state.invalid("registration", "must be a UUID") from None
+    state_id = params.get("stateId")
+    if state_id is not None and not 0 < len(state_id) <= state.MAX_STATE_ID:
+        raise state.invalid("stateId", f"must have 1 to {state.MAX_STATE_ID} characters")
+    if state_id is None and state_id_required:
+        raise state.invalid("stateId", "is required")
+    return state.Scope(activity_id=activity, agent_key=who, registration=registration), state_id
+
+
+async def _document_body(request: Request) -> bytes:
+    limit = request.app.state.settings.xapi_state_max_bytes
+    too_large = PayloadTooLarge(f"A State document holds at most {limit} bytes.",
+                                errors=[{"field": "body", "in": "body", "message": f"larger than {limit} bytes"}])
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _preconditions(request: Request) -> dict[str, str | None]:
+    return {"if_match": request.headers.get("if-match"), "if_none_match": request.headers.get("if-none-match")}
+
+
+@router.get(STATE, summary="xAPI State: one document (stateId) or the stateIds stored (optionally `since`)", description=STATE_DOC)
+async def get_state(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+    async with _lrs(request):
+        scope, state_id = _scope(request.query_params, state_id_required=False)
+        state.authorise(caller, scope, state_id, write=False)
+        if state_id is None:
+            try:
+                since = timestamp(request.query_params["since"], "since") if "since" in request.query_params else None
+            except Invalid as exc:
+                raise state.invalid(exc.field, exc.message) from None
+            return _versioned(JSONResponse(await state.state_ids(session, scope, since)))
+        doc = await state.get(session, scope, state_id)
+        if doc is None:
+            raise NotFound(f"No State document {state_id!r} for this activity, agent and registration.")
+        headers = {"ETag": doc.etag, "Last-Modified": format_datetime(doc.updated_at, usegmt=True)}
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match is not None and state.tags(if_none_match) & {doc.etag, "*"}:
+            return _versioned(Response(status_code=304, headers=headers))
+        return _versioned(Response(doc.content, headers=headers | {"Content-Type": doc.content_type}))
+
+
+@router.put(STATE, status_code=204, summary="xAPI State: store a document in place of any other (204)", description=STATE_DOC)
+async def put_state(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+    async with _lrs(request):
+        scope, state_id = _scope(request.query_params, state_id_required=True)
+        assert state_id is not None
+        state.authorise(caller, scope, state_id, write=True)
+        body = await _document_body(request)
+        etag = await state.put(session, scope, state_id, request.headers.get("content-type") or "application/octet-stream", body,
+                               utcnow(), **_preconditions(request))
+        return _versioned(Response(status_code=204, headers={"ETag": etag}))
+
+
+@router.post(STATE, status_code=204, summary="xAPI State: merge a JSON object into the document (400 unless both are JSON objects)",
+             description=STATE_DOC)
+async def post_state(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+    async with _lrs(request):
+        scope, state_id = _scope(request.query_params, state_id_required=True)
+        assert state_id is not None
+        state.authorise(caller, scope, state_id, write=True)
+        body = await _document_body(request)
+        etag = await state.merge(session, scope, state_id, request.headers.get("content-type") or "", body, utcnow(),
+                                 request.app.state.settings.xapi_state_max_bytes, **_preconditions(request))
+        return _versioned(Response(status_code=204, headers={"ETag": etag}))
+
+
+@router.delete(STATE, status_code=204, summary="xAPI State: delete one document (stateId) or all of the activity, agent and registration",
+               description=STATE_DOC + " Deleting all keeps LMS.LaunchData.")
+async def delete_state(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+    async with _lrs(request):
+        scope, state_id = _scope(request.query_params, state_id_required=False)
+        state.authorise(caller, scope, state_id, write=True)
+        if state_id is None:
+            await state.remove_all(session, scope, keep=frozenset({state.LAUNCH_DATA}))
+        else:
+            await state.remove(session, scope, state_id, **_preconditions(request))
+        return _versioned(Response(status_code=204))

@@ -55,6 +55,11 @@ def _iri(value: Any, field: str) -> str:
     return value
 
 
+def iri(value: Any, field: str) -> str:
+    """``value`` if it is an absolute IRI; else :class:`Invalid` naming ``field``."""
+    return _iri(value, field)
+
+
 def _uuid(value: Any, field: str) -> uuid.UUID:
     try:
         if not isinstance(value, str):

@@ -4,7 +4,7 @@ fetch secret, when it was used, and a keyed hash of the Basic secret it handed o
 
 Revision ID: learning_0006
 Revises: learning_0005
-Create Date: 2026-11-30
+Create Date: 2026-11-29
 """
 
 import sqlalchemy as sa

@@ -53,6 +53,8 @@ LocalHandler = Callable[[Scope, Receive, Send, str], Awaitable[int]]
 
 #: paths at the gateway's root that belong to identity
 _IDENTITY_ROOT_PATHS = ("/.well-known/jwks.json", "/.well-known/openid-configuration")
+#: the platform's JSON-LD context documents (their URLs are named in every credential it issues)
+_CREDENTIALS_ROOT_PATHS = ("/ns/credentials/v1",)
 _SAFE_PATH_CHARS = "/:@!$&'()*+,;=-._~"
 
 
@@ -97,6 +99,7 @@ class Gateway:
         )
         identity = self.upstreams["identity"]
         self._root_routes = {path: identity for path in _IDENTITY_ROOT_PATHS}
+        self._root_routes.update((path, self.upstreams["credentials"]) for path in _CREDENTIALS_ROOT_PATHS)
         self._local: dict[str, LocalHandler] = {
             "/healthz": self._healthz,
             "/readyz": self._readyz,

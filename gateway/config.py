@@ -32,6 +32,8 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/credentials/issuers/**",
     "GET /api/credentials/v1/issuers/**",
     "GET /api/credentials/v1/status-lists/**",
+    "GET /ns/credentials/v1",
+    "GET /api/credentials/ns/credentials/v1",
     # signed download links and package players carry their own signature
     "GET /api/*/v1/objects/**",
     "GET /api/learning/v1/players/**",

@@ -18,6 +18,7 @@ from services.credentials.jobs.endpoints import router as jobs_router
 from services.credentials.jobs.service import JobRunner
 from services.credentials.sharing.endpoints import router as sharing_router
 from services.credentials.status.endpoints import router as status_router
+from services.credentials.verification.endpoints import contexts_router
 from services.credentials.verification.endpoints import router as verify_router
 
 
@@ -43,7 +44,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         title="VET platform — credentials",
         description="Issuers, signed diplomas and certificates (W3C VC 2.0 / Open Badges 3.0), status lists, verification.",
         # public verification first: routes are matched in order, and it is the busiest
-        routers=[verify_router, status_router, credentials_router, sharing_router, jobs_router, issuers_router],
+        routers=[verify_router, contexts_router, status_router, credentials_router, sharing_router, jobs_router, issuers_router],
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
         background=[run_issue_jobs, write_verification_log],

@@ -1,6 +1,7 @@
 """Builds a credential document: a W3C VC 2.0 ``OpenBadgeCredential`` (Open Badges 3.0.3) carrying the diploma
-fields of Vietnam's VET diplomas. Terms beyond VC and OB are defined by an inline context (so the document stays
-self-contained for any verifier), with schema.org terms where schema.org has them."""
+fields of Vietnam's VET diplomas. Terms beyond VC and OB are defined by the platform's versioned context document
+(``contexts/vet-credentials-v1.json``, served at its URL and bundled with every verifier here), with schema.org
+terms where schema.org has them; its terms are protected, so a presented document cannot redefine them."""
 
 from __future__ import annotations
 
@@ -12,38 +13,10 @@ from zoneinfo import ZoneInfo
 
 from services.credentials.issuing import sealing
 from services.credentials.issuing.schemas import CredentialIssue
-from services.credentials.proofs.contexts import OB_V3, VC_V2
+from services.credentials.proofs.contexts import OB_V3, VC_V2, VET_V1
 from services.credentials.proofs.dataintegrity import xsd_datetime
 
-XSD_DATE = "http://www.w3.org/2001/XMLSchema#date"
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-VET_NS = "https://vet.gov.vn/ns/credentials#"
-
-#: the inline context of the platform's own terms (never redefining a protected VC or OB term)
-VET_CONTEXT: dict[str, Any] = {
-    "vet": VET_NS,
-    "birthDate": {"@id": "https://schema.org/birthDate", "@type": XSD_DATE},
-    "gender": "https://schema.org/gender",
-    "birthPlace": "https://schema.org/birthPlace",
-    "jobTitle": "https://schema.org/jobTitle",
-    "serialNumber": "vet:serialNumber",
-    "registerNumber": "vet:registerNumber",
-    "issuePlace": "vet:issuePlace",
-    "issueDate": {"@id": "vet:issueDate", "@type": XSD_DATE},
-    "signer": "vet:signer",
-    "educationLevel": "vet:educationLevel",
-    "occupationCode": "vet:occupationCode",
-    "trainingHours": "vet:trainingHours",
-    "skillArea": "vet:skillArea",
-    "graduationYear": "vet:graduationYear",
-    "graduationDecision": "vet:graduationDecision",
-    "decisionDate": {"@id": "vet:decisionDate", "@type": XSD_DATE},
-    "trainingMode": "vet:trainingMode",
-    "classification": "vet:classification",
-    "gpa": "vet:gpa",
-    "finalScore": "vet:finalScore",
-    "supersedes": {"@id": "vet:supersedes", "@type": "@id"},
-}
 
 TITLES = {
     "college": ("Bằng tốt nghiệp cao đẳng", "College diploma"),
@@ -143,7 +116,7 @@ def build(
     signer = _drop_none({"name": item.signer.name, "jobTitle": item.signer.title}) if item.signer else None
     issued = xsd_datetime(issued_at)
     return _drop_none({
-        "@context": [VC_V2, OB_V3, VET_CONTEXT],
+        "@context": [VC_V2, OB_V3, VET_V1],
         "id": f"urn:uuid:{credential_id}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": title_of(item),

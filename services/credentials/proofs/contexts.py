@@ -25,6 +25,8 @@ DID_V1 = "https://www.w3.org/ns/did/v1"
 MULTIKEY_V1 = "https://w3id.org/security/multikey/v1"
 DATA_INTEGRITY_V2 = "https://w3id.org/security/data-integrity/v2"
 STATUS_LIST_V1 = "https://www.w3.org/ns/credentials/status/v1"
+#: the platform's own terms (``contexts/vet-credentials-v1.json``)
+VET_V1 = "https://vet.gov.vn/ns/credentials/v1"
 
 
 class ContextNotBundled(Exception):
@@ -43,6 +45,13 @@ def bundled() -> dict[str, dict[str, Any]]:
         url: json.loads((CONTEXT_DIR / entry["file"]).read_text(encoding="utf-8"))
         for url, entry in index["contexts"].items()
     }
+
+
+@cache
+def bundled_text(url: str) -> bytes:
+    """The bundled file of a context, as published (its bytes unchanged)."""
+    index = json.loads((CONTEXT_DIR / "index.json").read_text(encoding="utf-8"))
+    return (CONTEXT_DIR / index["contexts"][url]["file"]).read_bytes()
 
 
 def load_document(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:

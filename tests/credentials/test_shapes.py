@@ -1,4 +1,4 @@
-"""Canonicalisation by document shape gives exactly pyld's canonical N-Quads (or pyld's error) — for the documents
+"""Canonicalisation by document shape gives exactly the full path's canonical N-Quads (or its refusal) — for the documents
 the platform issues and for many variations of them meant to trip it: values that are IRIs, blank node labels,
 terms, keywords, relative or malformed IRIs, equal values where pyld merges nodes or quads, identical blank nodes,
 escapes, numbers, undefined properties and changed structure — each seen in a shuffled order and more than once,
@@ -17,7 +17,7 @@ import pytest
 
 from services.credentials.issuing.builder import Numbers, build
 from services.credentials.issuing.schemas import CredentialIssue
-from services.credentials.proofs import contexts, dataintegrity
+from services.credentials.proofs import contexts, dataintegrity, safemode
 from services.credentials.proofs.contexts import DID_V1, MULTIKEY_V1, VC_V2
 from services.credentials.proofs.shapes import MARK, NotTemplatable, ShapeCanonicalizer
 from tests.credentials.factories import diploma
@@ -87,6 +87,9 @@ TRICKY = [
     "Certificate", "xsd:string", "vet:foo", "schema:x", "vet", "a:b c", "1://x", "//host/p", "../up", "#frag", "x:",
     "mailto:a@b.vn", "Achievement", "id", "2026-07-01", "3.12", "NaN", "true", "0", "a" * 300, "ex:thing", "thing",
     "other", "ex:unknown",
+    # control characters, DEL and C1, IRI-special characters, NFC/NFD, astral and private-use characters
+    "\x00", "\x08tên\x7f", "a\x85b\u2028c", "Nguye\u0302\u0303n", "e\u0301", "urn:a|b", "urn:x{y}", 'urn:a"b', "urn:a<b>",
+    "urn:a\\b", "urn:a^b", "urn:a`b", "urn:a b", "🌃 \ufeff", "urn:🌃", "https://example.org/Nguyễn", "\ue001",
 ]
 
 
@@ -170,14 +173,17 @@ def test_shapes_give_pyld_s_canonical_form() -> None:
     cases = []
     for base in _documents():
         cases += [base, *_variants(base, rng, 60)]
-    expected = [_outcome(contexts.canonize_with_pyld, doc) for doc in cases]
-    assert sum(1 for kind, _ in expected if kind == "ok") > len(cases) // 2
+    expected = [_outcome(contexts.canonize_full, doc) for doc in cases]
+    # safe mode refuses most tricky variants (and the DID and inline-context documents outright); enough are still
+    # canonicalised for the templates to be exercised
+    assert sum(1 for kind, _ in expected if kind == "ok") >= 150
 
     def canonize(doc: dict[str, Any]) -> str:
+        safemode.precheck(doc)  # as contexts.canonize does before the shapes
         try:
             return shapes.canonize(doc)
         except NotTemplatable:
-            return contexts.canonize_with_pyld(doc)
+            return contexts.canonize_full(doc)
 
     for round_ in range(3):
         misses = shapes.misses
@@ -197,7 +203,7 @@ def test_documents_of_one_shape_share_one_template() -> None:
     for name, born, gender, place, gpa in people * 3:
         doc = _issued(diploma(holder={"full_name": name, "date_of_birth": born, "gender": gender, "birth_place": place},
                               graduation={"gpa": gpa}), when)
-        assert shapes.canonize(doc) == contexts.canonize_with_pyld(doc)
+        assert shapes.canonize(doc) == contexts.canonize_full(doc)
     assert (shapes.misses, shapes.hits) == (1, len(people) * 3 - 1)
 
 
@@ -211,7 +217,7 @@ def test_canonize_uses_shapes_and_signatures_still_verify() -> None:
     for doc in signed:
         assert dataintegrity.verify(doc, key.public_key())
         unsecured = {k: v for k, v in doc.items() if k != "proof"}
-        assert contexts.canonize(unsecured) == contexts.canonize_with_pyld(unsecured)
+        assert contexts.canonize(unsecured) == contexts.canonize_full(unsecured)
         tampered = copy.deepcopy(doc)
         tampered["credentialSubject"]["name"] = "Lê Thị Hoà"
         assert not dataintegrity.verify(tampered, key.public_key())
@@ -222,7 +228,7 @@ def test_values_that_shape_processing_are_not_templated_over(value: str) -> None
     base = _documents()[0]
     doc = copy.deepcopy(base)
     doc["credentialSubject"]["achievement"]["id"] = value
-    assert _outcome(contexts.canonize, doc) == _outcome(contexts.canonize_with_pyld, doc)
+    assert _outcome(contexts.canonize, doc) == _outcome(contexts.canonize_full, doc)
 
 
 def test_one_canonicalizer_shared_by_threads() -> None:
@@ -234,6 +240,6 @@ def test_one_canonicalizer_shared_by_threads() -> None:
     docs = [_issued(diploma(holder={"full_name": f"Đỗ Minh {i}"}, level=("college", "intermediate")[i % 2],
                             achievement={"code": ("6480201", "5480202")[i % 2], "occupation_code": ("6480201", "5480202")[i % 2]}), when)
             for i in range(40)]
-    expected = [contexts.canonize_with_pyld(d) for d in docs]
+    expected = [contexts.canonize_full(d) for d in docs]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(shapes.canonize, docs * 3)) == expected * 3

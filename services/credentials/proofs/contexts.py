@@ -15,7 +15,11 @@ from cachetools import LRUCache
 from pyld import jsonld
 from pyld.context_resolver import ContextResolver
 
-from services.credentials.proofs.shapes import NotTemplatable, ShapeCanonicalizer
+from pyld.jsonld import JsonLdError
+
+from services.credentials.proofs import canon, safemode
+from services.credentials.proofs.safemode import Malformed
+from services.credentials.proofs.shapes import RDF_LANGSTRING, NotTemplatable, ShapeCanonicalizer
 
 CONTEXT_DIR = Path(__file__).resolve().parent.parent / "contexts"
 
@@ -153,18 +157,72 @@ class _Processor(jsonld.JsonLdProcessor):  # type: ignore[misc]
         return hit
 
 
+def _options() -> dict[str, Any]:
+    return processing_options() | {"base": "", "processingMode": "json-ld-1.1"}
+
+
+def expand_checked(document: dict[str, Any]) -> list[Any]:
+    """pyld's expansion of a document that passed :func:`safemode.precheck`, checked in safe mode (see
+    :mod:`.safemode`); raises :class:`safemode.Malformed` naming the JSON path."""
+    try:
+        expanded = _Processor(on_property_dropped=_refuse_dropped).expand(document, _options())
+    except UndefinedTerm as exc:
+        term = exc.term or ""
+        raise Malformed(safemode.path_of(document, term), f"{term!r} is not defined by the credential's contexts") from None
+    except ContextNotBundled as exc:
+        raise Malformed('$["@context"]', f"the JSON-LD context {exc.url} is not one this platform knows") from None
+    except (JsonLdError, TypeError, ValueError, KeyError, RecursionError) as exc:
+        code = getattr(exc, "code", None) or type(exc).__name__
+        raise Malformed("$", f"the document is not valid JSON-LD ({code})") from None
+    safemode.check_expanded(document, expanded)
+    try:
+        compacted = _Processor().compact(expanded, {"@context": document["@context"]}, _options())
+    except (JsonLdError, TypeError, ValueError, KeyError, RecursionError) as exc:  # pragma: no cover - expanded above
+        code = getattr(exc, "code", None) or type(exc).__name__
+        raise Malformed("$", f"the document is not valid JSON-LD ({code})") from None
+    where = safemode.first_difference(document, compacted)
+    if where is not None:
+        raise Malformed(where, "JSON-LD does not read this as the JSON shows it (a property under another name or IRI, "
+                               "a value read as something else, or dropped), so it would not be signed as shown")
+    return expanded  # type: ignore[no-any-return]
+
+
 def to_rdf(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """pyld's RDF dataset of a JSON-LD document, with the options :func:`canonize_with_pyld` uses."""
-    options = processing_options() | {"algorithm": "URDNA2015", "base": "", "processingMode": "json-ld-1.1",
-                                      "produceGeneralizedRdf": False}
-    return _Processor(on_property_dropped=_refuse_dropped).to_rdf(document, options)  # type: ignore[no-any-return]
+    """pyld's RDF dataset of a document checked by :func:`expand_checked` (nothing is dropped on the way)."""
+    expanded = expand_checked(document)
+    return _Processor().to_rdf(expanded, _options() | {"produceGeneralizedRdf": False})  # type: ignore[no-any-return]
 
 
-def canonize_with_pyld(document: dict[str, Any]) -> str:
-    """RDFC-1.0 of a document by pyld alone, every step done afresh."""
-    options = processing_options() | {"algorithm": "URDNA2015", "format": "application/n-quads"}
-    processor = _Processor(on_property_dropped=_refuse_dropped)
-    return processor.normalize(document, options)  # type: ignore[no-any-return]
+def _term(component: dict[str, Any]) -> str:
+    if component["type"] == "IRI":
+        return canon.iri(component["value"])
+    if component["type"] == "blank node":
+        return component["value"]  # type: ignore[no-any-return]
+    datatype = component.get("datatype")
+    if datatype == RDF_LANGSTRING:
+        return canon.literal(component["value"], language=component.get("language"))
+    return canon.literal(component["value"], datatype)
+
+
+def quads_of(dataset: dict[str, list[dict[str, Any]]]) -> list[canon.Quad]:
+    """pyld's dataset as N-Quads terms (:mod:`.canon`'s form)."""
+    quads: list[canon.Quad] = []
+    for graph_name, triples in dataset.items():
+        graph = None if graph_name == "@default" else (graph_name if graph_name.startswith("_:") else canon.iri(graph_name))
+        for t in triples:
+            quads.append((_term(t["subject"]), _term(t["predicate"]), _term(t["object"]), graph))
+    return quads
+
+
+def canonize_full(document: dict[str, Any]) -> str:
+    """RDFC-1.0 of a document, every JSON-LD step done afresh in safe mode (the reference for :mod:`.shapes`)."""
+    safemode.precheck(document)
+    try:
+        return canon.canonicalize(quads_of(to_rdf(document)))
+    except canon.InvalidIri as exc:  # pragma: no cover - check_expanded refuses them first
+        raise Malformed(safemode.path_of(document, str(exc.args[0]) if exc.args else ""), "not a valid absolute IRI") from None
+    except canon.CanonicalizationLimit:
+        raise Malformed("$", "the document's blank nodes cannot be told apart within the canonicalisation's limits") from None
 
 
 @cache
@@ -173,13 +231,13 @@ def shape_canonicalizer() -> ShapeCanonicalizer:
 
 
 def canonize(document: dict[str, Any]) -> str:
-    """RDF Dataset Canonicalization (RDFC-1.0, the URDNA2015 algorithm) of a JSON-LD document, as N-Quads.
+    """RDF Dataset Canonicalization (RDFC-1.0) of a JSON-LD document, as canonical N-Quads, in safe mode.
 
     Documents of a shape seen before are filled into that shape's template (:mod:`.shapes`); the output is the
-    same as :func:`canonize_with_pyld`'s. Raises :class:`UndefinedTerm` for a property that would be dropped,
-    :class:`ContextNotBundled` for an unknown context, and ``pyld.jsonld.JsonLdError`` for any other JSON-LD
-    error."""
+    same as :func:`canonize_full`'s. Raises :class:`safemode.Malformed`, naming the JSON path, for anything JSON-LD
+    would not sign as the JSON shows it."""
+    safemode.precheck(document)
     try:
         return shape_canonicalizer().canonize(document)
     except NotTemplatable:
-        return canonize_with_pyld(document)
+        return canonize_full(document)

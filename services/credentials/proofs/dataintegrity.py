@@ -23,6 +23,10 @@ PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-rdfc-2022"
 
 
+#: what an eddsa-rdfc-2022 proof of this platform holds; anything else is not understood
+_PROOF_MEMBERS = frozenset({"id", "type", "cryptosuite", "created", "expires", "verificationMethod", "proofPurpose", "proofValue"})
+
+
 class ProofError(Exception):
     """The proof is missing, malformed, or of a kind this verifier does not handle."""
 
@@ -91,6 +95,11 @@ def single_proof(document: dict[str, Any]) -> dict[str, Any]:
         raise ProofError("the proof needs a verificationMethod and a proofValue")
     if proof.get("proofPurpose") != "assertionMethod":
         raise ProofError("the proof purpose must be assertionMethod")
+    extra = set(proof) - _PROOF_MEMBERS
+    if extra:
+        raise ProofError(f"the proof member {sorted(extra)[0]!r} is not understood")
+    if "created" in proof and not isinstance(proof["created"], str):
+        raise ProofError("created must be a date-time string")
     return proof
 
 

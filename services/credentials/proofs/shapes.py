@@ -16,7 +16,7 @@ be handled here at all, the caller falls back to pyld for that document. The res
 (``tests/credentials/test_shapes.py`` compares the two on many documents).
 
 Canonical blank-node labels are issued here when every blank node has a distinct first-degree hash (always the case
-for credentials, whose blank nodes are distinct nested objects); anything else is left to pyld's URDNA2015."""
+for credentials, whose blank nodes are distinct nested objects); anything else goes to the full algorithm (:mod:`.canon`)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache
-from pyld.canon import URDNA2015
-from pyld.nquads import escape
+
+from services.credentials.proofs import canon
+from services.credentials.proofs.safemode import Malformed, path_of
 
 #: Unicode private-use code point delimiting placeholders; documents containing it are left to pyld
 MARK = "\ue000"
@@ -46,7 +47,11 @@ _MAX_LEARNING_ROUNDS = 8
 
 
 class NotTemplatable(Exception):
-    """This document is canonicalised by pyld itself."""
+    """This document takes the full path (:func:`.contexts.canonize_full`)."""
+
+
+class _Refused(Exception):
+    """Safe mode refuses the skeleton of this shape and frozen values."""
 
 
 def _context_terms(context: Any, into: set[str]) -> None:
@@ -141,6 +146,10 @@ class Template:
     node_iris: frozenset[str]
 
 
+#: the template of a skeleton that safe mode refuses
+_REFUSED = Template([], (), frozenset())
+
+
 @dataclass
 class Shape:
     frozen: frozenset[int] = frozenset()
@@ -150,12 +159,15 @@ class Shape:
 
 
 def _term(component: dict[str, Any]) -> str:
-    """N-Quads form of a subject / predicate / object, as pyld's ``serialize_nquad`` writes it."""
+    """Canonical N-Quads form of a constant subject / predicate / object (:mod:`.canon`); a term still holding a
+    placeholder is written raw (it marks its placeholder as one that shapes the output, and the template is
+    learnt again)."""
     if component["type"] == "IRI":
-        return "<" + component["value"] + ">"
+        value = component["value"]
+        return "<" + value + ">" if MARK in value else canon.iri(value)
     if component["type"] == "blank node":
         return component["value"]  # type: ignore[no-any-return]
-    return '"' + escape(component["value"]) + '"' + _literal_suffix(component)
+    return canon.literal(component["value"]) + _literal_suffix(component)
 
 
 def _literal_suffix(component: dict[str, Any]) -> str:
@@ -188,7 +200,7 @@ def _compile(dataset: dict[str, list[dict[str, Any]]], placeholders: dict[str, i
             return (index, None)
         bad.update(_marks(value))
         node_iris.add(value)
-        return "<" + value + ">"
+        return "<" + value + ">" if MARK in value else canon.iri(value)
 
     quads: list[tuple[Component, Component, Component, Component]] = []
     for graph_name, triples in dataset.items():
@@ -256,32 +268,6 @@ def canonical_nquads(quads: list[tuple[str, str, str, str | None]]) -> str | Non
     return "".join(out)
 
 
-def _full_urdna2015(quads: list[tuple[str, str, str, str | None]], to_rdf_term: Callable[[str], dict[str, Any]]) -> str:
-    dataset: dict[str, list[dict[str, Any]]] = {}
-    for s, p, o, g in quads:
-        dataset.setdefault(g[1:-1] if g is not None and g.startswith("<") else (g or "@default"), []).append(
-            {"subject": to_rdf_term(s), "predicate": to_rdf_term(p), "object": to_rdf_term(o)})
-    return URDNA2015().main(dataset, {"format": "application/n-quads"})  # type: ignore[no-any-return]
-
-
-_LITERAL = re.compile(r'^"(.*)"(?:\^\^<(.*)>|@(.*))?$', re.S)
-
-
-def _unterm(term: str) -> dict[str, Any]:
-    """pyld's dict form of an N-Quads term written by :func:`_term` (the full algorithm's input)."""
-    if term.startswith("<"):
-        return {"type": "IRI", "value": term[1:-1]}
-    if term.startswith("_:"):
-        return {"type": "blank node", "value": term}
-    match = _LITERAL.match(term)
-    assert match is not None
-    raw, datatype, language = match.groups()
-    value = raw.replace('\\"', '"').replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r").replace("\\\\", "\\")
-    if language is not None:
-        return {"type": "literal", "value": value, "datatype": RDF_LANGSTRING, "language": language}
-    return {"type": "literal", "value": value, "datatype": datatype or XSD_STRING}
-
-
 # --- the canonicaliser -------------------------------------------------------------------------------------------
 
 
@@ -319,12 +305,19 @@ class ShapeCanonicalizer:
             template = shape.templates.get(frozen_key)
             if template is None:
                 self.misses += 1
-                template = self._learn(document, shape, values)
+                try:
+                    template = self._learn(document, shape, values)
+                except _Refused:
+                    # remembered, so documents of this shape go straight to the full path (which names the error)
+                    shape.templates[tuple(values[i] for i in sorted(shape.frozen))] = _REFUSED
+                    raise NotTemplatable from None
                 frozen_key = tuple(values[i] for i in sorted(shape.frozen))
                 shape.templates[frozen_key] = template
             else:
                 self.hits += 1
-        return self._fill(template, values)
+                if template is _REFUSED:
+                    raise NotTemplatable
+        return self._fill(template, values, document)
 
     def _learn(self, document: dict[str, Any], shape: Shape, values: list[str]) -> Template:
         for _ in range(_MAX_LEARNING_ROUNDS):
@@ -340,9 +333,9 @@ class ShapeCanonicalizer:
             try:
                 dataset = self._to_rdf(skeleton)
             except Exception:
-                # pyld refuses the skeleton: the document itself goes to pyld (which reports the real error)
-                shape.untemplatable = True
-                raise NotTemplatable from None
+                # the skeleton is refused (safe mode) or pyld fails on it: so is every document of this shape and
+                # these frozen values; the document itself takes the full path, which reports the real error
+                raise _Refused from None
             template, bad = _compile(dataset, placeholders)
             if not bad:
                 return template
@@ -351,7 +344,7 @@ class ShapeCanonicalizer:
         shape.untemplatable = True
         raise NotTemplatable
 
-    def _fill(self, template: Template, values: list[str]) -> str:
+    def _fill(self, template: Template, values: list[str], document: dict[str, Any]) -> str:
         if template.iri_slots:
             iris = {values[i] for i in template.iri_slots}
             if len(iris) != len(template.iri_slots) or not iris.isdisjoint(template.node_iris):
@@ -364,12 +357,18 @@ class ShapeCanonicalizer:
                     filled.append(component)
                 else:
                     index, suffix = component
-                    filled.append("<" + values[index] + ">" if suffix is None else '"' + escape(values[index]) + '"' + suffix)
+                    if suffix is None:
+                        try:
+                            filled.append(canon.iri(values[index]))
+                        except canon.InvalidIri:
+                            raise Malformed(path_of(document, values[index]),
+                                            f"{values[index]!r} is not a valid absolute IRI (JSON-LD would drop it unsigned)") from None
+                    else:
+                        filled.append(canon.literal(values[index]) + suffix)
             quads.append((filled[0], filled[1], filled[2], filled[3]))  # type: ignore[arg-type]
-        # equal values give equal quads, which pyld's node map would have stored once
+        # equal values give equal quads: a dataset holds each once
         quads = list(dict.fromkeys(quads))
-        out = canonical_nquads(quads)
-        if out is None:
-            out = _full_urdna2015(quads, _unterm)
-        return out
-
+        try:
+            return canon.canonicalize(quads)
+        except canon.CanonicalizationLimit:
+            raise Malformed("$", "the document's blank nodes cannot be told apart within the canonicalisation's limits") from None

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Uuid, and_, bindparam, insert, select
+from sqlalchemy import Select, Uuid, and_, bindparam, insert, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -40,20 +40,29 @@ class IssuerRow(NamedTuple):
         return cls(issuer.id, issuer.did, issuer.name, issuer.institution_code, issuer.institution_status, issuer.closed_on)
 
 
-_successor = (
-    select(Credential.superseded_by_id)
-    .where(Credential.id == bindparam("credential_id"), Credential.issuer_id == Issuer.id)
-    .correlate(Issuer)
-    .scalar_subquery()
-)
 
-#: built once; two list parameters (a credential has at most a revocation and a suspension entry)
+def _own(column: Any) -> Any:
+    """A column of ``credential_id`` when it is one of the issuer's own credentials."""
+    return (
+        select(column)
+        .where(Credential.id == bindparam("credential_id"), Credential.issuer_id == Issuer.id)
+        .correlate(Issuer)
+        .scalar_subquery()
+    )
+
+
+_successor = _own(Credential.superseded_by_id)
+_own_suspension_list, _own_suspension_index = _own(Credential.suspension_list_id), _own(Credential.suspension_index)
+
+#: built once; two list parameters (a credential names at most a revocation and a suspension entry) and the
+#: suspension list the platform keeps for its own credential (documents name only their revocation entry)
 _issuer_state = (
     select(Issuer.id, Issuer.did, Issuer.name, Issuer.institution_code, Issuer.institution_status, Issuer.closed_on,
-           _successor, StatusList.id, StatusList.purpose, StatusList.size, StatusList.version,
-           StatusList.signed_at.is_not(None))
-    .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id,
-                                StatusList.id.in_([bindparam("list_a", type_=Uuid()), bindparam("list_b", type_=Uuid())])))
+           _successor, _own_suspension_list, _own_suspension_index,
+           StatusList.id, StatusList.purpose, StatusList.size, StatusList.version, StatusList.signed_at.is_not(None))
+    .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id, or_(
+        StatusList.id.in_([bindparam("list_a", type_=Uuid()), bindparam("list_b", type_=Uuid())]),
+        StatusList.id == _own_suspension_list)))
     .where(Issuer.did == bindparam("did"))
 )
 
@@ -121,11 +130,19 @@ async def on_demand(db: Database) -> AsyncIterator[Reads]:
         yield Reads(db=db, stack=stack)
 
 
-async def issuer_state(
-    reads: Reads, did: str, credential_id: uuid.UUID | None, list_ids: set[uuid.UUID]
-) -> tuple[IssuerRow | None, uuid.UUID | None, dict[uuid.UUID, ListHead]]:
-    """The issuer with this DID; the credential that superseded ``credential_id`` if that is one of its own; and
-    the heads (not the large bits) of those of ``list_ids`` (at most two) that are the issuer's lists.
+class IssuerState(NamedTuple):
+    issuer: IssuerRow | None
+    #: the credential that superseded this one, if it is one of the issuer's own
+    superseded_by: uuid.UUID | None
+    #: the suspension entry (list, index) the platform keeps for its own credential
+    suspension: tuple[uuid.UUID, int] | None
+    heads: dict[uuid.UUID, ListHead]
+
+
+async def issuer_state(reads: Reads, did: str, credential_id: uuid.UUID | None, list_ids: set[uuid.UUID]) -> IssuerState:
+    """The issuer with this DID; if ``credential_id`` is one of its own, the credential that superseded it and its
+    suspension entry; and the heads (not the large bits) of those of ``list_ids`` (at most two) and of that
+    suspension list that are the issuer's lists.
 
     One statement, straight on the driver. In the session's transaction when there is one; otherwise on a pooled
     connection of its own, with no BEGIN/COMMIT around a single read — so a public verification takes no write
@@ -141,9 +158,11 @@ async def issuer_state(
         async with reads.engine.connect() as conn:
             rows = await _statement(conn).fetch(conn, params)
     if not rows:
-        return None, None, {}
-    heads = {r[7]: ListHead(*r[7:11], bool(r[11])) for r in rows if r[7] is not None}
-    return IssuerRow(*rows[0][:6]), rows[0][6], heads
+        return IssuerState(None, None, None, {})
+    heads = {r[9]: ListHead(*r[9:13], bool(r[13])) for r in rows if r[9] is not None}
+    first = rows[0]
+    suspension = (first[7], first[8]) if first[7] is not None else None
+    return IssuerState(IssuerRow(*first[:6]), first[6], suspension, heads)
 
 
 def _statement(conn: AsyncConnection) -> _DriverStatement:

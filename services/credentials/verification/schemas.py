@@ -19,6 +19,8 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+    #: JSONPath of the offending part of the credential, where one is to blame
+    path: str | None = None
 
 
 class CheckResult(BaseModel):

@@ -5,6 +5,7 @@ same signed documents it serves); nothing is fetched from addresses a credential
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,6 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pyld.jsonld import JsonLdError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import utcnow
@@ -23,7 +23,8 @@ from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
 from services.credentials.models import Issuer
 from services.credentials.proofs import dataintegrity
-from services.credentials.proofs.contexts import VC_V2, ContextNotBundled, UndefinedTerm
+from services.credentials.proofs.contexts import VC_V2
+from services.credentials.proofs.safemode import Malformed
 from services.credentials.proofs.multibase import MultibaseError, ed25519_from_multikey
 from services.credentials.status import bitstring
 from services.credentials.status import repository as status_repo
@@ -64,8 +65,10 @@ class _Run:
     def skipped(self, name: str, detail: str) -> None:
         self.checks[name] = CheckResult(check=name, passed=None, detail=detail)  # type: ignore[arg-type]
 
-    def failed(self, name: str, kind: str, detail: str) -> None:
-        self.checks[name] = CheckResult(check=name, passed=False, problem=problem(kind, detail))  # type: ignore[arg-type]
+    def failed(self, name: str, kind: str, detail: str, path: str | None = None) -> None:
+        found = problem(kind, detail)
+        found.path = path
+        self.checks[name] = CheckResult(check=name, passed=False, problem=found)  # type: ignore[arg-type]
         self.failures.append(kind)
 
 
@@ -116,14 +119,8 @@ def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
         return None
     try:
         digest = dataintegrity.hash_data(doc, proof)
-    except ContextNotBundled as exc:
-        run.failed("structure", "malformed", f"The JSON-LD context {exc.url} is not one this verifier knows; contexts are never fetched.")
-        return None
-    except UndefinedTerm as exc:
-        run.failed("structure", "malformed", f"The property {exc.term!r} is not defined by the credential's contexts.")
-        return None
-    except (JsonLdError, TypeError, ValueError) as exc:
-        run.failed("structure", "malformed", f"The credential is not valid JSON-LD: {type(exc).__name__}.")
+    except Malformed as exc:
+        run.failed("structure", "malformed", f"{exc.path}: {exc.message}.", exc.path)
         return None
     run.passed("structure", "VC 2.0 with bundled contexts, one DataIntegrityProof (eddsa-rdfc-2022)")
     return proof, digest
@@ -156,45 +153,60 @@ async def _resolve_key(reads: verification_repo.Reads, ctx: CredentialsContext, 
 
 
 StatusEntry = tuple[str, str, int, "uuid.UUID | None"]
+#: the members of a BitstringStatusListEntry; a status entry with any other member is not understood
+_ENTRY_MEMBERS = frozenset({"id", "type", "statusPurpose", "statusListIndex", "statusListCredential"})
+_INDEX = re.compile(r"0|[1-9][0-9]{0,9}")
 
 
-def _status_entries(ctx: CredentialsContext, doc: dict[str, Any], run: _Run) -> list[StatusEntry]:
-    """The credential's revocation and suspension entries (purpose, list URL, index, our list's id if it is one of
-    ours); malformed and missing ones are recorded in ``run`` at once."""
-    entries = doc.get("credentialStatus")
-    if entries is None:
-        run.skipped("revocation", "the credential has no status entry")
-        run.skipped("suspension", "the credential has no status entry")
+class _NotUnderstood(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path, self.message = path, message
+
+
+def _status_entries(ctx: CredentialsContext, doc: dict[str, Any]) -> list[StatusEntry]:
+    """The credential's status entries (purpose, list URL, index, our list's id if it is one of ours). Every entry
+    must be understood — a BitstringStatusListEntry for revocation or suspension with exactly its members — or the
+    credential is malformed (raises :class:`_NotUnderstood`): an entry that is skipped could hide a revocation.
+    The document has passed the safe-mode checks, so what is read here is what the signature covers."""
+    raw = doc.get("credentialStatus")
+    if raw is None:
         return []
-    if isinstance(entries, dict):
-        entries = [entries]
+    entries = raw if isinstance(raw, list) else [raw]
     prefix = ctx.status_list_url("")
     parsed: list[StatusEntry] = []
-    seen: set[str] = set()
-    for entry in entries if isinstance(entries, list) else []:
-        purpose = entry.get("statusPurpose") if isinstance(entry, dict) else None
-        if purpose not in ("revocation", "suspension") or purpose in seen:
-            continue
-        seen.add(purpose)
+    purposes: set[str] = set()
+    for i, entry in enumerate(entries):
+        path = f"$.credentialStatus[{i}]" if isinstance(raw, list) else "$.credentialStatus"
+        if not isinstance(entry, dict):
+            raise _NotUnderstood(path, "a status entry is an object")
+        extra = set(entry) - _ENTRY_MEMBERS
+        if extra:
+            raise _NotUnderstood(f"{path}.{sorted(extra)[0]}", "this member of a status entry is not understood")
+        types = entry.get("type")
+        if types != "BitstringStatusListEntry" and types != ["BitstringStatusListEntry"]:
+            raise _NotUnderstood(f"{path}.type", "only BitstringStatusListEntry status entries are understood")
+        purpose = entry.get("statusPurpose")
+        if purpose not in ("revocation", "suspension"):
+            raise _NotUnderstood(f"{path}.statusPurpose", "the status purpose must be the string revocation or suspension")
+        if purpose in purposes:
+            raise _NotUnderstood(f"{path}.statusPurpose", f"the credential has two {purpose} entries")
+        purposes.add(purpose)
+        index = entry.get("statusListIndex")
+        if not isinstance(index, str) or not _INDEX.fullmatch(index):
+            raise _NotUnderstood(f"{path}.statusListIndex", "the index must be a non-negative integer in a string")
         url = entry.get("statusListCredential")
-        try:
-            index = int(entry.get("statusListIndex"))
-        except (TypeError, ValueError):
-            run.failed(purpose, "malformed", "statusListIndex must be an integer in a string.")
-            continue
-        if entry.get("type") != "BitstringStatusListEntry" or not isinstance(url, str):
-            run.failed(purpose, "malformed", "only BitstringStatusListEntry status entries are understood.")
-            continue
+        if not isinstance(url, str):
+            raise _NotUnderstood(f"{path}.statusListCredential", "the status list is named by its URL")
+        if "id" in entry and (not isinstance(entry["id"], str) or entry["id"] == url):
+            raise _NotUnderstood(f"{path}.id", "the entry's id is a URL other than its list's")
         list_id = None
         if url.startswith(prefix):
             try:
                 list_id = uuid.UUID(url[len(prefix):])
             except ValueError:
                 list_id = None
-        parsed.append((purpose, url, index, list_id))
-    for purpose in ("revocation", "suspension"):
-        if purpose not in seen:
-            run.skipped(purpose, f"the credential has no {purpose} entry")
+        parsed.append((purpose, url, int(index), list_id))
     return parsed
 
 
@@ -203,10 +215,8 @@ async def _status(reads: verification_repo.Reads, ctx: CredentialsContext, parse
     for purpose, url, index, list_id in parsed:
         bits = None
         head = heads.get(list_id) if list_id is not None else None
-        if head is not None and issuer is not None and head.purpose == purpose and head.signed:
-            bits = await _verified_bits(reads, ctx, issuer, head.id, head.version)
-            if bits is not None and index >= head.size:
-                bits = None
+        if head is not None and issuer is not None and head.purpose == purpose and head.signed and index < head.size:
+            bits = await _verified_bits(reads, ctx, issuer, head.id, head.version, purpose)
         if bits is None:
             run.failed(purpose, "status_unavailable", f"The {purpose} status list {url} cannot be read or verified.")
             continue
@@ -215,12 +225,16 @@ async def _status(reads: verification_repo.Reads, ctx: CredentialsContext, parse
             run.failed(purpose, kind, f"The issuer has {kind} this credential.")
         else:
             run.passed(purpose, f"not {'revoked' if purpose == 'revocation' else 'suspended'} (Bitstring Status List entry {index})")
+    for purpose in ("revocation", "suspension"):
+        if purpose not in run.checks:
+            run.skipped(purpose, f"the credential has no {purpose} entry")
 
 
-async def _verified_bits(reads: verification_repo.Reads, ctx: CredentialsContext, issuer: verification_repo.IssuerRow, list_id: uuid.UUID, version: int) -> bytes | None:
+async def _verified_bits(reads: verification_repo.Reads, ctx: CredentialsContext, issuer: verification_repo.IssuerRow,
+                         list_id: uuid.UUID, version: int, purpose: str) -> bytes | None:
     """The list's bits, read from the signed list credential served to everyone, once its proof checks out. Cached
     by (list, version): a changed bit bumps the version, so a cached answer is never stale."""
-    cache_key = (list_id, version)
+    cache_key = (list_id, version, purpose)
     cached = ctx.status_cache.get(cache_key)
     if cached is not None:
         return cached
@@ -233,8 +247,13 @@ async def _verified_bits(reads: verification_repo.Reads, ctx: CredentialsContext
         key, _ = await _resolve_key(reads, ctx, issuer, issuer.did, proof["verificationMethod"])
         if key is None or not dataintegrity.verify(doc, key):
             return None
-        bits = bitstring.decode(doc["credentialSubject"]["encodedList"])
-    except (dataintegrity.ProofError, KeyError, ValueError, TypeError, InvalidSignature):
+        subject = doc["credentialSubject"]
+        # the list is what vc.js checks too: the issuer's, a BitstringStatusListCredential for this purpose
+        if (_issuer_id(doc) != issuer.did or "BitstringStatusListCredential" not in doc["type"]
+                or subject["type"] != "BitstringStatusList" or subject["statusPurpose"] != purpose):
+            return None
+        bits = bitstring.decode(subject["encodedList"])
+    except (dataintegrity.ProofError, Malformed, KeyError, ValueError, TypeError, InvalidSignature):
         return None
     if len(ctx.status_cache) > 4096:
         ctx.status_cache.clear()
@@ -267,10 +286,22 @@ async def verify(session: AsyncSession | verification_repo.Reads, ctx: Credentia
             own_id = uuid.UUID(credential_id.removeprefix("urn:uuid:"))
         except ValueError:
             own_id = None
-    entries = _status_entries(ctx, doc, run)
-    # one round trip: the issuer, whether this credential (if one of its own) was superseded, its status lists' heads
-    issuer, superseded_by, heads = await verification_repo.issuer_state(
-        reads, issuer_did, own_id, {e[3] for e in entries if e[3] is not None})
+    try:
+        entries = _status_entries(ctx, doc)
+    except _NotUnderstood as exc:
+        run.failed("structure", "malformed", f"{exc.path}: {exc.message}; a status entry that is not understood fails verification.", exc.path)
+        for name in ("issuer", "signature", "validity", "revocation", "suspension"):
+            run.skipped(name, "not checked: the credential is malformed")
+        return _result(run, credential_id, None, None)
+    # one round trip: the issuer, whether this credential (if one of its own) was superseded and the suspension
+    # entry kept for it, its status lists' heads
+    state = await verification_repo.issuer_state(reads, issuer_did, own_id, {e[3] for e in entries if e[3] is not None})
+    issuer, superseded_by, heads = state.issuer, state.superseded_by, state.heads
+    if state.suspension is not None and not any(e[0] == "suspension" for e in entries):
+        # documents name only their revocation entry (Open Badges 3.0 allows one credentialStatus); the suspension
+        # of a credential of the platform's own is answered from the entry it keeps, in its signed suspension list
+        list_id, index = state.suspension
+        entries.append(("suspension", ctx.status_list_url(list_id), index, list_id))
     if issuer is None:
         run.failed("issuer", "unknown_issuer", f"{issuer_did} is not an issuer of the national VET platform.")
         issuer_info = IssuerInfo(id=issuer_did, known=False)

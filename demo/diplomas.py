@@ -58,6 +58,16 @@ def main() -> None:
         check(page.headers["content-type"].startswith("text/html") and diploma["holder_name"] in page.text, "the QR page shows the diploma")
         step(f"QR page {path_of(diploma['verify_url'])}: HTML naming {diploma['holder_name']}")
 
+        # a forger keeps the genuine signature: the real subject moved under its full IRI (where JSON-LD still finds
+        # it), a made-up one with an id JSON-LD cannot use (so it would be dropped, unsigned) where readers look
+        forged = dict(diploma["document"])
+        forged["https://www.w3.org/2018/credentials#credentialSubject"] = forged["credentialSubject"]
+        forged["credentialSubject"] = {"id": "urn:forged subject", "type": ["AchievementSubject"], "name": "Kẻ Mạo Danh", "gpa": "4.00"}
+        result = expect(c.post("/api/credentials/v1/verify", json=forged, headers=employer)).json()
+        problem = next(x["problem"] for x in result["checks"] if x["check"] == "structure")
+        step(f"employer verifies a forged copy: {result['outcome']} at {problem['path']}")
+        check(result["outcome"] == "malformed" and "credentialSubject" in problem["path"], "the forged copy is refused, naming the property")
+
         expect(c.post(f"/api/credentials/v1/credentials/{first}/revoke", json={"reason": "Cấp sai thông tin"}, headers=school))
         step("school revokes it (reason: Cấp sai thông tin)")
         result = expect(c.post("/api/credentials/v1/verify", json=diploma["document"], headers=employer)).json()

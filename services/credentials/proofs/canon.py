@@ -32,6 +32,7 @@ included). IRIs are written raw: :func:`iri` accepts only absolute IRIs (RFC 398
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import math
 import re
@@ -207,7 +208,8 @@ def canonicalize(quads: Iterable[Quad], *, max_work_factor: float | None = None)
     """RDFC-1.0 canonical N-Quads of ``quads`` (sorted lines, each ending in ``\\n``, duplicates removed).
 
     Raises :class:`CanonicalizationLimit` when the dataset needs more work than allowed: more runs of Hash N-Degree
-    Quads than ``max_work_factor`` (default ``MAX_WORK_FACTOR``) allows, or more than ``TIME_LIMIT`` seconds."""
+    Quads than ``max_work_factor`` (default ``MAX_WORK_FACTOR``) allows, or more than ``TIME_LIMIT`` seconds.
+    The general path blocks (up to ``WAIT_LIMIT`` + ``TIME_LIMIT``): call it from a thread, not the event loop."""
     unique = list(dict.fromkeys(quads))
     out = _fast_path(unique)
     if out is None:
@@ -416,8 +418,9 @@ def _serve(fd: int) -> None:
     def out_of_time(signum: int, frame: Any) -> None:
         raise _OutOfTime
 
-    # its own deadline too, in case the caller died and cannot kill it
+    # its own deadline too, in case the caller died and cannot kill it; Ctrl-C is the caller's to handle
     signal.signal(signal.SIGALRM, out_of_time)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send(("ready", None))
     while True:
         try:
@@ -481,6 +484,20 @@ class _Worker:
 _slots = threading.BoundedSemaphore(MAX_PROCESSES)  # MAX_PROCESSES is read once, here
 _idle: list[_Worker] = []
 _idle_lock = threading.Lock()
+
+
+@atexit.register
+def _shutdown() -> None:
+    """Idle workers exit when their socket closes; wait for them (briefly) so that none outlives the service."""
+    with _idle_lock:
+        workers, _idle[:] = list(_idle), []
+    for worker in workers:
+        worker.conn.close()
+        try:
+            worker.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
 
 
 def _general_path(quads: list[Quad], max_work_factor: float) -> str:

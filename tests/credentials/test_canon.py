@@ -52,7 +52,6 @@ def test_literal_suffixes() -> None:
 
 @pytest.mark.parametrize("args", [
     ("\ud800",), ("a\udfffb",),  # lone surrogates (JSON may carry them as \ud800): not encodable in UTF-8
-    ("x", "not an iri"), ("x", "http://example.org/a b"), ("x", "relative/path"),
     ("x", canon.RDF_LANGSTRING),  # rdf:langString without a language
     ("x", XSD + "string", "en"),  # a language with another datatype
     ("x", None, ""), ("x", None, "en_US"), ("x", None, "en-"), ("x", None, "-en"), ("x", None, 'en"> <x'),
@@ -61,6 +60,13 @@ def test_literal_suffixes() -> None:
 def test_literal_refuses_what_rdf_cannot_hold(args: tuple) -> None:
     with pytest.raises(InvalidLiteral):
         literal(*args)
+
+
+@pytest.mark.parametrize("datatype", ["not an iri", "http://example.org/a b", "relative/path", "http://example.org/>"])
+def test_literal_refuses_a_datatype_that_is_not_an_iri(datatype: str) -> None:
+    with pytest.raises(InvalidIri) as caught:
+        literal("x", datatype)
+    assert caught.value.args[0] == caught.value.value == datatype
 
 
 def test_iri_accepts_absolute_iris_raw() -> None:
@@ -80,7 +86,7 @@ def test_iri_accepts_absolute_iris_raw() -> None:
 def test_iri_refuses_what_is_not_an_absolute_iri(value: str) -> None:
     with pytest.raises(InvalidIri) as caught:
         iri(value)
-    assert caught.value.value == value
+    assert caught.value.value == caught.value.args[0] == value  # the caller finds the JSON path by the value
     assert isinstance(caught.value, ValueError)
 
 

@@ -71,16 +71,16 @@ Quad = tuple[str, str, str, str | None]
 
 
 class InvalidIri(ValueError):
-    """Not an absolute IRI (RFC 3987) that N-Quads can write raw."""
+    """Not an absolute IRI (RFC 3987) that N-Quads can write raw; ``args[0]`` and ``value`` are the value."""
 
     def __init__(self, value: str) -> None:
-        super().__init__(f"not a valid absolute IRI: {value!r}")
+        super().__init__(value)
         self.value = value
 
 
 class InvalidLiteral(ValueError):
-    """A literal that RDF cannot hold: a lone surrogate in its text, a malformed language tag, a datatype that is not
-    an IRI, or a language with a datatype other than rdf:langString."""
+    """A literal that RDF cannot hold: a lone surrogate in its text, a malformed language tag, or a language with a
+    datatype other than rdf:langString (a datatype that is not an IRI raises :class:`InvalidIri`)."""
 
 
 class CanonicalizationLimit(Exception):
@@ -128,10 +128,7 @@ def literal(value: str, datatype: str | None = None, language: str | None = None
         return '"' + value + '"'
     if datatype == RDF_LANGSTRING:
         raise InvalidLiteral("an rdf:langString literal needs a language")
-    try:
-        return '"' + value + '"^^' + iri(datatype)
-    except InvalidIri:
-        raise InvalidLiteral(f"datatype {datatype!r} is not an absolute IRI") from None
+    return '"' + value + '"^^' + iri(datatype)
 
 
 # --- ordering ----------------------------------------------------------------------------------------------------

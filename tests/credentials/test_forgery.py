@@ -151,3 +151,15 @@ async def test_odd_documents_are_malformed_not_500(platform: Platform, body: Any
         r = await c.post("/v1/verify", content=json.dumps(body), headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text
     assert r.json()["outcome"] == "malformed"
+
+
+async def test_blank_nodes_only_the_full_algorithm_tells_apart(platform: Platform) -> None:
+    """Two identical identity objects need RDFC-1.0's N-degree hashing, run off the event loop in a worker process:
+    the copies are checked (the signature does not cover the extra objects: tampered), never a 5xx."""
+    doc = (await issue(platform))["document"]
+    twice = _forge(doc, lambda d: d["credentialSubject"]["identifier"].append(copy.deepcopy(d["credentialSubject"]["identifier"][0])))
+    result = await verify(platform, twice)
+    assert result["outcome"] == "tampered", result
+    many = _forge(doc, lambda d: d["credentialSubject"].__setitem__("identifier", d["credentialSubject"]["identifier"] * 20))
+    result = await verify(platform, many)
+    assert result["outcome"] == "tampered", result

@@ -32,6 +32,7 @@ included). IRIs are written raw: :func:`iri` accepts only absolute IRIs (RFC 398
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import hashlib
 import math
@@ -42,9 +43,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyoxigraph
 
@@ -53,6 +55,7 @@ __all__ = [
     "canonical_sha256", "XSD_STRING", "RDF_LANGSTRING",
 ]
 
+T = TypeVar("T")
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 
@@ -81,6 +84,15 @@ class InvalidIri(ValueError):
 class InvalidLiteral(ValueError):
     """A literal that RDF cannot hold: a lone surrogate in its text, a malformed language tag, or a language with a
     datatype other than rdf:langString (a datatype that is not an IRI raises :class:`InvalidIri`)."""
+
+
+class GeneralPathNeeded(Exception):
+    """The dataset needs the general path, and this context may not block on it (see :data:`general_path_allowed`)."""
+
+
+#: False where blocking is not allowed (the event loop): :func:`canonicalize` then raises :class:`GeneralPathNeeded`
+#: for a dataset the fast path cannot label, and the caller runs it again in a thread (:func:`run_blocking`)
+general_path_allowed: ContextVar[bool] = ContextVar("general_path_allowed", default=True)
 
 
 class CanonicalizationLimit(Exception):
@@ -210,8 +222,28 @@ def canonicalize(quads: Iterable[Quad], *, max_work_factor: float | None = None)
     unique = list(dict.fromkeys(quads))
     out = _fast_path(unique)
     if out is None:
+        if not general_path_allowed.get():
+            raise GeneralPathNeeded
         out = _general_path(unique, MAX_WORK_FACTOR if max_work_factor is None else max_work_factor)
     return out
+
+
+async def on_the_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the event loop when it stays on the fast path; in a thread when it needs the general path
+    (which blocks on a worker process for up to ``WAIT_LIMIT`` + ``TIME_LIMIT``)."""
+    token = general_path_allowed.set(False)
+    try:
+        return fn(*args)
+    except GeneralPathNeeded:
+        pass
+    finally:
+        general_path_allowed.reset(token)
+    return await asyncio.to_thread(_allowed, fn, *args)
+
+
+def _allowed(fn: Callable[..., T], *args: Any) -> T:
+    general_path_allowed.set(True)  # this thread's copy of the caller's context
+    return fn(*args)
 
 
 def _fast_path(quads: list[Quad]) -> str | None:

@@ -22,7 +22,7 @@ from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
 from services.credentials.models import Issuer
-from services.credentials.proofs import dataintegrity
+from services.credentials.proofs import canon, dataintegrity
 from services.credentials.proofs.contexts import VC_V2
 from services.credentials.proofs.safemode import Malformed
 from services.credentials.proofs.multibase import MultibaseError, ed25519_from_multikey
@@ -89,7 +89,7 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
+async def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
     """Shape, contexts, proof form; returns (proof, hash of the signed data) when the document can be checked."""
     if not isinstance(doc, dict):
         run.failed("structure", "malformed", "A credential is a JSON object.")
@@ -118,7 +118,8 @@ def _structure(doc: Any, run: _Run) -> tuple[dict[str, Any], bytes] | None:
         run.failed("structure", "malformed", f"proof: {exc}.")
         return None
     try:
-        digest = dataintegrity.hash_data(doc, proof)
+        # canonicalised on the event loop, or in a thread for the rare dataset that needs the general path
+        digest = await canon.on_the_loop(dataintegrity.hash_data, doc, proof)
     except Malformed as exc:
         run.failed("structure", "malformed", f"{exc.path}: {exc.message}.", exc.path)
         return None
@@ -271,7 +272,7 @@ async def verify(session: AsyncSession | verification_repo.Reads, ctx: Credentia
     superseded_by = None
     credential_id = doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
 
-    structured = _structure(doc, run)
+    structured = await _structure(doc, run)
     if structured is None:
         for name in ("issuer", "signature", "validity", "revocation", "suspension"):
             run.skipped(name, "not checked: the credential is malformed")

@@ -130,3 +130,61 @@ async def test_a_batch_with_one_bad_row_is_refused_naming_the_row(platform: Plat
     assert fields(r) == {"credentials.1.holder.full_name", "credentials.2.holder.id_number"}
     # nothing was queued: the good row was not issued either (the batch is all or nothing, as for every item error)
     assert rows[0]["holder"]["full_name"] not in {i["holder_name"] for i in listed.json()["items"]}
+
+
+async def _event_job(c: httpx.AsyncClient, headers: dict[str, str], event_id: str, institution: str = "CD0101") -> dict[str, Any]:
+    """The job an event became, once it has run (found by the event's id through the jobs listing)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        r = await c.get("/v1/issue-jobs", params={"institution": institution, "source_event_id": event_id}, headers=headers)
+        assert r.status_code == 200, r.text
+        jobs = r.json()["items"]
+        if jobs and jobs[0]["state"] in ("completed", "failed"):
+            return jobs[0]
+        assert asyncio.get_running_loop().time() < deadline, jobs
+        await asyncio.sleep(0.1)
+
+
+async def test_events_with_bad_data_are_refused_for_good_with_the_reason(platform: Platform) -> None:
+    records = {"Authorization": f"Bearer {await platform.token('svc-records', platform.settings['records'].client_secret, 'events:deliver')}"}
+    learning = {"Authorization": f"Bearer {await platform.token('svc-learning', platform.settings['learning'].client_secret, 'events:deliver')}"}
+    school, admin = await platform.school_headers(), await platform.admin_headers()
+    bell = graduated_event(str(uuid.uuid4()), f"L{uuid.uuid4().hex[:8]}", holder={"full_name": "Lê Thị\u0007 Thu Hà"})
+    # the holder of graduated_event is a woman born 2004: this number says a man born 2004
+    number = graduated_event(str(uuid.uuid4()), f"L{uuid.uuid4().hex[:8]}",
+                             holder={"full_name": "Lê Thị Thu Hằng", "id_number": id_number("079", 2, 4)})
+    nul = graduated_event(str(uuid.uuid4()), f"L{uuid.uuid4().hex[:8]}", holder={"full_name": "Lê Thị\u0000 Thu"})
+    course = {
+        "specversion": "1.0", "id": str(uuid.uuid4()), "type": "vn.vet.learning.course.completed", "source": "learning",
+        "data": {"course_id": str(uuid.uuid4()), "version": "1 {2}", "title": "Kỹ năng làm việc nhóm", "skill_area": "Làm việc nhóm",
+                 "hours": 8, "learner_id": f"account:{uuid.uuid4()}", "institution_code": "CD0101",
+                 "completed_at": "2026-07-01T03:00:00+00:00", "final_score": 9.0, "holder": {"full_name": "Phan Thị Mai"}},
+    }
+    async with platform.client("credentials") as c:
+        accepted = [await c.post("/v1/events", json=e, headers=records) for e in (bell, number)]
+        accepted.append(await c.post("/v1/events", json=course, headers=learning))
+        refused = await c.post("/v1/events", json=nul, headers=records)
+        jobs = [await _event_job(c, school, e["id"]) for e in (bell, number, course)]
+        items = [(await c.get(f"/v1/issue-jobs/{j['id']}/items", headers=school)).json()["items"] for j in jobs]
+        redelivered = await c.post("/v1/events", json=bell, headers=records)
+        failing = await c.get("/v1/issue-jobs", params={"institution": "CD0101", "source": "event", "with_failures": "true", "limit": 500},
+                              headers=school)
+        other_school = await c.get("/v1/issue-jobs", params={"institution": "CD0101"},
+                                   headers={"Authorization": f"Bearer {await platform.token('demo-employer', 'dev-only-demo-employer-secret')}"})
+        listed = await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 500}, headers=school)
+        inbox = await c.get("/v1/admin/inbox", params={"type": "vn.vet.records.learner.graduated", "limit": 500}, headers=admin)
+    assert [r.status_code for r in accepted] == [202, 202, 202], [r.text for r in accepted]
+    # each became a job that ran once and issued nothing; its item says which field and why
+    for job in jobs:
+        assert (job["state"], job["issued"], job["failed"]) == ("completed", 0, 1), job
+    assert [[e["field"] for e in i[0]["errors"]] for i in items] == [["holder.full_name"], ["holder.id_number"], ["achievement.version"]]
+    assert "U+0007" in items[0][0]["errors"][0]["message"]
+    assert items[1][0]["errors"][0]["message"] == "digit 4 encodes male, but gender is female"
+    assert redelivered.json()["status"] == "duplicate"  # stored: a redelivery changes nothing, and nothing retries it
+    assert {j["id"] for j in jobs} <= {j["id"] for j in failing.json()["items"]}
+    assert other_school.status_code == 403
+    assert not {"Lê Thị\u0007 Thu Hà", "Lê Thị Thu Hằng", "Phan Thị Mai"} & {i["holder_name"] for i in listed.json()["items"]}
+    # U+0000 cannot even be stored (PostgreSQL's jsonb refuses it): the event is refused at once with a 422, which the
+    # sender's outbox takes as final (the event goes dead there, with this answer as its last error)
+    assert fields(refused) == {"data.holder.full_name"} and "U+0000" in refused.text
+    assert nul["id"] not in {e["id"] for e in inbox.json()["items"]}

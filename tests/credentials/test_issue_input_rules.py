@@ -188,3 +188,25 @@ async def test_events_with_bad_data_are_refused_for_good_with_the_reason(platfor
     # sender's outbox takes as final (the event goes dead there, with this answer as its last error)
     assert fields(refused) == {"data.holder.full_name"} and "U+0000" in refused.text
     assert nul["id"] not in {e["id"] for e in inbox.json()["items"]}
+
+
+def test_is_absolute_iri_is_strict() -> None:
+    from services.credentials.issuing.wellformed import is_absolute_iri
+
+    good = ["urn:vet:course:KN-1:2026.1", "urn:uuid:5f0c9a51-8a3e-4c1e-9a43-6c1b8e1f0c2d", "did:web:127.0.0.1%3A8000:issuers:CD0101",
+            "https://vet.gov.vn/api/credentials/v1/status-lists/1#7", "urn:vet:course:Kỹ-năng"]
+    bad = ["urn:vet:course:a b", "urn:x:a|b", "urn:x:{1}", 'urn:x:"', "urn:x:<a>", "urn:x:a\\b", "urn:x:a^b", "urn:x:`a`",
+           "urn:x:\u0007", "urn:x:\u0085", "urn:x:%zz", "relative/path", "", ":x", "urn:x:\ud800", None, 42]
+    assert [v for v in good if not is_absolute_iri(v)] == []
+    assert [v for v in bad if is_absolute_iri(v)] == []
+
+
+def test_document_problems_name_the_path_of_each_unsignable_value() -> None:
+    from services.credentials.issuing.wellformed import document_problems
+
+    doc = {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:uuid:1",
+           "issuer": {"id": "did:web:x y", "name": "Trường\u0007"}, "supersedes": "not an iri",
+           "credentialSubject": {"name": "Lê Văn A", "achievement": {"id": "urn:vet:course:a{b}", "name": "ok"}},
+           "credentialStatus": [{"id": "https://x/1#2", "statusListCredential": "https://x/ 1"}]}
+    assert [p for p, _ in document_problems(doc)] == [
+        "issuer.id", "issuer.name", "supersedes", "credentialSubject.achievement.id", "credentialStatus.0.statusListCredential"]

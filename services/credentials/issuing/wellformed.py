@@ -15,7 +15,6 @@ verifier (vc.js with rdf-canonize) — reads the same signed data.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -79,29 +78,22 @@ def _iri_terms() -> frozenset[str]:
     return frozenset(found)
 
 
-def _walk(node: Any, path: str, key: str | None) -> Iterator[tuple[str, str, str | None]]:
-    """(path, string, key holding it) for every string in ``node``, ``@context`` excepted."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "@context":
-                continue
-            yield from _walk(v, f"{path}.{k}" if path else k, k)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _walk(v, f"{path}.{i}", key)
-    elif isinstance(node, str):
-        yield path, node, key
-
-
 def document_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
     """(JSON path, problem) for every IRI-valued string that is not an absolute IRI and every string with a
-    character that cannot be signed, in a built (unsigned) credential."""
+    character that cannot be signed, in a built (unsigned) credential (``@context`` aside), in document order."""
     iri_terms = _iri_terms()
     problems: list[tuple[str, str]] = []
-    for path, value, key in _walk(document, "", None):
-        refused = refused_character(value)
-        if refused is not None:
-            problems.append((path, refused))
-        elif key in iri_terms and not is_absolute_iri(value):
-            problems.append((path, "is not a valid absolute IRI"))
+    stack: list[tuple[Any, tuple[str | int, ...], str | None]] = [(document, (), None)]
+    while stack:
+        node, path, key = stack.pop()
+        if isinstance(node, str):
+            refused = refused_character(node)
+            if refused is not None:
+                problems.append((".".join(map(str, path)), refused))
+            elif key in iri_terms and not is_absolute_iri(node):
+                problems.append((".".join(map(str, path)), "is not a valid absolute IRI"))
+        elif isinstance(node, dict):
+            stack.extend((v, (*path, k), k) for k, v in reversed(node.items()) if k != "@context")
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i), key) for i, v in reversed(list(enumerate(node))))
     return problems

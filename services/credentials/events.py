@@ -5,6 +5,7 @@ a one-item issuing job, so the event is stored at once and its problems, if any,
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.errors import PROBLEM_BASE, PROBLEM_JSON
+from services.common.errors import PROBLEM_BASE, PROBLEM_JSON, problem_body
 from services.common.events import EventHandler
 from services.common.models import InboxEvent
 from services.credentials.issuing import sealing
@@ -115,10 +116,36 @@ def seal_event(event: dict[str, Any], secret_key: str, platform_issuer: str) -> 
         return False
     payload = payload_of(event.get("type"), data, platform_issuer)
     fingerprint = sealing.fingerprint_of_payload(secret_key, payload) if payload is not None else None
-    sealing.seal_holder(holder, sealing.derived_salt(secret_key, str(event.get("id"))))
+    person = (payload or {}).get("holder")
+    person = person if isinstance(person, dict) else {}
+    sealing.seal_holder(holder, sealing.derived_salt(secret_key, str(event.get("id"))),
+                        date_of_birth=person.get("date_of_birth"), gender=person.get("gender"))
     if fingerprint is not None:
         data[sealing.FINGERPRINT] = fingerprint
     return True
+
+
+_UNSTORABLE = re.compile("[\u0000\ud800-\udfff]")
+
+
+def unstorable(node: Any, path: str = "") -> list[dict[str, str]]:
+    """Strings of a received event that no database here can keep (U+0000, refused by PostgreSQL's jsonb; an
+    unpaired surrogate, which is not a Unicode character), each named by its path: such an event is refused at
+    once, for good (422), instead of failing to be stored on every redelivery."""
+    found: list[dict[str, str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _UNSTORABLE.search(str(key)):
+                found.append({"field": where, "message": "the key contains U+0000 or an unpaired surrogate"})
+            found.extend(unstorable(value, where))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(unstorable(value, f"{path}.{i}"))
+    elif isinstance(node, str) and (m := _UNSTORABLE.search(node)) is not None:
+        found.append({"field": path, "message": f"contains U+{ord(m.group()):04X} (character {m.start() + 1}), which cannot be "
+                                                "stored (U+0000 and unpaired surrogates are refused)"})
+    return found
 
 
 class SealIdNumbers:
@@ -158,6 +185,12 @@ class SealIdNumbers:
             event = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             event = None
+        if isinstance(event, dict) and (bad := unstorable(event)):
+            fields = ", ".join(e["field"] for e in bad[:20])
+            await JSONResponse(problem_body(422, "Validation failed", f"The event cannot be stored: {fields}", slug="validation",
+                                            instance=scope["path"], errors=bad[:100]),
+                               status_code=422, media_type=PROBLEM_JSON)(scope, receive, send)
+            return
         if isinstance(event, dict) and seal_event(event, self.secret_key, self.platform_issuer):
             body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
             scope = dict(scope)

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from services.common import id_numbers
+from services.credentials.issuing.wellformed import IRI_SAFE, IRI_SAFE_DESCRIPTION, is_iri_safe, refused_character
 
 CODE = r"^[A-Z0-9][A-Z0-9._\-]{1,19}$"
-ACHIEVEMENT_CODE = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
 
 Kind = Literal["diploma", "certificate", "course_certificate"]
 Level = Literal["elementary", "intermediate", "college", "short_course", "course"]
@@ -25,45 +27,80 @@ LEVELS_OF_KIND: dict[str, set[str]] = {
 }
 
 
-def _nfc(v: str | None) -> str | None:
-    return unicodedata.normalize("NFC", v).strip() if v is not None else None
+def _strip(v: str | None) -> str | None:
+    """Surrounding white space trimmed; otherwise text is kept as sent, NFC or NFD (see ``issuing/wellformed.py``)."""
+    return v.strip() if v is not None else None
 
 
-class Holder(BaseModel):
-    """Who the credential is for. ``id_number`` is only hashed (salted) into the credential, never stored."""
+def _iri_safe(v: str) -> str:
+    if not is_iri_safe(v):
+        raise PydanticCustomError("iri_safe", IRI_SAFE_DESCRIPTION)
+    return v
+
+
+def _iri_part(max_length: int, description: str, **kw: Any) -> Any:
+    """A code that becomes part of an IRI: :data:`IRI_SAFE` characters only (documented in the schema)."""
+    return Annotated[str, AfterValidator(_iri_safe), Field(min_length=1, max_length=max_length, description=f"{description}; {IRI_SAFE_DESCRIPTION}",
+                                                           json_schema_extra={"pattern": IRI_SAFE}, **kw)]
+
+
+AchievementCode = _iri_part(100, "programme code, or the course id", examples=["6480201"])
+CourseVersion = _iri_part(50, "course version", examples=["3"])
+
+
+class Input(BaseModel):
+    """An issuing input: unknown fields are refused, and so is text with a character that cannot be signed (a
+    control character or an unpaired surrogate, in any field), named by its field."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _signable(cls, v: Any) -> Any:
+        if isinstance(v, str) and (problem := refused_character(v)) is not None:
+            raise PydanticCustomError("refused_character", problem)
+        return v
+
+
+class Holder(Input):
+    """Who the credential is for. ``id_number`` is only hashed (salted) into the credential, never stored."""
 
     full_name: str = Field(min_length=1, max_length=300, examples=["Trần Văn Minh"])
     date_of_birth: date | None = None
     gender: Gender | None = None
     birth_place: str | None = Field(default=None, max_length=300)
-    id_number: str | None = Field(default=None, pattern=r"^\d{12}$", description="personal identification number; hashed")
+    id_number: str | None = Field(default=None, json_schema_extra={"pattern": r"^[0-9]{12}$"},
+                                  description="personal identification number (số định danh cá nhân), checked as identity "
+                                              "checks it: 12 digits, a province code of birth registration, the century + "
+                                              "gender digit agreeing with date_of_birth and gender when given; hashed")
 
-    _norm = field_validator("full_name", "birth_place")(_nfc)
+    _norm = field_validator("full_name", "birth_place")(_strip)
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and (broken := id_numbers.check(v, date_of_birth=info.data.get("date_of_birth"), gender=info.data.get("gender"))):
+            raise PydanticCustomError("id_number", "; ".join(r.message for r in broken))
+        return v
 
 
-class Achievement(BaseModel):
+class Achievement(Input):
     """What was achieved: the programme (occupation) or the course."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    code: str = Field(pattern=ACHIEVEMENT_CODE, description="programme code, or the course id", examples=["6480201"])
+    code: AchievementCode
     name: str = Field(min_length=1, max_length=300, examples=["Công nghệ thông tin (ứng dụng phần mềm)"])
     occupation_code: str | None = Field(default=None, pattern=r"^\d{7}$", description="national 7-digit occupation code")
     occupation_name: str | None = Field(default=None, max_length=300)
     credits: int | None = Field(default=None, ge=0, le=1000)
     hours: Decimal | None = Field(default=None, ge=0, le=100_000)
-    version: str | None = Field(default=None, max_length=50, description="course version")
+    version: CourseVersion | None = None
     skill_area: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
 
-    _norm = field_validator("name", "occupation_name", "description", "skill_area")(_nfc)
+    _norm = field_validator("name", "occupation_name", "description", "skill_area")(_strip)
 
 
-class Graduation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Graduation(Input):
     year: int = Field(ge=1975, le=2100)
     decision_number: str | None = Field(default=None, max_length=100)
     decision_date: date | None = None
@@ -74,20 +111,17 @@ class Graduation(BaseModel):
     completed_at: datetime | None = None
 
 
-class Signer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Signer(Input):
     name: str = Field(min_length=1, max_length=200)
     title: str = Field(min_length=1, max_length=200, examples=["Hiệu trưởng"])
 
-    _norm = field_validator("name", "title")(_nfc)
+    _norm = field_validator("name", "title")(_strip)
 
 
-class CredentialIssue(BaseModel):
+class CredentialIssue(Input):
     """One credential to issue. Idempotent on (institution, learner, achievement, year): the learner is
-    ``person_id`` when given, else ``learner_id``."""
-
-    model_config = ConfigDict(extra="forbid")
+    ``person_id`` when given, else ``learner_id``. Text is signed as sent (NFC or NFD), never with control
+    characters; codes that become IRIs use letters, digits and ``- . _ ~`` only."""
 
     institution_code: str = Field(pattern=CODE, examples=["CD0101"])
     kind: Kind
@@ -103,7 +137,7 @@ class CredentialIssue(BaseModel):
     issue_date: date | None = None
     signer: Signer | None = None
 
-    _norm = field_validator("issue_place")(_nfc)
+    _norm = field_validator("issue_place")(_strip)
     #: set by the service, never from input: the holder's ``IdentityObject`` and the input's fingerprint when the
     #: input was sealed on receipt and its ID number dropped (``issuing/sealing.py``)
     _sealed_identity: dict[str, Any] | None = PrivateAttr(default=None)
@@ -133,18 +167,14 @@ class CredentialIssue(BaseModel):
         return (self.institution_code, self.learner_ref, self.achievement_ref, self.graduation.year)
 
 
-class StatusChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StatusChangeIn(Input):
     reason: str = Field(min_length=1, max_length=500)
 
-    _norm = field_validator("reason")(_nfc)
+    _norm = field_validator("reason")(_strip)
 
 
-class Reissue(BaseModel):
+class Reissue(Input):
     """A corrected credential: the fields to change (anything of :class:`CredentialIssue` but the natural key)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
     holder: Holder | None = None
@@ -200,10 +230,8 @@ class PdfDownload(BaseModel):
     verify_url: str = Field(description="the address in the QR code")
 
 
-class BatchIssue(BaseModel):
+class BatchIssue(Input):
     """A graduating cohort: every item issued (or found already issued) by a background job."""
-
-    model_config = ConfigDict(extra="forbid")
 
     institution_code: str = Field(pattern=CODE)
     credentials: list[CredentialIssue] = Field(min_length=1)

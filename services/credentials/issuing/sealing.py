@@ -16,13 +16,15 @@ import hmac
 import json
 import re
 import secrets
+import unicodedata
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 
+from services.common import id_numbers
 from services.credentials.issuing.schemas import CredentialIssue
 
-ID_NUMBER = re.compile(r"^\d{12}$")
 SEALED = "id_number_sealed"
 FINGERPRINT = "input_fingerprint"
 
@@ -35,9 +37,22 @@ def identity_object(identity: str, kind: str, salt: str | None = None) -> dict[s
     return {"type": "IdentityObject", "identityHash": f"sha256${digest}", "identityType": kind, "hashed": True, "salt": salt}
 
 
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {k: _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
 def input_fingerprint(secret_key: str, item: CredentialIssue) -> str:
-    """Keyed hash of the issuing input (it contains the personal ID number, so never a bare hash)."""
-    raw = json.dumps(item.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()
+    """Keyed hash of the issuing input (it contains the personal ID number, so never a bare hash). Text is signed
+    as sent, but the fingerprint is taken over its NFC form: the same name sent once composed and once decomposed is
+    the same input (a repeat finds the credential already issued), and inputs normalised before text was kept as
+    sent fingerprint as they did then."""
+    raw = json.dumps(_nfc(item.model_dump(mode="json")), sort_keys=True, ensure_ascii=False).encode()
     return hmac.new(secret_key.encode(), raw, hashlib.sha256).hexdigest()
 
 
@@ -57,17 +72,33 @@ def seal_item(secret_key: str, item: CredentialIssue) -> dict[str, Any]:
     return payload
 
 
-def seal_holder(holder: dict[str, Any], salt: str) -> None:
-    """Replaces ``holder["id_number"]`` (if any) by its sealed form, in place (received data, not yet validated)."""
+def id_number_problem(number: Any, date_of_birth: Any = None, gender: Any = None) -> str | None:
+    """Why a received personal ID number cannot be used (the kit's rules, as identity applies them, against the
+    date of birth and gender given beside it when they are readable), or None. Never repeats the number."""
+    if not isinstance(number, str) or not id_numbers.is_well_formed(number):
+        return "a personal identification number has 12 digits"
+    try:
+        born = date.fromisoformat(date_of_birth) if isinstance(date_of_birth, str) else None
+    except ValueError:
+        born = None  # the issuing input's own validation names the date
+    broken = id_numbers.check(number, date_of_birth=born, gender=gender if gender in ("male", "female") else None)
+    return "; ".join(r.message for r in broken) or None
+
+
+def seal_holder(holder: dict[str, Any], salt: str, *, date_of_birth: Any = None, gender: Any = None) -> None:
+    """Replaces ``holder["id_number"]`` (if any) by its sealed form, in place (received data, not yet validated):
+    the ``IdentityObject``, or ``{"error": …}`` when the number breaks a rule, checked against ``date_of_birth`` and
+    ``gender`` (the issuing input's, as received) while the number is still at hand."""
     if "id_number" not in holder:
         return
     number = holder.pop("id_number")
     if number is None:
         return
-    if isinstance(number, str) and ID_NUMBER.match(number):
+    problem = id_number_problem(number, date_of_birth, gender)
+    if problem is None:
         holder[SEALED] = identity_object(number, "nationalIdentityNumber", salt)
     else:
-        holder[SEALED] = {"error": "a personal identification number has 12 digits"}
+        holder[SEALED] = {"error": problem}
 
 
 def fingerprint_of_payload(secret_key: str, payload: dict[str, Any]) -> str | None:

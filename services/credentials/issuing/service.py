@@ -23,7 +23,7 @@ from services.common.permissions import ensure_institution, is_national_officer,
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
-from services.credentials.issuing import builder, repository, sealing
+from services.credentials.issuing import builder, repository, sealing, wellformed
 from services.credentials.issuing.signing import sign_documents
 from services.credentials.issuing.schemas import CredentialIssue, CredentialRead, CredentialSummary, Reissue, item_errors
 from services.credentials.models import Credential, Issuer, IssuerKey, StatusChange
@@ -115,6 +115,9 @@ async def issue_many(
     key = await issuers_repo.active_key(session, issuer.id)
     if key is None:
         raise ServiceUnavailable(f"Issuer {code} has no active key.")
+    for i, item in enumerate(items):
+        if outcomes[i] is None and (errors := document_errors(item, issuer, now, prefixes[i])):
+            outcomes[i] = Outcome("failed", errors=errors)
 
     existing = {} if supersedes else await repository.latest_by_natural_keys(session, code, (i.learner_ref for i in items))
     prints = [fingerprint(ctx, item) for item in items]
@@ -180,6 +183,32 @@ async def issue_many(
     return [o if o is not None else Outcome("failed", errors=[{"field": "", "message": "not processed"}]) for o in outcomes]
 
 
+#: where a problem found in a built credential comes from, in the issuing input
+_SOURCE_OF = {
+    "credentialSubject.achievement.id": "achievement.code",
+    "issuer.id": "institution_code",
+    "issuer.name": "institution_code",
+}
+
+
+def document_errors(item: CredentialIssue, issuer: Issuer, now: datetime, prefix: str = "") -> list[dict[str, str]]:
+    """The item's credential built as it will be signed (but for its status entries and numbers), checked for
+    IRIs that are not valid absolute IRIs and text that cannot be signed (``issuing/wellformed.py``): the input's
+    own validation refuses these already, so this is the last line, and it also covers what does not come from the
+    input (the issuer's DID and its name in the registry). Each problem names its input field."""
+    probe = builder.build(
+        item, credential_id=uuid.UUID(int=0), issuer_did=issuer.did, issuer_name=issuer.name, issued_at=now,
+        numbers=builder.Numbers(item.serial_number or "0", item.register_number or "0"), status=[],
+    )
+    errors = []
+    for path, problem in wellformed.document_problems(probe):
+        source = _SOURCE_OF.get(path)
+        if path.startswith("issuer."):
+            problem = f"the institution's {path.removeprefix('issuer.')} in the registry {problem}; it must be corrected there first"
+        errors.append({"field": f"{prefix}{source}" if source else f"{prefix}document.{path}", "message": problem})
+    return errors
+
+
 async def _create(
     session: AsyncSession,
     ctx: CredentialsContext,
@@ -228,6 +257,9 @@ async def _create(
             item, credential_id=credential_id, issuer_did=issuer.did, issuer_name=issuer.name, issued_at=now,
             numbers=builder.Numbers(serial, register), status=status, supersedes=supersedes.id if supersedes else None,
         ))
+        if problems := wellformed.document_problems(documents[-1]):
+            # the input passed document_errors: what fails here is the service's own (status list URLs, numbers)
+            raise RuntimeError(f"credential {credential_id} was built with parts that cannot be signed: {problems}")
         rows.append(Credential(
             id=credential_id, issuer_id=issuer.id, institution_code=code, kind=item.kind, level=item.level,
             learner_ref=item.learner_ref, person_id=item.person_id, learner_id=item.learner_id,

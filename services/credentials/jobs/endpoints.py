@@ -17,7 +17,7 @@ from services.credentials.context import CtxDep
 from services.credentials.issuing.schemas import BatchIssue
 from services.credentials.jobs import service
 from services.credentials.jobs.schemas import IssueJobItemRead, IssueJobRead
-from services.credentials.models import IssueJobItem
+from services.credentials.models import IssueJob, IssueJobItem
 
 router = APIRouter(prefix="/v1/issue-jobs", tags=["batch issuing"])
 
@@ -28,6 +28,19 @@ async def create_job(body: BatchIssue, session: SessionDep, principal: CurrentPr
     job = await service.create(session, ctx, principal, body)
     response.headers["Location"] = link(f"/v1/issue-jobs/{job.id}")
     return service.to_read(job)
+
+
+@router.get("", response_model=Page[IssueJobRead],
+            summary="An institution's issue jobs, newest first: batches and the jobs events became (find an event's by its id)")
+async def list_jobs(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+    institution: Annotated[str, Query(min_length=1, max_length=20, description="institution code")],
+    source: Annotated[str | None, Query(pattern="^(request|event)$")] = None,
+    source_event_id: Annotated[uuid.UUID | None, Query(description="the CloudEvent id a job was made from")] = None,
+    with_failures: Annotated[bool, Query(description="only jobs with at least one failed item")] = False,
+) -> Page[Any]:
+    stmt = service.jobs_of(principal, institution, source=source, source_event_id=source_event_id, with_failures=with_failures)
+    return await paginate(session, stmt, (IssueJob.created_at, IssueJob.id), page, descending=True, transform=service.to_read)
 
 
 @router.get("/{job_id}", response_model=IssueJobRead, summary="A job's progress")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -79,6 +79,22 @@ async def create_from_event(session: AsyncSession, event_id: uuid.UUID, institut
     await session.flush()
     session.add(IssueJobItem(job_id=job.id, position=0, payload=payload, state="pending"))
     return job
+
+
+def jobs_of(principal: Principal, institution_code: str, *, source: str | None = None, source_event_id: uuid.UUID | None = None,
+            with_failures: bool = False) -> Select[tuple[IssueJob]]:
+    """An institution's jobs (its issuing staff and systems, or credentials admins): among them the ones events
+    became, whose refused items say why the event issued nothing."""
+    if not principal.has_scope("credentials:admin"):
+        issuing.ensure_may_issue(principal, institution_code)
+    stmt = select(IssueJob).where(IssueJob.institution_code == institution_code)
+    if source:
+        stmt = stmt.where(IssueJob.source == source)
+    if source_event_id:
+        stmt = stmt.where(IssueJob.source_event_id == source_event_id)
+    if with_failures:
+        stmt = stmt.where(IssueJob.failed > 0)
+    return stmt
 
 
 async def get_for(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> IssueJob:

@@ -3,12 +3,13 @@ these schemas, then applied by :mod:`services.records.sync.apply`."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from services.common import id_numbers
 
 Level = Literal["elementary", "intermediate", "college", "short_course"]
 Mode = Literal["full_time", "work_study"]
@@ -18,10 +19,15 @@ Code = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9._\-/]+$")
 
 
 def _id_number(v: str) -> str:
-    """Số định danh cá nhân: 12 digits. The message never repeats the number (errors are stored and shown)."""
-    if not re.fullmatch(r"[0-9]{12}", v):
+    """Số định danh cá nhân, checked by the kit's rules (:mod:`services.common.id_numbers`, the ones identity
+    applies); the date of birth and sex are checked against it when identity resolves the learner. The message
+    never repeats the number (errors are stored and shown)."""
+    broken = id_numbers.check(v)
+    if broken and broken[0].rule == "shape":
         kind = "digits" if v.isascii() and v.isdigit() else "characters, not all digits"
         raise ValueError(f"a personal ID number has 12 digits; this one has {len(v)} {kind}")
+    if broken:
+        raise ValueError("; ".join(r.message for r in broken))
     return v
 
 

@@ -50,13 +50,13 @@ def sign_only(items: list[dict[str, object]]) -> float:
     """Seconds to build and sign every credential in this process, with status entries shaped like the service's."""
     key = Ed25519PrivateKey.generate()
     now = datetime.now(UTC)
-    revocation, suspension = uuid.uuid4(), uuid.uuid4()
+    revocation = uuid.uuid4()
     start = time.perf_counter()
     for n, body in enumerate(items):
         item = CredentialIssue.model_validate(body)
-        status = [{"id": f"{LISTS}{lst}#{n}", "type": "BitstringStatusListEntry", "statusPurpose": purpose,
-                   "statusListIndex": str(n), "statusListCredential": f"{LISTS}{lst}"}
-                  for purpose, lst in (("revocation", revocation), ("suspension", suspension))]
+        # the document names its revocation entry only (the suspension entry stays in the service's record)
+        status = {"id": f"{LISTS}{revocation}#{n}", "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+                  "statusListIndex": str(n), "statusListCredential": f"{LISTS}{revocation}"}
         doc = build(item, credential_id=uuid.uuid4(), issuer_did=ISSUER, issuer_name="Trường Cao đẳng (bench)", issued_at=now,
                     numbers=Numbers(f"CD0101/{n:06d}", f"{n:06d}/2026"), status=status)
         dataintegrity.sign(doc, key, f"{ISSUER}#key-1", created=now)

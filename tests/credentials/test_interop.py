@@ -67,15 +67,18 @@ async def test_reference_verifier_accepts_our_credentials(platform: Platform) ->
     did = creds[0]["issuer"]["id"]
     documents = {did: await _get(platform, "http://127.0.0.1:8000/issuers/CD0101/did.json")}
     for cred in creds:
-        for entry in cred["credentialStatus"]:
+        entries = cred["credentialStatus"]
+        # one entry, revocation (OB 3.0: credentialStatus 0..1); an array is still read (copies issued before)
+        for entry in entries if isinstance(entries, list) else [entries]:
             url = entry["statusListCredential"]
             if url not in documents:
                 documents[url] = await _get(platform, url)
 
     results = await _node_verify(creds, documents)
     statuses = [{s["purpose"]: s["value"] for s in r["status"]} for r in results]
-    assert results[0]["verified"] and statuses[0] == {"revocation": False, "suspension": False}, results[0]
-    assert results[1]["verified"] and statuses[1] == {"revocation": False, "suspension": False}, results[1]
-    assert statuses[2]["revocation"] is True and statuses[2]["suspension"] is False, results[2]
-    assert statuses[3] == {"revocation": False, "suspension": True}, results[3]
+    assert results[0]["verified"] and statuses[0] == {"revocation": False}, results[0]
+    assert results[1]["verified"] and statuses[1] == {"revocation": False}, results[1]
+    assert statuses[2] == {"revocation": True}, results[2]
+    # suspension is the platform's own state (answered by its verify API); a third-party verifier sees revocation
+    assert statuses[3] == {"revocation": False}, results[3]
     assert results[4]["verified"] is False and "signature" in (results[4]["error"] or "").lower(), results[4]

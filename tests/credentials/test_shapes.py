@@ -26,21 +26,25 @@ ISSUER = "did:web:127.0.0.1%3A8000:issuers:CD0101"
 LISTS = "http://127.0.0.1:8000/api/credentials/v1/status-lists/"
 
 
-def _issued(body: dict[str, Any], when: datetime) -> dict[str, Any]:
+def _issued(body: dict[str, Any], when: datetime, *, legacy_status: bool = False) -> dict[str, Any]:
+    """A document as the builder makes it; ``legacy_status``: with the two-entry credentialStatus issued before
+    (holders keep such copies, so they are canonicalised too)."""
     item = CredentialIssue.model_validate(body)
     status = [
         {"id": f"{LISTS}{lst}#{index}", "type": "BitstringStatusListEntry", "statusPurpose": purpose,
          "statusListIndex": str(index), "statusListCredential": f"{LISTS}{lst}"}
         for purpose, lst, index in (("revocation", uuid.uuid4(), 17), ("suspension", uuid.uuid4(), 90210))
     ]
-    return build(item, credential_id=uuid.uuid4(), issuer_did=ISSUER, issuer_name="Trường Cao đẳng (thử)", issued_at=when,
-                 numbers=Numbers("CD0101/2026/000001", "0001/2026"), status=status)
+    doc = build(item, credential_id=uuid.uuid4(), issuer_did=ISSUER, issuer_name="Trường Cao đẳng (thử)", issued_at=when,
+                numbers=Numbers("CD0101/2026/000001", "0001/2026"), status=status[0])
+    return doc | {"credentialStatus": status} if legacy_status else doc
 
 
 def _documents() -> list[dict[str, Any]]:
     when = datetime(2026, 7, 1, 3, 4, 5, tzinfo=UTC)
     docs = [
         _issued(diploma(), when),
+        _issued(diploma(), when, legacy_status=True),
         _issued(diploma(level="intermediate", achievement={"code": "5480202", "occupation_code": "5480202"}), when),
         _issued(diploma(kind="certificate", level="elementary", holder={"id_number": None}), when),
         _issued(diploma(kind="course_certificate", level="course", graduation={"gpa": None, "classification": None},

@@ -8,6 +8,7 @@ import gzip
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -33,12 +34,24 @@ async def _served_list(platform: Platform, url: str) -> dict:
     return r.json()
 
 
+async def _suspension_entry(platform: Platform, credential_id: str) -> dict:
+    """The credential's suspension entry as its record keeps it (the document names only the revocation entry)."""
+    from services.credentials.models import Credential
+
+    app = platform.apps["credentials"]
+    async with app.state.db.session(write=False) as s:
+        row = await s.get(Credential, uuid.UUID(credential_id))
+    assert row is not None
+    return {"statusListCredential": app.state.credentials.status_list_url(row.suspension_list_id),
+            "statusListIndex": str(row.suspension_index)}
+
+
 async def test_revoke_suspend_unsuspend_through_the_served_status_lists(platform: Platform) -> None:
     cred = await issue(platform)
     doc, cid = cred["document"], cred["id"]
-    entries = {e["statusPurpose"]: e for e in doc["credentialStatus"]}
+    assert doc["credentialStatus"]["statusPurpose"] == "revocation"
     headers = await platform.school_headers()
-    suspension = entries["suspension"]
+    suspension = await _suspension_entry(platform, cid)
 
     async with platform.client("credentials") as c:
         suspended = await c.post(f"/v1/credentials/{cid}/suspend", json={"reason": "Đang xác minh hồ sơ"}, headers=headers)
@@ -47,8 +60,7 @@ async def test_revoke_suspend_unsuspend_through_the_served_status_lists(platform
     assert _bit(served, int(suspension["statusListIndex"]))
     assert (await verify(platform, served))["outcome"] == "valid"  # the list is itself a signed credential
     result = await verify(platform, doc)
-    assert result["outcome"] == "suspended" and not result["verified"]
-    assert check(result, "suspension")["problem"]["type"].endswith("/credential-suspended")
+    # "suspended" itself is answered from the record: test_suspension_is_answered_from_the_record
     assert check(result, "revocation")["passed"] is True
 
     async with platform.client("credentials") as c:
@@ -74,9 +86,9 @@ async def test_revoke_suspend_unsuspend_through_the_served_status_lists(platform
 
 async def test_status_list_caching_headers_and_random_indexes(platform: Platform) -> None:
     docs = [(await issue(platform))["document"] for _ in range(3)]
-    indexes = [int(e["statusListIndex"]) for d in docs for e in d["credentialStatus"] if e["statusPurpose"] == "revocation"]
+    indexes = [int(d["credentialStatus"]["statusListIndex"]) for d in docs]
     assert len(set(indexes)) == 3 and max(indexes) - min(indexes) > 3  # random, not consecutive
-    url = docs[0]["credentialStatus"][0]["statusListCredential"]
+    url = docs[0]["credentialStatus"]["statusListCredential"]
     path = url.split("/api/credentials", 1)[1]
     async with platform.client("credentials") as c:
         first = await c.get(path)
@@ -252,10 +264,9 @@ async def test_validity_period_and_unreadable_status_are_distinct_outcomes(platf
     future = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     not_yet = await _signed_by_the_issuer(platform, "CD0101", doc | {"validFrom": future})
     # a status entry naming a list the platform does not have: the status cannot be read, which is not "valid"
-    missing_list = doc["credentialStatus"][0]["statusListCredential"].rsplit("/", 1)[0] + f"/{uuid.uuid4()}"
-    entries = [dict(doc["credentialStatus"][0], statusListCredential=missing_list, id=f"{missing_list}#5", statusListIndex="5"),
-               doc["credentialStatus"][1]]
-    unreadable = await _signed_by_the_issuer(platform, "CD0101", doc | {"credentialStatus": entries})
+    missing_list = doc["credentialStatus"]["statusListCredential"].rsplit("/", 1)[0] + f"/{uuid.uuid4()}"
+    entry = dict(doc["credentialStatus"], statusListCredential=missing_list, id=f"{missing_list}#5", statusListIndex="5")
+    unreadable = await _signed_by_the_issuer(platform, "CD0101", doc | {"credentialStatus": entry})
 
     result = await verify(platform, expired)
     assert result["outcome"] == "expired" and check(result, "signature")["passed"] is True
@@ -264,6 +275,27 @@ async def test_validity_period_and_unreadable_status_are_distinct_outcomes(platf
     assert result["outcome"] == "not_yet_valid" and check(result, "validity")["problem"]["type"].endswith("/credential-not-yet-valid")
     result = await verify(platform, unreadable)
     assert result["outcome"] == "status_unavailable" and result["verified"] is False
-    assert check(result, "signature")["passed"] is True and check(result, "suspension")["passed"] is True
+    assert check(result, "signature")["passed"] is True
     problem = check(result, "revocation")["problem"]
     assert problem["type"].endswith("/status-unavailable") and problem["status"] == 503
+
+
+@pytest.mark.xfail(strict=True, reason="the platform's verifier answers suspension from the credential's record: the "
+                   "lead's verifier change (issue 12); remove this mark when it lands")
+async def test_suspension_is_answered_from_the_record(platform: Platform) -> None:
+    """Suspension is no longer named by the document (OB 3.0: one credentialStatus, the revocation entry); the
+    platform's verifier answers it from the credential's suspension entry, kept in its record and in the published
+    suspension list."""
+    cred = await issue(platform)
+    doc, cid = cred["document"], cred["id"]
+    headers = await platform.school_headers()
+    assert check(await verify(platform, doc), "suspension")["passed"] is True
+    async with platform.client("credentials") as c:
+        assert (await c.post(f"/v1/credentials/{cid}/suspend", json={"reason": "Đang xác minh"}, headers=headers)).status_code == 200
+    result = await verify(platform, doc)
+    assert result["outcome"] == "suspended" and not result["verified"]
+    assert check(result, "suspension")["problem"]["type"].endswith("/credential-suspended")
+    assert check(result, "revocation")["passed"] is True
+    async with platform.client("credentials") as c:
+        assert (await c.post(f"/v1/credentials/{cid}/unsuspend", json={"reason": "Hợp lệ"}, headers=headers)).status_code == 200
+    assert (await verify(platform, doc))["outcome"] == "valid"

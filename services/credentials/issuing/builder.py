@@ -29,6 +29,12 @@ CLASSIFICATIONS = {"excellent": "Xuất sắc", "very_good": "Giỏi", "good": "
 MODES = {"full_time": "Chính quy", "part_time": "Vừa làm vừa học"}
 GENDERS = {"male": "Nam", "female": "Nữ"}
 
+#: layout of the signed documents this builder makes, kept on each credential record (``document_format``):
+#: 2 = one ``credentialStatus`` object, the revocation entry. Format 1 (before, never written under this name: a
+#: record without a format) carried a two-entry array, revocation and suspension; ``issuing/restatus.py`` signs
+#: those again in format 2.
+DOCUMENT_FORMAT = 2
+
 
 @dataclass(frozen=True)
 class Numbers:
@@ -67,9 +73,11 @@ def build(
     issuer_name: str,
     issued_at: datetime,
     numbers: Numbers,
-    status: list[dict[str, Any]],
+    status: dict[str, Any],
     supersedes: uuid.UUID | None = None,
 ) -> dict[str, Any]:
+    """The unsigned credential. ``status`` is its one ``credentialStatus`` entry: the revocation entry (Open Badges
+    3.0 allows a single ``credentialStatus``; suspension is kept by the platform, see README "Credential status")."""
     ach = item.achievement
     grad = item.graduation
     is_course = item.kind == "course_certificate"

@@ -1,8 +1,9 @@
 """Issuing: single and batch through one path, idempotent on the natural key (institution, learner,
 achievement, year). A repeat with the same data returns the credential already issued; a repeat with other data
-is a conflict (corrections go through reissue). Every credential gets random revocation and suspension entries,
-a register number unique per institution and year, the issuer's current key's proof, an audit entry and an
-``issued`` event in the outbox — all in the caller's transaction."""
+is a conflict (corrections go through reissue). Every credential gets random revocation and suspension entries
+(the document names only the revocation entry, its one ``credentialStatus``; the suspension entry stays in the
+record, answered by the platform's verifier), a register number unique per institution and year, the issuer's
+current key's proof, an audit entry and an ``issued`` event in the outbox — all in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -249,10 +250,7 @@ async def _create(
             register = item.register_number or supersedes.register_number
             serial = item.serial_number or supersedes.serial_number
         credential_id = uuid.uuid4()
-        status = [
-            status_service.entry_json(ctx, "revocation", revocation[n]),
-            status_service.entry_json(ctx, "suspension", suspension[n]),
-        ]
+        status = status_service.entry_json(ctx, "revocation", revocation[n])
         documents.append(builder.build(
             item, credential_id=credential_id, issuer_did=issuer.did, issuer_name=issuer.name, issued_at=now,
             numbers=builder.Numbers(serial, register), status=status, supersedes=supersedes.id if supersedes else None,
@@ -269,7 +267,7 @@ async def _create(
             register_number=register, register_year=year, input_fingerprint=prints[i], status="active",
             revocation_list_id=revocation[n].list_id, revocation_index=revocation[n].index,
             suspension_list_id=suspension[n].list_id, suspension_index=suspension[n].index,
-            key_id=key.key_id, supersedes_id=supersedes.id if supersedes else None,
+            key_id=key.key_id, document_format=builder.DOCUMENT_FORMAT, supersedes_id=supersedes.id if supersedes else None,
             source_event_id=source_event_ids[i], job_id=job_id, issued_at=now,
         ))
 

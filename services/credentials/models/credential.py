@@ -25,6 +25,7 @@ class Credential(Entity, Base):
         Index("ix_credentials_person", "person_id"),
         Index("ix_credentials_learner", "learner_id"),
         Index("ix_credentials_issuer", "issuer_id", "created_at"),
+        Index("ix_credentials_document_format", "document_format"),
     )
 
     issuer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("issuers.id"))
@@ -48,15 +49,21 @@ class Credential(Entity, Base):
     #: Số vào sổ cấp văn bằng: register number, unique per institution and year
     register_number: Mapped[str] = mapped_column(String(50))
     register_year: Mapped[int] = mapped_column(Integer)
-    #: the signed credential exactly as issued
+    #: the signed credential as issued, or as signed again when its layout changed (``document_format``)
     document: Mapped[dict[str, Any]] = mapped_column()
+    #: layout of ``document`` (``issuing.builder.DOCUMENT_FORMAT``); none: written before formats were recorded
+    #: (a two-entry ``credentialStatus``), to be signed again by ``issuing/restatus.py``
+    document_format: Mapped[int | None] = mapped_column(Integer)
     #: hash of the issuing input: a retry with other data is a conflict, not a silent no-op
     input_fingerprint: Mapped[str] = mapped_column(String(64))
     #: active | suspended | revoked
     status: Mapped[str] = mapped_column(String(20), default="active")
     status_reason: Mapped[str | None] = mapped_column(String(500))
+    #: the revocation entry, named by the document's ``credentialStatus``
     revocation_list_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("status_lists.id"))
     revocation_index: Mapped[int] = mapped_column(Integer)
+    #: the suspension entry: kept here (and in the published, signed suspension list), not named by the document;
+    #: the platform's verifier answers "suspended" from it
     suspension_list_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("status_lists.id"))
     suspension_index: Mapped[int] = mapped_column(Integer)
     key_id: Mapped[str] = mapped_column(String(64))
@@ -68,7 +75,8 @@ class Credential(Entity, Base):
 
 
 class StatusChange(Base):
-    """Audit of every status change of a credential (issue, revoke, suspend, unsuspend, supersede). Append-only."""
+    """Audit of every status change of a credential (issue, revoke, suspend, unsuspend, supersede) and of its
+    document signed again in a new layout (``resigned``). Append-only."""
 
     __tablename__ = "status_changes"
 

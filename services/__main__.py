@@ -3,6 +3,9 @@
 * ``migrate [--revision head] [service…]`` / ``downgrade [--revision base] service…``
 * ``seed``: migrate every service to head, then load the demo data (development only, idempotent)
 * ``run``: migrate, seed, start the four services and the gateway, stop them all cleanly on Ctrl-C / SIGTERM.
+* ``credentials-restatus [--batch-size N] [--max-batches N]``: migrate credentials, then sign again, in the
+  foreground, the documents issued with a two-entry ``credentialStatus`` (the credentials service also does it in
+  the background; resumable, idempotent: ``services/credentials/issuing/restatus.py``).
 """
 
 from __future__ import annotations
@@ -179,6 +182,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("all processes stopped", flush=True)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return number
+
+
+def cmd_credentials_restatus(args: argparse.Namespace) -> int:
+    from services.common.db import Database
+    from services.credentials.issuing import restatus
+    from services.credentials.issuing.signing import BatchSigner
+    from services.credentials.proofs.keys import MasterKeyProtector, SigningKeys
+
+    settings = _settings("credentials")
+
+    async def go() -> restatus.Summary:
+        await upgrade("credentials", settings.database_url, "head")
+        db = Database(settings.database_url)
+        signer = BatchSigner(settings.signing_processes)
+        try:
+            return await restatus.run(db, SigningKeys(MasterKeyProtector(settings.key_encryption_key)),
+                                      batch_size=args.batch_size, max_batches=args.max_batches, signer=signer,
+                                      progress=lambda s: print(f"credentials-restatus: {s.line()}", flush=True))
+        finally:
+            signer.close()
+            await db.dispose()
+
+    summary = asyncio.run(go())
+    print(f"credentials-restatus done: {summary.line()}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--var", default="var", help="folder for SQLite files and the object store")
     p_run.add_argument("--no-seed", action="store_true")
     p_run.add_argument("--log-level", default="info")
+    p_restatus = sub.add_parser("credentials-restatus",
+                                help="sign again the credentials issued with a two-entry credentialStatus (resumable)")
+    p_restatus.add_argument("--batch-size", type=_positive, default=100, help="credentials per transaction")
+    p_restatus.add_argument("--max-batches", type=_positive, default=None, help="stop after this many batches")
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -213,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"demo data: {line}")
     elif args.command == "run":
         return cmd_run(args)
+    elif args.command == "credentials-restatus":
+        return cmd_credentials_restatus(args)
     return 0
 
 

@@ -13,6 +13,7 @@ from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
 from services.credentials.events import SealIdNumbers, handlers
 from services.credentials.issuers.endpoints import router as issuers_router
+from services.credentials.issuing import restatus
 from services.credentials.issuing.endpoints import router as credentials_router
 from services.credentials.jobs.endpoints import router as jobs_router
 from services.credentials.jobs.service import JobRunner
@@ -32,6 +33,16 @@ async def run_issue_jobs(app: FastAPI) -> None:
         app.state.credentials.signer.close()
 
 
+async def restatus_documents(app: FastAPI) -> None:
+    """Background step: documents issued with a two-entry credentialStatus signed again with one (resumable)."""
+    settings: CredentialsSettings = app.state.settings
+    if settings.restatus_poll_seconds <= 0:
+        return
+    ctx: CredentialsContext = app.state.credentials
+    await restatus.run_forever(app.state.db, ctx.keys, ctx.signer, batch_size=settings.restatus_batch,
+                               poll_seconds=settings.restatus_poll_seconds)
+
+
 async def write_verification_log(app: FastAPI) -> None:
     """Background loop: the verification log's batches; flushes what waits when it is cancelled at shutdown."""
     await app.state.credentials.verification_log.run_forever()
@@ -47,7 +58,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         routers=[verify_router, contexts_router, status_router, credentials_router, sharing_router, jobs_router, issuers_router],
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
-        background=[run_issue_jobs, write_verification_log],
+        background=[run_issue_jobs, write_verification_log, restatus_documents],
     )
     # the holder's ID number is sealed before the event receiver — and the Idempotency-Key store in front of it —
     # sees the body: placed just outside the kit's idempotency middleware

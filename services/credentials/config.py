@@ -24,6 +24,11 @@ class CredentialsSettings(ServiceSettings):
     jobs_poll_seconds: float = 0.5
     job_chunk_size: int = 250
     job_lease_seconds: float = 120.0
+    #: documents issued with a two-entry credentialStatus are signed again with one (issuing/restatus.py) by a
+    #: background step: at start, then every this many seconds (catches what an old replica issued during a rolling
+    #: upgrade); 0 turns it off
+    restatus_poll_seconds: float = 3600.0
+    restatus_batch: int = 100
     #: worker processes signing batches (0: a thread of the service process)
     signing_processes: int = 0
     #: largest batch accepted in one request

@@ -8,7 +8,6 @@ import gzip
 import uuid
 from datetime import UTC, datetime
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -59,8 +58,10 @@ async def test_revoke_suspend_unsuspend_through_the_served_status_lists(platform
     served = await _served_list(platform, suspension["statusListCredential"])
     assert _bit(served, int(suspension["statusListIndex"]))
     assert (await verify(platform, served))["outcome"] == "valid"  # the list is itself a signed credential
+    # the document names only its revocation entry: the platform answers "suspended" from the credential's record
     result = await verify(platform, doc)
-    # "suspended" itself is answered from the record: test_suspension_is_answered_from_the_record
+    assert result["outcome"] == "suspended" and not result["verified"]
+    assert check(result, "suspension")["problem"]["type"].endswith("/credential-suspended")
     assert check(result, "revocation")["passed"] is True
 
     async with platform.client("credentials") as c:
@@ -275,27 +276,6 @@ async def test_validity_period_and_unreadable_status_are_distinct_outcomes(platf
     assert result["outcome"] == "not_yet_valid" and check(result, "validity")["problem"]["type"].endswith("/credential-not-yet-valid")
     result = await verify(platform, unreadable)
     assert result["outcome"] == "status_unavailable" and result["verified"] is False
-    assert check(result, "signature")["passed"] is True
+    assert check(result, "signature")["passed"] is True and check(result, "suspension")["passed"] is True
     problem = check(result, "revocation")["problem"]
     assert problem["type"].endswith("/status-unavailable") and problem["status"] == 503
-
-
-@pytest.mark.xfail(strict=True, reason="the platform's verifier answers suspension from the credential's record: the "
-                   "lead's verifier change (issue 12); remove this mark when it lands")
-async def test_suspension_is_answered_from_the_record(platform: Platform) -> None:
-    """Suspension is no longer named by the document (OB 3.0: one credentialStatus, the revocation entry); the
-    platform's verifier answers it from the credential's suspension entry, kept in its record and in the published
-    suspension list."""
-    cred = await issue(platform)
-    doc, cid = cred["document"], cred["id"]
-    headers = await platform.school_headers()
-    assert check(await verify(platform, doc), "suspension")["passed"] is True
-    async with platform.client("credentials") as c:
-        assert (await c.post(f"/v1/credentials/{cid}/suspend", json={"reason": "Đang xác minh"}, headers=headers)).status_code == 200
-    result = await verify(platform, doc)
-    assert result["outcome"] == "suspended" and not result["verified"]
-    assert check(result, "suspension")["problem"]["type"].endswith("/credential-suspended")
-    assert check(result, "revocation")["passed"] is True
-    async with platform.client("credentials") as c:
-        assert (await c.post(f"/v1/credentials/{cid}/unsuspend", json={"reason": "Hợp lệ"}, headers=headers)).status_code == 200
-    assert (await verify(platform, doc))["outcome"] == "valid"

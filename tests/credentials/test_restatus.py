@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -47,14 +46,17 @@ async def _make_legacy(platform: Platform, credential_id: str) -> None:
         row.document_format = None
 
 
-def _restatus_command(platform: Platform, *args: str) -> str:
+async def _restatus_command(platform: Platform, *args: str) -> str:
+    """``python -m services credentials-restatus`` in its own process, on the platform's credentials database; the
+    event loop keeps running meanwhile, so the in-process services finish their own transactions (SQLite: one writer)."""
     settings = platform.settings["credentials"]
     env = os.environ | {"CREDENTIALS_DATABASE_URL": settings.database_url, "CREDENTIALS_ENVIRONMENT": "test",
                         "CREDENTIALS_KEY_ENCRYPTION_KEY": settings.key_encryption_key, "VET_LOG_LEVEL": "WARNING"}
-    done = subprocess.run([sys.executable, "-m", "services", "credentials-restatus", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services", "credentials-restatus", *args, cwd=ROOT,
+                                                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 300)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return out.decode()
 
 
 async def _document(platform: Platform, credential_id: str) -> dict[str, Any]:
@@ -101,9 +103,9 @@ async def test_restatus_command_signs_old_documents_again_and_keeps_every_status
         assert ob3_errors(read["document"])  # not OB 3.0: the reason for all this
 
     # resumable: one batch of one, then the rest
-    first = _restatus_command(platform, "--batch-size", "1", "--max-batches", "1")
+    first = await _restatus_command(platform, "--batch-size", "1", "--max-batches", "1")
     assert "re-signed 1," in first.splitlines()[-1], first
-    _restatus_command(platform, "--batch-size", "2")
+    await _restatus_command(platform, "--batch-size", "2")
 
     after = {cid: await _document(platform, cid) for cid in before}
     for cid, read in after.items():
@@ -139,7 +141,7 @@ async def test_restatus_command_signs_old_documents_again_and_keeps_every_status
     assert _bit(await _served_list(platform, sus["statusListCredential"]), int(sus["statusListIndex"]))
 
     # idempotent: running it again changes nothing
-    again = _restatus_command(platform)
+    again = await _restatus_command(platform)
     assert "re-signed 0," in again.splitlines()[-1], again
     for cid in before:
         assert (await _document(platform, cid))["document"] == after[cid]["document"]

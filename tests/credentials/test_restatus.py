@@ -127,6 +127,8 @@ async def test_restatus_command_signs_old_documents_again_and_keeps_every_status
     assert (await verify(platform, after[lifted]["document"]))["outcome"] == "valid"
     result = await verify(platform, after[revoked]["document"])
     assert result["outcome"] == "revoked" and check(result, "revocation")["problem"]["type"].endswith("/credential-revoked")
+    result = await verify(platform, after[suspended]["document"])  # no suspension entry: answered from the record
+    assert result["outcome"] == "suspended" and check(result, "suspension")["problem"]["type"].endswith("/credential-suspended")
     assert (await verify(platform, before[active]["document"]))["outcome"] == "valid"
     assert (await verify(platform, before[revoked]["document"]))["outcome"] == "revoked"
     assert (await verify(platform, before[suspended]["document"]))["outcome"] == "suspended"  # its entry is still served

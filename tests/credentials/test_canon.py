@@ -179,7 +179,7 @@ def test_at_most_max_processes_at_a_time(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(canon, "TIME_LIMIT", 0.5)
     running = 0
     peak = 0
-    lock = threading.Lock()
+    lock = threading.Condition()
     real_run = canon._Worker.run
 
     def run(self: canon._Worker, *args: object) -> tuple[str, str]:
@@ -187,6 +187,10 @@ def test_at_most_max_processes_at_a_time(monkeypatch: pytest.MonkeyPatch) -> Non
         with lock:
             running += 1
             peak = max(peak, running)
+            lock.notify_all()
+            # hold until the bound is reached (workers start at different speeds on a loaded machine), with a deadline:
+            # a limiter that let only one through would leave peak at 1, one that let more through would exceed it
+            lock.wait_for(lambda: running >= canon.MAX_PROCESSES, timeout=20)
         try:
             return real_run(self, *args)  # type: ignore[arg-type]
         finally:

@@ -4,6 +4,9 @@
   ``GatewaySettings.header_timeout_seconds`` of opening (or of its previous response, after the keep-alive wait),
   else it gets a 408 and is closed. uvicorn alone waits for ever for the first request of a connection and for
   headers sent a byte at a time (slowloris).
+* A drain deadline: when the gateway answers before a body has arrived (401, 413, 429 …), the rest of the body is
+  discarded as it comes for at most the header timeout, then the connection is closed — a refused client cannot
+  keep a connection open by trickling a body nobody reads.
 * uvicorn's own ``X-Forwarded-For`` handling is off (``proxy_headers=False``): by default it believes the header
   from 127.0.0.1, which would let any local client choose its address. The gateway takes the client's address from
   the peer, and believes ``X-Forwarded-For`` only from its configured ``trusted_proxies``.
@@ -40,6 +43,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -63,9 +67,30 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._disarm_header_timer()
         super().on_headers_complete()
 
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        super().on_response_complete()
+        if cycle is not None and cycle.more_body and self._drain_timer is None and not self.transport.is_closing():
+            # answered before the body arrived: what is left is discarded as it comes, for a bounded time
+            self._drain_timer = self.loop.call_later(self.header_timeout, self._drain_timed_out)
+
+    def on_message_complete(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        super().on_message_complete()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         super().connection_lost(exc)
+
+    def _drain_timed_out(self) -> None:
+        self._drain_timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
 
     def _header_timed_out(self) -> None:
         self._header_timer = None

@@ -112,6 +112,17 @@ async def test_headers_must_arrive_in_time(upstream) -> None:
         finally:
             silent.close()
             slow.close()
+        # refused before its body arrived (no token here): the rest of the body cannot hold the connection open
+        reader, writer = await connect(port, ATTACKER)
+        try:
+            writer.write(trickle_head("/api/records/v1/items", 100) + b"{")
+            await writer.drain()
+            assert (await read_response(reader, 10))[0] == 401
+            writer.write(b" ")  # still trickling
+            await writer.drain()
+            assert await closed_by_server(reader, 10) == b""
+        finally:
+            writer.close()
         # a request that arrives in time is served, and its keep-alive connection serves the next one in time
         reader, writer = await connect(port, VICTIM)
         try:

@@ -8,4 +8,4 @@ COPY gateway ./gateway
 RUN pip install --no-cache-dir .
 USER nobody
 EXPOSE 8000 8001 8002 8003 8004
-CMD ["python", "-m", "uvicorn", "--factory", "gateway.app:create_app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "gateway", "--host", "0.0.0.0", "--port", "8000"]

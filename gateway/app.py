@@ -8,11 +8,16 @@ Routes (see DESIGN.md, "API conventions"):
 * ``/.well-known/jwks.json`` and ``/.well-known/openid-configuration`` → identity;
 * its own ``/healthz``, ``/readyz`` (each upstream's readiness), ``/openapi.json`` (merged) and ``/docs``.
 
-On the way: ``X-Request-ID`` accepted or made, forwarded and echoed; bearer tokens verified at the edge except on
-the public allow-list (verified tokens cached until ``exp``); token buckets per client IP and per client;
-bodies streamed both ways (:mod:`gateway.proxy`); one JSON access-log line per request.
+On the way: ``X-Request-ID`` accepted or made, forwarded and echoed; the client's address taken from the peer
+(or, behind configured trusted proxies, the right-most untrusted ``X-Forwarded-For`` hop); at most
+``max_concurrent_per_client`` requests in progress per client address; bearer tokens verified at the edge except
+on the public allow-list (verified tokens cached until ``exp``), and meant for the service routed to (``aud``);
+token buckets per client IP and per client; bodies bounded per route, read whole before the service is contacted
+unless the route takes uploads (:mod:`gateway.limits`, :mod:`gateway.proxy`); one JSON access-log line per request,
+without secrets.
 
-Run: ``uvicorn --factory gateway.app:create_app --loop uvloop --http httptools --no-access-log --port 8000``.
+Run: ``python -m gateway`` (uvicorn with a header timeout, and without uvicorn's own X-Forwarded-For handling:
+the gateway decides whom to believe; see :mod:`gateway.server`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth import PublicRoutes, TokenCache, bearer_from_header
 from gateway.config import GatewaySettings
+from gateway.limits import BodyRules, ClientConcurrency
 from gateway.observability import AccessLog, RequestIds
 from gateway.openapi import OpenAPIAggregator
 from gateway.problems import (
@@ -39,13 +45,16 @@ from gateway.problems import (
     send_not_found,
     send_problem,
     send_rate_limited,
+    send_too_many_in_progress,
     send_unauthorized,
 )
 from gateway.proxy import Proxy, forwarded_request
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from services.common.auth import JWKSCache, TokenVerifier
+from services.common.auth import JWKSCache, TokenVerifier, audiences_of
+from services.common.client_ip import TrustedProxies, client_address
 from services.common.errors import AppError, internal_error_body
 from services.common.logging import configure_logging, request_id_var
+from services.common.middleware import loggable_path
 
 log = logging.getLogger("gateway")
 
@@ -56,6 +65,8 @@ _IDENTITY_ROOT_PATHS = ("/.well-known/jwks.json", "/.well-known/openid-configura
 #: the platform's JSON-LD context documents (their URLs are named in every credential it issues)
 _CREDENTIALS_ROOT_PATHS = ("/ns/credentials/v1",)
 _SAFE_PATH_CHARS = "/:@!$&'()*+,;=-._~"
+#: the services' own API documents, not passed on when the gateway serves no documentation
+_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -81,11 +92,16 @@ class Gateway:
         self.upstreams = settings.upstreams
         self.public = PublicRoutes(settings.public_routes)
         self.proxy = Proxy(settings)
+        # every audience is accepted here; a token must name the service it is sent to (checked per route)
         self.verifier = TokenVerifier(
-            JWKSCache(provider=self._fetch_jwks, min_refresh_seconds=1.0),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
+            JWKSCache(provider=self._fetch_jwks, min_refresh_seconds=1.0), issuer=settings.jwt_issuer
         )
+        self.trusted = TrustedProxies(settings.trusted_proxies)
+        self.body_rules = BodyRules(settings.body_routes, settings.max_body_bytes)
+        self.concurrency = (
+            ClientConcurrency(settings.max_concurrent_per_client) if settings.max_concurrent_per_client > 0 else None
+        )
+        self._serve_docs = settings.serve_docs
         self.tokens = TokenCache(self.verifier, settings.token_cache_size)
         self.limiter: RateLimiter | None = None
         self._ip_rate = (settings.rate_limit_ip_burst, settings.rate_limit_per_ip_per_minute / 60.0)
@@ -100,13 +116,15 @@ class Gateway:
         identity = self.upstreams["identity"]
         self._root_routes = {path: identity for path in _IDENTITY_ROOT_PATHS}
         self._root_routes.update((path, self.upstreams["credentials"]) for path in _CREDENTIALS_ROOT_PATHS)
-        self._local: dict[str, LocalHandler] = {
-            "/healthz": self._healthz,
-            "/readyz": self._readyz,
-            "/openapi.json": self._openapi,
-            "/docs": self._docs,
-            "/docs/oauth2-redirect": self._docs_redirect,
-        }
+        self._root_services = {path: "identity" for path in _IDENTITY_ROOT_PATHS}
+        self._root_services.update((path, "credentials") for path in _CREDENTIALS_ROOT_PATHS)
+        self._local: dict[str, LocalHandler] = {"/healthz": self._healthz, "/readyz": self._readyz}
+        if self._serve_docs:
+            self._local.update({
+                "/openapi.json": self._openapi,
+                "/docs": self._docs,
+                "/docs/oauth2-redirect": self._docs_redirect,
+            })
         self._access_log = settings.access_log
         self.access_log = AccessLog("gateway")
         self.request_ids = RequestIds()
@@ -136,18 +154,39 @@ class Gateway:
             await receive()
             await send({"type": "websocket.close", "code": 1008})
 
+    def concurrency_in_progress(self, client: str | None = None) -> int:
+        """Requests in progress (of one client address, or of all), as counted for the per-client cap."""
+        return self.concurrency.in_progress(client) if self.concurrency is not None else 0
+
+    def client_of(self, scope: Scope) -> tuple[str, bool]:
+        """The client's address, and whether the peer is a trusted proxy (whose X-Forwarded-For is believed)."""
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        if not self.trusted or peer not in self.trusted:
+            return peer, False
+        chain = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+        return client_address(peer, chain, self.trusted), True
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         rid = self.request_ids(scope["headers"])
         context = request_id_var.set(rid)
         status = 500
+        client_ip, trusted_peer = self.client_of(scope)
+        concurrency = self.concurrency
+        entered = False
         try:
+            if concurrency is not None:
+                entered = concurrency.enter(client_ip)
+                if not entered:
+                    status = await send_too_many_in_progress(send, concurrency.cap, scope["path"], rid)
+                    return
             if self._cors is None:
-                status = await self._route(scope, receive, send, rid)
+                status = await self._route(scope, receive, send, rid, client_ip, trusted_peer)
             else:
-                status = await self._route_with_cors(scope, receive, send, rid)
+                status = await self._route_with_cors(scope, receive, send, rid, client_ip, trusted_peer)
         except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            log.exception("unhandled error on %s %s", scope["method"], loggable_path(scope["path"]))
             status = 500
             with contextlib.suppress(Exception):  # fails if the response had already started
                 body = internal_error_body(scope["path"])
@@ -155,15 +194,19 @@ class Gateway:
                     send, 500, body["title"], body["detail"], slug="internal", instance=scope["path"], request_id=rid
                 )
         finally:
+            if entered:
+                concurrency.leave(client_ip)  # type: ignore[union-attr]
             if self._access_log and self.access_log.enabled():
-                client = scope.get("client")
+                # no query string, no secret path segments (share tokens, player links)
                 self.access_log.write(
-                    scope["method"], scope["path"], status, round((time.perf_counter() - started) * 1000.0, 2), rid,
-                    client[0] if client else None,
+                    scope["method"], loggable_path(scope["path"]), status,
+                    round((time.perf_counter() - started) * 1000.0, 2), rid, client_ip or None,
                 )
             request_id_var.reset(context)
 
-    async def _route_with_cors(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+    async def _route_with_cors(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, client_ip: str, trusted_peer: bool
+    ) -> int:
         status = [0]
         rid_header = (b"x-request-id", rid.encode("latin-1"))
 
@@ -176,24 +219,32 @@ class Gateway:
                 message["headers"] = headers
             await send(message)
 
+        scope["gateway.client"] = (client_ip, trusted_peer)
         await self._cors(scope, receive, send_and_note)
         return status[0] or 499  # nothing sent: the client had gone
 
     async def _cors_inner(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._route(scope, receive, send, request_id_var.get() or "")
+        client_ip, trusted_peer = scope["gateway.client"]
+        await self._route(scope, receive, send, request_id_var.get() or "", client_ip, trusted_peer)
 
     # -- routing, auth, limits ------------------------------------------------------------------------------------
 
-    async def _route(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
+    async def _route(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, client_ip: str, trusted_peer: bool
+    ) -> int:
         path: str = scope["path"]
         method: str = scope["method"]
         local: LocalHandler | None = None
         prefix: str | None = None
         base: str | None
+        #: the service the request goes to: a token must name it in its ``aud``
+        service: str | None = "credentials"
         if path.startswith("/api/"):
-            service, _, _ = path[5:].partition("/")
+            service, _, rest = path[5:].partition("/")
             base = self.upstreams.get(service)
             if base is None:
+                return await send_not_found(send, path, rid)
+            if not self._serve_docs and "/" + rest in _DOC_PATHS:
                 return await send_not_found(send, path, rid)
             upstream_path = _raw_tail(scope, 5 + len(service))
             prefix = "/api/" + service
@@ -211,17 +262,18 @@ class Gateway:
                 if local is None:
                     return await send_not_found(send, path, rid)
                 upstream_path = ""
+                service = None
             else:
                 upstream_path = _raw_tail(scope, 0)
+                service = self._root_services[path]
         if "/." in path and _has_dot_segment(path):
             return await send_problem(
                 send, 400, "Bad request", "Paths with '.' or '..' segments are not accepted.",
                 slug="bad-request", instance=path, request_id=rid,
             )
 
-        request = forwarded_request(scope, rid, prefix)
-        client = scope.get("client")
-        ip_bucket = ("ip:" + (client[0] if client else "-"), *self._ip_rate)
+        request = forwarded_request(scope, rid, prefix, trusted_peer=trusted_peer)
+        ip_bucket = ("ip:" + (client_ip or "-"), *self._ip_rate)
         limiter = self.limiter
 
         if not self.public.is_public(method, path):
@@ -239,14 +291,19 @@ class Gateway:
                     principal = await self.tokens.principal(token)
                 except AppError as exc:
                     return await send_app_error(send, exc, instance=path, request_id=rid)
+                if service is not None and service not in audiences_of(principal.claims):
+                    return await self._wrong_audience(send, service, path, rid)
                 if limiter is not None:
                     wait = await limiter.hit((("client:" + principal.sub, *self._client_rate),))
                     if wait:
                         return await send_rate_limited(send, wait, path, rid)
-            elif limiter is not None:
-                wait = await limiter.hit((ip_bucket, ("client:" + cached.sub, *self._client_rate)))
-                if wait:
-                    return await send_rate_limited(send, wait, path, rid)
+            else:
+                if service is not None and service not in audiences_of(cached.claims):
+                    return await self._wrong_audience(send, service, path, rid)
+                if limiter is not None:
+                    wait = await limiter.hit((ip_bucket, ("client:" + cached.sub, *self._client_rate)))
+                    if wait:
+                        return await send_rate_limited(send, wait, path, rid)
         elif limiter is not None:
             wait = await limiter.hit((ip_bucket,))
             if wait:
@@ -256,7 +313,16 @@ class Gateway:
             return await local(scope, receive, send, rid)
         query: bytes = scope["query_string"]
         url = base + upstream_path + ("?" + query.decode("latin-1") if query else "")  # type: ignore[operator]
-        return await self.proxy.forward(scope, receive, send, url, request, rid)
+        body_limit = self.body_rules(method, path) if request.has_body else None
+        return await self.proxy.forward(scope, receive, send, url, request, rid, body_limit)
+
+    @staticmethod
+    async def _wrong_audience(send: Send, service: str, path: str, rid: str) -> int:
+        return await send_problem(
+            send, 401, "Authentication required", f"The bearer token is not meant for {service} (its aud).",
+            slug="unauthorized", instance=path, request_id=rid,
+            headers={"WWW-Authenticate": 'Bearer realm="vet", error="invalid_token"'},
+        )
 
     # -- the gateway's own routes --------------------------------------------------------------------------------
 

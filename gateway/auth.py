@@ -32,23 +32,29 @@ def _pattern_regex(pattern: str) -> str:
     return "".join(out)
 
 
+def parse_route(rule: str) -> tuple[list[str], str]:
+    """``"GET,POST /a/*/b/**"`` → (the methods it covers, the regex of its pattern). See ``DEFAULT_PUBLIC_ROUTES``."""
+    methods, _, pattern = rule.strip().partition(" ")
+    pattern = pattern.strip()
+    if not pattern:  # a bare pattern means every method
+        methods, pattern = "*", methods
+    if not pattern.startswith("/"):
+        raise ValueError(f"route pattern must start with '/': {rule!r}")
+    names = list(_HTTP_METHODS) if methods == "*" else [m.strip().upper() for m in methods.split(",")]
+    if "GET" in names and "HEAD" not in names:
+        names = [*names, "HEAD"]
+    return names, _pattern_regex(pattern)
+
+
 class PublicRoutes:
     """Which ``(method, path)`` pairs pass without a token. See ``DEFAULT_PUBLIC_ROUTES`` for the syntax."""
 
     def __init__(self, rules: Iterable[str]) -> None:
         per_method: dict[str, list[str]] = {m: [] for m in _HTTP_METHODS}
         for rule in rules:
-            methods, _, pattern = rule.strip().partition(" ")
-            pattern = pattern.strip()
-            if not pattern:  # a bare pattern means every method
-                methods, pattern = "*", methods
-            if not pattern.startswith("/"):
-                raise ValueError(f"public route pattern must start with '/': {rule!r}")
-            names = _HTTP_METHODS if methods == "*" else [m.strip().upper() for m in methods.split(",")]
-            if "GET" in names and "HEAD" not in names:
-                names = [*names, "HEAD"]
+            names, regex = parse_route(rule)
             for name in names:
-                per_method.setdefault(name, []).append(_pattern_regex(pattern))
+                per_method.setdefault(name, []).append(regex)
         self._regex = {
             method: re.compile("(?:" + "|".join(parts) + r")\Z") for method, parts in per_method.items() if parts
         }

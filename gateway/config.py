@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
 
 #: Routes that need no bearer token at the edge: ``"<METHODS> <PATTERN>"``. ``METHODS`` is ``*`` or a comma list
 #: (``GET`` also admits ``HEAD``); in ``PATTERN`` ``*`` matches within one path segment and ``**`` matches
@@ -54,6 +56,8 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/learning/v1/xapi/about",
     # a cmi5 assignable unit's fetch URL: no credentials, the URL carries a one-time secret (in its query string)
     "POST /api/learning/v1/xapi/cmi5/fetch/*",
+    # a holder's share link: the token in the path is the credential's capability
+    "GET /api/credentials/v1/shared/*",
     # people sign in here (the services check credentials and lock out brute force themselves)
     "POST /api/identity/v1/auth/login",
     "POST /api/identity/v1/auth/logout",
@@ -72,6 +76,39 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
 ]
 
 
+class BodyRoute(BaseModel):
+    """A route whose request bodies may be larger than ``max_body_bytes``: ``route`` is ``"<METHODS> <PATTERN>"``
+    as in the public routes. ``stream``: bodies past ``max_body_bytes`` are streamed to the service (uploads);
+    otherwise the whole body is read before the service is contacted."""
+
+    route: str
+    max_bytes: int = Field(gt=0)
+    stream: bool = False
+
+
+#: Routes meant for large bodies (their services check their own, equal limits). Every other body is read whole,
+#: up to ``max_body_bytes``, before the service is contacted.
+DEFAULT_BODY_ROUTES: list[BodyRoute] = [
+    # uploads: files of the library (the service's max_upload_bytes), parts of resumable uploads (64 MiB each)
+    BodyRoute(route="PUT,POST /api/learning/v1/learning-objects/*/file", max_bytes=4096 * MiB, stream=True),
+    BodyRoute(route="PUT /api/learning/v1/uploads/*/parts/*", max_bytes=64 * MiB, stream=True),
+    # a school's sync files (JSON, CSV, OneRoster zip: records' sync_max_upload_bytes)
+    BodyRoute(route="POST /api/records/v1/institutions/*/sync/*", max_bytes=512 * MiB, stream=True),
+    # registry and reference-data imports (CSV)
+    BodyRoute(route="POST /api/identity/v1/institutions/import", max_bytes=20 * MiB, stream=True),
+    BodyRoute(route="PUT /api/records/v1/occupations", max_bytes=5 * MiB, stream=True),
+    # batches: persons to resolve (10,000), credentials to verify (1,000) or to issue, learners to enrol
+    BodyRoute(route="POST /api/identity/v1/persons/resolve", max_bytes=8 * MiB, stream=True),
+    BodyRoute(route="POST /api/credentials/v1/verify/bulk", max_bytes=16 * MiB, stream=True),
+    BodyRoute(route="POST /verify/bulk", max_bytes=16 * MiB, stream=True),
+    BodyRoute(route="POST /api/credentials/v1/issue-jobs", max_bytes=16 * MiB, stream=True),
+    BodyRoute(route="POST /api/learning/v1/courses/*/enrolments/batch", max_bytes=4 * MiB),
+    BodyRoute(route="POST,PUT /api/learning/v1/xapi/statements", max_bytes=4 * MiB),
+    # CloudEvents between services (credentials accepts 4 MiB)
+    BodyRoute(route="POST /api/*/v1/events", max_bytes=4 * MiB),
+]
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", env_file=None)
 
@@ -85,12 +122,37 @@ class GatewaySettings(BaseSettings):
     records_url: str = "http://127.0.0.1:8003"
     credentials_url: str = "http://127.0.0.1:8004"
 
-    #: the ``iss`` every accepted token must carry (identity's ``IDENTITY_JWT_ISSUER``)
+    #: the ``iss`` every accepted token must carry (identity's ``IDENTITY_JWT_ISSUER``); a token's ``aud`` must list
+    #: the service a request is routed to (each service's audience is its name: identity, learning, …)
     jwt_issuer: str = "http://127.0.0.1:8001"
-    jwt_audience: str = "vet-platform"
     #: verified tokens kept in memory until their ``exp`` (bounded)
     token_cache_size: int = 10_000
     public_routes: list[str] = DEFAULT_PUBLIC_ROUTES
+
+    #: load balancers in front of the gateway (addresses or networks, e.g. ``["10.0.0.0/8"]``); from them the client
+    #: is the right-most untrusted ``X-Forwarded-For`` hop and the chain is passed on with the peer appended. From
+    #: anyone else a client's ``X-Forwarded-For`` is replaced by its address. Empty: the gateway is the edge.
+    trusted_proxies: list[str] = []
+
+    #: ``/docs`` and ``/openapi.json`` (the gateway's and each service's through it); unset: off in production
+    docs_enabled: bool | None = None
+
+    # -- limits against slow and large requests (see README, "Security model") --------------------------------
+    #: a request's line and headers must arrive within this (else 408 and the connection is closed)
+    header_timeout_seconds: float = 10.0
+    #: an idle keep-alive connection is closed after this
+    keep_alive_seconds: int = 5
+    #: largest body on any route not in ``body_routes`` (413 above it); read whole before the service is contacted
+    max_body_bytes: int = 1 * MiB
+    body_routes: list[BodyRoute] = DEFAULT_BODY_ROUTES
+    #: a body read whole must arrive within ``body_timeout_seconds`` + its length / ``body_min_bytes_per_second``
+    #: (else 408); the service is not contacted before, so a slow client holds no upstream connection
+    body_timeout_seconds: float = 10.0
+    body_min_bytes_per_second: int = 32 * 1024
+    #: a streamed upload that sends nothing for this long is cut off (408 if the service has not answered yet)
+    upload_idle_timeout_seconds: float = 30.0
+    #: requests in progress at once per client address (429 above it); 0 turns the cap off
+    max_concurrent_per_client: int = 64
 
     upstream_connect_timeout: float = 3.0
     #: longest silence while waiting for (a chunk of) the upstream's response; uploads themselves are not capped
@@ -119,6 +181,10 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def serve_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else self.environment != "production"
 
     @property
     def upstreams(self) -> dict[str, str]:

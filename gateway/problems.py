@@ -34,6 +34,7 @@ async def send_problem(
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode("latin-1")),
         (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
     ]
     for name, value in (headers or {}).items():
         raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
@@ -76,4 +77,13 @@ async def send_rate_limited(send: Send, retry_after: float, path: str, request_i
         send, 429, "Too many requests", f"Rate limit exceeded; retry in {seconds} s.",
         slug="rate-limited", instance=path, request_id=request_id,
         headers={"Retry-After": str(seconds)}, retry_after=seconds,
+    )
+
+
+async def send_too_many_in_progress(send: Send, cap: int, path: str, request_id: str) -> int:
+    return await send_problem(
+        send, 429, "Too many requests in progress",
+        f"At most {cap} requests from one client address are served at a time; retry when one has finished.",
+        slug="too-many-in-progress", instance=path, request_id=request_id,
+        headers={"Retry-After": "1"}, retry_after=1, max_in_progress=cap,
     )

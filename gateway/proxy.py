@@ -1,10 +1,12 @@
-"""The streaming reverse proxy: one aiohttp ``ClientSession`` (a large keep-alive pool) for every upstream.
+"""The reverse proxy: one aiohttp ``ClientSession`` (a large keep-alive pool) for every upstream.
 
-Bodies stream both ways and are never held whole: the ASGI ``receive()`` chunks feed aiohttp as an async
-generator (with the client's ``Content-Length`` kept, else chunked), and the upstream's response goes to
-``send()`` chunk by chunk as it arrives, with backpressure on both sides. Upstream failures become problems:
-refused / unreachable → 503, timed out → 504, anything else broken → 502. Never a hang: connect and read
-timeouts are always set.
+Request bodies up to ``max_body_bytes`` (or their route's limit) are read whole, within a deadline, before the
+service is contacted, so a client that trickles its body holds no upstream connection (:mod:`gateway.limits`).
+Past that, only upload routes stream: the ASGI ``receive()`` chunks feed aiohttp as an async generator (with the
+client's ``Content-Length`` kept, else chunked), with an idle timeout and the route's limit counted as they pass.
+The upstream's response goes to ``send()`` chunk by chunk as it arrives, with backpressure on both sides.
+Upstream failures become problems: refused / unreachable → 503, timed out → 504, anything else broken → 502.
+Never a hang: connect and read timeouts are always set.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from gateway.config import GatewaySettings
+from gateway.limits import BodyTimeout, BodyTooLarge, ClientDisconnected, StreamedBody, body_error_of, read_head
 from gateway.problems import send_problem
+from services.common.middleware import loggable_path, mask_secret_segments
 
 log = logging.getLogger("gateway.proxy")
 
@@ -43,19 +47,21 @@ _SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _WATCH_DISCONNECT_BYTES = 1 << 20
 
 
-class ClientDisconnected(Exception):
-    """The client went away while its request body was being forwarded."""
+_PROXY_SCHEMES = frozenset({b"http", b"https"})
 
 
 class ForwardedRequest:
     """What the gateway learned from the request's headers in its one pass over them."""
 
-    __slots__ = ("headers", "authorization", "has_body")
+    __slots__ = ("headers", "authorization", "has_body", "content_length")
 
-    def __init__(self, headers: list[tuple[str, str]], authorization: bytes | None, has_body: bool) -> None:
+    def __init__(
+        self, headers: list[tuple[str, str]], authorization: bytes | None, has_body: bool, content_length: int | None
+    ) -> None:
         self.headers = headers
         self.authorization = authorization
         self.has_body = has_body
+        self.content_length = content_length
 
 
 def _text(value: bytes) -> str:
@@ -65,14 +71,21 @@ def _text(value: bytes) -> str:
         return value.decode("latin-1")
 
 
-def forwarded_request(scope: Scope, request_id: str, prefix: str | None = None) -> ForwardedRequest:
+def forwarded_request(
+    scope: Scope, request_id: str, prefix: str | None = None, *, trusted_peer: bool = False
+) -> ForwardedRequest:
     """One pass over the request headers: the list to forward, plus the Authorization value and body presence.
     ``prefix`` (``/api/<service>``) tells the service where clients reach it, so the links it returns are right;
-    a client's own ``X-Forwarded-Prefix`` is dropped."""
+    a client's own ``X-Forwarded-Prefix`` is dropped.
+
+    ``X-Forwarded-For``: the peer's address replaces whatever the client sent, unless the peer is a trusted proxy
+    (``trusted_peer``): then the chain is kept and the peer appended, as every proxy does. Likewise a trusted
+    proxy's ``X-Forwarded-Proto`` is kept (it terminated TLS); anyone else's is replaced."""
     headers: list[tuple[str, str]] = []
     authorization = None
     has_body = False
-    host = forwarded_for = connection = None
+    content_length: int | None = None
+    host = forwarded_for = forwarded_proto = connection = None
     for name, value in scope["headers"]:
         if name in _REQUEST_DROP:
             if name == b"transfer-encoding":
@@ -81,6 +94,8 @@ def forwarded_request(scope: Scope, request_id: str, prefix: str | None = None) 
                 host = value
             elif name == b"x-forwarded-for":
                 forwarded_for = value if forwarded_for is None else forwarded_for + b", " + value
+            elif name == b"x-forwarded-proto":
+                forwarded_proto = value
             elif name == b"connection":
                 connection = value
             continue
@@ -88,6 +103,8 @@ def forwarded_request(scope: Scope, request_id: str, prefix: str | None = None) 
             authorization = value
         elif name == b"content-length":
             has_body = value != b"0"
+            if value.isdigit():
+                content_length = int(value)
         headers.append((name.decode("latin-1"), _text(value)))
     if connection is not None:
         # headers named in Connection are hop-by-hop too
@@ -96,54 +113,20 @@ def forwarded_request(scope: Scope, request_id: str, prefix: str | None = None) 
             headers = [(k, v) for k, v in headers if k not in named]
     client = scope.get("client")
     ip = client[0] if client else ""
-    if forwarded_for is None:
-        headers.append(("X-Forwarded-For", ip))
+    if trusted_peer and forwarded_for is not None and forwarded_for.strip():
+        headers.append(("X-Forwarded-For", f"{forwarded_for.decode('latin-1')}, {ip}"))
     else:
-        chain = forwarded_for.decode("latin-1")
-        # uvicorn's --proxy-headers may already have taken the client address from this chain: don't repeat it
-        if ip not in (entry.strip() for entry in chain.split(",")):
-            chain = f"{chain}, {ip}"
-        headers.append(("X-Forwarded-For", chain))
-    headers.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+        headers.append(("X-Forwarded-For", ip))
+    if trusted_peer and forwarded_proto is not None and forwarded_proto.strip().lower() in _PROXY_SCHEMES:
+        headers.append(("X-Forwarded-Proto", forwarded_proto.strip().lower().decode("latin-1")))
+    else:
+        headers.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
     if host is not None:
         headers.append(("X-Forwarded-Host", host.decode("latin-1")))
     if prefix is not None:
         headers.append(("X-Forwarded-Prefix", prefix))
     headers.append(("X-Request-ID", request_id))
-    return ForwardedRequest(headers, authorization, has_body)
-
-
-class _Body:
-    """The request body as aiohttp consumes it; remembers whether ``receive()`` was drained."""
-
-    __slots__ = ("receive", "done")
-
-    def __init__(self, receive: Receive) -> None:
-        self.receive = receive
-        self.done = False
-
-    async def first(self) -> tuple[bytes, bool]:
-        message = await self.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected()
-        more = message.get("more_body", False)
-        self.done = not more
-        return message.get("body", b""), more
-
-    async def rest(self, first: bytes) -> AsyncIterator[bytes]:
-        if first:
-            yield first
-        receive = self.receive
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected()
-            chunk = message.get("body", b"")
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                self.done = True
-                return
+    return ForwardedRequest(headers, authorization, has_body, content_length)
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -194,39 +177,79 @@ class Proxy:
         url: str,
         request: ForwardedRequest,
         request_id: str,
+        body_limit: tuple[int, bool] | None = None,
     ) -> int:
         """Send the request to ``url`` (already encoded, query included) and stream the answer back.
-        Returns the status sent (``499`` if the client left first)."""
+        ``body_limit`` is the route's ``(max_bytes, stream)``. Returns the status sent (``499`` if the client
+        left first)."""
         assert self.session is not None, "the gateway's lifespan has not run"
+        s = self.settings
         method = scope["method"]
-        body: _Body | None = None
+        body: StreamedBody | None = None
         data: Any = None
         if request.has_body:
-            body = _Body(receive)
+            limit, stream = body_limit or (s.max_body_bytes, False)
+            declared = request.content_length
+            if declared is not None and declared > limit:
+                return await self._body_refused(send, scope, request_id, BodyTooLarge(limit))
+            # read whole (or, on upload routes, the first max_body_bytes) before the service is contacted
+            head_limit = min(limit, s.max_body_bytes) if stream else limit
+            expected = min(declared if declared is not None else head_limit, head_limit)
+            deadline = s.body_timeout_seconds + expected / s.body_min_bytes_per_second
             try:
-                first, more = await body.first()
+                async with asyncio.timeout(deadline):
+                    chunks, total, complete = await read_head(receive, head_limit)
+            except TimeoutError:
+                return await self._body_refused(send, scope, request_id, BodyTimeout(deadline, streaming=False))
             except ClientDisconnected:
                 return 499
-            # a body that arrived in one piece is passed as is; anything longer streams
-            data = body.rest(first) if more else first
+            if complete:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            elif not stream:
+                return await self._body_refused(send, scope, request_id, BodyTooLarge(limit))
+            else:
+                body = StreamedBody(receive, chunks, total, limit, s.upload_idle_timeout_seconds)
+                data = body.__aiter__()
         try:
             response = await self.session.request(
                 method, URL(url, encoded=True), headers=request.headers, data=data, allow_redirects=False
             )
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-            return await self._fail(send, scope, request_id, 504, exc)
-        except aiohttp.ClientConnectorError as exc:
-            return await self._fail(send, scope, request_id, 503, exc)
-        except aiohttp.ClientError as exc:
-            if isinstance(exc.__cause__, ClientDisconnected) or isinstance(exc.__context__, ClientDisconnected):
+        except (aiohttp.ClientError, asyncio.TimeoutError, ClientDisconnected, BodyTooLarge, BodyTimeout) as exc:
+            problem = body_error_of(exc)
+            if isinstance(problem, ClientDisconnected):
                 return 499
+            if problem is not None:
+                return await self._body_refused(send, scope, request_id, problem)
+            if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+                return await self._fail(send, scope, request_id, 504, exc)
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                return await self._fail(send, scope, request_id, 503, exc)
             return await self._fail(send, scope, request_id, 502, exc)
-        except ClientDisconnected:
-            return 499
         return await self._relay(response, receive, send, body, request_id)
 
+    async def _body_refused(self, send: Send, scope: Scope, request_id: str, problem: Exception) -> int:
+        """413 or 408, and the connection closed (the rest of the body is not read)."""
+        path = scope["path"]
+        close = {"Connection": "close"}
+        if isinstance(problem, BodyTooLarge):
+            return await send_problem(
+                send, 413, "Payload too large",
+                f"The request body is larger than this route accepts: at most {problem.limit} bytes.",
+                slug="payload-too-large", instance=path, request_id=request_id, headers=close, max_bytes=problem.limit,
+                errors=[{"field": "body", "in": "body", "message": f"larger than {problem.limit} bytes"}],
+            )
+        assert isinstance(problem, BodyTimeout)
+        detail = (f"The upload sent nothing for {problem.seconds:g} s." if problem.streaming
+                  else f"The request body did not arrive within {problem.seconds:g} s.")
+        log.info("request body timed out on %s %s", scope["method"], loggable_path(path),
+                 extra={"request_id": request_id})
+        return await send_problem(
+            send, 408, "Request timeout", detail, slug="request-timeout", instance=path, request_id=request_id,
+            headers=close, timeout_seconds=round(problem.seconds, 3),
+        )
+
     async def _relay(
-        self, response: aiohttp.ClientResponse, receive: Receive, send: Send, body: _Body | None, request_id: str
+        self, response: aiohttp.ClientResponse, receive: Receive, send: Send, body: StreamedBody | None, request_id: str
     ) -> int:
         status = response.status
         watcher: asyncio.Future[None] | None = None
@@ -275,10 +298,11 @@ class Proxy:
         path = scope["path"]
         reason = str(exc)
         query = scope.get("query_string", b"")
-        if query:  # query strings can carry signatures: keep them out of the logs
+        if query:  # query strings carry signatures, OIDC codes and states: keep them out of the logs
             reason = reason.replace(query.decode("latin-1"), "…")
-        log.warning("upstream %s for %s %s: %s: %s", status, scope["method"], path, type(exc).__name__, reason,
-                    extra={"request_id": request_id})
+        reason = mask_secret_segments(reason)  # share tokens and player links in a URL the error names
+        log.warning("upstream %s for %s %s: %s: %s", status, scope["method"], loggable_path(path), type(exc).__name__,
+                    reason, extra={"request_id": request_id})
         if status == 503:
             return await send_problem(
                 send, 503, "Upstream unavailable", "The service behind this route cannot be reached.",

@@ -96,6 +96,8 @@ def start_processes(host: str, ports: dict[str, int], gateway_port: int, log_lev
     for name, factory, port in targets:
         cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port),
                "--log-level", log_level, "--no-access-log"]
+        if name == "gateway":  # its own server settings: header timeout, no uvicorn X-Forwarded-For handling
+            cmd = [sys.executable, "-m", "gateway", "--host", host, "--port", str(port), "--log-level", log_level]
         procs[name] = subprocess.Popen(cmd, env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent)
     return procs
 

@@ -105,6 +105,7 @@ def create_service_app(
             min_refresh_seconds=0.0 if jwks_provider else 1.0,
         ),
         issuer=settings.jwt_issuer,
+        audience=settings.service_name,  # a token is accepted only by the services its ``aud`` lists
     )
     app.state.tokens = ServiceTokenProvider(f"{identity}/oauth/token", settings.client_id, settings.client_secret, app.state.http)
     app.state.outbox = Outbox(source=settings.service_name, routes=settings.event_routes)

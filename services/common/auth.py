@@ -2,7 +2,8 @@
 
 * :class:`JWKSCache` fetches ``/.well-known/jwks.json`` once, keeps it, and refetches when a token names an
   unknown ``kid`` (at most once per ``min_refresh_seconds``), which is how key rotation reaches every service.
-* :class:`TokenVerifier` checks signature (explicit algorithm list, never ``none``), issuer, audience, expiry.
+* :class:`TokenVerifier` checks signature (explicit algorithm list, never ``none``), issuer, audience (the
+  service's own name, :func:`token_audience`), expiry.
 * FastAPI dependencies: :data:`CurrentPrincipal`, :func:`require_scopes`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -22,7 +23,8 @@ from jose.exceptions import ExpiredSignatureError, JWTError
 from services.common.errors import Forbidden, ServiceUnavailable, Unauthorized
 
 ACCEPTED_ALGORITHMS = ["ES256", "RS256"]
-AUDIENCE = "vet-platform"
+#: the audience of each service is its name: a token is accepted by a service only if its ``aud`` lists it
+SERVICE_AUDIENCES = ("identity", "learning", "records", "credentials")
 
 JWKSProvider = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -56,6 +58,33 @@ class Principal:
             roles={k: list(v) for k, v in (claims.get("roles") or {}).items()},
             claims=claims,
         )
+
+
+def token_audience(scopes: Iterable[str], *, person: bool, roles: Mapping[str, Any] | None = None) -> list[str]:
+    """The ``aud`` of an access token: the services it is for.
+
+    A person's token is for every service (people use them all through the front end). A machine client's token
+    is for the services its scopes name (``records:sync`` → records); a client with roles (a school's system, an
+    officer's system: authorised by role in several services) or a scope not named after one service
+    (``events:deliver``) gets every service."""
+    if person or roles:
+        return list(SERVICE_AUDIENCES)
+    named: set[str] = set()
+    for scope in scopes:
+        service = scope.partition(":")[0]
+        if service not in SERVICE_AUDIENCES:
+            return list(SERVICE_AUDIENCES)
+        named.add(service)
+    return [service for service in SERVICE_AUDIENCES if service in named]
+
+
+def audiences_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return (aud,)
+    if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        return tuple(aud)
+    return ()
 
 
 class JWKSCache:
@@ -109,7 +138,10 @@ class JWKSCache:
 
 
 class TokenVerifier:
-    def __init__(self, jwks: JWKSCache, *, issuer: str, audience: str = AUDIENCE) -> None:
+    """Checks a bearer token. ``audience`` is the service's own name: the token's ``aud`` must list it. Without
+    one (the gateway, which checks the audience per route) the token must still carry an ``aud``."""
+
+    def __init__(self, jwks: JWKSCache, *, issuer: str, audience: str | None = None) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
@@ -134,12 +166,17 @@ class TokenVerifier:
                 algorithms=[alg],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require_exp": True, "require_iat": True, "require_sub": True},
+                # python-jose accepts a token without ``aud`` even when given an audience: required here, and
+                # without an audience of our own (the gateway) the claim's presence is checked below
+                options={"require_exp": True, "require_iat": True, "require_sub": True,
+                         "require_aud": self.audience is not None, "verify_aud": self.audience is not None},
             )
         except ExpiredSignatureError:
             raise Unauthorized("The bearer token has expired.") from None
         except JWTError:
             raise Unauthorized("The bearer token is not valid.") from None
+        if not audiences_of(claims):
+            raise Unauthorized("The bearer token names no audience.")
         if claims.get("typ") != "access":
             raise Unauthorized("Only access tokens are accepted here.")
         return Principal.from_claims(claims)

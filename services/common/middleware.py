@@ -33,13 +33,18 @@ def sample_access_log(app: Any, path: str, rate: float) -> None:
     app.state.access_log_sampling = {**getattr(app.state, "access_log_sampling", {}), path: rate}
 
 
-#: path segments that are secrets themselves (a holder's share link); logged as "…"
-_SECRET_SEGMENT = re.compile(r"(/shared/)[^/?]+")
+#: path segments that are secrets themselves (a holder's share link, a package player's signed link); logged as "…"
+_SECRET_SEGMENT = re.compile(r"(/shared/|/players/)[^/?\s\"']+")
+
+
+def mask_secret_segments(text: str) -> str:
+    """``text`` with secret path segments (share-link tokens, player links) replaced by "…"."""
+    return _SECRET_SEGMENT.sub(r"\1…", text)
 
 
 def loggable_path(full_path: str) -> str:
     """A request path fit for the access log: without its query string (signed links' signatures, OIDC codes and
-    states) and with secret segments (share-link tokens) replaced."""
+    states) and with secret segments (share-link tokens, player links) replaced."""
     return _SECRET_SEGMENT.sub(r"\1…", full_path.split("?", 1)[0])
 
 

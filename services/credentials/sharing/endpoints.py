@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
@@ -54,6 +54,6 @@ async def view_shared(token: str, request: Request, ctx: CtxDep) -> Response:
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     lookup = LookupResult(**result.model_dump(), credential=credential_view(row.document))
     if wants_html(request):
-        return HTMLResponse(page.render(lookup, status_reason=row.status_reason), headers=headers)
+        return page.html_response(page.render(lookup, status_reason=row.status_reason), headers=headers)
     shared = SharedCredential(**lookup.model_dump(), expires_at=link.expires_at, document=row.document)
     return JSONResponse(shared.model_dump(mode="json"), headers=headers)

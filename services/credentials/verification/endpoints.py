@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from services.common.auth import OptionalPrincipal, Principal, require_scopes
 from services.common.db import DatabaseDep, SessionDep
@@ -102,12 +102,12 @@ async def verify_by_id(credential_id: str, request: Request, session: SessionDep
     row = await credentials_repo.by_id(session, cid)
     if row is None:
         if html:
-            return HTMLResponse(page.not_found(credential_id), status_code=404)
+            return page.html_response(page.not_found(credential_id), status_code=404)
         raise NotFound(f"No credential {credential_id}.")
     result = await service.verify(session, ctx, row.document)
     await ctx.verification_log.add(_log_rows([result], "lookup", principal))
     lookup = LookupResult(**result.model_dump(), credential=credential_view(row.document))
     headers = {"Cache-Control": "no-store"}
     if html:
-        return HTMLResponse(page.render(lookup, status_reason=row.status_reason), headers=headers)
+        return page.html_response(page.render(lookup, status_reason=row.status_reason), headers=headers)
     return JSONResponse(lookup.model_dump(mode="json"), headers=headers)

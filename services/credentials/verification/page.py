@@ -1,9 +1,14 @@
 """The verification page a diploma's QR code opens: holder, diploma, institution and status, in Vietnamese and
-English. Plain HTML, escaped, no scripts."""
+English. Plain HTML, escaped, no scripts — and a Content-Security-Policy that would refuse any (only the page's
+own style sheet, by hash), no framing (clickjacking), no MIME sniffing: :func:`html_response`."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
+
+from fastapi.responses import HTMLResponse
 
 from services.credentials.verification.schemas import LookupResult
 
@@ -31,7 +36,26 @@ CHECKS = {
 _STYLE = """body{font-family:system-ui,'Segoe UI',Roboto,Arial,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#222}
 .badge{display:inline-block;padding:.4rem .9rem;border-radius:.4rem;color:#fff;font-weight:600}
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px solid #ddd;padding:.45rem;text-align:left;vertical-align:top}
-th{width:40%;font-weight:500;color:#555}.en{color:#666;font-size:.9em}"""
+th{width:40%;font-weight:500;color:#555}.en{color:#666;font-size:.9em}
+.bg-1b7f3b{background:#1b7f3b}.bg-b00020{background:#b00020}.bg-b26a00{background:#b26a00}.bg-555{background:#555}"""
+
+#: the page's only resource is its inline style sheet, allowed by its hash; nothing else loads, runs or frames it
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def html_response(html: str, *, status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The page with its security headers."""
+    return HTMLResponse(html, status_code=status_code, headers=(headers or {}) | SECURITY_HEADERS)
 
 
 def _row(vi: str, en: str, value: object) -> str:
@@ -71,7 +95,7 @@ def render(result: LookupResult, *, status_reason: str | None = None) -> str:
 <html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Xác thực văn bằng / Credential verification</title><style>{_STYLE}</style></head>
 <body><h1>Xác thực văn bằng, chứng chỉ <span class=en>/ Credential verification</span></h1>
-<p><span class=badge style="background:{colour}">{escape(vi)} / {escape(en)}</span></p>
+<p><span class="badge bg-{colour.lstrip('#')}">{escape(vi)} / {escape(en)}</span></p>
 <table>{rows}</table>
 <h2>Các bước kiểm tra <span class=en>/ Checks</span></h2><table>{checks}</table>
 <p class=en>Nền tảng số giáo dục nghề nghiệp quốc gia — National VET digital platform. W3C Verifiable Credential 2.0,

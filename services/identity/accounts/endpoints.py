@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal, Principal
+from services.common.client_ip import client_address, trusted_proxies
 from services.common.db import SessionDep
 from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from services.common.permissions import is_national_officer, roles_at
@@ -39,12 +40,11 @@ Sessions = Annotated[SessionService, Depends(sessions_of)]
 
 
 def client_ip(request: Request) -> str:
-    """The caller's address; the gateway's X-Forwarded-For is trusted only from the configured proxies."""
-    peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in request.app.state.settings.trusted_proxies:
-        return forwarded.split(",")[0].strip()[:64]
-    return peer
+    """The caller's address: the right-most hop of X-Forwarded-For that is not one of the configured proxies
+    (a client's own X-Forwarded-For entries are never reached)."""
+    peer = request.client.host if request.client else None
+    trusted = trusted_proxies(tuple(request.app.state.settings.trusted_proxies))
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
 @router.post("/v1/auth/login", response_model=SessionTokens, summary="Staff sign-in with username and password")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.auth import AUDIENCE
+from services.common.auth import token_audience
 from services.common.db import utcnow
 from services.identity.models import Account, Membership, RefreshToken
 from services.identity.tokens.service import TokenService
@@ -53,7 +53,7 @@ class SessionService:
         claims: dict[str, Any] = {
             "iss": self.settings.jwt_issuer,
             "sub": f"account:{account.id}",
-            "aud": AUDIENCE,
+            "aud": token_audience(scopes, person=True),
             "iat": int(now.timestamp()),
             "nbf": int(now.timestamp()),
             "exp": int((now + timedelta(seconds=self.settings.access_token_ttl_seconds)).timestamp()),

@@ -13,7 +13,7 @@ from typing import Any
 from jose import jwk, jwt
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.common.auth import AUDIENCE
+from services.common.auth import token_audience
 from services.common.db import Database, utcnow
 from services.common.errors import AppError, Conflict, ValidationFailed
 from services.identity.audit import service as audit
@@ -184,10 +184,11 @@ class TokenService:
             now = int(time.time())
             ttl = self.settings.access_token_ttl_seconds
             granted = " ".join(sorted(requested))
+            roles = roles_claim(client.roles, default_at=client.institution_code)
             claims = {
                 "iss": self.settings.jwt_issuer,
                 "sub": f"client:{client.client_id}",
-                "aud": AUDIENCE,
+                "aud": token_audience(requested, person=False, roles=roles),
                 "iat": now,
                 "nbf": now,
                 "exp": now + ttl,
@@ -196,7 +197,7 @@ class TokenService:
                 "kind": "client",
                 "client_id": client.client_id,
                 "scope": granted,
-                "roles": roles_claim(client.roles, default_at=client.institution_code),
+                "roles": roles,
             }
             token = self._sign_now(claims)
             await audit.record_now(conn, actor=f"client:{client.client_id}", action="token.client_credentials",

@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from email.utils import format_datetime
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
@@ -28,6 +29,18 @@ from services.learning.packages import player
 
 router = APIRouter(tags=["packages"])
 _TOKEN = re.compile(r"([0-9a-f]{64})\.(\d{1,12})\.([0-9a-f]{32})")
+
+
+def player_security_headers(public_base_url: str) -> dict[str, str]:
+    """Headers on every file of a package: only the platform's own pages may frame it (clickjacking), no plugins,
+    no ``<base>`` elsewhere, no MIME sniffing, and no Referer carrying the signed player link to other sites."""
+    parts = urlsplit(public_base_url)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    return {
+        "Content-Security-Policy": f"frame-ancestors 'self' {origin}".rstrip() + "; object-src 'none'; base-uri 'self'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 class LaunchRead(BaseModel):
@@ -73,7 +86,7 @@ async def player_file(token: str, path: str, request: Request) -> Response:
     info = await store.stat(key)
     media_type = mimetypes.guess_type(path)[0] or info.content_type or "application/octet-stream"
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{info.etag}"', "Cache-Control": "private, max-age=3600",
-               "X-Content-Type-Options": "nosniff"}
+               **player_security_headers(settings.public_base_url)}
     if info.last_modified is not None:
         headers["Last-Modified"] = format_datetime(info.last_modified, usegmt=True)
     byte_range = parse_range(request.headers.get("range"), info.size)

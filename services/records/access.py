@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.errors import Forbidden, NotFound, ServiceUnavailable
-from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of, roles_at
+from services.common.permissions import INSTITUTION_STAFF, is_national_officer, person_id_of, provinces_of, roles_at
 from services.records.models import InstitutionRef
 
 WRITERS = {"school_admin", "school_system"}
@@ -56,6 +56,18 @@ def may_read(principal: Principal, inst: InstitutionRef) -> bool:
     if is_service(principal):
         return True
     return bool(roles_at(principal, inst.code) & INSTITUTION_STAFF) or inst.province_code in provinces_of(principal)
+
+
+def may_see_numbers(principal: Principal, province_code: str | None, person_id: object = None) -> bool:
+    """The one rule for personal ID numbers in records: shown in full to the person themself (``person_id``) and to
+    authorised officers (national, or of the institution's province); everyone else — school staff and systems,
+    other services, platform admins — gets them masked (:func:`services.common.privacy.mask_id_number`), in every
+    representation: learners, transcripts, key changes, the change feed."""
+    return (
+        (person_id is not None and person_id_of(principal) == str(person_id))
+        or is_national_officer(principal)
+        or (province_code is not None and province_code in provinces_of(principal))
+    )
 
 
 def ensure_read(principal: Principal, inst: InstitutionRef) -> None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request
@@ -82,7 +83,8 @@ async def institution(session: AsyncSession, request: Request, code: str) -> Ins
         return ref
     settings = request.app.state.settings
     try:
-        resp = await request.app.state.http.get(f"{settings.identity_url.rstrip('/')}/v1/institutions/{code}")
+        # the code as one path segment, whatever a caller put in it (a newline made httpx refuse the URL: a 500)
+        resp = await request.app.state.http.get(f"{settings.identity_url.rstrip('/')}/v1/institutions/{quote(code, safe='')}")
     except httpx.HTTPError as exc:
         if ref is not None:
             return ref

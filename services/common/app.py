@@ -23,6 +23,7 @@ from services.common.errors import install_error_handlers
 from services.common.events import EventHandler, events_router
 from services.common.health import health_router
 from services.common.idempotency import IdempotencyMiddleware, purge_loop
+from services.common.limits import BodyLimit, BodyLimitMiddleware, set_body_limits
 from services.common.links import ForwardedPrefix
 from services.common.logging import configure_logging
 from services.common.middleware import RequestContextMiddleware
@@ -30,6 +31,9 @@ from services.common.outbox import Outbox, OutboxDeliverer
 from services.common.service_client import ServiceTokenProvider
 from services.common.storage import open_store
 from services.common.storage.routes import objects_router
+
+#: a CloudEvent received on ``/v1/events``
+EVENT_MAX_BYTES = 4 * 1024 * 1024
 
 LifespanHook = Callable[[FastAPI], Awaitable[None]]
 #: a loop that runs for the life of the process (job workers); cancelled at shutdown
@@ -125,5 +129,10 @@ def create_service_app(
     app.add_middleware(ForwardedPrefix)  # links right behind the gateway (X-Forwarded-Prefix)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    # bodies bounded before anything else reads them (the Idempotency-Key spool, an event's sealing, a route)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth,
+                       max_json_elements=settings.max_json_elements)
+    # an event's body is read only once its sender is authenticated, and parsed with the JSON limits then
+    set_body_limits(app, {"POST /v1/events": BodyLimit(EVENT_MAX_BYTES, json=False)})
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -58,6 +58,11 @@ class ServiceSettings(BaseSettings):
     db_pool_pre_ping: bool = False
     #: asyncpg prepared-statement cache; set 0 behind PgBouncer in transaction mode
     db_statement_cache_size: int = 100
+    #: request bodies: the size of any route without a limit of its own (uploads and bulk routes have theirs), and
+    #: the nesting depth and number of values of any JSON body (``services/common/limits.py``)
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    max_json_elements: int = 100_000
 
     @model_validator(mode="after")
     def _defaults_and_production_guard(self) -> "ServiceSettings":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -14,13 +15,15 @@ from uuid import UUID
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import ValidationFailed
 
 T = TypeVar("T")
 MAX_LIMIT = 500
+#: what a 64-bit integer column holds
+_INT64 = range(-(2**63), 2**63)
 
 
 class Page(BaseModel, Generic[T]):
@@ -52,12 +55,25 @@ def _encode_value(v: Any) -> Any:
 
 
 def _decode_value(v: Any) -> Any:
+    """One value as :func:`_encode_value` wrote it: a timestamp with its zone, a UUID, a 64-bit integer, a finite
+    number, a string; anything else (a cursor made up by hand) raises."""
     if isinstance(v, dict):
-        if "t" in v:
-            return datetime.fromisoformat(v["t"])
-        if "u" in v:
+        if set(v) == {"t"}:
+            moment = datetime.fromisoformat(v["t"])
+            if moment.tzinfo is None:
+                raise ValueError("a timestamp without its zone")
+            return moment
+        if set(v) == {"u"}:
             return UUID(v["u"])
-    return v
+    elif isinstance(v, bool) or v is None:
+        pass
+    elif isinstance(v, int) and v in _INT64:
+        return v
+    elif isinstance(v, float) and math.isfinite(v):
+        return v
+    elif isinstance(v, str):
+        return v
+    raise ValueError("not a cursor value")
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -65,18 +81,48 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _malformed() -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor is not valid; use next_cursor from a previous page.",
+        errors=[{"field": "cursor", "in": "query", "message": "malformed cursor"}],
+    )
+
+
 def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The ``size`` values of a cursor; a 422 problem naming ``cursor`` for anything that is not one."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = [_decode_value(v) for v in json.loads(base64.urlsafe_b64decode(padded))]
-        if len(values) != size:
+        raw = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(raw, list) or len(raw) != size:
             raise ValueError
-        return values
+        return [_decode_value(v) for v in raw]
     except Exception:
-        raise ValidationFailed(
-            "The cursor is not valid; use next_cursor from a previous page.",
-            errors=[{"field": "cursor", "in": "query", "message": "malformed cursor"}],
-        ) from None
+        raise _malformed() from None
+
+
+def _python_type(key: Any) -> type | None:
+    column_type = key.type
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    try:
+        return column_type.python_type
+    except NotImplementedError:
+        return None
+
+
+def _fits(value: Any, key: Any) -> bool:
+    """A cursor value can be compared with its key column: of the column's type (a timestamp with its zone, an
+    integer in range); a cursor made up by hand gets a 422, never an error from the database."""
+    expected = _python_type(key)
+    if expected is None or expected is object:
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value in _INT64
+    if expected is datetime:
+        return isinstance(value, datetime) and value.tzinfo is not None
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, expected)
 
 
 async def paginate(
@@ -92,6 +138,8 @@ async def paginate(
     ``(Model.created_at, Model.id)``)."""
     if params.cursor:
         after = decode_cursor(params.cursor, len(keys))
+        if not all(_fits(v, k) for v, k in zip(after, keys, strict=True)):
+            raise _malformed()
         # (k1, k2) > (v1, v2) spelled out so it works the same on SQLite and PostgreSQL
         clauses = []
         for i, key in enumerate(keys):

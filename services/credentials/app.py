@@ -8,6 +8,7 @@ from starlette.middleware import Middleware
 
 from services.common.app import create_service_app
 from services.common.idempotency import IdempotencyMiddleware
+from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.middleware import sample_access_log
 from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
@@ -19,7 +20,7 @@ from services.credentials.jobs.endpoints import router as jobs_router
 from services.credentials.jobs.service import JobRunner
 from services.credentials.sharing.endpoints import router as sharing_router
 from services.credentials.status.endpoints import router as status_router
-from services.credentials.verification.endpoints import contexts_router
+from services.credentials.verification.endpoints import MAX_CREDENTIAL_BYTES, contexts_router
 from services.credentials.verification.endpoints import router as verify_router
 
 
@@ -66,6 +67,12 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
     app.user_middleware.insert(at, Middleware(SealIdNumbers, secret_key=settings.secret_key,
                                               platform_issuer=settings.platform_issuer_code))
     sample_access_log(app, "/v1/verify", settings.verify_access_log_sample)
+    set_body_limits(app, {
+        "POST /v1/verify": BodyLimit(MAX_CREDENTIAL_BYTES),
+        # up to bulk_verify_max (1,000) credentials of a few KiB each; up to batch_max_items (20,000) issuing inputs
+        "POST /v1/verify/bulk": BodyLimit(16 * MiB, max_json_elements=500_000),
+        "POST /v1/issue-jobs": BodyLimit(32 * MiB, max_json_elements=1_000_000),
+    })
     ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db)
     app.state.credentials = ctx
     app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens)

@@ -10,11 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.errors import PROBLEM_BASE, PROBLEM_JSON, problem_body
+from services.common.auth import bearer_token
+from services.common.errors import PROBLEM_JSON, AppError, Forbidden, PayloadTooLarge, Unauthorized, problem_body
 from services.common.events import EventHandler
+from services.common.limits import loads
 from services.common.models import InboxEvent
 from services.credentials.issuing import sealing
 from services.credentials.jobs import service as jobs
@@ -35,15 +38,22 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
+def _term(table: dict[str, str], value: Any) -> Any:
+    """A sender's term in this service's vocabulary; anything not a known string is kept as it is."""
+    return table.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A part of a received event that should be an object; anything else counts as absent (the issuing input's
+    validation then names what is missing)."""
+    return value if isinstance(value, dict) else {}
 
 
 def graduated_payload(data: dict[str, Any]) -> dict[str, Any]:
-    programme = data.get("programme") or {}
-    graduation = data.get("graduation") or {}
-    holder = data.get("holder") or {}
-    level = LEVELS.get(_lower(programme.get("level")), programme.get("level"))
+    programme = _object(data.get("programme"))
+    graduation = _object(data.get("graduation"))
+    holder = _object(data.get("holder"))
+    level = _term(LEVELS, programme.get("level"))
     mode = graduation.get("mode")
     classification = graduation.get("classification")
     return _clean({
@@ -64,8 +74,8 @@ def graduated_payload(data: dict[str, Any]) -> dict[str, Any]:
         }),
         "graduation": _clean({
             "year": graduation.get("year"), "decision_number": graduation.get("decision_number"),
-            "decision_date": graduation.get("decision_date"), "mode": MODES.get(_lower(mode), mode),
-            "gpa": graduation.get("gpa"), "classification": CLASSIFICATIONS.get(_lower(classification), classification),
+            "decision_date": graduation.get("decision_date"), "mode": _term(MODES, mode),
+            "gpa": graduation.get("gpa"), "classification": _term(CLASSIFICATIONS, classification),
         }),
         sealing.FINGERPRINT: data.get(sealing.FINGERPRINT),
     })
@@ -114,7 +124,10 @@ def seal_event(event: dict[str, Any], secret_key: str, platform_issuer: str) -> 
     holder = data.get("holder") if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(holder, dict) or holder.get("id_number") is None:
         return False
-    payload = payload_of(event.get("type"), data, platform_issuer)
+    try:
+        payload = payload_of(event.get("type"), data, platform_issuer)
+    except (TypeError, ValueError, AttributeError):
+        payload = None  # an input no issuing could take: the number is sealed all the same
     fingerprint = sealing.fingerprint_of_payload(secret_key, payload) if payload is not None else None
     person = (payload or {}).get("holder")
     person = person if isinstance(person, dict) else {}
@@ -151,7 +164,8 @@ def unstorable(node: Any, path: str = "") -> list[dict[str, str]]:
 class SealIdNumbers:
     """Pure ASGI middleware in front of the event receiver (``POST /v1/events``, outside the Idempotency-Key
     store, which keeps a digest of the body): the body reaches the kit's receiver — the inbox row, the job, any log
-    line — with the holder's ID number already replaced by its salted hash."""
+    line — with the holder's ID number already replaced by its salted hash. The sender is authenticated first
+    (a token with ``events:deliver``, as the receiver asks): nobody else's body is read, let alone parsed."""
 
     MAX_BODY = 4 * 1024 * 1024
 
@@ -164,6 +178,11 @@ class SealIdNumbers:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/events":
             await self.app(scope, receive, send)
             return
+        try:
+            await self._authenticate(scope)
+        except AppError as exc:
+            await _problem(exc, scope, send)
+            return
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -173,18 +192,17 @@ class SealIdNumbers:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.MAX_BODY:
-                await JSONResponse({"type": PROBLEM_BASE + "payload-too-large", "title": "Payload too large", "status": 413,
-                                    "detail": "An event is at most 4 MiB."}, status_code=413,
-                                   media_type=PROBLEM_JSON)(scope, receive, send)
+                await _problem(PayloadTooLarge("An event is at most 4 MiB.", errors=[
+                    {"field": "body", "in": "body", "message": f"larger than {self.MAX_BODY} bytes"}]), scope, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         try:
-            event = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            event = None
+            event = loads(body)
+        except AppError:
+            event = None  # the receiver reports it, naming the field
         if isinstance(event, dict) and (bad := unstorable(event)):
             fields = ", ".join(e["field"] for e in bad[:20])
             await JSONResponse(problem_body(422, "Validation failed", f"The event cannot be stored: {fields}", slug="validation",
@@ -206,6 +224,27 @@ class SealIdNumbers:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _authenticate(scope: Scope) -> None:
+        """As the receiver's own dependency does (it checks again): a valid token carrying ``events:deliver``."""
+        request = Request(scope)
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized("A bearer token is required.")
+        principal = await request.app.state.verifier.verify(token)
+        if not principal.has_scope("events:deliver"):
+            raise Forbidden("This call needs the scope(s): events:deliver.", missing_scopes=["events:deliver"])
+
+
+async def _problem(exc: AppError, scope: Scope, send: Send) -> None:
+    body = problem_body(exc.status, exc.title, exc.detail, slug=exc.slug, instance=scope.get("path"), errors=exc.errors,
+                        **exc.extensions)
+    await JSONResponse(body, status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers)(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def handlers(platform_issuer: str) -> dict[str, EventHandler]:

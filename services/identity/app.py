@@ -8,10 +8,12 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.identity.config import IdentitySettings
 from services.identity.accounts.endpoints import router as accounts_router
 from services.identity.accounts.service import SessionService
 from services.identity.audit.endpoints import router as audit_router
+from services.identity.institutions.endpoints import MAX_CSV_BYTES
 from services.identity.institutions.endpoints import router as institutions_router
 from services.identity.persons.endpoints import router as persons_router
 from services.identity.tokens.endpoints import router as tokens_router
@@ -43,6 +45,10 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         http_transport=http_transport,
         on_startup=[ensure_key],
     )
+    set_body_limits(app, {
+        "POST /v1/institutions/import": BodyLimit(MAX_CSV_BYTES, json=False),  # CSV, read row by row
+        "POST /v1/persons/resolve": BodyLimit(4 * MiB, max_json_elements=200_000),  # up to 10,000 persons
+    })
     app.state.token_service = token_service
     app.state.session_service = SessionService(token_service)
     app.state.oidc = OidcClient(settings, app.state.http)

@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.learning.config import LearningSettings
 from services.learning.courses.endpoints import router as courses_router
 from services.learning.courses.service import on_credential_issued
@@ -19,7 +20,7 @@ from services.learning.xapi.endpoints import router as xapi_router
 
 def create_app(settings: LearningSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or LearningSettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="VET platform — learning",
         description="Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI).",
@@ -28,3 +29,13 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         http_transport=http_transport,
         background=[run_sweeper],
     )
+    upload = BodyLimit(settings.max_upload_bytes + 64 * 1024, json=False)  # streamed to the store; a form's own bytes besides
+    set_body_limits(app, {
+        "PUT /v1/learning-objects/{object_id}/file": upload,
+        "POST /v1/learning-objects/{object_id}/file": upload,
+        "PUT /v1/uploads/{upload_id}/parts/{number}": BodyLimit(settings.upload_part_size, json=False),
+        "PUT /v1/xapi/activities/state": BodyLimit(settings.xapi_state_max_bytes),
+        "POST /v1/xapi/activities/state": BodyLimit(settings.xapi_state_max_bytes),
+        "POST /v1/xapi/statements": BodyLimit(4 * MiB, max_json_elements=400_000),  # a batch of statements
+    })
+    return app

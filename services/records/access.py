@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.errors import Forbidden, NotFound, ServiceUnavailable
-from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of, roles_at
+from services.common.permissions import INSTITUTION_STAFF, is_national_officer, person_id_of, provinces_of, roles_at
 from services.records.models import InstitutionRef
 
 WRITERS = {"school_admin", "school_system"}
@@ -58,6 +59,18 @@ def may_read(principal: Principal, inst: InstitutionRef) -> bool:
     return bool(roles_at(principal, inst.code) & INSTITUTION_STAFF) or inst.province_code in provinces_of(principal)
 
 
+def may_see_numbers(principal: Principal, province_code: str | None, person_id: object = None) -> bool:
+    """The one rule for personal ID numbers in records: shown in full to the person themself (``person_id``) and to
+    authorised officers (national, or of the institution's province); everyone else — school staff and systems,
+    other services, platform admins — gets them masked (:func:`services.common.privacy.mask_id_number`), in every
+    representation: learners, transcripts, key changes, the change feed."""
+    return (
+        (person_id is not None and person_id_of(principal) == str(person_id))
+        or is_national_officer(principal)
+        or (province_code is not None and province_code in provinces_of(principal))
+    )
+
+
 def ensure_read(principal: Principal, inst: InstitutionRef) -> None:
     if not may_read(principal, inst):
         raise Forbidden(f"You may not read the records of institution {inst.code}.")
@@ -70,7 +83,8 @@ async def institution(session: AsyncSession, request: Request, code: str) -> Ins
         return ref
     settings = request.app.state.settings
     try:
-        resp = await request.app.state.http.get(f"{settings.identity_url.rstrip('/')}/v1/institutions/{code}")
+        # the code as one path segment, whatever a caller put in it (a newline made httpx refuse the URL: a 500)
+        resp = await request.app.state.http.get(f"{settings.identity_url.rstrip('/')}/v1/institutions/{quote(code, safe='')}")
     except httpx.HTTPError as exc:
         if ref is not None:
             return ref

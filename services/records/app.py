@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.records.catalogue import service as catalogue
 from services.records.catalogue.endpoints import router as catalogue_router
 from services.records.changes.endpoints import router as changes_router
@@ -39,6 +40,13 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         http_transport=http_transport,
         on_startup=[load_reference_data],
     )
+    uploads = BodyLimit(settings.sync_max_upload_bytes, json=False)  # stored as sent; the sync job's parser bounds the rest
+    set_body_limits(app, {
+        "POST /v1/institutions/{code}/sync/json": uploads,
+        "POST /v1/institutions/{code}/sync/csv": uploads,
+        "POST /v1/institutions/{code}/sync/oneroster": uploads,
+        "PUT /v1/occupations": BodyLimit(5 * MiB, json=False),
+    })
     app.state.sync_runner = SyncRunner(app)
     kit_lifespan = app.router.lifespan_context
 

@@ -22,6 +22,13 @@ class RecordsSettings(ServiceSettings):
     sync_lease_seconds: float = 60.0
     sync_poll_seconds: float = 1.0
     sync_max_upload_bytes: int = 512 * 1024 * 1024
+    #: what one upload may make the worker hold (``sync/parsers.py: Limits``; JSON depth is ``max_json_depth``):
+    #: values in one JSON row; one JSON string or number, one CSV line; a OneRoster zip member uncompressed, and
+    #: how many times it may expand
+    sync_max_row_values: int = 10_000
+    sync_max_token_bytes: int = 1024 * 1024
+    sync_zip_max_member_bytes: int = 512 * 1024 * 1024
+    sync_zip_max_ratio: int = 100
 
     def secret_fields(self) -> dict[str, str]:
         return super().secret_fields() | {"client_secret": self.client_secret}

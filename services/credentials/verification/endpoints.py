@@ -3,7 +3,6 @@ or the HTML page the diploma's QR code opens), and bulk verification for machine
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from services.common.auth import OptionalPrincipal, Principal, require_scopes
 from services.common.db import DatabaseDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge, ValidationFailed
+from services.common.limits import loads
 from services.credentials.context import CtxDep
 from services.credentials.issuing import repository as credentials_repo
 from services.credentials.proofs.contexts import VET_V1, bundled_text
@@ -34,13 +34,11 @@ def _log_rows(results: list[VerificationResult], channel: str, principal: Princi
 @router.post("", response_model=VerificationResult, summary="Verify a credential (public, no account)",
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}})
 async def verify_credential(request: Request, db: DatabaseDep, ctx: CtxDep, principal: OptionalPrincipal) -> Response:
+    # the kit's body limit has refused a larger body before it was read (this route's limit: MAX_CREDENTIAL_BYTES)
     body = await request.body()
     if len(body) > MAX_CREDENTIAL_BYTES:
         raise PayloadTooLarge("A credential is at most 1 MiB.")
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("The body is not JSON.", errors=[{"field": "body", "message": "invalid JSON"}]) from None
+    document = loads(body)  # depth and size checked before parsing: every fault a 4xx naming the body
     if isinstance(document, dict) and "verifiableCredential" in document and "@context" not in document:
         document = document["verifiableCredential"]
     # no session unless a cache misses (an issuer's key, a status list's new version) or the registry is due: the

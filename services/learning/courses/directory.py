@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request
@@ -43,7 +44,7 @@ async def institution(request: Request, code: str, *, field: str = "institution_
     if ("institution", code) in cache:
         return cache[("institution", code)]
     settings = request.app.state.settings
-    url = f"{settings.identity_url.rstrip('/')}/v1/institutions/{code}"
+    url = f"{settings.identity_url.rstrip('/')}/v1/institutions/{quote(code, safe='')}"  # one path segment, whatever it holds
     try:
         resp = await request.app.state.http.get(url, timeout=5.0)
     except (httpx.HTTPError, OSError) as exc:

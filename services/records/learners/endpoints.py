@@ -14,6 +14,7 @@ from services.common.auth import CurrentPrincipal, Principal
 from services.common.db import SessionDep
 from services.common.errors import Forbidden, NotFound
 from services.common.pagination import Page, PageDep, paginate
+from services.common.privacy import mask_id_number as mask
 from services.common.permissions import is_national_officer, person_id_of, provinces_of
 from services.records import access
 from services.records.learners import service
@@ -25,17 +26,9 @@ from services.records.sync.single import apply_one
 router = APIRouter(tags=["learners"])
 
 
-def mask(number: str) -> str:
-    return number[:3] + "*" * (len(number) - 6) + number[-3:]
-
-
 def may_see_number(principal: Principal, learner: Learner, province_code: str | None = None) -> bool:
-    """The full personal ID: the person themself and authorised officers; everyone else sees it masked."""
-    return (
-        person_id_of(principal) == str(learner.person_id)
-        or is_national_officer(principal)
-        or (province_code is not None and province_code in provinces_of(principal))
-    )
+    """The full personal ID of this learner (at an institution of ``province_code``)."""
+    return access.may_see_numbers(principal, province_code, person_id=learner.person_id)
 
 
 class EnrolmentRead(BaseModel):

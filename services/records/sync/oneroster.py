@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from services.records.sync.apply import SOURCED_IDS, Item, SourcedId
-from services.records.sync.parsers import BOOLEAN, UploadError
+from services.records.sync.parsers import BOOLEAN, DEFAULT_LIMITS, Limits, UploadError, bounded_lines
 from services.records.sync.sourced_ids import Known
 
 FILES = ["orgs", "academicSessions", "courses", "classes", "users", "enrollments", "lineItems", "results"]
@@ -63,25 +63,36 @@ class Unresolved(Exception):
         self.message = message
 
 
-def _read(zf: zipfile.ZipFile, name: str) -> Iterator[tuple[int, dict[str, str]]]:
+def _read(zf: zipfile.ZipFile, name: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows of one member, streamed. Refused (naming the member) before a byte is inflated: a member larger
+    than ``max_member_bytes`` or compressed more than ``max_ratio`` times (zipfile never inflates past the size a
+    member declares); while reading: a line longer than ``max_token_bytes``."""
     try:
-        raw = zf.open(name)
+        info = zf.getinfo(name)
     except KeyError:
         raise UploadError(name, "listed in the manifest but not in the zip") from None
+    if info.file_size > limits.max_member_bytes:
+        raise UploadError(name, f"expands to {info.file_size} bytes; at most {limits.max_member_bytes} are accepted")
+    if info.file_size > 1024 * 1024 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        raise UploadError(name, f"expands {info.file_size // max(info.compress_size, 1)} times; at most {limits.max_ratio} "
+                                "is accepted (zip bomb)")
+    try:
+        raw = zf.open(info)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+        raise UploadError(name, f"cannot be read from the zip: {exc}") from None
     with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
+        reader = csv.DictReader(bounded_lines(f, limits.max_token_bytes, name))
         try:
             for row in reader:
                 yield reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except (UnicodeDecodeError, csv.Error, zipfile.BadZipFile, EOFError) as exc:
             raise UploadError(name, f"cannot be read at line {reader.line_num}: {exc}") from None
 
 
-def manifest(zf: zipfile.ZipFile) -> dict[str, str]:
-    try:
-        rows = list(_read(zf, "manifest.csv"))
-    except UploadError:
-        raise UploadError("manifest.csv", "a OneRoster zip needs manifest.csv") from None
+def manifest(zf: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> dict[str, str]:
+    if "manifest.csv" not in zf.namelist():
+        raise UploadError("manifest.csv", "a OneRoster zip needs manifest.csv")
+    rows = list(_read(zf, "manifest.csv", limits))  # what is wrong with it is said as it is
     props = {r.get("propertyName", ""): r.get("value", "") for _, r in rows}
     version = props.get("oneroster.version", "")
     if not version.startswith("1.2"):
@@ -89,9 +100,13 @@ def manifest(zf: zipfile.ZipFile) -> dict[str, str]:
     return props
 
 
-def processing_mode(path: Path) -> str:
-    with zipfile.ZipFile(path) as zf:
-        props = manifest(zf)
+def processing_mode(path: Path, limits: Limits = DEFAULT_LIMITS) -> str:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise UploadError("file", "not a zip file") from None
+    with zf:
+        props = manifest(zf, limits)
     modes = {props.get(f"file.{n}", "absent") for n in FILES}
     return "delta" if "delta" in modes else "bulk"
 
@@ -110,7 +125,7 @@ def _first_term(cls: dict[str, str]) -> str:
     return (cls.get("termSourcedIds") or "").split(",")[0].strip()
 
 
-def references(path: Path) -> dict[str, set[str]]:
+def references(path: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, set[str]]:
     """The sourcedIds, per file, that the zip's rows name without the zip carrying them (to be looked up among the
     institution's remembered ids before :func:`items` runs). Reads the zip once; holds its context files' ids and
     the ids asked for, never a results file."""
@@ -125,12 +140,12 @@ def references(path: Path) -> dict[str, set[str]]:
             wanted.setdefault(kind, set()).add(sid)
 
     with zf:
-        props = manifest(zf)
+        props = manifest(zf, limits)
         present = {n for n in FILES if props.get(f"file.{n}", "absent") in ("bulk", "delta")}
 
         def ids(name: str) -> Iterator[dict[str, str]]:
             if name in present:
-                for _, r in _read(zf, f"{name}.csv"):
+                for _, r in _read(zf, f"{name}.csv", limits):
                     yield r
 
         sessions = {r.get("sourcedId", "") for r in ids("academicSessions")}
@@ -181,7 +196,7 @@ def referenced_by(known: Known) -> dict[str, set[str]]:
     return {kind: {i for i in ids if (kind, i) not in known} for kind, ids in wanted.items()}
 
 
-def items(path: Path, institution_code: str, known: Known | None = None) -> Iterator[Item]:
+def items(path: Path, institution_code: str, known: Known | None = None, limits: Limits = DEFAULT_LIMITS) -> Iterator[Item]:
     """The zip's rows as records items, in file order. ``known``: the institution's remembered sourcedIds the zip
     names without carrying (:func:`references`); the zip's own rows win over them."""
     known = known or {}
@@ -190,7 +205,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
     except zipfile.BadZipFile:
         raise UploadError("file", "not a zip file") from None
     with zf:
-        props = manifest(zf)
+        props = manifest(zf, limits)
         present = {n for n in FILES if props.get(f"file.{n}", "absent") in ("bulk", "delta")}
         names = {n: f"{n}.csv" for n in FILES}
         seq = 0
@@ -205,13 +220,13 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
             return item(batch[0][0], source, SOURCED_IDS, None, ids=[i for _, i in batch])
 
         if "orgs" in present:
-            for line, r in _read(zf, names["orgs"]):
+            for line, r in _read(zf, names["orgs"], limits):
                 ident = r.get("identifier", "")
                 if r.get("type") in ("school", "local", "department") and ident and ident != institution_code:
                     yield item(line, "orgs.csv", "orgs", None, errors=[("identifier", f"institution {ident} is not {institution_code}: a school syncs only its own records")])
         sessions: dict[str, dict[str, str]] = {}
         if "academicSessions" in present:
-            for line, r in _read(zf, names["academicSessions"]):
+            for line, r in _read(zf, names["academicSessions"], limits):
                 sid = r.get("sourcedId", "")
                 sessions[sid] = r
                 if r.get("type") in TERM_TYPES and r.get("status", "active") != "tobedeleted":
@@ -222,7 +237,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
                     }, ids=[("academicSessions", sid, {"term_code": sid})])
         courses: dict[str, dict[str, str]] = {}
         if "courses" in present:
-            for line, r in _read(zf, names["courses"]):
+            for line, r in _read(zf, names["courses"], limits):
                 sid = r.get("sourcedId", "")
                 courses[sid] = r
                 if r.get("status", "active") == "tobedeleted":
@@ -254,7 +269,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
         classes: dict[str, dict[str, str]] = {}
         if "classes" in present:
             batch: list[tuple[int, SourcedId]] = []
-            for line, r in _read(zf, names["classes"]):
+            for line, r in _read(zf, names["classes"], limits):
                 sid = r.get("sourcedId", "")
                 classes[sid] = r
                 course = course_key(r.get("courseSourcedId", ""))
@@ -282,10 +297,10 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
         users: dict[str, str] = {}
         demographics: dict[str, dict[str, str]] = {}
         if "demographics.csv" in zf.namelist():
-            for _, r in _read(zf, "demographics.csv"):
+            for _, r in _read(zf, "demographics.csv", limits):
                 demographics[r.get("sourcedId", "")] = r
         if "users" in present:
-            for line, r in _read(zf, names["users"]):
+            for line, r in _read(zf, names["users"], limits):
                 if not _is_student(r):
                     continue
                 sid = r.get("sourcedId", "")
@@ -314,7 +329,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
             return number
 
         if "enrollments" in present:
-            for line, r in _read(zf, names["enrollments"]):
+            for line, r in _read(zf, names["enrollments"], limits):
                 if r.get("role", "student") != "student":
                     continue
                 sid, user, class_id = r.get("sourcedId", ""), r.get("userSourcedId", ""), r.get("classSourcedId", "")
@@ -341,7 +356,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
         deleted_items: set[str] = set()
         if "lineItems" in present:
             batch = []
-            for line, r in _read(zf, names["lineItems"]):
+            for line, r in _read(zf, names["lineItems"], limits):
                 sid = r.get("sourcedId", "")
                 line_items[sid] = r
                 if r.get("status") == "tobedeleted":
@@ -374,7 +389,7 @@ def items(path: Path, institution_code: str, known: Known | None = None) -> Iter
             # one grade per natural key (student, class: its course and term), its components gathered from result
             # rows anywhere in the file
             with _ResultGroups(path) as groups:
-                for line, r in _read(zf, names["results"]):
+                for line, r in _read(zf, names["results"], limits):
                     sid, li_id, student = r.get("sourcedId", ""), r.get("lineItemSourcedId", ""), r.get("studentSourcedId", "")
                     deleted = r.get("status") == "tobedeleted"
                     try:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import ijson
 
@@ -39,35 +40,102 @@ class UploadError(Exception):
         self.row = row
 
 
-def json_outline(path: Path) -> dict[str, int]:
+@dataclass(frozen=True)
+class Limits:
+    """What one upload may make a sync worker hold, whatever its size: checked while streaming, before any row is
+    built (``RECORDS_MAX_JSON_DEPTH``, ``RECORDS_SYNC_MAX_ROW_VALUES``, ``RECORDS_SYNC_MAX_TOKEN_BYTES``,
+    ``RECORDS_SYNC_ZIP_MAX_MEMBER_BYTES``, ``RECORDS_SYNC_ZIP_MAX_RATIO``)."""
+
+    #: JSON nesting (the batch object is 1, a list 2, a row 3)
+    max_depth: int = 64
+    #: values inside one JSON row (its fields, a grade's components…)
+    max_row_values: int = 10_000
+    #: one JSON string or number, one CSV line (characters), one JSON object key (1/64 of it)
+    max_token_bytes: int = 1024 * 1024
+    #: one member of a OneRoster zip, uncompressed, and how many times it may expand
+    max_member_bytes: int = 512 * 1024 * 1024
+    max_ratio: int = 100
+
+
+DEFAULT_LIMITS = Limits()
+READ_BYTES = 64 * 1024
+VALUES = frozenset({"string", "number", "boolean", "null", "start_map", "start_array"})
+
+
+def json_outline(path: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, int]:
     """Streams once through a JSON batch, holding none of it: checks its shape (an object whose keys are record
-    types, each a list, none twice) and counts the rows of each list. Raises :class:`UploadError`."""
+    types, each a list, none twice) and counts the rows of each list. Raises :class:`UploadError`.
+
+    Bounded whatever the file holds: the nesting depth, the values in one row, the length of one token (a string
+    the parser would gather whole: no more than ``max_token_bytes`` is fed to it without an event coming out) —
+    all checked before the parser's own state can grow with them (ijson keeps every level's path, so a deeply
+    nested file costs it the square of its depth)."""
     counts: dict[str, int] = {}
-    key, rows = "", None  # the record type being read; the prefix of its rows while inside its list
+    key = ""  # the record type being read
+    depth = 0
+    row_values = 0
+    expect_list = False
+    events = ijson.sendable_list()
+    parser = ijson.basic_parse_coro(events, use_float=True)
+    max_key = max(64, limits.max_token_bytes // 64)
+
+    def where() -> tuple[str, int]:
+        return (key, counts[key]) if depth >= 3 and key else ("body", 0)
+
     try:
         with path.open("rb") as f:
-            events = ijson.parse(f, use_float=True)
-            first = next(events, None)
-            if first is None or first[1] != "start_map":
+            quiet = 0  # bytes fed since the parser last gave an event
+            first = True
+            while chunk := f.read(READ_BYTES):
+                parser.send(chunk)
+                quiet = 0 if events else quiet + len(chunk)
+                if quiet > limits.max_token_bytes:
+                    field, row = where()
+                    raise UploadError(field, f"a value is longer than {limits.max_token_bytes} bytes", row)
+                for event, value in events:
+                    if first:
+                        first = False
+                        if event != "start_map":
+                            raise UploadError("body", "a batch is a JSON object with lists of records")
+                    if event in ("start_map", "start_array"):
+                        depth += 1
+                        if depth > limits.max_depth:
+                            field, row = where()
+                            raise UploadError(field, f"nests deeper than {limits.max_depth} levels", row)
+                    elif event in ("end_map", "end_array"):
+                        depth -= 1
+                        continue
+                    elif event == "map_key" and len(value) > max_key:
+                        field, row = where()
+                        raise UploadError(field, f"an object key is longer than {max_key} characters", row)
+                    elif event == "string" and len(value) > limits.max_token_bytes:
+                        field, row = where()
+                        raise UploadError(field, f"a value is longer than {limits.max_token_bytes} bytes", row)
+                    opened = event in ("start_map", "start_array")
+                    level = depth - 1 if opened else depth  # the container the event is in
+                    if level == 1:
+                        if event == "map_key":
+                            if value not in ORDER:
+                                raise UploadError(value, f"unknown record type (expected some of {', '.join(ORDER)})")
+                            if value in counts:
+                                raise UploadError(value, "given twice")
+                            key, counts[value], expect_list = value, 0, True
+                        elif expect_list:
+                            expect_list = False
+                            if event != "start_array" and event != "null":
+                                raise UploadError(key, "must be a list")
+                    elif level == 2:
+                        if event in VALUES:
+                            counts[key] += 1
+                            row_values = 0
+                    elif level >= 3 and event in VALUES:
+                        row_values += 1
+                        if row_values > limits.max_row_values:
+                            raise UploadError(key, f"a row holds more than {limits.max_row_values} values", counts[key])
+                del events[:]
+            parser.close()
+            if first:
                 raise UploadError("body", "a batch is a JSON object with lists of records")
-            for prefix, event, value in events:
-                if prefix == rows:
-                    if event in ROW_STARTS:
-                        counts[key] += 1
-                elif prefix == "":
-                    if event == "map_key":
-                        if value not in ORDER:
-                            raise UploadError(value, f"unknown record type (expected some of {', '.join(ORDER)})")
-                        if value in counts:
-                            raise UploadError(value, "given twice")
-                        key, counts[value] = value, 0
-                elif prefix == key:
-                    if event == "start_array":
-                        rows = f"{key}.item"
-                    elif event == "end_array":
-                        rows = None
-                    elif event != "null":
-                        raise UploadError(key, "must be a list")
     except ijson.JSONError as exc:
         raise UploadError("body", f"not valid JSON: {_reason(exc)}") from None
     return counts
@@ -102,13 +170,24 @@ def json_items(path: Path, outline: dict[str, int] | None = None) -> Iterator[It
             raise UploadError("body", f"not valid JSON: {_reason(exc)}") from None
 
 
-def csv_items(path: Path, entity: str) -> Iterator[Item]:
+def bounded_lines(f: IO[str], max_chars: int, source: str) -> Iterator[str]:
+    """The lines of a text file opened with ``newline=""`` (for :mod:`csv`), none longer than ``max_chars``: a
+    longer one is an :class:`UploadError` naming ``source`` once ``max_chars`` of it are read, never held whole."""
+    number = 0
+    while line := f.readline(max_chars + 1):
+        number += 1
+        if len(line) > max_chars and not (len(line) == max_chars + 1 and line.endswith("\n")):
+            raise UploadError(source, f"line {number} is longer than {max_chars} characters", row=number)
+        yield line
+
+
+def csv_items(path: Path, entity: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[Item]:
     if entity not in ENTITIES:
         raise UploadError("entity", f"unknown record type {entity!r}")
     schema = ENTITIES[entity]
     allowed = set(schema.model_fields) - {"modules", "components", "weights"}
     with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(bounded_lines(f, limits.max_token_bytes, "file"))
         try:
             header = next(reader, None) or []
         except UnicodeDecodeError:
@@ -162,12 +241,12 @@ def csv_items(path: Path, entity: str) -> Iterator[Item]:
             raise UploadError("file", f"broken CSV at line {reader.line_num}: {exc}") from None
 
 
-def count_rows(path: Path, fmt: str, entity: str | None) -> int | None:
+def count_rows(path: Path, fmt: str, entity: str | None, limits: Limits = DEFAULT_LIMITS) -> int | None:
     """Rows in a CSV upload, for progress (None for the other formats: see :func:`json_outline`)."""
     if fmt != "csv":
         return None
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
-            return max(0, sum(1 for _ in csv.reader(f)) - 1)
+            return max(0, sum(1 for _ in csv.reader(bounded_lines(f, limits.max_token_bytes, "file"))) - 1)
     except (UnicodeDecodeError, csv.Error):
         return None

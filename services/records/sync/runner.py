@@ -103,6 +103,11 @@ class SyncRunner:
         #: grades written set-based (COPY into a staging table, one INSERT … ON CONFLICT) on PostgreSQL
         self.bulk = self.db.dialect == "postgresql" and settings.sync_bulk_writes
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.limits = parsers.Limits(
+            max_depth=settings.max_json_depth, max_row_values=settings.sync_max_row_values,
+            max_token_bytes=settings.sync_max_token_bytes, max_member_bytes=settings.sync_zip_max_member_bytes,
+            max_ratio=settings.sync_zip_max_ratio,
+        )
         self._wake = asyncio.Event()
         #: (rows read, rows rejected) of the all_or_nothing jobs this process runs, whose counts commit only at
         #: their end; on PostgreSQL also written to ``sync_job_progress`` for every replica to read
@@ -159,14 +164,14 @@ class SyncRunner:
         if job.format == "json":
             return parsers.json_items(path, outline)
         if job.format == "csv":
-            return parsers.csv_items(path, job.entity or "")
-        return oneroster.items(path, job.institution_code, known)
+            return parsers.csv_items(path, job.entity or "", self.limits)
+        return oneroster.items(path, job.institution_code, known, self.limits)
 
     async def _remembered_ids(self, job: SyncJob, path: Path) -> sourced_ids.Known:
         """The institution's remembered OneRoster sourcedIds that the zip names without carrying them (a delta's
         users, classes, line items…): only those ids are read, in batches; then, for a ``tobedeleted`` result or
         enrollment that carried only its own sourcedId, the ids it was remembered with."""
-        wanted = oneroster.references(path)
+        wanted = oneroster.references(path, self.limits)
         if not wanted:
             return {}
         async with self.db.session(write=False) as s:
@@ -191,12 +196,12 @@ class SyncRunner:
                 await self._download(job, path)
                 known = None
                 if job.format == "oneroster":
-                    await self._update(job.id, processing=oneroster.processing_mode(path))
+                    await self._update(job.id, processing=oneroster.processing_mode(path, self.limits))
                     known = await self._remembered_ids(job, path)
                 # a JSON batch's shape is checked whole before any row is applied (and its rows counted)
-                outline = parsers.json_outline(path) if job.format == "json" else None
+                outline = parsers.json_outline(path, self.limits) if job.format == "json" else None
                 if job.rows_total is None:
-                    total = sum(outline.values()) if outline is not None else parsers.count_rows(path, job.format, job.entity)
+                    total = sum(outline.values()) if outline is not None else parsers.count_rows(path, job.format, job.entity, self.limits)
                     if total is None:
                         total = sum(1 for i in self._items(job, path, known=known) if i.entity != SOURCED_IDS)
                     await self._update(job.id, rows_total=total)

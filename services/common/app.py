@@ -1,7 +1,7 @@
 """``create_service_app``: the pieces every service shares, wired once.
 
 Request id + problem+json errors, ``/healthz`` and ``/readyz``, the database, the object store (and the folder
-store's signed download route), token verification against identity's JWKS, ``Idempotency-Key`` on POST, the
+store's signed download route), token verification against identity's JWKS, ``Idempotency-Key`` on POST (per verified caller), the
 event receiver and outbox admin routes, and the outbox delivery loop in the lifespan."""
 
 from __future__ import annotations
@@ -51,9 +51,12 @@ def create_service_app(
     http_transport: httpx.AsyncBaseTransport | None = None,
     on_startup: Sequence[LifespanHook] = (),
     background: Sequence[BackgroundLoop] = (),
+    idempotency_exempt: Sequence[str] = (),
 ) -> FastAPI:
     """Build a service app. ``http_transport`` replaces the network for calls to other services (tests pass an
-    ``httpx.ASGITransport`` or ``MockTransport``); ``jwks_provider`` lets identity verify its own tokens."""
+    ``httpx.ASGITransport`` or ``MockTransport``); ``jwks_provider`` lets identity verify its own tokens;
+    ``idempotency_exempt`` lists paths ``Idempotency-Key`` never applies to (where callers authenticate or get
+    credentials)."""
 
     configure_logging(settings.service_name, settings.log_level)
 
@@ -125,7 +128,9 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
 
-    app.add_middleware(IdempotencyMiddleware, db_getter=lambda: app.state.db, secret=settings.secret_key.encode())
+    # keys belong to the caller the middleware verified itself (never to an unverified token, never to anonymous callers)
+    app.add_middleware(IdempotencyMiddleware, db_getter=lambda: app.state.db, verifier_getter=lambda: app.state.verifier,
+                       secret=settings.secret_key.encode(), exempt=idempotency_exempt)
     app.add_middleware(ForwardedPrefix)  # links right behind the gateway (X-Forwarded-Prefix)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])

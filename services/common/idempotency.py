@@ -1,11 +1,23 @@
 """``Idempotency-Key`` for POST, as a pure ASGI middleware.
 
+A key belongs to an authenticated caller: the middleware verifies the bearer token itself (the same verifier the
+endpoints use) and namespaces the key by the verified principal (issuer, kind, subject). Anonymous callers, callers
+whose token does not verify, HTTP Basic callers and the paths given as ``exempt`` (the token endpoint, sign-in) get
+no idempotency at all: their request simply runs, and nothing is stored or replayed for them. A token the
+middleware did not verify never names anyone.
+
 The first request with a key runs; its response (status, headers, body) is stored and replayed for every later
-request with the same key, the same caller and the same body. The same key with a different body is a 409
-problem. While the first request is still running a repeat gets 409 with ``Retry-After``; if the first request's
-process died, its lease expires and the repeat runs again (our writes are upserts on natural keys, so running
-again is safe). The request body is spooled to a temporary file past 1 MiB while it is hashed, never held whole
-in memory. Responses that say nothing about the request (401, 403, 429, 5xx) are not stored.
+request by the same principal with the same key and the same request — method, path and query, the headers that
+change what the request means (``Content-Type``, ``Content-Encoding``, ``Accept``, ``If-Match``,
+``If-None-Match``) and the body. The same key with another request is a 409 problem. While the first request is
+still running a repeat gets 409 with ``Retry-After``; if the first request's process died, its lease expires and
+the repeat runs again (our writes are upserts on natural keys, so running again is safe). The request body is
+spooled to a temporary file past 1 MiB while it is hashed, never held whole in memory. Responses that say nothing
+about the request (401, 403, 408, 429, 5xx) are not stored.
+
+A response that carries a secret says so with ``Cache-Control: no-store`` (RFC 9111; OAuth token responses must);
+its body and headers are never stored. The key is remembered as used: a repeat gets a 409 problem
+(``idempotency-response-withheld``) naming the first status, never the secret, and the request does not run twice.
 
 A key is remembered for a retention period (``idempotency_retention_hours``, a week by default: a school's system
 retrying a term-end upload after a weekend outage still gets its first response); :func:`purge_loop` then deletes it
@@ -16,13 +28,13 @@ writes instead of growing for ever.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
 import logging
 import re
 import tempfile
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,8 +42,9 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.auth import Principal, TokenVerifier
 from services.common.db import Database, utcnow
-from services.common.errors import PROBLEM_JSON, problem_body
+from services.common.errors import PROBLEM_JSON, AppError, problem_body
 from services.common.models import IdempotencyRecord
 
 log = logging.getLogger("services.idempotency")
@@ -41,20 +54,25 @@ SPOOL_BYTES = 1024 * 1024
 MAX_STORED_BODY = 4 * 1024 * 1024
 NOT_STORED = {401, 403, 408, 429}
 _HOP_HEADERS = {b"content-length", b"x-request-id", b"date", b"server", b"transfer-encoding", b"connection"}
+#: request headers that change what a request means: part of its fingerprint
+FINGERPRINT_HEADERS = (b"content-type", b"content-encoding", b"accept", b"if-match", b"if-none-match")
+#: a stored key whose first response carried a secret: remembered, never replayed
+WITHHELD = "withheld"
 
 
-def caller_of(headers: dict[bytes, bytes]) -> str:
-    """Namespace for keys: the token's subject (read without verifying; the endpoint verifies it), else anonymous."""
-    auth = headers.get(b"authorization", b"").decode("latin-1")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.count(".") == 2:
-        try:
-            payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            return f"{claims.get('iss', '')}|{claims.get('sub', '')}"[:200]
-        except (ValueError, UnicodeDecodeError):
-            pass
-    return "anonymous"
+def principal_key(principal: Principal) -> str:
+    """The namespace of a verified caller's keys."""
+    return f"{principal.kind}:{principal.sub}@{principal.claims.get('iss', '')}"[:200]
+
+
+def _bearer(headers: dict[bytes, bytes]) -> str | None:
+    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _no_store(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(k.lower() == b"cache-control" and b"no-store" in v.lower() for k, v in headers)
 
 
 async def _send_problem(send: Send, status: int, title: str, detail: str, slug: str, path: str, extra_headers: list[tuple[bytes, bytes]] | None = None, **ext: Any) -> None:
@@ -65,21 +83,42 @@ async def _send_problem(send: Send, status: int, title: str, detail: str, slug: 
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, db_getter: Any, lease_seconds: float = 120.0, secret: bytes = b"") -> None:
+    def __init__(self, app: ASGIApp, db_getter: Callable[[], Database], verifier_getter: Callable[[], TokenVerifier],
+                 lease_seconds: float = 120.0, secret: bytes = b"", exempt: Iterable[str] = ()) -> None:
         self.app = app
         self._db_getter = db_getter
+        self._verifier_getter = verifier_getter
         self.lease = timedelta(seconds=lease_seconds)
         #: the fingerprint of a request is keyed (HMAC-SHA256 with the service's secret): a body may hold a personal
         #: ID number, which a plain hash in the database would give away to anyone trying the few likely numbers
         self._secret = secret
+        #: exact paths never handled (endpoints that authenticate callers or hand out credentials)
+        self._exempt = frozenset(exempt)
+
+    async def _verified(self, headers: dict[bytes, bytes]) -> Principal | None:
+        token = _bearer(headers)
+        if token is None:
+            return None
+        try:
+            return await self._verifier_getter().verify(token)
+        except AppError:
+            return None  # the endpoint refuses it with the reason; nothing is stored or replayed for it
+
+    def fingerprint(self, principal: str, scope: Scope, headers: dict[bytes, bytes]) -> Any:
+        """The running HMAC of a request, before its body: principal, method, path and query, meaningful headers."""
+        digest = hmac.new(self._secret, digestmod=hashlib.sha256)
+        digest.update(f"{principal}\n{scope['method']} {scope.get('path', '')}?{scope.get('query_string', b'').decode('latin-1')}\n".encode())
+        for name in FINGERPRINT_HEADERS:
+            digest.update(name + b": " + headers.get(name, b"") + b"\n")
+        return digest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("path", "") in self._exempt:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
         raw_key = headers.get(b"idempotency-key")
-        if raw_key is None:
+        if raw_key is None or _bearer(headers) is None:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
@@ -90,18 +129,15 @@ class IdempotencyMiddleware:
                 errors=[{"field": "Idempotency-Key", "in": "header", "message": "invalid idempotency key"}],
             )
             return
+        verified = await self._verified(headers)
+        if verified is None:
+            await self.app(scope, receive, send)
+            return
         db: Database = self._db_getter()
-        principal = caller_of(headers)
+        principal = principal_key(verified)
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
         try:
-            digest = hmac.new(self._secret, digestmod=hashlib.sha256)
-            # records stored before fingerprints were keyed are still recognised; none is left one retention period
-            # (idempotency_retention_hours) after the upgrade, and this second hash can go then
-            legacy = hashlib.sha256()
-            for part in (f"{scope['method']} {path}?{scope.get('query_string', b'').decode('latin-1')}\n".encode(),
-                         headers.get(b"content-type", b"") + b"\n"):
-                digest.update(part)
-                legacy.update(part)
+            digest = self.fingerprint(principal, scope, headers)
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -109,20 +145,28 @@ class IdempotencyMiddleware:
                 chunk = message.get("body", b"")
                 if chunk:
                     digest.update(chunk)
-                    legacy.update(chunk)
                     spool.write(chunk)
                 if not message.get("more_body", False):
                     break
             fingerprint = digest.hexdigest()
 
-            verdict = await self._claim(db, principal, key, fingerprint, scope["method"], path, legacy.hexdigest())
+            verdict = await self._claim(db, principal, key, fingerprint, scope["method"], path)
             if isinstance(verdict, IdempotencyRecord):
+                if verdict.state == WITHHELD:
+                    await _send_problem(
+                        send, 409, "Conflict",
+                        f"A request with this Idempotency-Key already succeeded ({verdict.status_code}); its response "
+                        "carried a secret, which is never stored, so it cannot be replayed. Look the result up instead.",
+                        "idempotency-response-withheld", path, first_status=verdict.status_code,
+                        errors=[{"field": "Idempotency-Key", "in": "header", "message": "already used; response not kept"}],
+                    )
+                    return
                 await self._replay(send, verdict)
                 return
             if verdict == "mismatch":
                 await _send_problem(
                     send, 409, "Conflict",
-                    "This Idempotency-Key was already used with a different request body.", "idempotency-key-reused", path,
+                    "This Idempotency-Key was already used with a different request.", "idempotency-key-reused", path,
                     errors=[{"field": "Idempotency-Key", "in": "header", "message": "key reused with another request"}],
                 )
                 return
@@ -146,17 +190,18 @@ class IdempotencyMiddleware:
                 body_done = not more
                 return {"type": "http.request", "body": chunk, "more_body": more}
 
-            captured: dict[str, Any] = {"status": None, "headers": [], "body": bytearray(), "too_big": False}
+            captured: dict[str, Any] = {"status": None, "headers": [], "body": bytearray(), "too_big": False, "secret": False}
 
             async def capture_send(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     captured["status"] = message["status"]
-                    captured["headers"] = [
-                        [k.decode("latin-1"), v.decode("latin-1")]
-                        for k, v in message.get("headers", [])
-                        if k.lower() not in _HOP_HEADERS
-                    ]
-                elif message["type"] == "http.response.body" and not captured["too_big"]:
+                    raw = message.get("headers", [])
+                    captured["secret"] = _no_store(raw)
+                    if not captured["secret"]:
+                        captured["headers"] = [
+                            [k.decode("latin-1"), v.decode("latin-1")] for k, v in raw if k.lower() not in _HOP_HEADERS
+                        ]
+                elif message["type"] == "http.response.body" and not captured["too_big"] and not captured["secret"]:
                     captured["body"].extend(message.get("body", b""))
                     if len(captured["body"]) > MAX_STORED_BODY:
                         captured["too_big"] = True
@@ -171,13 +216,14 @@ class IdempotencyMiddleware:
             status = captured["status"]
             if status is None or status >= 500 or status in NOT_STORED:
                 await self._release(db, principal, key)
+            elif captured["secret"]:
+                await self._complete(db, principal, key, status, None, None, state=WITHHELD)
             else:
                 await self._complete(db, principal, key, status, captured["headers"], None if captured["too_big"] else bytes(captured["body"]))
         finally:
             spool.close()
 
-    async def _claim(self, db: Database, principal: str, key: str, fingerprint: str, method: str, path: str,
-                     legacy_fingerprint: str = "") -> IdempotencyRecord | str:
+    async def _claim(self, db: Database, principal: str, key: str, fingerprint: str, method: str, path: str) -> IdempotencyRecord | str:
         now = utcnow()
         try:
             async with db.session(write=True) as session:
@@ -185,9 +231,9 @@ class IdempotencyMiddleware:
                     select(IdempotencyRecord).where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
                 )
                 if existing is not None:
-                    if existing.fingerprint not in (fingerprint, legacy_fingerprint):
+                    if not hmac.compare_digest(existing.fingerprint, fingerprint):
                         return "mismatch"
-                    if existing.state == "completed":
+                    if existing.state in ("completed", WITHHELD):
                         return existing
                     if existing.locked_until and existing.locked_until > now:
                         return "busy"
@@ -203,12 +249,13 @@ class IdempotencyMiddleware:
         except IntegrityError:
             return "busy"  # a concurrent first request won the insert
 
-    async def _complete(self, db: Database, principal: str, key: str, status: int, headers: list[list[str]], body: bytes | None) -> None:
+    async def _complete(self, db: Database, principal: str, key: str, status: int, headers: list[list[str]] | None,
+                        body: bytes | None, *, state: str = "completed") -> None:
         async with db.session(write=True) as session:
             await session.execute(
                 update(IdempotencyRecord)
                 .where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
-                .values(state="completed", status_code=status, response_headers=headers, response_body=body, locked_until=None)
+                .values(state=state, status_code=status, response_headers=headers, response_body=body, locked_until=None)
             )
 
     async def _release(self, db: Database, principal: str, key: str) -> None:
@@ -243,7 +290,7 @@ async def purge_expired(db: Database, older_than: datetime, *, batch: int = PURG
         now = utcnow()
         expired = and_(
             IdempotencyRecord.created_at < older_than,
-            or_(IdempotencyRecord.state == "completed", IdempotencyRecord.locked_until.is_(None),
+            or_(IdempotencyRecord.state.in_(("completed", WITHHELD)), IdempotencyRecord.locked_until.is_(None),
                 IdempotencyRecord.locked_until < now),
         )
         async with db.session(write=False) as session:  # found without a write lock; mostly there is nothing

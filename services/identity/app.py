@@ -44,6 +44,8 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         jwks_provider=local_jwks,
         http_transport=http_transport,
         on_startup=[ensure_key],
+        # where callers authenticate or receive tokens: an Idempotency-Key there is ignored, nothing is stored
+        idempotency_exempt=["/oauth/token", "/v1/auth/login", "/v1/auth/logout", "/v1/auth/vneid/token"],
     )
     set_body_limits(app, {
         "POST /v1/institutions/import": BodyLimit(MAX_CSV_BYTES, json=False),  # CSV, read row by row

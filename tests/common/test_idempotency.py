@@ -1,26 +1,80 @@
-"""Idempotency-Key on POST: first response replayed, same key with another body refused, nothing applied twice."""
+"""Idempotency-Key on POST: per verified caller, first response replayed (never one carrying a secret), same key with
+another request refused, nothing applied twice, nothing kept for anonymous callers."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from tests.support import Platform
 
 
+def account_body() -> dict:
+    return {"username": f"gv.{uuid.uuid4().hex[:8]}", "full_name": "Trường Cao đẳng Nghề Đà Nẵng — giáo vụ",
+            "password": "Mật-khẩu-Tốt-2026", "memberships": [{"at": "CD0101", "role": "teacher"}]}
+
+
 async def test_replay_returns_first_response_and_creates_nothing_new(platform: Platform) -> None:
+    headers = await platform.admin_headers() | {"Idempotency-Key": str(uuid.uuid4())}
+    body = account_body()
+    async with platform.client("identity") as c:
+        first = await c.post("/v1/accounts", json=body, headers=headers)
+        again = await c.post("/v1/accounts", json=body, headers=headers)
+        # without the key, the same body is a new request and hits the natural-key conflict
+        conflict = await c.post("/v1/accounts", json=body, headers={"Authorization": headers["Authorization"]})
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()  # the same account
+    assert first.json()["full_name"] == "Trường Cao đẳng Nghề Đà Nẵng — giáo vụ"
+    assert conflict.status_code == 409
+
+
+async def test_a_response_with_a_secret_is_remembered_but_never_replayed(platform: Platform) -> None:
+    """A machine client's one-time secret (Cache-Control: no-store) is not stored: the repeat is a 409 naming the
+    first status, the client is not created twice, and the secret appears nowhere but in the first response."""
     headers = await platform.admin_headers("identity:clients") | {"Idempotency-Key": str(uuid.uuid4())}
     body = {"client_id": f"sis-{uuid.uuid4().hex[:8]}", "name": "Trường Cao đẳng Nghề Đà Nẵng SIS", "scopes": ["records:sync"]}
     async with platform.client("identity") as c:
         first = await c.post("/v1/clients", json=body, headers=headers)
         again = await c.post("/v1/clients", json=body, headers=headers)
-        # without the key, the same body is a new request and hits the natural-key conflict
         conflict = await c.post("/v1/clients", json=body, headers={"Authorization": headers["Authorization"]})
     assert first.status_code == 201, first.text
-    assert again.status_code == 201
-    assert again.headers["idempotent-replayed"] == "true"
-    assert again.json() == first.json()  # same id, same one-time secret
-    assert first.json()["name"] == "Trường Cao đẳng Nghề Đà Nẵng SIS"
-    assert conflict.status_code == 409
+    assert first.headers["cache-control"] == "no-store"
+    assert again.status_code == 409 and again.json()["type"].endswith("/idempotency-response-withheld")
+    assert again.json()["first_status"] == 201 and again.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert first.json()["client_secret"] not in again.text
+    assert conflict.status_code == 409  # created once
+
+
+async def test_the_same_key_with_other_meaningful_headers_is_another_request(platform: Platform) -> None:
+    headers = await platform.admin_headers() | {"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+    body = json.dumps(account_body()).encode()
+    async with platform.client("identity") as c:
+        first = await c.post("/v1/accounts", content=body, headers=headers)
+        other_type = await c.post("/v1/accounts", content=body, headers=headers | {"Content-Type": "text/plain"})
+        other_accept = await c.post("/v1/accounts", content=body, headers=headers | {"Accept": "text/csv"})
+        other_path = await c.post("/v1/accounts?x=1", content=body, headers=headers)
+    assert first.status_code == 201
+    for r in (other_type, other_accept, other_path):
+        assert r.status_code == 409 and r.json()["type"].endswith("/idempotency-key-reused"), r.text
+
+
+async def test_anonymous_callers_and_unverified_tokens_get_no_idempotency(platform: Platform) -> None:
+    """Nothing is stored for a caller the service has not authenticated: their key is ignored."""
+    from sqlalchemy import func, select
+
+    from services.common.models import IdempotencyRecord
+
+    key = str(uuid.uuid4())
+    async with platform.client("identity") as c:
+        anonymous = await c.post("/v1/accounts", json=account_body(), headers={"Idempotency-Key": key})
+        garbage = await c.post("/v1/accounts", json=account_body(), headers={"Idempotency-Key": key, "Authorization": "Bearer a.b.c"})
+        login = await c.post("/v1/auth/login", json={"username": "teacher.demo", "password": "dev-only-Teacher#2026"},
+                             headers={"Idempotency-Key": key})
+    assert anonymous.status_code == 401 and garbage.status_code == 401 and login.status_code == 200
+    async with platform.apps["identity"].state.db.session(write=False) as s:
+        assert await s.scalar(select(func.count()).select_from(IdempotencyRecord).where(IdempotencyRecord.key == key)) == 0
 
 
 async def test_same_key_with_another_body_is_409_and_changes_nothing(platform: Platform) -> None:
@@ -56,7 +110,8 @@ async def test_keys_are_per_caller_and_failures_are_not_stored(platform: Platfor
 
 async def test_the_stored_fingerprint_is_keyed_not_a_plain_hash_of_the_body(platform: Platform) -> None:
     """A body may carry a personal ID number; a plain SHA-256 of it in the database could be reversed by trying the
-    few numbers that fit a birth year and province. The fingerprint is an HMAC with the service's secret."""
+    few numbers that fit a birth year and province. The fingerprint is an HMAC with the service's secret, over the
+    verified caller, the request line and the meaningful headers and the body."""
     import hashlib
     import hmac
 
@@ -65,18 +120,20 @@ async def test_the_stored_fingerprint_is_keyed_not_a_plain_hash_of_the_body(plat
     from services.common.models import IdempotencyRecord
 
     key = str(uuid.uuid4())
-    headers = await platform.admin_headers("identity:clients") | {"Idempotency-Key": key, "Content-Type": "application/json"}
-    body = ('{"client_id": "sis-%s", "name": "SIS", "scopes": ["records:sync"]}' % uuid.uuid4().hex[:8]).encode()
+    headers = await platform.admin_headers() | {"Idempotency-Key": key, "Content-Type": "application/json"}
+    body = json.dumps(account_body()).encode()
     async with platform.client("identity") as c:
-        first = await c.post("/v1/clients", content=body, headers=headers)
-        again = await c.post("/v1/clients", content=body, headers=headers)
+        first = await c.post("/v1/accounts", content=body, headers=headers)
+        again = await c.post("/v1/accounts", content=body, headers=headers)
     assert first.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     async with platform.apps["identity"].state.db.session(write=False) as s:
-        stored = (await s.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).one().fingerprint
-    parts = [b"POST /v1/clients?\n", b"application/json\n", body]
+        record = (await s.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).one()
+    assert record.principal == f"client:client:platform-admin@{platform.settings['identity'].jwt_issuer}"
+    parts = [f"{record.principal}\nPOST /v1/accounts?\n".encode(), b"content-type: application/json\n",
+             b"content-encoding: \n", b"accept: */*\n", b"if-match: \n", b"if-none-match: \n", body]
     plain = hashlib.sha256(b"".join(parts)).hexdigest()
     keyed = hmac.new(platform.settings["identity"].secret_key.encode(), b"".join(parts), hashlib.sha256).hexdigest()
-    assert stored == keyed and stored != plain
+    assert record.fingerprint == keyed and record.fingerprint != plain
 
 
 async def test_keys_past_the_retention_are_purged_and_then_start_a_new_request(platform: Platform) -> None:

@@ -48,8 +48,10 @@ def client_ip(request: Request) -> str:
 
 
 @router.post("/v1/auth/login", response_model=SessionTokens, summary="Staff sign-in with username and password")
-async def login(body: LoginRequest, request: Request, sessions: Sessions) -> Any:
-    return await flows.password_login(request.app.state.db, sessions, body.username, body.password, client_ip(request))
+async def login(body: LoginRequest, request: Request, sessions: Sessions, response: Response) -> Any:
+    tokens = await flows.password_login(request.app.state.db, sessions, body.username, body.password, client_ip(request))
+    response.headers["Cache-Control"] = "no-store"
+    return tokens
 
 
 @router.post("/v1/auth/logout", status_code=204, summary="End the sign-in session (revokes its refresh tokens)")

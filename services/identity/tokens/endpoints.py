@@ -6,7 +6,7 @@ import base64
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -32,6 +32,8 @@ from services.identity.tokens.service import (
 )
 
 router = APIRouter()
+#: on every response that carries a secret or a token (RFC 6749 §5.1); the Idempotency-Key store never keeps those
+NO_STORE = "no-store"
 ClientsAdmin = Annotated[Principal, Depends(require_scopes("identity:clients"))]
 
 
@@ -145,7 +147,7 @@ async def list_keys(session: SessionDep) -> Any:
     tags=["clients"],
     summary="Register a machine client (the secret is returned once)",
 )
-async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin) -> Any:
+async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin, response: Response) -> Any:
     client, secret = await tokens.create_client(
         session,
         client_id=body.client_id,
@@ -156,6 +158,7 @@ async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenSe
     )
     audit.record(session, actor=principal, action="client.created", target_type="client", target_id=client.client_id,
                  details={"scopes": client.scopes, "institution_code": client.institution_code, "roles": client.roles})
+    response.headers["Cache-Control"] = NO_STORE  # carries a secret: never cached, never kept for an Idempotency-Key replay
     return ClientCreated(**ClientRead.model_validate(client).model_dump(), client_secret=secret)
 
 
@@ -172,12 +175,13 @@ async def list_clients(session: SessionDep, page: PageDep, _: ClientsAdmin) -> P
 
 
 @router.post("/v1/clients/{client_id}/secret", response_model=ClientCreated, tags=["clients"], summary="Rotate a client's secret (the old one stops working)")
-async def rotate_client_secret(client_id: str, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin) -> Any:
+async def rotate_client_secret(client_id: str, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin, response: Response) -> Any:
     client = await _client_or_404(session, client_id)
     secret = secrets.token_urlsafe(32)
     client.secret_hash = tokens.hash_secret(secret)
     audit.record(session, actor=principal, action="client.secret_rotated", target_type="client", target_id=client_id)
     await session.flush()
+    response.headers["Cache-Control"] = NO_STORE
     return ClientCreated(**ClientRead.model_validate(client).model_dump(), client_secret=secret)
 
 

@@ -12,9 +12,9 @@ from services.common.auth import CurrentPrincipal, Principal
 from services.common.client_ip import client_address, trusted_proxies
 from services.common.db import SessionDep
 from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from services.common.permissions import is_national_officer, roles_at
+from services.common.permissions import is_national_officer
 from services.common.db import utcnow
-from services.identity.accounts import flows, passwords
+from services.identity.accounts import flows, grants, passwords
 from services.identity.accounts.schemas import (
     AccountCreate,
     AccountRead,
@@ -96,22 +96,18 @@ async def change_password(body: PasswordChange, session: SessionDep, principal: 
     return Response(status_code=204)
 
 
-def ensure_may_grant(principal: Principal, m: MembershipIn) -> None:
-    """National officers and platform admins grant anything; a school admin grants teacher, student and
-    school_admin at their own institution."""
-    if is_national_officer(principal) or principal.has_scope("identity:admin"):
-        return
-    if m.role in {"teacher", "student", "school_admin"} and "school_admin" in roles_at(principal, m.at):
-        return
-    raise Forbidden(f"You may not grant {m.role} at {m.at}.")
-
-
 @router.post("/v1/accounts", response_model=AccountRead, status_code=201, summary="Create a staff account")
-async def create_account(body: AccountCreate, session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
-    if not body.memberships and not (is_national_officer(principal) or principal.has_scope("identity:admin")):
-        raise Forbidden("Only administrators create accounts without a membership.")
+async def create_account(body: AccountCreate, request: Request, session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
+    """Who may grant which role: see ``accounts/grants.py``; refusals are audited too."""
+    reason = None
+    if not body.memberships and not (grants.is_platform_admin(principal) or is_national_officer(principal)):
+        reason = "Only administrators create accounts without a membership."
     for m in body.memberships:
-        ensure_may_grant(principal, m)
+        reason = reason or grants.why_not(principal, m.role, m.at)
+    if reason:
+        await grants.refuse(request.app.state.db, principal, reason, action="account.created", target_type="account",
+                            target_id=body.username, ip=client_ip(request),
+                            details={"username": body.username, "memberships": [m.model_dump() for m in body.memberships]})
     problems = passwords.policy_errors(body.password, username=body.username)
     if problems:
         raise ValidationFailed("The password does not meet the policy.", errors=[{"field": "password", "message": p} for p in problems])
@@ -130,8 +126,11 @@ async def create_account(body: AccountCreate, session: SessionDep, principal: Cu
 
 
 @router.post("/v1/accounts/{account_id}/memberships", response_model=MembershipRead, status_code=201, summary="Grant a role")
-async def grant(account_id: uuid.UUID, body: MembershipIn, session: SessionDep, principal: CurrentPrincipal) -> Any:
-    ensure_may_grant(principal, body)
+async def grant(account_id: uuid.UUID, body: MembershipIn, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    reason = grants.why_not(principal, body.role, body.at, target_sub=f"account:{account_id}")
+    if reason:
+        await grants.refuse(request.app.state.db, principal, reason, action="membership.granted", target_type="account",
+                            target_id=str(account_id), details=body.model_dump(), ip=client_ip(request))
     if await session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}.")
     existing = await session.scalar(select(Membership).where(Membership.account_id == account_id, Membership.at == body.at, Membership.role == body.role))
@@ -145,11 +144,16 @@ async def grant(account_id: uuid.UUID, body: MembershipIn, session: SessionDep, 
 
 
 @router.delete("/v1/accounts/{account_id}/memberships/{membership_id}", status_code=204, summary="Revoke a role")
-async def revoke(account_id: uuid.UUID, membership_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Response:
+async def revoke(account_id: uuid.UUID, membership_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    """Who may revoke a role: whoever may grant it (giving up one's own roles is allowed)."""
     m = await session.get(Membership, membership_id)
     if m is None or m.account_id != account_id:
         raise NotFound(f"No membership {membership_id}.")
-    ensure_may_grant(principal, MembershipIn(at=m.at, role=m.role))
+    reason = grants.why_not(principal, m.role, m.at)
+    if reason:
+        await grants.refuse(request.app.state.db, principal, reason, action="membership.revoked", target_type="account",
+                            target_id=str(account_id), details={"at": m.at, "role": m.role}, ip=client_ip(request),
+                            request_session=session)
     await session.delete(m)
     audit.record(session, actor=principal, action="membership.revoked", target_type="account", target_id=str(account_id),
                  details={"at": m.at, "role": m.role})

@@ -14,6 +14,7 @@ from services.common.auth import Principal, require_scopes
 from services.common.db import SessionDep
 from services.common.errors import BadRequest, NotFound, ValidationFailed
 from services.common.pagination import Page, PageDep, paginate
+from services.identity.accounts import grants
 from services.identity.audit import service as audit
 from services.identity.models import ApiClient
 from services.identity.tokens import repository
@@ -147,12 +148,24 @@ async def list_keys(session: SessionDep) -> Any:
     tags=["clients"],
     summary="Register a machine client (the secret is returned once)",
 )
-async def create_client(body: ClientCreate, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin, response: Response) -> Any:
+async def create_client(body: ClientCreate, request: Request, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin,
+                        response: Response) -> Any:
+    """The new client gets only roles its creator may grant and scopes its creator holds (``accounts/grants.py``)."""
+    scopes = validate_scopes(body.scopes)
+    roles = grants.client_roles(body.roles, body.institution_code)
+    reason = next((r for role, at in roles if (r := grants.why_not(principal, role, at))), None)
+    missing = grants.scopes_not_held(principal, scopes)
+    if missing and not reason:
+        reason = f"You may not give a client scopes you do not hold: {' '.join(missing)}."
+    if reason:
+        await grants.refuse(request.app.state.db, principal, reason, action="client.created", target_type="client",
+                            target_id=body.client_id, details={"scopes": scopes, "roles": body.roles,
+                                                               "institution_code": body.institution_code})
     client, secret = await tokens.create_client(
         session,
         client_id=body.client_id,
         name=body.name,
-        scopes=validate_scopes(body.scopes),
+        scopes=scopes,
         institution_code=body.institution_code,
         roles=body.roles,
     )
@@ -169,14 +182,34 @@ async def _client_or_404(session: Any, client_id: str) -> Any:
     return client
 
 
+async def _manageable(request: Request, session: Any, principal: Principal, client_id: str, action: str,
+                      details: dict[str, Any]) -> Any:
+    """The client, if the caller could have created it as it stands (its roles grantable by the caller, its scopes
+    held by the caller): rotating the secret of a more powerful client, or changing it, would be an escalation."""
+    client = await _client_or_404(session, client_id)
+    try:
+        roles = grants.client_roles(client.roles or [], client.institution_code)
+    except ValidationFailed:  # a role stored before roles were checked: only a platform admin manages that client
+        roles = [("platform_admin", "national")]
+    reason = next((r for role, at in roles if (r := grants.why_not(principal, role, at))), None)
+    missing = grants.scopes_not_held(principal, client.scopes.split())
+    if missing and not reason:
+        reason = f"This client holds scopes you do not hold: {' '.join(missing)}."
+    if reason:
+        await grants.refuse(request.app.state.db, principal, reason, action=action, target_type="client", target_id=client_id,
+                            details=details, request_session=session)
+    return client
+
+
 @router.get("/v1/clients", response_model=Page[ClientRead], tags=["clients"], summary="Machine clients")
 async def list_clients(session: SessionDep, page: PageDep, _: ClientsAdmin) -> Page[Any]:
     return await paginate(session, select(ApiClient), (ApiClient.client_id,), page, transform=ClientRead.model_validate)
 
 
 @router.post("/v1/clients/{client_id}/secret", response_model=ClientCreated, tags=["clients"], summary="Rotate a client's secret (the old one stops working)")
-async def rotate_client_secret(client_id: str, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin, response: Response) -> Any:
-    client = await _client_or_404(session, client_id)
+async def rotate_client_secret(client_id: str, request: Request, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin,
+                               response: Response) -> Any:
+    client = await _manageable(request, session, principal, client_id, "client.secret_rotated", {})
     secret = secrets.token_urlsafe(32)
     client.secret_hash = tokens.hash_secret(secret)
     audit.record(session, actor=principal, action="client.secret_rotated", target_type="client", target_id=client_id)
@@ -186,11 +219,18 @@ async def rotate_client_secret(client_id: str, session: SessionDep, tokens: Toke
 
 
 @router.patch("/v1/clients/{client_id}", response_model=ClientRead, tags=["clients"], summary="Enable/disable a client or change its scopes")
-async def update_client(client_id: str, body: ClientUpdate, session: SessionDep, principal: ClientsAdmin) -> Any:
-    client = await _client_or_404(session, client_id)
+async def update_client(client_id: str, body: ClientUpdate, request: Request, session: SessionDep, principal: ClientsAdmin) -> Any:
     changes = body.model_dump(exclude_unset=True)
     if changes.get("scopes") is not None:
-        changes["scopes"] = " ".join(sorted(set(validate_scopes(changes["scopes"]))))
+        scopes = validate_scopes(changes["scopes"])
+        missing = grants.scopes_not_held(principal, scopes)
+        reason = ("Nobody changes their own client's scopes; ask an administrator." if principal.sub == f"client:{client_id}"
+                  else f"You may not give a client scopes you do not hold: {' '.join(missing)}." if missing else None)
+        if reason:
+            await grants.refuse(request.app.state.db, principal, reason, action="client.updated", target_type="client",
+                                target_id=client_id, details={"scopes": scopes})
+        changes["scopes"] = " ".join(sorted(set(scopes)))
+    client = await _manageable(request, session, principal, client_id, "client.updated", {k: v for k, v in changes.items()})
     before = {k: getattr(client, k) for k in changes}
     for k, v in changes.items():
         if v is None:

@@ -24,11 +24,16 @@ class IdentitySettings(ServiceSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     #: peers whose X-Forwarded-For is believed (the gateway)
     trusted_proxies: list[str] = ["127.0.0.1", "::1"]
-    #: failed sign-ins before a lock, per account and per IP; locks last base × 2^(n-1) seconds, capped
-    lockout_account_failures: int = 5
+    #: guessing protection (accounts/throttle.py): failures before the first wait per account+address pair, per
+    #: address (any account) and per account (any address; these two hold only for addresses the account has never
+    #: signed in from); each further failure doubles the wait from base, capped at max (Keycloak: 15 min); a count
+    #: starts afresh after reset seconds without failures
+    lockout_pair_failures: int = 5
     lockout_ip_failures: int = 20
+    lockout_account_failures: int = 30
     lockout_base_seconds: float = 60.0
-    lockout_max_seconds: float = 3600.0
+    lockout_max_seconds: float = 900.0
+    lockout_reset_seconds: float = 12 * 3600.0
     # -- VNeID (any OpenID Connect provider) as upstream sign-in ---------------------------------------------
     vneid_issuer: str = ""
     vneid_client_id: str = ""

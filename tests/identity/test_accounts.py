@@ -141,3 +141,42 @@ async def test_memberships_granted_by_school_admin_only_at_own_school(platform: 
     assert mine.status_code == 201, mine.text
     assert other.status_code == 403 and officer.status_code == 403
     assert "account.created" in [e["action"] for e in await audit(platform, target_id=mine.json()["id"])]
+
+
+async def test_password_change_ends_every_session_of_the_account(platform: Platform) -> None:
+    """A thief holding a session (a refresh token) from before the change holds nothing after it."""
+    username, password = await new_staff(platform)
+    async with platform.client("identity") as c:
+        thief = (await login(c, username, password, ip="198.51.100.23")).json()
+        owner = (await login(c, username, password)).json()
+        other_device = (await login(c, username, password)).json()
+        rotated = (await refresh(c, other_device["refresh_token"])).json()
+        changed = await c.post("/v1/auth/password", json={"current_password": password, "new_password": "Khác-Hẳn-2027!"},
+                               headers={"Authorization": f"Bearer {owner['access_token']}"})
+        after = [await refresh(c, t) for t in (thief["refresh_token"], owner["refresh_token"], rotated["refresh_token"])]
+        fresh = await login(c, username, "Khác-Hẳn-2027!")
+    assert changed.status_code == 204, changed.text
+    assert [r.status_code for r in after] == [400, 400, 400]
+    assert all("revoked" in r.json()["detail"] for r in after)
+    assert fresh.status_code == 200
+    entry = next(e for e in await audit(platform, action="account.password_changed") if e["actor"] == claims(owner["access_token"])["sub"])
+    assert entry["details"]["sessions_revoked"] == 3
+
+
+async def test_current_password_guesses_are_throttled_like_sign_in(platform: Platform) -> None:
+    """A stolen access token does not buy unlimited guesses of the current password (and a takeover with it)."""
+    username, password = await new_staff(platform)
+    async with platform.client("identity") as c:
+        token = (await login(c, username, password, ip="198.51.100.77")).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}", "X-Forwarded-For": "198.51.100.77"}
+        guesses = [await c.post("/v1/auth/password", json={"current_password": f"Đoán-{i}-sai!", "new_password": "Khác-Hẳn-2027!"},
+                                headers=auth) for i in range(5)]
+        held = await c.post("/v1/auth/password", json={"current_password": password, "new_password": "Khác-Hẳn-2027!"}, headers=auth)
+        still = await login(c, username, password, ip="198.51.100.77")  # the same pair waits for sign-in too
+    assert [r.status_code for r in guesses] == [401] * 5
+    assert guesses[0].json()["errors"][0]["field"] == "current_password"
+    assert held.status_code == 429 and int(held.headers["retry-after"]) >= 1
+    assert still.status_code == 429
+    outcomes = [e["outcome"] for e in await audit(platform, action="account.password_change")
+                if e["target_id"] == claims(token)["sub"].split(":", 1)[1] or e["target_id"] == username]
+    assert outcomes.count("failure") == 5 and "locked" in outcomes

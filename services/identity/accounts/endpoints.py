@@ -11,13 +11,14 @@ from sqlalchemy import select
 from services.common.auth import CurrentPrincipal, Principal
 from services.common.client_ip import client_address, trusted_proxies
 from services.common.db import SessionDep
-from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from services.common.permissions import is_national_officer
 from services.common.db import utcnow
-from services.identity.accounts import flows, grants, passwords
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.permissions import is_national_officer
+from services.identity.accounts import flows, grants, passwords, throttle
 from services.identity.accounts.schemas import (
     AccountCreate,
     AccountRead,
+    AccountUpdate,
     LoginRequest,
     LogoutRequest,
     MembershipIn,
@@ -82,17 +83,12 @@ async def me(session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
     return await _read(session, await _account_of(session, principal))
 
 
-@router.post("/v1/auth/password", status_code=204, summary="Change your password")
-async def change_password(body: PasswordChange, session: SessionDep, principal: CurrentPrincipal, sessions: Sessions) -> Response:
-    account = await _account_of(session, principal)
-    if not passwords.verify_password(account.password_hash, body.current_password):
-        raise Unauthorized("The current password is wrong.")
-    problems = passwords.policy_errors(body.new_password, username=account.username)
-    if problems:
-        raise ValidationFailed("The new password does not meet the policy.", errors=[{"field": "new_password", "message": p} for p in problems])
-    account.password_hash = passwords.hash_password(body.new_password)
-    account.password_changed_at = utcnow()
-    audit.record(session, actor=principal, action="account.password_changed", target_type="account", target_id=str(account.id))
+@router.post("/v1/auth/password", status_code=204, summary="Change your password (ends every session of the account)")
+async def change_password(body: PasswordChange, request: Request, principal: CurrentPrincipal, sessions: Sessions) -> Response:
+    if not principal.sub.startswith("account:"):
+        raise Forbidden("Only people have accounts; this token belongs to a machine client.")
+    await flows.change_password(request.app.state.db, sessions, uuid.UUID(principal.sub.split(":", 1)[1]), principal,
+                                body.current_password, body.new_password, client_ip(request))
     return Response(status_code=204)
 
 
@@ -158,3 +154,47 @@ async def revoke(account_id: uuid.UUID, membership_id: uuid.UUID, request: Reque
     audit.record(session, actor=principal, action="membership.revoked", target_type="account", target_id=str(account_id),
                  details={"at": m.at, "role": m.role})
     return Response(status_code=204)
+
+
+async def _manageable_account(request: Request, session: Any, principal: Principal, account_id: uuid.UUID, action: str) -> Account:
+    """The account, if the caller may grant every role it holds (and it is not the caller's own)."""
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    held = (await session.scalars(select(Membership).where(Membership.account_id == account_id))).all()
+    if principal.sub == f"account:{account_id}":
+        reason: str | None = "Nobody unlocks, disables or enables their own account; ask an administrator."
+    elif not held:
+        admin = grants.is_platform_admin(principal) or is_national_officer(principal)
+        reason = None if admin else "Only administrators manage accounts without a membership."
+    else:
+        reason = next((r for m in held if (r := grants.why_not(principal, m.role, m.at))), None)
+    if reason:
+        await grants.refuse(request.app.state.db, principal, reason, action=action, target_type="account",
+                            target_id=str(account_id), details={}, ip=client_ip(request), request_session=session)
+    return account
+
+
+@router.post("/v1/accounts/{account_id}/unlock", status_code=204,
+             summary="End every sign-in wait of an account (whoever may grant all its roles)")
+async def unlock(account_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    account = await _manageable_account(request, session, principal, account_id, "account.unlocked")
+    cleared = await throttle.clear_account(session, account.username)
+    audit.record(session, actor=principal, action="account.unlocked", target_type="account", target_id=str(account_id),
+                 ip=client_ip(request), details={"keys_cleared": cleared})
+    return Response(status_code=204)
+
+
+@router.patch("/v1/accounts/{account_id}", response_model=AccountRead,
+              summary="Disable an account (the one permanent lock: it also ends every session) or enable it again")
+async def update_account(account_id: uuid.UUID, body: AccountUpdate, request: Request, session: SessionDep,
+                         principal: CurrentPrincipal, sessions: Sessions) -> AccountRead:
+    account = await _manageable_account(request, session, principal, account_id, "account.updated")
+    if body.active is not None and body.active != account.active:
+        account.active = body.active
+        revoked = 0 if body.active else await sessions.revoke_account(session, account.id, "account_disabled")
+        audit.record(session, actor=principal, action="account.enabled" if body.active else "account.disabled",
+                     target_type="account", target_id=str(account_id), ip=client_ip(request),
+                     details={"sessions_revoked": revoked})
+    await session.flush()
+    return await _read(session, account)

@@ -51,6 +51,10 @@ class AccountCreate(BaseModel):
     memberships: list[MembershipIn] = Field(default_factory=list, max_length=20)
 
 
+class AccountUpdate(BaseModel):
+    active: bool | None = Field(default=None, description="false disables the account: no sign-in, every session ended")
+
+
 class AccountRead(BaseModel):
     id: uuid.UUID
     username: str

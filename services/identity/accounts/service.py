@@ -95,6 +95,18 @@ class SessionService:
     async def find(self, session: AsyncSession, refresh: str) -> RefreshToken | None:
         return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh)))
 
+    async def revoke_account(self, session: AsyncSession, account_id: uuid.UUID, reason: str, now: datetime | None = None) -> int:
+        """Revokes every live refresh token of the account (all its sign-in sessions); returns how many families."""
+        families = (await session.scalars(
+            select(RefreshToken.family_id).where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None)).distinct()
+        )).all()
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now or utcnow(), revoked_reason=reason)
+        )
+        return len(families)
+
     async def revoke_family(self, session: AsyncSession, family_id: uuid.UUID, reason: str, now: datetime | None = None) -> None:
         await session.execute(
             update(RefreshToken)

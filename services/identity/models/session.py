@@ -28,7 +28,8 @@ class RefreshToken(Base):
 
 
 class LoginThrottle(Base):
-    """Failed sign-ins per account and per IP (``key`` = ``account:<name>`` or ``ip:<addr>``); locks grow."""
+    """Failed sign-ins (or client-secret guesses) per key — an account+address pair, an address, an account — and
+    the wait they imposed; see ``accounts/throttle.py``."""
 
     __tablename__ = "login_throttles"
 
@@ -37,6 +38,8 @@ class LoginThrottle(Base):
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     last_failure_at: Mapped[datetime | None] = mapped_column()
+    #: a pair's last successful sign-in: the account signs in from this address (its waits do not hold here)
+    last_success_at: Mapped[datetime | None] = mapped_column()
 
 
 class OidcAuthRequest(Entity, Base):

@@ -87,7 +87,9 @@ async def token(
         client_id, client_secret = basic
     if not client_id or not client_secret:
         raise InvalidClient("Client credentials are required (HTTP Basic or form fields).", error="invalid_client")
-    body = await tokens.client_credentials_grant(request.app.state.db, client_id, client_secret, scope)
+    from services.identity.accounts.endpoints import client_ip
+
+    body = await tokens.client_credentials_grant(request.app.state.db, client_id, client_secret, scope, client_ip(request))
     return JSONResponse(body, headers=no_store)
 
 

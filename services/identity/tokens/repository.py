@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.identity.models import ApiClient, SigningKey
+from services.identity.models import ApiClient, LoginThrottle, SigningKey
 
 
 async def active_key(session: AsyncSession) -> SigningKey | None:
@@ -44,17 +44,22 @@ async def expire_retiring(session: AsyncSession, now: datetime) -> None:
 
 
 _CLIENTS = ApiClient.__table__
-#: built once: the token grant's hot path only binds the id (building a statement per request costs more than
-#: running it)
+_THROTTLES = LoginThrottle.__table__
+_PAIR = _THROTTLES.alias("pair")
+#: built once: the token grant's hot path only binds values (building a statement per request costs more than
+#: running it). The client-secret throttle of this client from this address comes in the same round trip.
 _CLIENT_FOR_GRANT = select(
     _CLIENTS.c.client_id, _CLIENTS.c.secret_hash, _CLIENTS.c.scopes, _CLIENTS.c.roles, _CLIENTS.c.institution_code,
     _CLIENTS.c.active,
+    select(_PAIR.c.failures).where(_PAIR.c.key == bindparam("pair_key")).scalar_subquery().label("pair_failures"),
+    select(_PAIR.c.locked_until).where(_PAIR.c.key == bindparam("pair_key")).scalar_subquery().label("pair_locked_until"),
 ).where(_CLIENTS.c.client_id == bindparam("client_id"))
 
 
-async def client_for_grant(conn: AsyncConnection, client_id: str) -> Row[Any] | None:
-    """The client as a plain row (Core, no session, no identity map)."""
-    return (await conn.execute(_CLIENT_FOR_GRANT, {"client_id": client_id})).first()
+async def client_for_grant(conn: AsyncConnection, client_id: str, pair_key: str) -> Row[Any] | None:
+    """The client as a plain row (Core, no session, no identity map), with ``pair_failures`` and
+    ``pair_locked_until`` of its ``pair_key`` throttle."""
+    return (await conn.execute(_CLIENT_FOR_GRANT, {"client_id": client_id, "pair_key": pair_key})).first()
 
 
 async def client_by_id(session: AsyncSession, client_id: str) -> ApiClient | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 import uuid
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from services.common.auth import token_audience
 from services.common.db import Database, utcnow
 from services.common.errors import AppError, Conflict, ValidationFailed
+from services.identity.accounts import throttle
 from services.identity.audit import service as audit
 from services.identity.config import IdentitySettings
 from services.identity.models import ApiClient, SigningKey
@@ -33,6 +35,12 @@ class InvalidClient(AppError):
 
 class InvalidScope(AppError):
     status, title, slug = 400, "Invalid scope", "invalid-scope"
+
+
+class ClientLocked(AppError):
+    """Too many wrong secrets for this client from this address (or from this address for any client)."""
+
+    status, title, slug = 429, "Too many failed client authentications", "client-authentication-locked"
 
 
 class TokenService:
@@ -142,16 +150,31 @@ class TokenService:
         await session.flush()
         return client, secret
 
-    async def authenticate_client(self, conn: AsyncConnection, client_id: str, secret: str) -> Any:
-        """The client's row (read-only) when the secret matches; ``invalid_client`` otherwise."""
-        client = await repository.client_for_grant(conn, client_id)
+    async def authenticate_client(self, conn: AsyncConnection, client_id: str, secret: str, ip: str = "unknown") -> Any:
+        """The client's row (read-only) when the secret matches; ``invalid_client`` otherwise; 429 while this
+        client waits at this address (``accounts/throttle.py``: per client+address pair, and per address for
+        unknown client ids and pairs that failed already)."""
+        now = utcnow()
+        client = await repository.client_for_grant(conn, client_id, throttle.client_pair_key(client_id, ip))
+        held = [client.pair_locked_until] if client is not None else []
+        if client is None or client.pair_failures:
+            rows = await throttle.read(conn, [throttle.client_ip_key(ip)])
+            held += [r.locked_until for r in rows.values()]
+        left = max(((t - now).total_seconds() for t in held if t is not None and t > now), default=0.0)
+        if left > 0:
+            wait = math.ceil(left)
+            raise ClientLocked(f"Too many failed client authentications; try again in {wait} s.", error="invalid_client",
+                               headers={"Retry-After": str(wait)})
         expected = client.secret_hash if client is not None else self.hash_secret("\0unknown")
         ok = hmac.compare_digest(expected, self.hash_secret(secret))
         if client is None or not ok or not client.active:
             raise InvalidClient("Client authentication failed.", error="invalid_client")
+        if client.pair_failures:
+            await throttle.succeed(conn, throttle.client_pair_key(client_id, ip), now, remember=False)
         return client
 
-    async def client_credentials_grant(self, db: Database, client_id: str, secret: str, scope: str | None) -> dict[str, Any]:
+    async def client_credentials_grant(self, db: Database, client_id: str, secret: str, scope: str | None,
+                                       ip: str = "unknown") -> dict[str, Any]:
         """RFC 6749 §4.4: authenticate the client, sign its access token, audit the grant. The hot path of the
         service: one read and one insert on a bare autocommit connection (no session, no BEGIN/COMMIT)."""
         if not self._fresh():
@@ -159,19 +182,28 @@ class TokenService:
             async with db.session() as session:
                 await self._refresh_active(session)
         try:
-            return await self._grant(db, client_id, secret, scope)
-        except (InvalidClient, InvalidScope) as exc:
-            # refusals are audited too (the grant's own transaction, if any, was rolled back with the error)
+            return await self._grant(db, client_id, secret, scope, ip)
+        except (InvalidClient, InvalidScope, ClientLocked) as exc:
+            # refusals are audited too (the grant's own transaction, if any, was rolled back with the error), and a
+            # wrong secret is counted against this client from this address, and against the address
+            now = utcnow()
             async with db.autocommit() as conn:
+                details: dict[str, Any] = {"error": exc.extensions.get("error"), "scope": (scope or "")[:500] or None}
+                if isinstance(exc, InvalidClient):
+                    s = self.settings
+                    details["waits"] = {
+                        "pair": await throttle.fail(conn, throttle.client_pair_key(client_id, ip), s.lockout_pair_failures, s, now),
+                        "address": await throttle.fail(conn, throttle.client_ip_key(ip), s.lockout_ip_failures, s, now),
+                    }
                 # what the caller sent is cut to the columns' size: a refusal must not fail on its own audit row
                 await audit.record_now(conn, actor=f"client:{client_id[:150]}", action="token.client_credentials",
-                                       target_type="client", target_id=client_id[:150], outcome="failure",
-                                       details={"error": exc.extensions.get("error"), "scope": (scope or "")[:500] or None})
+                                       target_type="client", target_id=client_id[:150],
+                                       outcome="locked" if isinstance(exc, ClientLocked) else "failure", ip=ip, details=details)
             raise
 
-    async def _grant(self, db: Database, client_id: str, secret: str, scope: str | None) -> dict[str, Any]:
+    async def _grant(self, db: Database, client_id: str, secret: str, scope: str | None, ip: str) -> dict[str, Any]:
         async with db.autocommit() as conn:
-            client = await self.authenticate_client(conn, client_id, secret)
+            client = await self.authenticate_client(conn, client_id, secret, ip)
             allowed = set(client.scopes.split())
             requested = set(scope.split()) if scope else allowed
             refused = requested - allowed

@@ -16,6 +16,7 @@ import io
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from _client import check, client_token, expect, gateway, path_of, sign_in, step
@@ -41,9 +42,20 @@ def watch(c: httpx.Client, job: dict[str, Any], school: dict[str, str]) -> dict[
 
 
 def vneid_sign_in(c: httpx.Client, alias: str) -> dict[str, str]:
-    """What a browser does: our login → the provider (the development stand-in signs the citizen in at once) → our
-    callback, which answers with our tokens."""
-    r = expect(c.get("/api/identity/v1/auth/vneid/login", params={"login_hint": alias}, follow_redirects=True))
+    """What a browser and the front end do: our login (which sets the sign-in cookie) → the provider (the
+    development stand-in signs the citizen in at once) → our callback, which sends the browser back to the front
+    end with a one-time code (never the tokens) → the front end exchanges the code, from the same browser (the
+    cookie), for the tokens."""
+    r = expect(c.get("/api/identity/v1/auth/vneid/login", params={"login_hint": alias}), 302)
+    for _ in range(5):
+        location = r.headers["location"]
+        if set(parse_qs(urlsplit(location).query)) == {"code"}:  # back at the front end's route
+            break
+        r = expect(c.get(location), 302)
+    else:
+        check(False, "the sign-in comes back to the front end with a one-time code")
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    r = expect(c.post("/api/identity/v1/auth/vneid/token", json={"code": code}))
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 

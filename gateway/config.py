@@ -63,6 +63,8 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "POST /api/identity/v1/auth/logout",
     "GET /api/identity/v1/auth/vneid/login",
     "GET /api/identity/v1/auth/vneid/callback",
+    # the front end exchanges the callback's one-time code (bound to the browser's sign-in cookie) for the tokens
+    "POST /api/identity/v1/auth/vneid/token",
     # the development-only VNeID stand-in (mounted by identity only outside production)
     "GET,POST /api/identity/dev-oidc/**",
     # reference data: the occupation list and the grading policies

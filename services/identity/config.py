@@ -46,6 +46,12 @@ class IdentitySettings(ServiceSettings):
     vneid_name_claim: str = "name"
     vneid_birthdate_claim: str = "birthdate"
     vneid_gender_claim: str = "gender"
+    #: the front end's routes a citizen may be sent back to after signing in (absolute URLs, matched exactly; a
+    #: relative return_to is read against public_base_url). Empty: the platform's root in development; required in
+    #: production when VNeID is configured. Never a package player or any other page with untrusted content.
+    sign_in_return_urls: list[str] = []
+    #: lifetime of the one-time code the front end exchanges for the tokens (POST /v1/auth/vneid/token)
+    sign_in_code_seconds: int = 60
     #: development-only stand-in provider mounted at /dev-oidc (never in production)
     dev_oidc_enabled: bool = False
     #: where browsers reach the stand-in's authorize endpoint (through the gateway by default)
@@ -57,6 +63,16 @@ class IdentitySettings(ServiceSettings):
             raise ValueError("the development-only VNeID stand-in cannot be enabled in production")
         if not self.dev_oidc_public_url:
             self.dev_oidc_public_url = self.public_base_url.rstrip("/") + "/api/identity/dev-oidc"
+        if self.environment == "production" and self.vneid_issuer:
+            if not self.vneid_issuer.startswith("https://"):
+                raise ValueError("IDENTITY_VNEID_ISSUER must be an https:// URL in production")
+            if not self.sign_in_return_urls:
+                raise ValueError("IDENTITY_SIGN_IN_RETURN_URLS must name the front end's sign-in routes in production")
+        bad = [u for u in self.sign_in_return_urls if not u.startswith(("https://", "http://")) or "#" in u]
+        if bad:
+            raise ValueError(f"IDENTITY_SIGN_IN_RETURN_URLS are absolute http(s) URLs without a fragment: {bad}")
+        if not self.sign_in_return_urls:
+            self.sign_in_return_urls = [self.public_base_url.rstrip("/") + "/"]
         return self
 
     def secret_fields(self) -> dict[str, str]:

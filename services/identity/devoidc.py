@@ -42,7 +42,8 @@ class ProviderState:
     public_url: str
     citizens: list[dict[str, str]] = field(default_factory=lambda: list(DEMO_CITIZENS))
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: test hook: "wrong_key" | "wrong_nonce" | "wrong_audience" | "expired" — how the next ID tokens misbehave
+    #: test hook: "wrong_key" | "wrong_nonce" | "wrong_audience" | "expired" — how the next ID tokens misbehave;
+    #: "wrong_iss" | "no_iss" — how the next authorisation responses do
     misbehave: str | None = None
 
     def __post_init__(self) -> None:
@@ -75,6 +76,7 @@ def dev_oidc_router(state: ProviderState, prefix: str = "/dev-oidc") -> APIRoute
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": ["openid", "profile"],
             "claims_supported": ["sub", "name", "birthdate", "gender", "personal_id"],
@@ -99,14 +101,19 @@ def dev_oidc_router(state: ProviderState, prefix: str = "/dev-oidc") -> APIRoute
         if client_id != state.client_id or redirect_uri not in state.redirect_uris:
             return _error(400, "invalid_request", "unknown client or redirect_uri")  # never redirect to an unknown URI
         if response_type != "code" or "openid" not in scope.split() or code_challenge_method != "S256" or not code_challenge:
-            return RedirectResponse(f"{redirect_uri}?{urlencode({'error': 'invalid_request', 'state': state_})}", 302)
+            return RedirectResponse(f"{redirect_uri}?{urlencode({'error': 'invalid_request', 'state': state_, 'iss': state.issuer})}", 302)
         citizen = next((c for c in state.citizens if c["alias"] == login_hint), state.citizens[0])
         code = secrets.token_urlsafe(24)
         state.codes[code] = {
             "client_id": client_id, "redirect_uri": redirect_uri, "nonce": nonce, "challenge": code_challenge,
             "citizen": citizen, "expires": time.time() + 60, "used": False,
         }
-        return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state_})}", 302)
+        answer = {"code": code, "state": state_, "iss": state.issuer}  # RFC 9207
+        if state.misbehave == "wrong_iss":
+            answer["iss"] = "https://attacker.example/"
+        elif state.misbehave == "no_iss":
+            del answer["iss"]
+        return RedirectResponse(f"{redirect_uri}?{urlencode(answer)}", 302)
 
     @router.post("/token")
     async def token(

@@ -16,7 +16,7 @@ import io
 import zipfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -45,7 +45,9 @@ async def watch(gw: httpx.AsyncClient, job: dict[str, Any], headers: dict[str, s
 
 
 async def citizen_sign_in(platform: Platform, gw: httpx.AsyncClient, alias: str) -> dict[str, str]:
-    """VNeID stand-in: our login → the provider (a browser follows its redirect) → our callback, via the gateway."""
+    """VNeID stand-in: our login → the provider (a browser follows its redirect) → our callback, via the gateway,
+    which sends the browser to the front end with a one-time code; the front end exchanges it (the same browser:
+    the gateway client keeps the sign-in cookie)."""
     r = await gw.get("/api/identity/v1/auth/vneid/login", params={"login_hint": alias})
     assert r.status_code == 302, r.text
     async with httpx.AsyncClient(transport=platform.transport) as browser:
@@ -53,6 +55,9 @@ async def citizen_sign_in(platform: Platform, gw: httpx.AsyncClient, alias: str)
     assert consent.status_code == 302, consent.text
     callback = urlsplit(consent.headers["location"])
     r = await gw.get(f"/api/identity{callback.path}?{callback.query}")
+    assert r.status_code == 302, r.text
+    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    r = await gw.post("/api/identity/v1/auth/vneid/token", json={"code": code})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 

@@ -1,5 +1,7 @@
-"""OWASP API Security Top 10 2023 — API2: Broken Authentication. Driven through the gateway as an attacker would:
-an ``Idempotency-Key`` replay must never hand one caller's response (a token, a secret) to another."""
+"""OWASP API Security Top 10 2023 — API2: Broken Authentication, as an attacker would try it: an
+``Idempotency-Key`` replay must never hand one caller's response (a token, a secret) to another (through the
+gateway); a VNeID callback URL made for one browser must sign no other in (login CSRF), and tokens never travel in
+a URL that a page's script could read."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ import base64
 import json
 import uuid
 
+from urllib.parse import parse_qs, urlparse
+
 from tests.e2e.gateway import gateway_for
+from tests.identity.test_vneid import browser, citizen, start
 from tests.support import Platform
 
 SCHOOL = ("demo-school-sis", "dev-only-demo-school-secret")
@@ -81,3 +86,33 @@ async def test_a_response_carrying_a_secret_is_never_replayed(platform: Platform
 
         stored = (await s.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key["Idempotency-Key"]))).one()
     assert stored.response_body is None and first.json()["client_secret"] not in json.dumps(stored.response_headers or [])
+
+
+async def test_login_csrf_a_callback_made_for_the_attacker_signs_no_victim_in(platform: Platform) -> None:
+    """The attacker starts a sign-in as themselves and stops before the callback; the victim's browser is made to
+    open the callback URL. Before: the victim was signed in as the attacker (and whatever they uploaded went to the
+    attacker's account). Now the sign-in is bound to the browser that started it."""
+    attacker_self = citizen(platform)
+    platform.vneid.misbehave = None
+    async with browser(platform) as attacker, browser(platform) as victim:
+        callback, _ = await start(platform, attacker_self["alias"], attacker)
+        parsed = urlparse(callback)
+        r = await victim.get(parsed.path, params=parse_qs(parsed.query))
+        spent = await attacker.get(parsed.path, params=parse_qs(parsed.query))  # and the attacker's own flow is over
+    assert r.status_code == 401 and "another browser" in r.json()["detail"], r.text
+    assert "location" not in r.headers and "token" not in r.text
+    assert spent.status_code == 401
+
+
+async def test_the_callback_never_puts_tokens_in_a_url(platform: Platform) -> None:
+    """Before: ``return_to#access_token=…&refresh_token=…`` to any same-origin page — a package's launch URL
+    handed a citizen's tokens to a teacher's script. Now: a registered route, with a one-time code."""
+    who = citizen(platform)
+    async with browser(platform) as b:
+        player = await b.get("/v1/auth/vneid/login", params={"return_to": "http://127.0.0.1:8000/api/learning/v1/players/x/index.html"})
+        callback, _ = await start(platform, who["alias"], b)
+        parsed = urlparse(callback)
+        r = await b.get(parsed.path, params=parse_qs(parsed.query))
+    assert player.status_code == 400
+    assert r.status_code == 302 and "#" not in r.headers["location"]
+    assert set(parse_qs(urlparse(r.headers["location"]).query)) == {"code"}

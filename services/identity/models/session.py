@@ -43,7 +43,10 @@ class LoginThrottle(Base):
 
 
 class OidcAuthRequest(Entity, Base):
-    """A sign-in through the upstream provider (VNeID) waiting for its callback: ``state`` finds it once."""
+    """A sign-in through the upstream provider (VNeID): ``state`` finds it once at the callback, which must come
+    from the browser that started it (``binding_hash``: SHA-256 of that browser's HttpOnly cookie). The callback
+    leaves a one-time code (``code_hash``) for the account signed in, which that same browser's front end exchanges
+    once for the tokens."""
 
     __tablename__ = "oidc_auth_requests"
 
@@ -53,3 +56,8 @@ class OidcAuthRequest(Entity, Base):
     return_to: Mapped[str | None] = mapped_column(String(2000))
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+    binding_hash: Mapped[str | None] = mapped_column(String(64))
+    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    code_expires_at: Mapped[datetime | None] = mapped_column()
+    code_used_at: Mapped[datetime | None] = mapped_column()

@@ -98,8 +98,10 @@ def main() -> None:
         step("the video downloads byte for byte (and bytes 0–1023 by Range: 206)")
 
         launch = expect(c.get(f"/api/learning/v1/learning-objects/{pkg['id']}/launch", headers=student)).json()
-        first = expect(c.get(path_of(launch["launch_url"])))
-        second = expect(c.get(path_of(launch["player_base"] + "lessons/bai2.html")))
+        # the player is on the content origin (another host name of the gateway): its own origin, sandboxed
+        first = expect(c.get(launch["launch_url"]))
+        second = expect(c.get(launch["player_base"] + "lessons/bai2.html"))
+        check("sandbox" in first.headers.get("content-security-policy", ""), "the package plays sandboxed")
         check("Bài 1" in first.text and "Bài 2" in second.text, "the player serves the package's pages")
         items = [i["title"] for i in launch["manifest"]["organisations"][0]["items"]]
         step(f"the package plays: {launch['kind']} launch {launch['launch_path']}, lessons {items}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from urllib.parse import urlsplit
+
+from pydantic import field_validator, model_validator
 
 from services.common.config import DEV_SECRET_PREFIX, ServiceSettings, service_config
 from services.common.storage import MAX_PART_SIZE, MIN_PART_SIZE
@@ -24,6 +26,12 @@ class LearningSettings(ServiceSettings):
     #: lifetime of download links and package player links
     download_url_seconds: int = 900
     player_url_seconds: int = 4 * 3600
+    #: the origin (scheme://host[:port]) SCORM / cmi5 packages are served from — author-supplied HTML and script,
+    #: never on the platform's own origin (where the front end keeps a citizen's session), as Moodle and Open edX
+    #: serve user content from a separate domain. It reaches the gateway like the public base URL
+    #: (``<origin>/api/learning/v1/players/…``). Empty: in development, the public base URL with 127.0.0.1 and
+    #: localhost swapped (another origin, the same gateway); required in production, https, on another host.
+    content_origin: str = ""
     #: clamd address (``tcp://host:3310`` or ``unix:///run/clamav/clamd.ctl``); empty: no scanning
     clamd_address: str = ""
     clamd_timeout_seconds: float = 60.0
@@ -51,6 +59,29 @@ class LearningSettings(ServiceSettings):
         if not MIN_PART_SIZE <= value <= MAX_PART_SIZE:
             raise ValueError(f"upload_part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
         return value
+
+    @model_validator(mode="after")
+    def _content_origin(self) -> "LearningSettings":
+        public = urlsplit(self.public_base_url)
+        if not self.content_origin and self.environment != "production":
+            swapped = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(public.hostname or "")
+            if swapped:
+                self.content_origin = public._replace(netloc=public.netloc.replace(public.hostname or "", swapped, 1), path="").geturl()
+        content = urlsplit(self.content_origin)
+        if not self.content_origin or content.path not in ("", "/") or content.query or not content.hostname:
+            raise ValueError("set LEARNING_CONTENT_ORIGIN: the origin (scheme://host[:port]) packages are served from, another "
+                             "host name of the gateway than the public base URL's")
+        if (content.hostname, content.port, content.scheme) == (public.hostname, public.port, public.scheme):
+            raise ValueError("LEARNING_CONTENT_ORIGIN must differ from the public base URL's origin: packages are untrusted content")
+        if self.environment == "production" and (content.scheme != "https" or content.hostname == public.hostname):
+            raise ValueError("LEARNING_CONTENT_ORIGIN must be https on a host of its own in production")
+        self.content_origin = self.content_origin.rstrip("/")
+        return self
+
+    @property
+    def content_service_url(self) -> str:
+        """This service as the content origin reaches it (through the gateway): package players start here."""
+        return f"{self.content_origin}/api/{self.service_name}"
 
     def secret_fields(self) -> dict[str, str]:
         return super().secret_fields() | {"client_secret": self.client_secret}

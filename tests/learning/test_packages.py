@@ -84,3 +84,33 @@ async def test_invalid_packages_refused_with_reason(strict_app: FastAPI, people:
         assert "entries" in await refused(many)
         assert "not a readable zip" in await refused(b"PK\x03\x04" + b"\0" * 100)
         assert len((await c.get(f"/v1/learning-objects/{obj['id']}/versions", headers=people.teacher)).json()) == 1
+
+
+async def test_player_links_are_on_the_content_origin_and_refused_on_the_platforms(platform: Platform, people: People) -> None:
+    async with platform.client("learning") as c:
+        obj = await create(c, people.teacher, f"Gói trên nguồn nội dung {marker()}", "scorm")
+        await upload(c, people.teacher, obj["id"], scorm12(extra={"readme.txt": marker()}))
+        launch = (await c.get(f"/v1/learning-objects/{obj['id']}/launch", headers=people.teacher)).json()
+        path = gateway_to_service(launch["launch_url"])
+        as_content = await c.get(path, headers={"X-Forwarded-Host": "localhost:8000"})     # what the gateway says
+        as_platform = await c.get(path, headers={"X-Forwarded-Host": "127.0.0.1:8000"})
+    assert launch["launch_url"].startswith("http://localhost:8000/api/learning/v1/players/")
+    assert as_content.status_code == 200 and "sandbox allow-scripts" in as_content.headers["content-security-policy"]
+    assert "allow-same-origin" not in as_content.headers["content-security-policy"]
+    assert as_platform.status_code == 404 and as_platform.json()["detail"] == "Packages are served from the content origin only."
+
+
+def test_the_content_origin_must_be_another_origin() -> None:
+    import pytest
+
+    from services.learning.config import LearningSettings
+
+    assert LearningSettings(public_base_url="http://127.0.0.1:8000").content_origin == "http://localhost:8000"
+    with pytest.raises(ValueError, match="differ"):
+        LearningSettings(public_base_url="http://127.0.0.1:8000", content_origin="http://127.0.0.1:8000")
+    with pytest.raises(ValueError, match="LEARNING_CONTENT_ORIGIN"):
+        LearningSettings(public_base_url="https://vet.gov.vn")
+    real = {"environment": "production", "secret_key": "s" * 32, "client_secret": "c" * 32, "public_base_url": "https://vet.gov.vn"}
+    with pytest.raises(ValueError, match="own"):
+        LearningSettings(**real, content_origin="https://vet.gov.vn:8443")
+    assert LearningSettings(**real, content_origin="https://noidung.vet.gov.vn").content_service_url == "https://noidung.vet.gov.vn/api/learning"

@@ -1,8 +1,9 @@
 """Launching SCORM / cmi5 packages: a signed player base URL under which the package's files are served (with
 Range), so relative links inside the package keep working and a browser frame needs no bearer token.
 
-Serve the player from its own origin in production (a separate host name in front of this route): package
-content is author-supplied HTML and script."""
+Package content is author-supplied HTML and script: the links are on the content origin (``content_origin``, a
+host name of its own in front of the gateway), a request for them on the platform's own host is refused, and
+every file goes out with a sandboxing Content-Security-Policy (``player.content_security_policy``)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,9 @@ async def player_file(token: str, path: str, request: Request) -> Response:
         raise Forbidden("The player link is not valid.")
     if time.time() > expires:
         raise Forbidden("The player link has expired; launch the package again.")
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
+    if player.on_platform_origin(settings, host):
+        raise NotFound("Packages are served from the content origin only.")
     key = f"learning/packages/{sha}/{path}"
     try:
         validate_key(key)
@@ -86,7 +90,9 @@ async def player_file(token: str, path: str, request: Request) -> Response:
     info = await store.stat(key)
     media_type = mimetypes.guess_type(path)[0] or info.content_type or "application/octet-stream"
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{info.etag}"', "Cache-Control": "private, max-age=3600",
-               **player_security_headers(settings.public_base_url)}
+               **player_security_headers(settings.public_base_url),
+               # the sandbox and the rest of the package policy (player.py) in one header, the framing rule included
+               "Content-Security-Policy": player.content_security_policy(settings)}
     if info.last_modified is not None:
         headers["Last-Modified"] = format_datetime(info.last_modified, usegmt=True)
     byte_range = parse_range(request.headers.get("range"), info.size)

@@ -8,6 +8,7 @@ import hmac
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,9 +23,32 @@ def signature(secret: str, sha: str, expires: int) -> str:
 
 
 def base_url(settings: Any, sha: str) -> str:
-    """Where the package's files are served until ``player_url_seconds`` from now (a trailing slash)."""
+    """Where the package's files are served until ``player_url_seconds`` from now (a trailing slash): on the
+    content origin, never the platform's own."""
     expires = int(time.time()) + settings.player_url_seconds
-    return f"{settings.public_service_url}/v1/players/{sha}.{expires}.{signature(settings.secret_key, sha, expires)}/"
+    return f"{settings.content_service_url}/v1/players/{sha}.{expires}.{signature(settings.secret_key, sha, expires)}/"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(settings: Any) -> str:
+    """For every file of a package: a sandbox without ``allow-same-origin`` — the package runs in an opaque origin,
+    so even if it were opened on the platform's origin it could read no cookie, storage or page of it — scripts and
+    forms allowed (packages need them), framed only by the platform's pages and the package's own, reaching back
+    only to the platform's API (xAPI)."""
+    api = _origin(settings.public_base_url)
+    return ("sandbox allow-scripts allow-forms allow-popups; "
+            "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'; "
+            f"connect-src 'self' {api}; frame-ancestors 'self' {api}; object-src 'none'; base-uri 'self'; form-action 'self'")
+
+
+def on_platform_origin(settings: Any, host: str | None) -> bool:
+    """True when a player request came to the platform's own host (not the content origin): refused."""
+    public, content = urlsplit(settings.public_base_url), urlsplit(settings.content_origin)
+    return bool(host) and host.lower() == public.netloc.lower() and content.netloc.lower() != public.netloc.lower()
 
 
 async def playable(session: AsyncSession, principal: Principal | None, object_id: uuid.UUID,

@@ -102,8 +102,9 @@ async def test_cmi5_au_launched_through_the_gateway(platform: Platform, people: 
         assert params["endpoint"] == launch["endpoint"] and params["fetch"] == launch["fetch_url"]
         assert json.loads(params["actor"]) == launch["actor"] and params["registration"] == eid == launch["registration"]
         assert params["activityId"] == launch["activity_id"] != AU_ID
-        page = await gw.get(on_gateway(au_url))
-        assert page.status_code == 200 and "Xin chào" in page.text
+        page = await gw.get(au_url)  # on the content origin (the gateway under another host name), sandboxed
+        assert au_url.startswith("http://localhost:8000/api/learning/v1/players/")
+        assert page.status_code == 200 and "Xin chào" in page.text and "sandbox" in page.headers["content-security-policy"]
 
         # the AU fetches its token once, without credentials; the second POST gets cmi5's error body (status 200)
         fetch = on_gateway(params["fetch"])

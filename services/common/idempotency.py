@@ -13,7 +13,8 @@ change what the request means (``Content-Type``, ``Content-Encoding``, ``Accept`
 still running a repeat gets 409 with ``Retry-After``; if the first request's process died, its lease expires and
 the repeat runs again (our writes are upserts on natural keys, so running again is safe). The request body is
 spooled to a temporary file past 1 MiB while it is hashed, never held whole in memory. Responses that say nothing
-about the request (401, 403, 408, 429, 5xx) are not stored.
+about the request (401, 403, 408, 429, 5xx) are not stored. The outcome is recorded before the response's last
+bytes go out, so a repeat sent the moment the first answer arrives finds it.
 
 A response that carries a secret says so with ``Cache-Control: no-store`` (RFC 9111; OAuth token responses must);
 its body and headers are never stored. The key is remembered as used: a repeat gets a 409 problem
@@ -191,6 +192,7 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": chunk, "more_body": more}
 
             captured: dict[str, Any] = {"status": None, "headers": [], "body": bytearray(), "too_big": False, "secret": False}
+            last: list[Message] = []
 
             async def capture_send(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -206,6 +208,9 @@ class IdempotencyMiddleware:
                     if len(captured["body"]) > MAX_STORED_BODY:
                         captured["too_big"] = True
                         captured["body"] = bytearray()
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    last.append(message)  # sent once the key is settled: a repeat right after it finds the outcome
+                    return
                 await send(message)
 
             try:
@@ -220,6 +225,8 @@ class IdempotencyMiddleware:
                 await self._complete(db, principal, key, status, None, None, state=WITHHELD)
             else:
                 await self._complete(db, principal, key, status, captured["headers"], None if captured["too_big"] else bytes(captured["body"]))
+            for message in last:
+                await send(message)
         finally:
             spool.close()
 
@@ -251,12 +258,15 @@ class IdempotencyMiddleware:
 
     async def _complete(self, db: Database, principal: str, key: str, status: int, headers: list[list[str]] | None,
                         body: bytes | None, *, state: str = "completed") -> None:
-        async with db.session(write=True) as session:
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
-                .values(state=state, status_code=status, response_headers=headers, response_body=body, locked_until=None)
-            )
+        try:
+            async with db.session(write=True) as session:
+                await session.execute(
+                    update(IdempotencyRecord)
+                    .where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+                    .values(state=state, status_code=status, response_headers=headers, response_body=body, locked_until=None)
+                )
+        except Exception:  # the response still goes out; a repeat finds the key busy until its lease ends, then runs
+            log.exception("could not store the response of an idempotency key")
 
     async def _release(self, db: Database, principal: str, key: str) -> None:
         try:

@@ -2,7 +2,8 @@
 // eddsa-rdfc-2022-cryptosuite, vc-bitstring-status-list). Input on stdin:
 //   {"credentials": [VC, ...], "documents": {"<url or did>": <document>, ...}}
 // "documents" holds the issuer's DID document and the status list credentials the platform serves (this script
-// makes no network request). Output on stdout: [{"verified": bool, "status": [{purpose, value}], "error": "..."}].
+// makes no network request). Output on stdout, one item per credential: {"verified": bool, "status": [{purpose, value}],
+// "statusVerified": bool (null when vc.js ran no status check), "error": "...", "statusError": "..."}.
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite as eddsaRdfc2022CryptoSuite} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
@@ -27,6 +28,17 @@ for(const [url, context] of multikeyContext.contexts) documents.set(url, context
 const VET_CONTEXTS = new URL('../../../services/credentials/contexts/', import.meta.url);
 documents.set('https://vet.gov.vn/ns/credentials/v1',
   JSON.parse(readFileSync(new URL('vet-credentials-v1.json', VET_CONTEXTS), 'utf8')));
+// every other context the platform bundles (the same offline set on both sides, so that a document naming one is
+// judged on its meaning, not on which verifier happens to have the file); the npm packages' own copies come first
+const bundledIndex = JSON.parse(readFileSync(new URL('index.json', VET_CONTEXTS), 'utf8'));
+for(const [url, entry] of Object.entries(bundledIndex.contexts)) {
+  let known = documents.has(url);
+  try {
+    await vc.defaultDocumentLoader(url);
+    known = true;
+  } catch(e) {}
+  if(!known) documents.set(url, JSON.parse(readFileSync(new URL(entry.file, VET_CONTEXTS), 'utf8')));
+}
 
 async function documentLoader(url) {
   const [base, fragment] = url.split('#');
@@ -59,9 +71,10 @@ for(const credential of input.credentials) {
     }
     const error = result.error ? (result.error.errors || [result.error]).map(e => e.message).join('; ') : null;
     results.push({verified: result.verified, status: statuses, error,
+      statusVerified: result.statusResult ? result.statusResult.verified === true : null,
       statusError: result.statusResult?.error ? String(result.statusResult.error.message || result.statusResult.error) : null});
   } catch(e) {
-    results.push({verified: false, status: [], error: String(e && e.message || e)});
+    results.push({verified: false, status: [], statusVerified: null, error: String(e && e.message || e)});
   }
 }
 process.stdout.write(JSON.stringify(results));

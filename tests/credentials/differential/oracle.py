@@ -226,8 +226,10 @@ class VcJsAnswer:
     def summary(self) -> str:
         if not self.verified:
             return f"not verified: {(self.error or self.status_error or '')[:300]}"
-        if self.status_verified is not True:
-            return f"verified, status not checked or failed: {(self.status_error or '')[:300]}"
+        if self.status_verified is None:
+            return "proof verified, but no status checked (vc.js found no credentialStatus it reads)"
+        if self.status_verified is False:
+            return f"proof verified, status check failed: {(self.status_error or '')[:300]}"
         return "verified, status " + ", ".join(f"{s.get('purpose')}={s.get('value')}" for s in self.status)
 
 

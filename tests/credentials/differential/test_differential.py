@@ -103,7 +103,7 @@ async def test_platform_never_says_valid_where_vcjs_does_not(platform: Platform,
 
     if laxer or errors:
         lines = [f"The platform said valid (or answered 5xx) where vc.js did not — seed {SEED}.",
-                 f"Reproduce one: DIFF_SEED={SEED} DIFF_CASES={CASES} DIFF_FILTER='^NNNN ' "
+                 f"Reproduce one: DIFF_SEED={SEED} DIFF_CASES={CASES} DIFF_FILTER='^{(errors + laxer)[0][0].name[:4]} ' "
                  "pytest tests/credentials/differential/test_differential.py -k never_says", *summary, ""]
         for case, mine, ref in (errors + laxer)[:SHOWN]:
             lines.append(_line(case, mine, ref))

@@ -79,7 +79,7 @@ class Env:
         for doc in genuine.values():
             env.terms = iri_tables.full_iris(doc, env.terms)
         for name, doc in genuine.items():
-            for entry in _entries(doc):
+            for entry in entries_of(doc):
                 purpose = entry.get("statusPurpose")
                 if isinstance(purpose, str):
                     env.list_urls.setdefault(purpose, entry.get("statusListCredential"))
@@ -102,7 +102,7 @@ class Env:
         set_(doc, new, iri_tables.as_expanded_value(get(doc, new), self.coercion(path)))
 
 
-def _entries(doc: Any) -> list[dict[str, Any]]:
+def entries_of(doc: Any) -> list[dict[str, Any]]:
     status = doc.get("credentialStatus") if isinstance(doc, dict) else None
     if isinstance(status, dict):
         return [status]

@@ -20,7 +20,7 @@ import pytest
 
 from tests.credentials.differential.conftest import SQLITE_ONLY
 from tests.credentials.differential.jsondoc import diff
-from tests.credentials.differential.mutations import Case, Env, generate
+from tests.credentials.differential.mutations import Case, Env, entries_of, generate
 from tests.credentials.differential.oracle import Genuine, PlatformAnswer, VcJsAnswer, platform_verify, served_documents, vcjs_verify
 from tests.support import Platform
 
@@ -34,7 +34,9 @@ SHOWN = 40
 
 
 async def test_genuine_credentials_verify_in_both(platform: Platform, genuine: Genuine, vcjs: None) -> None:
-    """Every genuine credential: valid in both (revoked and suspended ones recognised as such by both)."""
+    """Every genuine credential: valid in both; revoked and suspended ones recognised as such by both — except a
+    suspension the document does not name (README, credential status: suspension is the platform's own state, answered
+    from its record), which vc.js cannot see: there vc.js must find the credential valid."""
     docs = list(genuine.documents.values())
     ours = await platform_verify(platform, docs)
     theirs = await vcjs_verify(docs, await served_documents(platform, docs))
@@ -46,7 +48,11 @@ async def test_genuine_credentials_verify_in_both(platform: Platform, genuine: G
             ref_ok = ref.valid
         else:
             purpose = "revocation" if expected == "revoked" else "suspension"
-            ref_ok = ref.verified and {s["purpose"]: s["value"] for s in ref.status}.get(purpose) is True
+            named = any(isinstance(e, dict) and e.get("statusPurpose") == purpose for e in entries_of(genuine.documents[name]))
+            if named:
+                ref_ok = ref.verified and {s["purpose"]: s["value"] for s in ref.status}.get(purpose) is True
+            else:
+                ref_ok = ref.valid
         if outcome != expected or not ref_ok:
             problems.append(f"{name}: expected {expected}; platform {mine.summary()}; vc.js {ref.summary()}")
     assert not problems, "\n".join(problems)

@@ -138,10 +138,6 @@ def _subject_path(doc: dict[str, Any]) -> Path:
     return ["credentialSubject"] if isinstance(doc.get("credentialSubject"), dict) else ["credentialSubject", 0]
 
 
-def _status_list_path(doc: dict[str, Any]) -> Path | None:
-    return ["credentialStatus"] if "credentialStatus" in doc else None
-
-
 def _listified_status(doc: dict[str, Any]) -> list[dict[str, Any]]:
     status = doc.get("credentialStatus")
     if not isinstance(status, list):
@@ -516,9 +512,19 @@ def forged_subject(rng: random.Random, doc: dict[str, Any], env: Env) -> tuple[s
 
 
 def status_entries(rng: random.Random, doc: dict[str, Any], env: Env) -> tuple[str, Any] | None:
-    """Extra, fake, malformed and misplaced status entries: what a status check must understand or refuse."""
+    """Extra, fake, malformed and misplaced status entries: what a status check must understand or refuse. A
+    credential issued with one entry (an object) keeps it an object unless the mutation adds entries."""
     if "credentialStatus" not in doc:
         return None
+    single = isinstance(doc["credentialStatus"], dict)
+    made = _status_mutation(rng, doc, env)
+    status = doc.get("credentialStatus")
+    if made is not None and single and isinstance(status, list) and len(status) == 1:
+        doc["credentialStatus"] = status[0]
+    return made
+
+
+def _status_mutation(rng: random.Random, doc: dict[str, Any], env: Env) -> tuple[str, Any] | None:
     entries = _listified_status(doc)
     real = [e for e in entries if isinstance(e, dict)]
     if not real:

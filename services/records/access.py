@@ -59,15 +59,21 @@ def may_read(principal: Principal, inst: InstitutionRef) -> bool:
     return bool(roles_at(principal, inst.code) & INSTITUTION_STAFF) or inst.province_code in provinces_of(principal)
 
 
-def may_see_numbers(principal: Principal, province_code: str | None, person_id: object = None) -> bool:
-    """The one rule for personal ID numbers in records: shown in full to the person themself (``person_id``) and to
-    authorised officers (national, or of the institution's province); everyone else — school staff and systems,
-    other services, platform admins — gets them masked (:func:`services.common.privacy.mask_id_number`), in every
-    representation: learners, transcripts, key changes, the change feed."""
+def may_see_numbers(principal: Principal, province_code: str | None, person_id: object = None,
+                    institution_code: str | None = None) -> bool:
+    """The one rule for personal ID numbers in records: shown in full to the person themself (``person_id``), to
+    authorised officers (national, or of the institution's province), and to the institution's own school system
+    (``school_system`` with ``records:sync`` at ``institution_code``: the numbers are its own data, which it sent and
+    matches the change feed's natural keys against — masked, ``001******345`` would name many learners); everyone
+    else — teachers and school administrators, other schools, other services, platform admins — gets them masked
+    (:func:`services.common.privacy.mask_id_number`), in every representation: learners, transcripts, key changes,
+    the change feed."""
     return (
         (person_id is not None and person_id_of(principal) == str(person_id))
         or is_national_officer(principal)
         or (province_code is not None and province_code in provinces_of(principal))
+        or (institution_code is not None and principal.has_scope("records:sync")
+            and "school_system" in roles_at(principal, institution_code))
     )
 
 

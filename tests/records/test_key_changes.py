@@ -3,7 +3,6 @@ key) for the learner, its enrolment and its grades; syncs then match the learner
 
 from __future__ import annotations
 
-from services.common.privacy import mask_id_number
 from tests.records.helpers import code, grade, id_number, learner, login, run_json, run_ok, world
 from tests.support import Platform
 
@@ -31,13 +30,17 @@ async def test_id_number_correction_is_a_key_change_in_the_feed(platform: Platfo
 
         r = await c.post(f"/v1/learners/{lid}/id-number", json=body, headers=school)
         assert r.status_code == 200, r.text
-        assert r.json()["id_number_masked"] and right not in r.json()["id_number"]
+        # the school's own system sees its learners' numbers whole, everywhere (one rule: access.may_see_numbers)
+        assert not r.json()["id_number_masked"] and r.json()["id_number"] == right
+        as_teacher = (await c.get(f"/v1/learners/{lid}", headers=teacher)).json()
+        assert as_teacher["id_number_masked"] and right not in as_teacher["id_number"]
 
         feed = (await c.get("/v1/changes", params={"since": since}, headers=school)).json()["items"]
         mine = [x for x in feed if x["operation"] == "key_change"]
         assert [x["version"] for x in mine] == sorted(x["version"] for x in mine)
-        # the school reads the feed with numbers masked, as everywhere else (tests/security: officers see them whole)
-        old, new = {"institution_code": "CD0101", "id_number": mask_id_number(wrong)}, {"institution_code": "CD0101", "id_number": mask_id_number(right)}
+        # the school's own system reads its learners' numbers whole (its own data; teachers see them masked:
+        # tests/security/test_api3_…)
+        old, new = {"institution_code": "CD0101", "id_number": wrong}, {"institution_code": "CD0101", "id_number": right}
         assert [(x["entity"], x["old_key"], x["key"]) for x in mine] == [
             ("learner", old, new),
             ("enrolment", old | {"programme_code": p}, new | {"programme_code": p}),
@@ -45,9 +48,11 @@ async def test_id_number_correction_is_a_key_change_in_the_feed(platform: Platfo
             ("grade", old | {"programme_code": p, "module_code": "M2", "term_code": t}, new | {"programme_code": p, "module_code": "M2", "term_code": t}),
         ]
 
-        # the audit: masked for the school, in full for the ministry
-        history = (await c.get(f"/v1/learners/{lid}/id-number-changes", headers=school)).json()
+        # the audit: masked for a teacher, in full for the school's system and the ministry
+        history = (await c.get(f"/v1/learners/{lid}/id-number-changes", headers=teacher)).json()
         assert len(history) == 1 and history[0]["reason"] == "nhập sai số định danh" and wrong not in history[0]["old_id_number"]
+        history = (await c.get(f"/v1/learners/{lid}/id-number-changes", headers=school)).json()
+        assert (history[0]["old_id_number"], history[0]["new_id_number"]) == (wrong, right)
         ministry = await login(platform, "ministry.demo", "dev-only-Ministry#2026")
         full = (await c.get(f"/v1/learners/{lid}/id-number-changes", headers=ministry)).json()
         assert (full[0]["old_id_number"], full[0]["new_id_number"]) == (wrong, right)

@@ -67,6 +67,6 @@ async def list_changes(
         select(InstitutionRef.code, InstitutionRef.province_code).where(InstitutionRef.code.in_({i.institution_code for i in items}))
     )).tuples().all()) if items else {}
     for item in items:
-        if not may_see_numbers(principal, provinces.get(item.institution_code)):
+        if not may_see_numbers(principal, provinces.get(item.institution_code), institution_code=item.institution_code):
             item.key, item.old_key = masked_key(item.key) or {}, masked_key(item.old_key)
     return ChangePage(items=items, next_since=items[-1].version if items else since, latest_version=await service.latest(session))

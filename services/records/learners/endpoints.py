@@ -28,7 +28,7 @@ router = APIRouter(tags=["learners"])
 
 def may_see_number(principal: Principal, learner: Learner, province_code: str | None = None) -> bool:
     """The full personal ID of this learner (at an institution of ``province_code``)."""
-    return access.may_see_numbers(principal, province_code, person_id=learner.person_id)
+    return access.may_see_numbers(principal, province_code, person_id=learner.person_id, institution_code=learner.institution_code)
 
 
 class EnrolmentRead(BaseModel):
@@ -191,7 +191,7 @@ async def correct_id_number(learner_id: uuid.UUID, body: IdNumberCorrection, req
 
 
 @router.get("/v1/learners/{learner_id}/id-number-changes", response_model=list[KeyChangeRead],
-            summary="Corrections of a learner's personal ID number (numbers masked except for the person and officers)")
+            summary="Corrections of a learner's personal ID number (numbers masked except for the person, officers and the school's own system)")
 async def id_number_changes(learner_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
     learner = await session.get(Learner, learner_id)
     if learner is None:

@@ -163,3 +163,18 @@ async def test_blank_nodes_only_the_full_algorithm_tells_apart(platform: Platfor
     many = _forge(doc, lambda d: d["credentialSubject"].__setitem__("identifier", d["credentialSubject"]["identifier"] * 20))
     result = await verify(platform, many)
     assert result["outcome"] == "tampered", result
+
+
+async def test_documents_past_the_size_bounds_are_malformed(platform: Platform) -> None:
+    """Processing grows faster than linearly with the number of objects: an anonymous verification is bounded."""
+    doc = (await issue(platform))["document"]
+    identity = doc["credentialSubject"]["identifier"][0]
+    many = _forge(doc, lambda d: d["credentialSubject"].__setitem__(
+        "identifier", [identity | {"salt": f"{i:032x}"} for i in range(300)]))
+    result = await verify(platform, many)
+    assert result["outcome"] == "malformed" and "more than 256 objects" in check(result, "structure")["problem"]["detail"], result
+    deep: Any = "x"
+    for _ in range(30):
+        deep = {"name": deep}
+    result = await verify(platform, _forge(doc, lambda d: d["credentialSubject"].__setitem__("signer", deep)))
+    assert result["outcome"] == "malformed" and "levels deep" in check(result, "structure")["problem"]["detail"], result

@@ -103,6 +103,66 @@ async def test_folder_put_keeps_memory_bounded(local_store: LocalObjectStore) ->
     assert peak < 16 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
 
 
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss() -> int:
+    """Start measuring the process's peak resident memory (VmHWM) from now; returns the resident KiB now."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # Linux: reset VmHWM to the current resident size
+    return _rss_kib("VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to measure peak RSS")
+async def test_s3_parallel_small_puts_keep_peak_memory_small(s3_store: S3ObjectStore) -> None:
+    """Many small uploads in flight at once (all started before any sends its byte) hold their bytes, not a
+    part-size buffer each: 64 one-byte puts used to touch 64 × 16 MiB = 1 GiB."""
+    count, started, all_started = 64, 0, asyncio.Event()
+
+    async def one_byte(n: int) -> AsyncIterator[bytes]:
+        nonlocal started
+        started += 1
+        if started == count:
+            all_started.set()
+        await all_started.wait()
+        yield bytes([n])
+
+    keys = [key() for _ in range(count)]
+    baseline = _reset_peak_rss()
+    stored = await asyncio.gather(*(s3_store.put(k, one_byte(n)) for n, k in enumerate(keys)))
+    growth_mib = (_rss_kib("VmHWM") - baseline) / 1024
+    assert [s.size for s in stored] == [1] * count
+    assert [await read_all(s3_store, k) for k in keys[:3]] == [b"\x00", b"\x01", b"\x02"]
+    assert growth_mib < 48, f"peak resident memory grew by {growth_mib:.0f} MiB for {count} one-byte uploads"
+
+
+async def test_s3_put_goes_multipart_only_past_the_part_size(s3_server: S3TestServer) -> None:
+    """Up to one part: a plain PUT (ETag without a part count). One byte more: a multipart upload of two parts,
+    stored and hashed whole."""
+    store = S3ObjectStore(
+        "test-objects", prefix=f"t-{uuid.uuid4().hex}", endpoint=s3_server.endpoint, access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key, region=s3_server.region, part_size=MIN_PART_SIZE,
+    )
+    await store.ensure_ready()
+    try:
+        exact, over = key(), key()
+        data = sample(MIN_PART_SIZE + 1)
+        stored = await store.put(exact, stream_of(data[:MIN_PART_SIZE], MiB))
+        assert (stored.size, stored.sha256) == (MIN_PART_SIZE, hashlib.sha256(data[:MIN_PART_SIZE]).hexdigest())
+        assert "-" not in (await store.stat(exact)).etag
+        stored = await store.put(over, stream_of(data, 1000 * 1000))
+        assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert (await store.stat(over)).etag.endswith("-2")
+        assert await read_all(store, over) == data
+    finally:
+        await store.aclose()
+
+
 async def test_small_chunks_and_known_length(store: ObjectStore) -> None:
     data = sample(300_001)
     k = key()

@@ -1,10 +1,11 @@
 """S3 / MinIO backend over the ``minio`` SDK.
 
 The SDK blocks, so every call runs in the store's own thread pool (not the loop's default executor, which a
-slow upload must not starve). ``put`` copies the incoming chunks into one ``part_size`` buffer on the event loop
-and sends it from a store thread when full (a multipart upload once the object outgrows one part, a plain PUT
-otherwise), hashing it on the way: one part in memory whatever the object size, and never a second copy of it
-(minio's own ``put_object`` holds up to three copies of a part while it cuts and sends). The explicit multipart API uses the SDK's internal ``_create_multipart_upload`` / ``_upload_part`` /
+slow upload must not starve). ``put`` appends the incoming chunks to a buffer on the event loop that grows with
+the data up to ``part_size``: an object of at most one part is sent by one plain PUT from a store thread, holding
+only its own bytes; past one part, a multipart upload starts and each full part is sent once more data follows,
+hashed on the way. So a put holds at most one part whatever the object size (a one-byte put holds one byte), and
+never a second copy of it (minio's own ``put_object`` holds up to three copies of a part while it cuts and sends). The explicit multipart API uses the SDK's internal ``_create_multipart_upload`` / ``_upload_part`` /
 ``_complete_multipart_upload`` / ``_abort_multipart_upload`` (minio 7.2 has no public ones).
 """
 
@@ -49,7 +50,7 @@ from services.common.storage import (
 
 __all__ = ["S3ObjectStore"]
 
-#: part size of ``put``: the buffer each put holds, and the size above which it uploads in parts
+#: part size of ``put``: the most a put holds in memory, and the size above which it uploads in parts
 PUT_PART_SIZE = 16 * 1024 * 1024
 #: objects or uploads listed per worker-thread hop
 _LIST_BATCH = 500
@@ -118,8 +119,10 @@ class S3ObjectStore(ObjectStore):
         name = self._name(key)
         headers = {"Content-Type": content_type or _DEFAULT_TYPE}
         part_size = self._part_size
-        buffer = memoryview(bytearray(part_size))  # the one part in memory, filled in place and sent from
-        filled = size = 0
+        # grows with the data, up to one part: a small object holds only its own bytes (a buffer of the part size
+        # made up front cost every put 16 MiB of touched memory, one byte or not)
+        buffer = bytearray()
+        size = 0
         digest = hashlib.sha256()
         upload_id: str | None = None
         parts: list[Part] = []
@@ -132,24 +135,22 @@ class S3ObjectStore(ObjectStore):
                 size += len(chunk)
                 view = memoryview(chunk)
                 while view:
-                    take = min(len(view), part_size - filled)
-                    buffer[filled : filled + take] = view[:take]
-                    filled += take
-                    view = view[take:]
-                    if filled == part_size:
+                    if len(buffer) == part_size:  # a full part and more to come: the object needs parts
                         if upload_id is None:
                             upload_id = await self._call(
                                 self._client._create_multipart_upload, self.bucket, name, dict(headers)
                             )
-                        parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, buffer, digest))
-                        filled = 0
+                        parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, memoryview(buffer), digest))
+                        buffer = bytearray()
+                    take = min(len(view), part_size - len(buffer))
+                    buffer += view[:take]
+                    view = view[take:]
             if length is not None and size != length:
                 raise length_mismatch(length, size)
-            if upload_id is None:
-                await self._call(self._send_whole, name, buffer[:filled] if filled else b"", headers, digest)
-            else:
-                if filled:
-                    parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, buffer[:filled], digest))
+            if upload_id is None:  # up to one part: a plain PUT
+                await self._call(self._send_whole, name, memoryview(buffer), headers, digest)
+            else:  # the last part, never empty: a full part is sent only once more data arrived
+                parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, memoryview(buffer), digest))
                 await self._call(self._client._complete_multipart_upload, self.bucket, name, upload_id, parts)
         except BaseException as exc:
             if upload_id is not None:

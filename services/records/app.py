@@ -20,6 +20,7 @@ from services.records.learners.endpoints import router as learners_router
 from services.records.programmes.endpoints import router as programmes_router
 from services.records.reports.endpoints import router as reports_router
 from services.records.sync.endpoints import router as sync_router
+from services.records.sync.retention import run_upload_sweeper
 from services.records.sync.runner import SyncRunner
 from services.records.transcripts.endpoints import router as transcripts_router
 
@@ -39,6 +40,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
                  transcripts_router, reports_router],
         http_transport=http_transport,
         on_startup=[load_reference_data],
+        background=[run_upload_sweeper],
     )
     uploads = BodyLimit(settings.sync_max_upload_bytes, json=False)  # stored as sent; the sync job's parser bounds the rest
     set_body_limits(app, {

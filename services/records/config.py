@@ -29,6 +29,11 @@ class RecordsSettings(ServiceSettings):
     sync_max_token_bytes: int = 1024 * 1024
     sync_zip_max_member_bytes: int = 512 * 1024 * 1024
     sync_zip_max_ratio: int = 100
+    #: an uploaded sync file (personal data) is deleted from the object store this many days after its job ended
+    sync_upload_retention_days: float = 30.0
+    #: how often a replica looks for uploads past retention (0: never), and how long after start it first looks
+    sync_upload_sweep_seconds: float = 3600.0
+    sync_upload_sweep_initial_delay_seconds: float = 60.0
 
     def secret_fields(self) -> dict[str, str]:
         return super().secret_fields() | {"client_secret": self.client_secret}

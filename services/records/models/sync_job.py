@@ -16,7 +16,10 @@ class SyncJob(Entity, Base):
     applies a row twice."""
 
     __tablename__ = "sync_jobs"
-    __table_args__ = (Index("ix_sync_jobs_due", "status", "locked_until"),)
+    __table_args__ = (
+        Index("ix_sync_jobs_due", "status", "locked_until"),
+        Index("ix_sync_jobs_upload_retention", "upload_deleted_at", "finished_at"),
+    )
 
     institution_code: Mapped[str] = mapped_column(String(20), index=True)
     #: json | csv | oneroster
@@ -31,6 +34,10 @@ class SyncJob(Entity, Base):
     status: Mapped[str] = mapped_column(String(30), default="queued")
     object_key: Mapped[str] = mapped_column(String(500))
     upload_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    #: hex SHA-256 of the uploaded file, kept after the file is deleted (what was sent stays provable)
+    upload_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: when the upload was deleted from the object store: the job ended and the retention window passed
+    upload_deleted_at: Mapped[datetime | None] = mapped_column()
     rows_total: Mapped[int | None] = mapped_column(Integer)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[int] = mapped_column(Integer, default=0)

@@ -20,6 +20,10 @@ class SyncJobRead(BaseModel):
     processing: str | None
     status: str
     upload_bytes: int
+    #: hex SHA-256 of the uploaded file; kept once the file itself is deleted
+    upload_sha256: str | None = None
+    #: the file is deleted from the store this long after the job ended (``RECORDS_SYNC_UPLOAD_RETENTION_DAYS``)
+    upload_deleted_at: datetime | None = None
     rows_total: int | None
     rows_read: int
     created: int

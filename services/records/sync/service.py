@@ -13,13 +13,14 @@ from services.common.auth import Principal
 from services.common.errors import PayloadTooLarge, ValidationFailed
 from services.records.access import actor_of
 from services.common.links import link
+from services.common.storage import StoredObject
 from services.records.models import SyncJob, SyncJobProgress
 from services.records.sync.schemas import SyncJobRead
 
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "oneroster": "application/zip"}
 
 
-async def store_upload(request: Request, key: str, fmt: str) -> int:
+async def store_upload(request: Request, key: str, fmt: str) -> StoredObject:
     limit = request.app.state.settings.sync_max_upload_bytes
     size = 0
 
@@ -32,11 +33,11 @@ async def store_upload(request: Request, key: str, fmt: str) -> int:
             if chunk:
                 yield chunk
 
-    await request.app.state.store.put(key, body(), content_type=CONTENT_TYPES[fmt])
+    stored = await request.app.state.store.put(key, body(), content_type=CONTENT_TYPES[fmt])
     if size == 0:
         await request.app.state.store.delete(key)
         raise ValidationFailed("The upload is empty.", errors=[{"field": "body", "message": "empty"}])
-    return size
+    return stored
 
 
 async def create_job(
@@ -44,13 +45,13 @@ async def create_job(
 ) -> SyncJob:
     job_id = uuid.uuid4()
     key = f"records/sync/{code}/{job_id}"
-    size = await store_upload(request, key, fmt)
+    stored = await store_upload(request, key, fmt)
     processing = None
     if fmt == "oneroster":
         processing = "bulk"  # read from the manifest by the worker; "bulk" until then
     job = SyncJob(
         id=job_id, institution_code=code, format=fmt, entity=entity, mode=mode, processing=processing, status="queued",
-        object_key=key, upload_bytes=size, created_by=actor_of(principal),
+        object_key=key, upload_bytes=stored.size, upload_sha256=stored.sha256, created_by=actor_of(principal),
     )
     session.add(job)
     await session.flush()

@@ -38,6 +38,7 @@ from starlette.types import Message, Receive, Scope, Send
 from gateway.auth import PublicRoutes, TokenCache, bearer_from_header
 from gateway.config import GatewaySettings
 from gateway.limits import BodyRules, ClientConcurrency
+from gateway.metrics import GatewayMetrics
 from gateway.observability import AccessLog, RequestIds
 from gateway.openapi import OpenAPIAggregator
 from gateway.problems import (
@@ -67,6 +68,17 @@ _CREDENTIALS_ROOT_PATHS = ("/ns/credentials/v1",)
 _SAFE_PATH_CHARS = "/:@!$&'()*+,;=-._~"
 #: the services' own API documents, not passed on when the gateway serves no documentation
 _DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+#: first path segments of a service that are for the platform's network only, never routed (Prometheus metrics)
+_INTERNAL_SEGMENTS = frozenset({"metrics"})
+
+
+def _is_internal(rest: str) -> bool:
+    """Whether a service path (after ``/api/<service>/``) names an internal route: its first segment, however the
+    path is padded with empty or ``.`` segments (which the service's router would not see either)."""
+    for segment in rest.split("/"):
+        if segment not in ("", "."):
+            return segment in _INTERNAL_SEGMENTS
+    return False
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -140,6 +152,9 @@ class Gateway:
                                 "X-Experience-API-Version", "X-Experience-API-Consistent-Through", "Last-Modified"],
                 max_age=600,
             )
+        self.metrics = GatewayMetrics(
+            self.upstreams, [*self._root_routes, "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"]
+        )
         self._started = False
 
     # -- ASGI ---------------------------------------------------------------------------------------------------
@@ -175,6 +190,7 @@ class Gateway:
         client_ip, trusted_peer = self.client_of(scope)
         concurrency = self.concurrency
         entered = False
+        self.metrics.http.in_progress.inc()
         try:
             if concurrency is not None:
                 entered = concurrency.enter(client_ip)
@@ -196,11 +212,14 @@ class Gateway:
         finally:
             if entered:
                 concurrency.leave(client_ip)  # type: ignore[union-attr]
+            elapsed = time.perf_counter() - started
+            self.metrics.http.in_progress.dec()
+            self.metrics.http.observe(scope["method"], self.metrics.route(scope["path"]), status, elapsed)
             if self._access_log and self.access_log.enabled():
                 # no query string, no secret path segments (share tokens, player links)
                 self.access_log.write(
                     scope["method"], loggable_path(scope["path"]), status,
-                    round((time.perf_counter() - started) * 1000.0, 2), rid, client_ip or None,
+                    round(elapsed * 1000.0, 2), rid, client_ip or None,
                 )
             request_id_var.reset(context)
 
@@ -245,6 +264,8 @@ class Gateway:
             if base is None:
                 return await send_not_found(send, path, rid)
             if not self._serve_docs and "/" + rest in _DOC_PATHS:
+                return await send_not_found(send, path, rid)
+            if _is_internal(rest):  # e.g. a service's /metrics: scraped inside the platform, never through here
                 return await send_not_found(send, path, rid)
             upstream_path = _raw_tail(scope, 5 + len(service))
             prefix = "/api/" + service

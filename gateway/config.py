@@ -175,6 +175,11 @@ class GatewaySettings(BaseSettings):
 
     cors_origins: list[str] = []
 
+    #: Prometheus metrics on a port of their own, never the public one (0: not served). Keep the port off the
+    #: internet: only Prometheus needs it
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+
     openapi_cache_seconds: float = 30.0
     openapi_fetch_timeout: float = 3.0
     readyz_timeout: float = 2.0

@@ -136,4 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = GatewaySettings()
     app = create_app(settings)
     extra = {"log_level": args.log_level} if args.log_level else {}
+    if settings.metrics_port:
+        from gateway.metrics import serve_metrics
+
+        serve_metrics(app.metrics.registry, settings.metrics_host, settings.metrics_port)
     uvicorn.Server(server_config(app, settings, host=args.host, port=args.port, **extra)).run()

@@ -26,6 +26,7 @@ from services.common.idempotency import IdempotencyMiddleware, purge_loop
 from services.common.limits import BodyLimit, BodyLimitMiddleware, set_body_limits
 from services.common.links import ForwardedPrefix
 from services.common.logging import configure_logging
+from services.common.metrics import JobQueue, MetricsMiddleware, ServiceMetrics, metrics_router
 from services.common.middleware import RequestContextMiddleware
 from services.common.outbox import Outbox, OutboxDeliverer
 from services.common.service_client import ServiceTokenProvider
@@ -52,11 +53,12 @@ def create_service_app(
     on_startup: Sequence[LifespanHook] = (),
     background: Sequence[BackgroundLoop] = (),
     idempotency_exempt: Sequence[str] = (),
+    job_queues: Sequence[JobQueue] = (),
 ) -> FastAPI:
     """Build a service app. ``http_transport`` replaces the network for calls to other services (tests pass an
     ``httpx.ASGITransport`` or ``MockTransport``); ``jwks_provider`` lets identity verify its own tokens;
     ``idempotency_exempt`` lists paths ``Idempotency-Key`` never applies to (where callers authenticate or get
-    credentials)."""
+    credentials); ``job_queues`` are the job tables whose depth and age ``/metrics`` reports."""
 
     configure_logging(settings.service_name, settings.log_level)
 
@@ -120,8 +122,12 @@ def create_service_app(
         app.state.db, app.state.http, app.state.tokens, max_attempts=settings.outbox_max_attempts
     )
 
+    app.state.metrics = ServiceMetrics(settings.service_name, lambda: app.state.db, tuple(job_queues))
+
     install_error_handlers(app)
     app.include_router(health_router())
+    if settings.metrics_enabled:
+        app.include_router(metrics_router())
     app.include_router(events_router(settings.service_name, event_handlers))
     if hasattr(app.state.store, "verify_signature"):
         app.include_router(objects_router(lambda request: request.app.state.store))
@@ -140,4 +146,6 @@ def create_service_app(
     # an event's body is read only once its sender is authenticated, and parsed with the JSON limits then
     set_body_limits(app, {"POST /v1/events": BodyLimit(EVENT_MAX_BYTES, json=False)})
     app.add_middleware(RequestContextMiddleware)
+    if settings.metrics_enabled:  # outermost: counts the last-resort 500s too
+        app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)
     return app

@@ -49,6 +49,8 @@ class ServiceSettings(BaseSettings):
     idempotency_retention_hours: float = 168.0
     #: how often expired keys are purged
     idempotency_purge_seconds: float = 900.0
+    #: ``GET /metrics`` (Prometheus) on the service's own port; the gateway never routes it
+    metrics_enabled: bool = True
     #: a fixed pool: under sustained load SQLAlchemy closes every overflow connection on check-in, so overflow
     #: means a new connection (and TLS negotiation) per request (measured: ~15% of a token grant); beyond the
     #: pool, requests wait for a connection (``pool_timeout``) instead of opening more

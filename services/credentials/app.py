@@ -9,6 +9,7 @@ from starlette.middleware import Middleware
 from services.common.app import create_service_app
 from services.common.idempotency import IdempotencyMiddleware
 from services.common.limits import MiB, BodyLimit, set_body_limits
+from services.common.metrics import JobQueue
 from services.common.middleware import sample_access_log
 from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
@@ -60,6 +61,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
         background=[run_issue_jobs, write_verification_log, restatus_documents],
+        job_queues=[JobQueue("credentials_issue", "issue_jobs", "state", ended=("completed", "failed"))],
     )
     # the holder's ID number is sealed before the event receiver — and the Idempotency-Key store in front of it —
     # sees the body: placed just outside the kit's idempotency middleware

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
+from services.common.metrics import JobQueue
 from services.records.catalogue import service as catalogue
 from services.records.catalogue.endpoints import router as catalogue_router
 from services.records.changes.endpoints import router as changes_router
@@ -20,7 +21,7 @@ from services.records.learners.endpoints import router as learners_router
 from services.records.programmes.endpoints import router as programmes_router
 from services.records.reports.endpoints import router as reports_router
 from services.records.sync.endpoints import router as sync_router
-from services.records.sync.retention import run_upload_sweeper
+from services.records.sync.retention import ENDED, run_upload_sweeper
 from services.records.sync.runner import SyncRunner
 from services.records.transcripts.endpoints import router as transcripts_router
 
@@ -41,6 +42,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         http_transport=http_transport,
         on_startup=[load_reference_data],
         background=[run_upload_sweeper],
+        job_queues=[JobQueue("records_sync", "sync_jobs", "status", ended=ENDED)],
     )
     uploads = BodyLimit(settings.sync_max_upload_bytes, json=False)  # stored as sent; the sync job's parser bounds the rest
     set_body_limits(app, {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import threading
 import time
 import tracemalloc
 import uuid
@@ -227,6 +228,43 @@ async def test_cancelled_put_stores_nothing(store: ObjectStore, s3_server_if_s3:
         # the uploading thread aborts the upload on its own once its current request returns
         await _eventually(lambda: not _uploads_in_progress(s3_server_if_s3, store, k))
     assert not await store.exists(k)
+
+
+async def test_s3_put_cancelled_while_its_multipart_upload_opens_leaves_none_open(s3_server: S3TestServer) -> None:
+    """Cancelled while the store is still creating the multipart upload (the put does not know its id yet), the
+    upload is aborted once it exists instead of staying open in the bucket."""
+    store = S3ObjectStore(
+        "test-objects", prefix=f"t-{uuid.uuid4().hex}", endpoint=s3_server.endpoint, access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key, region=s3_server.region, part_size=MIN_PART_SIZE,
+    )
+    await store.ensure_ready()
+    raw = Minio(s3_server.endpoint, access_key=s3_server.access_key, secret_key=s3_server.secret_key, secure=False,
+                region=s3_server.region)
+    creating, release, created = threading.Event(), threading.Event(), threading.Event()
+    create = store._client._create_multipart_upload
+
+    def slow_create(*args: object, **kwargs: object) -> str:
+        creating.set()
+        release.wait(10)
+        upload_id = create(*args, **kwargs)
+        created.set()
+        return upload_id
+
+    store._client._create_multipart_upload = slow_create  # type: ignore[method-assign]
+    try:
+        k = key()
+        task = asyncio.create_task(store.put(k, stream_of(sample(MIN_PART_SIZE + 1), MiB)))
+        assert await asyncio.to_thread(creating.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        assert await asyncio.to_thread(created.wait, 10)
+        await _eventually(lambda: _uploads_in_progress(raw, store, k) == [])
+        assert not await store.exists(k)
+    finally:
+        release.set()
+        await store.aclose()
 
 
 async def _eventually(check: Callable[[], object], timeout: float = 10.0) -> None:

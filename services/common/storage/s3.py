@@ -137,9 +137,7 @@ class S3ObjectStore(ObjectStore):
                 while view:
                     if len(buffer) == part_size:  # a full part and more to come: the object needs parts
                         if upload_id is None:
-                            upload_id = await self._call(
-                                self._client._create_multipart_upload, self.bucket, name, dict(headers)
-                            )
+                            upload_id = await self._start_multipart(name, headers)
                         parts.append(await self._call(self._send_part, name, upload_id, len(parts) + 1, memoryview(buffer), digest))
                         buffer = bytearray()
                     take = min(len(view), part_size - len(buffer))
@@ -308,6 +306,21 @@ class S3ObjectStore(ObjectStore):
         """Run a blocking SDK call in the store's threads, S3 errors translated."""
         loop = asyncio.get_running_loop()
         return await _translated(loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs)))
+
+    async def _start_multipart(self, name: str, headers: dict[str, str]) -> str:
+        """Open ``put``'s multipart upload. Cancelled while the store is still opening it, the upload is aborted as
+        soon as it exists (else it would stay open in the bucket, an upload nobody knows the id of)."""
+        future = self._executor.submit(self._client._create_multipart_upload, self.bucket, name, dict(headers))
+        try:
+            return await _translated(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            future.add_done_callback(functools.partial(self._abort_opened, name))
+            raise
+
+    def _abort_opened(self, name: str, future: Any) -> None:
+        if not future.cancelled() and future.exception() is None:
+            with contextlib.suppress(RuntimeError):  # the store was closed meanwhile
+                self._executor.submit(self._abort_quietly, name, future.result())
 
     def _send_part(self, name: str, upload_id: str, number: int, body: memoryview, digest: Any) -> Part:
         digest.update(body)  # hashlib lets go of the GIL on large buffers

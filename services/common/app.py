@@ -84,6 +84,8 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
+    #: shown by ``/readyz`` as ``notes`` (name → text); start-up hooks add what an operator must act on
+    app.state.readiness_notes = {}
     app.state.db = Database(settings.database_url, **engine_options(settings))
     app.state.store = open_store(
         settings.object_store_url,

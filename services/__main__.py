@@ -306,7 +306,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     try:
         asyncio.run(upgrade("identity", settings.database_url, "head"))
         report = asyncio.run(bootstrap(settings, service_clients_from_env(), admin,
-                                       disable_development_secrets=args.disable_development_secrets))
+                                       disable_development_secrets=args.disable_development_secrets,
+                                       new_signing_key=getattr(args, "new_signing_key", False)))
     except BootstrapRefused as exc:
         print(f"bootstrap refused: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -342,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     p_boot.add_argument("--admin-password-file", metavar="PATH", help="file holding the password, or - for standard input")
     p_boot.add_argument("--disable-development-secrets", action="store_true",
                         help="in production, disable the clients and accounts whose stored secret is a development value")
+    p_boot.add_argument("--new-signing-key", action="store_true",
+                        help="start a new token signing key (after IDENTITY_KEY_ENCRYPTION_SECRET was lost)")
     p_restatus = sub.add_parser("credentials-restatus",
                                 help="sign again the credentials issued with a two-entry credentialStatus (resumable)")
     p_restatus.add_argument("--batch-size", type=_positive, default=100, help="credentials per transaction")

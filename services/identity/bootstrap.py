@@ -12,7 +12,9 @@ of identity's database, so a refusal changes nothing:
   command can run at every deployment (the password is not even read);
 * in production, it refuses when a development secret (``dev-only-…``: the demo seed's clients and accounts, the
   services' default secrets) is stored in the database, naming each one; ``disable_development_secrets`` disables
-  those clients and accounts instead (audited).
+  those clients and accounts instead (audited);
+* ``new_signing_key`` starts a new token signing key (when ``IDENTITY_KEY_ENCRYPTION_SECRET`` was lost and the
+  stored key cannot be decrypted).
 
 Running it again with the same environment changes nothing.
 
@@ -79,6 +81,7 @@ async def bootstrap(
     admin: FirstAdmin | None,
     *,
     disable_development_secrets: bool = False,
+    new_signing_key: bool = False,
 ) -> Report:
     production = settings.environment == "production"
     for client in service_clients:
@@ -92,7 +95,14 @@ async def bootstrap(
     db = Database(settings.database_url, pool_size=1, max_overflow=0)
     try:
         async with db.session(write=True) as session:
-            await tokens.ensure_signing_key(session)
+            if new_signing_key:
+                # the way back after IDENTITY_KEY_ENCRYPTION_SECRET is lost: sign with a new key from now on; the old
+                # public key stays published until the tokens it signed expire (people sign in again after that)
+                key = await tokens.rotate(session)
+                audit.record(session, actor=ACTOR, action="signing_key.rotate", target_type="signing_key", target_id=key.kid)
+                report.add(f"signing key: new key {key.kid} (the previous one is retired)", changed=True)
+            else:
+                await tokens.ensure_signing_key(session)
             for client in service_clients:
                 await _ensure_service_client(session, tokens, client, report)
             await _ensure_first_admin(session, settings, admin, report)

@@ -172,3 +172,24 @@ async def test_development_secrets_stored_in_production_are_refused_reported_and
         assert (await grant(c, "svc-learning", PROD["LEARNING_CLIENT_SECRET"])).status_code == 200
         # outside production the same rows would still be refused: they are disabled
         assert (await grant(c, "demo-school-sis", "dev-only-demo-school-secret")).status_code == 401
+
+
+async def test_a_lost_key_encryption_secret_is_recovered_with_a_new_signing_key(database_factory: UrlFactory, tmp_path: Path) -> None:
+    url = await database_factory("identity")
+    assert (await bootstrap(url))[0] == 0
+    other = {"IDENTITY_KEY_ENCRYPTION_SECRET": "test-identity-another-kek-0123456789"}
+    settings = production_settings(url).model_copy(update={"key_encryption_secret": other["IDENTITY_KEY_ENCRYPTION_SECRET"],
+                                                           "object_store_url": f"file://{tmp_path / 'objects'}"})
+
+    async def grant_with_other_secret() -> httpx.Response:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as c:
+                return await grant(c, "svc-records", PROD["RECORDS_CLIENT_SECRET"])
+
+    refused = await grant_with_other_secret()
+    assert refused.status_code == 503 and "IDENTITY_KEY_ENCRYPTION_SECRET" in refused.json()["detail"]
+    rc, out, err = await bootstrap(url, "--new-signing-key", **other)
+    assert rc == 0, err
+    assert "signing key: new key" in out
+    assert (await grant_with_other_secret()).status_code == 200

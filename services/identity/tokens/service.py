@@ -95,7 +95,7 @@ class TokenService:
         """The decrypted, parsed private key, kept per ``kid`` (parsing a PEM per token costs more than signing)."""
         cached = self._private_cache.get(key.kid)
         if cached is None:
-            cached = jwk.construct(self._fernet.decrypt(key.private_key_encrypted).decode(), key.algorithm)
+            cached = jwk.construct(keys.decrypt(self._fernet, key.private_key_encrypted, key.kid).decode(), key.algorithm)
             self._private_cache[key.kid] = cached
         return cached
 

@@ -10,6 +10,8 @@
   create the first platform administrator (the password from a file, or standard input with ``-``; read only when
   the account is created). Idempotent. In production, refuses while development secrets are stored
   (``services/identity/bootstrap.py``).
+* ``backup DEST`` / ``restore SRC [--replace]``: every service database (``pg_dump -Fc`` / SQLite's online backup
+  API) and every object store, with a manifest of checksums and schema revisions (``services/common/backup.py``).
 * ``credentials-restatus [--batch-size N] [--max-batches N]``: migrate credentials, then sign again, in the
   foreground, the documents issued with a two-entry ``credentialStatus`` (the credentials service also does it in
   the background; resumable, idempotent: ``services/credentials/issuing/restatus.py``).
@@ -317,6 +319,51 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def backup_targets() -> list:  # noqa: ANN201 - list[ServiceTarget]
+    """Every service's database and object store, as the environment configures the services."""
+    from services.common.backup import ServiceTarget, store_address
+    from services.common.storage import open_store
+
+    targets = []
+    for name in SERVICES:
+        s = _settings(name)
+
+        def opener(s=s):  # noqa: ANN001, ANN202
+            return open_store(s.object_store_url, s3_endpoint=s.s3_endpoint, s3_access_key=s.s3_access_key,
+                              s3_secret_key=s.s3_secret_key, s3_secure=s.s3_secure, s3_region=s.s3_region,
+                              secret_key=s.secret_key, public_base_url=s.public_service_url)
+
+        targets.append(ServiceTarget(name, s.database_url, store_address(s.object_store_url, s.s3_endpoint), opener))
+    return targets
+
+
+def cmd_backup_restore(args: argparse.Namespace) -> int:
+    from services.common import backup
+
+    targets = backup_targets()
+
+    def progress(line: str) -> None:
+        print(f"{args.command}: {line}", flush=True)
+
+    async def go() -> None:
+        try:
+            if args.command == "backup":
+                await backup.backup(Path(args.dest), targets, progress=progress)
+            else:
+                await backup.restore(Path(args.src), targets, replace=args.replace, progress=progress)
+        finally:
+            for target in targets:
+                await target.aclose()
+
+    try:
+        asyncio.run(go())
+    except backup.BackupError as exc:
+        print(f"{args.command} refused: {exc}", file=sys.stderr, flush=True)
+        return 2
+    print(f"{args.command}: done", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -345,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="in production, disable the clients and accounts whose stored secret is a development value")
     p_boot.add_argument("--new-signing-key", action="store_true",
                         help="start a new token signing key (after IDENTITY_KEY_ENCRYPTION_SECRET was lost)")
+    p_backup = sub.add_parser("backup", help="back up every service database and object store into a new folder")
+    p_backup.add_argument("dest", help="a new (or empty) folder")
+    p_restore = sub.add_parser("restore", help="restore a backup made by `backup` into empty databases and stores")
+    p_restore.add_argument("src", help="the backup's folder")
+    p_restore.add_argument("--replace", action="store_true",
+                           help="drop what the databases hold and overwrite objects of the same key (destructive)")
     p_restatus = sub.add_parser("credentials-restatus",
                                 help="sign again the credentials issued with a two-entry credentialStatus (resumable)")
     p_restatus.add_argument("--batch-size", type=_positive, default=100, help="credentials per transaction")
@@ -366,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"demo data: {line}")
     elif args.command == "run":
         return cmd_run(args)
+    elif args.command in ("backup", "restore"):
+        return cmd_backup_restore(args)
     elif args.command == "bootstrap":
         return cmd_bootstrap(args)
     elif args.command == "credentials-restatus":

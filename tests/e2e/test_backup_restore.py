@@ -176,9 +176,16 @@ async def test_restore_drill(deployment: Deployment, tmp_path: Path) -> None:
         following = await issue(platform)
         assert following["register_number"] == next_register_number(issued[-1]["register_number"])
 
-    # a restore refuses to write over data (the databases are no longer empty)
+    # a restore refuses to write over data (the databases are no longer empty) unless told to replace it
     rc, _, err = await cli("restore", str(backup), env=deployment.env())
     assert rc == 2 and "is not empty" in err and "nothing was changed" in err
+    rc, _, err = await cli("restore", "--replace", str(backup), env=deployment.env())
+    assert rc == 0, err
+    async with running_platform(deployment.url_for, tmp_path, deployment.overrides()) as platform:
+        assert await what_anyone_sees(platform, [x["id"] for x in issued], p) == before
+        async with platform.client("credentials") as c:  # what came after the backup is gone with --replace
+            gone = await c.get(f"/v1/credentials/{following['id']}", headers=await platform.school_headers())
+        assert gone.status_code == 404
 
 
 async def stored_pdf(platform: Platform, c: Any, credential_id: str, headers: dict[str, str]) -> bytes:

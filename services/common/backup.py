@@ -272,7 +272,9 @@ async def backup(dest: Path, targets: list[ServiceTarget], *, progress: Progress
     """Writes a backup of every target into ``dest`` (a new or empty folder); returns the manifest."""
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty: a backup goes into a new folder")
-    (dest / "databases").mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    dest.chmod(0o700)  # personal data and hashed secrets: the operator's account only
+    (dest / "databases").mkdir()
     manifest: dict[str, Any] = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                 "services": {}, "object_stores": {}, "files": {}}
     for target in targets:

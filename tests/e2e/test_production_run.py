@@ -55,6 +55,8 @@ def test_single_machine_production_start(tmp_path: Path) -> None:
     assert boot.returncode == 0, boot.stderr
     ports = {name: free_port() for name in SERVICES}
     gateway = free_port()
+    # packages play from another host name of the gateway (required in production, https)
+    env["LEARNING_CONTENT_ORIGIN"] = f"https://noidung.localhost:{gateway}"
     cmd = [sys.executable, "-m", "services", "run", "--production", "--var", str(tmp_path), "--gateway-port", str(gateway),
            "--log-level", "warning"] + [arg for name, port in ports.items() for arg in ("--port", f"{name}={port}")]
     log_path = tmp_path / "run.log"

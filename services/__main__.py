@@ -3,6 +3,15 @@
 * ``migrate [--revision head] [service…]`` / ``downgrade [--revision base] service…``
 * ``seed``: migrate every service to head, then load the demo data (development only, idempotent)
 * ``run``: migrate, seed, start the four services and the gateway, stop them all cleanly on Ctrl-C / SIGTERM.
+  ``run --production``: the same processes in production mode on one machine — secrets from the environment, no
+  VNeID stand-in, no demo data: migrate, bootstrap (the services' clients), start.
+* ``bootstrap [--admin-username NAME --admin-password-file PATH|-] [--disable-development-secrets]``: migrate
+  identity, then register the services' own machine clients from ``<SVC>_CLIENT_ID`` / ``<SVC>_CLIENT_SECRET`` and
+  create the first platform administrator (the password from a file, or standard input with ``-``; read only when
+  the account is created). Idempotent. In production, refuses while development secrets are stored
+  (``services/identity/bootstrap.py``).
+* ``backup DEST`` / ``restore SRC [--replace]``: every service database (``pg_dump -Fc`` / SQLite's online backup
+  API) and every object store, with a manifest of checksums and schema revisions (``services/common/backup.py``).
 * ``credentials-restatus [--batch-size N] [--max-batches N]``: migrate credentials, then sign again, in the
   foreground, the documents issued with a two-entry ``credentialStatus`` (the credentials service also does it in
   the background; resumable, idempotent: ``services/credentials/issuing/restatus.py``).
@@ -25,8 +34,12 @@ from services.common.migrations import downgrade, upgrade
 from services.registry import GATEWAY_PORT, SERVICES
 
 
-def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: Path) -> dict[str, str]:
-    """Environment that wires the processes together; values already in the environment win."""
+def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: Path, *, production: bool = False) -> dict[str, str]:
+    """Environment that wires the processes together; values already in the environment win.
+
+    ``production``: every process in production mode (``<SVC>_ENVIRONMENT``, ``GATEWAY_ENVIRONMENT``: that one is
+    forced), no development VNeID stand-in (configure ``IDENTITY_VNEID_*`` for the real provider); databases and
+    the object store still default to ``var_dir`` unless the environment names PostgreSQL and S3."""
     identity = f"http://{host}:{ports['identity']}"
     gateway = f"http://{host}:{gateway_port}"
     objects = f"file://{var_dir / 'objects'}"
@@ -40,19 +53,37 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
         env[p + "PUBLIC_BASE_URL"] = gateway
         env["GATEWAY_" + name.upper() + "_URL"] = f"http://{host}:{ports[name]}"
     env["GATEWAY_JWT_ISSUER"] = identity
-    # development-only stand-in for VNeID, served by identity itself, reached by browsers through the gateway
-    env["IDENTITY_DEV_OIDC_ENABLED"] = "true"
-    env["IDENTITY_VNEID_ISSUER"] = f"{identity}/dev-oidc"
-    env["IDENTITY_VNEID_CLIENT_ID"] = "vet-platform-dev"
-    env["IDENTITY_VNEID_CLIENT_SECRET"] = "dev-only-vneid-client-secret"
-    env["IDENTITY_VNEID_REDIRECT_URI"] = f"{gateway}/api/identity/v1/auth/vneid/callback"
+    if not production:
+        # development-only stand-in for VNeID, served by identity itself, reached by browsers through the gateway
+        env["IDENTITY_DEV_OIDC_ENABLED"] = "true"
+        env["IDENTITY_VNEID_ISSUER"] = f"{identity}/dev-oidc"
+        env["IDENTITY_VNEID_CLIENT_ID"] = "vet-platform-dev"
+        env["IDENTITY_VNEID_CLIENT_SECRET"] = "dev-only-vneid-client-secret"
+        env["IDENTITY_VNEID_REDIRECT_URI"] = f"{gateway}/api/identity/v1/auth/vneid/callback"
     env["RECORDS_EVENT_ROUTES"] = f'{{"vn.vet.records.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
     env["LEARNING_EVENT_ROUTES"] = f'{{"vn.vet.learning.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
     env["CREDENTIALS_EVENT_ROUTES"] = (
         f'{{"vn.vet.credentials.*": ["http://{host}:{ports["records"]}/v1/events", '
         f'"http://{host}:{ports["learning"]}/v1/events"]}}'
     )
-    return {k: os.environ.get(k, v) for k, v in env.items()}
+    wired = {k: os.environ.get(k, v) for k, v in env.items()}
+    if production:
+        wired |= {spec.env_prefix + "ENVIRONMENT": "production" for spec in SERVICES.values()} | {"GATEWAY_ENVIRONMENT": "production"}
+    return wired
+
+
+def production_problems() -> list[str]:
+    """What keeps a process from starting in production (each settings class's own refusal: development or
+    empty secrets, the stand-in), checked before anything starts."""
+    from pydantic import ValidationError
+
+    problems = []
+    for name in SERVICES:
+        try:
+            _settings(name)
+        except ValidationError as exc:
+            problems += [f"{name}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()]
+    return problems
 
 
 def _settings(name: str):  # noqa: ANN202 - returns the service's own settings class
@@ -142,10 +173,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         ports[name] = int(value)
     var_dir = Path(args.var).resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.update(platform_env(args.host, ports, args.gateway_port, var_dir))
+    os.environ.update(platform_env(args.host, ports, args.gateway_port, var_dir, production=args.production))
+    if args.production:
+        problems = production_problems()
+        if problems:
+            print("refusing to start in production:\n  " + "\n  ".join(problems), file=sys.stderr, flush=True)
+            return 1
 
     asyncio.run(migrate_all(list(SERVICES), "head"))
-    if not args.no_seed:
+    if args.production:
+        # the services' own clients from the environment, and the refusal of stored development secrets
+        if cmd_bootstrap(argparse.Namespace(admin_username=None, admin_full_name="", admin_password_file=None,
+                                            disable_development_secrets=False)) != 0:
+            return 1
+    elif not args.no_seed:
         for line in asyncio.run(seed_all()):
             print(f"demo data: {line}", flush=True)
 
@@ -161,14 +202,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         wait_ready(args.host, ports, args.gateway_port, procs)
         base = f"http://{args.host}:{args.gateway_port}"
-        print(
-            f"\nVET platform is up.\n  API docs (all services): {base}/docs\n  gateway: {base}  "
-            + "  ".join(f"{n}: http://{args.host}:{p}" for n, p in ports.items())
-            + "\n  demo machine client: demo-school-sis / dev-only-demo-school-secret"
-            + f"\n  token: curl -u demo-school-sis:dev-only-demo-school-secret -d grant_type=client_credentials {base}/api/identity/oauth/token"
-            + "\nPress Ctrl-C to stop.",
-            flush=True,
-        )
+        if args.production:
+            print(f"\nVET platform is up (production).\n  gateway: {base}  "
+                  + "  ".join(f"{n}: http://{args.host}:{p}" for n, p in ports.items())
+                  + "\nPress Ctrl-C to stop.", flush=True)
+        else:
+            print(
+                f"\nVET platform is up.\n  API docs (all services): {base}/docs\n  gateway: {base}  "
+                + "  ".join(f"{n}: http://{args.host}:{p}" for n, p in ports.items())
+                + "\n  demo machine client: demo-school-sis / dev-only-demo-school-secret"
+                + f"\n  token: curl -u demo-school-sis:dev-only-demo-school-secret -d grant_type=client_credentials {base}/api/identity/oauth/token"
+                + "\nPress Ctrl-C to stop.",
+                flush=True,
+            )
         while not stopping:
             for name, proc in procs.items():
                 if proc.poll() is not None:
@@ -216,6 +262,108 @@ def cmd_credentials_restatus(args: argparse.Namespace) -> int:
     return 0
 
 
+BOOTSTRAP_SERVICES = ("learning", "records", "credentials")
+
+
+def service_clients_from_env() -> list:  # noqa: ANN201 - list[ServiceClient]
+    """The services' own client ids and secrets as their environment gives them (the settings' defaults
+    otherwise: the development values, refused in production)."""
+    from services.identity.bootstrap import ServiceClient
+
+    clients = []
+    for name in BOOTSTRAP_SERVICES:
+        spec = SERVICES[name]
+        fields = spec.settings_class().model_fields
+        client_id = os.environ.get(spec.env_prefix + "CLIENT_ID") or fields["client_id"].default
+        secret = os.environ.get(spec.env_prefix + "CLIENT_SECRET") or fields["client_secret"].default
+        clients.append(ServiceClient(name, client_id, secret))
+    return clients
+
+
+def read_password(source: str | None) -> str:
+    """The first administrator's password: a file's content, or standard input for ``-`` (one trailing line
+    break dropped), or typed twice at a terminal. Never an argument or an environment variable (they end up in
+    process listings, shell history and logs)."""
+    if source == "-":
+        return sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    if source:
+        return Path(source).read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        raise SystemExit("bootstrap: give the administrator's password with --admin-password-file PATH (or - for standard input)")
+    import getpass
+
+    first = getpass.getpass("password for the platform administrator: ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("bootstrap: the two passwords differ")
+    return first
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from services.identity.bootstrap import BootstrapRefused, FirstAdmin, bootstrap
+
+    settings = _settings("identity")
+    admin = None
+    if args.admin_username:
+        admin = FirstAdmin(args.admin_username, args.admin_full_name, lambda: read_password(args.admin_password_file))
+    try:
+        asyncio.run(upgrade("identity", settings.database_url, "head"))
+        report = asyncio.run(bootstrap(settings, service_clients_from_env(), admin,
+                                       disable_development_secrets=args.disable_development_secrets,
+                                       new_signing_key=getattr(args, "new_signing_key", False)))
+    except BootstrapRefused as exc:
+        print(f"bootstrap refused: {exc}", file=sys.stderr, flush=True)
+        return 2
+    for line in report.lines:
+        print(f"bootstrap: {line}", flush=True)
+    print("bootstrap: done" + ("" if report.changed else " (nothing changed)"), flush=True)
+    return 0
+
+
+def backup_targets() -> list:  # noqa: ANN201 - list[ServiceTarget]
+    """Every service's database and object store, as the environment configures the services."""
+    from services.common.backup import ServiceTarget, store_address
+    from services.common.storage import open_store
+
+    targets = []
+    for name in SERVICES:
+        s = _settings(name)
+
+        def opener(s=s):  # noqa: ANN001, ANN202
+            return open_store(s.object_store_url, s3_endpoint=s.s3_endpoint, s3_access_key=s.s3_access_key,
+                              s3_secret_key=s.s3_secret_key, s3_secure=s.s3_secure, s3_region=s.s3_region,
+                              secret_key=s.secret_key, public_base_url=s.public_service_url)
+
+        targets.append(ServiceTarget(name, s.database_url, store_address(s.object_store_url, s.s3_endpoint), opener))
+    return targets
+
+
+def cmd_backup_restore(args: argparse.Namespace) -> int:
+    from services.common import backup
+
+    targets = backup_targets()
+
+    def progress(line: str) -> None:
+        print(f"{args.command}: {line}", flush=True)
+
+    async def go() -> None:
+        try:
+            if args.command == "backup":
+                await backup.backup(Path(args.dest), targets, progress=progress)
+            else:
+                await backup.restore(Path(args.src), targets, replace=args.replace, progress=progress)
+        finally:
+            for target in targets:
+                await target.aclose()
+
+    try:
+        asyncio.run(go())
+    except backup.BackupError as exc:
+        print(f"{args.command} refused: {exc}", file=sys.stderr, flush=True)
+        return 2
+    print(f"{args.command}: done", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,7 +380,24 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--port", action="append", metavar="SERVICE=PORT")
     p_run.add_argument("--var", default="var", help="folder for SQLite files and the object store")
     p_run.add_argument("--no-seed", action="store_true")
+    p_run.add_argument("--production", action="store_true",
+                       help="every process in production mode: secrets from the environment (refused if development "
+                            "ones), no VNeID stand-in, no demo data; migrate, then bootstrap the services' clients")
     p_run.add_argument("--log-level", default="info")
+    p_boot = sub.add_parser("bootstrap", help="first start: the services' machine clients and the first platform administrator")
+    p_boot.add_argument("--admin-username", help="the first platform administrator (created only if none exists)")
+    p_boot.add_argument("--admin-full-name", default="Platform administrator")
+    p_boot.add_argument("--admin-password-file", metavar="PATH", help="file holding the password, or - for standard input")
+    p_boot.add_argument("--disable-development-secrets", action="store_true",
+                        help="in production, disable the clients and accounts whose stored secret is a development value")
+    p_boot.add_argument("--new-signing-key", action="store_true",
+                        help="start a new token signing key (after IDENTITY_KEY_ENCRYPTION_SECRET was lost)")
+    p_backup = sub.add_parser("backup", help="back up every service database and object store into a new folder")
+    p_backup.add_argument("dest", help="a new (or empty) folder")
+    p_restore = sub.add_parser("restore", help="restore a backup made by `backup` into empty databases and stores")
+    p_restore.add_argument("src", help="the backup's folder")
+    p_restore.add_argument("--replace", action="store_true",
+                           help="drop what the databases hold and overwrite objects of the same key (destructive)")
     p_restatus = sub.add_parser("credentials-restatus",
                                 help="sign again the credentials issued with a two-entry credentialStatus (resumable)")
     p_restatus.add_argument("--batch-size", type=_positive, default=100, help="credentials per transaction")
@@ -254,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"demo data: {line}")
     elif args.command == "run":
         return cmd_run(args)
+    elif args.command in ("backup", "restore"):
+        return cmd_backup_restore(args)
+    elif args.command == "bootstrap":
+        return cmd_bootstrap(args)
     elif args.command == "credentials-restatus":
         return cmd_credentials_restatus(args)
     return 0

@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from services.common.auth import JWKSCache, JWKSProvider, TokenVerifier
 from services.common.config import ServiceSettings
-from services.common.db import Database
+from services.common.db import Database, engine_options
 from services.common.errors import install_error_handlers
 from services.common.events import EventHandler, events_router
 from services.common.health import health_router
@@ -86,13 +86,9 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.db = Database(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_pre_ping=settings.db_pool_pre_ping,
-        statement_cache_size=settings.db_statement_cache_size,
-    )
+    #: shown by ``/readyz`` as ``notes`` (name → text); start-up hooks add what an operator must act on
+    app.state.readiness_notes = {}
+    app.state.db = Database(settings.database_url, **engine_options(settings))
     app.state.store = open_store(
         settings.object_store_url,
         s3_endpoint=settings.s3_endpoint,

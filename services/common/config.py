@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_PREFIX = "dev-only-"
@@ -51,15 +51,25 @@ class ServiceSettings(BaseSettings):
     idempotency_purge_seconds: float = 900.0
     #: ``GET /metrics`` (Prometheus) on the service's own port; the gateway never routes it
     metrics_enabled: bool = True
-    #: a fixed pool: under sustained load SQLAlchemy closes every overflow connection on check-in, so overflow
-    #: means a new connection (and TLS negotiation) per request (measured: ~15% of a token grant); beyond the
-    #: pool, requests wait for a connection (``pool_timeout``) instead of opening more
-    db_pool_size: int = 20
-    db_max_overflow: int = 0
-    #: ping each pooled connection before use (safer across database restarts, slower: off by default)
-    db_pool_pre_ping: bool = False
-    #: asyncpg prepared-statement cache; set 0 behind PgBouncer in transaction mode
+    #: the connection pool of one process (one replica): at most ``db_pool_size + db_max_overflow`` connections to
+    #: PostgreSQL. ``db_pool_size`` stay open when idle; overflow connections are closed when given back (under
+    #: sustained load above the pool that costs a new connection per checkout: raise the pool instead). Beyond
+    #: both, a request waits up to ``db_pool_timeout_seconds`` for a connection rather than opening more.
+    #: Count a deployment as Σ replicas × (pool + overflow) and keep it under PostgreSQL's ``max_connections``.
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: a connection older than this is closed and replaced at its next checkout (ahead of server or proxy idle
+    #: limits); -1: never
+    db_pool_recycle_seconds: int = 1800
+    #: test each pooled connection at checkout (a round trip): a connection the server dropped (restart,
+    #: failover, ``pg_terminate_backend``) is replaced instead of failing the request
+    db_pool_pre_ping: bool = True
+    #: asyncpg prepared-statement cache per connection
     db_statement_cache_size: int = 100
+    #: behind PgBouncer in transaction pooling mode: asyncpg's and SQLAlchemy's prepared-statement caches off and
+    #: statement names unique per statement, so a statement never lands on another server connection's name
+    db_pgbouncer: bool = False
     #: request bodies: the size of any route without a limit of its own (uploads and bulk routes have theirs), and
     #: the nesting depth and number of values of any JSON body (``services/common/limits.py``)
     max_body_bytes: int = 1024 * 1024

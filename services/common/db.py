@@ -3,8 +3,8 @@
 * :class:`Database` owns the engine and session factory of one service.
 * SQLite is set up on connect (foreign keys, WAL, busy_timeout, synchronous=NORMAL) and write transactions start
   with ``BEGIN IMMEDIATE`` so a read-then-write transaction never dies with "database is locked".
-* PostgreSQL uses an asyncpg pool with explicit size, pre-ping and a statement cache size that can be set to 0
-  behind PgBouncer.
+* PostgreSQL uses an asyncpg pool sized from the service's settings (:func:`engine_options`: size, overflow,
+  timeout, recycle, pre-ping) and a PgBouncer mode (transaction pooling: no prepared-statement caches).
 * Portable column types: :class:`UTCDateTime` (always tz-aware UTC), ``Uuid``, :data:`JSONType`.
 """
 
@@ -91,7 +91,15 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 20, max_overflow: int = 0, statement_cache_size: int = 100, pool_pre_ping: bool = False
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    pool_timeout: float = 30.0,
+    pool_recycle: int = 1800,
+    pool_pre_ping: bool = True,
+    statement_cache_size: int = 100,
+    pgbouncer: bool = False,
 ) -> AsyncEngine:
     if is_sqlite(url):
         path = _sqlite_file(url)
@@ -115,16 +123,38 @@ def create_engine(
             conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write.get() else "BEGIN")
 
         return engine
+    connect_args: dict[str, Any] = {"statement_cache_size": statement_cache_size, "command_timeout": 60}
+    if pgbouncer:
+        # transaction pooling hands each transaction any server connection: no statement may be cached on one,
+        # and names must never collide with a statement another client left there (asyncpg issue 837)
+        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0,
+                         "prepared_statement_name_func": _unique_statement_name}
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # pre-ping costs three round trips per checkout (measured: ~40% of a token grant's database time); a
-        # connection the server dropped fails one request, is discarded by the pool, and the next one is fresh
+        pool_timeout=pool_timeout,
+        pool_recycle=pool_recycle,
         pool_pre_ping=pool_pre_ping,
-        pool_recycle=1800,
-        connect_args={"statement_cache_size": statement_cache_size, "command_timeout": 60},
+        connect_args=connect_args,
     )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+def engine_options(settings: Any) -> dict[str, Any]:
+    """The pool and driver options of a service's settings (:class:`~services.common.config.ServiceSettings`)."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+        "pool_recycle": settings.db_pool_recycle_seconds,
+        "pool_pre_ping": settings.db_pool_pre_ping,
+        "statement_cache_size": settings.db_statement_cache_size,
+        "pgbouncer": settings.db_pgbouncer,
+    }
 
 
 class Database:

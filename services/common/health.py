@@ -1,4 +1,5 @@
-"""``/healthz`` (the process is alive) and ``/readyz`` (its database and object store answer)."""
+"""``/healthz`` (the process is alive) and ``/readyz`` (its database and object store answer; ``notes`` from
+``app.state.readiness_notes``: what an operator should act on without the service being unready)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,11 @@ def health_router() -> APIRouter:
                 log.warning("readiness check %s failed: %s", name, type(exc).__name__)
                 checks[name] = "unavailable"
         ready = all(v == "ok" for v in checks.values())
-        body = {"status": "ready" if ready else "unavailable", "service": request.app.state.settings.service_name, "checks": checks}
+        body: dict[str, object] = {"status": "ready" if ready else "unavailable",
+                                   "service": request.app.state.settings.service_name, "checks": checks}
+        notes = getattr(request.app.state, "readiness_notes", None)
+        if notes:  # what an operator must act on without the service being unready (e.g. stored development secrets)
+            body["notes"] = dict(notes)
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return router

@@ -21,6 +21,7 @@ from services.identity.tokens.service import TokenService
 from services.identity.vneid.client import OidcClient
 from services.identity.vneid.endpoints import router as vneid_router
 from services.identity.devoidc import ProviderState, dev_oidc_router
+from services.identity.devsecrets import report_at_start as report_development_secrets
 
 
 def create_app(settings: IdentitySettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -43,7 +44,7 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         routers=[tokens_router, accounts_router, vneid_router, persons_router, institutions_router, audit_router],
         jwks_provider=local_jwks,
         http_transport=http_transport,
-        on_startup=[ensure_key],
+        on_startup=[ensure_key, report_development_secrets],
         # where callers authenticate or receive tokens: an Idempotency-Key there is ignored, nothing is stored
         idempotency_exempt=["/oauth/token", "/v1/auth/login", "/v1/auth/logout", "/v1/auth/vneid/token"],
     )

@@ -20,11 +20,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from services.common.errors import AppError
+
 NONCE_BYTES = 12
 
 
-class KeyUnavailable(Exception):
-    """A sealed key cannot be opened (wrong master key, tampered row, unknown protector)."""
+class KeyUnavailable(AppError):
+    """A sealed key cannot be opened (wrong master key, tampered row, unknown protector): issuing and status
+    changes answer 503 naming the setting; verification needs public keys only and keeps working."""
+
+    status, title, slug = 503, "Issuer key unavailable", "issuer-key-unavailable"
 
 
 class KeyProtector(Protocol):
@@ -57,7 +62,11 @@ class MasterKeyProtector:
         try:
             return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
         except (InvalidTag, ValueError) as exc:
-            raise KeyUnavailable("the issuer key cannot be opened with the configured master key") from exc
+            raise KeyUnavailable(
+                "The issuer's signing key cannot be opened with the configured CREDENTIALS_KEY_ENCRYPTION_KEY: it was "
+                "sealed under another key (a restore without the key it was backed up with?). Nothing can be issued, "
+                "revoked or suspended until that key is configured; verification is unaffected."
+            ) from exc
 
 
 @dataclass(frozen=True)

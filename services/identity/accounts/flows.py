@@ -13,6 +13,7 @@ from services.common.errors import AppError, NotFound, Unauthorized, ValidationF
 from services.identity.accounts import passwords, throttle
 from services.identity.accounts.service import SessionService
 from services.identity.audit import service as audit
+from services.identity.devsecrets import refused_secret
 from services.identity.models import Account
 
 
@@ -62,7 +63,7 @@ async def password_login(db: Database, sessions: SessionService, username: str, 
     await _refuse_if_waiting(db, username, ip, "login.password", now)
     async with db.session() as session:
         account = await session.scalar(select(Account).where(Account.username == username))
-        ok = passwords.verify_password(account.password_hash if account else None, password)
+        ok = passwords.verify_password(account.password_hash if account else None, password) and not refused_secret(sessions.settings, password)
         if ok and account is not None and account.active:
             await _count_success(session, username, ip, now)
             if passwords.needs_rehash(account.password_hash or ""):

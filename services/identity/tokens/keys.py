@@ -7,10 +7,30 @@ import hashlib
 import secrets
 from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk
+
+from services.common.errors import AppError
+
+
+class SigningKeyUnavailable(AppError):
+    """The active signing key cannot be decrypted: the database was made (or restored) with another
+    ``IDENTITY_KEY_ENCRYPTION_SECRET``. Tokens already issued still verify (the JWKS holds public keys only)."""
+
+    status, title, slug = 503, "Token signing key unavailable", "signing-key-unavailable"
+
+
+def decrypt(fernet: Fernet, private_key_encrypted: bytes, kid: str) -> bytes:
+    try:
+        return fernet.decrypt(private_key_encrypted)
+    except InvalidToken as exc:
+        raise SigningKeyUnavailable(
+            f"Identity's signing key {kid} cannot be decrypted with the configured IDENTITY_KEY_ENCRYPTION_SECRET: "
+            "it was encrypted under another secret (a restore without the secret it was backed up with?). Configure "
+            "that secret, or start a new signing key (python -m services bootstrap --new-signing-key)."
+        ) from exc
 
 
 def fernet_for(secret: str) -> Fernet:

@@ -20,6 +20,7 @@ from services.common.errors import AppError, Conflict, ValidationFailed
 from services.identity.accounts import throttle
 from services.identity.audit import service as audit
 from services.identity.config import IdentitySettings
+from services.identity.devsecrets import refused_secret
 from services.identity.models import ApiClient, SigningKey
 from services.identity.tokens import keys, repository
 
@@ -94,7 +95,7 @@ class TokenService:
         """The decrypted, parsed private key, kept per ``kid`` (parsing a PEM per token costs more than signing)."""
         cached = self._private_cache.get(key.kid)
         if cached is None:
-            cached = jwk.construct(self._fernet.decrypt(key.private_key_encrypted).decode(), key.algorithm)
+            cached = jwk.construct(keys.decrypt(self._fernet, key.private_key_encrypted, key.kid).decode(), key.algorithm)
             self._private_cache[key.kid] = cached
         return cached
 
@@ -167,7 +168,7 @@ class TokenService:
                                headers={"Retry-After": str(wait)})
         expected = client.secret_hash if client is not None else self.hash_secret("\0unknown")
         ok = hmac.compare_digest(expected, self.hash_secret(secret))
-        if client is None or not ok or not client.active:
+        if client is None or not ok or not client.active or refused_secret(self.settings, secret):
             raise InvalidClient("Client authentication failed.", error="invalid_client")
         if client.pair_failures:
             await throttle.succeed(conn, throttle.client_pair_key(client_id, ip), now, remember=False)

@@ -53,6 +53,9 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
         env[p + "PUBLIC_BASE_URL"] = gateway
         env["GATEWAY_" + name.upper() + "_URL"] = f"http://{host}:{ports[name]}"
     env["GATEWAY_JWT_ISSUER"] = identity
+    # SCORM / cmi5 packages run in sandboxed frames (an opaque origin: their requests say ``Origin: null``) and
+    # report to the xAPI endpoints with the launch's own credentials, never cookies
+    env["GATEWAY_CORS_ORIGINS"] = '["null"]'
     if not production:
         # development-only stand-in for VNeID, served by identity itself, reached by browsers through the gateway
         env["IDENTITY_DEV_OIDC_ENABLED"] = "true"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from pathlib import Path
 import logging
 import os
 import threading
@@ -523,6 +524,23 @@ async def test_cors(upstream: ServerThread, keys: SigningKeys) -> None:
         assert "x-experience-api-version" in r.headers["access-control-expose-headers"].lower()
         r = await c.options("/api/records/v1/items", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
         assert r.status_code == 400
+
+
+async def test_sandboxed_package_content_may_report_to_xapi(upstream: ServerThread, keys: SigningKeys) -> None:
+    """Packages play in sandboxed frames (no allow-same-origin): their xAPI calls come from the opaque origin
+    ``null`` with the launch's Basic credentials, which `python -m services run` and compose allow."""
+    from services.__main__ import platform_env
+
+    allowed = json.loads(platform_env("127.0.0.1", {n: 8001 + i for i, n in enumerate(("identity", "learning", "records", "credentials"))},
+                                      8000, Path("var"))["GATEWAY_CORS_ORIGINS"])
+    assert allowed == ["null"]
+    async with in_process(gateway_settings(upstream, cors_origins=allowed)) as (_, c):
+        r = await c.options("/api/learning/v1/xapi/statements", headers={
+            "Origin": "null", "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization,content-type,x-experience-api-version"})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "null", r.headers
+        assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        assert "access-control-allow-credentials" not in r.headers  # never cookies
 
 
 async def test_one_access_log_line_per_request_without_secrets(upstream: ServerThread, keys: SigningKeys) -> None:

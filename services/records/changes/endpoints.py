@@ -65,7 +65,7 @@ async def list_changes(
     # personal ID numbers in natural keys follow the rule of every other representation (access.may_see_numbers)
     provinces = dict((await session.execute(
         select(InstitutionRef.code, InstitutionRef.province_code).where(InstitutionRef.code.in_({i.institution_code for i in items}))
-    )).tuples().all()) if items else {}
+    )).all()) if items else {}
     for item in items:
         if not may_see_numbers(principal, provinces.get(item.institution_code), institution_code=item.institution_code):
             item.key, item.old_key = masked_key(item.key) or {}, masked_key(item.old_key)

@@ -127,8 +127,41 @@ def _is_json(headers: dict[bytes, bytes]) -> bool:
     return main == b"application/json" or (main.startswith(b"application/") and main.endswith(b"+json"))
 
 
-class _BodyTooLarge(Exception):
+class BodyTooLarge(Exception):
     pass
+
+
+async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
+    """The whole request body, read from the ASGI ``receive`` up to ``max_bytes`` (raises :class:`BodyTooLarge`
+    as soon as it passes them, without reading the rest); ``None`` when the client went away first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app a body already read, then the client's own messages (its disconnect)."""
+    done = False
+
+    async def replay() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        done = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class BodyLimitMiddleware:
@@ -190,38 +223,19 @@ class BodyLimitMiddleware:
 
     async def _buffered_json(self, scope: Scope, receive: Receive, send: Send, route: str, limit: BodyLimit) -> None:
         """Reads the whole body (at most the limit), checks its JSON structure, then hands it on."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit.max_bytes:
-                await self._refuse_size(send, scope, route, limit)
-                return
-            if chunk:
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        del chunks
+        try:
+            body = await read_body(receive, limit.max_bytes)
+        except BodyTooLarge:
+            await self._refuse_size(send, scope, route, limit)
+            return
+        if body is None:
+            return
         try:
             check_json(body, max_depth=self.max_json_depth, max_elements=limit.max_json_elements or self.default.max_json_elements or 0)
         except JsonTooComplex as exc:
             await _send_problem(send, _problem(exc, "body"), scope, close=False)
             return
-        done = False
-
-        async def replay() -> Message:
-            nonlocal done
-            if done:
-                return await receive()  # after the body: the client's disconnect, as usual
-            done = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send, route: str, limit: BodyLimit) -> None:
         """Streams the body to the route, counting; past the limit the route's reading fails and, whatever the route
@@ -233,13 +247,13 @@ class BodyLimitMiddleware:
         async def counting() -> Message:
             nonlocal size, exceeded
             if exceeded:
-                raise _BodyTooLarge()
+                raise BodyTooLarge()
             message = await receive()
             if message["type"] == "http.request":
                 size += len(message.get("body", b""))
                 if size > limit.max_bytes:
                     exceeded = True
-                    raise _BodyTooLarge()
+                    raise BodyTooLarge()
             return message
 
         async def guarded_send(message: Message) -> None:

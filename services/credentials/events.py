@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common.auth import bearer_token
 from services.common.errors import PROBLEM_JSON, AppError, Forbidden, PayloadTooLarge, Unauthorized, problem_body
 from services.common.events import EventHandler
-from services.common.limits import loads
+from services.common.limits import BodyTooLarge, loads, read_body, replaying
 from services.common.models import InboxEvent
 from services.credentials.issuing import sealing
 from services.credentials.jobs import service as jobs
@@ -183,22 +183,14 @@ class SealIdNumbers:
         except AppError as exc:
             await _problem(exc, scope, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.MAX_BODY:
-                await _problem(PayloadTooLarge("An event is at most 4 MiB.", errors=[
-                    {"field": "body", "in": "body", "message": f"larger than {self.MAX_BODY} bytes"}]), scope, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            body = await read_body(receive, self.MAX_BODY)
+        except BodyTooLarge:
+            await _problem(PayloadTooLarge("An event is at most 4 MiB.", errors=[
+                {"field": "body", "in": "body", "message": f"larger than {self.MAX_BODY} bytes"}]), scope, send)
+            return
+        if body is None:
+            return
         try:
             event = loads(body)
         except AppError:
@@ -214,16 +206,7 @@ class SealIdNumbers:
             scope = dict(scope)
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-length"] + [
                 (b"content-length", str(len(body)).encode())]
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     @staticmethod
     async def _authenticate(scope: Scope) -> None:

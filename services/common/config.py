@@ -44,6 +44,16 @@ class ServiceSettings(BaseSettings):
     outbox_enabled: bool = True
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = 12
+    #: the longest wait between two delivery attempts of an event (transient failures are retried for ever)
+    outbox_max_delay_seconds: float = 60.0
+    #: while a receiver is down, its ``/readyz`` is polled this often; its events are sent as soon as it answers
+    outbox_health_poll_seconds: float = 5.0
+    #: transient failures (database connection, another service, timeouts) in background jobs: the longest wait
+    #: between two tries, and how long an outage is waited out before the job fails (0: for ever)
+    retry_max_delay_seconds: float = 60.0
+    retry_give_up_seconds: float = 3600.0
+    #: ``Retry-After`` of the 503 a request gets when the database is unreachable
+    unavailable_retry_after_seconds: int = 5
     #: how long an ``Idempotency-Key`` and its first response are kept (then the same key starts a new request);
     #: 0 keeps them for ever
     idempotency_retention_hours: float = 168.0

@@ -1,8 +1,9 @@
 """One error hierarchy, one handler, RFC 9457 ``application/problem+json`` on the wire.
 
 Raise an :class:`AppError` subclass anywhere in a service; the handlers installed by
-:func:`install_error_handlers` render it. Payload validation becomes 422 with the offending fields; anything
-unexpected becomes a 500 without internals, logged with the request id.
+:func:`install_error_handlers` render it. Payload validation becomes 422 with the offending fields; a transient
+failure (database connection lost or refused, another service unreachable: :mod:`retry`) a 503 with
+``Retry-After``; anything else unexpected a 500 without internals, logged with the request id.
 """
 
 from __future__ import annotations
@@ -159,6 +160,30 @@ def internal_error_body(path: str) -> dict[str, Any]:
     )
 
 
+DEFAULT_RETRY_AFTER = 5
+
+
+def unavailable_problem(exc: BaseException, path: str, retry_after: int = DEFAULT_RETRY_AFTER) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """A 503 problem and its ``Retry-After`` header when ``exc`` is transient (the database connection lost or
+    refused, a pool or lock timeout, another service unreachable), else None. The reason is logged, not sent: it
+    names internal hosts."""
+    from services.common.retry import is_database_error, transient_reason
+
+    reason = transient_reason(exc)
+    if reason is None:
+        return None
+    log.warning("transient failure on %s, answered 503: %s", path, reason)
+    what = "The database" if is_database_error(exc) else "A service this request needs"
+    body = problem_body(503, "Service unavailable", f"{what} is unavailable for a moment; try again in {retry_after} s.",
+                        slug="unavailable", instance=path)
+    return body, {"Retry-After": str(retry_after)}
+
+
+def retry_after_of(app: Any) -> int:
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    return int(getattr(settings, "unavailable_retry_after_seconds", DEFAULT_RETRY_AFTER))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(request: Request, exc: AppError) -> Response:
         if exc.status >= 500:
@@ -202,6 +227,20 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return problem_response(body, dict(exc.headers or {}))
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        found = unavailable_problem(exc, request.url.path, retry_after_of(request.app))
+        if found is None:
+            log.error("unhandled database error on %s %s", request.method, request.url.path, exc_info=exc)
+            return problem_response(internal_error_body(request.url.path))
+        return problem_response(*found)
+
+    from sqlalchemy import exc as sa_exc
+
     app.add_exception_handler(AppError, app_error)  # type: ignore[arg-type]
+    # a lost or refused database connection is a 503 with Retry-After, not a 500 (errors raised outside the routes,
+    # in middleware, get the same answer from RequestContextMiddleware)
+    app.add_exception_handler(sa_exc.DBAPIError, database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, database_error)
+    app.add_exception_handler(OSError, database_error)
     app.add_exception_handler(RequestValidationError, request_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]

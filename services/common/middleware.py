@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.errors import PROBLEM_JSON, internal_error_body
+from services.common.errors import PROBLEM_JSON, internal_error_body, retry_after_of, unavailable_problem
 from services.common.logging import request_id_var
 
 log = logging.getLogger("services.request")
@@ -85,7 +85,8 @@ def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 class RequestContextMiddleware:
     """Accepts a well-formed ``X-Request-ID`` or makes one, keeps it in a context variable for every log line,
-    echoes it on the response, and turns an unhandled exception into a logged 500 problem."""
+    echoes it on the response, and turns an unhandled exception into a logged 500 problem (a 503 with ``Retry-After``
+    when it is transient: the database or another service unreachable)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -119,18 +120,18 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), loggable_path(scope.get("path", "")))
+        except Exception as exc:
+            path = scope.get("path", "")
+            found = None if started else unavailable_problem(exc, loggable_path(path), retry_after_of(scope.get("app")))
+            if found is None:
+                log.exception("unhandled error on %s %s", scope.get("method"), loggable_path(path))
             if started:
                 raise
-            body = json.dumps(internal_error_body(scope.get("path", "")), ensure_ascii=False).encode()
-            await send_with_id(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
-                }
-            )
+            problem, extra = found if found is not None else (internal_error_body(path), {})
+            body = json.dumps(problem, ensure_ascii=False).encode()
+            headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+            headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+            await send_with_id({"type": "http.response.start", "status": problem["status"], "headers": headers})
             await send_with_id({"type": "http.response.body", "body": body})
         finally:
             request_id_var.reset(token)

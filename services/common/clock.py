@@ -1,0 +1,32 @@
+"""The time background loops see: what time it is, and waiting.
+
+Sync and issue jobs, the outbox and its health polls schedule retries with the app's clock (``app.state.clock``),
+so tests can play an hour-long outage in seconds with :class:`services.common.testing.FakeClock`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from services.common.db import utcnow
+
+
+class Clock:
+    """Real time."""
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+        """Until ``event`` is set (True) or ``timeout`` seconds have passed (False); the event is not cleared."""
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        return True
+
+
+SYSTEM_CLOCK = Clock()

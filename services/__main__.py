@@ -12,6 +12,9 @@
   (``services/identity/bootstrap.py``).
 * ``backup DEST`` / ``restore SRC [--replace]``: every service database (``pg_dump -Fc`` / SQLite's online backup
   API) and every object store, with a manifest of checksums and schema revisions (``services/common/backup.py``).
+* ``outbox stats [service…]``: pending and dead events and the lag of the oldest pending one, per service
+* ``outbox redrive [service…] [--type T] [--receiver URL] [--since TIME]``: dead events matching the filter become
+  pending again (the running services send them at their next poll)
 * ``credentials-restatus [--batch-size N] [--max-batches N]``: migrate credentials, then sign again, in the
   foreground, the documents issued with a two-entry ``credentialStatus`` (the credentials service also does it in
   the background; resumable, idempotent: ``services/credentials/issuing/restatus.py``).
@@ -26,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -367,6 +371,47 @@ def cmd_backup_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service(value: str) -> str:
+    if value not in SERVICES:
+        raise argparse.ArgumentTypeError(f"{value} is not a service ({', '.join(SERVICES)})")
+    return value
+
+
+def _aware(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value} is not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value} has no UTC offset (e.g. 2026-12-01T00:00:00+07:00)")
+    return parsed
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """Each service's outbox, in its own database (the services may be running: one short transaction each)."""
+    from services.common.db import Database
+    from services.common.outbox import outbox_stats, redrive
+
+    async def go() -> None:
+        for name in args.services:
+            db = Database(_settings(name).database_url)
+            try:
+                async with db.session(write=args.outbox_command == "redrive") as session:
+                    if args.outbox_command == "redrive":
+                        count = await redrive(session, type=args.type, receiver=args.receiver, since=args.since)
+                        print(f"{name}: {count} dead event(s) re-driven", flush=True)
+                    else:
+                        s = await outbox_stats(session)
+                        oldest = s.oldest_pending_at.isoformat() if s.oldest_pending_at else "-"
+                        print(f"{name}: pending {s.pending}, dead {s.dead}, oldest pending {oldest}, "
+                              f"lag {s.lag_seconds:.0f} s", flush=True)
+            finally:
+                await db.dispose()
+
+    asyncio.run(go())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -405,6 +450,16 @@ def main(argv: list[str] | None = None) -> int:
                                 help="sign again the credentials issued with a two-entry credentialStatus (resumable)")
     p_restatus.add_argument("--batch-size", type=_positive, default=100, help="credentials per transaction")
     p_restatus.add_argument("--max-batches", type=_positive, default=None, help="stop after this many batches")
+    p_outbox = sub.add_parser("outbox", help="outbox stats, and re-drive of dead events in bulk")
+    outbox_sub = p_outbox.add_subparsers(dest="outbox_command", required=True)
+    p_stats = outbox_sub.add_parser("stats", help="pending and dead events, lag of the oldest pending one")
+    p_redrive = outbox_sub.add_parser("redrive", help="dead events matching the filter become pending again")
+    for p in (p_stats, p_redrive):
+        p.add_argument("services", nargs="*", type=_service, default=list(SERVICES), metavar="service",
+                       help=f"default: all ({', '.join(SERVICES)})")
+    p_redrive.add_argument("--type", help="event type, or a prefix ending in *")
+    p_redrive.add_argument("--receiver", help="destination URL or its beginning (http://credentials:8004)")
+    p_redrive.add_argument("--since", type=_aware, help="written at or after this RFC 3339 time")
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -428,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_bootstrap(args)
     elif args.command == "credentials-restatus":
         return cmd_credentials_restatus(args)
+    elif args.command == "outbox":
+        return cmd_outbox(args)
     return 0
 
 

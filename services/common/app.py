@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from services.common.auth import JWKSCache, JWKSProvider, TokenVerifier
+from services.common.clock import SYSTEM_CLOCK
 from services.common.config import ServiceSettings
 from services.common.db import Database, engine_options
 from services.common.errors import install_error_handlers
@@ -114,8 +115,11 @@ def create_service_app(
     )
     app.state.tokens = ServiceTokenProvider(f"{identity}/oauth/token", settings.client_id, settings.client_secret, app.state.http)
     app.state.outbox = Outbox(source=settings.service_name, routes=settings.event_routes)
+    #: the time background loops schedule by (tests replace it with ``testing.FakeClock`` before start-up)
+    app.state.clock = SYSTEM_CLOCK
     app.state.deliverer = OutboxDeliverer(
-        app.state.db, app.state.http, app.state.tokens, max_attempts=settings.outbox_max_attempts
+        app.state.db, app.state.http, app.state.tokens, max_delay=settings.outbox_max_delay_seconds,
+        health_poll_seconds=settings.outbox_health_poll_seconds, clock=lambda: app.state.clock,
     )
 
     app.state.metrics = ServiceMetrics(settings.service_name, lambda: app.state.db, tuple(job_queues))

@@ -43,7 +43,6 @@ class ServiceSettings(BaseSettings):
     cors_origins: list[str] = []
     outbox_enabled: bool = True
     outbox_poll_seconds: float = 1.0
-    outbox_max_attempts: int = 12
     #: the longest wait between two delivery attempts of an event (transient failures are retried for ever)
     outbox_max_delay_seconds: float = 60.0
     #: while a receiver is down, its ``/readyz`` is polled this often; its events are sent as soon as it answers

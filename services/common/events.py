@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from services.common.db import SessionDep, utcnow
 from services.common.errors import NotFound, ValidationFailed
 from services.common.limits import loads
 from services.common.models import InboxEvent, OutboxEvent
+from services.common.outbox import event_filter, outbox_stats, redrive
 from services.common.pagination import Page, PageDep, paginate
 
 EventHandler = Callable[[AsyncSession, InboxEvent], Awaitable[None]]
@@ -70,6 +71,31 @@ class OutboxEventRead(BaseModel):
     delivered_at: datetime | None
 
 
+OutboxState = Literal["pending", "delivered", "dead"]
+
+
+class OutboxStatsRead(BaseModel):
+    pending: int
+    dead: int
+    oldest_pending_at: datetime | None
+    #: seconds the oldest pending event has waited
+    lag_seconds: float
+
+
+class RedriveFilter(BaseModel):
+    """Which dead events to send again; every field narrows, none given means every dead event."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter must not widen the re-drive to everything
+
+    type: str | None = Field(default=None, min_length=1, max_length=200, description="event type, or a prefix ending in *")
+    receiver: str | None = Field(default=None, min_length=1, max_length=2000, description="destination URL or its beginning")
+    since: AwareDatetime | None = Field(default=None, description="written at or after (RFC 3339 with its offset)")
+
+
+class RedriveResult(BaseModel):
+    redriven: int
+
+
 class InboxEventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -118,14 +144,36 @@ def events_router(service: str, handlers: dict[str, EventHandler] | None = None)
         response.status_code = 202
         return EventReceipt(id=event.id, status="accepted")
 
-    @router.get("/v1/admin/outbox", response_model=Page[OutboxEventRead], dependencies=[admin], summary="Outbox events (dead ones by default)")
+    @router.get("/v1/admin/outbox", response_model=Page[OutboxEventRead], dependencies=[admin],
+                summary="Outbox events by state (dead ones by default), type, receiver, age")
     async def list_outbox(
         session: SessionDep,
         page: PageDep,
-        status: Annotated[Literal["pending", "delivered", "dead"], Query()] = "dead",
+        state: Annotated[OutboxState | None, Query(description="pending | delivered | dead")] = None,
+        status: Annotated[OutboxState | None, Query(description="the same as state (older name)")] = None,
+        type: Annotated[str | None, Query(max_length=200, description="event type, or a prefix ending in *")] = None,
+        receiver: Annotated[str | None, Query(max_length=2000, description="destination URL or its beginning")] = None,
+        since: Annotated[AwareDatetime | None, Query(description="written at or after (RFC 3339 with its offset)")] = None,
     ) -> Page[Any]:
-        stmt = select(OutboxEvent).where(OutboxEvent.status == status)
+        conditions = event_filter(status=state or status or "dead", type=type, receiver=receiver, since=since)
+        stmt = select(OutboxEvent).where(*conditions)
         return await paginate(session, stmt, (OutboxEvent.created_at, OutboxEvent.id), page, transform=OutboxEventRead.model_validate)
+
+    @router.get("/v1/admin/outbox/stats", response_model=OutboxStatsRead, dependencies=[admin],
+                summary="Pending and dead events, and the lag of the oldest pending one")
+    async def outbox_statistics(session: SessionDep, request: Request) -> OutboxStatsRead:
+        stats = await outbox_stats(session, request.app.state.clock.now())
+        return OutboxStatsRead(pending=stats.pending, dead=stats.dead, oldest_pending_at=stats.oldest_pending_at,
+                               lag_seconds=round(stats.lag_seconds, 3))
+
+    @router.post("/v1/admin/outbox/redrive", response_model=RedriveResult, dependencies=[admin],
+                 summary="Send dead events again, in bulk, by filter")
+    async def redrive_outbox(body: RedriveFilter, session: SessionDep, request: Request, tasks: BackgroundTasks) -> RedriveResult:
+        count = await redrive(session, type=body.type, receiver=body.receiver, since=body.since,
+                              now=request.app.state.clock.now())
+        if count:
+            tasks.add_task(request.app.state.deliverer.nudge)  # after the response, i.e. after the commit
+        return RedriveResult(redriven=count)
 
     @router.post("/v1/admin/outbox/{event_id}/retry", response_model=OutboxEventRead, dependencies=[admin], summary="Send a dead event again")
     async def retry_outbox(event_id: uuid.UUID, session: SessionDep) -> OutboxEventRead:

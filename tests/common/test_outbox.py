@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from services.common.models import OutboxEvent
 from services.common.outbox import OutboxDeliverer
@@ -75,25 +75,42 @@ async def test_rolled_back_change_emits_nothing(platform: Platform) -> None:
     assert await status_of(platform, event_id) is None
 
 
-async def test_undeliverable_events_become_dead_and_stay_listed(platform: Platform) -> None:
+async def test_refused_events_become_dead_and_stay_listed(platform: Platform) -> None:
+    """A receiver's 4xx (here 404: no such endpoint) refuses the event for good: dead, listed, retried on demand."""
     state = platform.apps["records"].state
     async with state.db.session() as session:
-        rows = state.outbox.emit(session, EVENT, {"x": 2}, destinations=["http://127.0.0.1:9/v1/events"])
+        rows = state.outbox.emit(session, EVENT, {"x": 2}, destinations=[f"{service_url('credentials')}/v1/no-such-receiver"])
     event_id = rows[0].id
-    d = deliverer(platform, max_attempts=2)
-    await d.run_once()
-    await d.run_once()
-    assert (await status_of(platform, event_id)).status == "dead"
+    await deliverer(platform).run_once()
+    row = await status_of(platform, event_id)
+    assert row.status == "dead" and row.attempts == 1 and row.last_error.startswith("HTTP 404")
     headers = await platform.admin_headers("records:admin")
     async with platform.client("records") as c:
-        listed = await c.get("/v1/admin/outbox", params={"status": "dead"}, headers=headers)
-        assert str(event_id) in [e["id"] for e in listed.json()["items"]]
+        for params in ({"status": "dead"}, {"state": "dead"}, {}):
+            listed = await c.get("/v1/admin/outbox", params=params | {"limit": 500}, headers=headers)
+            assert str(event_id) in [e["id"] for e in listed.json()["items"]], params
         retried = await c.post(f"/v1/admin/outbox/{event_id}/retry", headers=headers)
         assert retried.status_code == 200 and retried.json()["status"] == "pending"
         refused = await c.get("/v1/admin/outbox", headers=await platform.school_headers())
         assert refused.status_code == 403
-    async with state.db.session() as session:  # park it so later runs do not keep trying a closed port
-        await session.execute(update(OutboxEvent).where(OutboxEvent.id == event_id).values(status="dead"))
+    async with state.db.session() as session:  # gone, so later runs do not keep sending it
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.id == event_id))
+
+
+async def test_a_receiver_that_stays_unreachable_never_makes_an_event_dead(platform: Platform) -> None:
+    state = platform.apps["records"].state
+    async with state.db.session() as session:
+        rows = state.outbox.emit(session, EVENT, {"x": 3}, destinations=["http://127.0.0.1:9/v1/events"])
+    event_id = rows[0].id
+    try:
+        d = deliverer(platform)
+        for _ in range(30):  # more than the 12 attempts after which events used to die
+            await d.run_once()
+        row = await status_of(platform, event_id)
+        assert (row.status, row.attempts) == ("pending", 30) and "ConnectError" in row.last_error
+    finally:
+        async with state.db.session() as session:
+            await session.execute(delete(OutboxEvent).where(OutboxEvent.id == event_id))
 
 
 async def test_receiver_requires_the_delivery_scope(platform: Platform) -> None:

@@ -50,6 +50,10 @@ class SyncJob(Entity, Base):
     locked_until: Mapped[datetime | None] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
+    #: while the job waits out a transient failure (database connection, identity, a timeout): why, and since when
+    #: (it fails only after ``retry_give_up_seconds`` of this without progress); cleared when a chunk commits
+    waiting: Mapped[str | None] = mapped_column(Text)
+    waiting_since: Mapped[datetime | None] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
 

@@ -13,6 +13,13 @@
   holds grades only, validated on a read-only session of its own. The validation reads the catalogue, learners and
   enrolments, which a chunk of grades does not change; existing grades (the audit's ``old``) are read and locked
   only in the writing transaction. After any other chunk, the next is read only once it has committed.
+* **Transient failures** (a lost or refused database connection, identity unreachable or answering 5xx / 408 / 429,
+  a timeout: :mod:`services.common.retry`): the job is not failed. What the failed transaction wrote rolls back (in
+  accept_valid, that chunk only: the committed ones stay, and ``applied_through`` says where to resume); the job
+  shows ``waiting: <reason>`` and is released to be claimed again after a capped back-off (1 s doubling to
+  ``retry_max_delay_seconds``); it fails only once it has waited ``retry_give_up_seconds`` (an hour) without a
+  chunk committing. If even that cannot be recorded (the database is down), its lease runs out and it is claimed
+  again all the same.
 """
 
 from __future__ import annotations
@@ -36,15 +43,15 @@ from fastapi import FastAPI
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from services.common.clock import Clock
 from services.common.db import claim_query, unleased, utcnow
-from services.common.errors import AppError, ServiceUnavailable
+from services.common.errors import AppError
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import oneroster, parsers, sourced_ids
 from services.records.sync.apply import SOURCED_IDS, YIELD_EVERY, Applier, Item, Outcome, PreparedGrades
 
 log = logging.getLogger("services.records.sync")
-RETRYABLE = (httpx.HTTPError, ServiceUnavailable, OSError)
-MAX_ATTEMPTS = 5
 
 
 #: generation-0 threshold of the cyclic garbage collector while a job runs (Python's default is 700)
@@ -76,17 +83,37 @@ class Rollback(Exception):
     pass
 
 
+class IdentityRefused(AppError):
+    status, title, slug = 502, "Bad gateway", "upstream-refused"
+
+
 def identity_resolver(app: FastAPI) -> Any:
+    """Resolves persons through identity. Identity unreachable, or answering 5xx / 408 / 429, or a 401 (the service's
+    token expired or its key rotated: a new one is fetched), is transient (:class:`TransientError`: a job waits, a
+    request answers 503); any other refusal is not."""
     settings = app.state.settings
     url = f"{settings.identity_url.rstrip('/')}/v1/persons/resolve"
 
     async def resolve(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        token = await app.state.tokens.token()
-        resp = await app.state.http.post(url, json={"persons": persons}, headers={"Authorization": f"Bearer {token}"}, timeout=120.0)
+        try:
+            token = await app.state.tokens.token()
+        except httpx.HTTPStatusError as exc:
+            if transient_reason(exc) is not None:
+                raise TransientError(f"identity unavailable: its token endpoint answered HTTP {exc.response.status_code}") from exc
+            raise IdentityRefused(f"identity refused this service's client credentials: HTTP {exc.response.status_code}") from exc
+        except (httpx.TransportError, OSError) as exc:
+            raise TransientError(f"identity unreachable ({type(exc).__name__})") from exc
+        try:
+            resp = await app.state.http.post(url, json={"persons": persons}, headers={"Authorization": f"Bearer {token}"}, timeout=120.0)
+        except (httpx.TransportError, OSError) as exc:
+            raise TransientError(f"identity unreachable ({type(exc).__name__})") from exc
         if resp.status_code == 401:
             app.state.tokens.invalidate()
+            raise TransientError("identity did not accept this service's token (HTTP 401); a new one is fetched")
+        if resp.status_code in TRANSIENT_STATUSES or resp.status_code >= 500:
+            raise TransientError(f"identity unavailable: HTTP {resp.status_code}")
         if not resp.is_success:
-            raise ServiceUnavailable(f"identity refused the person resolve call: HTTP {resp.status_code}")
+            raise IdentityRefused(f"identity refused the person resolve call: HTTP {resp.status_code}")
         return resp.json()["results"]
 
     return resolve
@@ -108,26 +135,38 @@ class SyncRunner:
             max_token_bytes=settings.sync_max_token_bytes, max_member_bytes=settings.sync_zip_max_member_bytes,
             max_ratio=settings.sync_zip_max_ratio,
         )
+        self.retry = RetryPolicy(max_delay=settings.retry_max_delay_seconds, give_up_after=settings.retry_give_up_seconds)
         self._wake = asyncio.Event()
         #: (rows read, rows rejected) of the all_or_nothing jobs this process runs, whose counts commit only at
         #: their end; on PostgreSQL also written to ``sync_job_progress`` for every replica to read
         self.progress: dict[uuid.UUID, tuple[int, int]] = {}
 
+    @property
+    def clock(self) -> Clock:
+        return self.app.state.clock  # type: ignore[no-any-return]
+
     def nudge(self) -> None:
         self._wake.set()
 
     async def run_forever(self) -> None:
+        failures = 0
         while True:
             try:
                 worked = await self.run_once()
+                failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("sync round failed")
+            except Exception as exc:  # claiming failed: our database, mostly; wait it out
+                failures += 1
+                reason = transient_reason(exc)
+                if reason is None:
+                    log.exception("sync round failed")
+                else:
+                    log.warning("sync round failed (%s); trying again", reason)
                 worked = False
             if not worked:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll)
+                wait = self.poll if not failures else max(self.poll, self.retry.delay_after_attempts(failures))
+                await self.clock.wait(self._wake, wait)
                 self._wake.clear()
 
     async def run_once(self) -> bool:
@@ -138,7 +177,7 @@ class SyncRunner:
         return True
 
     async def claim(self) -> SyncJob | None:
-        now = utcnow()
+        now = self.clock.now()
         async with self.db.session(write=True) as s:
             stmt = (
                 select(SyncJob)
@@ -216,17 +255,39 @@ class SyncRunner:
             log.warning("sync job %s: lease lost to another worker; stopping here", job.id)
         except parsers.UploadError as err:
             await self._fail(job, f"{err.field}: {err.message}", [(err.row, "file", err.field, err.message)])
-        except RETRYABLE as exc:
-            if job.attempts >= MAX_ATTEMPTS:
-                await self._fail(job, f"gave up after {job.attempts} attempts: {exc}", [])
-            else:
-                delay = timedelta(seconds=min(60, 2 ** job.attempts))
-                await self._update(job.id, locked_until=utcnow() + delay, locked_by=None, error=f"will retry: {exc}"[:1000])
-        except AppError as exc:
-            await self._fail(job, exc.detail, [])
-        except Exception as exc:  # a bug: keep the job, say so, never retry blindly
-            log.exception("sync job %s failed", job.id)
-            await self._fail(job, f"internal error ({type(exc).__name__}); the rows of committed chunks stay applied", [])
+        except Exception as exc:
+            if (reason := transient_reason(exc)) is not None:
+                await self._wait_out(job, reason)
+            elif isinstance(exc, AppError):
+                await self._fail(job, exc.detail, [])
+            else:  # a bug: keep the job, say so, never retry blindly
+                log.exception("sync job %s failed", job.id)
+                await self._fail(job, f"internal error ({type(exc).__name__}); the rows of committed chunks stay applied", [])
+
+    async def _wait_out(self, job: SyncJob, reason: str) -> None:
+        """A transient failure: the job shows ``waiting: <reason>`` and is released until the back-off has passed
+        (any worker may take it then), or fails if it has waited ``retry_give_up_seconds`` without progress. If the
+        database cannot record even that, the job's lease runs out and it is taken again all the same."""
+        now = self.clock.now()
+        try:
+            async with self.db.session(write=True) as s:
+                row = await s.get(SyncJob, job.id)
+                if row is None or row.locked_by != self.worker_id or row.status != "running":
+                    return
+                since = row.waiting_since or now
+                waited = (now - since).total_seconds()
+                if self.retry.gives_up(waited):
+                    log.warning("sync job %s failed after waiting %.0f s: %s", job.id, waited, reason)
+                    row.status, row.finished_at, row.locked_until, row.locked_by = "failed", utcnow(), None, None
+                    row.error = f"gave up after {waited / 60:.0f} minutes without progress; last: {reason}"[:4000]
+                    return
+                delay = self.retry.delay_after_waiting(waited)
+                row.waiting, row.waiting_since = reason[:1000], since
+                row.locked_until, row.locked_by = now + timedelta(seconds=delay), None
+            log.warning("sync job %s waits %.0f s: %s", job.id, delay, reason)
+        except Exception as exc:
+            log.warning("sync job %s waits (%s) and could not say so (%s); its lease runs out and it is taken again",
+                        job.id, reason, transient_reason(exc) or type(exc).__name__)
 
     async def _update(self, job_id: uuid.UUID, **values: Any) -> None:
         async with self.db.session(write=True) as s:
@@ -241,6 +302,7 @@ class SyncRunner:
             if row is None:
                 return
             row.status, row.error, row.finished_at, row.locked_until, row.locked_by = "failed", message[:4000], utcnow(), None, None
+            row.waiting = None
             if errors:
                 await s.execute(insert(SyncJobError), [
                     {"id": uuid.uuid4(), "job_id": job.id, "row": r, "source": src, "field": f, "message": m[:1000], "created_at": utcnow()}
@@ -334,7 +396,8 @@ class SyncRunner:
                         await s.execute(insert(SyncJobError), errors)
                     self._count(row, outcomes)
                     row.applied_through = chunk[-1].seq
-                    row.locked_until = utcnow() + self.lease
+                    row.locked_until = self.clock.now() + self.lease
+                    row.waiting = row.waiting_since = None  # progress: an outage before this one is over
                 if task is None:  # this chunk may have changed what the next one is validated against
                     task = self._ahead(job, items)
         finally:
@@ -343,6 +406,7 @@ class SyncRunner:
             row = await self._locked_job(s, job.id)
             row.status = "succeeded" if row.rejected == 0 else "completed_with_errors"
             row.finished_at, row.locked_until, row.locked_by, row.error = utcnow(), None, None, None
+            row.waiting = row.waiting_since = None
 
     async def _note_progress(self, job_id: uuid.UUID, tally: SyncJob) -> None:
         """Progress of an all_or_nothing job, outside its transaction: in this process, and on PostgreSQL in a row
@@ -396,6 +460,7 @@ class SyncRunner:
             row.rows_read, row.rejected = tally.rows_read, tally.rejected
             row.status, row.finished_at, row.locked_until, row.locked_by = "failed", utcnow(), None, None
             row.error = f"{tally.rejected} row(s) are not valid; nothing was applied (all_or_nothing)"
+            row.waiting = row.waiting_since = None
 
     async def _all_or_nothing(self, job: SyncJob, items: Iterator[Item]) -> None:
         """One transaction. Chunks of grades are validated ahead of their write (outside the transaction) as long as
@@ -433,6 +498,7 @@ class SyncRunner:
                     tally.rows_read, tally.created, tally.updated, tally.unchanged, 0)
                 row.applied_through = row.rows_total or tally.rows_read
                 row.status, row.finished_at, row.locked_until, row.locked_by, row.error = "succeeded", utcnow(), None, None, None
+                row.waiting = row.waiting_since = None
         except Rollback:
             await self._record_rejection(job, errors, tally)
         finally:

@@ -1,0 +1,28 @@
+"""records: a sync job waiting out a transient failure says why and since when (sync_jobs.waiting, waiting_since)
+
+Revision ID: records_0008
+Revises: records_0007
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from services.common.db import UTCDateTime
+
+revision = "records_0008"
+down_revision = "records_0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sync_jobs") as batch:
+        batch.add_column(sa.Column("waiting", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("waiting_since", UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sync_jobs") as batch:
+        batch.drop_column("waiting_since")
+        batch.drop_column("waiting")

@@ -77,5 +77,5 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
     })
     ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db)
     app.state.credentials = ctx
-    app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens)
+    app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens, clock=lambda: app.state.clock)
     return app

@@ -19,6 +19,10 @@ class IssueJobRead(BaseModel):
     failed: int
     progress: float
     error: str | None
+    #: ``null``, or why the job waits (a transient failure: database connection, identity, a timeout); it is tried
+    #: again with a capped back-off and fails only after an outage of ``retry_give_up_seconds``
+    waiting: str | None = None
+    waiting_since: datetime | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -1,24 +1,34 @@
 """Batch issuing jobs: a cohort's credentials stored as job items, then issued chunk by chunk by a worker that any
 replica may run (claimed under a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a job survives the death of
 the replica running it. Items go through the same idempotent path as single issuing: replaying a batch issues
-nothing twice."""
+nothing twice.
+
+Transient failures (a lost or refused database connection, identity unreachable or answering 5xx / 408 / 429, a
+timeout: :mod:`services.common.retry`) never fail a job or an item: the chunk's transaction rolls back (the
+committed chunks stay), the job shows ``waiting: <reason>`` and is released to be claimed again after a capped
+back-off (1 s doubling to ``retry_max_delay_seconds``); it fails only after ``retry_give_up_seconds`` (an hour)
+without a chunk committing."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
-from services.common.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
+from services.common.errors import AppError, NotFound, ValidationFailed
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
 from services.common.service_client import ServiceTokenProvider
 from services.credentials.context import CredentialsContext
 from services.credentials.issuing import sealing
@@ -35,6 +45,7 @@ def to_read(job: IssueJob) -> IssueJobRead:
         id=job.id, institution_code=job.institution_code, source=job.source, state=job.state, total=job.total,
         processed=job.processed, issued=job.issued, existing=job.existing, failed=job.failed,
         progress=round(job.processed / job.total, 4) if job.total else 1.0, error=job.error,
+        waiting=job.waiting, waiting_since=job.waiting_since,
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
     )
 
@@ -112,13 +123,21 @@ async def get_for(session: AsyncSession, principal: Principal, job_id: uuid.UUID
 class JobRunner:
     """Claims due jobs and works through them; ``run_forever`` is started with the app."""
 
-    def __init__(self, db: Database, ctx: CredentialsContext, tokens: ServiceTokenProvider | None = None) -> None:
+    def __init__(self, db: Database, ctx: CredentialsContext, tokens: ServiceTokenProvider | None = None,
+                 clock: Callable[[], Clock] | None = None) -> None:
         self.db = db
         self.ctx = ctx
         self.tokens = tokens
+        self._clock = clock
+        settings = ctx.settings
+        self.retry = RetryPolicy(max_delay=settings.retry_max_delay_seconds, give_up_after=settings.retry_give_up_seconds)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock() if self._clock is not None else SYSTEM_CLOCK
 
     async def _claim(self) -> uuid.UUID | None:
-        now = utcnow()
+        now = self.clock.now()
         async with self.db.session(write=True) as session:
             stmt = (
                 select(IssueJob)
@@ -135,14 +154,23 @@ class JobRunner:
             return job.id
 
     async def _holder_from_identity(self, person_id: str) -> dict[str, Any] | None:
+        """The holder as identity has the person; None if identity does not know them. Identity unreachable or
+        answering 5xx / 408 / 429 / 401 is transient (:class:`TransientError`): the item waits, it does not fail."""
         if self.tokens is None or not self.tokens.configured:
             return None
         url = f"{self.ctx.settings.identity_url.rstrip('/')}/v1/persons/{person_id}"
         try:
             token = await self.tokens.token()
             resp = await self.ctx.http.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5.0)
-        except (httpx.HTTPError, OSError, KeyError):
+        except (httpx.HTTPError, OSError) as exc:
+            raise TransientError(f"identity unavailable ({transient_reason(exc) or type(exc).__name__})") from exc
+        except KeyError:
             return None
+        if resp.status_code == 401:
+            self.tokens.invalidate()
+            raise TransientError("identity did not accept this service's token (HTTP 401); a new one is fetched")
+        if resp.status_code in TRANSIENT_STATUSES or resp.status_code >= 500:
+            raise TransientError(f"identity unavailable: HTTP {resp.status_code}")
         if resp.status_code != 200:
             return None
         p = resp.json()
@@ -210,25 +238,53 @@ class JobRunner:
                     else:
                         job.failed += 1
             job.processed += len(items)
-            job.locked_until = utcnow() + timedelta(seconds=self.ctx.settings.job_lease_seconds)
+            job.locked_until = self.clock.now() + timedelta(seconds=self.ctx.settings.job_lease_seconds)
+            job.waiting = job.waiting_since = None  # progress: an outage before this one is over
             return True
 
     async def run_job(self, job_id: uuid.UUID) -> None:
         while True:
             try:
                 more = await self.process_chunk(job_id)
-            except ServiceUnavailable:
-                await asyncio.sleep(0.5)  # a concurrent issuer won a natural key: the next round sees it
-                continue
             except Exception as exc:
+                # transient, e.g. the database connection lost, identity down, or a concurrent issuer that won a
+                # natural key (the next round sees it): the chunk rolled back; wait and go on
+                if (reason := transient_reason(exc)) is not None:
+                    await self._wait_out(job_id, reason)
+                    return
                 log.exception("issue job %s failed", job_id)
                 async with self.db.session(write=True) as session:
                     job = await session.get(IssueJob, job_id)
                     if job is not None:
                         job.state, job.error, job.finished_at, job.locked_until = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow(), None
+                        job.waiting = None
                 return
             if not more:
                 return
+
+    async def _wait_out(self, job_id: uuid.UUID, reason: str) -> None:
+        """The job shows ``waiting: <reason>`` and is released until the back-off has passed (any replica may take it
+        then), or fails once it has waited ``retry_give_up_seconds`` without progress. If the database cannot record
+        even that, the job's lease runs out and it is taken again all the same."""
+        now = self.clock.now()
+        try:
+            async with self.db.session(write=True) as session:
+                job = await session.get(IssueJob, job_id)
+                if job is None or job.state not in ("queued", "running"):
+                    return
+                since = job.waiting_since or now
+                waited = (now - since).total_seconds()
+                if self.retry.gives_up(waited):
+                    log.warning("issue job %s failed after waiting %.0f s: %s", job_id, waited, reason)
+                    job.state, job.finished_at, job.locked_until = "failed", utcnow(), None
+                    job.error = f"gave up after {waited / 60:.0f} minutes without progress; last: {reason}"[:2000]
+                    return
+                delay = self.retry.delay_after_waiting(waited)
+                job.waiting, job.waiting_since, job.locked_until = reason[:1000], since, now + timedelta(seconds=delay)
+            log.warning("issue job %s waits %.0f s: %s", job_id, delay, reason)
+        except Exception as exc:
+            log.warning("issue job %s waits (%s) and could not say so (%s); its lease runs out and it is taken again",
+                        job_id, reason, transient_reason(exc) or type(exc).__name__)
 
     async def run_once(self) -> int:
         job_id = await self._claim()
@@ -238,13 +294,47 @@ class JobRunner:
         return 1
 
     async def run_forever(self, poll_seconds: float) -> None:
+        failures = 0
         while True:
             try:
                 done = await self.run_once()
+                failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("issue job round failed")
+            except Exception as exc:  # claiming failed: our database, mostly; wait it out
+                failures += 1
+                reason = transient_reason(exc)
+                if reason is None:
+                    log.exception("issue job round failed")
+                else:
+                    log.warning("issue job round failed (%s); trying again", reason)
                 done = 0
             if not done:
-                await asyncio.sleep(poll_seconds)
+                await self.clock.sleep(poll_seconds if not failures else max(poll_seconds, self.retry.delay_after_attempts(failures)))
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """For metrics and alerts: jobs not started, jobs running (of which ``waiting`` out a transient failure), and
+    the age in seconds of the oldest job not finished (0 when none)."""
+
+    queued: int
+    running: int
+    waiting: int
+    oldest_age_seconds: float
+
+
+async def queue_stats(session: AsyncSession, now: datetime | None = None) -> QueueStats:
+    """The issue-job queue, in one query over the unfinished jobs (``ix_issue_jobs_due`` leads with the state)."""
+    now = now or utcnow()
+    row = (await session.execute(
+        select(
+            func.count().filter(IssueJob.state == "queued"),
+            func.count().filter(IssueJob.state == "running"),
+            func.count().filter(IssueJob.state.in_(("queued", "running")), IssueJob.waiting.is_not(None)),
+            func.min(IssueJob.created_at),
+        ).where(IssueJob.state.in_(("queued", "running")))
+    )).one()
+    oldest = row[3]
+    return QueueStats(queued=row[0], running=row[1], waiting=row[2],
+                      oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)

@@ -34,6 +34,10 @@ class IssueJob(Entity, Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+    #: while the job waits out a transient failure (database connection, identity, a timeout): why, and since when
+    #: (it fails only after ``retry_give_up_seconds`` of this without a chunk committing)
+    waiting: Mapped[str | None] = mapped_column(Text)
+    waiting_since: Mapped[datetime | None] = mapped_column()
 
 
 class IssueJobItem(Base):

@@ -33,6 +33,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 
 from services.common.db import Database, claim_query, utcnow
+from services.common.retry import RetryPolicy, transient_reason
 from services.common.storage import ObjectStore
 from services.learning.models import Blob, Package, UploadPart, UploadSession
 
@@ -65,14 +66,19 @@ class SweepReport:
 
 
 class Sweeper:
-    """One pass at a time over the learning database and its object store. ``clock`` is replaceable in tests."""
+    """One pass at a time over the learning database and its object store. ``clock`` and ``sleep`` are replaceable
+    in tests. A pass that fails for a transient cause (the database or the store unreachable) is tried again after a
+    capped back-off (1 s doubling to ``retry.max_delay``), not only at the next interval."""
 
     def __init__(self, db: Database, store: ObjectStore, *, grace: timedelta = timedelta(seconds=DEFAULT_GRACE_SECONDS),
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 retry: RetryPolicy | None = None) -> None:
         self.db = db
         self.store = store
         self.grace = grace
         self.clock = clock
+        self.sleep = sleep
+        self.retry = retry or RetryPolicy()
 
     async def run_once(self) -> SweepReport:
         report = SweepReport()
@@ -84,18 +90,25 @@ class Sweeper:
 
     async def run_forever(self, interval: float = DEFAULT_INTERVAL_SECONDS,
                           initial_delay: float = DEFAULT_INITIAL_DELAY_SECONDS) -> None:
-        await asyncio.sleep(initial_delay)
+        await self.sleep(initial_delay)
+        failures = 0
         while True:
             try:
                 report = await self.run_once()
+                failures = 0
                 if report.total:
                     log.info("sweep: %d expired upload sessions, %d stray uploads, %d orphan objects, %d orphan package files",
                              report.expired_sessions, report.stray_uploads, report.orphan_objects, report.orphan_package_files)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the next pass tries again (the store or the database may be back by then)
-                log.exception("sweep failed")
-            await asyncio.sleep(interval)
+            except Exception as exc:
+                reason = transient_reason(exc)
+                if reason is None:  # the next pass tries again
+                    log.exception("sweep failed")
+                else:  # the database or the store is unreachable: soon again, not in an hour
+                    failures += 1
+                    log.warning("sweep failed (%s); trying again", reason)
+            await self.sleep(min(interval, self.retry.delay_after_attempts(failures)) if failures else interval)
 
     # -- the four steps ----------------------------------------------------------------------------------------
 
@@ -206,8 +219,11 @@ def sweeper_loop(*, interval_seconds: float = DEFAULT_INTERVAL_SECONDS, grace_se
 
     async def run_sweeper(app: FastAPI) -> None:
         settings = app.state.settings
+        clock = app.state.clock
         sweeper = Sweeper(app.state.db, app.state.store,
-                          grace=timedelta(seconds=getattr(settings, "sweeper_grace_seconds", grace_seconds)))
+                          grace=timedelta(seconds=getattr(settings, "sweeper_grace_seconds", grace_seconds)),
+                          clock=clock.now, sleep=clock.sleep,
+                          retry=RetryPolicy(max_delay=getattr(settings, "retry_max_delay_seconds", 60.0)))
         await sweeper.run_forever(getattr(settings, "sweeper_interval_seconds", interval_seconds),
                                   getattr(settings, "sweeper_initial_delay_seconds", initial_delay_seconds))
 

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from services.common.db import Database
+from services.common.retry import transient_reason
 from services.credentials.verification import repository
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,11 @@ class VerificationLogWriter:
                 self._wake.clear()
                 try:
                     await self.flush()
-                except Exception:
-                    log.exception("verification log: %d rows not written yet, retrying", len(self._pending))
+                except Exception as exc:  # the rows stay queued; a transient failure is only a warning
+                    if (reason := transient_reason(exc)) is not None:
+                        log.warning("verification log: %d rows not written yet (%s), retrying", len(self._pending), reason)
+                    else:
+                        log.exception("verification log: %d rows not written yet, retrying", len(self._pending))
                     await asyncio.sleep(min(5.0, 4 * self.flush_seconds))
         finally:
             self._running = False

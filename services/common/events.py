@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,6 +72,19 @@ class OutboxEventRead(BaseModel):
 
 
 OutboxState = Literal["pending", "delivered", "dead"]
+#: a filter's text: no control characters (PostgreSQL refuses U+0000 in text; nothing legitimate carries them)
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+#: an RFC 3339 time with its offset, that exists in UTC (year 9999 at -23:59 does not)
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class OutboxStatsRead(BaseModel):
@@ -87,9 +100,11 @@ class RedriveFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt filter must not widen the re-drive to everything
 
-    type: str | None = Field(default=None, min_length=1, max_length=200, description="event type, or a prefix ending in *")
-    receiver: str | None = Field(default=None, min_length=1, max_length=2000, description="destination URL or its beginning")
-    since: AwareDatetime | None = Field(default=None, description="written at or after (RFC 3339 with its offset)")
+    type: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE,
+                             description="event type, or a prefix ending in *")
+    receiver: str | None = Field(default=None, min_length=1, max_length=2000, pattern=PRINTABLE,
+                                 description="destination URL or its beginning")
+    since: UtcTime | None = Field(default=None, description="written at or after (RFC 3339 with its offset)")
 
 
 class RedriveResult(BaseModel):
@@ -151,9 +166,9 @@ def events_router(service: str, handlers: dict[str, EventHandler] | None = None)
         page: PageDep,
         state: Annotated[OutboxState | None, Query(description="pending | delivered | dead")] = None,
         status: Annotated[OutboxState | None, Query(description="the same as state (older name)")] = None,
-        type: Annotated[str | None, Query(max_length=200, description="event type, or a prefix ending in *")] = None,
-        receiver: Annotated[str | None, Query(max_length=2000, description="destination URL or its beginning")] = None,
-        since: Annotated[AwareDatetime | None, Query(description="written at or after (RFC 3339 with its offset)")] = None,
+        type: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE, description="event type, or a prefix ending in *")] = None,
+        receiver: Annotated[str | None, Query(max_length=2000, pattern=PRINTABLE, description="destination URL or its beginning")] = None,
+        since: Annotated[UtcTime | None, Query(description="written at or after (RFC 3339 with its offset)")] = None,
     ) -> Page[Any]:
         conditions = event_filter(status=state or status or "dead", type=type, receiver=receiver, since=since)
         stmt = select(OutboxEvent).where(*conditions)

@@ -186,8 +186,12 @@ async def test_redrive_by_filter_through_the_admin_api(platform: Platform) -> No
             assert stats["dead"] >= 6
             # a misspelt or malformed filter is refused, naming the field: it must never widen to every dead event
             for body, field in (({"typ": kind}, "typ"), ({"type": kind, "since": "2026-01-01T00:00:00"}, "since"),
-                                ({"type": ""}, "type")):
+                                ({"type": ""}, "type"), ({"type": "a\u0000b"}, "type"), ({"receiver": "x" * 2001}, "receiver"),
+                                ({"since": "9999-12-31T23:59:59-23:59"}, "since"), ({"since": "0001-01-01T00:00:00+23:00"}, "since")):
                 r = await c.post("/v1/admin/outbox/redrive", json=body, headers=headers)
+                assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+            for params, field in (({"since": "9999-12-31T23:59:59-23:59"}, "since"), ({"type": "a\u0000"}, "type")):
+                r = await c.get("/v1/admin/outbox", params=params, headers=headers)
                 assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
             assert (await c.post("/v1/admin/outbox/redrive", json={"type": kind}, headers=await platform.school_headers())).status_code == 403
             r = await c.post("/v1/admin/outbox/redrive", headers=headers,

@@ -12,13 +12,14 @@ from fastapi import FastAPI
 
 from services.common.testing import DatabaseFaults
 from services.records.app import create_app
-from tests.support import UrlFactory, service_settings
+from tests.support import Platform, UrlFactory, service_settings
 
 
 @pytest.fixture
-async def records(database_factory: UrlFactory, tmp_path: Path) -> AsyncIterator[tuple[FastAPI, DatabaseFaults]]:
-    """A records service of its own (its own database), whose connections the test kills."""
-    app = create_app(service_settings("records", await database_factory("records"), tmp_path / "objects"))
+async def records(platform: Platform, database_factory: UrlFactory, tmp_path: Path) -> AsyncIterator[tuple[FastAPI, DatabaseFaults]]:
+    """A records service of its own (its own database, the platform's identity), whose connections the test kills."""
+    app = create_app(service_settings("records", await database_factory("records"), tmp_path / "objects"),
+                     http_transport=platform.transport)
     faults = DatabaseFaults(app.state.db)
     try:
         yield app, faults
@@ -59,14 +60,17 @@ async def test_connection_lost_mid_request_is_a_503_with_retry_after(records: tu
         assert (await c.get("/v1/occupations")).status_code == 200  # the next request has a fresh connection
 
 
-async def test_database_down_is_a_503_until_it_is_back(records: tuple[FastAPI, DatabaseFaults]) -> None:
+async def test_database_down_is_a_503_until_it_is_back(platform: Platform, records: tuple[FastAPI, DatabaseFaults]) -> None:
     app, faults = records
+    school = await platform.school_headers()
     async with client(app) as c:
+        # identity's signing keys are fetched before the outage (then cached, as in production)
+        assert (await c.get("/v1/institutions/CD0101/sync-jobs", headers=school)).status_code == 200
         faults.down = True
         await faults.terminate_all()
         assert_unavailable(await c.get("/v1/occupations"))
         # the Idempotency-Key store is read in a middleware, outside the routes: the same answer
-        r = await c.post("/v1/events", json={}, headers={"Idempotency-Key": "k-1"})
+        r = await c.post("/v1/institutions/CD0101/sync/json", json={}, headers=school | {"Idempotency-Key": "k-1"})
         assert_unavailable(r)
         faults.down = False
         assert (await c.get("/v1/occupations")).status_code == 200

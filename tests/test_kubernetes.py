@@ -347,9 +347,24 @@ def test_every_secret_read_is_templated(objects: tuple[dict[str, Any], ...]) -> 
     """Whatever a pod or an operator resource reads from a Secret is in secrets.example.yaml (the operators' own
     <svc>-db-app excepted), so the README's list of secrets to create first is complete."""
     template = secret_template()
-    text = json.dumps(objects)
-    referenced = set(re.findall(r'"secretKeyRef": \{"name": "([^"]+)", "key": "([^"]+)"\}', text))
-    referenced |= {(n, k) for n in re.findall(r'"secretRef": \{"name": "([^"]+)"\}', text) for k in template[n]}
+    referenced: set[tuple[str, str]] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "secretKeyRef" in node:
+                referenced.add((node["secretKeyRef"]["name"], node["secretKeyRef"]["key"]))
+            if "secretRef" in node:
+                name = node["secretRef"]["name"]
+                assert name in template, f"Secret {name} is not in secrets/secrets.example.yaml"
+                referenced.update((name, key) for key in template[name])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(list(objects))
+    assert len(referenced) > 20
     for store in of_kind(objects, "ObjectStore").values():
         creds = store["spec"]["configuration"]["s3Credentials"]
         referenced |= {(c["name"], c["key"]) for c in creds.values()}

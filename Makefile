@@ -19,12 +19,20 @@ run: venv
 	$(BIN)/python -m services run
 
 # system tools some tests use, best effort (without them those tests skip, saying why): Debian's clamav-daemon for
-# the real-clamd upload scan test
+# the real-clamd upload scan test; checkov for tests/test_kubernetes.py, in a virtualenv of its own (its pinned
+# dependencies conflict with the project's), which the test also creates when it is missing
 test-tools:
 	@command -v clamd >/dev/null 2>&1 || test -x /usr/sbin/clamd || \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clamav-daemon >/dev/null 2>&1; } || \
 	echo "note: clamav-daemon could not be installed; the real-clamd test will skip"
+	@$(MAKE) --no-print-directory $(CHECKOV) || echo "note: checkov could not be installed; tests/test_kubernetes.py will try again"
+
+CHECKOV := .venv-tools/checkov/bin/checkov
+$(CHECKOV): deploy/kubernetes/checkov-requirements.txt
+	@test -x .venv-tools/checkov/bin/python || $(PY) -m venv .venv-tools/checkov
+	.venv-tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/kubernetes/checkov-requirements.txt
+	@touch $(CHECKOV)
 
 # the README's demos, against a platform `make run` started (in another terminal); GATEWAY=… for another address
 GATEWAY ?= http://127.0.0.1:8000

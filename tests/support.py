@@ -86,6 +86,16 @@ class Platform:
         return {"Authorization": f"Bearer {await self.token('demo-school-sis', 'dev-only-demo-school-secret')}"}
 
 
+async def scrape(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A service's ``GET /metrics`` as {(sample name, sorted labels): value} (Prometheus text format)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = await client.get("/metrics")
+    assert r.status_code == 200, r.text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(r.text) for s in family.samples}
+
+
 def service_settings(name: str, database_url: str, objects: Path, **overrides: Any) -> Any:
     cls = SERVICES[name].settings_class()
     values: dict[str, Any] = {

@@ -122,7 +122,8 @@ def create_service_app(
         health_poll_seconds=settings.outbox_health_poll_seconds, clock=lambda: app.state.clock,
     )
 
-    app.state.metrics = ServiceMetrics(settings.service_name, lambda: app.state.db, tuple(job_queues))
+    app.state.metrics = ServiceMetrics(settings.service_name, lambda: app.state.db, tuple(job_queues),
+                                       clock=lambda: app.state.clock.now())
 
     install_error_handlers(app)
     app.include_router(health_router())

@@ -172,6 +172,8 @@ class JobQueue:
     state_column: str
     ended: tuple[str, ...]
     states: tuple[str, ...] = ("queued", "running")
+    #: the column naming why a job waits out a transient failure (``vet_jobs_waiting``); None: none kept
+    waiting_column: str | None = "waiting"
 
 
 class ServiceMetrics:
@@ -188,6 +190,8 @@ class ServiceMetrics:
         Info("vet_service", "The service these metrics describe.", registry=self.registry).info({"service": service})
         self.jobs = Gauge("vet_jobs", "Background jobs not ended, by queue and state (the queue's depth).",
                           ["queue", "state"], registry=self.registry)
+        self.jobs_waiting = Gauge("vet_jobs_waiting", "Jobs not ended that wait out a transient failure (a database, "
+                                  "identity or the network down), by queue.", ["queue"], registry=self.registry)
         self.jobs_age = Gauge("vet_jobs_oldest_age_seconds",
                               "Age of the oldest job not ended, by queue and state (0 when there is none).",
                               ["queue", "state"], registry=self.registry)
@@ -245,12 +249,17 @@ class ServiceMetrics:
         self.outbox_lag.set(_age(now, found.get("pending", (0, None))[1]))
 
     async def _jobs(self, queue: JobQueue) -> None:
-        t = sa.table(queue.table, sa.column(queue.state_column, sa.String()), sa.column("created_at", UTCDateTime()))
+        columns = [sa.column(queue.state_column, sa.String()), sa.column("created_at", UTCDateTime())]
+        if queue.waiting_column:
+            columns.append(sa.column(queue.waiting_column, sa.String()))
+        t = sa.table(queue.table, *columns)
         state = t.c[queue.state_column]
-        rows = await self._rows(sa.select(state, sa.func.count(), sa.func.min(t.c.created_at))
+        waiting = (sa.func.count().filter(t.c[queue.waiting_column].is_not(None)) if queue.waiting_column
+                   else sa.literal(0))
+        rows = await self._rows(sa.select(state, sa.func.count(), sa.func.min(t.c.created_at), waiting)
                                 .where(state.not_in(queue.ended)).group_by(state))
         now = self.clock()
-        found = {s: (count, oldest) for s, count, oldest in rows if s is not None}
+        found = {s: (count, oldest) for s, count, oldest, _ in rows if s is not None}
         # replaced in one step (no await in between), so a concurrent scrape never sees a half-written set
         for gauge in (self.jobs, self.jobs_age):
             for labels in [k for k in _label_sets(gauge) if k[0] == queue.name]:
@@ -259,6 +268,7 @@ class ServiceMetrics:
             count, oldest = found.get(s, (0, None))
             self.jobs.labels(queue.name, s).set(count)
             self.jobs_age.labels(queue.name, s).set(_age(now, oldest))
+        self.jobs_waiting.labels(queue.name).set(sum(row[3] for row in rows))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

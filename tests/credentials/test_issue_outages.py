@@ -18,9 +18,8 @@ from fastapi import FastAPI
 
 from services.common.testing import DatabaseFaults, FakeClock, FaultInjectingTransport
 from services.credentials.app import create_app
-from services.credentials.jobs.service import queue_stats
 from tests.credentials.factories import diploma
-from tests.support import Platform, UrlFactory, authority, id_number, service_settings
+from tests.support import Platform, UrlFactory, authority, id_number, scrape, service_settings
 
 IDENTITY = authority("identity")
 
@@ -123,9 +122,9 @@ async def test_identity_down_while_a_holder_is_looked_up_the_job_waits(platform:
     await credentials.clock.advance(30)
     job = await credentials.job(job["id"])
     assert job["state"] == "running" and job["failed"] == 0 and "identity" in job["waiting"], job
-    async with credentials.app.state.db.session(write=False) as session:  # what the metrics will show meanwhile
-        stats = await queue_stats(session, credentials.clock.now())
-    assert stats.waiting == 1 and stats.running == 1
+    metrics = await scrape(credentials.client)  # what an operator sees meanwhile
+    queue = (("queue", "credentials_issue"),)
+    assert metrics[("vet_jobs_waiting", queue)] == 1 and metrics[("vet_jobs", queue + (("state", "running"),))] == 1, metrics
     credentials.transport.restore(IDENTITY)
     took = await credentials.clock.advance_until(lambda: credentials.finished(job["id"]), limit=61)
     job = await credentials.job(job["id"])

@@ -16,9 +16,8 @@ from fastapi import FastAPI
 
 from services.common.testing import DatabaseFaults, FakeClock, FaultInjectingTransport
 from services.records.app import create_app
-from services.records.sync.service import queue_stats
 from tests.records.helpers import code, grade, id_number, learner, world
-from tests.support import Platform, UrlFactory, authority, service_settings
+from tests.support import Platform, UrlFactory, authority, scrape, service_settings
 
 IDENTITY = authority("identity")
 
@@ -127,9 +126,11 @@ async def test_a_30_second_identity_outage_does_not_kill_a_sync_job(records: Rec
     await records.clock.advance(30)  # more tries than the 5 after which it used to fail
     job = (await records.job(job_id)).json()
     assert job["status"] == "running" and "identity" in job["waiting"] and job["attempts"] >= 5, job
-    async with records.app.state.db.session(write=False) as session:  # what the metrics will show meanwhile
-        stats = await queue_stats(session, records.clock.now())
-    assert (stats.queued, stats.running, stats.waiting) == (0, 1, 1) and stats.oldest_age_seconds >= 30
+    metrics = await scrape(records.client)  # what an operator sees meanwhile
+    queue = (("queue", "records_sync"),)
+    assert (metrics[("vet_jobs", queue + (("state", "queued"),))], metrics[("vet_jobs", queue + (("state", "running"),))],
+            metrics[("vet_jobs_waiting", queue)]) == (0, 1, 1), metrics
+    assert metrics[("vet_jobs_oldest_age_seconds", queue + (("state", "running"),))] >= 30
     records.transport.restore(IDENTITY)
     took = await records.clock.advance_until(lambda: records.finished(job_id), limit=61)
     job = (await records.job(job_id)).json()

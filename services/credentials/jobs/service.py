@@ -15,13 +15,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -311,30 +310,3 @@ class JobRunner:
                 done = 0
             if not done:
                 await self.clock.sleep(poll_seconds if not failures else max(poll_seconds, self.retry.delay_after_attempts(failures)))
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """For metrics and alerts: jobs not started, jobs running (of which ``waiting`` out a transient failure), and
-    the age in seconds of the oldest job not finished (0 when none)."""
-
-    queued: int
-    running: int
-    waiting: int
-    oldest_age_seconds: float
-
-
-async def queue_stats(session: AsyncSession, now: datetime | None = None) -> QueueStats:
-    """The issue-job queue, in one query over the unfinished jobs (``ix_issue_jobs_due`` leads with the state)."""
-    now = now or utcnow()
-    row = (await session.execute(
-        select(
-            func.count().filter(IssueJob.state == "queued"),
-            func.count().filter(IssueJob.state == "running"),
-            func.count().filter(IssueJob.state.in_(("queued", "running")), IssueJob.waiting.is_not(None)),
-            func.min(IssueJob.created_at),
-        ).where(IssueJob.state.in_(("queued", "running")))
-    )).one()
-    oldest = row[3]
-    return QueueStats(queued=row[0], running=row[1], waiting=row[2],
-                      oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import PayloadTooLarge, ValidationFailed
 from services.records.access import actor_of
-from services.common.db import utcnow
 from services.common.links import link
 from services.common.storage import StoredObject
 from services.records.models import SyncJob, SyncJobProgress
@@ -80,30 +76,3 @@ def to_read(job: SyncJob, progress: tuple[int, int] | None = None) -> SyncJobRea
     out.accepted = job.created + job.updated + job.unchanged
     out.errors_url = link(f"/v1/sync-jobs/{job.id}/errors")
     return out
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """For metrics and alerts: jobs not started, jobs running (of which ``waiting`` out a transient failure), and
-    the age in seconds of the oldest job not finished (0 when none)."""
-
-    queued: int
-    running: int
-    waiting: int
-    oldest_age_seconds: float
-
-
-async def queue_stats(session: AsyncSession, now: datetime | None = None) -> QueueStats:
-    """The sync-job queue, in one query over the unfinished jobs (``ix_sync_jobs_due`` leads with the status)."""
-    now = now or utcnow()
-    row = (await session.execute(
-        select(
-            func.count().filter(SyncJob.status == "queued"),
-            func.count().filter(SyncJob.status == "running"),
-            func.count().filter(SyncJob.status == "running", SyncJob.waiting.is_not(None)),
-            func.min(SyncJob.created_at),
-        ).where(SyncJob.status.in_(("queued", "running")))
-    )).one()
-    oldest = row[3]
-    return QueueStats(queued=row[0], running=row[1], waiting=row[2],
-                      oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)

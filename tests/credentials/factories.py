@@ -72,3 +72,17 @@ async def wait_for_job(client: httpx.AsyncClient, job_id: str, headers: dict[str
             return job
         assert asyncio.get_running_loop().time() < deadline, f"job still {job['state']}: {job}"
         await asyncio.sleep(0.1)
+
+
+async def wait_for_event_jobs(client: httpx.AsyncClient, headers: dict[str, str], institution: str, event_ids: list[str],
+                              timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The issue jobs made from these CloudEvents (one per event the receiver accepted), once every one has ended."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        jobs = [j for e in event_ids for j in (await client.get(
+            "/v1/issue-jobs", params={"institution": institution, "source": "event", "source_event_id": e},
+            headers=headers)).json()["items"]]
+        if len(jobs) == len(event_ids) and all(j["state"] not in ("queued", "running") for j in jobs):
+            return jobs
+        assert asyncio.get_running_loop().time() < deadline, jobs
+        await asyncio.sleep(0.05)

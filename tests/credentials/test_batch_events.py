@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
-from tests.credentials.factories import diploma, verify, wait_for_job
+from tests.credentials.factories import diploma, verify, wait_for_event_jobs, wait_for_job
 from tests.support import Platform, id_number
 
 COHORT = 300
@@ -100,14 +99,7 @@ async def test_graduation_event_issues_a_diploma_once(platform: Platform) -> Non
         jobs_done = await c.get("/v1/admin/inbox", params={"type": "vn.vet.records.learner.graduated"},
                                 headers=await platform.admin_headers())
         # both events' jobs finished (each event becomes one job), with a deadline
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:
-            jobs = [j for e in (event["id"], second["id"]) for j in (await c.get(
-                "/v1/issue-jobs", params={"institution": "CD0101", "source": "event", "source_event_id": e}, headers=school)).json()["items"]]
-            if len(jobs) == 2 and all(j["state"] not in ("queued", "running") for j in jobs):
-                break
-            assert asyncio.get_running_loop().time() < deadline, jobs
-            await asyncio.sleep(0.05)
+        jobs = await wait_for_event_jobs(c, school, "CD0101", [event["id"], second["id"]])
         listed = await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 500}, headers=school)
         # other tests issue diplomas to holders of the same name: this person's are told apart by person id
         details = [(await c.get(f"/v1/credentials/{i['id']}", headers=school)).json()

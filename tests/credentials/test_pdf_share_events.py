@@ -20,7 +20,7 @@ from services.common.models import InboxEvent
 from services.common.storage import open_store
 from services.credentials.diplomas.pdf import QR_BORDER, qr_matrix
 from services.credentials.models import ShareLink, VerificationLog
-from tests.credentials.factories import diploma, issue
+from tests.credentials.factories import diploma, issue, wait_for_event_jobs
 from tests.learning.helpers import new_person, subject_of
 from tests.support import Platform
 
@@ -235,19 +235,14 @@ async def test_course_completed_by_an_account_without_a_person_issues_one_certif
                  "completed_at": "2026-10-01T02:00:00Z", "final_score": 90},
     }
     async with platform.client("credentials") as c:
-        for event_id in (event["id"], str(uuid.uuid4())):  # redelivered, and sent again under a new event id
+        ids = [event["id"], str(uuid.uuid4())]  # delivered, and sent again under a new event id
+        for event_id in ids:
             r = await c.post("/v1/events", json=event | {"id": event_id}, headers=learning)
             assert r.status_code == 202, r.text
         admin = await platform.admin_headers()
-        found: list[dict] = []
-        for _ in range(100):
-            r = await c.get("/v1/credentials", params={"institution": "VNVET", "limit": 200}, headers=admin)
-            found = [i for i in r.json().get("items", []) if i["title"].endswith(title)]
-            if found:
-                break
-            await asyncio.sleep(0.1)
-        assert found, r.text
-        await asyncio.sleep(0.5)  # let the second event's job run too
+        # each distinct event became one job; both have ended: one issued, the other found it
+        jobs = await wait_for_event_jobs(c, admin, "VNVET", ids)
+        assert sorted((j["issued"], j["existing"]) for j in jobs) == [(0, 1), (1, 0)], jobs
         r = await c.get("/v1/credentials", params={"institution": "VNVET", "limit": 200}, headers=admin)
         found = [i for i in r.json().get("items", []) if i["title"].endswith(title)]
         assert len(found) == 1, found

@@ -1,6 +1,6 @@
 """The gateway: the platform's one public entry, a lean pure-ASGI app (no framework on the request path).
 
-Routes (see DESIGN.md, "API conventions"):
+Routes (README, "API map"):
 
 * ``/api/<service>/<path>`` → ``<path>`` on identity, learning, records or credentials;
 * ``/verify/<path>`` → credentials ``/v1/verify/<path>`` (the address in a diploma's QR code);

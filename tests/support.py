@@ -119,7 +119,7 @@ async def running_platform(url_for: UrlFactory, tmp: Path, overrides: dict[str, 
 
     overrides = overrides or {}
     overrides["identity"] = VNEID | overrides.get("identity", {})
-    # the event routes make run sets (DESIGN.md's event contracts); delivery itself is driven by the tests
+    # the event routes make run sets (the event contracts); delivery itself is driven by the tests
     routes = {
         "records": {"vn.vet.records.*": [f"{service_url('credentials')}/v1/events"]},
         "learning": {"vn.vet.learning.*": [f"{service_url('credentials')}/v1/events"]},

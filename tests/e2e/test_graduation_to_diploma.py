@@ -65,7 +65,7 @@ async def test_graduation_becomes_one_verifiable_diploma(platform: Platform) -> 
         full = (await c.get(f"/v1/credentials/{found[0]['id']}", headers=school)).json()
         verified = (await c.post("/v1/verify", json=full["document"])).json()
     assert full["kind"] == "diploma" and full["document"]["credentialSubject"]["classification"]
-    # the holder is the learner's personal ID number, salted and hashed (DESIGN.md; OB 3.0 IdentityObject), never in clear
+    # the holder is the learner's personal ID number, salted and hashed (OB 3.0 IdentityObject), never in clear
     [identity] = full["document"]["credentialSubject"]["identifier"]
     assert identity["identityType"] == "nationalIdentityNumber" and identity["hashed"] is True
     assert identity["identityHash"] == "sha256$" + hashlib.sha256((number + identity["salt"]).encode()).hexdigest()

@@ -1,5 +1,5 @@
 """The ``learner.graduated`` event as it leaves records over the wire: it names the holder by the 12-digit personal ID
-number, so credentials can hash that number into the diploma (DESIGN.md, "Personal identification number")."""
+number, so credentials can hash that number into the diploma (README: personal ID numbers)."""
 
 from __future__ import annotations
 

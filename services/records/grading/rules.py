@@ -4,7 +4,7 @@ Everything is :class:`~decimal.Decimal` with ``ROUND_HALF_UP``: a weighted mean 
 (a B), 3.95 is 4.0 (a D, a pass). Binary floats would turn some of these into 8.4499… and round them down.
 
 The thresholds are a :class:`GradingPolicy` held as data (table ``grading_policies``, chosen per programme);
-:data:`DEFAULT_POLICY` is the one in DESIGN.md, so a corrected circular is a data change, not a code change.
+:data:`DEFAULT_POLICY` is the platform's default grading policy (README, design notes), so a corrected circular is a data change, not a code change.
 
 * **Module score** (điểm học phần): components (default 40% continuous assessment, 60% final exam; weights per
   programme or module) → weighted mean on the 10-point scale, rounded to one decimal.

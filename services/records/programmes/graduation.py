@@ -3,7 +3,7 @@ an outbox event ``vn.vet.records.learner.graduated`` written in the same transac
 issues the diploma from it).
 
 The event carries the holder's 12-digit personal ID number (``holder.id_number``): credentials identifies the diploma
-holder by a salted hash of that number (DESIGN.md). The event goes only to the credentials service, over the
+holder by a salted hash of that number. The event goes only to the credentials service, over the
 authenticated internal channel (``events:deliver``); it is never logged here, and the kit's log formatter redacts
 12-digit numbers anyway."""
 

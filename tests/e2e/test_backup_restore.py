@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from services.common.testing import PG_ADMIN_DSN, create_pg_database, drop_pg_database
+from services.common.testing import PG_ADMIN_DSN, drop_pg_database
 from services.common.testing_s3 import S3TestServer
 from services.registry import SERVICES
 from tests.credentials.factories import diploma

@@ -15,7 +15,7 @@ from services.common.db import SessionDep
 from services.common.errors import Forbidden, NotFound
 from services.common.pagination import Page, PageDep, paginate
 from services.common.privacy import mask_id_number as mask
-from services.common.permissions import is_national_officer, person_id_of, provinces_of
+from services.common.permissions import person_id_of
 from services.records import access
 from services.records.learners import service
 from services.common.links import link

@@ -51,6 +51,7 @@ from gateway.problems import (
 )
 from gateway.proxy import Proxy, forwarded_request
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.upstreams import ReplicaPool, Upstreams
 from services.common.auth import JWKSCache, TokenVerifier, audiences_of
 from services.common.client_ip import TrustedProxies, client_address
 from services.common.errors import AppError, internal_error_body
@@ -101,7 +102,9 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.upstreams = settings.upstreams
+        #: each service's replicas; as a mapping, ``upstreams[name]`` is one replica's URL, taken in turn
+        self.upstreams = Upstreams(settings.upstreams, settings.upstream_eject_seconds)
+        self.pools = self.upstreams.pools
         self.public = PublicRoutes(settings.public_routes)
         self.proxy = Proxy(settings)
         # every audience is accepted here; a token must name the service it is sent to (checked per route)
@@ -125,9 +128,9 @@ class Gateway:
             cache_seconds=settings.openapi_cache_seconds,
             fetch_timeout=settings.openapi_fetch_timeout,
         )
-        identity = self.upstreams["identity"]
+        identity = self.pools["identity"]
         self._root_routes = {path: identity for path in _IDENTITY_ROOT_PATHS}
-        self._root_routes.update((path, self.upstreams["credentials"]) for path in _CREDENTIALS_ROOT_PATHS)
+        self._root_routes.update((path, self.pools["credentials"]) for path in _CREDENTIALS_ROOT_PATHS)
         self._root_services = {path: "identity" for path in _IDENTITY_ROOT_PATHS}
         self._root_services.update((path, "credentials") for path in _CREDENTIALS_ROOT_PATHS)
         self._local: dict[str, LocalHandler] = {"/healthz": self._healthz, "/readyz": self._readyz}
@@ -255,13 +258,13 @@ class Gateway:
         method: str = scope["method"]
         local: LocalHandler | None = None
         prefix: str | None = None
-        base: str | None
+        pool: ReplicaPool | None
         #: the service the request goes to: a token must name it in its ``aud``
         service: str | None = "credentials"
         if path.startswith("/api/"):
             service, _, rest = path[5:].partition("/")
-            base = self.upstreams.get(service)
-            if base is None:
+            pool = self.pools.get(service)
+            if pool is None:
                 return await send_not_found(send, path, rid)
             if not self._serve_docs and "/" + rest in _DOC_PATHS:
                 return await send_not_found(send, path, rid)
@@ -270,15 +273,15 @@ class Gateway:
             upstream_path = _raw_tail(scope, 5 + len(service))
             prefix = "/api/" + service
         elif path.startswith("/verify") and (len(path) == 7 or path[7] == "/"):
-            base = self.upstreams["credentials"]
+            pool = self.pools["credentials"]
             upstream_path = "/v1/verify" + (_raw_tail(scope, 7) if len(path) > 7 else "")
         elif path.startswith("/issuers/"):
             # did:web documents of issuers: did:web:<host>:issuers:<code> resolves to /issuers/<code>/did.json
-            base = self.upstreams["credentials"]
+            pool = self.pools["credentials"]
             upstream_path = _raw_tail(scope, 0)
         else:
-            base = self._root_routes.get(path)
-            if base is None:
+            pool = self._root_routes.get(path)
+            if pool is None:
                 local = self._local.get(path)
                 if local is None:
                     return await send_not_found(send, path, rid)
@@ -333,9 +336,9 @@ class Gateway:
         if local is not None:
             return await local(scope, receive, send, rid)
         query: bytes = scope["query_string"]
-        url = base + upstream_path + ("?" + query.decode("latin-1") if query else "")  # type: ignore[operator]
+        target = upstream_path + ("?" + query.decode("latin-1") if query else "")
         body_limit = self.body_rules(method, path) if request.has_body else None
-        return await self.proxy.forward(scope, receive, send, url, request, rid, body_limit)
+        return await self.proxy.forward(scope, receive, send, pool, target, request, rid, body_limit)  # type: ignore[arg-type]
 
     @staticmethod
     async def _wrong_audience(send: Send, service: str, path: str, rid: str) -> int:
@@ -357,9 +360,11 @@ class Gateway:
         return await self._respond(JSONResponse({"status": "ok", "service": "gateway"}), scope, receive, send, rid)
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send, rid: str) -> int:
-        """Each upstream's ``/readyz``. 200 while the gateway itself can serve (``degraded`` if an upstream is
-        not ready, so one service's outage does not pull the whole gateway out of a load balancer); add
-        ``?strict=1`` for 503 unless every upstream is ready."""
+        """Each replica's ``/readyz``. 200 while the gateway itself can serve (``degraded`` if a replica is not
+        ready, so one service's outage does not pull the whole gateway out of a load balancer); add
+        ``?strict=1`` for 503 unless every service has a ready replica. Per service: ``status`` (``ready`` when
+        one of its replicas is) and ``replicas``, each with its own status and, if ejected, ``ejected_seconds``
+        (how long it is still skipped)."""
         session = self.proxy.session
         timeout = aiohttp.ClientTimeout(total=self.settings.readyz_timeout)
 
@@ -373,12 +378,21 @@ class Gateway:
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 return {"status": "unavailable", "error": type(exc).__name__}
 
-        names = list(self.upstreams)
-        results = await asyncio.gather(*(probe(self.upstreams[n]) for n in names))
-        upstreams = dict(zip(names, results))
+        replicas = [(pool, replica) for pool in self.pools.values() for replica in pool.replicas]
+        results = await asyncio.gather(*(probe(replica.url) for _, replica in replicas))
+        upstreams: dict[str, dict[str, Any]] = {
+            name: {"status": "unavailable", "replicas": []} for name in self.pools
+        }
+        for (pool, replica), result in zip(replicas, results):
+            entry = upstreams[pool.service]
+            ejected = pool.ejected_for(replica)
+            entry["replicas"].append({"url": replica.url, **result, **({"ejected_seconds": round(ejected, 1)} if ejected else {})})
+            if result["status"] == "ready":
+                entry["status"] = "ready"
         all_ready = all(r["status"] == "ready" for r in results)
+        every_service = all(e["status"] == "ready" for e in upstreams.values())
         strict = b"strict=1" in scope.get("query_string", b"")
-        status = 200 if all_ready or (not strict and session is not None) else 503
+        status = 200 if every_service or (not strict and session is not None) else 503
         body = {"status": "ready" if all_ready else "degraded", "service": "gateway", "upstreams": upstreams}
         return await self._respond(JSONResponse(body, status_code=status), scope, receive, send, rid)
 
@@ -405,14 +419,22 @@ class Gateway:
         session = self.proxy.session
         if session is None:
             raise ValueError("the gateway has not started")
-        url = self.upstreams["identity"] + "/.well-known/jwks.json"
-        try:
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=5.0)) as resp:
-                if resp.status != 200:
-                    raise ValueError(f"JWKS answered {resp.status}")
-                document = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise ValueError(f"JWKS unavailable: {type(exc).__name__}") from exc
+        pool = self.pools["identity"]
+        candidates = pool.candidates()
+        for attempt, replica in enumerate(candidates):
+            try:
+                async with session.get(replica.url + "/.well-known/jwks.json",
+                                       timeout=aiohttp.ClientTimeout(total=5.0)) as resp:
+                    if resp.status != 200:
+                        raise ValueError(f"JWKS answered {resp.status}")
+                    document = await resp.json(content_type=None)
+                break
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                pool.eject(replica)  # another replica may have the keys
+                if attempt == len(candidates) - 1:
+                    raise ValueError(f"JWKS unavailable: {type(exc).__name__}") from exc
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise ValueError(f"JWKS unavailable: {type(exc).__name__}") from exc
         if not isinstance(document, dict):
             raise ValueError("JWKS is not a JSON object")
         return document
@@ -432,7 +454,7 @@ class Gateway:
         self._started = True
         log.info(
             "gateway started",
-            extra={"upstreams": ", ".join(f"{k}={v}" for k, v in self.upstreams.items()),
+            extra={"upstreams": ", ".join(f"{k}={','.join(r.url for r in p.replicas)}" for k, p in self.pools.items()),
                    "rate_limiter": type(self.limiter).__name__ if self.limiter else "off"},
         )
 

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.upstreams import parse_urls
+
 MiB = 1024 * 1024
 
 #: Routes that need no bearer token at the edge: ``"<METHODS> <PATTERN>"``. ``METHODS`` is ``*`` or a comma list
@@ -119,6 +121,8 @@ class GatewaySettings(BaseSettings):
     #: one JSON access-log line per request (method, path without query, status, duration, request id)
     access_log: bool = True
 
+    #: each service's replicas: one URL, several comma-separated (``http://10.0.0.5:8003,http://10.0.0.6:8003``) or a
+    #: JSON list; requests go round robin, a failing replica is skipped a while (:mod:`gateway.upstreams`)
     identity_url: str = "http://127.0.0.1:8001"
     learning_url: str = "http://127.0.0.1:8002"
     records_url: str = "http://127.0.0.1:8003"
@@ -161,6 +165,8 @@ class GatewaySettings(BaseSettings):
     upstream_read_timeout: float = 60.0
     upstream_pool_size: int = 512
     upstream_keepalive_seconds: float = 30.0
+    #: a replica that refused or dropped a connection (or did not accept one in time) is skipped this long
+    upstream_eject_seconds: float = Field(default=10.0, ge=0)
 
     rate_limit_enabled: bool = True
     rate_limit_per_ip_per_minute: float = 1200
@@ -184,20 +190,28 @@ class GatewaySettings(BaseSettings):
     openapi_fetch_timeout: float = 3.0
     readyz_timeout: float = 2.0
 
-    @field_validator("identity_url", "learning_url", "records_url", "credentials_url", "jwt_issuer")
+    @field_validator("jwt_issuer")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("identity_url", "learning_url", "records_url", "credentials_url", mode="before")
+    @classmethod
+    def _replica_urls(cls, value: object) -> object:
+        if isinstance(value, (str, list)):
+            return ",".join(parse_urls(value))  # type: ignore[arg-type]
+        return value
 
     @property
     def serve_docs(self) -> bool:
         return self.docs_enabled if self.docs_enabled is not None else self.environment != "production"
 
     @property
-    def upstreams(self) -> dict[str, str]:
+    def upstreams(self) -> dict[str, list[str]]:
+        """Each service's replica URLs."""
         return {
-            "identity": self.identity_url,
-            "learning": self.learning_url,
-            "records": self.records_url,
-            "credentials": self.credentials_url,
+            "identity": self.identity_url.split(","),
+            "learning": self.learning_url.split(","),
+            "records": self.records_url.split(","),
+            "credentials": self.credentials_url.split(","),
         }

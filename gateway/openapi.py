@@ -13,7 +13,7 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -165,7 +165,7 @@ class OpenAPIAggregator:
 
     def __init__(
         self,
-        upstreams: dict[str, str],
+        upstreams: Mapping[str, str],
         session_getter: Callable[[], aiohttp.ClientSession | None],
         *,
         public_routes: PublicRoutes | None = None,

@@ -6,7 +6,9 @@ Past that, only upload routes stream: the ASGI ``receive()`` chunks feed aiohttp
 client's ``Content-Length`` kept, else chunked), with an idle timeout and the route's limit counted as they pass.
 The upstream's response goes to ``send()`` chunk by chunk as it arrives, with backpressure on both sides.
 Upstream failures become problems: refused / unreachable → 503, timed out → 504, anything else broken → 502.
-Never a hang: connect and read timeouts are always set.
+Never a hang: connect and read timeouts are always set. A service may have several replicas: round robin, a
+replica that cannot be reached is skipped a while, idempotent requests are retried on the next
+(:mod:`gateway.upstreams`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from yarl import URL
 from gateway.config import GatewaySettings
 from gateway.limits import BodyTimeout, BodyTooLarge, ClientDisconnected, StreamedBody, body_error_of, read_head
 from gateway.problems import send_problem
+from gateway.upstreams import IDEMPOTENT_METHODS, ReplicaPool
 from services.common.middleware import loggable_path, mask_secret_segments
 
 log = logging.getLogger("gateway.proxy")
@@ -174,14 +177,16 @@ class Proxy:
         scope: Scope,
         receive: Receive,
         send: Send,
-        url: str,
+        pool: ReplicaPool,
+        target: str,
         request: ForwardedRequest,
         request_id: str,
         body_limit: tuple[int, bool] | None = None,
     ) -> int:
-        """Send the request to ``url`` (already encoded, query included) and stream the answer back.
-        ``body_limit`` is the route's ``(max_bytes, stream)``. Returns the status sent (``499`` if the client
-        left first)."""
+        """Send the request to a replica of ``pool`` at ``target`` (path and query, already encoded) and stream
+        the answer back; on a failure before any response byte, an idempotent request with a replayable body
+        goes to the next replica (:mod:`gateway.upstreams`). ``body_limit`` is the route's
+        ``(max_bytes, stream)``. Returns the status sent (``499`` if the client left first)."""
         assert self.session is not None, "the gateway's lifespan has not run"
         s = self.settings
         method = scope["method"]
@@ -210,22 +215,40 @@ class Proxy:
             else:
                 body = StreamedBody(receive, chunks, total, limit, s.upload_idle_timeout_seconds)
                 data = body.__aiter__()
-        try:
-            response = await self.session.request(
-                method, URL(url, encoded=True), headers=request.headers, data=data, allow_redirects=False
-            )
-        except (aiohttp.ClientError, asyncio.TimeoutError, ClientDisconnected, BodyTooLarge, BodyTimeout) as exc:
-            problem = body_error_of(exc)
-            if isinstance(problem, ClientDisconnected):
-                return 499
-            if problem is not None:
-                return await self._body_refused(send, scope, request_id, problem)
-            if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-                return await self._fail(send, scope, request_id, 504, exc)
-            if isinstance(exc, aiohttp.ClientConnectorError):
-                return await self._fail(send, scope, request_id, 503, exc)
-            return await self._fail(send, scope, request_id, 502, exc)
-        return await self._relay(response, receive, send, body, request_id)
+        candidates = pool.candidates()
+        # a streamed body cannot be sent twice, nor may a non-idempotent request
+        retries = len(candidates) - 1 if body is None and method in IDEMPOTENT_METHODS else 0
+        for attempt, replica in enumerate(candidates):
+            try:
+                response = await self.session.request(
+                    method, URL(replica.url + target, encoded=True), headers=request.headers, data=data,
+                    allow_redirects=False,
+                )
+            except (aiohttp.ClientError, asyncio.TimeoutError, ClientDisconnected, BodyTooLarge, BodyTimeout) as exc:
+                problem = body_error_of(exc)
+                if isinstance(problem, ClientDisconnected):
+                    return 499
+                if problem is not None:
+                    return await self._body_refused(send, scope, request_id, problem)
+                # the replica could not be reached: skip it a while (the request was not sent)
+                unreachable = isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+                if unreachable:
+                    pool.eject(replica)
+                # nothing came back yet: the connection failed, or closed (reset) before the answer began
+                if attempt < retries and (unreachable or isinstance(exc, (aiohttp.ServerDisconnectedError,
+                                                                          aiohttp.ClientOSError))):
+                    log.info("upstream %s replica %s failed (%s); retrying %s %s on the next", pool.service,
+                             replica.url, type(exc).__name__, method, loggable_path(scope["path"]),
+                             extra={"request_id": request_id})
+                    continue
+                if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+                    return await self._fail(send, scope, request_id, 504, exc)
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    return await self._fail(send, scope, request_id, 503, exc)
+                return await self._fail(send, scope, request_id, 502, exc)
+            pool.restore(replica)
+            return await self._relay(response, receive, send, body, request_id)
+        raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
 
     async def _body_refused(self, send: Send, scope: Scope, request_id: str, problem: Exception) -> int:
         """413 or 408, and the connection closed (the rest of the body is not read)."""

@@ -200,8 +200,8 @@ def make_upstream(jwks: dict[str, Any]):
 class ServerThread:
     """An ASGI app under uvicorn in a background thread (its own event loop), on a free 127.0.0.1 port."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", log_level="warning",
                                 access_log=False, loop="uvloop", http="httptools",
                                 proxy_headers=False)

@@ -1,0 +1,188 @@
+"""Several replicas of a service behind the gateway: round robin, passive ejection of a replica that cannot be
+reached, retries on the next replica only for idempotent requests, and the ejected one back after its period."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import (
+    ServerThread, SigningKeys, closed_port_url, free_port, gateway_settings, in_process, make_upstream,
+)
+from tests.gateway.test_gateway import assert_problem, bearer
+
+pytestmark = pytest.mark.asyncio
+
+
+def named_upstream(keys: SigningKeys, name: str, seen: Counter[str]) -> Any:
+    """The stand-in upstream, answering with ``X-Replica: <name>`` and counting the requests it received."""
+    inner = make_upstream(keys.jwks)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await inner(scope, receive, send)
+        seen[f"{scope['method']} {scope['path']}"] += 1
+
+        async def tagged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message["headers"], (b"x-replica", name.encode())]}
+            await send(message)
+
+        await inner(scope, receive, tagged)
+
+    return app
+
+
+class Replica:
+    def __init__(self, keys: SigningKeys, name: str, port: int | None = None) -> None:
+        self.name = name
+        self.seen: Counter[str] = Counter()
+        self.server = ServerThread(named_upstream(keys, name, self.seen), port=port)
+        self.port = self.server.port
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{service}"
+
+    def start(self) -> "Replica":
+        self.server.__enter__()
+        return self
+
+    def stop(self) -> None:
+        self.server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def replicas(keys: SigningKeys) -> Any:
+    started = [Replica(keys, "a").start(), Replica(keys, "b").start()]
+    yield started
+    for r in started:
+        if r.server.thread.is_alive():
+            r.stop()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def replicas_of(c: httpx.AsyncClient, token: dict[str, str], n: int, method: str = "GET") -> list[str]:
+    answers = []
+    for _ in range(n):
+        r = await c.request(method, "/api/records/v1/items", headers=token)
+        assert r.status_code == 200, r.text
+        answers.append(r.headers["x-replica"])
+    return answers
+
+
+async def test_round_robin_spreads_requests(upstream: ServerThread, keys: SigningKeys, replicas: list[Replica]) -> None:
+    a, b = replicas
+    # a comma-separated list, as in the environment (a JSON list is accepted too)
+    settings = gateway_settings(upstream, records_url=f"{a.url('records')}, {b.url('records')}/")
+    async with in_process(settings) as (_, c):
+        assert await replicas_of(c, bearer(keys.token()), 6) == ["a", "b"] * 3
+        ready = (await c.get("/readyz")).json()["upstreams"]["records"]
+        assert ready["status"] == "ready"
+        assert [(r["url"], r["status"]) for r in ready["replicas"]] == [
+            (a.url("records"), "ready"), (b.url("records"), "ready")]
+
+
+async def test_killed_replica_is_ejected_and_idempotent_requests_retried(
+    upstream: ServerThread, keys: SigningKeys, replicas: list[Replica]
+) -> None:
+    a, b = replicas
+    token = bearer(keys.token())
+    settings = gateway_settings(upstream, records_url=f'["{a.url("records")}", "{b.url("records")}"]')
+    async with in_process(settings) as (_, c):
+        assert await replicas_of(c, token, 2) == ["a", "b"]  # both hold keep-alive connections now
+        b.stop()
+        # every request succeeds: those that reach the dead replica move to the live one
+        assert await replicas_of(c, token, 4) == ["a"] * 4
+        for method in ("PUT", "DELETE", "HEAD", "OPTIONS"):
+            r = await c.request(method, "/api/records/v1/items", headers=token)
+            assert r.status_code == 200 and r.headers["x-replica"] == "a", method
+        ready = await c.get("/readyz")
+        assert ready.status_code == 200
+        body = ready.json()
+        assert body["status"] == "degraded"
+        records = body["upstreams"]["records"]
+        assert records["status"] == "ready"  # one replica can serve
+        dead = records["replicas"][1]
+        assert dead["url"] == b.url("records") and dead["status"] == "unavailable"
+        assert 0 < dead["ejected_seconds"] <= 10
+        assert (await c.get("/readyz?strict=1")).status_code == 200  # every service has a ready replica
+
+
+async def test_post_is_never_retried_but_the_next_one_goes_to_the_live_replica(
+    upstream: ServerThread, keys: SigningKeys, replicas: list[Replica]
+) -> None:
+    a, _ = replicas
+    token = bearer(keys.token())
+    settings = gateway_settings(upstream, records_url=[closed_port_url() + "/records", a.url("records")])
+    async with in_process(settings) as (_, c):
+        # the first request in turn goes to the dead replica: a POST is not sent again elsewhere
+        r = await c.post("/api/records/v1/items", headers=token, json={"n": 1})
+        assert_problem(r, 503, "upstream-unavailable")
+        assert a.seen["POST /records/v1/items"] == 0
+        # the dead replica is skipped now, so the next POSTs all reach the live one, once each
+        for n in range(2, 5):
+            r = await c.post("/api/records/v1/items", headers=token, json={"n": n})
+            assert r.status_code == 200 and r.headers["x-replica"] == "a"
+        assert a.seen["POST /records/v1/items"] == 3
+
+
+async def test_streamed_upload_is_not_retried(upstream: ServerThread, keys: SigningKeys, replicas: list[Replica]) -> None:
+    a, _ = replicas
+    settings = gateway_settings(upstream, learning_url=[closed_port_url() + "/learning", a.url("learning")],
+                                max_body_bytes=1024)
+    async with in_process(settings) as (_, c):
+        # PUT is idempotent, but a body streamed past max_body_bytes cannot be sent twice
+        r = await c.put("/api/learning/v1/uploads/u1/parts/1", headers=bearer(keys.token()), content=b"x" * 4096)
+        assert_problem(r, 503, "upstream-unavailable")
+        assert a.seen["PUT /learning/v1/uploads/u1/parts/1"] == 0
+
+
+async def test_all_replicas_ejected_are_tried_anyway(upstream: ServerThread, keys: SigningKeys) -> None:
+    port_a, port_b = free_port(), free_port()
+    settings = gateway_settings(upstream, records_url=[f"http://127.0.0.1:{port_a}/records", f"http://127.0.0.1:{port_b}/records"])
+    token = bearer(keys.token())
+    async with in_process(settings) as (gateway, c):
+        assert_problem(await c.get("/api/records/v1/items", headers=token), 503, "upstream-unavailable")
+        records = (await c.get("/readyz")).json()["upstreams"]["records"]
+        assert all(r["ejected_seconds"] > 0 for r in records["replicas"])  # both tried, both ejected
+        back = Replica(keys, "b", port=port_b).start()
+        try:
+            # within the ejection period, the replica that came back is still reached rather than a 503 at once
+            r = await c.get("/api/records/v1/items", headers=token)
+            assert r.status_code == 200 and r.headers["x-replica"] == "b"
+        finally:
+            back.stop()
+
+
+async def test_ejected_replica_comes_back_after_the_period(
+    upstream: ServerThread, keys: SigningKeys, replicas: list[Replica]
+) -> None:
+    a, _ = replicas
+    port = free_port()
+    token = bearer(keys.token())
+    settings = gateway_settings(upstream, records_url=[f"http://127.0.0.1:{port}/records", a.url("records")],
+                                upstream_eject_seconds=10)
+    async with in_process(settings) as (gateway, c):
+        clock = Clock()
+        gateway.upstreams.set_clock(clock)
+        assert await replicas_of(c, token, 2) == ["a", "a"]  # the first was retried on a; port ejected
+        c_ = Replica(keys, "c", port=port).start()
+        try:
+            clock.now += 9.9
+            assert await replicas_of(c, token, 4) == ["a"] * 4  # still skipped, though it is up again
+            assert c_.seen["GET /records/v1/items"] == 0
+            clock.now += 0.2
+            assert sorted(await replicas_of(c, token, 4)) == ["a", "a", "c", "c"]  # in rotation again
+        finally:
+            c_.stop()

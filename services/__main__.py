@@ -3,6 +3,8 @@
 * ``migrate [--revision head] [service…]`` / ``downgrade [--revision base] service…``
 * ``seed``: migrate every service to head, then load the demo data (development only, idempotent)
 * ``run``: migrate, seed, start the four services and the gateway, stop them all cleanly on Ctrl-C / SIGTERM.
+  ``run --replicas N`` (or ``--replicas SERVICE=N``, repeatable): N processes of each (or that) service, replica k
+  on the service's port + 100·k (records: 8003, 8103, 8203 …); the gateway is given all of them.
   ``run --production``: the same processes in production mode on one machine — secrets from the environment, no
   VNeID stand-in, no demo data: migrate, bootstrap (the services' clients), start.
 * ``bootstrap [--admin-username NAME --admin-password-file PATH|-] [--disable-development-secrets]``: migrate
@@ -38,8 +40,34 @@ from services.common.migrations import downgrade, upgrade
 from services.registry import GATEWAY_PORT, SERVICES
 
 
-def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: Path, *, production: bool = False) -> dict[str, str]:
+#: replica k of a service listens on its port + k × this
+REPLICA_PORT_STEP = 100
+
+
+def replica_ports(ports: dict[str, int], replicas: dict[str, int]) -> dict[str, list[int]]:
+    """Each service's ports, one per replica: its own port, then + 100, + 200 … Refuses a port used twice."""
+    plan = {name: [port + REPLICA_PORT_STEP * k for k in range(replicas.get(name, 1))] for name, port in ports.items()}
+    used = [p for ps in plan.values() for p in ps]
+    clashes = sorted({p for p in used if used.count(p) > 1})
+    if clashes:
+        raise ValueError(f"replicas would share port(s) {', '.join(map(str, clashes))}: choose other --port values")
+    return plan
+
+
+def process_plan(ports: dict[str, list[int]], gateway_port: int) -> list[tuple[str, str, int]]:
+    """``(process name, ASGI factory, port)`` of every process: ``records``, ``records-2`` … then ``gateway``."""
+    plan = [(name if k == 0 else f"{name}-{k + 1}", SERVICES[name].app_factory, port)
+            for name in SERVICES for k, port in enumerate(ports[name])]
+    plan.append(("gateway", "gateway.app:create_app", gateway_port))
+    return plan
+
+
+def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: Path, *, production: bool = False,
+                 replicas: dict[str, list[int]] | None = None) -> dict[str, str]:
     """Environment that wires the processes together; values already in the environment win.
+
+    ``replicas``: every service's ports when it runs several processes (:func:`replica_ports`): the gateway gets
+    them all (``GATEWAY_<SVC>_URL`` as a comma-separated list); the services reach each other at the first.
 
     ``production``: every process in production mode (``<SVC>_ENVIRONMENT``, ``GATEWAY_ENVIRONMENT``: that one is
     forced), no development VNeID stand-in (configure ``IDENTITY_VNEID_*`` for the real provider); databases and
@@ -55,7 +83,9 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
         env[p + "IDENTITY_URL"] = identity
         env[p + "JWT_ISSUER"] = identity
         env[p + "PUBLIC_BASE_URL"] = gateway
-        env["GATEWAY_" + name.upper() + "_URL"] = f"http://{host}:{ports[name]}"
+        env["GATEWAY_" + name.upper() + "_URL"] = ",".join(
+            f"http://{host}:{port}" for port in (replicas or {}).get(name, [ports[name]])
+        )
     env["GATEWAY_JWT_ISSUER"] = identity
     # SCORM / cmi5 packages run in sandboxed frames (an opaque origin: their requests say ``Origin: null``) and
     # report to the xAPI endpoints with the launch's own credentials, never cookies
@@ -127,11 +157,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_processes(host: str, ports: dict[str, int], gateway_port: int, log_level: str) -> dict[str, subprocess.Popen[bytes]]:
+def start_processes(host: str, plan: list[tuple[str, str, int]], log_level: str) -> dict[str, subprocess.Popen[bytes]]:
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    targets = [(name, SERVICES[name].app_factory, ports[name]) for name in SERVICES]
-    targets.append(("gateway", "gateway.app:create_app", gateway_port))
-    for name, factory, port in targets:
+    for name, factory, port in plan:
         cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port),
                "--log-level", log_level, "--no-access-log"]
         if name == "gateway":  # its own server settings: header timeout, no uvicorn X-Forwarded-For handling
@@ -156,8 +184,8 @@ def stop_processes(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 1
                 proc.wait()
 
 
-def wait_ready(host: str, ports: dict[str, int], gateway_port: int, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 60.0) -> None:
-    pending = {**{n: p for n, p in ports.items()}, "gateway": gateway_port}
+def wait_ready(host: str, plan: list[tuple[str, str, int]], procs: dict[str, subprocess.Popen[bytes]], timeout: float = 60.0) -> None:
+    pending = {name: port for name, _, port in plan}
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         for name, port in list(pending.items()):
@@ -178,9 +206,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     for item in args.port or []:
         name, _, value = item.partition("=")
         ports[name] = int(value)
+    counts: dict[str, int] = {}
+    for name, count in args.replicas or []:
+        counts.update({n: count for n in SERVICES} if name is None else {name: count})
+    try:
+        replicas = replica_ports(ports, counts)
+    except ValueError as exc:
+        print(f"run: {exc}", file=sys.stderr, flush=True)
+        return 2
+    plan = process_plan(replicas, args.gateway_port)
     var_dir = Path(args.var).resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.update(platform_env(args.host, ports, args.gateway_port, var_dir, production=args.production))
+    os.environ.update(platform_env(args.host, ports, args.gateway_port, var_dir, production=args.production,
+                                   replicas=replicas))
     if args.production:
         problems = production_problems()
         if problems:
@@ -205,18 +243,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    procs = start_processes(args.host, ports, args.gateway_port, args.log_level)
+    procs = start_processes(args.host, plan, args.log_level)
     try:
-        wait_ready(args.host, ports, args.gateway_port, procs)
+        wait_ready(args.host, plan, procs)
         base = f"http://{args.host}:{args.gateway_port}"
         if args.production:
             print(f"\nVET platform is up (production).\n  gateway: {base}  "
-                  + "  ".join(f"{n}: http://{args.host}:{p}" for n, p in ports.items())
+                  + "  ".join(f"{n}: http://{args.host}:{p}" for n, _, p in plan if n != "gateway")
                   + "\nPress Ctrl-C to stop.", flush=True)
         else:
             print(
                 f"\nVET platform is up.\n  API docs (all services): {base}/docs\n  gateway: {base}  "
-                + "  ".join(f"{n}: http://{args.host}:{p}" for n, p in ports.items())
+                + "  ".join(f"{n}: http://{args.host}:{p}" for n, _, p in plan if n != "gateway")
                 + "\n  demo machine client: demo-school-sis / dev-only-demo-school-secret"
                 + f"\n  token: curl -u demo-school-sis:dev-only-demo-school-secret -d grant_type=client_credentials {base}/api/identity/oauth/token"
                 + "\nPress Ctrl-C to stop.",
@@ -371,6 +409,16 @@ def cmd_backup_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replicas(value: str) -> tuple[str | None, int]:
+    """``N`` (every service) or ``SERVICE=N``."""
+    name, _, count = value.rpartition("=")
+    if name and name not in SERVICES:
+        raise argparse.ArgumentTypeError(f"{name} is not a service ({', '.join(SERVICES)})")
+    if not count.isdigit() or not 1 <= int(count) <= 20:
+        raise argparse.ArgumentTypeError(f"{value}: replicas must be a whole number from 1 to 20")
+    return name or None, int(count)
+
+
 def _service(value: str) -> str:
     if value not in SERVICES:
         raise argparse.ArgumentTypeError(f"{value} is not a service ({', '.join(SERVICES)})")
@@ -432,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="every process in production mode: secrets from the environment (refused if development "
                             "ones), no VNeID stand-in, no demo data; migrate, then bootstrap the services' clients")
     p_run.add_argument("--log-level", default="info")
+    p_run.add_argument("--replicas", action="append", type=_replicas, metavar="N|SERVICE=N",
+                       help="processes per service (all, or one service; repeatable): replica k on the service's "
+                            f"port + {REPLICA_PORT_STEP}·k, the gateway round-robins over them. Several processes "
+                            "of a service are meant for PostgreSQL (<SVC>_DATABASE_URL): on SQLite they take turns writing one file")
     p_boot = sub.add_parser("bootstrap", help="first start: the services' machine clients and the first platform administrator")
     p_boot.add_argument("--admin-username", help="the first platform administrator (created only if none exists)")
     p_boot.add_argument("--admin-full-name", default="Platform administrator")

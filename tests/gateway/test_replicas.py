@@ -15,9 +15,6 @@ from tests.gateway.conftest import (
 )
 from tests.gateway.test_gateway import assert_problem, bearer
 
-pytestmark = pytest.mark.asyncio
-
-
 def named_upstream(keys: SigningKeys, name: str, seen: Counter[str]) -> Any:
     """The stand-in upstream, answering with ``X-Replica: <name>`` and counting the requests it received."""
     inner = make_upstream(keys.jwks)
@@ -186,3 +183,47 @@ async def test_ejected_replica_comes_back_after_the_period(
             assert sorted(await replicas_of(c, token, 4)) == ["a", "a", "c", "c"]  # in rotation again
         finally:
             c_.stop()
+
+
+# -- python -m services run --replicas ------------------------------------------------------------------------------
+
+def test_run_with_replicas_gives_the_gateway_every_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The runner's plan for ``run --replicas 2 --replicas records=3``: one process per replica on the service's
+    port + 100·k, and the gateway's settings (from the environment the runner sets) list every one of them."""
+    from gateway.config import GatewaySettings
+    from services.__main__ import platform_env, process_plan, replica_ports
+    from services.registry import SERVICES
+
+    ports = {name: spec.port for name, spec in SERVICES.items()}
+    replicas = replica_ports(ports, {n: 2 for n in SERVICES} | {"records": 3})
+    plan = process_plan(replicas, 8000)
+    assert [(name, port) for name, _, port in plan] == [
+        ("identity", 8001), ("identity-2", 8101), ("learning", 8002), ("learning-2", 8102),
+        ("records", 8003), ("records-2", 8103), ("records-3", 8203),
+        ("credentials", 8004), ("credentials-2", 8104), ("gateway", 8000)]
+    assert {factory for name, factory, _ in plan if name.startswith("records")} == {"services.records.app:create_app"}
+
+    for name in list(SERVICES):
+        monkeypatch.delenv(f"GATEWAY_{name.upper()}_URL", raising=False)
+    # one process each, as before: one URL per service
+    assert platform_env("127.0.0.1", ports, 8000, tmp_path)["GATEWAY_RECORDS_URL"] == "http://127.0.0.1:8003"
+    for key, value in platform_env("127.0.0.1", ports, 8000, tmp_path, replicas=replicas).items():
+        if key.startswith("GATEWAY_"):
+            monkeypatch.setenv(key, value)
+    assert GatewaySettings().upstreams == {
+        "identity": ["http://127.0.0.1:8001", "http://127.0.0.1:8101"],
+        "learning": ["http://127.0.0.1:8002", "http://127.0.0.1:8102"],
+        "records": ["http://127.0.0.1:8003", "http://127.0.0.1:8103", "http://127.0.0.1:8203"],
+        "credentials": ["http://127.0.0.1:8004", "http://127.0.0.1:8104"],
+    }
+
+
+def test_run_refuses_replicas_that_would_share_a_port(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.__main__ import main
+
+    # records' second replica would land on 8103, the port given to learning
+    assert main(["run", "--replicas", "2", "--port", "learning=8103", "--var", "/nonexistent/never-created"]) == 2
+    assert "8103" in capsys.readouterr().err
+    for bad in ("0", "21", "gateway=2", "records=x"):
+        with pytest.raises(SystemExit):
+            main(["run", "--replicas", bad])

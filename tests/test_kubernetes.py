@@ -56,12 +56,6 @@ CHECKOV_SKIPS_BY_OVERLAY = {
     "production": set(),
 }
 
-#: settings the manifests set that another branch of issue 15 (compose: presigned links that work from outside) adds
-#: to the code under a name not settled yet: remove each once it is merged, or rename it in the manifests
-PENDING_SETTINGS = {
-    "IDENTITY_PUBLIC_OBJECT_STORE_URL", "LEARNING_PUBLIC_OBJECT_STORE_URL", "RECORDS_PUBLIC_OBJECT_STORE_URL",
-    "CREDENTIALS_PUBLIC_OBJECT_STORE_URL",
-}
 #: variables that only build other variables ($(DB_PASSWORD) in a URL): not settings
 HELPER_VARIABLES = re.compile(r"^(DB_USER|DB_PASSWORD|REDIS_PASSWORD|PG_[A-Z]+_(USER|PASSWORD))$")
 
@@ -277,7 +271,7 @@ def test_every_variable_is_a_setting_and_every_process_loads_in_production(
         for container in containers(workload):
             env = environment(objects, container)
             for var in env:
-                if HELPER_VARIABLES.match(var) or var in PENDING_SETTINGS:
+                if HELPER_VARIABLES.match(var):
                     continue
                 prefix = next((p for p in prefixes if var.startswith(p)), None)
                 assert prefix, f"{container['name']}: {var} has no process's prefix"

@@ -97,6 +97,7 @@ def create_service_app(
         s3_secret_key=settings.s3_secret_key,
         s3_secure=settings.s3_secure,
         s3_region=settings.s3_region,
+        s3_public_url=settings.public_object_store_url,
         secret_key=settings.secret_key,
         public_base_url=settings.public_service_url,
     )

@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     s3_secret_key: str = ""
     s3_secure: bool = False
     s3_region: str = "us-east-1"
+    #: where clients outside reach the S3 API (``https://objects.example.vn``) when ``s3_endpoint`` is an inside
+    #: name (``minio:9000``): download links are signed for this host. Empty: links name ``s3_endpoint``
+    public_object_store_url: str = ""
     #: signs folder-store download URLs and anything else service-local
     secret_key: str = DEV_SECRET_PREFIX + "change-me"
     #: where identity publishes its JWKS; tokens are checked locally against it

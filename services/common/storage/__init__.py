@@ -287,13 +287,15 @@ def open_store(
     s3_secret_key: str = "",
     s3_secure: bool = False,
     s3_region: str = "us-east-1",
+    s3_public_url: str = "",
     secret_key: str,
     public_base_url: str,
     route_prefix: str = "/v1/objects",
 ) -> ObjectStore:
     """Open the store named by ``url`` (``file://path`` or ``s3://bucket[/prefix]``); nothing is touched until
     the first call (use ``ensure_ready``). ``secret_key``, ``public_base_url`` and ``route_prefix`` build the
-    folder store's signed download links; the ``s3_*`` arguments reach the S3 endpoint."""
+    folder store's signed download links; the ``s3_*`` arguments reach the S3 endpoint, and ``s3_public_url`` (when
+    set) is the host clients outside reach that endpoint at, used only to sign download links."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep:
@@ -318,6 +320,7 @@ def open_store(
             secret_key=s3_secret_key,
             secure=s3_secure,
             region=s3_region,
+            public_endpoint=s3_public_url,
         )
     raise ValueError(f"unknown object store scheme {scheme!r} in {url!r}; use file:// or s3://")
 

@@ -61,7 +61,13 @@ T = TypeVar("T")
 
 class S3ObjectStore(ObjectStore):
     """Objects in ``bucket`` (under ``prefix/`` if given) of the S3 API at ``endpoint`` (``host:port``; an
-    ``http://`` or ``https://`` scheme there overrides ``secure``)."""
+    ``http://`` or ``https://`` scheme there overrides ``secure``).
+
+    ``public_endpoint`` (``https://objects.example.vn``, or ``host:port`` with ``secure``'s scheme) is where clients
+    outside reach the same S3 API, when that is not ``endpoint`` (``minio:9000`` inside a compose network or a
+    cluster). It is used only to sign download links: a SigV4 signature covers the ``Host`` a client sends, so a
+    link must be signed for the host the client will name, and the S3 server (or a proxy that keeps ``Host``) must
+    answer there. Nothing is ever sent to it from here."""
 
     def __init__(
         self,
@@ -75,7 +81,9 @@ class S3ObjectStore(ObjectStore):
         region: str = "us-east-1",
         part_size: int = PUT_PART_SIZE,
         max_workers: int = 32,
+        public_endpoint: str = "",
     ) -> None:
+        public_endpoint, public_secure = _split_endpoint(public_endpoint, secure) if public_endpoint else ("", secure)
         for scheme in ("http://", "https://"):
             if endpoint.startswith(scheme):
                 endpoint, secure = endpoint[len(scheme) :], scheme == "https://"
@@ -99,6 +107,19 @@ class S3ObjectStore(ObjectStore):
             secure=secure,
             region=region,
             http_client=self._http,
+        )
+        #: signs links only (presigning is local: the region is given, so the SDK never asks the endpoint for it)
+        self._signer = (
+            Minio(
+                public_endpoint,
+                access_key=access_key or None,
+                secret_key=secret_key or None,
+                secure=public_secure,
+                region=region,
+                http_client=self._http,
+            )
+            if public_endpoint
+            else self._client
         )
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="s3-store")
 
@@ -269,7 +290,7 @@ class S3ObjectStore(ObjectStore):
             {"response-content-disposition": content_disposition(filename)} if filename is not None else None
         )
         return await self._call(
-            self._client.presigned_get_object,
+            self._signer.presigned_get_object,
             self.bucket,
             name,
             expires=timedelta(seconds=expires_seconds),
@@ -372,6 +393,18 @@ def _translate(exc: S3Error) -> Exception:
         message = exc.message or code
         return ValidationFailed(message, errors=[{"field": "parts", "message": message}], code=code)
     return exc
+
+
+def _split_endpoint(url: str, secure: bool) -> tuple[str, bool]:
+    """``https://objects.example.vn`` → (``objects.example.vn``, True); ``host:port`` keeps ``secure``. An S3
+    endpoint is a host and a port only: a path, query or credentials in it is refused rather than dropped."""
+    for scheme in ("http://", "https://"):
+        if url.startswith(scheme):
+            url, secure = url[len(scheme) :], scheme == "https://"
+    host = url.rstrip("/")
+    if not host or any(c in host for c in "/?#@ "):
+        raise ValueError(f"public object store URL {url!r} must be scheme://host[:port], without a path")
+    return host, secure
 
 
 def _take(iterator: Iterator[T], count: int) -> list[T]:

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-tools demo bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue migrate seed clean
+.PHONY: venv run test test-tools demo bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue bench-scale migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PY=python3.x)")'
@@ -46,7 +46,7 @@ test: venv test-tools
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # each benchmark prints its numbers as ratios against a baseline measured in the same run
-bench: bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue
+bench: bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue bench-scale
 
 bench-gateway: venv
 	$(BIN)/python bench/gateway_overhead.py
@@ -71,6 +71,10 @@ bench-xapi: venv
 
 bench-upload: venv
 	$(BIN)/python bench/upload.py
+
+# per-core capacity with 1 and 2 replicas of records (grade sync) and credentials (verification): README "Sizing"
+bench-scale: venv
+	$(BIN)/python bench/scale.py
 
 migrate: venv
 	$(BIN)/python -m services migrate

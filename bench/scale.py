@@ -22,7 +22,7 @@ shared background processes — WAL writer, checkpointer — are not counted). T
 PostgreSQL is used when it answers at 127.0.0.1:5432 (``VET_TEST_PG_DSN``; throwaway databases, dropped at the
 end), else SQLite files (one writer at a time: two replicas then take turns) — the output says which.
 
-    python bench/scale.py [--learners 1000] [--modules 10] [--terms 4] [--seconds 15] [--connections 8]
+    python bench/scale.py [--learners 2000] [--modules 10] [--terms 5] [--seconds 15] [--connections 8]
                           [--distinct 50] [--only grades|verify] [--keep]
 
 Prints, per service, the per-core rates with 1 and 2 replicas and last ``2-replica/1-replica throughput = x.xx``
@@ -293,9 +293,9 @@ def report(what: str, unit: str, service: str, rates: list[Rate]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--learners", type=int, default=1000)
+    parser.add_argument("--learners", type=int, default=2000)
     parser.add_argument("--modules", type=int, default=10)
-    parser.add_argument("--terms", type=int, default=4, help="grade sync jobs (one CSV per term) per configuration")
+    parser.add_argument("--terms", type=int, default=5, help="grade sync jobs (one CSV per term) per configuration")
     parser.add_argument("--seconds", type=float, default=15.0, help="verification load per configuration")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--distinct", type=int, default=50, help="distinct diplomas verified in turn")

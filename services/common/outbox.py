@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.models import OutboxEvent
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, transient_reason
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, run_rounds, transient_reason
 from services.common.service_client import ServiceTokenProvider
 
 log = logging.getLogger("services.outbox")
@@ -308,26 +308,9 @@ class OutboxDeliverer:
 
     async def run_forever(self, poll_seconds: float = 1.0) -> None:
         self._running = True
-        failures = 0
         try:
-            while True:
-                try:
-                    sent = await self.run_once()
-                    failures = 0
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # our own database, mostly: wait it out
-                    failures += 1
-                    reason = transient_reason(exc)
-                    if reason is None:
-                        log.exception("outbox delivery round failed")
-                    else:
-                        log.warning("outbox delivery round failed (%s); trying again", reason)
-                    sent = 0
-                if not sent:
-                    wait = poll_seconds if not failures else max(poll_seconds, self.policy.delay_after_attempts(failures))
-                    await self.clock.wait(self._wake, wait)
-                    self._wake.clear()
+            await run_rounds(self.run_once, self._idle, poll_seconds=poll_seconds, policy=self.policy, log=log,
+                             what="outbox delivery round")
         finally:
             self._running = False
             for probe in self._probes.values():
@@ -336,6 +319,11 @@ class OutboxDeliverer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await probe
             self._probes.clear()
+
+    async def _idle(self, seconds: float) -> None:
+        """Until the next round is due, or a receiver's return wakes the sender."""
+        await self.clock.wait(self._wake, seconds)
+        self._wake.clear()
 
 
 # -- operations: what waits, what died, and sending it again --------------------------------------------------------

@@ -11,7 +11,6 @@ without a chunk committing."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from services.common.auth import Principal
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.errors import AppError, NotFound, ValidationFailed
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, run_rounds, transient_reason
 from services.common.service_client import ServiceTokenProvider
 from services.credentials.context import CredentialsContext
 from services.credentials.issuing import sealing
@@ -293,20 +292,5 @@ class JobRunner:
         return 1
 
     async def run_forever(self, poll_seconds: float) -> None:
-        failures = 0
-        while True:
-            try:
-                done = await self.run_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # claiming failed: our database, mostly; wait it out
-                failures += 1
-                reason = transient_reason(exc)
-                if reason is None:
-                    log.exception("issue job round failed")
-                else:
-                    log.warning("issue job round failed (%s); trying again", reason)
-                done = 0
-            if not done:
-                await self.clock.sleep(poll_seconds if not failures else max(poll_seconds, self.retry.delay_after_attempts(failures)))
+        await run_rounds(self.run_once, self.clock.sleep, poll_seconds=poll_seconds, policy=self.retry, log=log,
+                         what="issue job round")

@@ -46,7 +46,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.common.clock import Clock
 from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, run_rounds, transient_reason
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import oneroster, parsers, sourced_ids
 from services.records.sync.apply import SOURCED_IDS, YIELD_EVERY, Applier, Item, Outcome, PreparedGrades
@@ -149,25 +149,12 @@ class SyncRunner:
         self._wake.set()
 
     async def run_forever(self) -> None:
-        failures = 0
-        while True:
-            try:
-                worked = await self.run_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # claiming failed: our database, mostly; wait it out
-                failures += 1
-                reason = transient_reason(exc)
-                if reason is None:
-                    log.exception("sync round failed")
-                else:
-                    log.warning("sync round failed (%s); trying again", reason)
-                worked = False
-            if not worked:
-                wait = self.poll if not failures else max(self.poll, self.retry.delay_after_attempts(failures))
-                await self.clock.wait(self._wake, wait)
-                self._wake.clear()
+        await run_rounds(self.run_once, self._idle, poll_seconds=self.poll, policy=self.retry, log=log, what="sync round")
+
+    async def _idle(self, seconds: float) -> None:
+        """Until the next round is due, or a new job wakes the worker."""
+        await self.clock.wait(self._wake, seconds)
+        self._wake.clear()
 
     async def run_once(self) -> bool:
         job = await self.claim()

@@ -20,18 +20,18 @@ import pytest
 from services.credentials.proofs import canon
 from services.credentials.proofs.canon import RDF_LANGSTRING, XSD_STRING, CanonicalizationLimit
 from tests.credentials.canon_support import parse
-from tests.credentials.test_interop import HERE, _node_ready
+from tests.credentials.differential.oracle import INTEROP, node_ready
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 SUITE = Path(__file__).parent / "rdfc10"
 
 
 def _rdf_canonize(datasets: list[Any], max_work_factor: float | None = 1) -> list[dict[str, str]]:
-    _node_ready()
-    assert (HERE / "node_modules" / "rdf-canonize").is_dir()
+    node_ready()
+    assert (INTEROP / "node_modules" / "rdf-canonize").is_dir()
     factor = None if max_work_factor == float("inf") else max_work_factor
     proc = subprocess.run(
-        ["node", str(HERE / "canonize.mjs")], cwd=HERE, input=json.dumps({"datasets": datasets, "maxWorkFactor": factor}),
+        ["node", str(INTEROP / "canonize.mjs")], cwd=INTEROP, input=json.dumps({"datasets": datasets, "maxWorkFactor": factor}),
         capture_output=True, text=True, encoding="utf-8", timeout=300,
     )
     assert proc.returncode == 0, proc.stderr

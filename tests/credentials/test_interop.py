@@ -7,31 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
-import pytest
-
-from services.common.testing import in_ci
+from tests.credentials.differential.oracle import INTEROP, node_ready
 from tests.credentials.factories import diploma, issue
 from tests.support import Platform
-
-HERE = Path(__file__).parent / "interop"
-
-
-def _node_ready() -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        if in_ci():
-            pytest.fail("CI=true and node/npm are required for the interoperability test")
-        pytest.skip("node and npm are not installed")
-    if not (HERE / "node_modules" / "@digitalbazaar" / "vc").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, capture_output=True, timeout=600)
 
 
 async def _node_verify(credentials: list[dict], documents: dict[str, dict]) -> list[dict]:
     proc = await asyncio.create_subprocess_exec(
-        "node", str(HERE / "verify.mjs"), cwd=HERE,
+        "node", str(INTEROP / "verify.mjs"), cwd=INTEROP,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(json.dumps({"credentials": credentials, "documents": documents}).encode()), 120)
@@ -48,7 +32,7 @@ async def _get(platform: Platform, url: str) -> dict:
 
 
 async def test_reference_verifier_accepts_our_credentials(platform: Platform) -> None:
-    await asyncio.to_thread(_node_ready)
+    await asyncio.to_thread(node_ready)
     school = await platform.school_headers()
     old_key = await issue(platform, diploma(holder={"full_name": "Đặng Thị Ngọc Ánh", "birth_place": "Thành phố Hồ Chí Minh"}))
     async with platform.client("credentials") as c:

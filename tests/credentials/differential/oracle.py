@@ -27,10 +27,10 @@ INTEROP = Path(__file__).resolve().parent.parent / "interop"
 
 def node_ready() -> None:
     """node and the reference stack (``npm ci`` from the committed lock file when missing); skipped without node
-    unless CI is set — as the interoperability test does."""
+    unless CI is set (the interoperability, differential and rdf-canonize tests share it)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         if in_ci():
-            pytest.fail("CI=true and node/npm are required for the differential tests")
+            pytest.fail("CI=true and node/npm are required for the tests against the reference verifier (vc.js)")
         pytest.skip("node and npm are not installed")
     if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=600)

@@ -100,11 +100,15 @@ def manifest(zf: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> dict[str, 
     return props
 
 
-def processing_mode(path: Path, limits: Limits = DEFAULT_LIMITS) -> str:
+def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise UploadError("file", "not a zip file") from None
+
+
+def processing_mode(path: Path, limits: Limits = DEFAULT_LIMITS) -> str:
+    zf = _open_zip(path)
     with zf:
         props = manifest(zf, limits)
     modes = {props.get(f"file.{n}", "absent") for n in FILES}
@@ -129,10 +133,7 @@ def references(path: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, set[str
     """The sourcedIds, per file, that the zip's rows name without the zip carrying them (to be looked up among the
     institution's remembered ids before :func:`items` runs). Reads the zip once; holds its context files' ids and
     the ids asked for, never a results file."""
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise UploadError("file", "not a zip file") from None
+    zf = _open_zip(path)
     wanted: dict[str, set[str]] = {}
 
     def want(kind: str, sid: str) -> None:
@@ -200,10 +201,7 @@ def items(path: Path, institution_code: str, known: Known | None = None, limits:
     """The zip's rows as records items, in file order. ``known``: the institution's remembered sourcedIds the zip
     names without carrying (:func:`references`); the zip's own rows win over them."""
     known = known or {}
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise UploadError("file", "not a zip file") from None
+    zf = _open_zip(path)
     with zf:
         props = manifest(zf, limits)
         present = {n for n in FILES if props.get(f"file.{n}", "absent") in ("bulk", "delta")}

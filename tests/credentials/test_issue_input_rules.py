@@ -14,7 +14,8 @@ import httpx
 
 from tests.credentials.factories import diploma, verify
 from tests.credentials.test_batch_events import graduated_event
-from tests.credentials.test_interop import _get, _node_ready, _node_verify
+from tests.credentials.differential.oracle import node_ready
+from tests.credentials.test_interop import _get, _node_verify
 from tests.support import Platform, id_number
 
 
@@ -61,7 +62,7 @@ async def test_text_with_a_control_character_is_refused_naming_the_field(platfor
 
 
 async def test_a_decomposed_vietnamese_name_is_kept_as_sent_and_verifies_here_and_in_vc_js(platform: Platform) -> None:
-    await asyncio.to_thread(_node_ready)
+    await asyncio.to_thread(node_ready)
     nfc = f"Nguyễn Thị Thuỳ Dương {uuid.uuid4().hex[:4]}"
     nfd = unicodedata.normalize("NFD", nfc)
     assert nfd != nfc

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from tests.credentials.differential.oracle import node_ready
 from tests.credentials.factories import diploma, verify
 from tests.credentials.test_batch_events import graduated_event
-from tests.credentials.differential.oracle import node_ready
 from tests.credentials.test_interop import _get, _node_verify
 from tests.support import Platform, id_number
 

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from services.common.auth import JWKSCache, JWKSProvider, TokenVerifier
 from services.common.clock import SYSTEM_CLOCK
 from services.common.config import ServiceSettings
-from services.common.db import Database, engine_options
+from services.common.db import Database, ReadDatabase, engine_options, read_engine_options
 from services.common.errors import install_error_handlers
 from services.common.events import EventHandler, events_router
 from services.common.health import health_router
@@ -83,6 +83,7 @@ def create_service_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.http.aclose()
+            await app.state.read_db.dispose()
             await app.state.db.dispose()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
@@ -90,6 +91,9 @@ def create_service_app(
     #: shown by ``/readyz`` as ``notes`` (name → text); start-up hooks add what an operator must act on
     app.state.readiness_notes = {}
     app.state.db = Database(settings.database_url, **engine_options(settings))
+    #: read-only sessions of the endpoints that scan: on ``database_read_url`` when set, else on ``db``
+    app.state.read_db = ReadDatabase(app.state.db, settings.database_read_url,
+                                     retry_seconds=settings.db_read_retry_seconds, **read_engine_options(settings))
     app.state.store = open_store(
         settings.object_store_url,
         s3_endpoint=settings.s3_endpoint,
@@ -124,7 +128,8 @@ def create_service_app(
     )
 
     app.state.metrics = ServiceMetrics(settings.service_name, lambda: app.state.db, tuple(job_queues),
-                                       clock=lambda: app.state.clock.now())
+                                       clock=lambda: app.state.clock.now(), read_db=lambda: app.state.read_db)
+    app.state.read_db.on_fallback = app.state.metrics.read_fallbacks.inc
 
     install_error_handlers(app)
     app.include_router(health_router())

@@ -82,6 +82,21 @@ class ServiceSettings(BaseSettings):
     #: behind PgBouncer in transaction pooling mode: asyncpg's and SQLAlchemy's prepared-statement caches off and
     #: statement names unique per statement, so a statement never lands on another server connection's name
     db_pgbouncer: bool = False
+    #: a streaming replica for read-only endpoints that scan (statistics, on-the-fly reports, search facets, the
+    #: institutions map); empty: they read the primary. Endpoints whose reader must see what was just written stay
+    #: on ``database_url`` (``services/common/db.py``, ``ReadDatabase``)
+    database_read_url: str = ""
+    #: the replica's own pool per process, small on purpose: Σ replicas × (read pool + overflow) counts against
+    #: the replica's ``max_connections`` (or its PgBouncer's ``max_client_conn``), on top of the primary's count;
+    #: without a read URL there is no second pool (read sessions borrow the primary's)
+    db_read_pool_size: int = Field(default=2, ge=1)
+    db_read_max_overflow: int = Field(default=2, ge=0)
+    #: a replica that does not accept a connection within this is taken as down (read-only requests then use the
+    #: primary for ``db_read_retry_seconds`` before it is tried again)
+    db_read_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    db_read_retry_seconds: float = Field(default=30.0, gt=0)
+    #: the read URL goes through PgBouncer in transaction mode; unset: as ``db_pgbouncer``
+    db_read_pgbouncer: bool | None = None
     #: request bodies: the size of any route without a limit of its own (uploads and bulk routes have theirs), and
     #: the nesting depth and number of values of any JSON body (``services/common/limits.py``)
     max_body_bytes: int = 1024 * 1024

@@ -5,14 +5,19 @@
   with ``BEGIN IMMEDIATE`` so a read-then-write transaction never dies with "database is locked".
 * PostgreSQL uses an asyncpg pool sized from the service's settings (:func:`engine_options`: size, overflow,
   timeout, recycle, pre-ping) and a PgBouncer mode (transaction pooling: no prepared-statement caches).
+* :class:`ReadDatabase`: read-only sessions for endpoints that scan (statistics, reports, search facets), on a
+  replica when ``<SVC>_DATABASE_READ_URL`` is set, else on the primary; falls back to the primary while the
+  replica is unreachable.
 * Portable column types: :class:`UTCDateTime` (always tz-aware UTC), ``Uuid``, :data:`JSONType`.
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +25,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, Select, event, or_, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -35,6 +41,7 @@ from sqlalchemy.types import TypeDecorator, Uuid
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 _sqlite_write = contextvars.ContextVar("sqlite_write", default=False)
+log = logging.getLogger("services.db")
 
 
 def utcnow() -> datetime:
@@ -239,3 +246,170 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 #: ``scope="function"``: the commit runs before the response is sent, so a failed commit is never reported as success
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_db)]
+
+
+# -- read-only sessions, on a replica when there is one ----------------------------------------------------------
+
+
+def read_engine_options(settings: Any) -> dict[str, Any]:
+    """:func:`engine_options` for the read replica: its own small pool, a short connect timeout, and its own
+    PgBouncer mode (``db_read_pgbouncer``; unset: as the primary's)."""
+    pgbouncer = settings.db_read_pgbouncer
+    return engine_options(settings) | {
+        "pool_size": settings.db_read_pool_size,
+        "max_overflow": settings.db_read_max_overflow,
+        "pgbouncer": settings.db_pgbouncer if pgbouncer is None else pgbouncer,
+        "connect_timeout": settings.db_read_connect_timeout_seconds,
+    }
+
+
+def create_read_engine(url: str, *, connect_timeout: float = 3.0, **engine_kw: Any) -> AsyncEngine:
+    """:func:`create_engine` for a replica: a connection attempt gives up after ``connect_timeout`` seconds (asyncpg
+    waits 60 by default, and every statistics request would wait that long for a replica that is gone), and on
+    SQLite the connection refuses writes (``PRAGMA query_only``)."""
+    engine = create_engine(url, **engine_kw)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _query_only(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.close()
+
+    else:
+
+        @event.listens_for(engine.sync_engine, "do_connect")
+        def _connect_timeout(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+            cparams["timeout"] = connect_timeout
+
+    return engine
+
+
+def _read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, every transaction ``BEGIN READ ONLY`` on PostgreSQL (a statement that writes fails
+    with SQLSTATE 25006). Per transaction, not per connection, so it is right behind PgBouncer's transaction pooling
+    too; nothing is left set on a connection given back to the pool."""
+    return engine.execution_options(postgresql_readonly=True) if engine.dialect.name == "postgresql" else engine
+
+
+class ReadDatabase:
+    """Read-only sessions for the endpoints that scan many rows and may read a moment in the past: statistics,
+    reports computed on the fly, search facets, full listings. Everything else — and every endpoint whose reader
+    expects to see what was just written (read-your-writes) — stays on :class:`Database`.
+
+    * With ``url`` (``<SVC>_DATABASE_READ_URL``, a streaming replica: CloudNativePG's ``<cluster>-ro`` service or a
+      PgBouncer in front of it), sessions run there on an engine of their own with a small pool
+      (:func:`read_engine_options`). A replica lags the primary (milliseconds, seconds under a bulk load, more
+      while it catches up after a restart): what a request reads there may miss the last commits.
+    * Without, sessions run on the primary, on its engine and pool: embedded SQLite and single-database
+      deployments behave as before.
+    * Every read session is read-only on PostgreSQL, on the replica and on the primary alike: a write by mistake
+      fails at once (SQLSTATE 25006), in tests and single-database deployments as it would on a hot standby.
+      SQLite's primary is not guarded (the embedded default; the tests run the same endpoints on PostgreSQL).
+    * A replica that cannot be reached (refused, timed out, starting up, the wrong password — anything that keeps
+      a connection from opening) does not fail the request: it runs on the primary, a warning is logged and
+      ``on_fallback`` is called (the ``vet_db_read_fallbacks_total`` metric). For ``retry_seconds`` after that the
+      replica is not tried (no connect timeout per request during an outage), then the next request tries it again.
+      A replica's pool with no free connection is not an outage: that request waits (and gets the usual 503 with
+      ``Retry-After`` after ``db_pool_timeout_seconds``) rather than moving scans onto the primary. A replica lost
+      in the middle of a query answers that request 503 with ``Retry-After`` and counts as down, so the retry runs
+      on the primary.
+    """
+
+    def __init__(self, primary: Database, url: str = "", *, connect_timeout: float = 3.0, retry_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic, **engine_kw: Any) -> None:
+        self.primary = primary
+        self.url = url or None
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        #: called once per request served by the primary because the replica is unreachable
+        self.on_fallback: Callable[[], None] | None = None
+        self.engine: AsyncEngine | None = (
+            create_read_engine(url, connect_timeout=connect_timeout, **engine_kw) if url else None)
+        self._on_primary = async_sessionmaker(_read_only(primary.engine), expire_on_commit=False, autoflush=False)
+        self._on_replica = (async_sessionmaker(_read_only(self.engine), expire_on_commit=False, autoflush=False)
+                            if self.engine is not None else None)
+        self._down_until: float | None = None
+
+    @property
+    def replica_up(self) -> bool | None:
+        """None without a replica; False while requests go to the primary because it was unreachable."""
+        if self.engine is None:
+            return None
+        return not self._is_down()
+
+    def _is_down(self) -> bool:
+        return self._down_until is not None and self.clock() < self._down_until
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if not self._is_down():
+            log.warning("read replica unreachable, read-only requests use the primary for %.0f s: %s: %s",
+                        self.retry_seconds, type(exc).__name__, str(exc)[:200])
+        self._down_until = self.clock() + self.retry_seconds
+
+    def _fell_back(self) -> None:
+        if self.on_fallback is not None:
+            self.on_fallback()
+
+    async def _replica_session(self) -> AsyncSession | None:
+        """A session holding a replica connection already (so an unreachable replica is known before the endpoint
+        runs), or None: no replica, or it is down."""
+        if self._on_replica is None:
+            return None
+        if self._is_down():
+            self._fell_back()
+            return None
+        session = self._on_replica()
+        try:
+            await session.connection()  # checks a connection out (pre-pinged), opening one if needed
+        except sa_exc.TimeoutError:  # the pool is busy, the replica is not down
+            await session.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever keeps the replica from answering: the primary answers
+            await session.close()
+            self._mark_down(exc)
+            self._fell_back()
+            return None
+        if self._down_until is not None:
+            self._down_until = None
+            log.warning("read replica reachable again: read-only requests use it")
+        return session
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One read-only unit of work; its transaction is rolled back at the end (there is nothing to commit)."""
+        replica = await self._replica_session()
+        if replica is None:
+            token = _sqlite_write.set(False)
+            try:
+                async with self._on_primary() as session:
+                    yield session
+            finally:
+                _sqlite_write.reset(token)
+            return
+        async with replica:
+            try:
+                yield replica
+            except Exception as exc:
+                from services.common.retry import is_database_error, transient_reason
+
+                lost = is_database_error(exc) and transient_reason(exc) is not None
+                if lost and not isinstance(exc, sa_exc.TimeoutError):
+                    self._mark_down(exc)  # lost mid-query: the client's retry (503 Retry-After) runs on the primary
+                raise
+
+    async def dispose(self) -> None:
+        """The replica's engine only (the primary's belongs to its :class:`Database`)."""
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Request-scoped read-only session for endpoints that scan (:class:`ReadDatabase`): on the read replica when
+    one is configured. Only for GET endpoints whose readers accept data a moment old."""
+    async with request.app.state.read_db.session() as session:
+        yield session
+
+
+#: a read-only session, on the replica if there is one: see :class:`ReadDatabase` before using it
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -15,6 +15,9 @@ so no multi-process mode.
 * ``vet_outbox_events{state}`` (``pending``, ``dead``) and ``vet_outbox_oldest_pending_age_seconds`` (the
   delivery lag: how long the oldest event not yet delivered has waited), read from ``outbox_events``.
 * ``vet_db_pool_connections{state}`` (``in_use``, ``idle``), ``vet_db_pool_size``, ``vet_db_pool_max_overflow``.
+* With a read replica (``<SVC>_DATABASE_READ_URL``): ``vet_db_read_replica_up`` (0 while read-only requests use
+  the primary because the replica was unreachable), ``vet_db_read_pool_connections{state}``; always
+  ``vet_db_read_fallbacks_total`` (requests a replica should have served that the primary served).
 * ``vet_metrics_probe_up{probe}``: 1 when the scrape's query of that table worked, 0 when it failed or timed out
   (the scrape itself still answers, with the other values).
 
@@ -49,7 +52,7 @@ from prometheus_client import (
 from starlette.routing import Mount, compile_path, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.db import Database, UTCDateTime, utcnow
+from services.common.db import Database, ReadDatabase, UTCDateTime, utcnow
 
 __all__ = ["HttpMetrics", "JobQueue", "MetricsMiddleware", "ServiceMetrics", "UNMATCHED", "metrics_router"]
 
@@ -181,7 +184,8 @@ class ServiceMetrics:
     (:meth:`refresh`) from the service's database: job queues, outbox, pool."""
 
     def __init__(self, service: str, db: Callable[[], Database], queues: tuple[JobQueue, ...] = (),
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 read_db: Callable[[], ReadDatabase | None] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.http = HttpMetrics(self.registry)
         self._db = db
@@ -210,6 +214,18 @@ class ServiceMetrics:
             lambda: self._pool_stat("size"))
         Gauge("vet_db_pool_max_overflow", "Connections the pool may open beyond its size.",
               registry=self.registry).set_function(lambda: float(getattr(self._pool(), "_max_overflow", 0) or 0))
+        self.read_fallbacks = Counter("vet_db_read_fallbacks", "Read-only requests served by the primary because "
+                                      "the read replica was unreachable.", registry=self.registry)
+        replica = read_db() if read_db is not None else None
+        if replica is not None and replica.engine is not None:
+            read_engine = replica.engine
+            Gauge("vet_db_read_replica_up", "1 while read-only requests use the read replica, 0 while they use the "
+                  "primary because it was unreachable.", registry=self.registry).set_function(
+                lambda: float(bool(replica.replica_up)))
+            read_pool = Gauge("vet_db_read_pool_connections", "Connections of this process's read-replica pool, by "
+                              "state.", ["state"], registry=self.registry)
+            read_pool.labels("in_use").set_function(lambda: _stat(read_engine.pool, "checkedout"))
+            read_pool.labels("idle").set_function(lambda: _stat(read_engine.pool, "checkedin"))
 
     def _pool(self) -> Any:
         try:
@@ -218,11 +234,7 @@ class ServiceMetrics:
             return None
 
     def _pool_stat(self, name: str) -> float:
-        stat = getattr(self._pool(), name, None)
-        try:
-            return float(max(0, stat())) if callable(stat) else 0.0
-        except Exception:  # noqa: BLE001 - a pool class without this statistic
-            return 0.0
+        return _stat(self._pool(), name)
 
     async def refresh(self) -> None:
         """Read the gauges that come from tables (one query each, all at once, each bounded in time)."""
@@ -272,6 +284,14 @@ class ServiceMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _stat(pool: Any, name: str) -> float:
+    stat = getattr(pool, name, None)
+    try:
+        return float(max(0, stat())) if callable(stat) else 0.0
+    except Exception:  # noqa: BLE001 - a pool class without this statistic
+        return 0.0
 
 
 def _age(now: datetime, then: datetime | None) -> float:

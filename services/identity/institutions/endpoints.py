@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.common.auth import CurrentPrincipal
-from services.common.db import SessionDep
+from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge
 from services.common.pagination import Page, PageDep, paginate
 from services.identity.institutions import repository, service
@@ -57,13 +57,16 @@ async def list_institutions(
 @router.get(".geojson", summary="The digital map: institutions as a GeoJSON FeatureCollection (public)",
             responses={200: {"content": {"application/geo+json": {}}}})
 async def institutions_geojson(
-    session: SessionDep,
+    session: ReadSessionDep,
     province: Province = None,
     type: InstitutionType | None = None,
     ownership: Ownership | None = None,
     status: Status | None = None,
     q: Search = None,
 ) -> JSONResponse:
+    """Every institution with coordinates, read on the read replica when ``IDENTITY_DATABASE_READ_URL`` is set: the
+    whole registry for a public map, cached by clients for five minutes anyway. The registry's listing and one
+    institution (what an officer just registered or changed) are read from the primary."""
     stmt = _filters(province, type, ownership, status, q).where(
         Institution.latitude.is_not(None), Institution.longitude.is_not(None)
     ).order_by(Institution.code)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import or_, select
 
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
-from services.common.db import SessionDep, utcnow
+from services.common.db import ReadSessionDep, SessionDep, utcnow
 from services.common.errors import NotFound
 from services.common.links import link
 from services.common.pagination import Page, PageDep, paginate
@@ -260,7 +260,7 @@ async def get_scorm(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, session: Sess
 @router.get("/v1/course-reports", response_model=Report,
             summary="Enrolled, active, completed, certified by course, institution, province, audience or sex (CSV with format=csv)")
 async def course_report(
-    session: SessionDep, principal: CurrentPrincipal,
+    session: ReadSessionDep, principal: CurrentPrincipal,
     group_by: Annotated[GroupBy, Query()] = "course",
     course_id: Annotated[uuid.UUID | None, Query()] = None,
     institution: Annotated[str | None, Query(max_length=20)] = None,
@@ -268,6 +268,8 @@ async def course_report(
     audience: Annotated[Literal["student", "teacher"] | None, Query()] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
+    """Read on the read replica when ``LEARNING_DATABASE_READ_URL`` is set (a scan of the enrolments in scope;
+    counts a moment old are fine for a report). A learner's own progress is read from the primary."""
     result = await reports.report(session, principal, group_by, course_id=course_id, institution=institution, province=province,
                                   audience=audience)
     if format == "csv":
@@ -279,7 +281,9 @@ async def course_report(
 @router.get("/v1/course-reports/targets", response_model=Targets,
             summary="Progress toward the Decision 123 targets: teachers and students trained, institutions covered by type "
                     "(registry read from identity, kept for a minute)")
-async def course_targets(request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def course_targets(request: Request, session: ReadSessionDep, principal: CurrentPrincipal) -> Any:
+    """Read on the read replica when ``LEARNING_DATABASE_READ_URL`` is set, like ``/v1/course-reports``: a pilot
+    just designated may be counted a moment later."""
     return await reports.targets(request, session, principal)
 
 

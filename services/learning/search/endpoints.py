@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from services.common.auth import OptionalPrincipal
-from services.common.db import SessionDep
+from services.common.db import ReadSessionDep
 from services.common.errors import ValidationFailed
 from services.common.pagination import decode_cursor, encode_cursor
 from services.learning.library import access
@@ -62,7 +62,7 @@ Multi = Annotated[list[str] | None, Query()]
 @router.get("/v1/search", response_model=SearchResult, summary="Search the library (diacritics optional), with facets")
 async def search(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: OptionalPrincipal,
     q: Annotated[str | None, Query(max_length=200, description="words; 'ky nang giao tiep' finds 'Kỹ năng giao tiếp'")] = None,
     type: Multi = None,
@@ -75,6 +75,9 @@ async def search(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> Any:
+    """Read on the read replica when ``LEARNING_DATABASE_READ_URL`` is set: the facets count up to
+    ``search_count_limit`` matches, and a catalogue a moment old is fine to search. A learning object itself (and
+    what its author just changed) is read from the primary (``/v1/learning-objects/{id}``)."""
     query = SearchQuery(
         q=q, sort=sort, limit=limit, sample=request.app.state.settings.search_count_limit,
         filters={"type": type or [], "level": level or [], "occupation": occupation or [], "licence": licence or [],

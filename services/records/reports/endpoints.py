@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.auth import CurrentPrincipal, Principal
-from services.common.db import SessionDep, utcnow
+from services.common.db import ReadSessionDep, SessionDep, utcnow
 from services.common.errors import Conflict, Forbidden, NotFound
 from services.common.permissions import may_manage_province
 from services.records import access
@@ -25,7 +25,7 @@ REPORT_DIMENSIONS = [["level"], ["sex"], ["ethnic_minority"], ["disability"], ["
 
 @router.get("/v1/statistics", summary="Learners, statuses, new enrolments and graduates, grouped (JSON or CSV)")
 async def statistics(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: CurrentPrincipal,
     by: Annotated[str, Query(description="comma-separated: level, occupation, province, institution, sex, ethnic_minority, disability, mode, enrolment_year, graduation_year")] = "",
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
@@ -33,6 +33,9 @@ async def statistics(
     institution: str | None = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
+    """Read on the read replica when ``RECORDS_DATABASE_READ_URL`` is set: a scan of every enrolment in scope, and
+    figures a moment old are still right for an officer. Yearly reports are computed and stored on the primary
+    (their figures are frozen when submitted, and must include the sync that was just committed)."""
     dims = [d.strip() for d in by.split(",") if d.strip()]
     rows = await service.statistics(session, principal, by=dims, year=year, province=province, institution=institution)
     if format == "csv":

@@ -56,6 +56,10 @@ CHECKOV_SKIPS_BY_OVERLAY = {
     "production": set(),
 }
 
+#: services whose scanning endpoints read the databases' replicas in production (<SVC>_DATABASE_READ_URL through a
+#: read-only PgBouncer, <svc>-db-pooler-ro); credentials has no such endpoint
+READ_REPLICA_SERVICES = {"identity", "learning", "records"}
+
 #: variables that only build other variables ($(DB_PASSWORD) in a URL): not settings
 HELPER_VARIABLES = re.compile(r"^(DB_USER|DB_PASSWORD|REDIS_PASSWORD|PG_[A-Z]+_(USER|PASSWORD))$")
 
@@ -114,7 +118,8 @@ def test_each_overlay_renders_the_whole_platform(objects: tuple[dict[str, Any], 
     assert {"redis"} <= set(of_kind(objects, "Deployment"))
     assert set(of_kind(objects, "Job")) == {"vet-setup"}
     assert set(of_kind(objects, "Cluster")) == {f"{s}-db" for s in SERVICES}
-    assert set(of_kind(objects, "Pooler")) == {f"{s}-db-pooler" for s in SERVICES}
+    read_poolers = {f"{s}-db-pooler-ro" for s in READ_REPLICA_SERVICES} if overlay == "production" else set()
+    assert set(of_kind(objects, "Pooler")) == {f"{s}-db-pooler" for s in SERVICES} | read_poolers
     assert set(of_kind(objects, "ScheduledBackup")) == {f"{s}-db-daily" for s in SERVICES}
     assert set(of_kind(objects, "Tenant")) == {"vet-objects"}
     assert not of_kind(objects, "Secret"), "Secrets are created by hand, never applied by the overlay"
@@ -289,13 +294,19 @@ def test_every_variable_is_a_setting_and_every_process_loads_in_production(
                 monkeypatch.delenv(var)
 
 
-def test_each_service_uses_its_own_database_through_pgbouncer(objects: tuple[dict[str, Any], ...]) -> None:
+def test_each_service_uses_its_own_database_through_pgbouncer(objects: tuple[dict[str, Any], ...], overlay: str) -> None:
     deployments = of_kind(objects, "Deployment")
     for name, spec in SERVICES.items():
         (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
         env = environment(objects, container)
         assert env[spec.env_prefix + "DATABASE_URL"] == (
             f"postgresql+asyncpg://{name}:Generated64Alnum@{name}-db-pooler:5432/{name}?ssl=require")
+        # statistics and the like on the replicas, in production (dev's clusters have none)
+        if overlay == "production" and name in READ_REPLICA_SERVICES:
+            assert env[spec.env_prefix + "DATABASE_READ_URL"] == (
+                f"postgresql+asyncpg://{name}:Generated64Alnum@{name}-db-pooler-ro:5432/{name}?ssl=require")
+        else:
+            assert spec.env_prefix + "DATABASE_READ_URL" not in env
         # transaction pooling: asyncpg's and SQLAlchemy's statement caches off, unique statement names
         assert env[spec.env_prefix + "DB_PGBOUNCER"] == "true"
         assert env[spec.env_prefix + "OBJECT_STORE_URL"] == f"s3://vet-{name}"
@@ -318,6 +329,10 @@ def test_databases_object_store_and_backups(objects: tuple[dict[str, Any], ...],
         pooler = poolers[f"{name}-db-pooler"]["spec"]
         assert pooler["cluster"] == {"name": f"{name}-db"} and pooler["type"] == "rw"
         assert pooler["pgbouncer"]["poolMode"] == "transaction"
+        if f"{name}-db-pooler-ro" in poolers:  # the replicas only (CloudNativePG's <cluster>-ro), same pool mode
+            read = poolers[f"{name}-db-pooler-ro"]["spec"]
+            assert read["cluster"] == {"name": f"{name}-db"} and read["type"] == "ro"
+            assert read["pgbouncer"]["poolMode"] == "transaction"
         backup = of_kind(objects, "ScheduledBackup")[f"{name}-db-daily"]["spec"]
         assert backup["cluster"] == {"name": f"{name}-db"} and backup["method"] == "plugin"
         assert backup["pluginConfiguration"] == {"name": "barman-cloud.cloudnative-pg.io"}
@@ -405,6 +420,8 @@ OPERATOR_PODS = {
     **{f"{s}-db-1": {"cnpg.io/cluster": f"{s}-db", "cnpg.io/podRole": "instance"} for s in SERVICES},
     **{f"{s}-db-pooler": {"cnpg.io/poolerName": f"{s}-db-pooler", "cnpg.io/podRole": "pooler",
                           "cnpg.io/cluster": f"{s}-db"} for s in SERVICES},
+    **{f"{s}-db-pooler-ro": {"cnpg.io/poolerName": f"{s}-db-pooler-ro", "cnpg.io/podRole": "pooler",
+                             "cnpg.io/cluster": f"{s}-db"} for s in SERVICES},
     "vet-objects-pool-0-0": {"v1.min.io/tenant": "vet-objects", "v1.min.io/pool": "pool-0"},
 }
 
@@ -505,6 +522,7 @@ def test_network_policies_let_through_what_the_design_needs_and_nothing_else(
         for name in SERVICES:
             assert not ok(outsider, pods[name], ports[name])
             assert not ok(outsider, pods[f"{name}-db-pooler"], 5432)
+            assert not ok(outsider, pods[f"{name}-db-pooler-ro"], 5432)
             assert not ok(outsider, pods[f"{name}-db-1"], 5432)
         assert not ok(outsider, pods["vet-objects-pool-0-0"], 9000)
     for name in SERVICES:
@@ -516,13 +534,16 @@ def test_network_policies_let_through_what_the_design_needs_and_nothing_else(
         for other in SERVICES:
             assert ok(pods[name], pods[other], ports[other])
             assert ok(pods[name], pods[f"{other}-db-pooler"], 5432) == (name == other)
+            assert ok(pods[name], pods[f"{other}-db-pooler-ro"], 5432) == (name == other and name in READ_REPLICA_SERVICES)
             assert not ok(pods[name], pods[f"{other}-db-1"], 5432)
         assert ok(pods[name], pods["vet-objects-pool-0-0"], 9000)
         assert not ok(pods[name], pods["redis"], 6379)
         assert ok(pods[f"{name}-db-pooler"], pods[f"{name}-db-1"], 5432)
+        assert ok(pods[f"{name}-db-pooler-ro"], pods[f"{name}-db-1"], 5432)
         assert ok(pods["vet-setup"], pods[f"{name}-db-1"], 5432)
         assert ok(cnpg, pods[f"{name}-db-1"], 8000)
         assert not ok(pods["gateway"], pods[f"{name}-db-pooler"], 5432)
+        assert not ok(pods["gateway"], pods[f"{name}-db-pooler-ro"], 5432)
     assert ok(pods["gateway"], pods["redis"], 6379)
     assert not ok(pods["gateway"], pods["vet-objects-pool-0-0"], 9000)
     assert not ok(pods["gateway"], pods["vet-setup"], 8000) and not ok(pods["redis"], pods["identity"], 8001)

@@ -30,6 +30,7 @@ from services.common.logging import configure_logging
 from services.common.metrics import JobQueue, MetricsMiddleware, ServiceMetrics, metrics_router
 from services.common.middleware import RequestContextMiddleware
 from services.common.outbox import Outbox, OutboxDeliverer
+from services.common.replicas import replica_transport
 from services.common.service_client import ServiceTokenProvider
 from services.common.storage import open_store
 from services.common.storage.routes import objects_router
@@ -105,7 +106,9 @@ def create_service_app(
         secret_key=settings.secret_key,
         public_base_url=settings.public_service_url,
     )
-    app.state.http = httpx.AsyncClient(transport=http_transport, timeout=httpx.Timeout(10.0, connect=3.0))
+    # calls to other services: round robin over their replicas, failover when one cannot be reached
+    transport = replica_transport(settings.replica_groups, settings.replica_eject_seconds, http_transport)
+    app.state.http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=3.0))
     identity = settings.identity_url.rstrip("/")
     app.state.verifier = TokenVerifier(
         # identity reads its own keys from its database: no refetch throttle needed there
@@ -124,7 +127,8 @@ def create_service_app(
     app.state.clock = SYSTEM_CLOCK
     app.state.deliverer = OutboxDeliverer(
         app.state.db, app.state.http, app.state.tokens, max_delay=settings.outbox_max_delay_seconds,
-        health_poll_seconds=settings.outbox_health_poll_seconds, clock=lambda: app.state.clock,
+        health_poll_seconds=settings.outbox_health_poll_seconds, lease_seconds=settings.outbox_lease_seconds,
+        clock=lambda: app.state.clock,
     )
 
     app.state.metrics = ServiceMetrics(settings.service_name, lambda: app.state.db, tuple(job_queues),
@@ -143,7 +147,8 @@ def create_service_app(
 
     # keys belong to the caller the middleware verified itself (never to an unverified token, never to anonymous callers)
     app.add_middleware(IdempotencyMiddleware, db_getter=lambda: app.state.db, verifier_getter=lambda: app.state.verifier,
-                       secret=settings.secret_key.encode(), exempt=idempotency_exempt)
+                       secret=settings.secret_key.encode(), exempt=idempotency_exempt,
+                       lease_seconds=settings.idempotency_lease_seconds)
     app.add_middleware(ForwardedPrefix)  # links right behind the gateway (X-Forwarded-Prefix)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])

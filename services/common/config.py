@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.replicas import replica_list
 
 DEV_SECRET_PREFIX = "dev-only-"
 
@@ -31,7 +33,8 @@ class ServiceSettings(BaseSettings):
     public_object_store_url: str = ""
     #: signs folder-store download URLs and anything else service-local
     secret_key: str = DEV_SECRET_PREFIX + "change-me"
-    #: where identity publishes its JWKS; tokens are checked locally against it
+    #: where identity publishes its JWKS; tokens are checked locally against it. Several replicas: a comma-separated
+    #: (or JSON) list; the first is kept here, calls go to all of them (``services/common/replicas.py``)
     identity_url: str = "http://127.0.0.1:8001"
     jwt_issuer: str = "http://127.0.0.1:8001"
     #: this service's own client-credentials identity for service-to-service calls and event delivery
@@ -40,8 +43,11 @@ class ServiceSettings(BaseSettings):
     #: public base URL of the platform (gateway), used in links handed to clients
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
-    #: event type (or prefix ending in ``*``) → receivers' ``/v1/events`` URLs, as JSON in the environment
+    #: event type (or prefix ending in ``*``) → receivers' ``/v1/events`` URLs, as JSON in the environment. A
+    #: receiver with several replicas is one comma-separated string of their URLs; the first names it in the outbox
     event_routes: dict[str, list[str]] = {}
+    #: a replica of another service that refused a connection is skipped this long by service-to-service calls
+    replica_eject_seconds: float = Field(default=10.0, ge=0)
     #: CORS origins allowed to call this service directly (the gateway has its own list)
     cors_origins: list[str] = []
     outbox_enabled: bool = True
@@ -50,6 +56,8 @@ class ServiceSettings(BaseSettings):
     outbox_max_delay_seconds: float = 60.0
     #: while a receiver is down, its ``/readyz`` is polled this often; its events are sent as soon as it answers
     outbox_health_poll_seconds: float = 5.0
+    #: a replica that claimed events to send and died holding them: another replica takes them after this long
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
     #: transient failures (database connection, another service, timeouts) in background jobs: the longest wait
     #: between two tries, and how long an outage is waited out before the job fails (0: for ever)
     retry_max_delay_seconds: float = 60.0
@@ -61,6 +69,9 @@ class ServiceSettings(BaseSettings):
     idempotency_retention_hours: float = 168.0
     #: how often expired keys are purged
     idempotency_purge_seconds: float = 900.0
+    #: a request with an ``Idempotency-Key`` whose replica died before it answered: a repeat gets 409 (with
+    #: ``Retry-After``) until this long after the first began, then runs again
+    idempotency_lease_seconds: float = Field(default=120.0, gt=0)
     #: ``GET /metrics`` (Prometheus) on the service's own port; the gateway never routes it
     metrics_enabled: bool = True
     #: the connection pool of one process (one replica): at most ``db_pool_size + db_max_overflow`` connections to
@@ -102,6 +113,29 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_json_depth: int = 64
     max_json_elements: int = 100_000
+
+    #: the other services' replica lists named by the settings above (each: two URLs or more)
+    _replica_groups: list[list[str]] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _replica_lists(self) -> "ServiceSettings":
+        """A URL setting naming several replicas keeps the first; the lists go to the internal client's transport."""
+        groups = [replica_list(self.identity_url)]
+        self.identity_url = groups[0][0]
+        routes: dict[str, list[str]] = {}
+        for pattern, receivers in self.event_routes.items():
+            routes[pattern] = []
+            for receiver in receivers:
+                groups.append(replica_list(receiver))
+                routes[pattern].append(groups[-1][0])
+        self.event_routes = routes
+        self._replica_groups = [g for g in groups if len(g) > 1]
+        return self
+
+    @property
+    def replica_groups(self) -> list[list[str]]:
+        """The replica lists of the services this one calls (empty when each is one URL)."""
+        return self._replica_groups
 
     @model_validator(mode="after")
     def _defaults_and_production_guard(self) -> "ServiceSettings":

@@ -10,6 +10,8 @@ Failures (the retry policy, README "Events and jobs through outages"):
 * **transient** — a connection error, a timeout, HTTP 408, 429 or 5xx, the service's own token not obtainable:
   the event stays ``pending`` and is tried again after a capped exponential back-off (1 s doubling to
   ``max_delay``, 60 s by default; a receiver's ``Retry-After`` is honoured up to that cap). It never becomes dead.
+* **in progress** — 409 with ``Retry-After``: the receiver is still processing an earlier delivery of the same event
+  (its ``Idempotency-Key``), perhaps on a replica that died mid-request; tried again after ``Retry-After``.
 * **permanent** — any other 4xx from the receiver (it refuses this event): the event becomes ``dead`` and stays
   listed (``GET /v1/admin/outbox?state=dead``) until re-driven (``POST /v1/admin/outbox/redrive``,
   ``python -m services outbox redrive``).
@@ -223,6 +225,9 @@ class OutboxDeliverer:
         error = f"HTTP {status}: {resp.text[:500]}"
         if status in TRANSIENT_STATUSES or status >= 500:
             return Attempt(receiver_down=status in RECEIVER_DOWN_STATUSES, error=error, retry_after=_retry_after(resp))
+        if status == 409 and _retry_after(resp) is not None:
+            # the first delivery of this event (same Idempotency-Key) is still running, or its replica died: later
+            return Attempt(error=error, retry_after=_retry_after(resp))
         return Attempt(permanent=True, error=error)
 
     async def _record(self, row: OutboxEvent, attempt: Attempt) -> None:

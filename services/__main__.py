@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -66,26 +67,32 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
                  replicas: dict[str, list[int]] | None = None) -> dict[str, str]:
     """Environment that wires the processes together; values already in the environment win.
 
-    ``replicas``: every service's ports when it runs several processes (:func:`replica_ports`): the gateway gets
-    them all (``GATEWAY_<SVC>_URL`` as a comma-separated list); the services reach each other at the first.
+    ``replicas``: every service's ports when it runs several processes (:func:`replica_ports`): every URL naming a
+    service lists them all, comma-separated — the gateway's ``GATEWAY_<SVC>_URL``, the services' ``<SVC>_IDENTITY_URL``
+    and each receiver in ``<SVC>_EVENT_ROUTES`` (their calls go round robin and fail over:
+    ``services/common/replicas.py``). Identifiers stay one URL: the token issuer, the VNeID stand-in's issuer.
 
     ``production``: every process in production mode (``<SVC>_ENVIRONMENT``, ``GATEWAY_ENVIRONMENT``: that one is
     forced), no development VNeID stand-in (configure ``IDENTITY_VNEID_*`` for the real provider); databases and
     the object store still default to ``var_dir`` unless the environment names PostgreSQL and S3."""
-    identity = f"http://{host}:{ports['identity']}"
+    urls = {name: [f"http://{host}:{port}" for port in (replicas or {}).get(name, [ports[name]])] for name in SERVICES}
+    identity = urls["identity"][0]
     gateway = f"http://{host}:{gateway_port}"
     objects = f"file://{var_dir / 'objects'}"
+
+    def receiver(name: str) -> str:
+        """One receiver of events: its replicas' ``/v1/events``, comma-separated."""
+        return ",".join(f"{url}/v1/events" for url in urls[name])
+
     env: dict[str, str] = {}
     for name, spec in SERVICES.items():
         p = spec.env_prefix
         env[p + "DATABASE_URL"] = f"sqlite+aiosqlite:///{var_dir / (name + '.db')}"
         env[p + "OBJECT_STORE_URL"] = objects
-        env[p + "IDENTITY_URL"] = identity
+        env[p + "IDENTITY_URL"] = ",".join(urls["identity"])
         env[p + "JWT_ISSUER"] = identity
         env[p + "PUBLIC_BASE_URL"] = gateway
-        env["GATEWAY_" + name.upper() + "_URL"] = ",".join(
-            f"http://{host}:{port}" for port in (replicas or {}).get(name, [ports[name]])
-        )
+        env["GATEWAY_" + name.upper() + "_URL"] = ",".join(urls[name])
     env["GATEWAY_JWT_ISSUER"] = identity
     # SCORM / cmi5 packages run in sandboxed frames (an opaque origin: their requests say ``Origin: null``) and
     # report to the xAPI endpoints with the launch's own credentials, never cookies
@@ -97,12 +104,9 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
         env["IDENTITY_VNEID_CLIENT_ID"] = "vet-platform-dev"
         env["IDENTITY_VNEID_CLIENT_SECRET"] = "dev-only-vneid-client-secret"
         env["IDENTITY_VNEID_REDIRECT_URI"] = f"{gateway}/api/identity/v1/auth/vneid/callback"
-    env["RECORDS_EVENT_ROUTES"] = f'{{"vn.vet.records.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
-    env["LEARNING_EVENT_ROUTES"] = f'{{"vn.vet.learning.*": ["http://{host}:{ports["credentials"]}/v1/events"]}}'
-    env["CREDENTIALS_EVENT_ROUTES"] = (
-        f'{{"vn.vet.credentials.*": ["http://{host}:{ports["records"]}/v1/events", '
-        f'"http://{host}:{ports["learning"]}/v1/events"]}}'
-    )
+    env["RECORDS_EVENT_ROUTES"] = json.dumps({"vn.vet.records.*": [receiver("credentials")]})
+    env["LEARNING_EVENT_ROUTES"] = json.dumps({"vn.vet.learning.*": [receiver("credentials")]})
+    env["CREDENTIALS_EVENT_ROUTES"] = json.dumps({"vn.vet.credentials.*": [receiver("records"), receiver("learning")]})
     wired = {k: os.environ.get(k, v) for k, v in env.items()}
     if production:
         wired |= {spec.env_prefix + "ENVIRONMENT": "production" for spec in SERVICES.values()} | {"GATEWAY_ENVIRONMENT": "production"}

@@ -218,6 +218,37 @@ def test_run_with_replicas_gives_the_gateway_every_process(monkeypatch: pytest.M
     }
 
 
+def test_run_with_replicas_gives_every_service_every_replica_it_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The services' settings from the runner's environment: identity's replicas and each event receiver's, the
+    first kept as the URL the settings name (the outbox's destination), the lists for the internal client."""
+    from services.__main__ import platform_env, replica_ports
+    from services.credentials.config import CredentialsSettings
+    from services.records.config import RecordsSettings
+    from services.registry import SERVICES
+
+    ports = {name: spec.port for name, spec in SERVICES.items()}
+    replicas = replica_ports(ports, {n: 2 for n in SERVICES} | {"records": 3})
+    for key in list(platform_env("127.0.0.1", ports, 8000, tmp_path)):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in platform_env("127.0.0.1", ports, 8000, tmp_path, replicas=replicas).items():
+        monkeypatch.setenv(key, value)
+    records, credentials = RecordsSettings(), CredentialsSettings()
+    assert records.identity_url == records.jwt_issuer == "http://127.0.0.1:8001"
+    assert records.event_routes == {"vn.vet.records.*": ["http://127.0.0.1:8004/v1/events"]}
+    assert records.replica_groups == [["http://127.0.0.1:8001", "http://127.0.0.1:8101"],
+                                      ["http://127.0.0.1:8004/v1/events", "http://127.0.0.1:8104/v1/events"]]
+    assert credentials.event_routes == {"vn.vet.credentials.*": ["http://127.0.0.1:8003/v1/events", "http://127.0.0.1:8002/v1/events"]}
+    assert credentials.replica_groups[1:] == [
+        ["http://127.0.0.1:8003/v1/events", "http://127.0.0.1:8103/v1/events", "http://127.0.0.1:8203/v1/events"],
+        ["http://127.0.0.1:8002/v1/events", "http://127.0.0.1:8102/v1/events"]]
+    # one process each: one URL each, and the internal client as it always was
+    for key in list(platform_env("127.0.0.1", ports, 8000, tmp_path)):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in platform_env("127.0.0.1", ports, 8000, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    assert RecordsSettings().replica_groups == [] and CredentialsSettings().replica_groups == []
+
+
 def test_run_refuses_replicas_that_would_share_a_port(capsys: pytest.CaptureFixture[str]) -> None:
     from services.__main__ import main
 

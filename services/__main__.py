@@ -2,7 +2,9 @@
 
 * ``migrate [--revision head] [service…]`` / ``downgrade [--revision base] service…``
 * ``seed``: migrate every service to head, then load the demo data (development only, idempotent)
-* ``run``: migrate, seed, start the four services and the gateway, stop them all cleanly on Ctrl-C / SIGTERM.
+* ``run``: migrate, seed, start the four services and the gateway, stop them all cleanly on Ctrl-C / SIGTERM. A
+  process that exits meanwhile is started again after a back-off (``--restart-delay``, 1 s, doubling to 30 s while
+  it keeps failing; ``services/supervisor.py``); the others go on.
   ``run --replicas N`` (or ``--replicas SERVICE=N``, repeatable): N processes of each (or that) service, replica k
   on the service's port + 100·k (records: 8003, 8103, 8203 …); the gateway is given all of them.
   ``run --production``: the same processes in production mode on one machine — secrets from the environment, no
@@ -39,6 +41,7 @@ import httpx
 
 from services.common.migrations import downgrade, upgrade
 from services.registry import GATEWAY_PORT, SERVICES
+from services.supervisor import Supervisor
 
 
 #: replica k of a service listens on its port + k × this
@@ -161,15 +164,27 @@ def _die_with_parent() -> None:
         pass
 
 
+def start_process(host: str, name: str, factory: str, port: int, log_level: str) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port),
+           "--log-level", log_level, "--no-access-log"]
+    if name == "gateway":  # its own server settings: header timeout, no uvicorn X-Forwarded-For handling
+        cmd = [sys.executable, "-m", "gateway", "--host", host, "--port", str(port), "--log-level", log_level]
+    return subprocess.Popen(cmd, env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent)
+
+
 def start_processes(host: str, plan: list[tuple[str, str, int]], log_level: str) -> dict[str, subprocess.Popen[bytes]]:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, factory, port in plan:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port),
-               "--log-level", log_level, "--no-access-log"]
-        if name == "gateway":  # its own server settings: header timeout, no uvicorn X-Forwarded-For handling
-            cmd = [sys.executable, "-m", "gateway", "--host", host, "--port", str(port), "--log-level", log_level]
-        procs[name] = subprocess.Popen(cmd, env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent)
+        procs[name] = start_process(host, name, factory, port, log_level)
+        print(f"started {name} on port {port} (pid {procs[name].pid})", flush=True)
     return procs
+
+
+def _serving(host: str, port: int) -> bool:
+    try:
+        return httpx.get(f"http://{host}:{port}/healthz", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def stop_processes(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
@@ -264,11 +279,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 + "\nPress Ctrl-C to stop.",
                 flush=True,
             )
+        # a process that exits is started again after a back-off; the other replicas carry its work meanwhile
+        entries = {name: (factory, port) for name, factory, port in plan}
+        supervisor = Supervisor(
+            procs, spawn=lambda name: start_process(args.host, name, *entries[name], args.log_level),
+            healthy=lambda name: _serving(args.host, entries[name][1]),
+            log=lambda line: print(line, file=sys.stderr, flush=True), first_delay=args.restart_delay,
+        )
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; stopping everything", file=sys.stderr, flush=True)
-                    return 1
+            supervisor.tick()
             time.sleep(0.3)
         return 0
     except RuntimeError as exc:
@@ -488,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="processes per service (all, or one service; repeatable): replica k on the service's "
                             f"port + {REPLICA_PORT_STEP}·k, the gateway round-robins over them. Several processes "
                             "of a service are meant for PostgreSQL (<SVC>_DATABASE_URL): on SQLite they take turns writing one file")
+    p_run.add_argument("--restart-delay", type=float, default=1.0, metavar="SECONDS",
+                       help="a process that exits is started again after this long, doubling (up to 30 s) while it "
+                            "keeps exiting within a minute of starting")
     p_boot = sub.add_parser("bootstrap", help="first start: the services' machine clients and the first platform administrator")
     p_boot.add_argument("--admin-username", help="the first platform administrator (created only if none exists)")
     p_boot.add_argument("--admin-full-name", default="Platform administrator")

@@ -4,6 +4,7 @@ temporary SQLite files: a token through the gateway, every service's /readyz thr
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -91,6 +92,35 @@ def test_the_readme_demos_pass_against_the_running_platform(running, demo: str) 
     done = subprocess.run([sys.executable, str(ROOT / "demo" / f"{demo}.py"), base], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{demo} demo failed:\n{done.stdout}\n{done.stderr}"
     assert done.stdout.rstrip().endswith(f"{demo} demo: OK"), done.stdout
+
+
+def wait_for_line(log: Path, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+    """The first line of the runner's output matching ``pattern``, waited for."""
+    deadline = time.monotonic() + timeout
+    while not (found := re.search(pattern, log.read_text(errors="replace"), re.MULTILINE)):
+        assert time.monotonic() < deadline, f"no line matching {pattern!r} in time:\n{log.read_text()}"
+        time.sleep(0.1)
+    return found
+
+
+def test_a_killed_service_process_is_restarted_and_serves_again(running) -> None:
+    """One process per service: ``kill -9`` of learning's process; the runner logs it, starts it again after its
+    back-off, says when it serves, and every other process goes on (same pids)."""
+    base, proc, ports, gateway, var = running
+    log = var / "run.log"
+    pids = {m[1]: int(m[2]) for m in re.finditer(r"^started (\S+) on port \d+ \(pid (\d+)\)$", log.read_text(), re.MULTILINE)}
+    assert set(pids) == {*SERVICES, "gateway"}
+    os.kill(pids["learning"], signal.SIGKILL)
+    wait_for_line(log, rf"^learning \(pid {pids['learning']}\) was killed by SIGKILL; restarting it in 1 s$")
+    restarted = int(wait_for_line(log, r"^learning restarted \(pid (\d+), restart 1\)$")[1])
+    wait_for_line(log, rf"^learning \(pid {restarted}\) is serving again after ")
+    with httpx.Client(base_url=base, timeout=10) as c:
+        assert c.get("/api/learning/readyz").status_code == 200
+    assert proc.poll() is None
+    for name, pid in pids.items():
+        if name != "learning":
+            os.kill(pid, 0)  # still the same process
+    assert "restarted" not in log.read_text().replace("learning restarted", "")
 
 
 def test_ctrl_c_stops_every_process_and_frees_the_ports(running) -> None:

@@ -364,4 +364,6 @@ def test_two_replicas_of_everything_one_of_records_and_credentials_killed_mid_wo
         # -- no request failed that a retry would have saved; the POSTs sent again are the contract's -------------
         print(f"\nreplica kill: {at_kill}; " + ", ".join(f"{k} at {v:.1f} s" for k, v in marks.items())
               + f"; {c.requests} requests, POSTs sent again with their key: {dict(c.post_retries) or 'none'}")
+        # each resend answered a dead replica's refusal or a key still in progress; the gateway ejects a dead replica at
+        # its first refusal, so only the POSTs in flight around the kill can need one
         assert sum(c.post_retries.values()) <= 4, c.post_retries

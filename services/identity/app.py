@@ -10,32 +10,32 @@ from fastapi import FastAPI
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.identity.config import IdentitySettings
+from services.identity.context import IdentityContext
 from services.identity.accounts.endpoints import router as accounts_router
-from services.identity.accounts.service import SessionService
 from services.identity.audit.endpoints import router as audit_router
 from services.identity.institutions.endpoints import MAX_CSV_BYTES
 from services.identity.institutions.endpoints import router as institutions_router
 from services.identity.persons.endpoints import router as persons_router
 from services.identity.tokens.endpoints import router as tokens_router
-from services.identity.tokens.service import TokenService
-from services.identity.vneid.client import OidcClient
 from services.identity.vneid.endpoints import router as vneid_router
 from services.identity.devoidc import ProviderState, dev_oidc_router
-from services.identity.devsecrets import report_at_start as report_development_secrets
+from services.identity.devsecrets import report_at_start
 
 
 def create_app(settings: IdentitySettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or IdentitySettings()
-    token_service = TokenService(settings)
-    app: FastAPI
+    ctx: IdentityContext
 
     async def local_jwks() -> dict[str, Any]:
-        async with app.state.db.session(write=False) as session:
-            return await token_service.jwks(session)
+        async with ctx.db.session(write=False) as session:
+            return await ctx.tokens.jwks(session)
 
     async def ensure_key(app: FastAPI) -> None:
-        async with app.state.db.session(write=True) as session:
-            await token_service.ensure_signing_key(session)
+        async with ctx.db.session(write=True) as session:
+            await ctx.tokens.ensure_signing_key(session)
+
+    async def report_development_secrets(app: FastAPI) -> None:
+        await report_at_start(ctx.settings, ctx.db, ctx.tokens, app.state.readiness_notes)
 
     app = create_service_app(
         settings,
@@ -52,9 +52,8 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         "POST /v1/institutions/import": BodyLimit(MAX_CSV_BYTES, json=False),  # CSV, read row by row
         "POST /v1/persons/resolve": BodyLimit(4 * MiB, max_json_elements=200_000),  # up to 10,000 persons
     })
-    app.state.token_service = token_service
-    app.state.session_service = SessionService(token_service)
-    app.state.oidc = OidcClient(settings, app.state.http)
+    ctx = IdentityContext.create(settings, app.state.db, app.state.http)
+    app.state.identity = ctx
     if settings.dev_oidc_enabled and settings.environment != "production":
         provider = ProviderState(
             issuer=settings.jwt_issuer.rstrip("/") + "/dev-oidc",
@@ -63,6 +62,5 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
             redirect_uris=[settings.vneid_redirect_uri],
             public_url=settings.dev_oidc_public_url,
         )
-        app.state.dev_oidc = provider
         app.include_router(dev_oidc_router(provider))
     return app

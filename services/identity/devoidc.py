@@ -172,5 +172,4 @@ def create_provider_app(state: ProviderState) -> FastAPI:
     """The provider as its own app (tests run it as a separate server)."""
     app = FastAPI(title="VNeID stand-in (development only)")
     app.include_router(dev_oidc_router(state, prefix=""))
-    app.state.provider = state
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.config import DEV_SECRET_PREFIX
 
 if TYPE_CHECKING:
+    from services.common.db import Database
     from services.identity.config import IdentitySettings
     from services.identity.tokens.service import TokenService
 
@@ -75,21 +76,21 @@ async def find_development_secrets(session: AsyncSession, tokens: "TokenService"
     return found
 
 
-async def report_at_start(app: Any) -> None:
-    """Start-up hook (production): log each enabled client and account holding a development secret and say so
-    in ``/readyz`` (``notes.development_secrets``; readiness itself is not withdrawn: they are refused at sign-in)."""
-    settings = app.state.settings
+async def report_at_start(settings: "IdentitySettings", db: "Database", tokens: "TokenService",
+                          readiness_notes: dict[str, str]) -> None:
+    """Start-up (production): log each enabled client and account holding a development secret and say so in
+    ``/readyz`` (``notes.development_secrets``; readiness itself is not withdrawn: they are refused at sign-in)."""
     if settings.environment != "production":
         return
-    async with app.state.db.session(write=False) as session:
-        found = await find_development_secrets(session, app.state.token_service)
+    async with db.session(write=False) as session:
+        found = await find_development_secrets(session, tokens)
     if not found:
         return
     names = ", ".join(map(str, found))
     log.warning("development secrets stored in identity's database, refused at sign-in in production: %s; "
                 "disable them with `python -m services bootstrap --disable-development-secrets`", names)
     clients = sum(1 for f in found if f.kind == "client")
-    app.state.readiness_notes["development_secrets"] = (
+    readiness_notes["development_secrets"] = (
         f"{clients} client(s) and {len(found) - clients} account(s) hold development secrets and are refused at "
         "sign-in; see the log, and run `python -m services bootstrap --disable-development-secrets`"
     )

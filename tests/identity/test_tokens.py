@@ -150,9 +150,9 @@ async def test_forged_and_expired_tokens_are_rejected(platform: Platform) -> Non
     # correctly signed by identity, but expired
     import time
 
-    identity = platform.apps["identity"].state
+    identity = platform.apps["identity"].state.identity  # the service's IdentityContext
     async with identity.db.session() as session:
-        expired = await identity.token_service.sign(
+        expired = await identity.tokens.sign(
             session, claims_of(real) | {"exp": int(time.time()) - 10, "iat": int(time.time()) - 100}
         )
     async with platform.client("records") as c:

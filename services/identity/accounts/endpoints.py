@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal, Principal
-from services.common.client_ip import client_address, trusted_proxies
-from services.common.db import SessionDep
-from services.common.db import utcnow
+from services.common.db import Database, SessionDep, utcnow
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.permissions import is_national_officer
 from services.identity.accounts import flows, grants, passwords, throttle
@@ -26,38 +24,23 @@ from services.identity.accounts.schemas import (
     PasswordChange,
     SessionTokens,
 )
-from services.identity.accounts.service import SessionService
 from services.identity.audit import service as audit
+from services.identity.context import ClientIp, IdentityCtxDep
 from services.identity.models import Account, Membership
 
 router = APIRouter(tags=["accounts"])
 
 
-async def sessions_of(request: Request) -> SessionService:
-    return request.app.state.session_service
-
-
-Sessions = Annotated[SessionService, Depends(sessions_of)]
-
-
-def client_ip(request: Request) -> str:
-    """The caller's address: the right-most hop of X-Forwarded-For that is not one of the configured proxies
-    (a client's own X-Forwarded-For entries are never reached)."""
-    peer = request.client.host if request.client else None
-    trusted = trusted_proxies(tuple(request.app.state.settings.trusted_proxies))
-    return client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
-
-
 @router.post("/v1/auth/login", response_model=SessionTokens, summary="Staff sign-in with username and password")
-async def login(body: LoginRequest, request: Request, sessions: Sessions, response: Response) -> Any:
-    tokens = await flows.password_login(request.app.state.db, sessions, body.username, body.password, client_ip(request))
+async def login(body: LoginRequest, ctx: IdentityCtxDep, ip: ClientIp, response: Response) -> Any:
+    tokens = await flows.password_login(ctx.db, ctx.sessions, body.username, body.password, ip)
     response.headers["Cache-Control"] = "no-store"
     return tokens
 
 
 @router.post("/v1/auth/logout", status_code=204, summary="End the sign-in session (revokes its refresh tokens)")
-async def logout(body: LogoutRequest, request: Request, sessions: Sessions) -> Response:
-    await flows.logout(request.app.state.db, sessions, body.refresh_token, client_ip(request))
+async def logout(body: LogoutRequest, ctx: IdentityCtxDep, ip: ClientIp) -> Response:
+    await flows.logout(ctx.db, ctx.sessions, body.refresh_token, ip)
     return Response(status_code=204)
 
 
@@ -84,16 +67,16 @@ async def me(session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
 
 
 @router.post("/v1/auth/password", status_code=204, summary="Change your password (ends every session of the account)")
-async def change_password(body: PasswordChange, request: Request, principal: CurrentPrincipal, sessions: Sessions) -> Response:
+async def change_password(body: PasswordChange, ctx: IdentityCtxDep, ip: ClientIp, principal: CurrentPrincipal) -> Response:
     if not principal.sub.startswith("account:"):
         raise Forbidden("Only people have accounts; this token belongs to a machine client.")
-    await flows.change_password(request.app.state.db, sessions, uuid.UUID(principal.sub.split(":", 1)[1]), principal,
-                                body.current_password, body.new_password, client_ip(request))
+    await flows.change_password(ctx.db, ctx.sessions, uuid.UUID(principal.sub.split(":", 1)[1]), principal,
+                                body.current_password, body.new_password, ip)
     return Response(status_code=204)
 
 
 @router.post("/v1/accounts", response_model=AccountRead, status_code=201, summary="Create a staff account")
-async def create_account(body: AccountCreate, request: Request, session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
+async def create_account(body: AccountCreate, ctx: IdentityCtxDep, ip: ClientIp, session: SessionDep, principal: CurrentPrincipal) -> AccountRead:
     """Who may grant which role: see ``accounts/grants.py``; refusals are audited too."""
     reason = None
     if not body.memberships and not (grants.is_platform_admin(principal) or is_national_officer(principal)):
@@ -101,8 +84,8 @@ async def create_account(body: AccountCreate, request: Request, session: Session
     for m in body.memberships:
         reason = reason or grants.why_not(principal, m.role, m.at)
     if reason:
-        await grants.refuse(request.app.state.db, principal, reason, action="account.created", target_type="account",
-                            target_id=body.username, ip=client_ip(request),
+        await grants.refuse(ctx.db, principal, reason, action="account.created", target_type="account",
+                            target_id=body.username, ip=ip,
                             details={"username": body.username, "memberships": [m.model_dump() for m in body.memberships]})
     problems = passwords.policy_errors(body.password, username=body.username)
     if problems:
@@ -122,11 +105,11 @@ async def create_account(body: AccountCreate, request: Request, session: Session
 
 
 @router.post("/v1/accounts/{account_id}/memberships", response_model=MembershipRead, status_code=201, summary="Grant a role")
-async def grant(account_id: uuid.UUID, body: MembershipIn, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def grant(account_id: uuid.UUID, body: MembershipIn, ctx: IdentityCtxDep, ip: ClientIp, session: SessionDep, principal: CurrentPrincipal) -> Any:
     reason = grants.why_not(principal, body.role, body.at, target_sub=f"account:{account_id}")
     if reason:
-        await grants.refuse(request.app.state.db, principal, reason, action="membership.granted", target_type="account",
-                            target_id=str(account_id), details=body.model_dump(), ip=client_ip(request))
+        await grants.refuse(ctx.db, principal, reason, action="membership.granted", target_type="account",
+                            target_id=str(account_id), details=body.model_dump(), ip=ip)
     if await session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}.")
     existing = await session.scalar(select(Membership).where(Membership.account_id == account_id, Membership.at == body.at, Membership.role == body.role))
@@ -140,15 +123,15 @@ async def grant(account_id: uuid.UUID, body: MembershipIn, request: Request, ses
 
 
 @router.delete("/v1/accounts/{account_id}/memberships/{membership_id}", status_code=204, summary="Revoke a role")
-async def revoke(account_id: uuid.UUID, membership_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Response:
+async def revoke(account_id: uuid.UUID, membership_id: uuid.UUID, ctx: IdentityCtxDep, ip: ClientIp, session: SessionDep, principal: CurrentPrincipal) -> Response:
     """Who may revoke a role: whoever may grant it (giving up one's own roles is allowed)."""
     m = await session.get(Membership, membership_id)
     if m is None or m.account_id != account_id:
         raise NotFound(f"No membership {membership_id}.")
     reason = grants.why_not(principal, m.role, m.at)
     if reason:
-        await grants.refuse(request.app.state.db, principal, reason, action="membership.revoked", target_type="account",
-                            target_id=str(account_id), details={"at": m.at, "role": m.role}, ip=client_ip(request),
+        await grants.refuse(ctx.db, principal, reason, action="membership.revoked", target_type="account",
+                            target_id=str(account_id), details={"at": m.at, "role": m.role}, ip=ip,
                             request_session=session)
     await session.delete(m)
     audit.record(session, actor=principal, action="membership.revoked", target_type="account", target_id=str(account_id),
@@ -156,7 +139,7 @@ async def revoke(account_id: uuid.UUID, membership_id: uuid.UUID, request: Reque
     return Response(status_code=204)
 
 
-async def _manageable_account(request: Request, session: Any, principal: Principal, account_id: uuid.UUID, action: str) -> Account:
+async def _manageable_account(db: Database, ip: str, session: Any, principal: Principal, account_id: uuid.UUID, action: str) -> Account:
     """The account, if the caller may grant every role it holds (and it is not the caller's own)."""
     account = await session.get(Account, account_id)
     if account is None:
@@ -170,31 +153,31 @@ async def _manageable_account(request: Request, session: Any, principal: Princip
     else:
         reason = next((r for m in held if (r := grants.why_not(principal, m.role, m.at))), None)
     if reason:
-        await grants.refuse(request.app.state.db, principal, reason, action=action, target_type="account",
-                            target_id=str(account_id), details={}, ip=client_ip(request), request_session=session)
+        await grants.refuse(db, principal, reason, action=action, target_type="account",
+                            target_id=str(account_id), details={}, ip=ip, request_session=session)
     return account
 
 
 @router.post("/v1/accounts/{account_id}/unlock", status_code=204,
              summary="End every sign-in wait of an account (whoever may grant all its roles)")
-async def unlock(account_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    account = await _manageable_account(request, session, principal, account_id, "account.unlocked")
+async def unlock(account_id: uuid.UUID, ctx: IdentityCtxDep, ip: ClientIp, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    account = await _manageable_account(ctx.db, ip, session, principal, account_id, "account.unlocked")
     cleared = await throttle.clear_account(session, account.username)
     audit.record(session, actor=principal, action="account.unlocked", target_type="account", target_id=str(account_id),
-                 ip=client_ip(request), details={"keys_cleared": cleared})
+                 ip=ip, details={"keys_cleared": cleared})
     return Response(status_code=204)
 
 
 @router.patch("/v1/accounts/{account_id}", response_model=AccountRead,
               summary="Disable an account (the one permanent lock: it also ends every session) or enable it again")
-async def update_account(account_id: uuid.UUID, body: AccountUpdate, request: Request, session: SessionDep,
-                         principal: CurrentPrincipal, sessions: Sessions) -> AccountRead:
-    account = await _manageable_account(request, session, principal, account_id, "account.updated")
+async def update_account(account_id: uuid.UUID, body: AccountUpdate, ctx: IdentityCtxDep, ip: ClientIp, session: SessionDep,
+                         principal: CurrentPrincipal) -> AccountRead:
+    account = await _manageable_account(ctx.db, ip, session, principal, account_id, "account.updated")
     if body.active is not None and body.active != account.active:
         account.active = body.active
-        revoked = 0 if body.active else await sessions.revoke_account(session, account.id, "account_disabled")
+        revoked = 0 if body.active else await ctx.sessions.revoke_account(session, account.id, "account_disabled")
         audit.record(session, actor=principal, action="account.enabled" if body.active else "account.disabled",
-                     target_type="account", target_id=str(account_id), ip=client_ip(request),
+                     target_type="account", target_id=str(account_id), ip=ip,
                      details={"sessions_revoked": revoked})
     await session.flush()
     return await _read(session, account)

@@ -11,11 +11,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from services.common.auth import Principal, require_scopes
-from services.common.db import SessionDep
+from services.common.db import Database, SessionDep
 from services.common.errors import BadRequest, NotFound, ValidationFailed
 from services.common.pagination import Page, PageDep, paginate
 from services.identity.accounts import grants
+from services.identity.accounts.flows import refresh_grant
 from services.identity.audit import service as audit
+from services.identity.context import ClientIp, IdentityCtxDep
 from services.identity.models import ApiClient
 from services.identity.tokens import repository
 from services.identity.tokens.schemas import (
@@ -28,7 +30,6 @@ from services.identity.tokens.schemas import (
 )
 from services.identity.tokens.service import (
     InvalidClient,
-    TokenService,
     validate_scopes,
 )
 
@@ -36,13 +37,6 @@ router = APIRouter()
 #: on every response that carries a secret or a token (RFC 6749 §5.1); the Idempotency-Key store never keeps those
 NO_STORE = "no-store"
 ClientsAdmin = Annotated[Principal, Depends(require_scopes("identity:clients"))]
-
-
-async def token_service(request: Request) -> TokenService:
-    return request.app.state.token_service
-
-
-TokenServiceDep = Annotated[TokenService, Depends(token_service)]
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -60,7 +54,8 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 @router.post("/oauth/token", response_model=TokenResponse, tags=["oauth"], summary="OAuth2 token endpoint (client_credentials, refresh_token)")
 async def token(
     request: Request,
-    tokens: TokenServiceDep,
+    ctx: IdentityCtxDep,
+    ip: ClientIp,
     grant_type: Annotated[str, Form()],
     scope: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
@@ -71,10 +66,7 @@ async def token(
     if grant_type == "refresh_token":
         if not refresh_token:
             raise BadRequest("refresh_token is required.", error="invalid_request", errors=[{"field": "refresh_token", "message": "required"}])
-        from services.identity.accounts.endpoints import client_ip
-        from services.identity.accounts.flows import refresh_grant
-
-        body = await refresh_grant(request.app.state.db, request.app.state.session_service, refresh_token, client_ip(request))
+        body = await refresh_grant(ctx.db, ctx.sessions, refresh_token, ip)
         return JSONResponse(body, headers=no_store)
     if grant_type != "client_credentials":
         raise BadRequest(
@@ -87,21 +79,18 @@ async def token(
         client_id, client_secret = basic
     if not client_id or not client_secret:
         raise InvalidClient("Client credentials are required (HTTP Basic or form fields).", error="invalid_client")
-    from services.identity.accounts.endpoints import client_ip
-
-    body = await tokens.client_credentials_grant(request.app.state.db, client_id, client_secret, scope, client_ip(request))
+    body = await ctx.tokens.client_credentials_grant(ctx.db, client_id, client_secret, scope, ip)
     return JSONResponse(body, headers=no_store)
 
 
 @router.get("/.well-known/jwks.json", tags=["oauth"], summary="Public keys that verify platform tokens")
-async def jwks(session: SessionDep, tokens: TokenServiceDep) -> JSONResponse:
-    return JSONResponse(await tokens.jwks(session), headers={"Cache-Control": "public, max-age=60"})
+async def jwks(session: SessionDep, ctx: IdentityCtxDep) -> JSONResponse:
+    return JSONResponse(await ctx.tokens.jwks(session), headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get("/.well-known/openid-configuration", tags=["oauth"], summary="Discovery document")
-async def discovery(request: Request) -> dict[str, Any]:
-    settings = request.app.state.settings
-    issuer = settings.jwt_issuer.rstrip("/")
+async def discovery(ctx: IdentityCtxDep) -> dict[str, Any]:
+    issuer = ctx.settings.jwt_issuer.rstrip("/")
     return {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
@@ -126,8 +115,8 @@ async def discovery(request: Request) -> dict[str, Any]:
     dependencies=[Depends(require_scopes("identity:keys"))],
     summary="Rotate the token signing key",
 )
-async def rotate_key(session: SessionDep, tokens: TokenServiceDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
-    key = await tokens.rotate(session)
+async def rotate_key(session: SessionDep, ctx: IdentityCtxDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
+    key = await ctx.tokens.rotate(session)
     audit.record(session, actor=principal, action="signing_key.rotated", target_type="signing_key", target_id=key.kid)
     return key
 
@@ -150,7 +139,7 @@ async def list_keys(session: SessionDep) -> Any:
     tags=["clients"],
     summary="Register a machine client (the secret is returned once)",
 )
-async def create_client(body: ClientCreate, request: Request, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin,
+async def create_client(body: ClientCreate, ctx: IdentityCtxDep, session: SessionDep, principal: ClientsAdmin,
                         response: Response) -> Any:
     """The new client gets only roles its creator may grant and scopes its creator holds (``accounts/grants.py``)."""
     scopes = validate_scopes(body.scopes)
@@ -160,10 +149,10 @@ async def create_client(body: ClientCreate, request: Request, session: SessionDe
     if missing and not reason:
         reason = f"You may not give a client scopes you do not hold: {' '.join(missing)}."
     if reason:
-        await grants.refuse(request.app.state.db, principal, reason, action="client.created", target_type="client",
+        await grants.refuse(ctx.db, principal, reason, action="client.created", target_type="client",
                             target_id=body.client_id, details={"scopes": scopes, "roles": body.roles,
                                                                "institution_code": body.institution_code})
-    client, secret = await tokens.create_client(
+    client, secret = await ctx.tokens.create_client(
         session,
         client_id=body.client_id,
         name=body.name,
@@ -184,7 +173,7 @@ async def _client_or_404(session: Any, client_id: str) -> Any:
     return client
 
 
-async def _manageable(request: Request, session: Any, principal: Principal, client_id: str, action: str,
+async def _manageable(db: Database, session: Any, principal: Principal, client_id: str, action: str,
                       details: dict[str, Any]) -> Any:
     """The client, if the caller could have created it as it stands (its roles grantable by the caller, its scopes
     held by the caller): rotating the secret of a more powerful client, or changing it, would be an escalation."""
@@ -198,7 +187,7 @@ async def _manageable(request: Request, session: Any, principal: Principal, clie
     if missing and not reason:
         reason = f"This client holds scopes you do not hold: {' '.join(missing)}."
     if reason:
-        await grants.refuse(request.app.state.db, principal, reason, action=action, target_type="client", target_id=client_id,
+        await grants.refuse(db, principal, reason, action=action, target_type="client", target_id=client_id,
                             details=details, request_session=session)
     return client
 
@@ -209,11 +198,11 @@ async def list_clients(session: SessionDep, page: PageDep, _: ClientsAdmin) -> P
 
 
 @router.post("/v1/clients/{client_id}/secret", response_model=ClientCreated, tags=["clients"], summary="Rotate a client's secret (the old one stops working)")
-async def rotate_client_secret(client_id: str, request: Request, session: SessionDep, tokens: TokenServiceDep, principal: ClientsAdmin,
+async def rotate_client_secret(client_id: str, ctx: IdentityCtxDep, session: SessionDep, principal: ClientsAdmin,
                                response: Response) -> Any:
-    client = await _manageable(request, session, principal, client_id, "client.secret_rotated", {})
+    client = await _manageable(ctx.db, session, principal, client_id, "client.secret_rotated", {})
     secret = secrets.token_urlsafe(32)
-    client.secret_hash = tokens.hash_secret(secret)
+    client.secret_hash = ctx.tokens.hash_secret(secret)
     audit.record(session, actor=principal, action="client.secret_rotated", target_type="client", target_id=client_id)
     await session.flush()
     response.headers["Cache-Control"] = NO_STORE
@@ -221,7 +210,7 @@ async def rotate_client_secret(client_id: str, request: Request, session: Sessio
 
 
 @router.patch("/v1/clients/{client_id}", response_model=ClientRead, tags=["clients"], summary="Enable/disable a client or change its scopes")
-async def update_client(client_id: str, body: ClientUpdate, request: Request, session: SessionDep, principal: ClientsAdmin) -> Any:
+async def update_client(client_id: str, body: ClientUpdate, ctx: IdentityCtxDep, session: SessionDep, principal: ClientsAdmin) -> Any:
     changes = body.model_dump(exclude_unset=True)
     if changes.get("scopes") is not None:
         scopes = validate_scopes(changes["scopes"])
@@ -229,10 +218,10 @@ async def update_client(client_id: str, body: ClientUpdate, request: Request, se
         reason = ("Nobody changes their own client's scopes; ask an administrator." if principal.sub == f"client:{client_id}"
                   else f"You may not give a client scopes you do not hold: {' '.join(missing)}." if missing else None)
         if reason:
-            await grants.refuse(request.app.state.db, principal, reason, action="client.updated", target_type="client",
+            await grants.refuse(ctx.db, principal, reason, action="client.updated", target_type="client",
                                 target_id=client_id, details={"scopes": scopes})
         changes["scopes"] = " ".join(sorted(set(scopes)))
-    client = await _manageable(request, session, principal, client_id, "client.updated", {k: v for k, v in changes.items()})
+    client = await _manageable(ctx.db, session, principal, client_id, "client.updated", {k: v for k, v in changes.items()})
     before = {k: getattr(client, k) for k in changes}
     for k, v in changes.items():
         if v is None:

@@ -28,11 +28,11 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from services.common.db import utcnow
+from services.common.db import Database, utcnow
 from services.common.errors import AppError, BadRequest, ServiceUnavailable
-from services.identity.accounts.endpoints import client_ip
 from services.identity.accounts.schemas import SessionTokens
 from services.identity.audit import service as audit
+from services.identity.context import ClientIp, IdentityCtxDep
 from services.identity.models import Account, OidcAuthRequest
 from services.identity.persons import numbers
 from services.identity.persons.schemas import PersonIn
@@ -52,8 +52,7 @@ class CodeExchange(BaseModel):
     code: str = Field(min_length=1, max_length=200, description="the one-time code the callback put in return_to")
 
 
-def oidc_of(request: Request) -> OidcClient:
-    client: OidcClient = request.app.state.oidc
+def configured(client: OidcClient) -> OidcClient:
     if not client.configured:
         raise ServiceUnavailable("Sign-in with VNeID is not configured on this platform.")
     return client
@@ -91,17 +90,17 @@ def allowed_return_to(value: str | None, settings: Any) -> str:
 
 @router.get("/login", summary="Start citizen sign-in: redirects to VNeID (authorisation code + PKCE)", status_code=302)
 async def vneid_login(
-    request: Request,
+    ctx: IdentityCtxDep,
     return_to: Annotated[str | None, Query(max_length=2000, description="a registered front-end route")] = None,
     login_hint: Annotated[str | None, Query(max_length=64, description="passed to the provider as is; never an ID number")] = None,
 ) -> RedirectResponse:
-    settings = request.app.state.settings
-    oidc = oidc_of(request)
+    settings = ctx.settings
+    oidc = configured(ctx.oidc)
     target = allowed_return_to(return_to, settings)
     state, nonce, binding = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(32)
     verifier, challenge = pkce_pair()
     url = await oidc.authorize_url(state=state, nonce=nonce, challenge=challenge, login_hint=login_hint)
-    async with request.app.state.db.session() as session:
+    async with ctx.db.session() as session:
         session.add(OidcAuthRequest(state=state, nonce=nonce, code_verifier=verifier, return_to=target,
                                     binding_hash=_digest(binding), expires_at=utcnow() + REQUEST_TTL))
     response = RedirectResponse(url, status_code=302, headers=NO_STORE)
@@ -110,8 +109,8 @@ async def vneid_login(
     return response
 
 
-def _same_browser(request: Request, pending: OidcAuthRequest) -> bool:
-    cookie = request.cookies.get(cookie_name(request.app.state.settings))
+def _same_browser(request: Request, settings: Any, pending: OidcAuthRequest) -> bool:
+    cookie = request.cookies.get(cookie_name(settings))
     return bool(cookie and pending.binding_hash and hmac.compare_digest(_digest(cookie), pending.binding_hash))
 
 
@@ -119,13 +118,14 @@ def _same_browser(request: Request, pending: OidcAuthRequest) -> bool:
             status_code=302)
 async def vneid_callback(
     request: Request,
+    ctx: IdentityCtxDep,
+    ip: ClientIp,
     state: Annotated[str, Query(max_length=100)],
     code: Annotated[str | None, Query(max_length=2000)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
     iss: Annotated[str | None, Query(max_length=500, description="RFC 9207: the provider that answered")] = None,
 ) -> Any:
-    db, oidc, ip = request.app.state.db, oidc_of(request), client_ip(request)
-    settings = request.app.state.settings
+    db, oidc, settings = ctx.db, configured(ctx.oidc), ctx.settings
     # take the pending request once: a replayed callback finds it used
     async with db.session() as session:
         pending = await session.scalar(select(OidcAuthRequest).where(OidcAuthRequest.state == state))
@@ -135,7 +135,7 @@ async def vneid_callback(
     try:
         if not usable or pending is None:
             raise SignInFailed("This sign-in is unknown, expired or already finished; start again.")
-        if not _same_browser(request, pending):
+        if not _same_browser(request, settings, pending):
             raise SignInFailed("This sign-in was started in another browser (or its cookie is gone); start again here.")
         discovery = await oidc.discovery()
         if iss is not None and not hmac.compare_digest(iss, str(discovery.get("issuer", ""))):
@@ -146,7 +146,7 @@ async def vneid_callback(
             raise SignInFailed(f"The provider did not sign the citizen in ({error or 'no code'}).")
         body = await oidc.exchange(code, pending.code_verifier)
         claims = await oidc.validate_id_token(body["id_token"], pending.nonce)
-        account_id = await _sign_in(request, claims, ip)
+        account_id = await _sign_in(db, settings, claims, ip)
     except AppError as exc:
         async with db.session() as session:
             audit.record(session, actor="vneid", action="login.vneid", target_type="oidc_state", target_id=state[:16],
@@ -164,8 +164,8 @@ async def vneid_callback(
 
 
 @router.post("/token", response_model=SessionTokens, summary="Exchange the one-time sign-in code for the tokens (same browser)")
-async def vneid_token(body: CodeExchange, request: Request) -> JSONResponse:
-    db, ip, settings = request.app.state.db, client_ip(request), request.app.state.settings
+async def vneid_token(body: CodeExchange, request: Request, ctx: IdentityCtxDep, ip: ClientIp) -> JSONResponse:
+    db, settings = ctx.db, ctx.settings
     now = utcnow()
     async with db.session() as session:
         row = await session.scalar(select(OidcAuthRequest).where(OidcAuthRequest.code_hash == _digest(body.code)))
@@ -176,7 +176,7 @@ async def vneid_token(body: CodeExchange, request: Request) -> JSONResponse:
             problem = "already used"
         elif row.code_expires_at is None or row.code_expires_at <= now:
             problem = "expired"
-        elif not _same_browser(request, row):
+        elif not _same_browser(request, settings, row):
             problem = "for another browser"
         if row is not None:
             row.code_used_at = row.code_used_at or now  # single use, even when the rest is wrong
@@ -185,7 +185,7 @@ async def vneid_token(body: CodeExchange, request: Request) -> JSONResponse:
             if account is None or not account.active:
                 problem = "for an account that is disabled"
             else:
-                tokens = await request.app.state.session_service.issue(session, account)
+                tokens = await ctx.sessions.issue(session, account)
                 audit.record(session, actor=f"account:{account.id}", action="login.vneid.code", target_type="account",
                              target_id=str(account.id), ip=ip)
         if problem is not None:
@@ -201,9 +201,8 @@ async def vneid_token(body: CodeExchange, request: Request) -> JSONResponse:
     return response
 
 
-async def _sign_in(request: Request, claims: dict[str, Any], ip: str) -> Any:
+async def _sign_in(db: Database, settings: Any, claims: dict[str, Any], ip: str) -> Any:
     """Links the citizen to their person and account; returns the account's id (the tokens come at the exchange)."""
-    settings = request.app.state.settings
     number = str(claims.get(settings.vneid_id_number_claim, ""))
     if numbers.check(number):
         raise SignInFailed(f"The ID token's {settings.vneid_id_number_claim} claim is not a valid personal identification number.")
@@ -215,7 +214,7 @@ async def _sign_in(request: Request, claims: dict[str, Any], ip: str) -> Any:
         date_of_birth=date.fromisoformat(birth) if isinstance(birth, str) and len(birth) == 10 else None,
         gender=gender if gender in ("male", "female") else None,
     )
-    async with request.app.state.db.session() as session:
+    async with db.session() as session:
         from services.identity.persons import repository as persons
 
         person = await persons.by_number(session, number)

@@ -1,0 +1,55 @@
+"""What identity's code needs beyond the request: settings, the database, the token and session services, the
+VNeID client. One instance per app, at ``app.state.identity``; endpoints take it as :data:`IdentityCtxDep` and pass
+what a service function needs explicitly (services never see the request)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from services.common.client_ip import TrustedProxies, client_address, trusted_proxies
+from services.common.db import Database
+from services.identity.accounts.service import SessionService
+from services.identity.config import IdentitySettings
+from services.identity.tokens.service import TokenService
+from services.identity.vneid.client import OidcClient
+
+
+@dataclass
+class IdentityContext:
+    settings: IdentitySettings
+    db: Database
+    tokens: TokenService
+    sessions: SessionService
+    oidc: OidcClient
+    #: whose X-Forwarded-For is believed (the gateway), parsed once
+    proxies: TrustedProxies = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.proxies = trusted_proxies(tuple(self.settings.trusted_proxies))
+
+    @classmethod
+    def create(cls, settings: IdentitySettings, db: Database, http: httpx.AsyncClient) -> "IdentityContext":
+        tokens = TokenService(settings)
+        return cls(settings=settings, db=db, tokens=tokens, sessions=SessionService(tokens), oidc=OidcClient(settings, http))
+
+
+# ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request
+async def get_context(request: Request) -> IdentityContext:
+    return request.app.state.identity  # type: ignore[no-any-return]
+
+
+IdentityCtxDep = Annotated[IdentityContext, Depends(get_context)]
+
+
+async def get_client_ip(request: Request, ctx: IdentityCtxDep) -> str:
+    """The caller's address: the right-most hop of X-Forwarded-For that is not one of the configured proxies
+    (a client's own X-Forwarded-For entries are never reached)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), ctx.proxies)
+
+
+ClientIp = Annotated[str, Depends(get_client_ip)]

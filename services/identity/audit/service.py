@@ -5,16 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.logging import request_id_var
+from services.identity.audit import repository
 from services.identity.models import AuditEvent
-
-#: built once; each row binds its own values (see :func:`record_now`)
-_INSERT = insert(AuditEvent.__table__)
 
 
 def _values(
@@ -64,4 +61,4 @@ async def record_now(
 ) -> None:
     """The same entry written at once with one Core INSERT, for hot paths (a token grant): no unit of work.
     ``session`` may be a bare connection (:meth:`Database.autocommit`)."""
-    await session.execute(_INSERT, _values(actor, action, target_type, target_id, details, outcome, ip))
+    await repository.insert_now(session, _values(actor, action, target_type, target_id, details, outcome, ip))

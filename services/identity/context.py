@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 
 from services.common.client_ip import TrustedProxies, client_address, trusted_proxies
 from services.common.db import Database
-from services.identity.accounts.service import SessionService
+from services.identity.accounts.sessions import SessionService
 from services.identity.config import IdentitySettings
 from services.identity.tokens.service import TokenService
 from services.identity.vneid.client import OidcClient

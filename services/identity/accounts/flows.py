@@ -6,15 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from services.common.db import Database, utcnow
-from services.common.errors import AppError, NotFound, Unauthorized, ValidationFailed
-from services.identity.accounts import passwords, throttle
-from services.identity.accounts.service import SessionService
+from services.common.errors import AppError, NotFound, Unauthorized
+from services.identity.accounts import passwords, repository, throttle
+from services.identity.accounts.sessions import SessionService
 from services.identity.audit import service as audit
 from services.identity.devsecrets import refused_secret
-from services.identity.models import Account
 
 
 class Locked(AppError):
@@ -62,7 +59,7 @@ async def password_login(db: Database, sessions: SessionService, username: str, 
     now = utcnow()
     await _refuse_if_waiting(db, username, ip, "login.password", now)
     async with db.session() as session:
-        account = await session.scalar(select(Account).where(Account.username == username))
+        account = await repository.account_by_username(session, username)
         ok = passwords.verify_password(account.password_hash if account else None, password) and not refused_secret(sessions.settings, password)
         if ok and account is not None and account.active:
             await _count_success(session, username, ip, now)
@@ -83,7 +80,7 @@ async def change_password(db: Database, sessions: SessionService, account_id: uu
     buy unlimited guesses); on success every refresh-token family of the account is revoked — every session ends,
     this one too — so whoever held a session with the old password holds nothing now."""
     async with db.session(write=False) as session:
-        account = await session.get(Account, account_id)
+        account = await repository.account(session, account_id)
         if account is None:
             raise NotFound("Your account no longer exists.")
         username = account.username
@@ -92,11 +89,9 @@ async def change_password(db: Database, sessions: SessionService, account_id: uu
     if not passwords.verify_password(account.password_hash, current):
         await _count_failure(db, sessions.settings, username, ip, "account.password_change", f"account:{account_id}", str(account_id))
         raise Unauthorized("The current password is wrong.", errors=[{"field": "current_password", "message": "wrong password"}])
-    problems = passwords.policy_errors(new, username=username)
-    if problems:
-        raise ValidationFailed("The new password does not meet the policy.", errors=[{"field": "new_password", "message": p} for p in problems])
+    passwords.require_policy(new, username=username, field="new_password", title="The new password does not meet the policy.")
     async with db.session() as session:
-        account = await session.get(Account, account_id)
+        account = await repository.account(session, account_id)
         if account is None:
             raise NotFound("Your account no longer exists.")
         account.password_hash = passwords.hash_password(new)
@@ -122,7 +117,7 @@ async def refresh_grant(db: Database, sessions: SessionService, refresh: str, ip
                          target_id=str(row.family_id), outcome="failure", ip=ip)
             problem = "reused; the session is revoked"
         else:
-            account = await session.get(Account, row.account_id)
+            account = await repository.account(session, row.account_id)
             if account is None or not account.active:
                 problem = "account disabled"
             else:

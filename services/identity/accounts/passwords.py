@@ -5,6 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.common.errors import ValidationFailed
 from services.common.text import fold
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -48,3 +49,10 @@ def policy_errors(password: str, *, username: str = "") -> list[str]:
     if fold(password) in COMMON:
         errors.append("too common")
     return errors
+
+
+def require_policy(password: str, *, username: str, field: str, title: str) -> None:
+    """422 naming ``field``, one error per thing the password lacks; nothing when it is acceptable."""
+    problems = policy_errors(password, username=username)
+    if problems:
+        raise ValidationFailed(title, errors=[{"field": field, "message": p} for p in problems])

@@ -25,13 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-
+from services.identity.accounts import repository
 from services.identity.config import IdentitySettings
-from services.identity.models import LoginThrottle
-
-_T = LoginThrottle.__table__
 
 
 def pair_key(username: str, ip: str) -> str:
@@ -63,8 +58,7 @@ class Row:
 
 async def read(conn: Any, keys: list[str]) -> dict[str, Row]:
     """The keys' rows (missing keys: never failed). ``conn``: a session or a bare connection."""
-    result = await conn.execute(select(_T.c.key, _T.c.failures, _T.c.locked_until, _T.c.last_success_at).where(_T.c.key.in_(keys)))
-    return {r.key: Row(r.failures, r.locked_until, r.last_success_at) for r in result}
+    return {r.key: Row(r.failures, r.locked_until, r.last_success_at) for r in await repository.throttle_rows(conn, keys)}
 
 
 def seconds_left(rows: dict[str, Row], keys: list[str], now: datetime) -> int:
@@ -85,47 +79,27 @@ def sign_in_keys(rows: dict[str, Row], username: str, ip: str) -> list[str]:
     return [pair] if known else [pair, ip_key(ip), account_key(username)]
 
 
-def _insert_missing(conn: Any, key: str) -> Any:
-    dialect = conn.dialect if hasattr(conn, "dialect") else conn.bind.dialect
-    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    return insert(_T).values(key=key, failures=0, lockouts=0).on_conflict_do_nothing(index_elements=["key"])
-
-
 async def fail(conn: Any, key: str, threshold: int, settings: IdentitySettings, now: datetime) -> float:
     """Counts a failure (atomically, so concurrent guesses all count); returns the wait it imposed (0: none)."""
-    await conn.execute(_insert_missing(conn, key))
-    stale = now - timedelta(seconds=settings.lockout_reset_seconds)
-    failures = (await conn.execute(
-        update(_T).where(_T.c.key == key)
-        .values(failures=case((or_(_T.c.last_failure_at.is_(None), _T.c.last_failure_at < stale), 1), else_=_T.c.failures + 1),
-                last_failure_at=now)
-        .returning(_T.c.failures)
-    )).scalar_one()
+    await repository.ensure_throttle(conn, key)
+    failures = await repository.count_failure(conn, key, now, stale=now - timedelta(seconds=settings.lockout_reset_seconds))
     step = failures - max(threshold, 1) + 1
     if step < 1:
         return 0.0
     wait = min(settings.lockout_max_seconds, settings.lockout_base_seconds * 2 ** min(step - 1, 32))
-    await conn.execute(update(_T).where(_T.c.key == key).values(locked_until=now + timedelta(seconds=wait), lockouts=step))
+    await repository.lock(conn, key, now + timedelta(seconds=wait), lockouts=step)
     return wait
 
 
 async def succeed(conn: Any, key: str, now: datetime, *, remember: bool) -> None:
     """Clears a key's count and wait; ``remember``: the pair is now a known one."""
     if remember:
-        await conn.execute(_insert_missing(conn, key))
-    values: dict[str, Any] = {"failures": 0, "lockouts": 0, "locked_until": None}
-    if remember:
-        values["last_success_at"] = now
-    await conn.execute(update(_T).where(_T.c.key == key).values(**values))
+        await repository.ensure_throttle(conn, key)
+    await repository.reset_throttle(conn, key, success_at=now if remember else None)
 
 
 async def clear_account(conn: Any, username: str) -> int:
     """An administrator's unlock: every count and wait of the account (its pairs and the account key); the
     addresses it signs in from stay known."""
     name = username.casefold()
-    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    result = await conn.execute(
-        update(_T).where(or_(_T.c.key == account_key(name), _T.c.key.like(f"pair:{escaped}|%", escape="\\")))
-        .values(failures=0, lockouts=0, locked_until=None)
-    )
-    return result.rowcount or 0
+    return await repository.reset_throttles(conn, account_key(name), f"pair:{name}|")

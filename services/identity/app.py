@@ -13,6 +13,7 @@ from services.identity.config import IdentitySettings
 from services.identity.context import IdentityContext
 from services.identity.accounts.endpoints import router as accounts_router
 from services.identity.audit.endpoints import router as audit_router
+from services.identity.clients.endpoints import router as clients_router
 from services.identity.institutions.endpoints import MAX_CSV_BYTES
 from services.identity.institutions.endpoints import router as institutions_router
 from services.identity.persons.endpoints import router as persons_router
@@ -41,7 +42,7 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         settings,
         title="VET platform — identity",
         description="Persons by national ID, accounts, the institution registry, machine clients and tokens (JWKS).",
-        routers=[tokens_router, accounts_router, vneid_router, persons_router, institutions_router, audit_router],
+        routers=[tokens_router, clients_router, accounts_router, vneid_router, persons_router, institutions_router, audit_router],
         jwks_provider=local_jwks,
         http_transport=http_transport,
         on_startup=[ensure_key, report_development_secrets],

@@ -1,42 +1,23 @@
-"""OAuth2 token endpoint, JWKS, discovery, key rotation and machine-client registration."""
+"""OAuth2 token endpoint, JWKS, discovery and key rotation (machine clients are registered in ``clients/``)."""
 
 from __future__ import annotations
 
 import base64
-import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from services.common.auth import Principal, require_scopes
-from services.common.db import Database, SessionDep
-from services.common.errors import BadRequest, NotFound, ValidationFailed
-from services.common.pagination import Page, PageDep, paginate
-from services.identity.accounts import grants
+from services.common.db import SessionDep
+from services.common.errors import BadRequest
 from services.identity.accounts.flows import refresh_grant
-from services.identity.audit import service as audit
 from services.identity.context import ClientIp, IdentityCtxDep
-from services.identity.models import ApiClient
-from services.identity.tokens import repository
-from services.identity.tokens.schemas import (
-    ClientCreate,
-    ClientCreated,
-    ClientRead,
-    ClientUpdate,
-    SigningKeyRead,
-    TokenResponse,
-)
-from services.identity.tokens.service import (
-    InvalidClient,
-    validate_scopes,
-)
+from services.identity.tokens import repository, service
+from services.identity.tokens.schemas import SigningKeyRead, TokenResponse
+from services.identity.tokens.service import InvalidClient
 
 router = APIRouter()
-#: on every response that carries a secret or a token (RFC 6749 §5.1); the Idempotency-Key store never keeps those
-NO_STORE = "no-store"
-ClientsAdmin = Annotated[Principal, Depends(require_scopes("identity:clients"))]
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -116,9 +97,7 @@ async def discovery(ctx: IdentityCtxDep) -> dict[str, Any]:
     summary="Rotate the token signing key",
 )
 async def rotate_key(session: SessionDep, ctx: IdentityCtxDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
-    key = await ctx.tokens.rotate(session)
-    audit.record(session, actor=principal, action="signing_key.rotated", target_type="signing_key", target_id=key.kid)
-    return key
+    return await service.rotate_key(session, ctx.tokens, principal)
 
 
 @router.get(
@@ -130,104 +109,3 @@ async def rotate_key(session: SessionDep, ctx: IdentityCtxDep, principal: Annota
 )
 async def list_keys(session: SessionDep) -> Any:
     return await repository.all_keys(session)
-
-
-@router.post(
-    "/v1/clients",
-    response_model=ClientCreated,
-    status_code=201,
-    tags=["clients"],
-    summary="Register a machine client (the secret is returned once)",
-)
-async def create_client(body: ClientCreate, ctx: IdentityCtxDep, session: SessionDep, principal: ClientsAdmin,
-                        response: Response) -> Any:
-    """The new client gets only roles its creator may grant and scopes its creator holds (``accounts/grants.py``)."""
-    scopes = validate_scopes(body.scopes)
-    roles = grants.client_roles(body.roles, body.institution_code)
-    reason = next((r for role, at in roles if (r := grants.why_not(principal, role, at))), None)
-    missing = grants.scopes_not_held(principal, scopes)
-    if missing and not reason:
-        reason = f"You may not give a client scopes you do not hold: {' '.join(missing)}."
-    if reason:
-        await grants.refuse(ctx.db, principal, reason, action="client.created", target_type="client",
-                            target_id=body.client_id, details={"scopes": scopes, "roles": body.roles,
-                                                               "institution_code": body.institution_code})
-    client, secret = await ctx.tokens.create_client(
-        session,
-        client_id=body.client_id,
-        name=body.name,
-        scopes=scopes,
-        institution_code=body.institution_code,
-        roles=body.roles,
-    )
-    audit.record(session, actor=principal, action="client.created", target_type="client", target_id=client.client_id,
-                 details={"scopes": client.scopes, "institution_code": client.institution_code, "roles": client.roles})
-    response.headers["Cache-Control"] = NO_STORE  # carries a secret: never cached, never kept for an Idempotency-Key replay
-    return ClientCreated(**ClientRead.model_validate(client).model_dump(), client_secret=secret)
-
-
-async def _client_or_404(session: Any, client_id: str) -> Any:
-    client = await repository.client_by_id(session, client_id)
-    if client is None:
-        raise NotFound(f"No client {client_id}.")
-    return client
-
-
-async def _manageable(db: Database, session: Any, principal: Principal, client_id: str, action: str,
-                      details: dict[str, Any]) -> Any:
-    """The client, if the caller could have created it as it stands (its roles grantable by the caller, its scopes
-    held by the caller): rotating the secret of a more powerful client, or changing it, would be an escalation."""
-    client = await _client_or_404(session, client_id)
-    try:
-        roles = grants.client_roles(client.roles or [], client.institution_code)
-    except ValidationFailed:  # a role stored before roles were checked: only a platform admin manages that client
-        roles = [("platform_admin", "national")]
-    reason = next((r for role, at in roles if (r := grants.why_not(principal, role, at))), None)
-    missing = grants.scopes_not_held(principal, client.scopes.split())
-    if missing and not reason:
-        reason = f"This client holds scopes you do not hold: {' '.join(missing)}."
-    if reason:
-        await grants.refuse(db, principal, reason, action=action, target_type="client", target_id=client_id,
-                            details=details, request_session=session)
-    return client
-
-
-@router.get("/v1/clients", response_model=Page[ClientRead], tags=["clients"], summary="Machine clients")
-async def list_clients(session: SessionDep, page: PageDep, _: ClientsAdmin) -> Page[Any]:
-    return await paginate(session, select(ApiClient), (ApiClient.client_id,), page, transform=ClientRead.model_validate)
-
-
-@router.post("/v1/clients/{client_id}/secret", response_model=ClientCreated, tags=["clients"], summary="Rotate a client's secret (the old one stops working)")
-async def rotate_client_secret(client_id: str, ctx: IdentityCtxDep, session: SessionDep, principal: ClientsAdmin,
-                               response: Response) -> Any:
-    client = await _manageable(ctx.db, session, principal, client_id, "client.secret_rotated", {})
-    secret = secrets.token_urlsafe(32)
-    client.secret_hash = ctx.tokens.hash_secret(secret)
-    audit.record(session, actor=principal, action="client.secret_rotated", target_type="client", target_id=client_id)
-    await session.flush()
-    response.headers["Cache-Control"] = NO_STORE
-    return ClientCreated(**ClientRead.model_validate(client).model_dump(), client_secret=secret)
-
-
-@router.patch("/v1/clients/{client_id}", response_model=ClientRead, tags=["clients"], summary="Enable/disable a client or change its scopes")
-async def update_client(client_id: str, body: ClientUpdate, ctx: IdentityCtxDep, session: SessionDep, principal: ClientsAdmin) -> Any:
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("scopes") is not None:
-        scopes = validate_scopes(changes["scopes"])
-        missing = grants.scopes_not_held(principal, scopes)
-        reason = ("Nobody changes their own client's scopes; ask an administrator." if principal.sub == f"client:{client_id}"
-                  else f"You may not give a client scopes you do not hold: {' '.join(missing)}." if missing else None)
-        if reason:
-            await grants.refuse(ctx.db, principal, reason, action="client.updated", target_type="client",
-                                target_id=client_id, details={"scopes": scopes})
-        changes["scopes"] = " ".join(sorted(set(scopes)))
-    client = await _manageable(ctx.db, session, principal, client_id, "client.updated", {k: v for k, v in changes.items()})
-    before = {k: getattr(client, k) for k in changes}
-    for k, v in changes.items():
-        if v is None:
-            raise ValidationFailed(f"{k} cannot be null.", errors=[{"field": k, "message": "cannot be null"}])
-        setattr(client, k, v)
-    audit.record(session, actor=principal, action="client.updated", target_type="client", target_id=client_id,
-                 details={k: {"old": before[k], "new": getattr(client, k)} for k in changes})
-    await session.flush()
-    return client

@@ -14,9 +14,9 @@ from typing import Any
 from jose import jwk, jwt
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.common.auth import token_audience
+from services.common.auth import Principal, token_audience
 from services.common.db import Database, utcnow
-from services.common.errors import AppError, Conflict, ValidationFailed
+from services.common.errors import AppError, Conflict
 from services.identity.accounts import throttle
 from services.identity.audit import service as audit
 from services.identity.config import IdentitySettings
@@ -238,6 +238,13 @@ class TokenService:
         return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": granted}
 
 
+async def rotate_key(session: AsyncSession, tokens: TokenService, principal: Principal) -> SigningKey:
+    """An administrator's rotation (audited)."""
+    key = await tokens.rotate(session)
+    audit.record(session, actor=principal, action="signing_key.rotated", target_type="signing_key", target_id=key.kid)
+    return key
+
+
 def roles_claim(roles: list[str], *, default_at: str | None) -> dict[str, list[str]]:
     """``["school_system", "province_officer@province:079"]`` → ``{"CD0101": ["school_system"],
     "province:079": ["province_officer"]}``: a bare role applies at the client's own institution."""
@@ -248,10 +255,3 @@ def roles_claim(roles: list[str], *, default_at: str | None) -> dict[str, list[s
         if where:
             out.setdefault(where, []).append(role)
     return out
-
-
-def validate_scopes(scopes: list[str]) -> list[str]:
-    bad = [s for s in scopes if not s or " " in s or ":" not in s]
-    if bad:
-        raise ValidationFailed("Scopes look like '<service>:<action>'.", errors=[{"field": "scopes", "message": f"invalid: {bad}"}])
-    return scopes

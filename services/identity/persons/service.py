@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import Conflict, ValidationFailed
-from services.common.permissions import person_id_of
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.permissions import is_national_officer, person_id_of
 from services.identity.models import Person
 from services.identity.persons import numbers, repository
 from services.identity.persons.schemas import PersonIn, PersonRead, ResolveError, ResolveResponse, ResolveResult
@@ -121,6 +122,37 @@ async def resolve_many(session: AsyncSession, items: Sequence[PersonIn]) -> Reso
         existing=sum(r.status == "existing" for r in results),
         rejected=sum(r.status in ("invalid", "conflict") for r in results),
     )
+
+
+async def lookup(session: AsyncSession, principal: Principal, id_number: str) -> PersonRead:
+    """The person with this number (the caller holds ``identity:persons``)."""
+    if numbers.check(id_number):
+        raise ValidationFailed("The personal identification number is not valid.", errors=[{"field": "id_number", "message": "invalid number"}])
+    person = await repository.by_number(session, id_number)
+    if person is None:
+        raise NotFound("No person is registered with this number.")
+    return to_read(person, principal)
+
+
+async def own_person(session: AsyncSession, principal: Principal) -> PersonRead:
+    """The signed-in citizen's own person record."""
+    pid = person_id_of(principal)
+    person = await repository.by_id(session, uuid.UUID(pid)) if pid else None
+    if person is None:
+        raise NotFound("Your account is not linked to a person.")
+    return to_read(person, principal)
+
+
+async def read(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> PersonRead:
+    """A person, for themselves, a caller with ``identity:persons`` or a national officer (the number masked
+    unless it is the caller's own or the caller may unmask)."""
+    allowed = person_id_of(principal) == str(person_id) or principal.has_scope("identity:persons") or is_national_officer(principal)
+    if not allowed:
+        raise Forbidden("You may not read this person.")
+    person = await repository.by_id(session, person_id)
+    if person is None:
+        raise NotFound(f"No person {person_id}.")
+    return to_read(person, principal)
 
 
 def may_see_full_number(principal: Principal | None, person: Person) -> bool:

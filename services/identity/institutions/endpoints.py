@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.common.auth import CurrentPrincipal
 from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge
-from services.common.pagination import Page, PageDep, paginate
+from services.common.pagination import Page, PageDep
 from services.identity.institutions import repository, service
 from services.identity.institutions.schemas import (
     ImportResult,
@@ -22,18 +22,16 @@ from services.identity.institutions.schemas import (
     Ownership,
     Status,
 )
-from services.identity.models import Institution
 from services.identity.persons.numbers import current_province
 
 router = APIRouter(prefix="/v1/institutions", tags=["institutions"])
 MAX_CSV_BYTES = 20 * 1024 * 1024
 
 
-def _filters(province: str | None, type: str | None, ownership: str | None, status: str | None, q: str | None) -> Any:
+def _filters(province: str | None, type: str | None, ownership: str | None, status: str | None, q: str | None) -> dict[str, Any]:
     # a pre-2025 province code finds the institutions of the province it merged into
-    return repository.filtered(
-        province_code=current_province(province) if province else None, type=type, ownership=ownership, status=status, q=q
-    )
+    return {"province_code": current_province(province) if province else None, "type": type, "ownership": ownership,
+            "status": status, "q": q}
 
 
 Province = Annotated[str | None, Query(pattern=r"^\d{3}$", description="province code, old or current")]
@@ -50,8 +48,7 @@ async def list_institutions(
     status: Status | None = None,
     q: Search = None,
 ) -> Page[Any]:
-    stmt = _filters(province, type, ownership, status, q)
-    return await paginate(session, stmt, (Institution.code,), page, transform=InstitutionRead.model_validate)
+    return await repository.page(session, page, **_filters(province, type, ownership, status, q))
 
 
 @router.get(".geojson", summary="The digital map: institutions as a GeoJSON FeatureCollection (public)",
@@ -67,10 +64,7 @@ async def institutions_geojson(
     """Every institution with coordinates, read on the read replica when ``IDENTITY_DATABASE_READ_URL`` is set: the
     whole registry for a public map, cached by clients for five minutes anyway. The registry's listing and one
     institution (what an officer just registered or changed) are read from the primary."""
-    stmt = _filters(province, type, ownership, status, q).where(
-        Institution.latitude.is_not(None), Institution.longitude.is_not(None)
-    ).order_by(Institution.code)
-    features = [service.to_feature(i) for i in (await session.scalars(stmt)).all()]
+    features = [service.to_feature(i) for i in await repository.mapped(session, **_filters(province, type, ownership, status, q))]
     return JSONResponse(
         {"type": "FeatureCollection", "features": features},
         media_type="application/geo+json",

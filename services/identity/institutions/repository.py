@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.pagination import Page, PageParams, paginate
 from services.common.text import fold
+from services.identity.institutions.schemas import InstitutionRead
 from services.identity.models import Institution
 
 
@@ -43,3 +46,14 @@ def filtered(
         for word in fold(q).split():
             stmt = stmt.where(Institution.name_folded.contains(word, autoescape=True))
     return stmt
+
+
+async def page(session: AsyncSession, page: PageParams, **filters: Any) -> Page[Any]:
+    """The registry's listing (:func:`filtered`), by code."""
+    return await paginate(session, filtered(**filters), (Institution.code,), page, transform=InstitutionRead.model_validate)
+
+
+async def mapped(session: AsyncSession, **filters: Any) -> Sequence[Institution]:
+    """Every institution matching :func:`filtered` that has coordinates, by code (the map)."""
+    stmt = filtered(**filters).where(Institution.latitude.is_not(None), Institution.longitude.is_not(None))
+    return (await session.scalars(stmt.order_by(Institution.code))).all()

@@ -55,5 +55,5 @@ async def page(session: AsyncSession, page: PageParams, **filters: Any) -> Page[
 
 async def mapped(session: AsyncSession, **filters: Any) -> Sequence[Institution]:
     """Every institution matching :func:`filtered` that has coordinates, by code (the map)."""
-    stmt = filtered(**filters).where(Institution.latitude.is_not(None), Institution.longitude.is_not(None))
+    stmt: Select[Any] = filtered(**filters).where(Institution.latitude.is_not(None), Institution.longitude.is_not(None))
     return (await session.scalars(stmt.order_by(Institution.code))).all()

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-tools demo bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue bench-scale migrate seed clean
+.PHONY: venv run test lint test-tools demo bench bench-gateway bench-tokens bench-verify bench-search bench-grade-sync bench-upload bench-xapi bench-batch-issue bench-scale migrate seed clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PY=python3.x)")'
@@ -39,6 +39,12 @@ GATEWAY ?= http://127.0.0.1:8000
 DEMOS ?= library diplomas courses records
 demo: venv
 	@for d in $(DEMOS); do echo "== demo/$$d.py"; $(BIN)/python demo/$$d.py $(GATEWAY) || exit 1; done
+
+# ruff, mypy and the import-linter contracts (configured in pyproject.toml); .ci/run runs it before the tests
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy services gateway
+	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a silent pass
 test: venv test-tools

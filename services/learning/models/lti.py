@@ -82,7 +82,8 @@ class LtiLoginState(Base):
 
 class LtiUser(Base):
     """Người học qua LTI: a platform's user as the tool knows them — pseudonymous, keyed by (platform, ``sub``).
-    Name and email are kept only when the platform sends them (certificates need a name)."""
+    Only the name is kept, when the platform sends one (an enrolment and its certificate need a name); the email and
+    other personal claims are not stored."""
 
     __tablename__ = "lti_users"
     __table_args__ = (UniqueConstraint("platform_id", "sub", name="uq_lti_user_platform_sub"),)
@@ -91,7 +92,6 @@ class LtiUser(Base):
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
     sub: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(300))
-    email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_launch_at: Mapped[datetime | None] = mapped_column()
 

@@ -77,7 +77,6 @@ def upgrade() -> None:
         _platform_fk(),
         sa.Column("sub", sa.String(255), nullable=False),
         sa.Column("name", sa.String(300), nullable=True),
-        sa.Column("email", sa.String(320), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("last_launch_at", UTCDateTime(), nullable=True),
         sa.UniqueConstraint("platform_id", "sub", name="uq_lti_user_platform_sub"),

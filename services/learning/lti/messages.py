@@ -7,13 +7,14 @@ Every refusal is a :class:`LaunchRefused` naming the reason and the claim, rende
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from jose import jwt
-from jose.exceptions import JWTError
+from jose.exceptions import JOSEError, JWTError
 
 from services.common.errors import AppError
 
@@ -72,6 +73,18 @@ class LaunchRefused(AppError):
         super().__init__(detail, **extensions)
 
 
+def split_url(value: Any) -> SplitResult | None:
+    """An absolute http(s) URL's parts, or None for anything else (``urlsplit`` raises on some malformed ones)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return None
+    return parts if parts.scheme in ("http", "https") and parts.hostname else None
+
+
 def role_uri(role: str) -> str:
     """A role as a full LIS URI: the deprecated short names (``Learner``) are context (membership) roles."""
     return role if ":" in role else f"{LIS}membership#{role}"
@@ -106,9 +119,17 @@ def select_key(keys: list[dict[str, Any]], kid: str | None) -> dict[str, Any] | 
     return next((k for k in usable if k.get("kid") == kid), None)
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(value: str) -> str:
+    """``value`` without control characters (a name, a title)."""
+    return CONTROL.sub("", value)
+
+
 def _string(claims: dict[str, Any], name: str, *, reason: str, max_length: int = 255) -> str:
     value = claims.get(name)
-    if not isinstance(value, str) or not value or len(value) > max_length:
+    if not isinstance(value, str) or not value or len(value) > max_length or CONTROL.search(value):
         raise LaunchRefused(f"The id_token's {name} claim is missing or not valid.", reason=reason, claim=name)
     return value
 
@@ -134,7 +155,7 @@ def verify_id_token(token: str, key: dict[str, Any], expected: Expected) -> dict
         claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={
             "verify_aud": False, "verify_iss": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False,
             "verify_sub": False, "verify_jti": False, "verify_at_hash": False})
-    except JWTError:
+    except JOSEError:  # a bad signature, or a registered key that is no RSA key at all
         raise LaunchRefused("The id_token's signature does not verify with the platform's key.", reason="signature",
                             claim="id_token") from None
     if claims.get("iss") != expected.issuer:
@@ -172,7 +193,8 @@ def verify_id_token(token: str, key: dict[str, Any], expected: Expected) -> dict
         raise LaunchRefused("The id_token's roles claim is missing or not a list of strings.", reason="roles", claim=ROLES)
     if claims[MESSAGE_TYPE] == RESOURCE_LINK_REQUEST:
         link = claims.get(RESOURCE_LINK)
-        if not isinstance(link, dict) or not isinstance(link.get("id"), str) or not link["id"] or len(link["id"]) > 255:
+        if (not isinstance(link, dict) or not isinstance(link.get("id"), str) or not link["id"] or len(link["id"]) > 255
+                or CONTROL.search(link["id"])):
             raise LaunchRefused("A resource link launch carries the resource link's id.", reason="resource_link",
                                 claim=RESOURCE_LINK)
         _string(claims, TARGET_LINK_URI, reason="target_link_uri", max_length=2000)
@@ -193,8 +215,8 @@ def launch_target(claims: dict[str, Any]) -> str | None:
     custom = claims.get(CUSTOM)
     if isinstance(custom, dict) and isinstance(custom.get(TARGET_PARAMETER), str):
         return custom[TARGET_PARAMETER]
-    query = parse_qs(urlsplit(str(claims.get(TARGET_LINK_URI, ""))).query)
-    return query.get("target", [None])[0]
+    parts = split_url(claims.get(TARGET_LINK_URI))
+    return parse_qs(parts.query).get("target", [None])[0] if parts is not None else None
 
 
 def deep_linking_response(*, client_id: str, issuer: str, deployment_id: str, data: Any, items: list[dict[str, Any]],

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+import json
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+#: no control characters (PostgreSQL text cannot hold U+0000; none belongs in an identifier, URL or name)
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Text = Annotated[str, StringConstraints(pattern=_PRINTABLE)]
 _ID = Field(min_length=1, max_length=255)
 
 
 def _check_deployments(values: list[str]) -> list[str]:
-    if any(not v or len(v) > 255 for v in values):
-        raise ValueError("each deployment id is 1 to 255 characters")
+    if any(not v or len(v) > 255 or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in v) for v in values):
+        raise ValueError("each deployment id is 1 to 255 characters, none a control character")
     if len(set(values)) != len(values):
         raise ValueError("a deployment id is listed twice")
     return values
@@ -22,13 +27,15 @@ def _check_deployments(values: list[str]) -> list[str]:
 class JwkSet(BaseModel):
     """A JWK Set (RFC 7517 §5) of RSA public keys."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     keys: list[dict[str, Any]] = Field(min_length=1, max_length=20)
 
     @field_validator("keys")
     @classmethod
     def _rsa(cls, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if re.search(r"\\u00[01][0-9a-f]|\\u007f", json.dumps(keys)):
+            raise ValueError("a key holds a control character")
         for key in keys:
             if key.get("kty") != "RSA" or not isinstance(key.get("n"), str) or not isinstance(key.get("e"), str):
                 raise ValueError("every key is an RSA public key (kty RSA, n, e)")
@@ -43,16 +50,16 @@ class PlatformCreate(BaseModel):
     """What a platform's administrator sees on its side of the registration (Moodle: *Platform ID*, *Client ID*,
     *Deployment ID*, *Public keyset URL*, *Authentication request URL*, *Access token URL*)."""
 
-    name: str = Field(min_length=1, max_length=200)
-    issuer: str = Field(min_length=1, max_length=255, description="the platform's issuer (Moodle: its Platform ID, the site URL)")
-    client_id: str = _ID
+    name: Text = Field(min_length=1, max_length=200)
+    issuer: Text = Field(min_length=1, max_length=255, description="the platform's issuer (Moodle: its Platform ID, the site URL)")
+    client_id: Text = _ID
     deployment_ids: list[str] = Field(min_length=1, max_length=100)
-    jwks_url: str | None = Field(default=None, max_length=2000)
+    jwks_url: Text | None = Field(default=None, max_length=2000)
     jwks: JwkSet | None = None
-    auth_login_url: str = Field(max_length=2000, description="the platform's OIDC authentication request URL")
-    token_url: str | None = Field(default=None, max_length=2000, description="OAuth2 access token URL (for grade pass-back)")
-    token_audience: str | None = Field(default=None, max_length=2000)
-    institution_code: str | None = Field(default=None, max_length=20, description="the school; leave out for a national registration")
+    auth_login_url: Text = Field(max_length=2000, description="the platform's OIDC authentication request URL")
+    token_url: Text | None = Field(default=None, max_length=2000, description="OAuth2 access token URL (for grade pass-back)")
+    token_audience: Text | None = Field(default=None, max_length=2000)
+    institution_code: Text | None = Field(default=None, max_length=20, description="the school; leave out for a national registration")
 
     @field_validator("deployment_ids")
     @classmethod
@@ -61,13 +68,13 @@ class PlatformCreate(BaseModel):
 
 
 class PlatformUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
     deployment_ids: list[str] | None = Field(default=None, min_length=1, max_length=100)
-    jwks_url: str | None = Field(default=None, max_length=2000)
+    jwks_url: Text | None = Field(default=None, max_length=2000)
     jwks: JwkSet | None = None
-    auth_login_url: str | None = Field(default=None, max_length=2000)
-    token_url: str | None = Field(default=None, max_length=2000)
-    token_audience: str | None = Field(default=None, max_length=2000)
+    auth_login_url: Text | None = Field(default=None, max_length=2000)
+    token_url: Text | None = Field(default=None, max_length=2000)
+    token_audience: Text | None = Field(default=None, max_length=2000)
     active: bool | None = None
 
     @field_validator("deployment_ids")

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,9 +106,9 @@ def managed_institutions(principal: Principal) -> set[str] | None:
 def _check_url(settings: LearningSettings, field: str, value: str | None) -> list[dict[str, str]]:
     if value is None:
         return []
-    parts = urlsplit(value)
+    parts = messages.split_url(value)
     schemes = ("https",) if settings.environment == "production" else ("https", "http")
-    if parts.scheme not in schemes or not parts.hostname or parts.fragment or parts.username:
+    if parts is None or parts.scheme not in schemes or parts.fragment or parts.username:
         return [{"field": field, "message": f"an absolute {' or '.join(schemes)} URL without credentials or fragment"}]
     return []
 
@@ -262,7 +262,8 @@ async def start_login(session: AsyncSession, settings: LearningSettings, params:
     platform = await _platform_for_login(session, issuer, client_id)
     if deployment is not None and deployment not in platform.deployment_ids:
         raise LaunchRefused("This deployment is not registered with the tool.", reason="deployment", claim="lti_deployment_id")
-    if urlsplit(target_link_uri)._replace(query="").geturl() != launch_url(settings):
+    target = messages.split_url(target_link_uri)
+    if target is None or target._replace(query="").geturl() != launch_url(settings):
         raise LaunchRefused(f"The target link URI must be this tool's launch URL, {launch_url(settings)}.",
                             reason="target_link_uri", claim="target_link_uri")
     now = utcnow()
@@ -279,7 +280,7 @@ async def start_login(session: AsyncSession, settings: LearningSettings, params:
              "state": state, "nonce": nonce}
     if message_hint is not None:
         query["lti_message_hint"] = message_hint
-    separator = "&" if urlsplit(platform.auth_login_url).query else "?"
+    separator = "&" if "?" in platform.auth_login_url else "?"
     return LoginRedirect(url=platform.auth_login_url + separator + urlencode(query), cookie_name=cookie_name(state_hash),
                          cookie_value=browser, max_age=settings.lti_login_seconds)
 
@@ -321,7 +322,8 @@ def _display_name(claims: Mapping[str, Any]) -> str | None:
     if not isinstance(name, str) or not name.strip():
         parts = [claims.get("given_name"), claims.get("family_name")]
         name = " ".join(p for p in parts if isinstance(p, str) and p.strip())
-    return nfc(name.strip())[:300] if name and name.strip() else None
+    name = messages.printable(name or "").strip()
+    return nfc(name)[:300] if name else None
 
 
 async def launch(session: AsyncSession, settings: LearningSettings, keys: PlatformKeys, login: LtiLoginState,
@@ -362,10 +364,10 @@ async def launch(session: AsyncSession, settings: LearningSettings, keys: Platfo
         info = await target.describe(session, platform, target_id)
         ags = claims.get(messages.AGS_ENDPOINT) if isinstance(claims.get(messages.AGS_ENDPOINT), dict) else {}
         scopes = [s for s in ags.get("scope") or [] if isinstance(s, str)]
-        lineitem = ags.get("lineitem") if isinstance(ags.get("lineitem"), str) and messages.AGS_SCORE_SCOPE in scopes else None
+        lineitem = ags.get("lineitem") if messages.split_url(ags.get("lineitem")) and messages.AGS_SCORE_SCOPE in scopes else None
         link_claim = claims[messages.RESOURCE_LINK]
         link = await repository.upsert_resource_link(session, platform.id, deployment, link_claim["id"], {
-            "target_kind": target.kind, "target_id": info.id, "title": str(link_claim.get("title") or info.title)[:300],
+            "target_kind": target.kind, "target_id": info.id, "title": messages.printable(str(link_claim.get("title") or info.title))[:300],
             "lineitem_url": lineitem[:2000] if lineitem else None, "ags_scopes": scopes[:20], "updated_at": now})
         row.role, row.target_kind, row.target_id, row.resource_link_id = role, target.kind, info.id, link.id
         if role == "learner":

@@ -24,7 +24,7 @@ from services.common.links import link
 from services.common.pagination import Page, PageDep
 from services.learning.courses import access as course_access, directory
 from services.learning.courses import service as courses
-from services.learning.courses.schemas import AttemptRead, AttemptSubmit, LessonProgressRead, ProgressIn
+from services.learning.courses.schemas import AttemptRead, AttemptSubmit, LaunchRead, LessonProgressRead, ProgressIn
 from services.learning.lti import repository, service
 from services.learning.lti.schemas import (
     DeepLinkChoice,
@@ -39,6 +39,7 @@ from services.learning.lti.schemas import (
     TargetRead,
     ToolConfiguration,
 )
+from services.learning.xapi import endpoints as xapi_endpoints
 
 router = APIRouter(tags=["lti"])
 NO_STORE = {"Cache-Control": "no-store"}
@@ -188,6 +189,13 @@ async def get_course(session: SessionDep, cur: LaunchDep) -> Any:
              summary="The learner opened or completed a lesson of the launched course")
 async def record_progress(lesson_id: uuid.UUID, body: ProgressIn, request: Request, session: SessionDep, cur: LaunchDep) -> Any:
     return LessonProgressRead.model_validate(await service.record_progress(session, request.app.state.outbox, cur, lesson_id, body))
+
+
+@router.post("/v1/lti/session/course/lessons/{lesson_id}/launch", status_code=201, response_model=LaunchRead,
+             summary="Launch a lesson of the launched course: its content, the LRS endpoint and Basic credentials for it (as "
+                     "the course player's lesson launch; SCORM / cmi5 packages play on the content origin)")
+async def launch_lesson(lesson_id: uuid.UUID, request: Request, session: SessionDep, cur: LaunchDep) -> Any:
+    return await xapi_endpoints.launch(service.enrolment_id(cur), lesson_id, request, session, cur.principal)
 
 
 @router.post("/v1/lti/session/course/quizzes/{quiz_id}/attempts", status_code=201, response_model=AttemptRead,

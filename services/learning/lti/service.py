@@ -391,8 +391,11 @@ class Current:
 
     @property
     def principal(self) -> Principal:
-        """The learner as the courses engine sees them: their enrolments' ``account_sub``, no scopes, no roles."""
-        return Principal(sub=targets.learner_key(self.user), kind="user", scopes=frozenset())
+        """The learner as the courses engine and the library see them: their enrolments' ``account_sub``, no scopes,
+        a student of the platform's school (the school registered the platform: its launches are its learners)."""
+        code = self.platform.institution_code
+        roles = {code: ["student"]} if code and self.session.role == "learner" else {}
+        return Principal(sub=targets.learner_key(self.user), kind="user", scopes=frozenset(), roles=roles)
 
 
 async def current(session: AsyncSession, settings: LearningSettings, token: str | None) -> Current:
@@ -424,6 +427,11 @@ def _course_id(cur: Current) -> uuid.UUID:
     if cur.session.target_kind != "course" or cur.session.target_id is None:
         raise NotFound("This LTI session did not launch a course.")
     return uuid.UUID(cur.session.target_id)
+
+
+def enrolment_id(cur: Current) -> uuid.UUID:
+    """The learner's enrolment in the launched course (403 for an instructor's launch)."""
+    return _enrolment_id(cur)
 
 
 def _enrolment_id(cur: Current) -> uuid.UUID:

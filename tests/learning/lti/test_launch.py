@@ -194,3 +194,27 @@ async def test_a_course_of_another_school_is_not_launched(platform: Platform, re
         other = await build_course(c, people.other_teacher)
     r = await browser.launch(Launch("LtiResourceLinkRequest", [LEARNER], target=f"course:{other['course']['id']}"))
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_content_launched_from_the_session_reports_to_the_lrs(platform: Platform, registered: dict[str, Any],
+                                                                    browser: Browser, course: dict[str, Any]) -> None:
+    """The player launches a lesson as the course player does (xAPI endpoint, Basic credentials of the launch); the
+    content's "completed" statement completes the lesson of the LTI learner's enrolment."""
+    token = session_token(await browser.launch(learner(course)))
+    auth = {"Authorization": f"Bearer {token}"}
+    c = browser.client
+    lesson = course["lessons"][0]
+    launched = await ok(await c.post(f"/v1/lti/session/course/lessons/{lesson['id']}/launch", headers=auth), 201)
+    enrolment = (await ok(await c.get("/v1/lti/session", headers=auth)))["record"].split("/")[1]
+    assert launched["registration"] == enrolment and launched["auth"].startswith("Basic ")
+    assert launched["actor"]["account"]["name"].startswith("lti:")
+    done = {"actor": launched["actor"], "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"vi-VN": "đã hoàn thành"}},
+            "object": {"objectType": "Activity", "id": launched["activity_id"]}, "context": {"registration": enrolment}}
+    r = await c.post("/v1/xapi/statements", json=done, headers={"Authorization": launched["auth"], "X-Experience-API-Version": "1.0.3"})
+    assert r.status_code == 200, r.text
+    view = await ok(await c.get("/v1/lti/session/course", headers=auth))
+    assert {p["lesson_id"]: p for p in view["enrolment"]["lessons"]}[lesson["id"]]["completed_at"]
+    # an instructor's preview launches no content for itself
+    preview = session_token(await browser.launch(Launch("LtiResourceLinkRequest", [INSTRUCTOR], target=f"course:{course['course']['id']}")))
+    r = await c.post(f"/v1/lti/session/course/lessons/{lesson['id']}/launch", headers={"Authorization": f"Bearer {preview}"})
+    assert r.status_code == 403

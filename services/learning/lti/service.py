@@ -356,6 +356,9 @@ async def launch(session: AsyncSession, settings: LearningSettings, keys: Platfo
         if role is None:
             raise LaunchRefused("The launch names no role this tool serves (a learner or an instructor).", reason="role",
                                 claim=messages.ROLES)
+        if claims[messages.TARGET_LINK_URI] != login.target_link_uri:
+            raise LaunchRefused("The launch's target link URI is not the one its login named.", reason="target_link_uri",
+                                claim=messages.TARGET_LINK_URI)
         found = targets.parse(messages.launch_target(claims))
         if found is None:
             raise LaunchRefused("The launch names no resource of this tool (custom vet_target or target=course:<id>).",

@@ -161,6 +161,9 @@ async def test_refused_launches(platform: Platform, registered: dict[str, Any], 
     refused(await browser.launch(launch, resign(h, lambda c: c | {"https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiSubmissionReviewRequest"})),
             "message_type", "https://purl.imsglobal.org/spec/lti/claim/message_type")
     refused(await browser.launch(launch, resign(h, lambda c: c | {"nonce": "a-nonce-of-another-login"})), "nonce", "nonce")
+    other_course = {"https://purl.imsglobal.org/spec/lti/claim/target_link_uri": f"{h.redirect_uri}?target=course:{'0' * 8}-0000-0000-0000-{'0' * 12}"}
+    refused(await browser.launch(launch, resign(h, lambda c: c | other_course)), "target_link_uri",
+            "https://purl.imsglobal.org/spec/lti/claim/target_link_uri")
     refused(await browser.launch(Launch("LtiResourceLinkRequest", ["http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor#x"],
                                         target=launch.target)), "role")
     refused(await browser.launch(Launch("LtiResourceLinkRequest", [LEARNER], target=None)), "target")

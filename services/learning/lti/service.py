@@ -365,13 +365,17 @@ async def launch(session: AsyncSession, settings: LearningSettings, keys: Platfo
                                 reason="target", claim=messages.TARGET_LINK_URI)
         target, target_id = found
         info = await target.describe(session, platform, target_id)
-        ags = claims.get(messages.AGS_ENDPOINT) if isinstance(claims.get(messages.AGS_ENDPOINT), dict) else {}
-        scopes = [s for s in ags.get("scope") or [] if isinstance(s, str)]
-        lineitem = ags.get("lineitem") if messages.split_url(ags.get("lineitem")) and messages.AGS_SCORE_SCOPE in scopes else None
+        # AGS (Assignment and Grade Services 2.0 §3.1): the line item this link's scores go to, when the platform
+        # granted the score scope; a malformed or oversized one is as good as none (no scores are sent)
+        ags: dict[str, Any] = claims[messages.AGS_ENDPOINT] if isinstance(claims.get(messages.AGS_ENDPOINT), dict) else {}
+        scopes = [s for s in ags.get("scope") or [] if isinstance(s, str)] if isinstance(ags.get("scope"), list) else []
+        lineitem: str | None = ags.get("lineitem") if isinstance(ags.get("lineitem"), str) else None
+        if lineitem is None or len(lineitem) > 2000 or not messages.split_url(lineitem) or messages.AGS_SCORE_SCOPE not in scopes:
+            lineitem = None
         link_claim = claims[messages.RESOURCE_LINK]
         link = await repository.upsert_resource_link(session, platform.id, deployment, link_claim["id"], {
             "target_kind": target.kind, "target_id": info.id, "title": messages.printable(str(link_claim.get("title") or info.title))[:300],
-            "lineitem_url": lineitem[:2000] if lineitem else None, "ags_scopes": scopes[:20], "updated_at": now})
+            "lineitem_url": lineitem, "ags_scopes": [x[:300] for x in scopes[:20]], "updated_at": now})
         row.role, row.target_kind, row.target_id, row.resource_link_id = role, target.kind, info.id, link.id
         if role == "learner":
             row.record = await target.open_for_learner(session, platform, user, info.id)

@@ -23,7 +23,7 @@ from tests.learning.lti.harness import LEARNER, Launch
 from tests.support import Platform
 
 
-async def complete_course(browser: Browser, course: dict[str, Any], lineitem: str) -> tuple[str, dict[str, Any]]:
+async def complete_course(browser: Browser, course: dict[str, Any], lineitem: str | None) -> tuple[str, dict[str, Any]]:
     """Launch as a learner with the line item, complete both required lessons, pass the quiz with 4 of 5 right
     (80 %): the course completes. Returns the session token and the submitted attempt."""
     token = session_token(await browser.launch(Launch("LtiResourceLinkRequest", [LEARNER], target=f"course:{course['course']['id']}",
@@ -147,3 +147,10 @@ async def test_a_refused_score_is_kept_and_redriven(platform: Platform, register
         await sender(platform, clock).run_once()
         [score] = await scores_of(platform, browser, token)
         assert score.status == "sent" and len(h.scores) == 1
+
+
+async def test_no_line_item_no_score(platform: Platform, registered: dict[str, Any], browser: Browser,
+                                     course: dict[str, Any]) -> None:
+    """A launch without the AGS endpoint claim (AGS §3.1: the platform offers no line item) sends nothing back."""
+    token, _ = await complete_course(browser, course, None)
+    assert await scores_of(platform, browser, token) == []

@@ -8,8 +8,15 @@ import base64
 import json
 from typing import Any
 
+from datetime import timedelta
+
 import httpx
 from jose import jwt
+from sqlalchemy import update
+
+from services.common.db import utcnow
+from services.learning.lti.service import keyed_hash
+from services.learning.models import LtiLoginState
 
 from tests.learning.lti.conftest import Browser, learning_client, now, resign, session_token
 from tests.learning.lti.harness import INSTRUCTOR, LEARNER, Launch, PlatformHarness, query_of, rsa_key
@@ -179,6 +186,13 @@ async def test_refused_launches(platform: Platform, registered: dict[str, Any], 
         refused(await stranger.post("/v1/lti/launch", data=fields), "browser", "state")
     session_token(await browser.post(fields))  # the stranger's attempt did not use the login up
     refused(await browser.post({"id_token": fields["id_token"], "state": "made-up"}), "state", "state")
+    # a login older than its lifetime (LEARNING_LTI_LOGIN_SECONDS, 5 minutes) is refused
+    fields = await browser.login(launch)
+    settings = platform.settings["learning"]
+    async with platform.apps["learning"].state.db.session() as session:
+        await session.execute(update(LtiLoginState).where(LtiLoginState.state_hash == keyed_hash(settings.secret_key, "state", fields["state"]))
+                              .values(expires_at=utcnow() - timedelta(seconds=1)))
+    refused(await browser.post(fields), "state_expired", "state")
     # a failed launch uses its login up as well
     fields = await browser.login(launch)
     refused(await browser.post({"id_token": resign(h, lambda c: c | {"aud": "x"})(fields["id_token"]), "state": fields["state"]}), "audience")

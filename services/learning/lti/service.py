@@ -341,7 +341,8 @@ async def launch(session: AsyncSession, settings: LearningSettings, keys: Platfo
         now=time.time(), skew=settings.lti_clock_skew_seconds))
     role = messages.map_roles(claims[messages.ROLES])
     now = utcnow()
-    user = await repository.upsert_user(session, platform.id, claims["sub"], {"name": _display_name(claims), "last_launch_at": now})
+    name = _display_name(claims)  # kept when a later launch carries none (the platform stopped sharing it)
+    user = await repository.upsert_user(session, platform.id, claims["sub"], {"last_launch_at": now} | ({"name": name} if name else {}))
     deployment = claims[messages.DEPLOYMENT_ID]
     row = LtiSession(id=uuid.uuid4(), platform_id=platform.id, lti_user_id=user.id, message_type=claims[messages.MESSAGE_TYPE],
                      created_at=now, expires_at=now + timedelta(seconds=settings.lti_session_seconds))

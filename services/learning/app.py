@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
+from services.common.metrics import JobQueue
 from services.learning.config import LearningSettings
 from services.learning.courses.endpoints import router as courses_router
 from services.learning.courses.service import on_credential_issued
 from services.learning.files.endpoints import router as files_router
 from services.learning.library.endpoints import router as library_router
+from services.learning.lti.endpoints import router as lti_router
+from services.learning.lti.keys import ToolKeys
+from services.learning.lti.outcomes import ScoreSender
+from services.learning.lti.service import LtiContext, PlatformKeys
 from services.learning.packages.endpoints import router as packages_router
 from services.learning.search.endpoints import router as search_router
 from services.learning.sweeper import run_sweeper
 from services.learning.xapi.endpoints import router as xapi_router
+
+
+async def send_lti_scores(app: FastAPI) -> None:
+    """Background loop: AGS scores to the platforms' line items, where the outbox is delivered (``outbox_enabled``)."""
+    settings: LearningSettings = app.state.settings
+    if settings.outbox_enabled and settings.lti_scores_poll_seconds > 0:
+        app.state.lti.scores.clock = app.state.clock
+        await app.state.lti.scores.run_forever(settings.lti_scores_poll_seconds)
 
 
 def create_app(settings: LearningSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -24,11 +39,16 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         settings,
         title="VET platform — learning",
         description="Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI).",
-        routers=[library_router, files_router, packages_router, search_router, courses_router, xapi_router],
+        routers=[library_router, files_router, packages_router, search_router, courses_router, xapi_router, lti_router],
         event_handlers={"vn.vet.credentials.credential.issued": on_credential_issued},
         http_transport=http_transport,
-        background=[run_sweeper],
+        background=[run_sweeper, send_lti_scores],
+        job_queues=[JobQueue("learning_lti_scores", "lti_scores", "status", ended=("sent",), states=("pending", "failed"),
+                             waiting_column=None)],
     )
+    keys = ToolKeys(settings.secret_key, timedelta(hours=settings.lti_key_retire_hours))
+    app.state.lti = LtiContext(keys=keys, platform_keys=PlatformKeys(app.state.http), scores=ScoreSender(
+        app.state.db, app.state.http, keys, batch=settings.lti_scores_batch, lease_seconds=settings.lti_scores_lease_seconds))
     upload = BodyLimit(settings.max_upload_bytes + 64 * 1024, json=False)  # streamed to the store; a form's own bytes besides
     set_body_limits(app, {
         "PUT /v1/learning-objects/{object_id}/file": upload,

@@ -52,6 +52,21 @@ class LearningSettings(ServiceSettings):
     sweeper_interval_seconds: float = 3600.0
     sweeper_grace_seconds: float = 24 * 3600.0
     sweeper_initial_delay_seconds: float = 60.0
+    #: LTI 1.3 (tool side): how long an OIDC login waits for its launch (its state and nonce are used once), how long
+    #: a launch's player session lasts, and the player page a launch ends on (the front end's; the session token
+    #: follows in the URL's fragment). Empty: ``<public base URL>/lti/player``
+    lti_login_seconds: int = 300
+    lti_session_seconds: int = 4 * 3600
+    lti_player_url: str = ""
+    #: allowed clock difference with a platform when checking an ``id_token``'s ``iat`` and ``exp``
+    lti_clock_skew_seconds: int = 60
+    #: after a rotation the previous tool key stays in the tool's JWKS this long (platforms cache JWKS)
+    lti_key_retire_hours: float = 24.0
+    #: the AGS score sender: how often it looks for due scores (it runs where the outbox is delivered, i.e. with
+    #: ``outbox_enabled``; 0: not at all), how many it takes at once, and how long it holds them
+    lti_scores_poll_seconds: float = 5.0
+    lti_scores_batch: int = 20
+    lti_scores_lease_seconds: float = 120.0
 
     @field_validator("upload_part_size")
     @classmethod
@@ -76,6 +91,8 @@ class LearningSettings(ServiceSettings):
         if self.environment == "production" and (content.scheme != "https" or content.hostname == public.hostname):
             raise ValueError("LEARNING_CONTENT_ORIGIN must be https on a host of its own in production")
         self.content_origin = self.content_origin.rstrip("/")
+        if not self.lti_player_url:
+            self.lti_player_url = f"{self.public_base_url.rstrip('/')}/lti/player"
         return self
 
     @property

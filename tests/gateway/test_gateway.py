@@ -222,6 +222,23 @@ async def test_public_routes_need_no_token(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/records/v1/healthz/more")).status_code == 401
 
 
+async def test_lti_launch_routes_need_no_bearer_token(client: httpx.AsyncClient) -> None:
+    """A school's LMS sends the browser to the LTI login and posts the launch with no platform token; the player then
+    calls with the launch's own session token, which only learning can check."""
+    for method, path in [("GET", "/api/learning/v1/lti/login?iss=x"), ("POST", "/api/learning/v1/lti/login"),
+                         ("POST", "/api/learning/v1/lti/launch"), ("GET", "/api/learning/v1/lti/tool"),
+                         ("GET", "/api/learning/v1/lti/jwks.json"), ("GET", "/api/learning/v1/lti/session"),
+                         ("POST", "/api/learning/v1/lti/session/course/quizzes/q1/attempts")]:
+        r = await client.request(method, path, headers={"Authorization": "Bearer an-lti-session-token"} if "session" in path else {})
+        assert r.status_code == 200, (method, path, r.text)
+        if "session" in path:
+            assert r.json()["headers"]["authorization"] == "Bearer an-lti-session-token"
+    # registering platforms and rotating the tool's key need identity's tokens
+    for method, path in [("POST", "/api/learning/v1/lti/platforms"), ("GET", "/api/learning/v1/lti/platforms"),
+                         ("POST", "/api/learning/v1/lti/keys/rotate"), ("GET", "/api/learning/v1/lti/launch")]:
+        assert (await client.request(method, path)).status_code == 401, (method, path)
+
+
 async def test_verified_tokens_are_cached(served_gateway: Any, client: httpx.AsyncClient, keys: SigningKeys) -> None:
     app, _ = served_gateway
     token = keys.token(sub="cache-me")

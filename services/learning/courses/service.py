@@ -45,6 +45,7 @@ from services.learning.courses.schemas import (
     RunRead,
 )
 from services.learning.library import repository as library
+from services.learning.lti import outcomes as lti_outcomes
 from services.learning.models import (
     Course,
     CourseEnrolment,
@@ -675,6 +676,8 @@ async def evaluate_completion(session: AsyncSession, outbox: Any, enrolment: Cou
     if completion_id is None:
         return False  # another transaction completed it first
     enrolment.status, enrolment.completed_at = "completed", now
+    # launched from a school's LMS (LTI): the final score goes back to its line items, queued in this transaction
+    await lti_outcomes.course_completed(session, enrolment.id, completion_id, final, now)
     data: dict[str, Any] = {
         "course_id": str(course.id), "version": course.version, "title": course.title, "skill_area": course.skill_area,
         "audience": course.audience, "hours": course.estimated_hours, "person_id": enrolment.person_id,

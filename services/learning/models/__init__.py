@@ -21,6 +21,16 @@ from services.learning.models.enrolment import (  # noqa: E402
     ScormValue,
 )
 from services.learning.models.learning_object import LearningObject, LearningObjectTag, LearningObjectVersion  # noqa: E402
+from services.learning.models.lti import (  # noqa: E402
+    LtiGradeLink,
+    LtiLoginState,
+    LtiPlatform,
+    LtiResourceLink,
+    LtiScore,
+    LtiSession,
+    LtiToolKey,
+    LtiUser,
+)
 from services.learning.models.moderation import ModerationEvent, Reviewer  # noqa: E402
 from services.learning.models.upload import UploadPart, UploadSession  # noqa: E402
 from services.learning.models.usage import Acquisition, UsageCounter  # noqa: E402
@@ -39,6 +49,14 @@ __all__ = [
     "LearningObjectTag",
     "LearningObjectVersion",
     "Lesson",
+    "LtiGradeLink",
+    "LtiLoginState",
+    "LtiPlatform",
+    "LtiResourceLink",
+    "LtiScore",
+    "LtiSession",
+    "LtiToolKey",
+    "LtiUser",
     "LessonProgress",
     "ModerationEvent",
     "Package",

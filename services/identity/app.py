@@ -16,6 +16,7 @@ from services.identity.audit.endpoints import router as audit_router
 from services.identity.clients.endpoints import router as clients_router
 from services.identity.institutions.endpoints import MAX_CSV_BYTES
 from services.identity.institutions.endpoints import router as institutions_router
+from services.identity.oversight.endpoints import router as oversight_router
 from services.identity.persons.endpoints import router as persons_router
 from services.identity.tokens.endpoints import router as tokens_router
 from services.identity.vneid.endpoints import router as vneid_router
@@ -42,7 +43,8 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         settings,
         title="VET platform — identity",
         description="Persons by national ID, accounts, the institution registry, machine clients and tokens (JWKS).",
-        routers=[tokens_router, clients_router, accounts_router, vneid_router, persons_router, institutions_router, audit_router],
+        routers=[tokens_router, clients_router, accounts_router, vneid_router, persons_router, institutions_router, oversight_router,
+                 audit_router],
         jwks_provider=local_jwks,
         http_transport=http_transport,
         on_startup=[ensure_key, report_development_secrets],

@@ -7,11 +7,11 @@ from datetime import date
 
 from sqlalchemy import select
 
-from services.common.db import Database
+from services.common.db import Database, utcnow
 from services.common.text import fold
 from services.identity.config import IdentitySettings
 from services.identity.accounts.passwords import hash_password
-from services.identity.models import Account, ApiClient, Institution, Membership, Person
+from services.identity.models import Account, ApiClient, Institution, Membership, Person, StaffCount
 from services.identity.persons.numbers import current_province
 from services.identity.tokens.service import TokenService
 
@@ -24,6 +24,28 @@ DEMO_INSTITUTIONS = [
     # registered in Quảng Nam (049) before the 2025 merger: stored under Đà Nẵng (048)
     ("TT4901", "Trung tâm Giáo dục nghề nghiệp Quảng Nam (demo)", "vet_centre", "public", "049",
      "Phường Tam Kỳ, Đà Nẵng", 15.5736, 108.4740),
+    # more schools for the oversight board and the dashboard's map (make run's records seed gives some a sync history)
+    ("CD0102", "Trường Cao đẳng Công nghiệp Hà Nội (demo)", "college", "public", "001",
+     "Phường Tây Mỗ, Hà Nội", 21.0055, 105.7400),
+    ("TC0103", "Trường Trung cấp Kinh tế Hà Nội (demo)", "intermediate", "public", "001",
+     "Phường Hoàng Mai, Hà Nội", 20.9810, 105.8630),
+    ("CD3101", "Trường Cao đẳng Hàng hải Hải Phòng (demo)", "college", "public", "031",
+     "Phường Ngô Quyền, Hải Phòng", 20.8530, 106.6990),
+    ("TC3102", "Trường Trung cấp Nghề Thủy Nguyên (demo)", "intermediate", "private", "031",
+     "Phường Thủy Nguyên, Hải Phòng", 20.9380, 106.6720),
+    ("CD4801", "Trường Cao đẳng Du lịch Đà Nẵng (demo)", "college", "public", "048",
+     "Phường Hòa Cường, Đà Nẵng", 16.0330, 108.2210),
+    ("TC4902", "Trường Trung cấp Nghề Quảng Nam (demo)", "intermediate", "public", "049",
+     "Phường Điện Bàn, Đà Nẵng", 15.8900, 108.2500),
+    ("CD7902", "Trường Cao đẳng Kỹ thuật Cao Thắng (demo)", "college", "public", "079",
+     "Phường Sài Gòn, TP Hồ Chí Minh", 10.7700, 106.7050),
+]
+
+#: (institution, year, teachers, managers): staff counts as the demo schools reported them
+DEMO_STAFF_COUNTS = [
+    ("CD0101", 2025, 120, 18), ("TC7901", 2025, 45, 8), ("TT4901", 2025, 16, 4), ("CD0102", 2025, 210, 25),
+    ("TC0103", 2025, 60, 9), ("CD3101", 2025, 150, 20), ("TC3102", 2025, 40, 6), ("CD4801", 2025, 95, 14),
+    ("TC4902", 2025, 38, 7), ("CD7902", 2025, 180, 22),
 ]
 
 #: (client_id, name, secret, scopes, institution, roles)
@@ -36,9 +58,18 @@ DEMO_CLIENTS = [
     ("demo-school-sis", "Demo school information system (CD0101)", "dev-only-demo-school-secret",
      ["records:sync", "records:read", "credentials:issue"], "CD0101", ["school_system"]),
     ("demo-employer", "Demo employer verifier", "dev-only-demo-employer-secret", ["credentials:verify:bulk"], None, []),
+    # the systems of three more demo schools (the connection board: a school is connected when one of these is active
+    # and it synced recently)
+    ("demo-sis-cd3101", "Demo school information system (CD3101)", "dev-only-demo-sis-cd3101-secret",
+     ["records:sync", "records:read"], "CD3101", ["school_system"]),
+    ("demo-sis-cd4801", "Demo school information system (CD4801)", "dev-only-demo-sis-cd4801-secret",
+     ["records:sync", "records:read"], "CD4801", ["school_system"]),
+    ("demo-sis-cd7902", "Demo school information system (CD7902)", "dev-only-demo-sis-cd7902-secret",
+     ["records:sync", "records:read"], "CD7902", ["school_system"]),
 ]
 
-SERVICE_SCOPES = ["events:deliver", "identity:persons", "records:read"]
+#: identity:oversight and learning:oversight: records pulls the registry's and learning's facts for the connection board
+SERVICE_SCOPES = ["events:deliver", "identity:oversight", "identity:persons", "learning:oversight", "records:read"]
 
 #: the demo student as a school's sync registered him; his VNeID sign-in (stand-in citizen 1) lands on this person
 DEMO_PERSON = {"id_number": "001203012345", "full_name": "Trần Văn Minh", "date_of_birth": date(2003, 5, 14),
@@ -86,6 +117,18 @@ async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> l
                         session, client_id=client_id, name=name, scopes=scopes, institution_code=inst, roles=roles, secret=secret
                     )
                     created.append(f"client {client_id}")
+            # the platform services' clients get the scopes this version gives them (a database seeded before keeps working)
+            wanted_scopes = " ".join(sorted(SERVICE_SCOPES))
+            for client in (await session.scalars(select(ApiClient).where(ApiClient.client_id.in_(list(service_clients))))).all():
+                if set(client.scopes.split()) != set(SERVICE_SCOPES):
+                    client.scopes = wanted_scopes
+                    created.append(f"client {client.client_id}: scopes {wanted_scopes}")
+            reported = {(c, y) for c, y in (await session.execute(select(StaffCount.institution_code, StaffCount.year))).all()}
+            for code, year, teachers, managers in DEMO_STAFF_COUNTS:
+                if (code, year) not in reported:
+                    session.add(StaffCount(institution_code=code, year=year, teachers=teachers, managers=managers,
+                                           reported_by="seed", reported_at=utcnow()))
+                    created.append(f"staff counts {code} {year}")
             accounts = set((await session.scalars(select(Account.username))).all())
             person = await session.scalar(select(Person).where(Person.id_number == DEMO_PERSON["id_number"]))
             if person is None:

@@ -33,7 +33,7 @@ PROD = {
     "RECORDS_CLIENT_SECRET": "test-svc-records-secret-0123456789",
     "CREDENTIALS_CLIENT_SECRET": "test-svc-credentials-secret-0123456789",
 }
-SERVICE_SCOPE = "events:deliver identity:persons records:read"
+SERVICE_SCOPE = "events:deliver identity:oversight identity:persons learning:oversight records:read"
 
 
 async def bootstrap(database_url: str, *args: str, stdin: str | None = None, **env: str) -> tuple[int, str, str]:
@@ -147,7 +147,7 @@ async def test_development_secrets_stored_in_production_are_refused_reported_and
             ready = await c.get("/readyz")
             assert ready.status_code == 200, ready.text
             note = ready.json()["notes"]["development_secrets"]
-            assert note.startswith("5 client(s) and 6 account(s) hold development secrets"), note
+            assert note.startswith("8 client(s) and 6 account(s) hold development secrets"), note
     finally:
         logger.removeHandler(handler)
     assert len(logged) == 1

@@ -16,8 +16,9 @@ from services.identity.models.institution import Institution  # noqa: E402
 from services.identity.models.person import Person  # noqa: E402
 from services.identity.models.session import LoginThrottle, OidcAuthRequest, RefreshToken  # noqa: E402
 from services.identity.models.signing_key import SigningKey  # noqa: E402
+from services.identity.models.staff_count import StaffCount  # noqa: E402
 
 __all__ = [
     "Account", "ApiClient", "AuditEvent", "Base", "Institution", "LoginThrottle", "Membership", "OidcAuthRequest",
-    "Person", "RefreshToken", "SigningKey",
+    "Person", "RefreshToken", "SigningKey", "StaffCount",
 ]

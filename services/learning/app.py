@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
+from services.learning.activity.endpoints import router as activity_router
 from services.learning.config import LearningSettings
 from services.learning.courses.endpoints import router as courses_router
 from services.learning.courses.service import on_credential_issued
@@ -39,7 +40,8 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         settings,
         title="VET platform — learning",
         description="Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI).",
-        routers=[library_router, files_router, packages_router, search_router, courses_router, xapi_router, lti_router],
+        routers=[library_router, files_router, packages_router, search_router, courses_router, xapi_router, lti_router,
+                 activity_router],
         event_handlers={"vn.vet.credentials.credential.issued": on_credential_issued},
         http_transport=http_transport,
         background=[run_sweeper, send_lti_scores],

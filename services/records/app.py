@@ -18,6 +18,9 @@ from services.records.changes.endpoints import router as changes_router
 from services.records.config import RecordsSettings
 from services.records.grades.endpoints import router as grades_router
 from services.records.learners.endpoints import router as learners_router
+from services.records.oversight.endpoints import router as oversight_router
+from services.records.oversight.events import HANDLERS as oversight_event_handlers
+from services.records.oversight.pull import run_oversight_pull
 from services.records.programmes.endpoints import router as programmes_router
 from services.records.reports.endpoints import router as reports_router
 from services.records.sync.endpoints import router as sync_router
@@ -38,10 +41,11 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         title="VET platform — records",
         description="Programmes, learners, enrolments, grades, school sync jobs, transcripts and statistics.",
         routers=[catalogue_router, programmes_router, learners_router, grades_router, sync_router, changes_router,
-                 transcripts_router, reports_router],
+                 transcripts_router, reports_router, oversight_router],
+        event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],
-        background=[run_upload_sweeper],
+        background=[run_upload_sweeper, run_oversight_pull],
         job_queues=[JobQueue("records_sync", "sync_jobs", "status", ended=ENDED)],
     )
     uploads = BodyLimit(settings.sync_max_upload_bytes, json=False)  # stored as sent; the sync job's parser bounds the rest

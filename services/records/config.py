@@ -35,5 +35,16 @@ class RecordsSettings(ServiceSettings):
     sync_upload_sweep_seconds: float = 3600.0
     sync_upload_sweep_initial_delay_seconds: float = 60.0
 
+    #: learning's address (its per-institution activity, pulled for national oversight)
+    learning_url: str = "http://127.0.0.1:8002"
+    #: a school is connected when it has an active machine client that may sync and a sync finished within this
+    #: many days; the board shows rows and rejected rows of this many weeks
+    oversight_connected_days: int = 30
+    oversight_weeks: int = 8
+    #: how often identity's registry and learning's activity are pulled (0: only on POST /v1/oversight/refresh),
+    #: and how long after start the first pull runs
+    oversight_pull_seconds: float = 300.0
+    oversight_pull_initial_delay_seconds: float = 10.0
+
     def secret_fields(self) -> dict[str, str]:
         return super().secret_fields() | {"client_secret": self.client_secret}

@@ -15,12 +15,15 @@ from services.records.models.grade import Grade, GradeAudit  # noqa: E402
 from services.records.models.key_change import LearnerKeyChange  # noqa: E402
 from services.records.models.learner import Enrolment, EnrolmentStatusChange, Learner  # noqa: E402
 from services.records.models.oneroster_id import OneRosterId  # noqa: E402
+from services.records.models.oversight import (  # noqa: E402
+    IndicatorSnapshot, IndicatorValue, OversightAudit, OversightCredential, OversightInstitution, OversightPull, OversightTarget,
+)
 from services.records.models.programme import Cohort, Module, Programme, Term  # noqa: E402
 from services.records.models.report import YearlyReport  # noqa: E402
 from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgress  # noqa: E402
 
 __all__ = [
     "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "Programme", "SyncJob", "SyncJobError", "SyncJobProgress",
+    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

@@ -1,0 +1,125 @@
+"""The periodic pull of the facts records does not own: identity's registry (institutions, active machine clients
+that may sync, staff counts: ``GET /v1/oversight/institutions``) and learning's activity per institution
+(``GET /v1/institution-activity``), both with records' own client-credentials token. Each source's last success and
+last failure are kept (``oversight_pulls``) and shown on the board. After a pull, this year's state indicators are
+kept as snapshots (the trend of later years).
+
+Every replica pulls (the writes are idempotent upserts of the same facts); one that fails keeps the previous facts
+and says so. Also run on demand by ``POST /v1/oversight/refresh``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.retry import transient_reason
+from services.records.models import OversightInstitution
+from services.records.oversight import repository, service
+
+log = logging.getLogger("services.records.oversight")
+
+
+async def _get(app: FastAPI, url: str) -> dict[str, Any]:
+    tokens = app.state.tokens
+    for attempt in (1, 2):
+        resp = await app.state.http.get(url, headers={"Authorization": f"Bearer {await tokens.token()}"})
+        if resp.status_code == 401 and attempt == 1:
+            tokens.invalidate()  # a rotated key or a token identity no longer accepts: once more with a new one
+            continue
+        resp.raise_for_status()
+        return resp.json()
+    raise AssertionError("unreachable")
+
+
+def _learning_url(app: FastAPI) -> str:
+    return app.state.settings.learning_url.rstrip("/")
+
+
+async def apply_registry(session: AsyncSession, items: list[dict[str, Any]], now: datetime) -> int:
+    known = await repository.institution_map(session)
+    for item in items:
+        row = known.get(item["code"])
+        if row is None:
+            row = OversightInstitution(code=item["code"], objects_published=0, students_completed=0, teachers_digital_completed=0)
+            session.add(row)
+        staff = item.get("staff") or {}
+        row.name, row.type, row.ownership = item["name"], item["type"], item["ownership"]
+        row.province_code, row.status = item["province_code"], item["status"]
+        row.latitude, row.longitude = item.get("latitude"), item.get("longitude")
+        row.machine_clients_active = int(item.get("machine_clients_active") or 0)
+        row.teachers, row.managers, row.staff_year = staff.get("teachers"), staff.get("managers"), staff.get("year")
+        row.registry_pulled_at = now
+    return len(items)
+
+
+async def apply_activity(session: AsyncSession, items: list[dict[str, Any]], now: datetime) -> int:
+    known = await repository.institution_map(session)
+    seen = set()
+    for item in items:
+        row = known.get(item["institution_code"])
+        if row is None:
+            continue  # not (yet) in the registry as records last read it
+        seen.add(row.code)
+        row.objects_published = int(item["objects_published"])
+        row.last_published_at = datetime.fromisoformat(item["last_published_at"]) if item.get("last_published_at") else None
+        row.students_completed = int(item["students_completed"])
+        row.teachers_digital_completed = int(item["teachers_digital_completed"])
+        row.activity_pulled_at = now
+    for code, row in known.items():
+        if code not in seen:  # nothing there any more (or never)
+            row.objects_published, row.last_published_at = 0, None
+            row.students_completed = row.teachers_digital_completed = 0
+            row.activity_pulled_at = now
+    return len(seen)
+
+
+async def refresh(app: FastAPI) -> dict[str, str]:
+    """Pull both sources now; a source that fails is reported and keeps its previous facts."""
+    settings = app.state.settings
+    outcome: dict[str, str] = {}
+    sources = (
+        ("identity", f"{settings.identity_url.rstrip('/')}/v1/oversight/institutions", apply_registry),
+        ("learning", f"{_learning_url(app)}/v1/institution-activity", apply_activity),
+    )
+    for source, url, apply in sources:
+        now = app.state.clock.now()
+        try:
+            body = await _get(app, url)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            reason = transient_reason(exc) or f"{type(exc).__name__}: {exc}"
+            log.warning("oversight pull from %s failed: %s", source, reason)
+            async with app.state.db.session(write=True) as session:
+                row = await repository.pull_row(session, source)
+                row.last_error, row.last_error_at = reason[:1000], now
+            outcome[source] = f"failed: {reason}"
+            continue
+        async with app.state.db.session(write=True) as session:
+            n = await apply(session, body["items"], now)
+            row = await repository.pull_row(session, source)
+            row.last_success_at = now
+        outcome[source] = f"{n} institution(s)"
+    async with app.state.db.session(write=True) as session:
+        await service.record_snapshots(session, now=app.state.clock.now(), window_days=settings.oversight_connected_days)
+    return outcome
+
+
+async def run_oversight_pull(app: FastAPI) -> None:
+    """The background loop (``create_service_app(..., background=[run_oversight_pull])``)."""
+    settings = app.state.settings
+    if settings.oversight_pull_seconds <= 0:
+        return
+    await app.state.clock.sleep(settings.oversight_pull_initial_delay_seconds)
+    while True:
+        try:
+            await refresh(app)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database itself: logged, tried again at the next round
+            log.warning("oversight pull failed: %s", transient_reason(exc) or repr(exc))
+        await app.state.clock.sleep(settings.oversight_pull_seconds)

@@ -11,6 +11,7 @@ from services.common.idempotency import IdempotencyMiddleware
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
 from services.common.middleware import sample_access_log
+from services.credentials.lookup.endpoints import router as lookup_router
 from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
 from services.credentials.events import SealIdNumbers, handlers
@@ -57,7 +58,8 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         title="VET platform — credentials",
         description="Issuers, signed diplomas and certificates (W3C VC 2.0 / Open Badges 3.0), status lists, verification.",
         # public verification first: routes are matched in order, and it is the busiest
-        routers=[verify_router, contexts_router, status_router, credentials_router, sharing_router, jobs_router, issuers_router],
+        routers=[verify_router, contexts_router, status_router, credentials_router, sharing_router, jobs_router, issuers_router,
+                 lookup_router],
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
         background=[run_issue_jobs, write_verification_log, restatus_documents],

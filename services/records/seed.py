@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.common.db import Database
+from services.common.db import Database, utcnow
 from services.records.catalogue.service import load_occupations
 from services.records.config import RecordsSettings
+from services.records.oversight.seed import seed_oversight
 from services.records.sync.apply import Applier, Item
 
 DEMO_INSTITUTION = "CD0101"
@@ -46,11 +47,12 @@ async def seed(settings: RecordsSettings) -> list[str]:
             [outcome] = await applier.apply([Item(1, 1, "seed", "programmes", dict(DEMO_PROGRAMME))])
             if outcome.result == "rejected":
                 raise RuntimeError(f"the demo programme was refused: {outcome.errors}")
+            oversight = await seed_oversight(session, utcnow())
     finally:
         await db.dispose()
     if outcome.result in ("created", "updated"):
-        return [f"programme {DEMO_INSTITUTION}/{DEMO_PROGRAMME['code']} ({outcome.result})"]
-    return []
+        oversight.insert(0, f"programme {DEMO_INSTITUTION}/{DEMO_PROGRAMME['code']} ({outcome.result})")
+    return oversight
 
 
 if __name__ == "__main__":

@@ -19,13 +19,19 @@ run: venv
 	$(BIN)/python -m services run
 
 # system tools some tests use, best effort (without them those tests skip, saying why): Debian's clamav-daemon for
-# the real-clamd upload scan test; checkov for tests/test_kubernetes.py, in a virtualenv of its own (its pinned
+# the real-clamd upload scan test; Debian's chromium (and DejaVu fonts, for Vietnamese) for the dashboard test;
+# checkov for tests/test_kubernetes.py, in a virtualenv of its own (its pinned
 # dependencies conflict with the project's), which the test also creates when it is missing
 test-tools:
 	@command -v clamd >/dev/null 2>&1 || test -x /usr/sbin/clamd || \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clamav-daemon >/dev/null 2>&1; } || \
 	echo "note: clamav-daemon could not be installed; the real-clamd test will skip"
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -q >/dev/null 2>&1 || true; } && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1; } || \
+	echo "note: chromium could not be installed; the dashboard test will skip (CI: fail)"
 	@$(MAKE) --no-print-directory $(CHECKOV) || echo "note: checkov could not be installed; tests/test_kubernetes.py will try again"
 
 CHECKOV := .venv-tools/checkov/bin/checkov

@@ -6,6 +6,7 @@ Routes (README, "API map"):
 * ``/verify/<path>`` → credentials ``/v1/verify/<path>`` (the address in a diploma's QR code);
 * ``/issuers/<path>`` → credentials ``/issuers/<path>`` (issuers' did:web documents);
 * ``/.well-known/jwks.json`` and ``/.well-known/openid-configuration`` → identity;
+* ``/dashboard`` — national oversight for signed-in officers, rendered here (:mod:`gateway.dashboard`);
 * its own ``/healthz``, ``/readyz`` (each upstream's readiness), ``/openapi.json`` (merged) and ``/docs``.
 
 On the way: ``X-Request-ID`` accepted or made, forwarded and echoed; the client's address taken from the peer
@@ -37,6 +38,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth import PublicRoutes, TokenCache, bearer_from_header
 from gateway.config import GatewaySettings
+from gateway.dashboard.views import Dashboard
 from gateway.limits import BodyRules, ClientConcurrency
 from gateway.metrics import GatewayMetrics
 from gateway.observability import AccessLog, RequestIds
@@ -159,6 +161,7 @@ class Gateway:
             self.upstreams, [*self._root_routes, "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"]
         )
         self._started = False
+        self.dashboard = Dashboard(self)
 
     # -- ASGI ---------------------------------------------------------------------------------------------------
 
@@ -279,6 +282,9 @@ class Gateway:
             # did:web documents of issuers: did:web:<host>:issuers:<code> resolves to /issuers/<code>/did.json
             pool = self.pools["credentials"]
             upstream_path = _raw_tail(scope, 0)
+        elif path == "/dashboard" or path.startswith("/dashboard/"):
+            # server-rendered for signed-in officers; checks its own cookie or bearer token (gateway/dashboard)
+            pool, local, upstream_path, service = None, self.dashboard.handle, "", None
         else:
             pool = self._root_routes.get(path)
             if pool is None:

@@ -27,6 +27,9 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /docs",
     "GET /docs/oauth2-redirect",
     "GET /openapi.json",
+    # the dashboard checks its own sign-in cookie (or a bearer token) and serves officers only
+    "GET,POST /dashboard",
+    "GET,POST /dashboard/**",
     # public verification (the address in a diploma's QR code); POST submits a presented credential
     "GET,POST /verify",
     "GET,POST /verify/**",

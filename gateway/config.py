@@ -39,6 +39,12 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/credentials/issuers/**",
     "GET /api/credentials/v1/issuers/**",
     "GET /api/credentials/v1/status-lists/**",
+    # the public credential counts of an institution (the map's credential lookup)
+    "GET /api/credentials/v1/institutions/*/credential-counts",
+    # what a receiver of an exported report needs to check it: its schema and the platform's signing keys
+    "GET /api/records/v1/report-schemas/**",
+    "GET /api/records/v1/report-signing-keys",
+    "GET /api/records/v1/report-kinds",
     "GET /ns/credentials/v1",
     "GET /api/credentials/ns/credentials/v1",
     # signed download links and package players carry their own signature

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
+from services.records.calendar.endpoints import router as calendar_router
 from services.records.catalogue import service as catalogue
 from services.records.catalogue.endpoints import router as catalogue_router
 from services.records.changes.endpoints import router as changes_router
@@ -41,7 +42,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         title="VET platform — records",
         description="Programmes, learners, enrolments, grades, school sync jobs, transcripts and statistics.",
         routers=[catalogue_router, programmes_router, learners_router, grades_router, sync_router, changes_router,
-                 transcripts_router, reports_router, oversight_router],
+                 transcripts_router, reports_router, oversight_router, calendar_router],
         event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],

@@ -9,6 +9,7 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
+from services.records.models.calendar import ReportKind  # noqa: E402
 from services.records.models.catalogue import GradingPolicyRow, InstitutionRef, Occupation  # noqa: E402
 from services.records.models.changes import Change, ChangeCounter  # noqa: E402
 from services.records.models.grade import Grade, GradeAudit  # noqa: E402
@@ -24,6 +25,6 @@ from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgr
 
 __all__ = [
     "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "SyncJob", "SyncJobError", "SyncJobProgress",
+    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

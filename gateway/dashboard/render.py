@@ -46,7 +46,8 @@ COLOURS = {"connected": "#1a7f37", "client_not_synced": "#d18b00", "not_connecte
 
 @lru_cache(maxsize=1)
 def provinces() -> dict[str, Any]:
-    return json.loads((DATA / "vn-provinces.geojson").read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads((DATA / "vn-provinces.geojson").read_text(encoding="utf-8"))
+    return document
 
 
 def project(lon: float, lat: float) -> tuple[float, float]:

@@ -56,8 +56,14 @@ class Dashboard:
 
     # -- plumbing -------------------------------------------------------------------------------------------------
 
-    async def _get(self, service: str, path: str, token: str | None) -> Any:
+    def _session(self) -> aiohttp.ClientSession:
         session = self.gateway.proxy.session
+        if session is None:
+            raise UpstreamError(503, "the gateway is starting")
+        return session
+
+    async def _get(self, service: str, path: str, token: str | None) -> Any:
+        session = self._session()
         pool = self.gateway.pools[service]
         headers = {"Accept": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
         last: Exception | None = None
@@ -78,7 +84,7 @@ class Dashboard:
         raise UpstreamError(503, f"{service} cannot be reached ({type(last).__name__})")
 
     async def _post_json(self, service: str, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        session = self.gateway.proxy.session
+        session = self._session()
         for replica in self.gateway.pools[service].candidates():
             try:
                 # the proxy's session adds no headers of its own: the content type is set here
@@ -99,14 +105,14 @@ class Dashboard:
             if name == b"authorization":
                 text = value.decode("latin-1")
                 if text[:7].lower() == "bearer ":
-                    return text[7:].strip()
+                    return str(text[7:].strip())
             elif name == b"cookie":
                 cookie = value.decode("latin-1")
         if cookie:
             for part in cookie.split(";"):
                 key, _, value = part.strip().partition("=")
                 if key == COOKIE and value:
-                    return value
+                    return str(value)
         return None
 
     @staticmethod

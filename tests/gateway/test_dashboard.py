@@ -48,6 +48,7 @@ def browser_or_skip() -> str:
         if in_ci():
             pytest.fail(f"CI=true and the dashboard test needs a browser: {reason}")
         pytest.skip(reason)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
     return chromium  # type: ignore[return-value]
 
 
@@ -113,7 +114,6 @@ async def test_dashboard_renders_in_chromium(platform: Platform) -> None:
         response = await page.goto(f"{base}/dashboard?province={PROVINCE}")
         assert response is not None and response.status == 200
         assert "script-src" not in response.headers["content-security-policy"]  # no script at all: default-src 'none'
-        ARTEFACTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
 
         connected = await page.locator('[data-indicator="connected_share"]').inner_text()

@@ -16,6 +16,7 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
@@ -43,7 +44,7 @@ def main(source: str) -> None:
     with PROVINCES.open(encoding="utf-8") as f:
         rows = {r["code"]: r for r in csv.DictReader(f)}
     doc = json.loads(Path(source).read_text(encoding="utf-8"))
-    parts: dict[str, list] = {}
+    parts: dict[str, list[Any]] = {}
     for feature in doc["features"]:
         name = feature["properties"].get("name")
         if name is None:

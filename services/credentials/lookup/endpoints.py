@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import func, select
 
 from services.common.db import ReadSessionDep
+from services.credentials.lookup import repository
 from services.credentials.lookup.schemas import InstitutionCredentials, KindCounts
-from services.credentials.models import Credential, Issuer
 
 router = APIRouter(tags=["verification"])
 
@@ -20,10 +19,8 @@ router = APIRouter(tags=["verification"])
 async def credential_counts(code: str, request: Request, response: Response, session: ReadSessionDep) -> Any:
     """Read on the read replica when ``CREDENTIALS_DATABASE_READ_URL`` is set; cached by clients for five minutes.
     An institution that issued nothing here answers zeros (the registry, not this service, says whether it exists)."""
-    stmt = (select(Credential.kind, Credential.status, func.count()).where(Credential.institution_code == code)
-            .group_by(Credential.kind, Credential.status))
     counts: dict[str, dict[str, int]] = {"diploma": {}, "certificate": {}}
-    for kind, status, n in (await session.execute(stmt)).all():
+    for kind, status, n in await repository.counts(session, code):
         bucket = counts["diploma" if kind == "diploma" else "certificate"]
         bucket[status] = bucket.get(status, 0) + int(n)
 
@@ -32,11 +29,11 @@ async def credential_counts(code: str, request: Request, response: Response, ses
                           suspended=bucket.get("suspended", 0))
 
     base = request.app.state.settings.public_base_url.rstrip("/")
-    issuer = await session.scalar(select(Issuer.id).where(Issuer.institution_code == code))
+    issuer = await repository.has_issuer(session, code)
     response.headers["Cache-Control"] = "public, max-age=300"
     return InstitutionCredentials(
         institution_code=code, diplomas=of(counts["diploma"]), certificates=of(counts["certificate"]),
         verification_url_template=f"{base}/verify/{{credential_id}}",
         verification_api=f"{base}/api/credentials/v1/verify",
-        issuer_did_document=f"{base}/api/credentials/issuers/{code}/did.json" if issuer is not None else None,
+        issuer_did_document=f"{base}/api/credentials/issuers/{code}/did.json" if issuer else None,
     )

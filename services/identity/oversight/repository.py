@@ -33,7 +33,7 @@ async def sync_clients_by_institution(session: AsyncSession) -> dict[str, int]:
         ApiClient.active.is_(True), ApiClient.institution_code.is_not(None))
     counts: dict[str, int] = {}
     for code, scopes in (await session.execute(stmt)).all():
-        if "records:sync" in scopes.split():
+        if code is not None and "records:sync" in scopes.split():
             counts[code] = counts.get(code, 0) + 1
     return counts
 

@@ -35,6 +35,8 @@ async def completions(session: AsyncSession) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key, stmt in (("students", students), ("teachers", teachers)):
         for code, n, last in (await session.execute(stmt)).all():
+            if code is None:
+                continue
             row = out.setdefault(code, {"students": 0, "teachers": 0, "last": None})
             row[key] = int(n)
             row["last"] = max(filter(None, (row["last"], last)), default=None)

@@ -34,7 +34,8 @@ KIND_OF_SCOPE = {"institution": "institution-yearly", "province": "province-year
 
 
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return document
 
 
 def due_date(kind: ReportKind, year: int) -> date:

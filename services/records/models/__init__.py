@@ -17,7 +17,13 @@ from services.records.models.key_change import LearnerKeyChange  # noqa: E402
 from services.records.models.learner import Enrolment, EnrolmentStatusChange, Learner  # noqa: E402
 from services.records.models.oneroster_id import OneRosterId  # noqa: E402
 from services.records.models.oversight import (  # noqa: E402
-    IndicatorSnapshot, IndicatorValue, OversightAudit, OversightCredential, OversightInstitution, OversightPull, OversightTarget,
+    IndicatorSnapshot,
+    IndicatorValue,
+    OversightAudit,
+    OversightCredential,
+    OversightInstitution,
+    OversightPull,
+    OversightTarget,
 )
 from services.records.models.programme import Cohort, Module, Programme, Term  # noqa: E402
 from services.records.models.report import YearlyReport  # noqa: E402

@@ -33,12 +33,13 @@ async def _get(app: FastAPI, url: str) -> dict[str, Any]:
             tokens.invalidate()  # a rotated key or a token identity no longer accepts: once more with a new one
             continue
         resp.raise_for_status()
-        return resp.json()
+        body: dict[str, Any] = resp.json()
+        return body
     raise AssertionError("unreachable")
 
 
 def _learning_url(app: FastAPI) -> str:
-    return app.state.settings.learning_url.rstrip("/")
+    return str(app.state.settings.learning_url).rstrip("/")
 
 
 async def apply_registry(session: AsyncSession, items: list[dict[str, Any]], now: datetime) -> int:

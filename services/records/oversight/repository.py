@@ -91,7 +91,7 @@ async def diplomas_freshness(session: AsyncSession, codes: list[str]) -> dict[st
     stmt = (select(OversightCredential.institution_code, func.max(OversightCredential.issued_at), func.count())
             .where(OversightCredential.institution_code.in_(codes), OversightCredential.kind == "diploma")
             .group_by(OversightCredential.institution_code))
-    return {code: (at, int(n)) for code, at, n in (await session.execute(stmt)).all()}
+    return {code: (at, int(n)) for code, at, n in (await session.execute(stmt)).all() if code is not None}
 
 
 async def credential(session: AsyncSession, credential_id: uuid.UUID) -> OversightCredential | None:

@@ -47,10 +47,10 @@ DEMO_SNAPSHOTS = [
 
 def targets_from_file(path: Path = TARGETS) -> list[TargetCreate]:
     with path.open(encoding="utf-8") as f:
-        return [TargetCreate(source_decision=r["source_decision"], indicator=r["indicator"],
-                             province_code=r["province_code"] or None, institution_type=r["institution_type"] or None,
-                             year=int(r["year"]), value=float(r["value"]), note=r["note"] or None)
-                for r in csv.DictReader(f)]
+        return [TargetCreate.model_validate({
+            "source_decision": r["source_decision"], "indicator": r["indicator"], "province_code": r["province_code"] or None,
+            "institution_type": r["institution_type"] or None, "year": int(r["year"]), "value": float(r["value"]),
+            "note": r["note"] or None}) for r in csv.DictReader(f)]
 
 
 async def seed_oversight(session: AsyncSession, now: datetime) -> list[str]:

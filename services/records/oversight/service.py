@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from services.common.id_numbers import current_province, provinces as province_list
+from services.common.id_numbers import current_province
+from services.common.id_numbers import provinces as province_list
 from services.common.permissions import is_national_officer, provinces_of
 from services.records.models import IndicatorValue, OversightAudit, OversightInstitution, OversightTarget
 from services.records.oversight import repository
@@ -364,17 +365,18 @@ async def year_values(session: AsyncSession, scope: Scope, years: list[int]) -> 
     """The indicators counted over a year, for each year."""
     counts = await repository.new_enrolments(session, scope.codes, years) if scope.codes else {}
     out: dict[tuple[str, int], tuple[float | None, float | None, float | None]] = {}
+    def total(y: int, levels: tuple[str, ...] | None = None, sex: str | None = None) -> int:
+        return sum(n for (yy, level, s), n in counts.items()
+                   if yy == y and (levels is None or level in levels) and (sex is None or s == sex))
+
     for y in years:
-        def total(levels: tuple[str, ...] | None = None, sex: str | None = None) -> int:
-            return sum(n for (yy, level, s), n in counts.items()
-                       if yy == y and (levels is None or level in levels) and (sex is None or s == sex))
-        everyone = total()
+        everyone = total(y)
         out[("trainees_total", y)] = (float(everyone), None, None)
-        out[("trainees_college", y)] = (float(total(("college",))), None, None)
-        out[("trainees_intermediate", y)] = (float(total(("intermediate",))), None, None)
-        out[("trainees_college_intermediate", y)] = (float(total(("college", "intermediate"))), None, None)
-        out[("trainees_elementary_short", y)] = (float(total(("elementary", "short_course"))), None, None)
-        women = total(sex="female")
+        out[("trainees_college", y)] = (float(total(y, ("college",))), None, None)
+        out[("trainees_intermediate", y)] = (float(total(y, ("intermediate",))), None, None)
+        out[("trainees_college_intermediate", y)] = (float(total(y, ("college", "intermediate"))), None, None)
+        out[("trainees_elementary_short", y)] = (float(total(y, ("elementary", "short_course"))), None, None)
+        women = total(y, sex="female")
         out[("female_share_new_enrolments", y)] = (_share(women, everyone), women, everyone)
         if scope.codes:
             graduates = await repository.graduates_of_year(session, scope.codes, y)
@@ -400,21 +402,22 @@ async def indicators(session: AsyncSession, principal: Principal, *, now: dateti
     snaps = {(s.indicator, s.year): s.value for s in await repository.snapshots(session, [code])}
     targets = [t for t in await repository.targets(session)
                if not t.province_code or (code and _target_province(t) == code)]
+    def at(spec: Any, y: int) -> tuple[float | None, str, float | None, float | None]:
+        """(value, how it was obtained, numerator, denominator) of an indicator in a year."""
+        if spec.code in STATE_INDICATORS:
+            if y == now.year:
+                now_value, num, den = state[spec.code]
+                return now_value, "computed", num, den
+            return snaps.get((spec.code, y)), "snapshot" if (spec.code, y) in snaps else "none", None, None
+        if spec.computed:
+            year_value, part, whole = counted.get((spec.code, y), (None, None, None))
+            return year_value, "computed", part, whole
+        e = entered.get((spec.code, y))
+        return (e.value, "entered", None, None) if e else (None, "none", None, None)
+
     cards = []
     for spec in INDICATORS.values():
-        def at(y: int) -> tuple[float | None, str, float | None, float | None]:
-            if spec.code in STATE_INDICATORS:
-                if y == now.year:
-                    v, n, d = state[spec.code]
-                    return v, "computed", n, d
-                return snaps.get((spec.code, y)), "snapshot" if (spec.code, y) in snaps else "none", None, None
-            if spec.computed:
-                v, n, d = counted.get((spec.code, y), (None, None, None))
-                return v, "computed", n, d
-            e = entered.get((spec.code, y))
-            return (e.value, "entered", None, None) if e else (None, "none", None, None)
-
-        value, source, num, den = at(year)
+        value, source, num, den = at(spec, year)
         e = entered.get((spec.code, year)) if source == "entered" else None
         points = [TargetPoint(source_decision=t.source_decision, year=t.year, value=t.value,
                               institution_type=t.institution_type or None, scope="province" if t.province_code else "national")
@@ -422,7 +425,7 @@ async def indicators(session: AsyncSession, principal: Principal, *, now: dateti
         cards.append(IndicatorCard(code=spec.code, name=spec.name, unit=spec.unit, computed=spec.computed, basis=spec.basis,
                                    year=year, value=value, source=source, numerator=num, denominator=den,
                                    entered_by=e.entered_by if e else None, entered_at=e.entered_at if e else None,
-                                   targets=points, trend={y: at(y)[0] for y in years}))
+                                   targets=points, trend={y: at(spec, y)[0] for y in years}))
     return IndicatorReport(scope=f"province:{code}" if code else "national", year=year, as_of=now, cards=cards)
 
 

@@ -117,7 +117,8 @@ def map_svg(rows: list[dict[str, Any]], highlight: str | None) -> str:
     for code, name, d in province_paths():
         fill = "#fff6d6" if code == highlight else "#ffffff"
         parts.append(f'<path d="{d}" fill="{fill}" stroke="#7d8b99" stroke-width="{0.6 / zoom:.2f}"><title>{escape(name)} ({code})</title></path>')
-    for row in rows:
+    drawn_last = {"closed": 0, "not_connected": 1, "client_not_synced": 2, "connected": 3}  # connected ones on top
+    for row in sorted(rows, key=lambda r: drawn_last[status_of(r)]):
         if row.get("latitude") is None or row.get("longitude") is None:
             continue
         x, y = project(row["longitude"], row["latitude"])

@@ -252,5 +252,8 @@ async def test_diplomas_counted_from_credentials_events(platform: Platform, seed
         after_issue = await c.get("/v1/oversight/connections", params={"province": PROVINCE}, headers=seeded["ministry"])
         r = await c.post("/v1/events", json=event("revoked", "revoked"), headers=deliver)
         assert r.status_code == 202, r.text
+        after_revoke = await c.get("/v1/oversight/connections", params={"province": PROVINCE}, headers=seeded["ministry"])
     row = next(r for r in after_issue.json()["items"] if r["code"] == x)
     assert row["diplomas_issued"] == 1 and row["freshness"]["diplomas"]
+    # issued stays issued once revoked (the count of diplomas issued; the digitised share leaves revoked ones out)
+    assert next(r for r in after_revoke.json()["items"] if r["code"] == x)["diplomas_issued"] == 1

@@ -13,8 +13,9 @@ from typing import Any
 
 DATA = Path(__file__).resolve().parent / "data"
 
-#: the map's frame (degrees) and size (pixels); longitude is scaled by cos(16°) so shapes keep their proportions
-WEST, EAST, SOUTH, NORTH = 102.0, 110.0, 8.3, 23.5
+#: the map's frame (degrees) and size (pixels); longitude is scaled by cos(16°) so shapes keep their proportions.
+#: The frame reaches east to 115° so that Vietnam's two offshore archipelagos are on the map (see ARCHIPELAGOS).
+WEST, EAST, SOUTH, NORTH = 102.0, 115.0, 7.5, 23.5
 MAP_HEIGHT = 720.0
 KX = math.cos(math.radians(16.0))
 SCALE = MAP_HEIGHT / (NORTH - SOUTH)
@@ -29,7 +30,7 @@ STYLE = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:0;color:#1d2733;background:#f4f6f8}
 header{background:#0b4f8a;color:#fff;padding:10px 20px;display:flex;justify-content:space-between;align-items:center}
 header h1{font-size:19px;margin:0} header form{margin:0} header button{background:#fff;color:#0b4f8a;border:0;padding:5px 10px}
-main{padding:14px 20px;display:grid;grid-template-columns:minmax(320px,380px) 1fr;gap:18px;align-items:start}
+main{padding:14px 20px;display:grid;grid-template-columns:minmax(320px,520px) 1fr;gap:18px;align-items:start}
 section{background:#fff;border:1px solid #d8dee4;border-radius:6px;padding:12px}
 h2{font-size:16px;margin:0 0 8px} .muted{color:#5b6b7b;font-size:12px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px}
@@ -41,6 +42,15 @@ table{border-collapse:collapse;font-size:12px;width:100%} td,th{border-bottom:1p
 .dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px;vertical-align:middle}
 nav a{margin-right:8px;font-size:13px}
 """
+#: Quần đảo Hoàng Sa (an administrative unit of Đà Nẵng, 048) and Quần đảo Trường Sa (of Khánh Hòa, 056): the
+#: outline data (Natural Earth) does not carry them, so a map of Vietnam's provinces draws them here, each as its
+#: main islands (approximate positions, degrees) with its name and the province it belongs to
+ARCHIPELAGOS: list[tuple[str, str, list[tuple[float, float]]]] = [
+    ("Quần đảo Hoàng Sa", "048", [(112.33, 16.83), (111.61, 16.53), (111.20, 15.78), (112.73, 16.67), (111.75, 16.45)]),
+    ("Quần đảo Trường Sa", "056", [(111.92, 8.64), (114.33, 11.43), (114.36, 10.38), (114.33, 9.88), (114.36, 10.18),
+                                   (112.91, 7.89), (114.48, 11.05), (113.80, 10.20)]),
+]
+
 COLOURS = {"connected": "#1a7f37", "client_not_synced": "#d18b00", "not_connected": "#c62828", "closed": "#8a949e"}
 
 
@@ -112,11 +122,19 @@ def map_svg(rows: list[dict[str, Any]], highlight: str | None) -> str:
         w, h = side, h_new
     zoom = MAP_WIDTH / w
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Bản đồ mạng lưới cơ sở GDNN" '
-             f'width="{MAP_WIDTH:.0f}" height="{MAP_HEIGHT:.0f}" viewBox="{x0:.1f} {y0:.1f} {w:.1f} {h:.1f}">',
+             f'width="100%" style="max-width:{MAP_WIDTH:.0f}px" viewBox="{x0:.1f} {y0:.1f} {w:.1f} {h:.1f}">',
              f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" fill="#dcebf7"/>']
     for code, name, d in province_paths():
         fill = "#fff6d6" if code == highlight else "#ffffff"
         parts.append(f'<path d="{d}" fill="{fill}" stroke="#7d8b99" stroke-width="{0.6 / zoom:.2f}"><title>{escape(name)} ({code})</title></path>')
+    for name, province_code, islands in ARCHIPELAGOS:
+        fill = "#fff6d6" if province_code == highlight else "#ffffff"
+        points = [project(lon, lat) for lon, lat in islands]
+        dots = "".join(f'<circle cx="{x}" cy="{y}" r="{1.8 / zoom:.2f}" fill="{fill}" stroke="#7d8b99" '
+                       f'stroke-width="{0.6 / zoom:.2f}"/>' for x, y in points)
+        lx, ly = min(p[0] for p in points), min(p[1] for p in points) - 6 / zoom
+        parts.append(f'<g class="archipelago" data-province="{province_code}"><title>{escape(name)} ({province_code})</title>{dots}'
+                     f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="{9 / zoom:.1f}" fill="#44505c">{escape(name)}</text></g>')
     drawn_last = {"closed": 0, "not_connected": 1, "client_not_synced": 2, "connected": 3}  # connected ones on top
     for row in sorted(rows, key=lambda r: drawn_last[status_of(r)]):
         if row.get("latitude") is None or row.get("longitude") is None:

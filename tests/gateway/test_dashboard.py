@@ -127,6 +127,10 @@ async def test_dashboard_renders_in_chromium(platform: Platform) -> None:
                     for k, v in schools.items()}
         assert statuses == {"A": "connected", "B": "client_not_synced", "C": "not_connected"}
         assert await page.locator("svg path").count() == 34  # the province outlines
+        # and the two archipelagos, which the outline data lacks, each with the province it belongs to
+        archipelagos = {await g.get_attribute("data-province"): await g.locator("text").text_content()
+                        for g in await page.locator("svg g.archipelago").all()}
+        assert archipelagos == {"048": "Quần đảo Hoàng Sa", "056": "Quần đảo Trường Sa"}, archipelagos
 
         await page.locator(f'a:has(circle[data-code="{schools["A"]}"])').click()
         await page.wait_for_url(f"{base}/dashboard/institutions/{schools['A']}")

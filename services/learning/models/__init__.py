@@ -9,6 +9,23 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
+from services.learning.models.assessment import (  # noqa: E402
+    AssessorInvitation,
+    Exam,
+    ExamAttempt,
+    ExamCandidate,
+    ExamResponse,
+    ExamResponseEvent,
+    Gradebook,
+    GradebookLearner,
+    Item,
+    ItemBank,
+    ItemTag,
+    PracticalEvidence,
+    PracticalScore,
+    PracticalScoreAudit,
+    PracticalTask,
+)
 from services.learning.models.blob import Blob, Package  # noqa: E402
 from services.learning.models.course import Course, CourseModule, Lesson, Question, Quiz, SkillArea  # noqa: E402
 from services.learning.models.enrolment import (  # noqa: E402
@@ -38,6 +55,7 @@ from services.learning.models.xapi import XapiLaunch, XapiState, XapiStatement  
 
 __all__ = [
     "Acquisition",
+    "AssessorInvitation",
     "Base",
     "Blob",
     "Course",
@@ -45,6 +63,16 @@ __all__ = [
     "CourseEnrolment",
     "CourseModule",
     "CourseRun",
+    "Exam",
+    "ExamAttempt",
+    "ExamCandidate",
+    "ExamResponse",
+    "ExamResponseEvent",
+    "Gradebook",
+    "GradebookLearner",
+    "Item",
+    "ItemBank",
+    "ItemTag",
     "LearningObject",
     "LearningObjectTag",
     "LearningObjectVersion",
@@ -61,6 +89,10 @@ __all__ = [
     "ModerationEvent",
     "Package",
     "PilotInstitution",
+    "PracticalEvidence",
+    "PracticalScore",
+    "PracticalScoreAudit",
+    "PracticalTask",
     "Question",
     "Quiz",
     "QuizAttempt",

@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
-from services.common.errors import AppError, NotFound, PreconditionFailed
+from services.common.errors import AppError, NotFound, PreconditionFailed, ValidationFailed
 from services.records import access
 from services.common.links import link
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
 from services.records.sync.apply import dec
-from services.records.sync.rows import GradeRow
+from services.records.sync.rows import GradeRow, IdNumber
 from services.records.sync.single import apply_one
 
 router = APIRouter(tags=["grades"])
@@ -24,6 +24,14 @@ router = APIRouter(tags=["grades"])
 
 class PreconditionRequired(AppError):
     status, title, slug = 428, "Precondition required", "precondition-required"
+
+
+class GradeEntry(GradeRow):
+    """A grade to enter: the learner by personal ID number (a school), or by ``person_id`` (a platform service such as
+    learning's gradebooks, which never holds ID numbers: the learner of this institution linked to that person)."""
+
+    id_number: IdNumber | None = None  # type: ignore[assignment]
+    person_id: uuid.UUID | None = None
 
 
 class GradeRead(BaseModel):
@@ -97,10 +105,11 @@ async def _may_read_grade(session: Any, request: Request, principal: Any, learne
 
 
 @router.post("/v1/institutions/{code}/grades", response_model=GradeRead, status_code=201,
-             summary="Enter a grade (upsert by learner, programme, module, term)")
-async def enter_grade(code: str, body: GradeRow, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response) -> GradeRead:
+             summary="Enter a grade (upsert by learner — personal ID number or person —, programme, module, term)")
+async def enter_grade(code: str, body: GradeEntry, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response) -> GradeRead:
     access.ensure_grade_entry(principal, code)
     await access.institution(session, request, code)
+    body = await _by_number(session, code, body)
     result, applier = await apply_one(session, request, principal, code, "grades", body.model_dump(mode="json"))
     programme = applier.programmes[body.programme_code]
     module = applier.modules[(programme.id, body.module_code)]
@@ -112,6 +121,21 @@ async def enter_grade(code: str, body: GradeRow, request: Request, session: Sess
     response.headers["ETag"] = etag(grade)
     response.headers["Location"] = link(f"/v1/grades/{grade.id}")
     return to_read(grade, programme, module, term)
+
+
+async def _by_number(session: Any, code: str, entry: GradeEntry) -> GradeRow:
+    """The entry keyed by the learner's personal ID number, as every grade is (a person named instead is looked up
+    among the institution's learners)."""
+    if (entry.id_number is None) == (entry.person_id is None):
+        raise ValidationFailed("Name the learner by id_number or by person_id.",
+                               errors=[{"field": "id_number", "message": "give id_number or person_id, one of them"}])
+    number = entry.id_number
+    if entry.person_id is not None:
+        number = await session.scalar(select(Learner.id_number).where(Learner.institution_code == code, Learner.person_id == entry.person_id))
+        if number is None:
+            raise ValidationFailed(f"No learner of {code} is this person.",
+                                   errors=[{"field": "person_id", "message": f"no learner of {code} is linked to this person"}])
+    return GradeRow(**entry.model_dump(exclude={"person_id", "id_number"}), id_number=number)
 
 
 @router.get("/v1/grades/{grade_id}", response_model=GradeRead, summary="A grade (with its ETag)")

@@ -97,6 +97,7 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
         env[p + "PUBLIC_BASE_URL"] = gateway
         env["GATEWAY_" + name.upper() + "_URL"] = ",".join(urls[name])
     env["GATEWAY_JWT_ISSUER"] = identity
+    env["LEARNING_RECORDS_URL"] = f"http://{host}:{ports['records']}"  # gradebooks read programmes and send grades there
     # SCORM / cmi5 packages run in sandboxed frames (an opaque origin: their requests say ``Origin: null``) and
     # report to the xAPI endpoints with the launch's own credentials, never cookies
     env["GATEWAY_CORS_ORIGINS"] = '["null"]'
@@ -144,11 +145,12 @@ async def migrate_all(names: list[str], revision: str) -> None:
 async def seed_all() -> list[str]:
     from services.identity.seed import seed
 
-    service_clients = {}
+    service_clients, services = {}, {}
     for name in ("learning", "records", "credentials"):
         s = _settings(name)
         service_clients[s.client_id] = s.client_secret
-    created = await seed(_settings("identity"), service_clients)
+        services[s.client_id] = name
+    created = await seed(_settings("identity"), service_clients, services)
     from services.learning.seed import seed as seed_learning
     from services.records.seed import seed as seed_records
 

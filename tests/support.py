@@ -140,7 +140,9 @@ async def running_platform(url_for: UrlFactory, tmp: Path, overrides: dict[str, 
         settings[name] = s
         apps[name] = import_module(f"services.{name}.app").create_app(s, http_transport=transport)
         transport.add(authority(name), apps[name])
-    await seed(settings["identity"], {settings[n].client_id: settings[n].client_secret for n in ("learning", "records", "credentials")})
+    services = ("learning", "records", "credentials")
+    await seed(settings["identity"], {settings[n].client_id: settings[n].client_secret for n in services},
+               {settings[n].client_id: n for n in services})
     async with contextlib.AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))

@@ -6,7 +6,8 @@ of identity's database, so a refusal changes nothing:
 * each service's machine client (``svc-learning``, ``svc-records``, ``svc-credentials``: event delivery and person
   look-ups) is made to match the environment (``<SVC>_CLIENT_ID`` / ``<SVC>_CLIENT_SECRET``): created when
   missing; its secret replaced when the environment holds another one (a rotation: deploy the new secret to the
-  service, run bootstrap again); its scopes set to :data:`SERVICE_SCOPES`; enabled;
+  service, run bootstrap again); its scopes set to :func:`~services.identity.seed.service_scopes` (learning's also
+  enters grades in records); enabled;
 * the first platform administrator is created when no account holds ``platform_admin`` yet, with the password the
   operator gives (never on the command line: a file or standard input); once one exists nothing is changed, so the
   command can run at every deployment (the password is not even read);
@@ -37,7 +38,7 @@ from services.identity.audit import service as audit
 from services.identity.config import IdentitySettings
 from services.identity.devsecrets import DevelopmentSecret, find_development_secrets, refused_secret
 from services.identity.models import Account, ApiClient, Membership
-from services.identity.seed import SERVICE_SCOPES
+from services.identity.seed import service_scopes
 from services.identity.tokens.service import TokenService
 
 ACTOR = "bootstrap"
@@ -123,11 +124,12 @@ async def bootstrap(
 
 
 async def _ensure_service_client(session: AsyncSession, tokens: TokenService, spec: ServiceClient, report: Report) -> None:
-    scopes = " ".join(sorted(SERVICE_SCOPES))
+    wanted = service_scopes(spec.service)
+    scopes = " ".join(wanted)
     client = await session.scalar(select(ApiClient).where(ApiClient.client_id == spec.client_id))
     if client is None:
         await tokens.create_client(session, client_id=spec.client_id, name=f"Platform service {spec.service}",
-                                   scopes=SERVICE_SCOPES, secret=spec.secret)
+                                   scopes=wanted, secret=spec.secret)
         audit.record(session, actor=ACTOR, action="client.create", target_type="client", target_id=spec.client_id,
                      details={"scopes": scopes, "service": spec.service})
         report.add(f"client {spec.client_id}: registered for {spec.service} ({scopes})", changed=True)

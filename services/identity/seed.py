@@ -70,6 +70,13 @@ DEMO_CLIENTS = [
 
 #: identity:oversight and learning:oversight: records pulls the registry's and learning's facts for the connection board
 SERVICE_SCOPES = ["events:deliver", "identity:oversight", "identity:persons", "learning:oversight", "records:read"]
+#: what one service's client holds beyond those: learning's gradebooks enter grades in records
+SERVICE_EXTRA_SCOPES: dict[str, list[str]] = {"learning": ["records:grades:write"]}
+
+
+def service_scopes(service: str | None) -> list[str]:
+    """The scopes of a platform service's own machine client."""
+    return sorted(set(SERVICE_SCOPES) | set(SERVICE_EXTRA_SCOPES.get(service or "", [])))
 
 #: the demo student as a school's sync registered him; his VNeID sign-in (stand-in citizen 1) lands on this person
 DEMO_PERSON = {"id_number": "001203012345", "full_name": "Trần Văn Minh", "date_of_birth": date(2003, 5, 14),
@@ -87,9 +94,10 @@ DEMO_ACCOUNTS = [
 ]
 
 
-async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> list[str]:
-    """Loads demo rows that are missing; ``service_clients`` maps the other services' client ids to their secrets.
-    Returns what was created."""
+async def seed(settings: IdentitySettings, service_clients: dict[str, str], services: dict[str, str] | None = None) -> list[str]:
+    """Loads demo rows that are missing; ``service_clients`` maps the other services' client ids to their secrets,
+    ``services`` their client ids to the services' names (for their scopes: :func:`service_scopes`); a service
+    client whose scopes differ is given the right ones. Returns what was created or changed."""
     if settings.environment == "production":
         raise RuntimeError("demo data is never loaded in production")
     db = Database(settings.database_url)
@@ -109,7 +117,8 @@ async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> l
                     created.append(f"institution {code}")
             clients = set((await session.scalars(select(ApiClient.client_id))).all())
             wanted = list(DEMO_CLIENTS) + [
-                (cid, f"Platform service {cid}", secret, SERVICE_SCOPES, None, []) for cid, secret in service_clients.items()
+                (cid, f"Platform service {cid}", secret, service_scopes((services or {}).get(cid)), None, [])
+                for cid, secret in service_clients.items()
             ]
             for client_id, name, secret, scopes, inst, roles in wanted:
                 if client_id not in clients:
@@ -118,11 +127,11 @@ async def seed(settings: IdentitySettings, service_clients: dict[str, str]) -> l
                     )
                     created.append(f"client {client_id}")
             # the platform services' clients get the scopes this version gives them (a database seeded before keeps working)
-            wanted_scopes = " ".join(sorted(SERVICE_SCOPES))
             for client in (await session.scalars(select(ApiClient).where(ApiClient.client_id.in_(list(service_clients))))).all():
-                if set(client.scopes.split()) != set(SERVICE_SCOPES):
-                    client.scopes = wanted_scopes
-                    created.append(f"client {client.client_id}: scopes {wanted_scopes}")
+                wanted_scopes = service_scopes((services or {}).get(client.client_id))
+                if set(client.scopes.split()) != set(wanted_scopes):
+                    client.scopes = " ".join(wanted_scopes)
+                    created.append(f"client {client.client_id}: scopes {client.scopes}")
             reported = {(c, y) for c, y in (await session.execute(select(StaffCount.institution_code, StaffCount.year))).all()}
             for code, year, teachers, managers in DEMO_STAFF_COUNTS:
                 if (code, year) not in reported:

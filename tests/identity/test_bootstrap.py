@@ -34,6 +34,9 @@ PROD = {
     "CREDENTIALS_CLIENT_SECRET": "test-svc-credentials-secret-0123456789",
 }
 SERVICE_SCOPE = "events:deliver identity:oversight identity:persons learning:oversight records:read"
+#: learning's client also enters grades in records (gradebooks)
+SERVICE_SCOPES = {"learning": "events:deliver identity:oversight identity:persons learning:oversight records:grades:write records:read",
+                  "records": SERVICE_SCOPE, "credentials": SERVICE_SCOPE}
 
 
 async def bootstrap(database_url: str, *args: str, stdin: str | None = None, **env: str) -> tuple[int, str, str]:
@@ -95,7 +98,7 @@ async def test_first_start_creates_the_administrator_and_the_service_clients_onc
         for service in ("learning", "records", "credentials"):
             r = await grant(c, f"svc-{service}", PROD[f"{service.upper()}_CLIENT_SECRET"])
             assert r.status_code == 200, r.text
-            assert r.json()["scope"] == SERVICE_SCOPE
+            assert r.json()["scope"] == SERVICE_SCOPES[service]
         entries = await audit_count(c, admin_token)
         assert entries == 4  # three clients, one account
 

@@ -114,6 +114,9 @@ DEFAULT_BODY_ROUTES: list[BodyRoute] = [
     # uploads: files of the library (the service's max_upload_bytes), parts of resumable uploads (64 MiB each)
     BodyRoute(route="PUT,POST /api/learning/v1/learning-objects/*/file", max_bytes=4096 * MiB, stream=True),
     BodyRoute(route="PUT /api/learning/v1/uploads/*/parts/*", max_bytes=64 * MiB, stream=True),
+    # assessment: a practical task's evidence (learning's assessment_evidence_max_bytes), a learner's file answer
+    BodyRoute(route="PUT /api/learning/v1/practical-tasks/*/evidence/*", max_bytes=512 * MiB, stream=True),
+    BodyRoute(route="PUT /api/learning/v1/exam-attempts/*/responses/*/file", max_bytes=50 * MiB, stream=True),
     # a school's sync files (JSON, CSV, OneRoster zip: records' sync_max_upload_bytes)
     BodyRoute(route="POST /api/records/v1/institutions/*/sync/*", max_bytes=512 * MiB, stream=True),
     # registry and reference-data imports (CSV)

@@ -1,4 +1,5 @@
-"""Learning service: Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI)."""
+"""Learning service: Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI),
+online skills assessment (item banks, exams, practical tasks, gradebooks)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
 from services.learning.activity.endpoints import router as activity_router
+from services.learning.assessment.exams.endpoints import router as exams_router
+from services.learning.assessment.gradebook.endpoints import router as gradebook_router
+from services.learning.assessment.items.endpoints import router as items_router
+from services.learning.assessment.practical.endpoints import router as practical_router
 from services.learning.config import LearningSettings
 from services.learning.courses.endpoints import router as courses_router
 from services.learning.courses.service import on_credential_issued
@@ -41,7 +46,7 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         title="VET platform — learning",
         description="Shared digital learning-material library, soft-skills e-courses, course enrolments and progress (xAPI).",
         routers=[library_router, files_router, packages_router, search_router, courses_router, xapi_router, lti_router,
-                 activity_router],
+                 activity_router, items_router, exams_router, practical_router, gradebook_router],
         event_handlers={"vn.vet.credentials.credential.issued": on_credential_issued},
         http_transport=http_transport,
         background=[run_sweeper, send_lti_scores],
@@ -59,5 +64,8 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         "PUT /v1/xapi/activities/state": BodyLimit(settings.xapi_state_max_bytes),
         "POST /v1/xapi/activities/state": BodyLimit(settings.xapi_state_max_bytes),
         "POST /v1/xapi/statements": BodyLimit(4 * MiB, max_json_elements=400_000),  # a batch of statements
+        # assessment's files, streamed to the store like the library's
+        "PUT /v1/exam-attempts/{attempt_id}/responses/{item_id}/file": BodyLimit(settings.assessment_answer_file_max_bytes, json=False),
+        "PUT /v1/practical-tasks/{task_id}/evidence/{candidate_id}": BodyLimit(settings.assessment_evidence_max_bytes, json=False),
     })
     return app

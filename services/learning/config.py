@@ -67,6 +67,16 @@ class LearningSettings(ServiceSettings):
     lti_scores_poll_seconds: float = 5.0
     lti_scores_batch: int = 20
     lti_scores_lease_seconds: float = 120.0
+    #: records' internal URL: gradebooks read programmes and send grades there (with the service's own token)
+    records_url: str = "http://127.0.0.1:8003"
+    #: assessment: an item's difficulty band comes from its p-value once this many scored responses count (before
+    #: that, from its author's estimate)
+    assessment_stats_min_responses: int = 20
+    #: largest evidence file of a practical task, and largest file a learner gives as an exam answer (413 above)
+    assessment_evidence_max_bytes: int = 512 * 1024 * 1024
+    assessment_answer_file_max_bytes: int = 50 * 1024 * 1024
+    #: how long an enterprise assessor's invitation code may be accepted
+    assessment_invitation_days: int = 14
 
     @field_validator("upload_part_size")
     @classmethod

@@ -271,6 +271,8 @@ class PracticalScoreAudit(Base):
     task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practical_tasks.id"))
     candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("exam_candidates.id"))
     score_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practical_scores.id"))
+    #: the score's version this change made
+    version: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(10))
     old: Mapped[dict[str, Any] | None] = mapped_column()

@@ -54,6 +54,10 @@ class DeadlinePassed(AppError):
     status, title, slug = 409, "Deadline passed", "exam-deadline-passed"
 
 
+class AttemptClosed(AppError):
+    status, title, slug = 409, "Attempt closed", "exam-attempt-closed"
+
+
 class WindowClosed(AppError):
     status, title, slug = 409, "Exam window closed", "exam-window-closed"
 
@@ -380,10 +384,11 @@ async def load_attempt(session: AsyncSession, principal: Principal, attempt_id: 
 
 
 def _ensure_open(attempt: ExamAttempt, now: datetime) -> None:
-    if attempt.status != "in_progress" or now > attempt.deadline_at:
-        raise DeadlinePassed(f"The attempt's deadline ({iso(attempt.deadline_at)}) has passed: answers are no longer accepted."
-                             if now > attempt.deadline_at else f"This attempt is {attempt.status}: answers are no longer accepted.",
+    if now > attempt.deadline_at:
+        raise DeadlinePassed(f"The attempt's deadline ({iso(attempt.deadline_at)}) has passed: answers are no longer accepted.",
                              deadline_at=iso(attempt.deadline_at), attempt_status=attempt.status)
+    if attempt.status != "in_progress":
+        raise AttemptClosed(f"This attempt is {attempt.status}: answers are no longer accepted.", attempt_status=attempt.status)
 
 
 async def _learner_attempt(session: AsyncSession, principal: Principal, attempt_id: uuid.UUID, now: datetime) -> tuple[ExamAttempt, Exam]:

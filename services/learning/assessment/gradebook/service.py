@@ -40,9 +40,9 @@ from services.learning.models import Exam, Gradebook, GradebookLearner
 
 
 def _text(value: Decimal) -> str:
-    """A score as records reads it: plain decimal notation, no exponent, no trailing zeros (7.50 → 7.5, 10 → 10)."""
-    text = format(value.normalize(), "f")
-    return text
+    """A score as records writes it: plain decimal notation, no exponent, no trailing zeros (7.50 → 7.5, 9.0 → 9,
+    10 → 10), so the same score is the same text on both sides."""
+    return format(value.normalize(), "f")
 
 
 async def _learners_of_exam(session: AsyncSession, principal: Principal, exam_id: uuid.UUID) -> list[GradebookLearnerIn]:
@@ -168,7 +168,7 @@ async def _component_scores(session: AsyncSession, book: Gradebook, learners: li
             value = None
             if candidate is not None:
                 status, percent, _ = await exams.result_of(session, exam, candidate, now)
-                value = exams.score_10(percent) if status == "complete" else None
+                value = _text(Decimal(exams.score_10(percent) or "0")) if status == "complete" else None
             scores[x.id][c["key"]] = value
     return scores, exams_by_key
 
@@ -184,7 +184,7 @@ def _row(book: Gradebook, learner: GradebookLearner, components: dict[str, str |
         weights = {c["key"]: Decimal(c["weight"]) for c in book.components}
         score = rules.module_score({k: Decimal(str(v)) for k, v in components.items()}, weights)
         letter, passed = rules.letter(book.grading_policy, score)
-        row = row.model_copy(update={"module_score": str(score), "letter": letter, "passed": passed})
+        row = row.model_copy(update={"module_score": _text(score), "letter": letter, "passed": passed})
     return row
 
 

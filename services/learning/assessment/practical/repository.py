@@ -37,7 +37,7 @@ async def score_for_update(session: AsyncSession, task_id: uuid.UUID, candidate_
 
 async def audit(session: AsyncSession, task_id: uuid.UUID, candidate_id: uuid.UUID) -> list[PracticalScoreAudit]:
     stmt = (select(PracticalScoreAudit).where(PracticalScoreAudit.task_id == task_id, PracticalScoreAudit.candidate_id == candidate_id)
-            .order_by(PracticalScoreAudit.at, PracticalScoreAudit.id))
+            .order_by(PracticalScoreAudit.at, PracticalScoreAudit.version, PracticalScoreAudit.id))
     return list((await session.scalars(stmt)).all())
 
 

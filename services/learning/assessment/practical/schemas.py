@@ -129,6 +129,7 @@ class AuditRead(BaseModel):
 
     actor: str
     role: str
+    version: int
     old: dict[str, Any] | None
     new: dict[str, Any]
     reason: str | None

@@ -206,7 +206,7 @@ async def judge(session: AsyncSession, principal: Principal, task_id: uuid.UUID,
         await session.flush()
         return score
     await session.flush()
-    session.add(PracticalScoreAudit(id=uuid.uuid4(), task_id=task.id, candidate_id=candidate.id, score_id=score.id, actor=me,
+    session.add(PracticalScoreAudit(id=uuid.uuid4(), task_id=task.id, candidate_id=candidate.id, score_id=score.id, version=score.version, actor=me,
                                     role=score.role, old=old, new=_snapshot(score), reason=nfc(body.reason) if body.reason else None, at=now))
     await session.flush()
     return score

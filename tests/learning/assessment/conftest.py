@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -11,8 +12,12 @@ import pytest
 from fastapi import FastAPI
 
 from services.common.testing import FakeClock
-from tests.learning.conftest import client_for, learning_app
+from services.learning.app import create_app
+from tests.learning.conftest import client_for
 from tests.support import Platform
+
+#: the sweeper sleeps on the app's clock too: this far ahead, however far a test moves the clock, it never runs
+SWEEPER_NEVER = 10.0**10
 
 
 @dataclass
@@ -24,18 +29,28 @@ class Assessment:
         return client_for(self.app)
 
 
+@contextlib.asynccontextmanager
+async def assessment_app(platform: Platform, transport: httpx.AsyncBaseTransport | None = None,
+                         clock: FakeClock | None = None) -> AsyncIterator[Assessment]:
+    """Learning on a fake clock (set before start-up, so the only loop sleeping on it is the sweeper, kept asleep),
+    with small upload limits so the bounds can be seen."""
+    settings = platform.settings["learning"].model_copy(update={
+        "assessment_evidence_max_bytes": 256 * 1024, "assessment_answer_file_max_bytes": 64 * 1024,
+        "sweeper_initial_delay_seconds": SWEEPER_NEVER})
+    app = create_app(settings, http_transport=transport or platform.transport)
+    app.state.clock = clock or FakeClock()
+    async with app.router.lifespan_context(app):
+        await app.state.clock.until_parked(1)  # the sweeper, asleep
+        yield Assessment(app, app.state.clock)
+
+
 @pytest.fixture(scope="session")
 async def assessment(platform: Platform) -> AsyncIterator[Assessment]:
-    """Learning with a fake clock for requests (its background loops keep the real one: the clock is swapped once
-    they started). Small upload limits, so the bounds can be seen."""
-    async with learning_app(platform, assessment_evidence_max_bytes=256 * 1024, assessment_answer_file_max_bytes=64 * 1024) as app:
-        clock = FakeClock()
-        app.state.clock = clock
-        yield Assessment(app, clock)
+    async with assessment_app(platform) as a:
+        yield a
 
 
 @pytest.fixture
 async def api(assessment: Assessment) -> AsyncIterator[httpx.AsyncClient]:
     async with assessment.client() as c:
         yield c
-

@@ -4,13 +4,16 @@ records' API by person with learning's own client, and sending again changes not
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
-from tests.learning.assessment.conftest import Assessment
+from services.common.testing import FakeClock, FaultInjectingTransport
+from tests.learning.assessment.conftest import Assessment, assessment_app
 from tests.learning.assessment.helpers import account, answer_for, bank, citizen, exam, item, roster, single, window
 from tests.learning.conftest import People
 from tests.records.helpers import code, learner, run_ok
-from tests.support import Platform
+from tests.support import Platform, authority
 
 WEIGHTS = {"ongoing": "0.2", "midterm": "0.2", "final": "0.4", "practical": "0.2"}
 
@@ -159,3 +162,38 @@ async def test_module_score_equals_records_and_a_resend_changes_nothing(platform
     state = {x["full_name"]: x["records"] for x in r.json()["rows"]}
     assert state["Đặng Thị Mai"]["status"] == "sent" and state["Đặng Thị Mai"]["score"] == "8" and state["Đặng Thị Mai"]["version"] == 2
     assert state["Hồ Văn Khoa"]["status"] == "not_sent"
+
+
+async def test_records_unavailable_is_waited_out_and_a_refusal_is_reported_per_learner(platform: Platform, people: People) -> None:
+    """Records answering 503 is tried again (waiting on the app's clock, never in real time) with the same
+    Idempotency-Key; what records refuses (a person who is not its learner) is that learner's failure, named, and the
+    others go through."""
+    clock = FakeClock()
+    faults = FaultInjectingTransport(platform.transport, clock)
+    async with assessment_app(platform, faults, clock) as a, a.client() as api:
+        teacher = people.teacher
+        (_, mai_person, mai_number), (_, stranger_person, _) = await citizen(platform, "Đặng Thị Mai"), await citizen(platform, "Lạ")
+        programme, term = await records_world(platform, [(mai_number, "Đặng Thị Mai")])
+        r = await api.post("/v1/gradebooks", headers=teacher, json={
+            "title": "Lớp Điện K2", "programme_code": programme, "module_code": "DCN202", "term_code": term,
+            "components": [{"key": "continuous", "label": "Thường xuyên", "weight": "0.4"}, {"key": "final", "label": "Thi", "weight": "0.6"}],
+            "learners": [{"person_id": mai_person, "full_name": "Đặng Thị Mai"}, {"person_id": stranger_person, "full_name": "Người lạ"}]})
+        assert r.status_code == 201, r.text
+        book = r.json()
+        r = await api.put(f"/v1/gradebooks/{book['id']}/scores", headers=teacher, json={"entries": [
+            {"learner_id": x["learner_id"], "component": k, "score": "7"} for x in book["rows"] for k in ("continuous", "final")]})
+        assert r.status_code == 200, r.text
+
+        faults.fail(authority("records"), 503)
+        sending = asyncio.create_task(api.post(f"/v1/gradebooks/{book['id']}/send", headers=teacher))
+        await clock.until_parked(2)  # the sweeper, and the send waiting to try again
+        faults.restore(authority("records"))
+        await clock.advance(5, step=1)
+        r = await asyncio.wait_for(sending, 60)
+        assert r.status_code == 200, r.text
+        items = {x["full_name"]: x for x in r.json()["items"]}
+        assert items["Đặng Thị Mai"]["outcome"] == "created" and items["Đặng Thị Mai"]["score"] == "7"
+        assert items["Người lạ"]["outcome"] == "failed" and items["Người lạ"]["errors"][0]["field"] == "person_id"
+        tries = [x for x in faults.exchanges if x.url.endswith("/grades")]
+        assert [x.status for x in tries] == [503, 422, 201], tries  # the refused call again, then each learner once
+        assert tries[0].idempotency_key == tries[1].idempotency_key

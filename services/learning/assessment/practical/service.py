@@ -30,7 +30,16 @@ from services.learning.assessment.practical.schemas import (
     ScoreRead,
     TaskCreate,
 )
-from services.learning.models import AssessorInvitation, Blob, Exam, ExamCandidate, PracticalEvidence, PracticalScore, PracticalScoreAudit, PracticalTask
+from services.learning.models import (
+    AssessorInvitation,
+    Blob,
+    Exam,
+    ExamCandidate,
+    PracticalEvidence,
+    PracticalScore,
+    PracticalScoreAudit,
+    PracticalTask,
+)
 
 #: evidence files one candidate may have on one task
 MAX_EVIDENCE = 50

@@ -28,12 +28,13 @@ async def test_a_platform_service_enters_a_grade_by_person_and_a_repeat_changes_
                  "components": {"continuous": "8.5", "final": "8.4"}, "reason": "Sổ điểm lớp DCN K1"}
 
         r = await c.post("/v1/institutions/CD0101/grades", json=entry, headers=learning)
-        assert r.status_code == 201, r.text
+        assert r.status_code == 201 and r.headers["grade-result"] == "created", r.text
         first = r.json()
         assert (first["score"], first["letter"], first["version"]) == ("8.4", "B", 1)  # 0.4×8.5 + 0.6×8.4 = 8.44
         # the same again: the natural key finds the grade, nothing changes (no new version, no new audit entry)
         r = await c.post("/v1/institutions/CD0101/grades", json=entry, headers=learning)
         assert r.status_code == 200 and r.json()["version"] == 1 and r.json()["id"] == first["id"], r.text
+        assert r.headers["grade-result"] == "unchanged"
         r = await c.get(f"/v1/grades/{first['id']}/history", headers=school)
         assert r.status_code == 200 and len(r.json()) == 1, r.text
         assert r.json()[0]["reason"] == "Sổ điểm lớp DCN K1" and r.json()[0]["actor"].startswith("client:")

@@ -118,6 +118,7 @@ async def enter_grade(code: str, body: GradeEntry, request: Request, session: Se
     grade = applier._grades[(enrolment.id, module.id, term.id)]
     if result != "created":
         response.status_code = 200
+    response.headers["Grade-Result"] = result  # created | updated | unchanged (a repeat of the same grade)
     response.headers["ETag"] = etag(grade)
     response.headers["Location"] = link(f"/v1/grades/{grade.id}")
     return to_read(grade, programme, module, term)

@@ -34,6 +34,8 @@ class Answer:
     status: int
     body: Any
     replayed: bool = False
+    #: a grade entry: what records did (created | updated | unchanged), from its ``Grade-Result`` header
+    result: str | None = None
 
 
 class RecordsClient:
@@ -67,7 +69,8 @@ class RecordsClient:
                         body = resp.json()
                     except ValueError:
                         body = {"detail": resp.text[:500]}
-                    return Answer(resp.status_code, body, resp.headers.get("idempotent-replayed") == "true")
+                    return Answer(resp.status_code, body, resp.headers.get("idempotent-replayed") == "true",
+                                  resp.headers.get("grade-result"))
                 last = f"records answered HTTP {resp.status_code}"
             if attempt < TRIES:
                 log.warning("records call %s %s failed (%s); trying again", method, path, last)

@@ -246,12 +246,12 @@ async def send(db: Database, principal: Principal, gradebook_id: uuid.UUID, reco
         answer = await records.enter_grade(book.institution_code, grade, f"learning-gradebook:{book.id}:{learner.id}:{fingerprint}")
         if answer.status in (200, 201):
             body = answer.body
-            if answer.status == 201:
-                outcome = "created"
-            elif answer.replayed or (learner.records_grade_id == str(body["id"]) and learner.records_version == body["version"]):
-                outcome = "unchanged"
+            if answer.replayed:
+                outcome = "unchanged"  # the first answer to this very request, again
+            elif answer.result in ("created", "updated", "unchanged"):
+                outcome = answer.result
             else:
-                outcome = "updated"
+                outcome = "created" if answer.status == 201 else "updated"
             out.append(SentRow(learner_id=learner.id, full_name=learner.full_name, outcome=outcome, score=body["score"],
                                letter=body["letter"], grade_id=str(body["id"])))
             updates[learner.id] = {"send_status": "sent", "sent_fingerprint": fingerprint, "sent_at": now, "send_error": None,

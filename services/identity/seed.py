@@ -91,6 +91,8 @@ DEMO_ACCOUNTS = [
     ("schooladmin.demo", "Phạm Quốc Huy (quản trị trường demo)", "dev-only-SchoolAdmin#2026", [("CD0101", "school_admin")]),
     ("officer.hcm.demo", "Võ Thị Mai (cán bộ Sở, TP HCM, demo)", "dev-only-Officer#2026", [("province:079", "province_officer")]),
     ("ministry.demo", "Hoàng Văn Nam (cán bộ Bộ, demo)", "dev-only-Ministry#2026", [("national", "ministry_officer")]),
+    # an enterprise assessor: no role anywhere; a teacher's invitation lets this account assess one exam
+    ("assessor.demo", "Đỗ Văn Tâm (chuyên gia doanh nghiệp demo)", "dev-only-Assessor#2026", []),
 ]
 
 

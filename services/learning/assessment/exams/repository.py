@@ -148,3 +148,7 @@ async def invitations_of(session: AsyncSession, account_sub: str) -> list[Assess
     stmt = (select(AssessorInvitation).where(AssessorInvitation.account_sub == account_sub, AssessorInvitation.revoked_at.is_(None))
             .order_by(AssessorInvitation.accepted_at, AssessorInvitation.id))
     return list((await session.scalars(stmt)).all())
+
+
+async def count_candidates(session: AsyncSession, exam_id: uuid.UUID) -> int:
+    return int(await session.scalar(select(func.count()).select_from(ExamCandidate).where(ExamCandidate.exam_id == exam_id)) or 0)

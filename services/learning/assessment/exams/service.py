@@ -48,6 +48,8 @@ from services.learning.assessment.practical import rubric
 from services.learning.models import Blob, Exam, ExamAttempt, ExamCandidate, ExamResponse, Item, PracticalTask
 
 ENDED = ("submitted", "expired", "graded")
+#: learners on one exam's roster (a cohort sitting together, however large)
+MAX_CANDIDATES = 5000
 
 
 class DeadlinePassed(AppError):
@@ -219,6 +221,10 @@ async def add_learners(session: AsyncSession, principal: Principal, exam_id: uui
         person = str(learner.person_id) if learner.person_id else None
         rows.setdefault(access.learner_key(person, learner.account), (person, learner))
     existing = await repository.candidates_by_keys(session, exam.id, list(rows))
+    new = len(rows) - len(existing)
+    if new and await repository.count_candidates(session, exam.id) + new > MAX_CANDIDATES:
+        raise Conflict(f"An exam's roster holds at most {MAX_CANDIDATES} learners.", errors=[
+            {"field": "learners", "message": f"at most {MAX_CANDIDATES} on one roster; split the cohort into exams"}])
     out, added = [], 0
     for key, (person, learner) in rows.items():
         candidate = existing.get(key)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.common.errors import ServiceUnavailable, ValidationFailed
+from services.common.errors import AppError, ServiceUnavailable, ValidationFailed
 from services.common.retry import TRANSIENT_STATUSES, RetryPolicy
 from services.common.service_client import ServiceTokenProvider
 
@@ -27,6 +27,13 @@ log = logging.getLogger("services.learning.assessment.records")
 #: tries of one call through transient failures (the waits: about 0.5 s, 1 s)
 TRIES = 3
 POLICY = RetryPolicy(base=0.5, max_delay=2.0)
+
+
+class RecordsRefused(AppError):
+    """Records refused a call learning makes on its own behalf (not a learner's data): a misconfiguration, such as
+    learning's client missing a scope. Not the caller's fault, and not worth retrying."""
+
+    status, title, slug = 502, "Records refused the call", "records-refused"
 
 
 @dataclass
@@ -83,19 +90,19 @@ class RecordsClient:
             raise ValidationFailed(f"Records has no programme {code} at {institution}.",
                                    errors=[{"field": "programme_code", "message": f"no programme {code} at {institution} in records"}])
         if answer.status != 200:
-            raise ServiceUnavailable(f"Records did not give the programme (HTTP {answer.status}).")
+            raise RecordsRefused(f"Records did not give the programme (HTTP {answer.status}).")
         return answer.body
 
     async def terms(self, institution: str) -> list[dict[str, Any]]:
         answer = await self._call("GET", f"/v1/institutions/{quote(institution, safe='')}/terms")
         if answer.status != 200:
-            raise ServiceUnavailable(f"Records did not give the terms (HTTP {answer.status}).")
+            raise RecordsRefused(f"Records did not give the terms (HTTP {answer.status}).")
         return list(answer.body)
 
     async def policy(self, code: str) -> dict[str, Any]:
         answer = await self._call("GET", f"/v1/grading-policies/{quote(code, safe='')}", auth=False)
         if answer.status != 200:
-            raise ServiceUnavailable(f"Records did not give grading policy {code} (HTTP {answer.status}).")
+            raise RecordsRefused(f"Records did not give grading policy {code} (HTTP {answer.status}).")
         return answer.body
 
     async def enter_grade(self, institution: str, grade: dict[str, Any], idempotency_key: str) -> Answer:

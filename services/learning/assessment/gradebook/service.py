@@ -93,8 +93,16 @@ async def create(session: AsyncSession, principal: Principal, body: GradebookCre
     return book
 
 
+#: learners of one gradebook (a class; every view computes each one's scores)
+MAX_LEARNERS = 1000
+
+
 async def _add(session: AsyncSession, book: Gradebook, learners: list[GradebookLearnerIn]) -> int:
     have = {x.learner_key for x in await repository.learners(session, book.id)}
+    keys = {access.learner_key(str(x.person_id) if x.person_id else None, x.account) for x in learners}
+    if len(have | keys) > MAX_LEARNERS:
+        raise ValidationFailed(f"A gradebook holds at most {MAX_LEARNERS} learners.",
+                               errors=[{"field": "learners", "message": f"at most {MAX_LEARNERS} in one gradebook (a class)"}])
     added = 0
     for learner in learners:
         person = str(learner.person_id) if learner.person_id else None

@@ -41,8 +41,10 @@ from services.learning.models import (
     PracticalTask,
 )
 
-#: evidence files one candidate may have on one task
+#: evidence files one candidate may have on one task; tasks of one exam; invitations of one exam
 MAX_EVIDENCE = 50
+MAX_TASKS = 20
+MAX_INVITATIONS = 50
 
 
 def _hash(code: str) -> str:
@@ -63,6 +65,8 @@ async def add_task(session: AsyncSession, principal: Principal, exam_id: uuid.UU
         raise Conflict("Tasks belong to practical exams.")
     if exam.status != "draft":
         raise Conflict("A published exam's tasks and rubrics are fixed: candidates are judged against them.")
+    if await repository.next_position(session, exam.id) > MAX_TASKS:
+        raise Conflict(f"A practical exam has at most {MAX_TASKS} tasks.")
     stored, max_points = rubric.build(body.rubric.criteria)
     if max_points <= 0:
         raise ValidationFailed("A rubric needs points to give.", errors=[{"field": "rubric.criteria", "message": "every level is worth 0 points"}])
@@ -111,6 +115,8 @@ async def _candidate(session: AsyncSession, exam: Exam, candidate_id: uuid.UUID)
 async def invite(session: AsyncSession, principal: Principal, exam_id: uuid.UUID, body: InvitationCreate, now: datetime,
                  default_days: int) -> tuple[AssessorInvitation, str]:
     exam, _ = await exams.load_exam(session, principal, exam_id)
+    if len(await exams_repository.invitations(session, exam.id)) >= MAX_INVITATIONS:
+        raise Conflict(f"An exam has at most {MAX_INVITATIONS} invitations.")
     code = secrets.token_urlsafe(24)
     inv = AssessorInvitation(id=uuid.uuid4(), exam_id=exam.id, name=nfc(body.name), organisation=nfc(body.organisation), code_hash=_hash(code),
                              invited_by=access.actor(principal), created_at=now,

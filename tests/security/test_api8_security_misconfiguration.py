@@ -59,6 +59,10 @@ async def _targets(platform: Platform) -> dict[tuple[str, str], tuple[str, dict[
     officer = await login(platform, "ministry.demo", "dev-only-Ministry#2026")
     async with platform.client("learning") as c:
         course = (await build_course(c, teacher))["course"]["id"]
+        bank = (await c.post("/v1/item-banks", headers=teacher, json={
+            "occupation_code": "6520227", "module_code": "API8" + uuid.uuid4().hex[:8], "title": "Ngân hàng thử"})).json()["id"]
+        exam = (await c.post("/v1/exams", headers=teacher, json={
+            "title": "Kiểm tra thử", "kind": "practical", "opens_at": "2026-01-01T00:00:00+07:00", "closes_at": "2026-01-02T00:00:00+07:00"})).json()["id"]
     targets: dict[tuple[str, str], tuple[str, dict[str, str], dict[str, str]]] = {}
     for name in platform.apps:
         targets[(name, "/v1/admin/outbox")] = ("/v1/admin/outbox", admin, {})
@@ -73,6 +77,13 @@ async def _targets(platform: Platform) -> dict[tuple[str, str], tuple[str, dict[
         ("learning", "/v1/courses/{course_id}/enrolments"): (f"/v1/courses/{course}/enrolments", teacher, {}),
         ("learning", "/v1/me/enrolments"): ("/v1/me/enrolments", student, {}),
         ("learning", "/v1/xapi/statements"): ("/v1/xapi/statements", student | XAPI, {}),
+        ("learning", "/v1/item-banks"): ("/v1/item-banks", teacher, {}),
+        ("learning", "/v1/item-banks/{bank_id}/items"): (f"/v1/item-banks/{bank}/items", teacher, {}),
+        ("learning", "/v1/exams"): ("/v1/exams", teacher, {}),
+        ("learning", "/v1/me/exams"): ("/v1/me/exams", student, {}),
+        ("learning", "/v1/exams/{exam_id}/roster"): (f"/v1/exams/{exam}/roster", teacher, {}),
+        ("learning", "/v1/exams/{exam_id}/results"): (f"/v1/exams/{exam}/results", teacher, {}),
+        ("learning", "/v1/gradebooks"): ("/v1/gradebooks", teacher, {}),
         ("records", "/v1/institutions/{code}/learners"): ("/v1/institutions/CD0101/learners", school, {}),
         ("records", "/v1/institutions/{code}/sync-jobs"): ("/v1/institutions/CD0101/sync-jobs", school, {}),
         ("records", "/v1/sync-jobs/{job_id}/errors"): (f"/v1/sync-jobs/{job['id']}/errors", school, {}),

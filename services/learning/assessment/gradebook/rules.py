@@ -5,8 +5,8 @@ scores (each 0–10) on the 10-point scale, one decimal, rounded half up in deci
 4-point value from the programme's grading policy, which records serves as data
 (``GET /v1/grading-policies/{code}``). A gradebook shows the same computation before sending, from the module's
 weights and the policy read from records' API; what records answers when the grade is sent is kept beside it. The
-tests send grades and check records' stored score equals the one shown here, on values where binary floating point
-would round the other way (8.45, 6.95, 3.95)."""
+tests send grades and check that records' stored score equals the one shown here, among them one where binary
+floating point and ``round()`` would give another (0.2×5 + 0.2×5.25 + 0.4×6 + 0.2×9 = 6.25: 6.3, not 6.2)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ Everything a caller may not see is answered 404, as if it did not exist; what th
 from __future__ import annotations
 
 from services.common.auth import Principal
-from services.common.errors import Forbidden, NotFound
+from services.common.errors import Forbidden, NotFound, ValidationFailed
 from services.common.permissions import person_id_of
 from services.learning.courses.access import national_author
 from services.learning.library.access import actor, member_institutions  # noqa: F401 - re-exported
@@ -43,8 +43,6 @@ def ensure_manager(principal: Principal, institution_code: str) -> None:
 
 def home_institution(principal: Principal, given: str | None, *, field: str = "institution_code") -> str:
     """The institution a new bank, exam or gradebook belongs to: the one given, or the caller's only one."""
-    from services.common.errors import ValidationFailed
-
     if given is not None:
         ensure_manager(principal, given)
         return given

@@ -97,7 +97,7 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
         env[p + "PUBLIC_BASE_URL"] = gateway
         env["GATEWAY_" + name.upper() + "_URL"] = ",".join(urls[name])
     env["GATEWAY_JWT_ISSUER"] = identity
-    env["LEARNING_RECORDS_URL"] = f"http://{host}:{ports['records']}"  # gradebooks read programmes and send grades there
+    env["LEARNING_RECORDS_URL"] = ",".join(urls["records"])  # gradebooks read programmes and send grades there
     # SCORM / cmi5 packages run in sandboxed frames (an opaque origin: their requests say ``Origin: null``) and
     # report to the xAPI endpoints with the launch's own credentials, never cookies
     env["GATEWAY_CORS_ORIGINS"] = '["null"]'

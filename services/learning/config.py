@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import field_validator, model_validator
 
 from services.common.config import DEV_SECRET_PREFIX, ServiceSettings, service_config
+from services.common.replicas import replica_list
 from services.common.storage import MAX_PART_SIZE, MIN_PART_SIZE
 
 
@@ -67,7 +68,8 @@ class LearningSettings(ServiceSettings):
     lti_scores_poll_seconds: float = 5.0
     lti_scores_batch: int = 20
     lti_scores_lease_seconds: float = 120.0
-    #: records' internal URL: gradebooks read programmes and send grades there (with the service's own token)
+    #: records' internal URL, or its replicas' (comma-separated): gradebooks read programmes and send grades there
+    #: (with the service's own token)
     records_url: str = "http://127.0.0.1:8003"
     #: assessment: an item's difficulty band comes from its p-value once this many scored responses count (before
     #: that, from its author's estimate)
@@ -84,6 +86,15 @@ class LearningSettings(ServiceSettings):
         if not MIN_PART_SIZE <= value <= MAX_PART_SIZE:
             raise ValueError(f"upload_part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
         return value
+
+    @model_validator(mode="after")
+    def _records_replicas(self) -> "LearningSettings":
+        """Several records replicas: the first names it, the list goes to the internal client (as identity's does)."""
+        group = replica_list(self.records_url)
+        self.records_url = group[0]
+        if len(group) > 1 and group not in self._replica_groups:
+            self._replica_groups.append(group)
+        return self
 
     @model_validator(mode="after")
     def _content_origin(self) -> "LearningSettings":

@@ -223,6 +223,7 @@ def test_run_with_replicas_gives_every_service_every_replica_it_calls(monkeypatc
     first kept as the URL the settings name (the outbox's destination), the lists for the internal client."""
     from services.__main__ import platform_env, replica_ports
     from services.credentials.config import CredentialsSettings
+    from services.learning.config import LearningSettings
     from services.records.config import RecordsSettings
     from services.registry import SERVICES
 
@@ -241,12 +242,15 @@ def test_run_with_replicas_gives_every_service_every_replica_it_calls(monkeypatc
     assert credentials.replica_groups[1:] == [
         ["http://127.0.0.1:8003/v1/events", "http://127.0.0.1:8103/v1/events", "http://127.0.0.1:8203/v1/events"],
         ["http://127.0.0.1:8002/v1/events", "http://127.0.0.1:8102/v1/events"]]
+    learning = LearningSettings()  # its gradebooks call records
+    assert learning.records_url == "http://127.0.0.1:8003"
+    assert ["http://127.0.0.1:8003", "http://127.0.0.1:8103", "http://127.0.0.1:8203"] in learning.replica_groups
     # one process each: one URL each, and the internal client as it always was
     for key in list(platform_env("127.0.0.1", ports, 8000, tmp_path)):
         monkeypatch.delenv(key, raising=False)
     for key, value in platform_env("127.0.0.1", ports, 8000, tmp_path).items():
         monkeypatch.setenv(key, value)
-    assert RecordsSettings().replica_groups == [] and CredentialsSettings().replica_groups == []
+    assert RecordsSettings().replica_groups == [] and CredentialsSettings().replica_groups == [] and LearningSettings().replica_groups == []
 
 
 def test_run_refuses_replicas_that_would_share_a_port(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,9 +4,9 @@ accommodations, a stored form per learner and attempt, every response with its t
 rubrics, enterprise assessors' invitations, scores with their audit trail, evidence files); gradebooks handed to
 records
 
-Revision ID: learning_0007
-Revises: learning_0006
-Create Date: 2026-12-06
+Revision ID: learning_assessment
+Revises: learning_lti
+Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
@@ -15,8 +15,8 @@ from alembic import op
 from services.common.db import JSONType, UTCDateTime
 from services.common.migration_ops import entity_columns
 
-revision = "learning_0007"
-down_revision = "learning_0006"
+revision = "learning_assessment"
+down_revision = "learning_lti"
 branch_labels = None
 depends_on = None
 

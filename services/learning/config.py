@@ -88,7 +88,7 @@ class LearningSettings(ServiceSettings):
         return value
 
     @model_validator(mode="after")
-    def _records_replicas(self) -> "LearningSettings":
+    def _records_replicas(self) -> LearningSettings:
         """Several records replicas: the first names it, the list goes to the internal client (as identity's does)."""
         group = replica_list(self.records_url)
         self.records_url = group[0]
@@ -97,7 +97,7 @@ class LearningSettings(ServiceSettings):
         return self
 
     @model_validator(mode="after")
-    def _content_origin(self) -> "LearningSettings":
+    def _content_origin(self) -> LearningSettings:
         public = urlsplit(self.public_base_url)
         if not self.content_origin and self.environment != "production":
             swapped = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(public.hostname or "")

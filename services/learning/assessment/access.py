@@ -19,8 +19,10 @@ from services.common.auth import Principal
 from services.common.errors import Forbidden, NotFound, ValidationFailed
 from services.common.permissions import person_id_of
 from services.learning.courses.access import national_author
-from services.learning.library.access import actor, member_institutions  # noqa: F401 - re-exported
+from services.learning.library.access import actor, member_institutions
 
+__all__ = ["MANAGER_ROLES", "NATIONAL", "actor", "ensure_manager", "home_institution", "is_learner", "learner_key", "managed_institutions",
+           "manages", "may_draw_from", "may_manage_bank", "may_read_bank", "member_institutions", "not_found"]
 MANAGER_ROLES = frozenset({"teacher", "school_admin"})
 NATIONAL = "national"
 

@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 
 
 async def _now(request: Request) -> datetime:
-    return request.app.state.clock.now()
+    now: datetime = request.app.state.clock.now()
+    return now
 
 
 async def _min_responses(request: Request) -> int:

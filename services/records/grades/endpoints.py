@@ -15,6 +15,7 @@ from services.common.errors import AppError, NotFound, PreconditionFailed, Valid
 from services.records import access
 from services.common.links import link
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
+from services.records.grades import service as grades
 from services.records.sync.apply import dec
 from services.records.sync.rows import GradeRow, IdNumber
 from services.records.sync.single import apply_one
@@ -30,7 +31,7 @@ class GradeEntry(GradeRow):
     """A grade to enter: the learner by personal ID number (a school), or by ``person_id`` (a platform service such as
     learning's gradebooks, which never holds ID numbers: the learner of this institution linked to that person)."""
 
-    id_number: IdNumber | None = None  # type: ignore[assignment]
+    id_number: IdNumber | None = None  # type: ignore[assignment]  # optional here: a person may name the learner instead
     person_id: uuid.UUID | None = None
 
 
@@ -109,12 +110,12 @@ async def _may_read_grade(session: Any, request: Request, principal: Any, learne
 async def enter_grade(code: str, body: GradeEntry, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response) -> GradeRead:
     access.ensure_grade_entry(principal, code)
     await access.institution(session, request, code)
-    body = await _by_number(session, code, body)
-    result, applier = await apply_one(session, request, principal, code, "grades", body.model_dump(mode="json"))
-    programme = applier.programmes[body.programme_code]
-    module = applier.modules[(programme.id, body.module_code)]
-    term = applier.terms[body.term_code]
-    enrolment = applier._enrolments[(applier._learners[body.id_number].id, programme.id)]
+    row = await _by_number(session, code, body)
+    result, applier = await apply_one(session, request, principal, code, "grades", row.model_dump(mode="json"))
+    programme = applier.programmes[row.programme_code]
+    module = applier.modules[(programme.id, row.module_code)]
+    term = applier.terms[row.term_code]
+    enrolment = applier._enrolments[(applier._learners[row.id_number].id, programme.id)]
     grade = applier._grades[(enrolment.id, module.id, term.id)]
     if result != "created":
         response.status_code = 200
@@ -132,10 +133,11 @@ async def _by_number(session: Any, code: str, entry: GradeEntry) -> GradeRow:
                                errors=[{"field": "id_number", "message": "give id_number or person_id, one of them"}])
     number = entry.id_number
     if entry.person_id is not None:
-        number = await session.scalar(select(Learner.id_number).where(Learner.institution_code == code, Learner.person_id == entry.person_id))
+        number = await grades.number_of_person(session, code, entry.person_id)
         if number is None:
             raise ValidationFailed(f"No learner of {code} is this person.",
                                    errors=[{"field": "person_id", "message": f"no learner of {code} is linked to this person"}])
+    assert number is not None
     return GradeRow(**entry.model_dump(exclude={"person_id", "id_number"}), id_number=number)
 
 

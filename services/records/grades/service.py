@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -9,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import NotFound
 from services.records.grading.rules import DEFAULT_POLICY, GradingPolicy, ModuleResult, Standing, standing, term_gpa
-from services.records.models import Enrolment, Grade, GradingPolicyRow, Module, Programme, Term
+from services.records.models import Enrolment, Grade, GradingPolicyRow, Learner, Module, Programme, Term
+
+
+async def number_of_person(session: AsyncSession, institution_code: str, person_id: uuid.UUID) -> str | None:
+    """The personal ID number of the institution's learner linked to this person (grades are keyed by it)."""
+    stmt = select(Learner.id_number).where(Learner.institution_code == institution_code, Learner.person_id == person_id)
+    number: str | None = await session.scalar(stmt)
+    return number
 
 
 @dataclass

@@ -22,7 +22,7 @@ from services.learning.models import (
 
 
 def _locked(session: AsyncSession, stmt: Any) -> Any:
-    return stmt.with_for_update() if session.bind.dialect.name == "postgresql" else stmt
+    return stmt.with_for_update() if session.get_bind().dialect.name == "postgresql" else stmt
 
 
 async def exam(session: AsyncSession, exam_id: uuid.UUID, *, lock: bool = False) -> Exam | None:

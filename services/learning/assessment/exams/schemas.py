@@ -126,7 +126,7 @@ class LearnerIn(BaseModel):
     extra_minutes: int = Field(default=0, ge=0, le=24 * 60)
 
     @model_validator(mode="after")
-    def _someone(self) -> "LearnerIn":
+    def _someone(self) -> LearnerIn:
         if self.person_id is None and self.account is None:
             raise ValueError("give person_id or account")
         return self

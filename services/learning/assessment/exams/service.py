@@ -406,7 +406,7 @@ async def _learner_attempt(session: AsyncSession, principal: Principal, attempt_
 
 
 def _form_item(attempt: ExamAttempt, item_id: uuid.UUID, field: str = "item_id") -> dict[str, Any]:
-    entry = next((e for e in attempt.form if e["item_id"] == str(item_id)), None)
+    entry: dict[str, Any] | None = next((e for e in attempt.form if e["item_id"] == str(item_id)), None)
     if entry is None:
         raise ValidationFailed("That item is not in this attempt's form.", errors=[{"field": field, "message": "not an item of this attempt"}])
     return entry
@@ -555,7 +555,7 @@ async def practical_outcomes(session: AsyncSession, exam: Exam, candidate_ids: S
 
 
 def practical_result(tasks: list[PracticalTask], outcomes: dict[tuple[uuid.UUID, uuid.UUID], rubric.Outcome], candidate_id: uuid.UUID) -> tuple[str, float | None, bool | None, list[dict[str, Any]]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for task in tasks:
         o = outcomes[(task.id, candidate_id)]
         rows.append({"task_id": str(task.id), "title": task.title, "status": o.status, "points": o.points, "max_points": task.max_points,

@@ -91,7 +91,8 @@ class RecordsClient:
                                    errors=[{"field": "programme_code", "message": f"no programme {code} at {institution} in records"}])
         if answer.status != 200:
             raise RecordsRefused(f"Records did not give the programme (HTTP {answer.status}).")
-        return answer.body
+        programme: dict[str, Any] = answer.body
+        return programme
 
     async def terms(self, institution: str) -> list[dict[str, Any]]:
         answer = await self._call("GET", f"/v1/institutions/{quote(institution, safe='')}/terms")
@@ -103,7 +104,8 @@ class RecordsClient:
         answer = await self._call("GET", f"/v1/grading-policies/{quote(code, safe='')}", auth=False)
         if answer.status != 200:
             raise RecordsRefused(f"Records did not give grading policy {code} (HTTP {answer.status}).")
-        return answer.body
+        policy: dict[str, Any] = answer.body
+        return policy
 
     async def enter_grade(self, institution: str, grade: dict[str, Any], idempotency_key: str) -> Answer:
         """201 created, 200 updated or unchanged (``version`` says which), 422 with the fields records refused."""

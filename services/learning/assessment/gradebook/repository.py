@@ -14,7 +14,7 @@ from services.learning.models import Gradebook, GradebookLearner
 
 async def gradebook(session: AsyncSession, gradebook_id: uuid.UUID, *, lock: bool = False) -> Gradebook | None:
     stmt = select(Gradebook).where(Gradebook.id == gradebook_id)
-    if lock and session.bind.dialect.name == "postgresql":
+    if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await session.scalars(stmt)).first()
 

@@ -29,7 +29,7 @@ class ComponentIn(BaseModel):
     exam_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
-    def _source(self) -> "ComponentIn":
+    def _source(self) -> ComponentIn:
         if (self.source == "exam") != (self.exam_id is not None):
             raise ValueError("an exam component names its exam_id; an entered one has none")
         return self
@@ -43,7 +43,7 @@ class GradebookLearnerIn(BaseModel):
     full_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
     @model_validator(mode="after")
-    def _someone(self) -> "GradebookLearnerIn":
+    def _someone(self) -> GradebookLearnerIn:
         if self.person_id is None and self.account is None:
             raise ValueError("give person_id or account")
         return self

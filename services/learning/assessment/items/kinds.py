@@ -48,8 +48,8 @@ def build(body: ItemCreate) -> tuple[dict[str, Any], dict[str, Any]]:
         if value is not None and field not in allowed:
             raise _fail(field, f"a {body.kind} item has no {field}")
     if body.kind in QUIZ_KINDS:
-        question = QuestionCreate(kind=body.kind, prompt=body.prompt, points=body.points, choices=body.choices, pairs=body.pairs,
-                                  answer=body.answer, tolerance=body.tolerance)
+        question = QuestionCreate.model_validate({"kind": body.kind, "prompt": body.prompt, "points": body.points, "choices": body.choices,
+                                                  "pairs": body.pairs, "answer": body.answer, "tolerance": body.tolerance})
         return grading.build(question)
     for field in ("choices", "pairs", "answer"):
         if getattr(body, field) is not None:

@@ -89,6 +89,6 @@ async def scored_responses(session: AsyncSession, item_ids: Sequence[uuid.UUID])
             .where(ExamResponse.item_id.in_(ids[start:start + 500]), ExamAttempt.status == SCORED,
                    ExamResponse.credit.is_not(None), ExamAttempt.score.is_not(None))
         )
-        out += [(i, float(c), float(s)) for i, c, s in (await session.execute(stmt)).all()]
+        out += [(i, float(c or 0.0), float(s or 0.0)) for i, c, s in (await session.execute(stmt)).all()]  # NULLs filtered above
     return out
 

@@ -30,7 +30,7 @@ async def scores(session: AsyncSession, task_ids: Iterable[uuid.UUID], candidate
 async def score_for_update(session: AsyncSession, task_id: uuid.UUID, candidate_id: uuid.UUID, assessor: str, role: str) -> PracticalScore | None:
     stmt = select(PracticalScore).where(PracticalScore.task_id == task_id, PracticalScore.candidate_id == candidate_id,
                                         PracticalScore.assessor == assessor, PracticalScore.role == role)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await session.scalars(stmt)).first()
 

@@ -63,6 +63,11 @@ async def _targets(platform: Platform) -> dict[tuple[str, str], tuple[str, dict[
             "occupation_code": "6520227", "module_code": "API8" + uuid.uuid4().hex[:8], "title": "Ngân hàng thử"})).json()["id"]
         exam = (await c.post("/v1/exams", headers=teacher, json={
             "title": "Kiểm tra thử", "kind": "practical", "opens_at": "2026-01-01T00:00:00+07:00", "closes_at": "2026-01-02T00:00:00+07:00"})).json()["id"]
+        r = await c.post("/v1/lti/platforms", headers=admin, json={
+            "name": "Moodle thử", "issuer": "https://moodle.api8.test", "client_id": "api8-" + uuid.uuid4().hex[:8],
+            "deployment_ids": ["1"], "jwks_url": "https://moodle.api8.test/jwks", "auth_login_url": "https://moodle.api8.test/auth"})
+        assert r.status_code == 201, r.text
+        lti_platform = r.json()["id"]
     targets: dict[tuple[str, str], tuple[str, dict[str, str], dict[str, str]]] = {}
     for name in platform.apps:
         targets[(name, "/v1/admin/outbox")] = ("/v1/admin/outbox", admin, {})
@@ -84,6 +89,8 @@ async def _targets(platform: Platform) -> dict[tuple[str, str], tuple[str, dict[
         ("learning", "/v1/exams/{exam_id}/roster"): (f"/v1/exams/{exam}/roster", teacher, {}),
         ("learning", "/v1/exams/{exam_id}/results"): (f"/v1/exams/{exam}/results", teacher, {}),
         ("learning", "/v1/gradebooks"): ("/v1/gradebooks", teacher, {}),
+        ("learning", "/v1/lti/platforms"): ("/v1/lti/platforms", admin, {}),
+        ("learning", "/v1/lti/platforms/{platform_id}/scores"): (f"/v1/lti/platforms/{lti_platform}/scores", admin, {}),
         ("records", "/v1/institutions/{code}/learners"): ("/v1/institutions/CD0101/learners", school, {}),
         ("records", "/v1/institutions/{code}/sync-jobs"): ("/v1/institutions/CD0101/sync-jobs", school, {}),
         ("records", "/v1/sync-jobs/{job_id}/errors"): (f"/v1/sync-jobs/{job['id']}/errors", school, {}),

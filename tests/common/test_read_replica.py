@@ -244,10 +244,11 @@ async def test_a_replica_that_goes_away_and_comes_back(two_databases: tuple[str,
 
 #: every route that reads through ``get_read_session``: scans whose readers accept data a moment old
 READ_ROUTES = {
-    "identity": {"GET /v1/institutions.geojson"},
-    "learning": {"GET /v1/search", "GET /v1/course-reports", "GET /v1/course-reports/targets"},
-    "records": {"GET /v1/statistics"},
-    "credentials": set(),
+    "identity": {"GET /v1/institutions.geojson", "GET /v1/oversight/institutions"},
+    "learning": {"GET /v1/search", "GET /v1/course-reports", "GET /v1/course-reports/targets", "GET /v1/institution-activity"},
+    "records": {"GET /v1/statistics", "GET /v1/oversight/connections", "GET /v1/oversight/indicators", "GET /v1/oversight/targets",
+                "GET /v1/report-calendar", "GET /v1/report-kinds", "GET /v1/reports/{report_id}/export"},
+    "credentials": {"GET /v1/institutions/{code}/credential-counts"},
 }
 
 
@@ -360,8 +361,19 @@ async def test_learning_search_and_targets_read_the_replica(platform: Platform, 
         video = await create(c, teacher, f"Kỹ năng giao tiếp {tag}", visibility="public")
         await upload(c, teacher, video["id"], mp4())
         await publish(c, teacher, officer, video["id"])
+        already = "TC7901" in {p["institution_code"] for p in (await c.get("/v1/course-pilots", headers=ministry)).json()}
         assert (await c.put("/v1/course-pilots/TC7901", json={}, headers=ministry)).status_code == 200
         pilots = len((await c.get("/v1/course-pilots", headers=ministry)).json())
+    try:
+        await _search_and_targets_from_the_replica(platform, database_factory, tmp_path, ministry, tag, video, pilots)
+    finally:  # the platform is shared: a designation made for this test only is ended again
+        if not already:
+            async with platform.client("learning") as c:
+                assert (await c.delete("/v1/course-pilots/TC7901", headers=ministry)).status_code == 204
+
+
+async def _search_and_targets_from_the_replica(platform: Platform, database_factory: UrlFactory, tmp_path: Path,
+                                               ministry: dict[str, str], tag: str, video: dict, pilots: int) -> None:
     async with service(platform, "learning", await database_factory("learning"), tmp_path,
                        database_read_url=platform.settings["learning"].database_url) as learning:
         async with client(learning, "learning") as c:

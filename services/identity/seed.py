@@ -52,11 +52,14 @@ DEMO_STAFF_COUNTS = [
 DEMO_CLIENTS = [
     ("platform-admin", "Platform operator (demo)", "dev-only-platform-admin-secret",
      ["identity:keys", "identity:clients", "identity:admin", "identity:persons", "identity:persons:unmasked",
-      "learning:admin", "records:admin", "credentials:admin"], None, ["platform_admin@national"]),
+      "learning:admin", "records:admin", "credentials:admin", "admissions:share"], None, ["platform_admin@national"]),
     ("demo-province-079", "Sở LĐTBXH TP Hồ Chí Minh (demo officer system)", "dev-only-demo-province-secret",
      ["identity:institutions"], None, ["province_officer@province:079"]),
     ("demo-school-sis", "Demo school information system (CD0101)", "dev-only-demo-school-secret",
      ["records:sync", "records:read", "credentials:issue"], "CD0101", ["school_system"]),
+    # a province education department's system pushing its secondary schools' graduating cohorts (admissions)
+    ("demo-sgddt-048", "Sở GDĐT Đà Nẵng – Quảng Nam (demo admissions system)", "dev-only-demo-sgddt-secret",
+     ["admissions:share"], None, []),
     ("demo-employer", "Demo employer verifier", "dev-only-demo-employer-secret", ["credentials:verify:bulk"], None, []),
     # the systems of three more demo schools (the connection board: a school is connected when one of these is active
     # and it synced recently)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
+from services.records.admissions.endpoints import router as admissions_router
 from services.records.calendar.endpoints import router as calendar_router
 from services.records.catalogue import service as catalogue
 from services.records.catalogue.endpoints import router as catalogue_router
@@ -42,7 +43,8 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         title="VET platform — records",
         description="Programmes, learners, enrolments, grades, school sync jobs, transcripts and statistics.",
         routers=[catalogue_router, programmes_router, learners_router, grades_router, sync_router, changes_router,
-                 transcripts_router, reports_router, oversight_router, calendar_router],
+                 transcripts_router, reports_router, oversight_router, calendar_router,
+                 admissions_router],
         event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],
@@ -55,6 +57,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         "POST /v1/institutions/{code}/sync/csv": uploads,
         "POST /v1/institutions/{code}/sync/oneroster": uploads,
         "PUT /v1/occupations": BodyLimit(5 * MiB, json=False),
+        "POST /v1/admissions/cohorts": BodyLimit(4 * MiB),  # up to 5,000 graduates with their results
     })
     app.state.sync_runner = SyncRunner(app)
     kit_lifespan = app.router.lifespan_context

@@ -9,6 +9,7 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
+from services.records.models.admissions import AdmissionConsent, Application, Intake, SecondaryGraduate  # noqa: E402
 from services.records.models.calendar import ReportKind  # noqa: E402
 from services.records.models.catalogue import GradingPolicyRow, InstitutionRef, Occupation  # noqa: E402
 from services.records.models.changes import Change, ChangeCounter  # noqa: E402
@@ -30,7 +31,7 @@ from services.records.models.report import YearlyReport  # noqa: E402
 from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgress  # noqa: E402
 
 __all__ = [
-    "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SyncJob", "SyncJobError", "SyncJobProgress",
+    "AdmissionConsent", "Application", "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
+    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SecondaryGraduate", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

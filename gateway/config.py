@@ -91,6 +91,9 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/records/v1/occupations",
     "GET /api/records/v1/grading-policies",
     "GET /api/records/v1/grading-policies/*",
+    # programme intakes open for applications (admissions): public, like the course catalogue
+    "GET /api/records/v1/intakes",
+    "GET /api/records/v1/intakes/*",
     # the public registry of VET institutions (the digital map)
     "GET /api/identity/v1/institutions",
     "GET /api/identity/v1/institutions.geojson",
@@ -122,6 +125,8 @@ DEFAULT_BODY_ROUTES: list[BodyRoute] = [
     # registry and reference-data imports (CSV)
     BodyRoute(route="POST /api/identity/v1/institutions/import", max_bytes=20 * MiB, stream=True),
     BodyRoute(route="PUT /api/records/v1/occupations", max_bytes=5 * MiB, stream=True),
+    # a secondary school's graduating cohort (admissions: up to 5,000 graduates with their results)
+    BodyRoute(route="POST /api/records/v1/admissions/cohorts", max_bytes=4 * MiB),
     # batches: persons to resolve (10,000), credentials to verify (1,000) or to issue, learners to enrol
     BodyRoute(route="POST /api/identity/v1/persons/resolve", max_bytes=8 * MiB, stream=True),
     BodyRoute(route="POST /api/credentials/v1/verify/bulk", max_bytes=16 * MiB, stream=True),

@@ -1,4 +1,5 @@
-"""Demo data for ``make run``: the programme the records demo's school (CD0101) syncs its learners and grades into.
+"""Demo data for ``make run``: the programme the records demo's school (CD0101) syncs its learners and grades into
+(and the oversight and admissions demo data: :mod:`services.records.oversight.seed`, :mod:`services.records.admissions.seed`).
 
 A school's programmes (chương trình đào tạo) come from its JSON/CSV sync; a OneRoster zip names them but cannot
 create them (``metadata.vn.programmeCode`` on its courses). The demo therefore starts with the programme in place:
@@ -14,6 +15,7 @@ import asyncio
 from typing import Any
 
 from services.common.db import Database, utcnow
+from services.records.admissions.seed import seed_admissions
 from services.records.catalogue.service import load_occupations
 from services.records.config import RecordsSettings
 from services.records.oversight.seed import seed_oversight
@@ -48,6 +50,7 @@ async def seed(settings: RecordsSettings) -> list[str]:
             if outcome.result == "rejected":
                 raise RuntimeError(f"the demo programme was refused: {outcome.errors}")
             oversight = await seed_oversight(session, utcnow())
+            oversight += await seed_admissions(session)
     finally:
         await db.dispose()
     if outcome.result in ("created", "updated"):

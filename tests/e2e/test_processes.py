@@ -84,7 +84,7 @@ def test_token_and_readiness_of_every_service_through_the_gateway(running) -> No
         assert set(SERVICES) <= prefixes
 
 
-@pytest.mark.parametrize("demo", ["library", "diplomas", "courses", "records", "assessment"])
+@pytest.mark.parametrize("demo", ["library", "diplomas", "courses", "records", "assessment", "pathways"])
 def test_the_readme_demos_pass_against_the_running_platform(running, demo: str) -> None:
     """The demos the README tells a new user to run (``demo/<name>.py``), as they run them: a separate process
     talking to the gateway of the platform ``python -m services run`` started, with the data it seeded."""

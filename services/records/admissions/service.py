@@ -214,7 +214,8 @@ def intake_read(i: Intake) -> IntakeRead:
 
 async def put_intake(session: AsyncSession, principal: Principal, inst: InstitutionRef, code: str, body: IntakeIn) -> tuple[Intake, bool]:
     access.ensure_write(principal, inst.code)
-    values = body.model_dump(mode="json") | {"opens_on": body.opens_on, "closes_on": body.closes_on}
+    values = body.model_dump(mode="json") | {"opens_on": body.opens_on, "closes_on": body.closes_on,
+                                             "criteria": body.criteria.model_dump(mode="json", exclude_none=True)}
     existing = await repository.intake_by_code(session, inst.code, code)
     if existing is None:
         existing = Intake(id=uuid.uuid4(), institution_code=inst.code, code=code, **values)

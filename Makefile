@@ -42,7 +42,7 @@ $(CHECKOV): deploy/kubernetes/checkov-requirements.txt
 
 # the README's demos, against a platform `make run` started (in another terminal); GATEWAY=… for another address
 GATEWAY ?= http://127.0.0.1:8000
-DEMOS ?= library diplomas courses records assessment
+DEMOS ?= library diplomas courses records assessment pathways
 demo: venv
 	@for d in $(DEMOS); do echo "== demo/$$d.py"; $(BIN)/python demo/$$d.py $(GATEWAY) || exit 1; done
 

@@ -94,6 +94,9 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     # programme intakes open for applications (admissions): public, like the course catalogue
     "GET /api/records/v1/intakes",
     "GET /api/records/v1/intakes/*",
+    # a graduate follow-up survey by its one-time link (the link's HMAC is the credential; records checks it);
+    # /followup/me still needs the person's token, which records checks
+    "GET,POST /api/records/v1/followup/*",
     # the public registry of VET institutions (the digital map)
     "GET /api/identity/v1/institutions",
     "GET /api/identity/v1/institutions.geojson",

@@ -13,6 +13,7 @@ from services.records.models.admissions import AdmissionConsent, Application, In
 from services.records.models.calendar import ReportKind  # noqa: E402
 from services.records.models.catalogue import GradingPolicyRow, InstitutionRef, Occupation  # noqa: E402
 from services.records.models.changes import Change, ChangeCounter  # noqa: E402
+from services.records.models.followup import SurveyInvitation, SurveyResponse, SurveyRound  # noqa: E402
 from services.records.models.grade import Grade, GradeAudit  # noqa: E402
 from services.records.models.key_change import LearnerKeyChange  # noqa: E402
 from services.records.models.learner import Enrolment, EnrolmentStatusChange, Learner  # noqa: E402
@@ -32,6 +33,6 @@ from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgr
 
 __all__ = [
     "AdmissionConsent", "Application", "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SecondaryGraduate", "SyncJob", "SyncJobError", "SyncJobProgress",
+    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SecondaryGraduate", "SurveyInvitation", "SurveyResponse", "SurveyRound", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

@@ -52,7 +52,7 @@ DEMO_STAFF_COUNTS = [
 DEMO_CLIENTS = [
     ("platform-admin", "Platform operator (demo)", "dev-only-platform-admin-secret",
      ["identity:keys", "identity:clients", "identity:admin", "identity:persons", "identity:persons:unmasked",
-      "learning:admin", "records:admin", "credentials:admin", "admissions:share"], None, ["platform_admin@national"]),
+      "learning:admin", "records:admin", "credentials:admin", "admissions:share", "records:lmis"], None, ["platform_admin@national"]),
     ("demo-province-079", "Sở LĐTBXH TP Hồ Chí Minh (demo officer system)", "dev-only-demo-province-secret",
      ["identity:institutions"], None, ["province_officer@province:079"]),
     ("demo-school-sis", "Demo school information system (CD0101)", "dev-only-demo-school-secret",
@@ -60,6 +60,8 @@ DEMO_CLIENTS = [
     # a province education department's system pushing its secondary schools' graduating cohorts (admissions)
     ("demo-sgddt-048", "Sở GDĐT Đà Nẵng – Quảng Nam (demo admissions system)", "dev-only-demo-sgddt-secret",
      ["admissions:share"], None, []),
+    # a labour-market information system pulling the graduates feed (what it sees of persons: records' lmis rules)
+    ("demo-lmis", "Hệ thống thông tin thị trường lao động (demo)", "dev-only-demo-lmis-secret", ["records:lmis"], None, []),
     ("demo-employer", "Demo employer verifier", "dev-only-demo-employer-secret", ["credentials:verify:bulk"], None, []),
     # the systems of three more demo schools (the connection board: a school is connected when one of these is active
     # and it synced recently)

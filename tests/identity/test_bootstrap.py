@@ -150,7 +150,7 @@ async def test_development_secrets_stored_in_production_are_refused_reported_and
             ready = await c.get("/readyz")
             assert ready.status_code == 200, ready.text
             note = ready.json()["notes"]["development_secrets"]
-            assert note.startswith("9 client(s) and 7 account(s) hold development secrets"), note  # the demo seed's clients and accounts
+            assert note.startswith("10 client(s) and 7 account(s) hold development secrets"), note  # the demo seed's clients and accounts
     finally:
         logger.removeHandler(handler)
     assert len(logged) == 1

@@ -97,6 +97,8 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     # a graduate follow-up survey by its one-time link (the link's HMAC is the credential; records checks it);
     # /followup/me still needs the person's token, which records checks
     "GET,POST /api/records/v1/followup/*",
+    # the labour-market feed's documented record format
+    "GET /api/records/v1/lmis/schema",
     # the public registry of VET institutions (the digital map)
     "GET /api/identity/v1/institutions",
     "GET /api/identity/v1/institutions.geojson",

@@ -236,3 +236,36 @@ async def test_counselling_consent_and_criteria(platform: Platform, college: dic
         # a machine client is no person: no "my admissions"
         r = await c.get("/v1/admissions/me", headers=admin)
         assert r.status_code == 403, r.text
+
+
+async def test_offers_stay_within_capacity(platform: Platform, college: dict[str, str]) -> None:
+    """An intake of one place: the second offer is refused while the first holds it; declined, the place is free."""
+    sharer, school, admin = await sharer_headers(platform), code("THPT"), await platform.admin_headers()
+    today = date.today()
+    one, two = id_number(PROVINCE, 2, 13), id_number(PROVINCE, 3, 13)
+    async with platform.client("records") as c:
+        r = await c.put(f"/v1/institutions/{college['code']}/intakes/MOT-CHO", headers=admin, json={
+            "programme_code": college["programme"], "name": "Một chỗ", "year": YEAR, "capacity": 1,
+            "opens_on": today.isoformat(), "closes_on": today.isoformat()})
+        assert r.status_code == 201, r.text
+        intake = r.json()["id"]
+        r = await c.post("/v1/admissions/cohorts", headers=sharer, json=push(school, [
+            graduate(one, "Tạ Văn Một", "2013-08-08", "male", toan="6"), graduate(two, "Tạ Thị Hai", "2013-09-09", "female", toan="7")]))
+        assert r.status_code == 200, r.text
+        apps = []
+        for number, name, born, sex in ((one, "Tạ Văn Một", "2013-08-08", "male"), (two, "Tạ Thị Hai", "2013-09-09", "female")):
+            h = await vneid_sign_in(platform, number, name, born, sex)
+            r = await c.post(f"/v1/intakes/{intake}/applications", headers=h, json={})
+            assert r.status_code == 201, r.text
+            apps.append((r.json()["id"], h))
+        (first, first_h), (second, _) = apps
+        assert (await c.post(f"/v1/applications/{first}/offer", headers=admin, json={})).status_code == 200
+        r = await c.post(f"/v1/applications/{second}/offer", headers=admin, json={})
+        assert r.status_code == 409, r.text
+        r = await c.put(f"/v1/institutions/{college['code']}/intakes/MOT-CHO", headers=admin, json={
+            "programme_code": college["programme"], "name": "Không chỗ", "year": YEAR, "capacity": 1,
+            "opens_on": today.isoformat(), "closes_on": (today - timedelta(days=1)).isoformat()})
+        assert r.status_code == 422, r.text
+        assert (await c.post(f"/v1/applications/{first}/decline", headers=first_h, json={})).json()["status"] == "declined"
+        r = await c.post(f"/v1/applications/{second}/offer", headers=admin, json={})
+        assert r.status_code == 200 and r.json()["status"] == "offered", r.text

@@ -163,3 +163,8 @@ async def institutions_in(session: AsyncSession, provinces: set[str]) -> list[st
 async def learner_id(session: AsyncSession, institution_code: str, id_number: str) -> uuid.UUID | None:
     stmt = select(Learner.id).where(Learner.institution_code == institution_code, Learner.id_number == id_number)
     return (await session.scalars(stmt)).first()
+
+
+async def lock_intake(session: AsyncSession, intake_id: uuid.UUID) -> None:
+    """Holds the intake's row until the transaction ends, so two offers cannot both take its last place."""
+    await session.execute(select(Intake.id).where(Intake.id == intake_id).with_for_update())

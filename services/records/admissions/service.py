@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -162,7 +163,11 @@ async def push_cohort(session: AsyncSession, principal: Principal, resolve: Reso
             updated += 1
         else:
             unchanged += 1
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same cohort pushed at the same moment by another request: it stored these rows first
+        raise Conflict("Another push of this cohort was being stored at the same time; send this one again (nothing was changed).",
+                       headers={"Retry-After": "1"}) from None
     return CohortResult(school_code=school.code, graduation_year=body.graduation_year, created=created, updated=updated,
                         unchanged=unchanged, rejected=errors)
 
@@ -190,7 +195,10 @@ async def _grant(session: AsyncSession, person: uuid.UUID, code: str, purpose: s
         session.add(consent)
     elif consent.withdrawn_at is not None:
         consent.granted_at, consent.withdrawn_at = now, None
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # granted by a concurrent request
+        raise Conflict("Your consent was being recorded by another request; send this one again.", headers={"Retry-After": "1"}) from None
     return consent
 
 
@@ -299,6 +307,10 @@ async def apply(session: AsyncSession, outbox: Outbox, principal: Principal, int
                       graduate_id=graduate.id if graduate else None, id_number=number, full_name=name, date_of_birth=birth, sex=sex,
                       status="submitted", version=1)
     session.add(app)
+    try:
+        await session.flush()
+    except IntegrityError:  # the same application sent twice at once
+        raise Conflict("You have applied to this intake already.") from None
     if graduate is not None:
         await _grant(session, person, target.institution_code, "application", now)
     await session.flush()
@@ -364,6 +376,7 @@ async def move(session: AsyncSession, outbox: Outbox, principal: Principal, app:
         raise Conflict(f"The application is {app.status}; it cannot become {to}.")
     target = await intake(session, app.intake_id)
     if to == "offered":
+        await repository.lock_intake(session, target.id)  # offers of one intake one at a time (PostgreSQL; SQLite writes serially)
         held = sum(n for s, n in (await repository.counts_by_status(session, target.id)).items() if s in HOLDS_PLACE)
         if held >= target.capacity:
             raise Conflict(f"The intake's {target.capacity} places are all offered or taken.")

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -86,7 +87,10 @@ async def put_round(session: AsyncSession, principal: Principal, inst: Instituti
         survey = SurveyRound(id=uuid.uuid4(), institution_code=inst.code, graduation_year=year, months_after=months,
                              opens_on=body.opens_on, closes_on=body.closes_on, questions=questions)
         session.add(survey)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError:  # opened by a concurrent request
+            raise Conflict("The round was being opened by another request; send this one again.", headers={"Retry-After": "1"}) from None
     else:
         survey.opens_on, survey.closes_on, survey.questions = body.opens_on, body.closes_on, questions
     for enrolment_id, person_id in await repository.graduates_not_invited(session, survey):
@@ -179,7 +183,10 @@ async def answer(session: AsyncSession, invitation_id: uuid.UUID, body: AnswersI
         employer_type=a.get("employer_type"), income_band=a.get("income_band"), further_study=a.get("further_study"),
         channel=channel, submitted_at=now))
     invitation.responded_at = now
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same survey answered twice at once
+        raise Conflict("This survey was answered already.") from None
     return await form(session, invitation, survey)
 
 

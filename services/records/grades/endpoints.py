@@ -16,7 +16,7 @@ from services.records import access
 from services.common.links import link
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
 from services.records.grades import service as grades
-from services.records.sync.apply import dec
+from services.records.grading.scores import dec
 from services.records.sync.rows import GradeRow, IdNumber
 from services.records.sync.single import apply_one
 

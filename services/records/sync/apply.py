@@ -10,11 +10,10 @@ per chunk of rows, never one call per row.
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,15 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.text import fold
 from services.records.changes.service import ChangeLog, flat_json
-from services.records.grading.rules import (
-    DEFAULT_POLICY,
-    MAX_SCORE,
-    ONE_DECIMAL,
-    GradingError,
-    GradingPolicy,
-    check_weights,
-    weighted_score,
-)
+from services.records.grading.rules import DEFAULT_POLICY, GradingError, GradingPolicy, check_weights
+from services.records.grading.scores import dec, weighted
 from services.records.models import (
     Cohort,
     Enrolment,
@@ -47,6 +39,7 @@ from services.records.models import (
 )
 from services.records.sync import bulk, sourced_ids
 from services.records.sync.bulk import PendingGrade
+from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
 from services.records.sync.rows import (
     ENTITIES,
     CohortRow,
@@ -72,38 +65,6 @@ class RowError(Exception):
         self.message = message
 
 
-#: a OneRoster sourcedId and what it names: (file, sourcedId, natural key) (:mod:`services.records.sync.sourced_ids`)
-SourcedId = tuple[str, str, dict[str, str]]
-#: the entity of an item that only carries sourcedIds to remember (OneRoster classes, line items): it gives no
-#: records row and counts as no row of the job (its outcome is ``remembered``)
-SOURCED_IDS = "sourcedIds"
-
-
-@dataclass
-class Item:
-    """One row of an upload. ``seq`` orders the job (resume point); ``row`` and ``source`` are what the school
-    sees in errors (line number and file, or index and record type). ``op``: ``upsert``; ``delete``; or, for a
-    grade, ``merge``: an upsert whose components are merged with the stored grade's (a delta carries only what
-    changed). ``ids``: the OneRoster sourcedIds the row came from, remembered in its transaction unless it is
-    rejected."""
-
-    seq: int
-    row: int
-    source: str
-    entity: str
-    data: dict[str, Any] | None
-    op: str = "upsert"
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    ids: list[SourcedId] | None = None
-
-
-@dataclass
-class Outcome:
-    item: Item
-    result: str  # created | updated | unchanged | deleted | rejected | remembered (SOURCED_IDS, not a row)
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-
 @dataclass
 class PreparedGrades:
     """A chunk of grade rows validated and graded ahead of its write (:meth:`Applier.prepare_grades`): one outcome
@@ -112,11 +73,6 @@ class PreparedGrades:
 
     outcomes: list[Outcome]
     rounds: list[list[PendingGrade]]
-
-
-#: rows validated between two yields to the event loop, so a chunk's write in flight is not held up by the next
-#: chunk's validation for long
-YIELD_EVERY = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,54 +94,6 @@ class Sitting:
 def _plain(text: str) -> bool:
     """Text that goes into a JSON string as it is."""
     return '"' not in text and "\\" not in text and text.isprintable()
-
-
-_ZERO = Decimal(0)
-
-
-@functools.lru_cache(maxsize=4096)
-def _component(text: str) -> tuple[Decimal, str] | None:
-    """A component score given as text → (value, canonical text); None when it is no score from 0 to 10 (then
-    :func:`weighted_score` says what is wrong with it)."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not value.is_finite() or not (_ZERO <= value <= MAX_SCORE):
-        return None
-    return value, format(value.normalize(), "f")
-
-
-def _weighted(components: dict[str, Any], weights: dict[str, Decimal]) -> tuple[Decimal, dict[str, str]]:
-    """:func:`weighted_score` and the components' canonical text, with each distinct score text parsed once; any
-    component that is not a plain valid score goes the long way, which raises the precise error."""
-    total = _ZERO
-    canonical: dict[str, str] = {}
-    for name, value in components.items():
-        kind = type(value)
-        weight = weights.get(name)
-        parsed = None if weight is None else _component(value) if kind is str else _component(str(value)) if kind in (int, float) else None
-        if parsed is None:
-            break
-        total += parsed[0] * weight
-        canonical[name] = parsed[1]
-    else:
-        if len(canonical) == len(weights):
-            return total.quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP), canonical
-    return weighted_score(components, weights), {k: dec(v) for k, v in components.items()}
-
-
-@functools.lru_cache(maxsize=8192)
-def _dec(value: Any) -> str:
-    return format(Decimal(str(value)).normalize(), "f")
-
-
-def dec(value: Any) -> str:
-    """Canonical text of a decimal: ``8`` and ``8.0`` are the same score."""
-    try:
-        return _dec(value)
-    except TypeError:  # unhashable: not a number anyway; let Decimal say so
-        return format(Decimal(str(value)).normalize(), "f")
 
 
 def pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -686,7 +594,7 @@ class Applier:
             if checked is None:
                 checked = self._checked_weights[plan.module_id] = check_weights(plan.module.weights or plan.programme.weights)
                 self._plain_names[plan.module_id] = all(_plain(name) for name in checked)
-            score, canonical = _weighted(components, checked)
+            score, canonical = weighted(components, checked)
         except GradingError as err:
             raise RowError(err.field, err.message) from None
         graded = self._bands.get((plan.policy.code, score))

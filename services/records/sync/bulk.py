@@ -31,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import utcnow
+from services.records.grading.scores import dec
 
 STAGE = "records_grade_stage"
 STAGE_COLUMNS = ("id", "enrolment_id", "module_id", "term_id", "components", "score", "letter", "points", "passed",
@@ -97,8 +98,6 @@ class PendingGrade:
 
 
 def snapshot(components: Any, score: Any, letter: str, points: Any, passed: bool) -> dict[str, Any]:
-    from services.records.sync.apply import dec
-
     if isinstance(components, str):
         components = json.loads(components)
     return {"components": dict(components), "score": dec(score), "letter": letter, "points": dec(points), "passed": bool(passed)}

@@ -44,7 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services.records.sync.apply import SOURCED_IDS, Item, SourcedId
+from services.records.sync.items import SOURCED_IDS, Item, SourcedId
 from services.records.sync.parsers import BOOLEAN, DEFAULT_LIMITS, Limits, UploadError, bounded_lines
 from services.records.sync.sourced_ids import Known
 

@@ -1,4 +1,4 @@
-"""Turning an upload (a file on local disk) into :class:`~services.records.sync.apply.Item` rows, streamed.
+"""Turning an upload (a file on local disk) into :class:`~services.records.sync.items.Item` rows, streamed.
 
 * **JSON batch**: ``{"programmes": [...], "modules": [...], "terms": [...], "cohorts": [...], "learners": [...],
   "enrolments": [...], "grades": [...]}``, applied in that order; a row is numbered by its index (from 1) in its
@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import ijson
 
-from services.records.sync.apply import Item
+from services.records.sync.items import Item
 from services.records.sync.rows import ENTITIES, ORDER
 
 #: JSON events that begin a row of a list (an object, or a value that is not one, reported as a row error)

@@ -49,7 +49,8 @@ from services.common.errors import AppError
 from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, run_rounds, transient_reason
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import oneroster, parsers, sourced_ids
-from services.records.sync.apply import SOURCED_IDS, YIELD_EVERY, Applier, Item, Outcome, PreparedGrades
+from services.records.sync.apply import Applier, PreparedGrades
+from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
 
 log = logging.getLogger("services.records.sync")
 

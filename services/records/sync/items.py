@@ -1,0 +1,40 @@
+"""What an upload is made of once parsed, whatever its format: :class:`Item` rows in, one :class:`Outcome` each out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: a OneRoster sourcedId and what it names: (file, sourcedId, natural key) (:mod:`services.records.sync.repository`)
+SourcedId = tuple[str, str, dict[str, str]]
+#: the entity of an item that only carries sourcedIds to remember (OneRoster classes, line items): it gives no
+#: records row and counts as no row of the job (its outcome is ``remembered``)
+SOURCED_IDS = "sourcedIds"
+#: rows validated between two yields to the event loop, so a chunk's write in flight is not held up by the next
+#: chunk's validation for long
+YIELD_EVERY = 100
+
+
+@dataclass
+class Item:
+    """One row of an upload. ``seq`` orders the job (resume point); ``row`` and ``source`` are what the school
+    sees in errors (line number and file, or index and record type). ``op``: ``upsert``; ``delete``; or, for a
+    grade, ``merge``: an upsert whose components are merged with the stored grade's (a delta carries only what
+    changed). ``ids``: the OneRoster sourcedIds the row came from, remembered in its transaction unless it is
+    rejected."""
+
+    seq: int
+    row: int
+    source: str
+    entity: str
+    data: dict[str, Any] | None
+    op: str = "upsert"
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    ids: list[SourcedId] | None = None
+
+
+@dataclass
+class Outcome:
+    item: Item
+    result: str  # created | updated | unchanged | deleted | rejected | remembered (SOURCED_IDS, not a row)
+    errors: list[tuple[str, str]] = field(default_factory=list)

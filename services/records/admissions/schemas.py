@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.common.text import nfc
-from services.records.sync.rows import IdNumber, Sex
+from services.records.fields import IdNumber, Sex
 
 MAX_COHORT_ROWS = 5000
 SchoolCode = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._\-]+$")]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal, Principal
@@ -20,7 +18,8 @@ from services.records import access
 from services.records.learners import service
 from services.common.links import link
 from services.records.models import Enrolment, EnrolmentStatusChange, Learner, LearnerKeyChange, Programme
-from services.records.sync.rows import Status
+from services.records.enrolments.schemas import StatusChangeIn, StatusChangeRead
+from services.records.learners.schemas import EnrolmentRead, IdNumberCorrection, KeyChangeRead, LearnerRead
 from services.records.sync.single import apply_one
 
 router = APIRouter(tags=["learners"])
@@ -29,42 +28,6 @@ router = APIRouter(tags=["learners"])
 def may_see_number(principal: Principal, learner: Learner, province_code: str | None = None) -> bool:
     """The full personal ID of this learner (at an institution of ``province_code``)."""
     return access.may_see_numbers(principal, province_code, person_id=learner.person_id, institution_code=learner.institution_code)
-
-
-class EnrolmentRead(BaseModel):
-    id: uuid.UUID
-    programme_code: str
-    programme_name: str
-    cohort_id: uuid.UUID | None
-    mode: str
-    status: str
-    enrolled_on: date | None
-    graduated_on: date | None
-    gpa: str | None
-    classification: str | None
-    transcript_url: str
-
-
-class LearnerRead(BaseModel):
-    id: uuid.UUID
-    institution_code: str
-    person_id: uuid.UUID
-    id_number: str
-    id_number_masked: bool
-    learner_code: str | None
-    full_name: str
-    date_of_birth: date | None
-    sex: str | None
-    birth_place: str | None
-    ethnicity: str | None
-    ethnic_minority: bool
-    disability: bool
-    enrolments: list[EnrolmentRead] = []
-
-
-class StatusChangeIn(BaseModel):
-    status: Status
-    reason: str = Field(min_length=1, max_length=500)
 
 
 async def learner_read(session: Any, principal: Principal, learner: Learner, province: str | None) -> LearnerRead:
@@ -134,15 +97,6 @@ async def change_status(enrolment_id: uuid.UUID, body: StatusChangeIn, request: 
     return await learner_read(session, principal, learner, None)
 
 
-class StatusChangeRead(BaseModel):
-    previous_status: str | None
-    status: str
-    reason: str | None
-    source: str
-    actor: str
-    changed_at: Any
-
-
 @router.get("/v1/enrolments/{enrolment_id}/history", response_model=list[StatusChangeRead], summary="Status history of an enrolment")
 async def status_history(enrolment_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
     enrolment = await session.get(Enrolment, enrolment_id)
@@ -153,19 +107,6 @@ async def status_history(enrolment_id: uuid.UUID, request: Request, session: Ses
         access.ensure_read(principal, await access.institution(session, request, enrolment.institution_code))
     stmt = select(EnrolmentStatusChange).where(EnrolmentStatusChange.enrolment_id == enrolment_id).order_by(EnrolmentStatusChange.changed_at)
     return [StatusChangeRead.model_validate(r, from_attributes=True) for r in (await session.scalars(stmt)).all()]
-
-
-class IdNumberCorrection(BaseModel):
-    id_number: str = Field(pattern=r"^\d{12}$", description="the correct 12-digit personal identification number")
-    reason: str = Field(min_length=1, max_length=500, description="why (kept in the audit trail)")
-
-
-class KeyChangeRead(BaseModel):
-    old_id_number: str
-    new_id_number: str
-    reason: str
-    actor: str
-    changed_at: Any
 
 
 def _key_change_read(principal: Principal, learner: Learner, province: str | None, kc: LearnerKeyChange) -> KeyChangeRead:

@@ -14,8 +14,17 @@ from services.common.errors import NotFound
 from services.records import access
 from services.records.models import Cohort, Module, Occupation, Programme, Term
 from services.records.programmes import graduation
-from services.records.programmes.schemas import CohortRead, GraduationIn, ModuleRead, GraduationResult, ProgrammeRead, TermRead
-from services.records.sync.rows import CohortRow, ProgrammeRow, TermRow
+from services.records.programmes.schemas import (
+    CohortRead,
+    CohortRow,
+    GraduationIn,
+    GraduationResult,
+    ModuleRead,
+    ProgrammeRead,
+    ProgrammeRow,
+    TermRead,
+    TermRow,
+)
 from services.records.sync.single import apply_one
 
 router = APIRouter(tags=["programmes"])

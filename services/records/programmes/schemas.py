@@ -1,10 +1,54 @@
+"""Programmes (chương trình đào tạo) with their modules, terms and cohorts: the rows a school sends (``…Row``, the
+same whether synced or sent one at a time) and what the API answers."""
+
 from __future__ import annotations
 
 import uuid
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.records.fields import Code, Level, Row, nfc
+
+
+class ModuleRow(Row):
+    code: str = Code
+    name: str = Field(min_length=1, max_length=300)
+    credits: int = Field(ge=0, le=60)
+    weights: dict[str, Any] | None = None
+    is_condition: bool = False
+    #: only for a module sent on its own (CSV ``modules`` / JSON ``modules``)
+    programme_code: str | None = None
+
+    _n = field_validator("name")(lambda cls, v: nfc(v))
+
+
+class ProgrammeRow(Row):
+    code: str = Code
+    name: str = Field(min_length=1, max_length=300)
+    level: Level
+    occupation_code: str | None = Field(default=None, pattern=r"^\d{7}$")
+    year: int = Field(ge=1990, le=2100)
+    grading_policy: str | None = None
+    weights: dict[str, Any] | None = None
+    modules: list[ModuleRow] = []
+
+    _n = field_validator("name")(lambda cls, v: nfc(v))
+
+
+class TermRow(Row):
+    code: str = Code
+    name: str = Field(min_length=1, max_length=300)
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+class CohortRow(Row):
+    code: str = Code
+    name: str = Field(min_length=1, max_length=300)
+    programme_code: str
+    start_year: int = Field(ge=1990, le=2100)
 
 
 class ModuleRead(BaseModel):

@@ -40,17 +40,12 @@ from services.records.models import (
 from services.records.sync import bulk, sourced_ids
 from services.records.sync.bulk import PendingGrade
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
-from services.records.sync.rows import (
-    ENTITIES,
-    CohortRow,
-    EnrolmentRow,
-    GradeDelete,
-    GradeRow,
-    LearnerRow,
-    ModuleRow,
-    ProgrammeRow,
-    TermRow,
-)
+from services.records.enrolments.schemas import EnrolmentRow
+from services.records.fields import pydantic_errors
+from services.records.grades.schemas import GradeDelete, GradeRow
+from services.records.learners.schemas import LearnerRow
+from services.records.programmes.schemas import CohortRow, ModuleRow, ProgrammeRow, TermRow
+from services.records.sync.rows import ENTITIES
 
 #: resolves persons in identity: list of PersonIn-shaped dicts → identity's ResolveResult dicts, same order
 PersonResolver = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
@@ -94,14 +89,6 @@ class Sitting:
 def _plain(text: str) -> bool:
     """Text that goes into a JSON string as it is."""
     return '"' not in text and "\\" not in text and text.isprintable()
-
-
-def pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """(field, message) per error; a rule of ours (a ``ValueError`` in a validator) speaks for itself, without
-    pydantic's "Value error, " prefix."""
-    return [(".".join(str(p) for p in e["loc"]) or "row",
-             str(e["ctx"]["error"]) if e["type"] == "value_error" and "error" in e.get("ctx", {}) else e["msg"])
-            for e in exc.errors()]
 
 
 def grade_snapshot(g: Grade) -> dict[str, Any]:

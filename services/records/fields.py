@@ -1,0 +1,52 @@
+"""What every record a school sends shares, whatever the format (JSON batch, CSV, OneRoster, one API call): the
+row base model, the field types, and how a row's validation errors read. The rows themselves are in each
+domain's ``schemas.py`` (:data:`services.records.sync.rows.ENTITIES` lists them)."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from services.common import id_numbers
+
+Level = Literal["elementary", "intermediate", "college", "short_course"]
+Mode = Literal["full_time", "work_study"]
+Status = Literal["enrolled", "suspended", "withdrawn", "graduated"]
+Sex = Literal["male", "female"]
+Code = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9._\-/]+$")
+
+
+def _id_number(v: str) -> str:
+    """Số định danh cá nhân, checked by the kit's rules (:mod:`services.common.id_numbers`, the ones identity
+    applies); the date of birth and sex are checked against it when identity resolves the learner. The message
+    never repeats the number (errors are stored and shown)."""
+    broken = id_numbers.check(v)
+    if broken and broken[0].rule == "shape":
+        kind = "digits" if v.isascii() and v.isdigit() else "characters, not all digits"
+        raise ValueError(f"a personal ID number has 12 digits; this one has {len(v)} {kind}")
+    if broken:
+        raise ValueError("; ".join(r.message for r in broken))
+    return v
+
+
+IdNumber = Annotated[str, AfterValidator(_id_number), Field(description="12-digit personal identification number",
+                                                             json_schema_extra={"pattern": r"^\d{12}$"})]
+
+
+def nfc(v: str | None) -> str | None:
+    """Text in Unicode NFC (a name typed as "e" + combining marks and as "ễ" is the same name)."""
+    return unicodedata.normalize("NFC", v) if isinstance(v, str) else v
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+
+def pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) per error; a rule of ours (a ``ValueError`` in a validator) speaks for itself, without
+    pydantic's "Value error, " prefix."""
+    return [(".".join(str(p) for p in e["loc"]) or "row",
+             str(e["ctx"]["error"]) if e["type"] == "value_error" and "error" in e.get("ctx", {}) else e["msg"])
+            for e in exc.errors()]

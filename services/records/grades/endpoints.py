@@ -86,8 +86,8 @@ async def enter_grade(code: str, body: GradeEntry, request: Request, session: Se
     programme = applier.programmes[row.programme_code]
     module = applier.modules[(programme.id, row.module_code)]
     term = applier.terms[row.term_code]
-    enrolment = applier._enrolments[(applier._learners[row.id_number].id, programme.id)]
-    grade = applier._grades[(enrolment.id, module.id, term.id)]
+    enrolment = applier.enrolments[(applier.learners[row.id_number].id, programme.id)]
+    grade = applier.grades[(enrolment.id, module.id, term.id)]
     if result != "created":
         response.status_code = 200
     response.headers["Grade-Result"] = result  # created | updated | unchanged (a repeat of the same grade)

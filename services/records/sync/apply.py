@@ -21,43 +21,46 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.text import fold
-from services.records.changes.service import ChangeLog, flat_json
-from services.records.grading.rules import DEFAULT_POLICY, GradingError, GradingPolicy, check_weights
+from services.records.changes.service import flat_json
+from services.records.enrolments.schemas import EnrolmentRow
+from services.records.fields import pydantic_errors
+from services.records.grades.schemas import GradeDelete, GradeRow
+from services.records.grading.rules import (
+    DEFAULT_POLICY,
+    GradingError,
+    GradingPolicy,
+    check_weights,
+)
 from services.records.grading.scores import dec, weighted
+from services.records.learners.schemas import LearnerRow
 from services.records.models import (
     Cohort,
     Enrolment,
     EnrolmentStatusChange,
     Grade,
     GradeAudit,
-    GradingPolicyRow,
     Learner,
     Module,
-    Occupation,
     Programme,
     Term,
+)
+from services.records.programmes.schemas import (
+    CohortRow,
+    ModuleRow,
+    ProgrammeRow,
+    TermRow,
 )
 from services.records.sync import bulk, sourced_ids
 from services.records.sync.bulk import PendingGrade
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
-from services.records.enrolments.schemas import EnrolmentRow
-from services.records.fields import pydantic_errors
-from services.records.grades.schemas import GradeDelete, GradeRow
-from services.records.learners.schemas import LearnerRow
-from services.records.programmes.schemas import CohortRow, ModuleRow, ProgrammeRow, TermRow
 from services.records.sync.rows import ENTITIES
+from services.records.workspace import service as workspace
+from services.records.workspace.service import RowError, Workspace
 
 #: resolves persons in identity: list of PersonIn-shaped dicts → identity's ResolveResult dicts, same order
 PersonResolver = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 RESOLVE_BATCH = 10_000
 MAJORITY_ETHNICITY = {"kinh", "01"}
-
-
-class RowError(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass
@@ -95,7 +98,7 @@ def grade_snapshot(g: Grade) -> dict[str, Any]:
     return {"components": dict(g.components), "score": dec(g.score), "letter": g.letter, "points": dec(g.points), "passed": g.passed}
 
 
-class Applier:
+class Applier(Workspace):
     def __init__(
         self,
         session: AsyncSession,
@@ -107,76 +110,15 @@ class Applier:
         resolver: PersonResolver | None = None,
         bulk: bool = False,
     ) -> None:
-        self.session = session
-        self.code = institution_code
-        self.actor = actor
-        self.source = source
-        self.job_id = job_id
+        super().__init__(session, institution_code, actor=actor, source=source, job_id=job_id, bulk=bulk)
         self.resolver = resolver
-        self.changes = ChangeLog()
-        self.programmes: dict[str, Programme] = {}
-        self.modules: dict[tuple[uuid.UUID, str], Module] = {}
-        self.terms: dict[str, Term] = {}
-        self.cohorts: dict[str, Cohort] = {}
-        self.policies: dict[str, GradingPolicy] = {}
-        self.occupations: dict[str, Occupation] = {}
-        self._learners: dict[str, Learner] = {}
-        self._enrolments: dict[tuple[uuid.UUID, uuid.UUID], Enrolment] = {}
-        self._grades: dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID], Grade] = {}
-        #: learners (ID numbers) whose stored grades are in ``_grades`` (ORM writes)
-        self._grades_read: set[str] = set()
-        self._loaded = False
-        self._new: dict[type, list[Any]] = {}
-        #: PostgreSQL set-based grade writes (:mod:`services.records.sync.bulk`): grade rows wait in ``_pending``
-        #: and are written together before any other row, a repeated key, or the end of the chunk
-        self.bulk = bulk
-        self._checked_weights: dict[uuid.UUID, dict[str, Decimal]] = {}
-        #: (programme, module, term) codes → their rows, emptied whenever the chunk changes the catalogue; and
-        #: (policy, score) → (letter band, passed, canonical score and points)
-        self._sittings: dict[tuple[str, str, str], Sitting] = {}
-        self._bands: dict[tuple[str, Decimal], tuple[Any, bool, str, str]] = {}
-        #: module → whether its component names go into JSON without escaping
-        self._plain_names: dict[uuid.UUID, bool] = {}
-        self._pending: list[PendingGrade] = []
-        self._pending_keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
-        self._stage_used = False  # an Applier lives in one transaction
-        #: OneRoster sourcedIds of this chunk's applied rows, (file, sourcedId) → natural key as JSON, written with them
-        self._ids: dict[tuple[str, str], str] = {}
-
-    #: inserts go out table by table in this order at the end of a chunk (the models have no ORM relationships
-    #: for the unit of work to order them by)
-    INSERT_ORDER = (Programme, Module, Term, Cohort, Learner, Enrolment, EnrolmentStatusChange, Grade, GradeAudit)
-
-    def _add(self, obj: Any) -> None:
-        self._new.setdefault(type(obj), []).append(obj)
-
-    async def _write_new(self) -> None:
-        for model in self.INSERT_ORDER:
-            objs = self._new.pop(model, None)
-            if objs:
-                self.session.add_all(objs)
-                await self.session.flush()
-
-    async def load(self) -> None:
-        """The institution's catalogue (programmes, modules, terms, cohorts) and the reference data."""
-        s = self.session
-        self.programmes = {p.code: p for p in (await s.scalars(select(Programme).where(Programme.institution_code == self.code))).all()}
-        ids = [p.id for p in self.programmes.values()]
-        if ids:
-            self.modules = {(m.programme_id, m.code): m for m in (await s.scalars(select(Module).where(Module.programme_id.in_(ids)))).all()}
-        self.terms = {t.code: t for t in (await s.scalars(select(Term).where(Term.institution_code == self.code))).all()}
-        self.cohorts = {c.code: c for c in (await s.scalars(select(Cohort).where(Cohort.institution_code == self.code))).all()}
-        self.policies = {r.code: GradingPolicy.from_dict(r.rules) for r in (await s.scalars(select(GradingPolicyRow))).all()}
-        self.policies.setdefault(DEFAULT_POLICY.code, DEFAULT_POLICY)
-        self.occupations = {o.code: o for o in (await s.scalars(select(Occupation))).all()}
-        self._loaded = True
 
     # -- chunk -----------------------------------------------------------------------------------------------
     async def apply(self, items: Sequence[Item]) -> list[Outcome]:
         """Validate and apply ``items`` in order within the caller's transaction; returns one outcome each.
         Changes reach the session (flushed) and the change log (flushed to the feed here too)."""
-        if not self._loaded:
-            await self.load()
+        if not self.loaded:
+            await workspace.load(self)
         parsed: list[Any] = []
         for item in items:
             if item.errors or item.data is None or item.entity == SOURCED_IDS:
@@ -189,7 +131,8 @@ class Applier:
                 item.errors.extend(pydantic_errors(exc))
                 parsed.append(None)
         persons = await self._resolve([(i, p) for i, p in zip(items, parsed) if isinstance(p, LearnerRow)])
-        await self._prefetch([p for p in parsed if p is not None and hasattr(p, "id_number")])
+        named = [p for p in parsed if p is not None and hasattr(p, "id_number")]
+        await workspace.prefetch(self, named, graded=[p for p in named if isinstance(p, (GradeRow, GradeDelete))])
         outcomes = []
         for item, row in zip(items, parsed):
             if item.entity == SOURCED_IDS and not item.errors:
@@ -199,7 +142,7 @@ class Applier:
             if row is None or item.errors:
                 outcomes.append(Outcome(item, "rejected", list(item.errors)))
                 continue
-            if self._pending and not isinstance(row, GradeRow):
+            if self.pending_grades and not isinstance(row, GradeRow):
                 await self._flush_grades()  # rows apply in their order
             try:
                 if item.op == "merge":
@@ -211,13 +154,10 @@ class Applier:
             outcome = Outcome(item, result)
             self._remember(item)
             if result == "pending":
-                self._pending[-1].outcome = outcome
+                self.pending_grades[-1].outcome = outcome
             outcomes.append(outcome)
         await self._flush_grades()
-        await self._write_new()
-        await self.finish_deletes()
-        await self.session.flush()
-        await self.changes.flush(self.session)
+        await workspace.finish(self)
         await self._write_ids()
         return outcomes
 
@@ -225,31 +165,31 @@ class Applier:
         """Keeps the sourcedIds of a row that was applied (whether or not it changed anything), for
         :meth:`_write_ids`."""
         for kind, sid, key in item.ids or ():
-            self._ids[(kind, sid)] = sourced_ids.dumps(key)
+            self.ids[(kind, sid)] = sourced_ids.dumps(key)
 
     async def _write_ids(self) -> None:
         """Writes the chunk's remembered sourcedIds in its transaction: one statement (PostgreSQL) or one
         ``executemany`` (SQLite) per chunk."""
-        if self._ids:
-            ids, self._ids = self._ids, {}
+        if self.ids:
+            ids, self.ids = self.ids, {}
             await sourced_ids.remember(self.session, self.code, ids)
 
     async def _apply_one(self, item: Item, row: Any, persons: dict[int, uuid.UUID]) -> str:
         if isinstance(row, ProgrammeRow):
-            return self.programme(row)
+            return self.upsert_programme(row)
         if isinstance(row, ModuleRow):
-            programme = self._programme(row.programme_code, "programme_code")
-            return self.module(programme, row)
+            programme = self.programme(row.programme_code, "programme_code")
+            return self.upsert_module(programme, row)
         if isinstance(row, TermRow):
-            return self.term(row)
+            return self.upsert_term(row)
         if isinstance(row, CohortRow):
-            return self.cohort(row)
+            return self.upsert_cohort(row)
         if isinstance(row, LearnerRow):
-            return self.learner(row, persons[item.seq])
+            return self.upsert_learner(row, persons[item.seq])
         if isinstance(row, EnrolmentRow):
-            return self.enrolment(row)
+            return self.upsert_enrolment(row)
         if isinstance(row, GradeRow):
-            return await self._grade_bulk(row) if self.bulk else self.grade(row)
+            return await self._grade_bulk(row) if self.bulk else self.upsert_grade(row)
         if isinstance(row, GradeDelete):
             return await self._delete_bulk(row) if self.bulk else self.delete_grade(row)
         raise RowError("row", "unknown record type")
@@ -278,66 +218,6 @@ class Applier:
                         item.errors.append((field_name, e.get("message", "invalid")))
         return out
 
-    async def _prefetch(self, rows: list[Any]) -> None:
-        """Reads the learners the rows name (and their enrolments) that are not known yet; for grade rows written
-        through the ORM, also their stored grades, once per learner: a learner may have been read for an earlier
-        chunk's rows (an all_or_nothing job keeps one Applier) without its grades, which this chunk's rows update."""
-        s = self.session
-        numbers = {r.id_number for r in rows} - set(self._learners)
-        if numbers:
-            found = (await s.scalars(select(Learner).where(Learner.institution_code == self.code, Learner.id_number.in_(numbers)))).all()
-            for learner in found:
-                self._learners[learner.id_number] = learner
-            if found:
-                enrolments = (await s.scalars(select(Enrolment).where(Enrolment.learner_id.in_([x.id for x in found])))).all()
-                for e in enrolments:
-                    self._enrolments[(e.learner_id, e.programme_id)] = e
-        if self.bulk:  # set-based writes read (and lock) the stored grades themselves
-            return
-        graded = {r.id_number for r in rows if isinstance(r, (GradeRow, GradeDelete))} - self._grades_read
-        if not graded:
-            return
-        self._grades_read |= graded
-        learner_ids = {self._learners[n].id for n in graded if n in self._learners}
-        enrolment_ids = [e.id for (learner_id, _), e in self._enrolments.items() if learner_id in learner_ids]
-        if enrolment_ids:
-            for g in (await s.scalars(select(Grade).where(Grade.enrolment_id.in_(enrolment_ids)))).all():
-                self._grades.setdefault((g.enrolment_id, g.module_id, g.term_id), g)
-
-    def forget_cached_rows(self) -> None:
-        """Drop per-chunk caches (learners, enrolments, grades) so memory stays bounded on large jobs."""
-        self._learners.clear()
-        self._enrolments.clear()
-        self._grades.clear()
-        self._grades_read.clear()
-
-    def _catalogue_changed(self) -> None:
-        self._checked_weights.clear()
-        self._sittings.clear()
-        self._bands.clear()
-        self._plain_names.clear()
-
-    # -- lookups ---------------------------------------------------------------------------------------------
-    def _programme(self, code: str | None, field_name: str) -> Programme:
-        if not code or code not in self.programmes:
-            raise RowError(field_name, f"unknown programme {code!r} at institution {self.code}")
-        return self.programmes[code]
-
-    def _policy(self, programme: Programme) -> GradingPolicy:
-        return self.policies.get(programme.grading_policy_code, DEFAULT_POLICY)
-
-    def _learner(self, id_number: str) -> Learner:
-        learner = self._learners.get(id_number)
-        if learner is None:
-            raise RowError("id_number", f"no learner with this personal ID number at institution {self.code}")
-        return learner
-
-    def _enrolment(self, learner: Learner, programme: Programme) -> Enrolment:
-        e = self._enrolments.get((learner.id, programme.id))
-        if e is None:
-            raise RowError("programme_code", f"the learner is not enrolled in programme {programme.code}")
-        return e
-
     # -- programmes and the catalogue ------------------------------------------------------------------------
     def _weights(self, weights: dict[str, Any] | None, field_name: str, default: dict[str, Any]) -> dict[str, str]:
         try:
@@ -345,7 +225,7 @@ class Applier:
         except GradingError as err:
             raise RowError(err.field, err.message) from None
 
-    def programme(self, row: ProgrammeRow) -> str:
+    def upsert_programme(self, row: ProgrammeRow) -> str:
         policy_code = row.grading_policy or DEFAULT_POLICY.code
         policy = self.policies.get(policy_code)
         if policy is None:
@@ -376,7 +256,7 @@ class Applier:
         result = "unchanged"
         if existing is None:
             existing = Programme(id=uuid.uuid4(), institution_code=self.code, code=row.code, version=1, **values)
-            self._add(existing)
+            self.add(existing)
             self.programmes[row.code] = existing
             result = "created"
         elif any(getattr(existing, k) != v for k, v in values.items()):
@@ -385,21 +265,21 @@ class Applier:
             existing.version += 1
             result = "updated"
         if result != "unchanged":
-            self._catalogue_changed()
+            self.catalogue_changed()
             self.changes.add(self.code, "programme", "upsert", {"institution_code": self.code, "programme_code": row.code})
         for m in row.modules:
-            r = self.module(existing, m)
+            r = self.upsert_module(existing, m)
             if r != "unchanged" and result == "unchanged":
                 result = "updated"
         return result
 
-    def module(self, programme: Programme, row: ModuleRow) -> str:
+    def upsert_module(self, programme: Programme, row: ModuleRow) -> str:
         weights = self._weights(row.weights, "weights", {}) if row.weights is not None else None
         values = {"name": row.name, "credits": row.credits, "weights": weights, "is_condition": row.is_condition}
         existing = self.modules.get((programme.id, row.code))
         if existing is None:
             existing = Module(id=uuid.uuid4(), programme_id=programme.id, code=row.code, **values)
-            self._add(existing)
+            self.add(existing)
             self.modules[(programme.id, row.code)] = existing
             result = "created"
         elif any(getattr(existing, k) != v for k, v in values.items()):
@@ -408,11 +288,11 @@ class Applier:
             result = "updated"
         else:
             return "unchanged"
-        self._catalogue_changed()
+        self.catalogue_changed()
         self.changes.add(self.code, "module", "upsert", {"institution_code": self.code, "programme_code": programme.code, "module_code": row.code})
         return result
 
-    def term(self, row: TermRow) -> str:
+    def upsert_term(self, row: TermRow) -> str:
         if row.start_date and row.end_date and row.end_date < row.start_date:
             raise RowError("end_date", "ends before it starts")
         values = {"name": row.name, "start_date": row.start_date, "end_date": row.end_date}
@@ -421,8 +301,8 @@ class Applier:
             self.changes.add(self.code, "term", "upsert", {"institution_code": self.code, "term_code": row.code})
         return result
 
-    def cohort(self, row: CohortRow) -> str:
-        programme = self._programme(row.programme_code, "programme_code")
+    def upsert_cohort(self, row: CohortRow) -> str:
+        programme = self.programme(row.programme_code, "programme_code")
         values = {"name": row.name, "programme_id": programme.id, "start_year": row.start_year}
         result = self._upsert_by_code(self.cohorts, Cohort, row.code, values)
         if result != "unchanged":
@@ -435,7 +315,7 @@ class Applier:
         existing = cache.get(code)
         if existing is None:
             existing = model(id=uuid.uuid4(), institution_code=self.code, code=code, **values)
-            self._add(existing)
+            self.add(existing)
             cache[code] = existing
             return "created"
         if any(getattr(existing, k) != v for k, v in values.items()):
@@ -445,7 +325,7 @@ class Applier:
         return "unchanged"
 
     # -- learners and enrolments -----------------------------------------------------------------------------
-    def learner(self, row: LearnerRow, person_id: uuid.UUID) -> str:
+    def upsert_learner(self, row: LearnerRow, person_id: uuid.UUID) -> str:
         enrolment = None
         if row.programme_code:
             enrolment = EnrolmentRow(
@@ -461,11 +341,11 @@ class Applier:
             "ethnic_minority": bool(row.ethnicity) and fold(row.ethnicity) not in MAJORITY_ETHNICITY,
             "disability": row.disability, "learner_code": row.learner_code,
         }
-        existing = self._learners.get(row.id_number)
+        existing = self.learners.get(row.id_number)
         if existing is None:
             existing = Learner(id=uuid.uuid4(), institution_code=self.code, id_number=row.id_number, **values)
-            self._add(existing)
-            self._learners[row.id_number] = existing
+            self.add(existing)
+            self.learners[row.id_number] = existing
             result = "created"
         else:
             # a stored learner changes only in the fields the row carries: a source that cannot carry some (a
@@ -481,13 +361,13 @@ class Applier:
         if result != "unchanged":
             self.changes.add(self.code, "learner", "upsert", {"institution_code": self.code, "id_number": row.id_number})
         if enrolment is not None:
-            r = self.enrolment(enrolment)
+            r = self.upsert_enrolment(enrolment)
             if r != "unchanged" and result == "unchanged":
                 result = "updated"
         return result
 
     def _check_enrolment(self, row: EnrolmentRow) -> tuple[Programme, Cohort | None]:
-        programme = self._programme(row.programme_code, "programme_code")
+        programme = self.programme(row.programme_code, "programme_code")
         cohort = None
         if row.cohort_code:
             cohort = self.cohorts.get(row.cohort_code)
@@ -499,18 +379,18 @@ class Applier:
             raise RowError("status", "graduation is decided for a cohort (POST /v1/cohorts/{id}/graduation), not synced")
         return programme, cohort
 
-    def enrolment(self, row: EnrolmentRow) -> str:
+    def upsert_enrolment(self, row: EnrolmentRow) -> str:
         programme, cohort = self._check_enrolment(row)
-        learner = self._learner(row.id_number)
-        existing = self._enrolments.get((learner.id, programme.id))
+        learner = self.learner(row.id_number)
+        existing = self.enrolments.get((learner.id, programme.id))
         key = {"institution_code": self.code, "id_number": row.id_number, "programme_code": programme.code}
         if existing is None:
             existing = Enrolment(
                 id=uuid.uuid4(), institution_code=self.code, learner_id=learner.id, programme_id=programme.id,
                 cohort_id=cohort.id if cohort else None, mode=row.mode, status=row.status, enrolled_on=row.enrolled_on, version=1,
             )
-            self._add(existing)
-            self._enrolments[(learner.id, programme.id)] = existing
+            self.add(existing)
+            self.enrolments[(learner.id, programme.id)] = existing
             self._history(existing, None, row.status, row.status_reason)
             self.changes.add(self.code, "enrolment", "upsert", key)
             return "created"
@@ -531,21 +411,18 @@ class Applier:
         return "updated"
 
     def _history(self, enrolment: Enrolment, old: str | None, new: str, reason: str | None) -> None:
-        self._add(EnrolmentStatusChange(
+        self.add(EnrolmentStatusChange(
             id=uuid.uuid4(), enrolment_id=enrolment.id, previous_status=old, status=new, reason=reason,
-            source=self._source(), actor=self.actor,
+            source=self.history_source, actor=self.actor,
         ))
-
-    def _source(self) -> str:
-        return f"{self.source}:{self.job_id}" if self.job_id else self.source
 
     # -- grades ----------------------------------------------------------------------------------------------
     def _plan(self, row: GradeRow | GradeDelete) -> Sitting:
         """The catalogue rows a grade row names (programme, module, term), checked in that order."""
-        found = self._sittings.get((row.programme_code, row.module_code, row.term_code))
+        found = self.sittings.get((row.programme_code, row.module_code, row.term_code))
         if found is not None:
             return found
-        programme = self._programme(row.programme_code, "programme_code")
+        programme = self.programme(row.programme_code, "programme_code")
         module = self.modules.get((programme.id, row.module_code))
         if module is None:
             raise RowError("module_code", f"module {row.module_code!r} is not in programme {programme.code}")
@@ -556,19 +433,19 @@ class Applier:
         key_json = (f'{{"institution_code": "{self.code}", "id_number": "',
                     f'", "programme_code": "{row.programme_code}", "module_code": "{row.module_code}", "term_code": "{row.term_code}"}}'
                     ) if _plain("".join(codes)) else None
-        found = Sitting(programme, module, term, programme.id, module.id, term.id, self._policy(programme), key_json)
-        self._sittings[(row.programme_code, row.module_code, row.term_code)] = found
+        found = Sitting(programme, module, term, programme.id, module.id, term.id, self.policy(programme), key_json)
+        self.sittings[(row.programme_code, row.module_code, row.term_code)] = found
         return found
 
     def _sitting(self, row: GradeRow | GradeDelete) -> tuple[Programme, Module, Term, Enrolment]:
         plan = self._plan(row)
-        enrolment = self._enrolment(self._learner(row.id_number), plan.programme)
+        enrolment = self.enrolment(self.learner(row.id_number), plan.programme)
         return plan.programme, plan.module, plan.term, enrolment
 
     def _graded(self, row: GradeRow) -> tuple[Enrolment, Module, Term, Decimal, Any, dict[str, Any]]:
         """Validates a grade row and grades it: (enrolment, module, term, score, letter band, snapshot)."""
         plan = self._plan(row)
-        enrolment = self._enrolment(self._learner(row.id_number), plan.programme)
+        enrolment = self.enrolment(self.learner(row.id_number), plan.programme)
         if enrolment.status == "withdrawn":
             raise RowError("id_number", "the learner has withdrawn from this programme")
         score, band, new = self._score(plan, row.components)
@@ -576,32 +453,32 @@ class Applier:
 
     def _score(self, plan: Sitting, components: dict[str, Any]) -> tuple[Decimal, Any, dict[str, Any]]:
         """A module's score from its component scores: (score, letter band, snapshot as the audit keeps it)."""
-        checked = self._checked_weights.get(plan.module_id)
+        checked = self.checked_weights.get(plan.module_id)
         try:
             if checked is None:
-                checked = self._checked_weights[plan.module_id] = check_weights(plan.module.weights or plan.programme.weights)
-                self._plain_names[plan.module_id] = all(_plain(name) for name in checked)
+                checked = self.checked_weights[plan.module_id] = check_weights(plan.module.weights or plan.programme.weights)
+                self.plain_names[plan.module_id] = all(_plain(name) for name in checked)
             score, canonical = weighted(components, checked)
         except GradingError as err:
             raise RowError(err.field, err.message) from None
-        graded = self._bands.get((plan.policy.code, score))
+        graded = self.bands.get((plan.policy.code, score))
         if graded is None:
             band = plan.policy.letter(score)
-            graded = self._bands[(plan.policy.code, score)] = (band, plan.policy.passed(score), dec(score), dec(band.points))
+            graded = self.bands[(plan.policy.code, score)] = (band, plan.policy.passed(score), dec(score), dec(band.points))
         band, passed, score_text, points_text = graded
         return score, band, {"components": canonical, "score": score_text, "letter": band.letter, "points": points_text, "passed": passed}
 
-    def grade(self, row: GradeRow, *, expected_version: int | None = None) -> str:
+    def upsert_grade(self, row: GradeRow, *, expected_version: int | None = None) -> str:
         enrolment, module, term, score, band, new = self._graded(row)
         components = dict(new["components"])
-        existing = self._grades.get((enrolment.id, module.id, term.id))
+        existing = self.grades.get((enrolment.id, module.id, term.id))
         if existing is None:
             grade = Grade(
                 id=uuid.uuid4(), institution_code=self.code, enrolment_id=enrolment.id, module_id=module.id, term_id=term.id,
                 components=components, score=score, letter=band.letter, points=band.points, passed=new["passed"], version=1,
             )
-            self._add(grade)
-            self._grades[(enrolment.id, module.id, term.id)] = grade
+            self.add(grade)
+            self.grades[(enrolment.id, module.id, term.id)] = grade
             self._audit(grade.id, None, new, row.reason)
             result = "created"
         else:
@@ -622,23 +499,23 @@ class Applier:
         recomputed from the whole set. Without a stored grade the row must name every component, as any row does.
         Stored components the module no longer weighs are left out."""
         plan = self._plan(row)
-        enrolment = self._enrolment(self._learner(row.id_number), plan.programme)
+        enrolment = self.enrolment(self.learner(row.id_number), plan.programme)
         key = (enrolment.id, plan.module_id, plan.term_id)
         stored: dict[str, Any] | None = None
         if self.bulk:
-            if key in self._pending_keys:  # the same sitting earlier in the chunk: written first, then read back
+            if key in self.pending_keys:  # the same sitting earlier in the chunk: written first, then read back
                 await self._flush_grades()
             stored = await self.session.scalar(
                 select(Grade.components).where(Grade.enrolment_id == key[0], Grade.module_id == key[1], Grade.term_id == key[2])
                 .with_for_update()  # the merge is based on what the write's own lock will find
             )
         else:
-            grade = self._grades.get(key)
+            grade = self.grades.get(key)
             if grade is None and not any((g.enrolment_id, g.module_id, g.term_id) == key for g in self.deleted):
                 grade = await self.session.scalar(
                     select(Grade).where(Grade.enrolment_id == key[0], Grade.module_id == key[1], Grade.term_id == key[2]))
                 if grade is not None:  # not prefetched for this chunk: known from now on, so it is updated, not inserted
-                    self._grades[key] = grade
+                    self.grades[key] = grade
             stored = dict(grade.components) if grade is not None else None
         if not stored:
             return row
@@ -646,12 +523,12 @@ class Applier:
         kept = {k: v for k, v in stored.items() if k in weighed}
         return row.model_copy(update={"components": kept | row.components})
 
-    def _pending_grade(self, row: GradeRow) -> PendingGrade:
+    def _pending_grade_of(self, row: GradeRow) -> PendingGrade:
         plan = self._plan(row)
-        learner = self._learners.get(row.id_number)
+        learner = self.learners.get(row.id_number)
         if learner is None:
             raise RowError("id_number", f"no learner with this personal ID number at institution {self.code}")
-        enrolment = self._enrolments.get((learner.id, plan.programme_id))
+        enrolment = self.enrolments.get((learner.id, plan.programme_id))
         if enrolment is None:
             raise RowError("programme_code", f"the learner is not enrolled in programme {row.programme_code}")
         if enrolment.status == "withdrawn":
@@ -660,7 +537,7 @@ class Applier:
         key = {"institution_code": self.code, "id_number": row.id_number, "programme_code": row.programme_code,
                "module_code": row.module_code, "term_code": row.term_code}
         components = new["components"]
-        if self._plain_names.get(plan.module_id):  # component names that need no escaping; the values are numbers
+        if self.plain_names.get(plan.module_id):  # component names that need no escaping; the values are numbers
             components_json = "{" + ", ".join([f'"{k}": "{v}"' for k, v in components.items()]) + "}"
         else:
             components_json = flat_json(components)
@@ -670,26 +547,26 @@ class Applier:
                             components_json=components_json, change_json=change_json)
 
     async def _grade_bulk(self, row: GradeRow) -> str:
-        pending = self._pending_grade(row)
-        if pending.key in self._pending_keys:  # the same sitting twice in a chunk: the first is written first
+        pending = self._pending_grade_of(row)
+        if pending.key in self.pending_keys:  # the same sitting twice in a chunk: the first is written first
             await self._flush_grades()
-        self._pending.append(pending)
-        self._pending_keys.add(pending.key)
+        self.pending_grades.append(pending)
+        self.pending_keys.add(pending.key)
         return "pending"
 
     async def _flush_grades(self) -> None:
-        if not self._pending:
+        if not self.pending_grades:
             return
-        pending, self._pending = self._pending, []
-        self._pending_keys.clear()
-        await self._write_new()  # the learners, enrolments… earlier rows of the chunk created
+        pending, self.pending_grades = self.pending_grades, []
+        self.pending_keys.clear()
+        await workspace.write_new(self)  # the learners, enrolments… earlier rows of the chunk created
         await self.session.flush()
         await self._write_pending(pending)
 
     async def _write_pending(self, pending: list[PendingGrade]) -> None:
         await bulk.write_grades(self.session, pending, institution_code=self.code, actor=self.actor, source=self.source,
-                                job_id=self.job_id, stage_empty=not self._stage_used)
-        self._stage_used = True
+                                job_id=self.job_id, stage_empty=not self.stage_used)
+        self.stage_used = True
         for p in pending:
             p.outcome.result = p.result
             if p.result != "unchanged":
@@ -707,8 +584,8 @@ class Applier:
         written: the catalogue, learners and enrolments it reads are not changed by a chunk of grades, and the
         existing grades (the audit's ``old``) are read and locked only by :meth:`write_prepared`, in the writing
         transaction. Row errors are those :meth:`apply` reports."""
-        if not self._loaded:
-            await self.load()
+        if not self.loaded:
+            await workspace.load(self)
         rows: list[GradeRow | None] = []
         for n, item in enumerate(items, start=1):
             row = None
@@ -720,7 +597,7 @@ class Applier:
             rows.append(row)
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-        await self._prefetch([r for r in rows if r is not None])
+        await workspace.prefetch(self, [r for r in rows if r is not None])
         outcomes: list[Outcome] = []
         rounds: list[list[PendingGrade]] = [[]]
         keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
@@ -731,7 +608,7 @@ class Applier:
                 outcomes.append(Outcome(item, "rejected", list(item.errors)))
                 continue
             try:
-                pending = self._pending_grade(row)
+                pending = self._pending_grade_of(row)
             except RowError as err:
                 outcomes.append(Outcome(item, "rejected", [(err.field, err.message)]))
                 continue
@@ -770,7 +647,7 @@ class Applier:
 
     def delete_grade(self, row: GradeDelete, reason: str | None = None) -> str:
         _, module, term, enrolment = self._sitting(row)
-        existing = self._grades.pop((enrolment.id, module.id, term.id), None)
+        existing = self.grades.pop((enrolment.id, module.id, term.id), None)
         if existing is None:
             return "unchanged"
         self._audit(existing.id, grade_snapshot(existing), None, reason)
@@ -778,23 +655,12 @@ class Applier:
         self.changes.add(self.code, "grade", "delete", self._grade_key(row))
         return "deleted"
 
-    @property
-    def deleted(self) -> list[Grade]:
-        if not hasattr(self, "_deleted"):
-            self._deleted: list[Grade] = []
-        return self._deleted
-
-    async def finish_deletes(self) -> None:
-        for g in self.deleted:
-            await self.session.delete(g)
-        self.deleted.clear()
-
     def _grade_key(self, row: GradeRow | GradeDelete) -> dict[str, Any]:
         return {"institution_code": self.code, "id_number": row.id_number, "programme_code": row.programme_code,
                 "module_code": row.module_code, "term_code": row.term_code}
 
     def _audit(self, grade_id: uuid.UUID, old: dict[str, Any] | None, new: dict[str, Any] | None, reason: str | None) -> None:
-        self._add(GradeAudit(
+        self.add(GradeAudit(
             id=uuid.uuid4(), grade_id=grade_id, actor=self.actor, source=self.source, sync_job_id=self.job_id,
             reason=reason, old=old, new=new,
         ))

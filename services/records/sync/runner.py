@@ -478,7 +478,7 @@ class SyncRunner:
                     errors += self._error_rows(job.id, outcomes)
                     self._count(tally, outcomes)
                     await self._note_progress(job.id, tally)
-                    if len(applier._grades) + len(applier._enrolments) > 50_000:
+                    if applier.cached_rows() > 50_000:
                         applier.forget_cached_rows()
                 if errors:
                     raise Rollback()

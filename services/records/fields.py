@@ -5,11 +5,14 @@ domain's ``schemas.py`` (:data:`services.records.sync.rows.ENTITIES` lists them)
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from services.common import id_numbers
+from services.common.errors import ValidationFailed
+
+R = TypeVar("R", bound=BaseModel)
 
 Level = Literal["elementary", "intermediate", "college", "short_course"]
 Mode = Literal["full_time", "work_study"]
@@ -50,3 +53,16 @@ def pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in e["loc"]) or "row",
              str(e["ctx"]["error"]) if e["type"] == "value_error" and "error" in e.get("ctx", {}) else e["msg"])
             for e in exc.errors()]
+
+
+def rejected(errors: list[tuple[str, str]]) -> ValidationFailed:
+    """A row's errors as the 422 of a single-row API write (a sync reports them as the row's errors instead)."""
+    return ValidationFailed("; ".join(f"{f}: {m}" for f, m in errors), errors=[{"field": f, "message": m} for f, m in errors])
+
+
+def validated(schema: type[R], data: dict[str, Any]) -> R:
+    """``data`` as a row of ``schema``, checked as a sync checks it (:func:`rejected` when it is not valid)."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise rejected(pydantic_errors(exc)) from None

@@ -12,15 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Request
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.auth import Principal
-from services.records.access import actor_of
+from services.common.outbox import Outbox
 from services.records.changes.service import ChangeLog
 from services.records.grades.service import record_of
 from services.records.models import Cohort, Enrolment, EnrolmentStatusChange, InstitutionRef, Learner, Occupation
+from services.records.programmes import repository
 from services.records.programmes.schemas import GraduationIn, GraduationLine, GraduationResult
 
 EVENT_TYPE = "vn.vet.records.learner.graduated"
@@ -62,13 +60,11 @@ def event_data(inst: InstitutionRef, learner: Learner, enrolment: Enrolment, rec
     }
 
 
-async def graduate(session: AsyncSession, request: Request, principal: Principal, inst: InstitutionRef, cohort: Cohort, body: GraduationIn) -> GraduationResult:
+async def graduate(session: AsyncSession, outbox: Outbox, inst: InstitutionRef, cohort: Cohort, body: GraduationIn, *,
+                   actor: str) -> GraduationResult:
     year = body.year or body.decision_date.year
     cohort.graduation_decision_number, cohort.graduation_decision_date = body.decision_number, body.decision_date
-    rows = (await session.execute(
-        select(Enrolment, Learner).join(Learner, Enrolment.learner_id == Learner.id)
-        .where(Enrolment.cohort_id == cohort.id).order_by(Learner.full_name, Learner.id)
-    )).all()
+    rows = await repository.cohort_enrolments(session, cohort.id)
     changes = ChangeLog()
     lines: list[GraduationLine] = []
     occupation_cache: dict[str, Occupation | None] = {}
@@ -90,7 +86,7 @@ async def graduate(session: AsyncSession, request: Request, principal: Principal
         band = st.classification
         session.add(EnrolmentStatusChange(
             id=uuid.uuid4(), enrolment_id=enrolment.id, previous_status=enrolment.status, status="graduated",
-            effective_on=body.decision_date, reason=f"decision {body.decision_number}", source="api", actor=actor_of(principal),
+            effective_on=body.decision_date, reason=f"decision {body.decision_number}", source="api", actor=actor,
         ))
         enrolment.status, enrolment.graduated_on, enrolment.graduation_year = "graduated", body.decision_date, year
         enrolment.decision_number, enrolment.decision_date = body.decision_number, body.decision_date
@@ -99,9 +95,9 @@ async def graduate(session: AsyncSession, request: Request, principal: Principal
         line.outcome, line.classification = "graduated", band.key if band else None
         code = rec.programme.occupation_code
         if code and code not in occupation_cache:
-            occupation_cache[code] = await session.get(Occupation, code)
+            occupation_cache[code] = await repository.occupation(session, code)
         data = event_data(inst, learner, enrolment, rec, occupation_cache.get(code) if code else None, body, year)
-        request.app.state.outbox.emit(session, EVENT_TYPE, data, subject=f"learner/{learner.id}")
+        outbox.emit(session, EVENT_TYPE, data, subject=f"learner/{learner.id}")
         changes.add(inst.code, "enrolment", "upsert", {"institution_code": inst.code, "id_number": learner.id_number, "programme_code": rec.programme.code})
     await session.flush()
     await changes.flush(session)

@@ -25,31 +25,12 @@ from services.records.changes.service import flat_json
 from services.records.enrolments.schemas import EnrolmentRow
 from services.records.fields import pydantic_errors
 from services.records.grades.schemas import GradeDelete, GradeRow
-from services.records.grading.rules import (
-    DEFAULT_POLICY,
-    GradingError,
-    GradingPolicy,
-    check_weights,
-)
+from services.records.grading.rules import GradingError, GradingPolicy, check_weights
 from services.records.grading.scores import dec, weighted
 from services.records.learners.schemas import LearnerRow
-from services.records.models import (
-    Cohort,
-    Enrolment,
-    EnrolmentStatusChange,
-    Grade,
-    GradeAudit,
-    Learner,
-    Module,
-    Programme,
-    Term,
-)
-from services.records.programmes.schemas import (
-    CohortRow,
-    ModuleRow,
-    ProgrammeRow,
-    TermRow,
-)
+from services.records.models import Cohort, Enrolment, EnrolmentStatusChange, Grade, GradeAudit, Learner, Module, Programme, Term
+from services.records.programmes import service as programmes
+from services.records.programmes.schemas import CohortRow, ModuleRow, ProgrammeRow, TermRow
 from services.records.sync import bulk, sourced_ids
 from services.records.sync.bulk import PendingGrade
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
@@ -176,14 +157,13 @@ class Applier(Workspace):
 
     async def _apply_one(self, item: Item, row: Any, persons: dict[int, uuid.UUID]) -> str:
         if isinstance(row, ProgrammeRow):
-            return self.upsert_programme(row)
+            return programmes.upsert_programme(self, row)
         if isinstance(row, ModuleRow):
-            programme = self.programme(row.programme_code, "programme_code")
-            return self.upsert_module(programme, row)
+            return programmes.upsert_module_row(self, row)
         if isinstance(row, TermRow):
-            return self.upsert_term(row)
+            return programmes.upsert_term(self, row)
         if isinstance(row, CohortRow):
-            return self.upsert_cohort(row)
+            return programmes.upsert_cohort(self, row)
         if isinstance(row, LearnerRow):
             return self.upsert_learner(row, persons[item.seq])
         if isinstance(row, EnrolmentRow):
@@ -217,112 +197,6 @@ class Applier(Workspace):
                         field_name = {"gender": "sex"}.get(e.get("field", "id_number"), e.get("field", "id_number"))
                         item.errors.append((field_name, e.get("message", "invalid")))
         return out
-
-    # -- programmes and the catalogue ------------------------------------------------------------------------
-    def _weights(self, weights: dict[str, Any] | None, field_name: str, default: dict[str, Any]) -> dict[str, str]:
-        try:
-            return {k: dec(v) for k, v in check_weights(weights if weights is not None else default, field_name).items()}
-        except GradingError as err:
-            raise RowError(err.field, err.message) from None
-
-    def upsert_programme(self, row: ProgrammeRow) -> str:
-        policy_code = row.grading_policy or DEFAULT_POLICY.code
-        policy = self.policies.get(policy_code)
-        if policy is None:
-            raise RowError("grading_policy", f"unknown grading policy {policy_code!r}")
-        if row.level in ("intermediate", "college"):
-            if not row.occupation_code:
-                raise RowError("occupation_code", f"a {row.level} programme needs a 7-digit occupation code")
-            prefix = "5" if row.level == "intermediate" else "6"
-            if not row.occupation_code.startswith(prefix):
-                raise RowError("occupation_code", f"{row.level} occupation codes begin with {prefix}")
-        if row.occupation_code and row.occupation_code not in self.occupations:
-            raise RowError("occupation_code", f"{row.occupation_code} is not in the national occupation list")
-        weights = self._weights(row.weights, "weights", {k: str(v) for k, v in policy.default_weights.items()})
-        module_weights = []
-        for i, m in enumerate(row.modules):
-            if m.weights is not None:
-                module_weights.append(self._weights(m.weights, f"modules.{i}.weights", {}))
-            if m.credits == 0 and not m.is_condition:
-                pass
-        seen = set()
-        for i, m in enumerate(row.modules):
-            if m.code in seen:
-                raise RowError(f"modules.{i}.code", f"module {m.code} is listed twice")
-            seen.add(m.code)
-        values = {"name": row.name, "level": row.level, "occupation_code": row.occupation_code, "year": row.year,
-                  "grading_policy_code": policy_code, "weights": weights}
-        existing = self.programmes.get(row.code)
-        result = "unchanged"
-        if existing is None:
-            existing = Programme(id=uuid.uuid4(), institution_code=self.code, code=row.code, version=1, **values)
-            self.add(existing)
-            self.programmes[row.code] = existing
-            result = "created"
-        elif any(getattr(existing, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(existing, k, v)
-            existing.version += 1
-            result = "updated"
-        if result != "unchanged":
-            self.catalogue_changed()
-            self.changes.add(self.code, "programme", "upsert", {"institution_code": self.code, "programme_code": row.code})
-        for m in row.modules:
-            r = self.upsert_module(existing, m)
-            if r != "unchanged" and result == "unchanged":
-                result = "updated"
-        return result
-
-    def upsert_module(self, programme: Programme, row: ModuleRow) -> str:
-        weights = self._weights(row.weights, "weights", {}) if row.weights is not None else None
-        values = {"name": row.name, "credits": row.credits, "weights": weights, "is_condition": row.is_condition}
-        existing = self.modules.get((programme.id, row.code))
-        if existing is None:
-            existing = Module(id=uuid.uuid4(), programme_id=programme.id, code=row.code, **values)
-            self.add(existing)
-            self.modules[(programme.id, row.code)] = existing
-            result = "created"
-        elif any(getattr(existing, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(existing, k, v)
-            result = "updated"
-        else:
-            return "unchanged"
-        self.catalogue_changed()
-        self.changes.add(self.code, "module", "upsert", {"institution_code": self.code, "programme_code": programme.code, "module_code": row.code})
-        return result
-
-    def upsert_term(self, row: TermRow) -> str:
-        if row.start_date and row.end_date and row.end_date < row.start_date:
-            raise RowError("end_date", "ends before it starts")
-        values = {"name": row.name, "start_date": row.start_date, "end_date": row.end_date}
-        result = self._upsert_by_code(self.terms, Term, row.code, values)
-        if result != "unchanged":
-            self.changes.add(self.code, "term", "upsert", {"institution_code": self.code, "term_code": row.code})
-        return result
-
-    def upsert_cohort(self, row: CohortRow) -> str:
-        programme = self.programme(row.programme_code, "programme_code")
-        values = {"name": row.name, "programme_id": programme.id, "start_year": row.start_year}
-        result = self._upsert_by_code(self.cohorts, Cohort, row.code, values)
-        if result != "unchanged":
-            self.changes.add(self.code, "cohort", "upsert", {"institution_code": self.code, "cohort_code": row.code})
-        return result
-
-    def _upsert_by_code(self, cache: dict[str, Any], model: Any, code: str, values: dict[str, Any]) -> str:
-        """Creates the institution's row with this code, or updates the fields that differ: created / updated /
-        unchanged."""
-        existing = cache.get(code)
-        if existing is None:
-            existing = model(id=uuid.uuid4(), institution_code=self.code, code=code, **values)
-            self.add(existing)
-            cache[code] = existing
-            return "created"
-        if any(getattr(existing, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(existing, k, v)
-            return "updated"
-        return "unchanged"
 
     # -- learners and enrolments -----------------------------------------------------------------------------
     def upsert_learner(self, row: LearnerRow, person_id: uuid.UUID) -> str:

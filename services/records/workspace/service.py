@@ -17,21 +17,10 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import ValidationFailed
 from services.records.changes.service import ChangeLog
+from services.records.fields import rejected
 from services.records.grading.rules import DEFAULT_POLICY, GradingPolicy
-from services.records.models import (
-    Cohort,
-    Enrolment,
-    EnrolmentStatusChange,
-    Grade,
-    GradeAudit,
-    Learner,
-    Module,
-    Occupation,
-    Programme,
-    Term,
-)
+from services.records.models import Cohort, Enrolment, EnrolmentStatusChange, Grade, GradeAudit, Learner, Module, Occupation, Programme, Term
 from services.records.workspace import repository
 
 #: a learner's sitting of a module in a term: (enrolment, module, term) ids
@@ -223,4 +212,4 @@ def rejecting() -> Iterator[None]:
     try:
         yield
     except RowError as err:
-        raise ValidationFailed(f"{err.field}: {err.message}", errors=[{"field": err.field, "message": err.message}]) from None
+        raise rejected([(err.field, err.message)]) from None

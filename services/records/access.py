@@ -21,7 +21,7 @@ from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.errors import Forbidden, NotFound, ServiceUnavailable
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, person_id_of, provinces_of, roles_at
-from services.records.models import InstitutionRef
+from services.records.models import InstitutionRef, Learner
 
 WRITERS = {"school_admin", "school_system"}
 #: a platform service (a client without roles) entering grades on behalf of its own users
@@ -118,3 +118,8 @@ async def institution(session: AsyncSession, request: Request, code: str) -> Ins
 
 def actor_of(principal: Principal) -> str:
     return principal.sub[:200]
+
+
+def may_see_learner_number(principal: Principal, learner: Learner, province_code: str | None = None) -> bool:
+    """:func:`may_see_numbers` for this learner's personal ID number (at an institution of ``province_code``)."""
+    return may_see_numbers(principal, province_code, person_id=learner.person_id, institution_code=learner.institution_code)

@@ -29,7 +29,7 @@ from services.records.programmes.endpoints import router as programmes_router
 from services.records.reports.endpoints import router as reports_router
 from services.records.sync.endpoints import router as sync_router
 from services.records.sync.retention import ENDED, run_upload_sweeper
-from services.records.sync.runner import SyncRunner
+from services.records.sync.runner import SyncRunner, identity_resolver
 from services.records.transcripts.endpoints import router as transcripts_router
 
 
@@ -62,6 +62,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         "POST /v1/admissions/cohorts": BodyLimit(4 * MiB),  # up to 5,000 graduates with their results
     })
     app.state.sync_runner = SyncRunner(app)
+    app.state.person_resolver = identity_resolver(app)
     kit_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

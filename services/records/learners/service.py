@@ -1,67 +1,188 @@
-"""Correcting a learner's personal ID number: the natural key changes, so the change feed reports key changes
-(old key → new key) for the learner and for every enrolment and grade whose key carries the number; the OneRoster
-users remembered with the old number name the new one."""
+"""Learners (người học) of an institution, each linked to identity's person by the personal ID number.
+
+A learner row creates or updates the learner (and, when it names a programme, the enrolment on the same row); the
+persons of a chunk's learner rows are resolved in identity with one call per :data:`RESOLVE_BATCH` rows, never one
+per row. A stored learner changes only in the fields a row carries.
+
+Correcting a learner's personal ID number changes the natural key, so the change feed reports key changes (old key
+→ new key) for the learner and for every enrolment and grade whose key carries the number; the OneRoster users
+remembered with the old number name the new one."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from fastapi import Request
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.auth import Principal
-from services.common.errors import Conflict, ValidationFailed
-from services.records.access import actor_of
+from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.links import link
+from services.common.pagination import Page, PageParams
+from services.common.privacy import mask_id_number
+from services.common.text import fold
 from services.records.changes.service import ChangeLog
-from services.records.models import Enrolment, Grade, Learner, LearnerKeyChange, Module, Programme, Term
-from services.records.sync import sourced_ids
-from services.records.sync.runner import identity_resolver
+from services.records.enrolments import service as enrolments
+from services.records.enrolments.schemas import EnrolmentRow
+from services.records.learners import repository
+from services.records.learners.schemas import EnrolmentRead, KeyChangeRead, LearnerRead, LearnerRow
+from services.records.models import Learner, LearnerKeyChange
+from services.records.workspace.service import RowError, Workspace
+
+#: resolves persons in identity: list of PersonIn-shaped dicts → identity's ResolveResult dicts, same order
+PersonResolver = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+RESOLVE_BATCH = 10_000
+MAJORITY_ETHNICITY = {"kinh", "01"}
 
 
-async def correct_id_number(session: AsyncSession, request: Request, principal: Principal, learner: Learner,
-                            new_number: str, reason: str) -> LearnerKeyChange:
+# -- persons in identity -----------------------------------------------------------------------------------------
+def person_in(id_number: str, full_name: str, date_of_birth: Any, sex: str | None, birth_place: str | None) -> dict[str, Any]:
+    """A person as identity's resolve call takes it (fields not known left out)."""
+    person = {"id_number": id_number, "full_name": full_name, "date_of_birth": date_of_birth.isoformat() if date_of_birth else None,
+              "gender": sex, "birth_place": birth_place}
+    return {k: v for k, v in person.items() if v is not None}
+
+
+def person_errors(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Why identity refused a person, as (field, message) in records' names (identity's ``gender`` is ``sex``)."""
+    return [({"gender": "sex"}.get(e.get("field", "id_number"), e.get("field", "id_number")), e.get("message", "invalid"))
+            for e in result.get("errors") or [{"field": "id_number", "message": "rejected by the person registry"}]]
+
+
+async def resolve_persons(resolver: PersonResolver | None, rows: Sequence[LearnerRow]) -> list[uuid.UUID | list[tuple[str, str]]]:
+    """Each row's person in identity: its id, or why identity refused it; in :data:`RESOLVE_BATCH` rows per call."""
+    if not rows:
+        return []
+    if resolver is None:
+        raise RuntimeError("learner rows need a person resolver")
+    out: list[uuid.UUID | list[tuple[str, str]]] = []
+    for start in range(0, len(rows), RESOLVE_BATCH):
+        batch = rows[start : start + RESOLVE_BATCH]
+        results = await resolver([person_in(r.id_number, r.full_name, r.date_of_birth, r.sex, r.birth_place) for r in batch])
+        for _, res in zip(batch, results, strict=True):
+            out.append(uuid.UUID(str(res["person_id"])) if res.get("person_id") else person_errors(res))
+    return out
+
+
+# -- the rule, for a sync's rows ---------------------------------------------------------------------------------
+def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> str:
+    enrolment = None
+    if row.programme_code:
+        enrolment = EnrolmentRow(
+            id_number=row.id_number, programme_code=row.programme_code, cohort_code=row.cohort_code,
+            mode=row.mode or "full_time", status=row.status or "enrolled", enrolled_on=row.enrolled_on,
+        )
+        enrolments.check_enrolment(ws, enrolment)
+    elif row.cohort_code or row.mode or row.status or row.enrolled_on:
+        raise RowError("programme_code", "needed when the row carries an enrolment (cohort, mode, status, enrolled_on)")
+    values = {
+        "person_id": person_id, "full_name": row.full_name, "date_of_birth": row.date_of_birth, "sex": row.sex,
+        "birth_place": row.birth_place, "ethnicity": row.ethnicity,
+        "ethnic_minority": bool(row.ethnicity) and fold(row.ethnicity) not in MAJORITY_ETHNICITY,
+        "disability": row.disability, "learner_code": row.learner_code,
+    }
+    existing = ws.learners.get(row.id_number)
+    if existing is None:
+        existing = Learner(id=uuid.uuid4(), institution_code=ws.code, id_number=row.id_number, **values)
+        ws.add(existing)
+        ws.learners[row.id_number] = existing
+        result = "created"
+    else:
+        # a stored learner changes only in the fields the row carries: a source that cannot carry some (a
+        # OneRoster users row has no ethnicity or disability) must not erase what another sync recorded
+        sent = row.model_fields_set | {"person_id"} | ({"ethnic_minority"} if "ethnicity" in row.model_fields_set else set())
+        values = {k: v for k, v in values.items() if k in sent}
+        if any(getattr(existing, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(existing, k, v)
+            result = "updated"
+        else:
+            result = "unchanged"
+    if result != "unchanged":
+        ws.changes.add(ws.code, "learner", "upsert", {"institution_code": ws.code, "id_number": row.id_number})
+    if enrolment is not None:
+        r = enrolments.upsert_enrolment(ws, enrolment)
+        if r != "unchanged" and result == "unchanged":
+            result = "updated"
+    return result
+
+
+# -- correcting the personal ID number ---------------------------------------------------------------------------
+async def correct_id_number(session: AsyncSession, resolver: PersonResolver, learner: Learner, new_number: str, reason: str, *,
+                            actor: str) -> LearnerKeyChange:
     old_number, code = learner.id_number, learner.institution_code
     if new_number == old_number:
         raise ValidationFailed("The new personal ID number is the one on record.", errors=[{"field": "id_number", "message": "unchanged"}])
-    taken = await session.scalar(select(Learner.id).where(Learner.institution_code == code, Learner.id_number == new_number))
-    if taken is not None:
+    if await repository.number_taken(session, code, new_number):
         raise Conflict(f"Another learner at institution {code} has this personal ID number.")
-    person = {"id_number": new_number, "full_name": learner.full_name,
-              "date_of_birth": learner.date_of_birth.isoformat() if learner.date_of_birth else None,
-              "gender": learner.sex, "birth_place": learner.birth_place}
-    (result,) = await identity_resolver(request.app)([{k: v for k, v in person.items() if v is not None}])
+    (result,) = await resolver([person_in(new_number, learner.full_name, learner.date_of_birth, learner.sex, learner.birth_place)])
     if not result.get("person_id"):
-        errors = [{"field": {"gender": "sex"}.get(e.get("field", "id_number"), e.get("field", "id_number")), "message": e.get("message", "invalid")}
-                  for e in result.get("errors") or [{"field": "id_number", "message": "rejected by the person registry"}]]
-        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+        errors = person_errors(result)
+        raise ValidationFailed("; ".join(f"{f}: {m}" for f, m in errors), errors=[{"field": f, "message": m} for f, m in errors])
     change = LearnerKeyChange(
         id=uuid.uuid4(), learner_id=learner.id, institution_code=code, old_id_number=old_number, new_id_number=new_number,
-        old_person_id=learner.person_id, new_person_id=uuid.UUID(str(result["person_id"])), reason=reason, actor=actor_of(principal),
+        old_person_id=learner.person_id, new_person_id=uuid.UUID(str(result["person_id"])), reason=reason, actor=actor,
     )
     session.add(change)
     learner.id_number, learner.person_id = new_number, change.new_person_id
-    await sourced_ids.renumber(session, code, old_number, new_number)  # OneRoster users named by the old number
+    await repository.renumber_oneroster_users(session, code, old_number, new_number)
 
     changes = ChangeLog()
     learner_key = {"institution_code": code, "id_number": new_number}
     changes.add(code, "learner", "key_change", learner_key, {"institution_code": code, "id_number": old_number})
-    enrolments = (await session.execute(
-        select(Programme.code).select_from(Enrolment).join(Programme, Enrolment.programme_id == Programme.id)
-        .where(Enrolment.learner_id == learner.id).order_by(Programme.code)
-    )).scalars().all()
-    for programme_code in enrolments:
+    for programme_code in await repository.enrolled_programme_codes(session, learner.id):
         changes.add(code, "enrolment", "key_change", learner_key | {"programme_code": programme_code},
                     {"institution_code": code, "id_number": old_number, "programme_code": programme_code})
-    grades = (await session.execute(
-        select(Programme.code, Module.code, Term.code).select_from(Grade)
-        .join(Enrolment, Grade.enrolment_id == Enrolment.id).join(Programme, Enrolment.programme_id == Programme.id)
-        .join(Module, Grade.module_id == Module.id).join(Term, Grade.term_id == Term.id)
-        .where(Enrolment.learner_id == learner.id).order_by(Programme.code, Term.code, Module.code)
-    )).all()
-    for programme_code, module_code, term_code in grades:
+    for programme_code, module_code, term_code in await repository.grade_keys(session, learner.id):
         rest = {"programme_code": programme_code, "module_code": module_code, "term_code": term_code}
         changes.add(code, "grade", "key_change", learner_key | rest, {"institution_code": code, "id_number": old_number} | rest)
     await session.flush()
     await changes.flush(session)
     return change
+
+
+# -- reads -------------------------------------------------------------------------------------------------------
+async def get_learner(session: AsyncSession, learner_id: uuid.UUID) -> Learner:
+    learner = await repository.learner(session, learner_id)
+    if learner is None:
+        raise NotFound(f"No learner {learner_id}.")
+    return learner
+
+
+async def learner_read(session: AsyncSession, learner: Learner, *, full_number: bool) -> LearnerRead:
+    """The learner with their enrolments; the personal ID number in full or masked."""
+    rows = await repository.enrolments_with_programmes(session, learner.id)
+    return LearnerRead(
+        id=learner.id, institution_code=learner.institution_code, person_id=learner.person_id,
+        id_number=learner.id_number if full_number else mask_id_number(learner.id_number), id_number_masked=not full_number,
+        learner_code=learner.learner_code, full_name=learner.full_name, date_of_birth=learner.date_of_birth, sex=learner.sex,
+        birth_place=learner.birth_place, ethnicity=learner.ethnicity, ethnic_minority=learner.ethnic_minority, disability=learner.disability,
+        enrolments=[
+            EnrolmentRead(
+                id=e.id, programme_code=p.code, programme_name=p.name, cohort_id=e.cohort_id, mode=e.mode, status=e.status,
+                enrolled_on=e.enrolled_on, graduated_on=e.graduated_on, gpa=str(e.gpa) if e.gpa is not None else None,
+                classification=e.classification, transcript_url=link(f"/v1/enrolments/{e.id}/transcript"),
+            )
+            for e, p in rows
+        ],
+    )
+
+
+async def learners_page(session: AsyncSession, institution_code: str, params: PageParams) -> Page[Learner]:
+    return await repository.page(session, institution_code, params)
+
+
+async def records_of_person(session: AsyncSession, person_id: uuid.UUID) -> list[Learner]:
+    """The person's learner records at every institution."""
+    return await repository.of_person(session, person_id)
+
+
+async def key_changes(session: AsyncSession, learner: Learner, *, full_numbers: bool) -> list[KeyChangeRead]:
+    return [
+        KeyChangeRead(
+            old_id_number=kc.old_id_number if full_numbers else mask_id_number(kc.old_id_number),
+            new_id_number=kc.new_id_number if full_numbers else mask_id_number(kc.new_id_number),
+            reason=kc.reason, actor=kc.actor, changed_at=kc.changed_at,
+        )
+        for kc in await repository.key_changes(session, learner.id)
+    ]

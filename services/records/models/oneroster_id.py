@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import String, Text
@@ -18,7 +19,7 @@ class OneRosterId(Base):
     (sorted keys): ``{"id_number"}`` for a user; ``{"term_code"}`` for an academic session; ``{"programme_code",
     "module_code"}`` for a course; that and ``term_code`` for a class; that and ``component`` for a line item;
     ``{"user", "lineItem"}`` (sourcedIds) for a result; ``{"user", "class"}`` for an enrollment. Written in the
-    transaction of the rows the sourcedId's row gave (:class:`services.records.sync.apply.Applier`)."""
+    transaction of the rows the sourcedId's row gave (:mod:`services.records.sync.apply`)."""
 
     __tablename__ = "oneroster_ids"
 
@@ -27,3 +28,8 @@ class OneRosterId(Base):
     sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     natural_key: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: canonical JSON of a natural key (sorted keys, compact): equal keys are equal text, so a write can tell whether a
+#: key changed, and a learner's key can be found by its text
+natural_key_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,15 +20,17 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.text import fold
 from services.records.changes.service import flat_json
+from services.records.enrolments import service as enrolments
 from services.records.enrolments.schemas import EnrolmentRow
 from services.records.fields import pydantic_errors
 from services.records.grades.schemas import GradeDelete, GradeRow
 from services.records.grading.rules import GradingError, GradingPolicy, check_weights
 from services.records.grading.scores import dec, weighted
+from services.records.learners import service as learners
 from services.records.learners.schemas import LearnerRow
-from services.records.models import Cohort, Enrolment, EnrolmentStatusChange, Grade, GradeAudit, Learner, Module, Programme, Term
+from services.records.learners.service import PersonResolver
+from services.records.models import Enrolment, Grade, GradeAudit, Module, Programme, Term
 from services.records.programmes import service as programmes
 from services.records.programmes.schemas import CohortRow, ModuleRow, ProgrammeRow, TermRow
 from services.records.sync import bulk, sourced_ids
@@ -37,11 +39,6 @@ from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
 from services.records.sync.rows import ENTITIES
 from services.records.workspace import service as workspace
 from services.records.workspace.service import RowError, Workspace
-
-#: resolves persons in identity: list of PersonIn-shaped dicts → identity's ResolveResult dicts, same order
-PersonResolver = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
-RESOLVE_BATCH = 10_000
-MAJORITY_ETHNICITY = {"kinh", "01"}
 
 
 @dataclass
@@ -165,9 +162,9 @@ class Applier(Workspace):
         if isinstance(row, CohortRow):
             return programmes.upsert_cohort(self, row)
         if isinstance(row, LearnerRow):
-            return self.upsert_learner(row, persons[item.seq])
+            return learners.upsert_learner(self, row, persons[item.seq])
         if isinstance(row, EnrolmentRow):
-            return self.upsert_enrolment(row)
+            return enrolments.upsert_enrolment(self, row)
         if isinstance(row, GradeRow):
             return await self._grade_bulk(row) if self.bulk else self.upsert_grade(row)
         if isinstance(row, GradeDelete):
@@ -175,120 +172,13 @@ class Applier(Workspace):
         raise RowError("row", "unknown record type")
 
     async def _resolve(self, rows: list[tuple[Item, LearnerRow]]) -> dict[int, uuid.UUID]:
-        if not rows:
-            return {}
-        if self.resolver is None:
-            raise RuntimeError("learner rows need a person resolver")
         out: dict[int, uuid.UUID] = {}
-        for start in range(0, len(rows), RESOLVE_BATCH):
-            batch = rows[start : start + RESOLVE_BATCH]
-            payload = [
-                {k: v for k, v in {"id_number": r.id_number, "full_name": r.full_name,
-                                   "date_of_birth": r.date_of_birth.isoformat() if r.date_of_birth else None,
-                                   "gender": r.sex, "birth_place": r.birth_place}.items() if v is not None}
-                for _, r in batch
-            ]
-            results = await self.resolver(payload)
-            for (item, _), res in zip(batch, results, strict=True):
-                if res.get("person_id"):
-                    out[item.seq] = uuid.UUID(str(res["person_id"]))
-                else:
-                    for e in res.get("errors") or [{"field": "id_number", "message": "rejected by the person registry"}]:
-                        field_name = {"gender": "sex"}.get(e.get("field", "id_number"), e.get("field", "id_number"))
-                        item.errors.append((field_name, e.get("message", "invalid")))
-        return out
-
-    # -- learners and enrolments -----------------------------------------------------------------------------
-    def upsert_learner(self, row: LearnerRow, person_id: uuid.UUID) -> str:
-        enrolment = None
-        if row.programme_code:
-            enrolment = EnrolmentRow(
-                id_number=row.id_number, programme_code=row.programme_code, cohort_code=row.cohort_code,
-                mode=row.mode or "full_time", status=row.status or "enrolled", enrolled_on=row.enrolled_on,
-            )
-            self._check_enrolment(enrolment)
-        elif row.cohort_code or row.mode or row.status or row.enrolled_on:
-            raise RowError("programme_code", "needed when the row carries an enrolment (cohort, mode, status, enrolled_on)")
-        values = {
-            "person_id": person_id, "full_name": row.full_name, "date_of_birth": row.date_of_birth, "sex": row.sex,
-            "birth_place": row.birth_place, "ethnicity": row.ethnicity,
-            "ethnic_minority": bool(row.ethnicity) and fold(row.ethnicity) not in MAJORITY_ETHNICITY,
-            "disability": row.disability, "learner_code": row.learner_code,
-        }
-        existing = self.learners.get(row.id_number)
-        if existing is None:
-            existing = Learner(id=uuid.uuid4(), institution_code=self.code, id_number=row.id_number, **values)
-            self.add(existing)
-            self.learners[row.id_number] = existing
-            result = "created"
-        else:
-            # a stored learner changes only in the fields the row carries: a source that cannot carry some (a
-            # OneRoster users row has no ethnicity or disability) must not erase what another sync recorded
-            sent = row.model_fields_set | {"person_id"} | ({"ethnic_minority"} if "ethnicity" in row.model_fields_set else set())
-            values = {k: v for k, v in values.items() if k in sent}
-            if any(getattr(existing, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(existing, k, v)
-                result = "updated"
+        for (item, _), person in zip(rows, await learners.resolve_persons(self.resolver, [r for _, r in rows]), strict=True):
+            if isinstance(person, uuid.UUID):
+                out[item.seq] = person
             else:
-                result = "unchanged"
-        if result != "unchanged":
-            self.changes.add(self.code, "learner", "upsert", {"institution_code": self.code, "id_number": row.id_number})
-        if enrolment is not None:
-            r = self.upsert_enrolment(enrolment)
-            if r != "unchanged" and result == "unchanged":
-                result = "updated"
-        return result
-
-    def _check_enrolment(self, row: EnrolmentRow) -> tuple[Programme, Cohort | None]:
-        programme = self.programme(row.programme_code, "programme_code")
-        cohort = None
-        if row.cohort_code:
-            cohort = self.cohorts.get(row.cohort_code)
-            if cohort is None:
-                raise RowError("cohort_code", f"unknown cohort {row.cohort_code!r} at institution {self.code}")
-            if cohort.programme_id != programme.id:
-                raise RowError("cohort_code", f"cohort {row.cohort_code} belongs to another programme")
-        if row.status == "graduated":
-            raise RowError("status", "graduation is decided for a cohort (POST /v1/cohorts/{id}/graduation), not synced")
-        return programme, cohort
-
-    def upsert_enrolment(self, row: EnrolmentRow) -> str:
-        programme, cohort = self._check_enrolment(row)
-        learner = self.learner(row.id_number)
-        existing = self.enrolments.get((learner.id, programme.id))
-        key = {"institution_code": self.code, "id_number": row.id_number, "programme_code": programme.code}
-        if existing is None:
-            existing = Enrolment(
-                id=uuid.uuid4(), institution_code=self.code, learner_id=learner.id, programme_id=programme.id,
-                cohort_id=cohort.id if cohort else None, mode=row.mode, status=row.status, enrolled_on=row.enrolled_on, version=1,
-            )
-            self.add(existing)
-            self.enrolments[(learner.id, programme.id)] = existing
-            self._history(existing, None, row.status, row.status_reason)
-            self.changes.add(self.code, "enrolment", "upsert", key)
-            return "created"
-        if existing.status == "graduated":
-            if row.status != "enrolled" or row.mode != existing.mode:
-                raise RowError("status", "the learner has graduated from this programme; the enrolment is closed")
-            return "unchanged"
-        values = {"cohort_id": cohort.id if cohort else existing.cohort_id, "mode": row.mode, "status": row.status,
-                  "enrolled_on": row.enrolled_on or existing.enrolled_on}
-        if all(getattr(existing, k) == v for k, v in values.items()):
-            return "unchanged"
-        if existing.status != row.status:
-            self._history(existing, existing.status, row.status, row.status_reason)
-        for k, v in values.items():
-            setattr(existing, k, v)
-        existing.version += 1
-        self.changes.add(self.code, "enrolment", "upsert", key)
-        return "updated"
-
-    def _history(self, enrolment: Enrolment, old: str | None, new: str, reason: str | None) -> None:
-        self.add(EnrolmentStatusChange(
-            id=uuid.uuid4(), enrolment_id=enrolment.id, previous_status=old, status=new, reason=reason,
-            source=self.history_source, actor=self.actor,
-        ))
+                item.errors.extend(person)
+        return out
 
     # -- grades ----------------------------------------------------------------------------------------------
     def _plan(self, row: GradeRow | GradeDelete) -> Sitting:

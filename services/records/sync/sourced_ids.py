@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import UTCDateTime, utcnow
 from services.records.models import OneRosterId
+from services.records.models.oneroster_id import natural_key_json
 
 BATCH = 1000
 
@@ -28,7 +29,7 @@ Known = dict[tuple[str, str], dict[str, str]]
 
 
 #: canonical JSON (sorted keys, compact): equal keys are equal text, so a write can tell whether a key changed
-dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+dumps = natural_key_json
 
 
 async def lookup(session: AsyncSession, institution_code: str, wanted: Mapping[str, Iterable[str]]) -> Known:
@@ -79,14 +80,3 @@ async def remember(session: AsyncSession, institution_code: str, entries: Mappin
     # a plain executemany: the ORM's bulk insert spent ten times the driver's time on a chunk of ids
     await session.execute(_SQLITE_UPSERT, [
         {"institution": institution_code, "kind": k, "sid": s, "key": n, "now": now} for (k, s), n in items])
-
-
-async def renumber(session: AsyncSession, institution_code: str, old_number: str, new_number: str) -> None:
-    """A learner's personal ID number was corrected: the OneRoster users remembered with the old number name the
-    new one (in the correction's transaction), so a later delta naming such a user finds the learner."""
-    await session.execute(
-        update(OneRosterId)
-        .where(OneRosterId.institution_code == institution_code, OneRosterId.kind == "users",
-               OneRosterId.natural_key == dumps({"id_number": old_number}))
-        .values(natural_key=dumps({"id_number": new_number}), updated_at=utcnow())
-    )

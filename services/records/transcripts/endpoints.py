@@ -11,10 +11,10 @@ from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.common.errors import NotFound
 from services.common.permissions import person_id_of
+from services.common.privacy import mask_id_number
 from services.common.storage import content_disposition
 from services.records import access
 from services.records.grades.service import record_of
-from services.records.learners.endpoints import mask, may_see_number
 from services.records.models import Enrolment, Learner
 from services.records.transcripts import service
 
@@ -29,7 +29,7 @@ async def _document(enrolment_id: uuid.UUID, request: Request, session: Any, pri
     inst = await access.institution(session, request, enrolment.institution_code)
     if person_id_of(principal) != str(learner.person_id):
         access.ensure_read(principal, inst)
-    number = learner.id_number if may_see_number(principal, learner, inst.province_code) else mask(learner.id_number)
+    number = learner.id_number if access.may_see_learner_number(principal, learner, inst.province_code) else mask_id_number(learner.id_number)
     return service.transcript(inst, learner, await record_of(session, enrolment), number)
 
 

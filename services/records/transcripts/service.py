@@ -7,8 +7,8 @@ from typing import Any
 
 from services.common.fonts import FONTS
 from services.records.grades.service import EnrolmentRecord
-from services.records.models import InstitutionRef, Learner
 from services.records.grading.scores import dec
+from services.records.models import InstitutionRef, Learner
 
 MODES = {"full_time": "Chính quy", "work_study": "Vừa làm vừa học"}
 LEVELS = {"elementary": "Sơ cấp", "intermediate": "Trung cấp", "college": "Cao đẳng", "short_course": "Đào tạo thường xuyên"}

@@ -38,3 +38,6 @@ class Outcome:
     item: Item
     result: str  # created | updated | unchanged | deleted | rejected | remembered (SOURCED_IDS, not a row)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: a grade row waiting for a set-based write (result ``pending`` until then): its
+    #: :class:`~services.records.grades.repository.PendingGrade`
+    pending: Any = None

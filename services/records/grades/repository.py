@@ -1,6 +1,7 @@
-"""Set-based writes of grades on PostgreSQL: ``COPY`` into a staging table, then one ``INSERT … ON CONFLICT``.
+"""Grades in the database: reads, and the set-based writes of a sync on PostgreSQL.
 
-Used by sync jobs on PostgreSQL (measured: an order of magnitude faster than row-by-row ORM
+**Set-based writes**: ``COPY`` into a staging table, then one ``INSERT … ON CONFLICT``. Used by sync jobs on
+PostgreSQL (measured: an order of magnitude faster than row-by-row ORM
 writes). Per batch of validated grade rows, each natural key (enrolment, module, term) at most once:
 
 1. the existing grades of the batch's keys are read **and locked** (``FOR UPDATE``), so their old values, which
@@ -27,11 +28,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import utcnow
 from services.records.grading.scores import dec
+from services.records.models import Enrolment, Grade, GradeAudit, GradingPolicyRow, Learner, Module, Programme, Term
 
 STAGE = "records_grade_stage"
 STAGE_COLUMNS = ("id", "enrolment_id", "module_id", "term_id", "components", "score", "letter", "points", "passed",
@@ -89,7 +91,6 @@ class PendingGrade:
     grade_id: uuid.UUID | None = None
     old: dict[str, Any] | None = None
     version: int | None = None
-    outcome: Any = None
     #: ``new["components"]`` as JSON and the change-feed key as JSON, made ahead when the row was validated
     components_json: str | None = None
     change_json: str | None = None
@@ -164,3 +165,77 @@ async def write_grades(
         # staged as new, but another writer inserted the same sitting meanwhile: again, as an update
         todo = list(staged.values())
     raise RuntimeError("grades kept changing under the sync; this chunk is given up and will be retried")
+
+
+# -- reads and ORM writes ------------------------------------------------------------------------------------------
+async def sitting_of(session: AsyncSession, grade_id: uuid.UUID, *, lock: bool = False) -> tuple[Grade, Enrolment, Learner, Programme, Module, Term] | None:
+    """The grade with what it belongs to; ``lock``: the grade row locked for the transaction (PostgreSQL), so two
+    editors with the same ETag take turns."""
+    stmt = (
+        select(Grade, Enrolment, Learner, Programme, Module, Term)
+        .join(Enrolment, Grade.enrolment_id == Enrolment.id).join(Learner, Enrolment.learner_id == Learner.id)
+        .join(Programme, Enrolment.programme_id == Programme.id).join(Module, Grade.module_id == Module.id)
+        .join(Term, Grade.term_id == Term.id).where(Grade.id == grade_id)
+    )
+    if lock and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Grade)
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+async def grade(session: AsyncSession, grade_id: uuid.UUID) -> Grade | None:
+    return await session.get(Grade, grade_id)
+
+
+async def stored(session: AsyncSession, key: Key) -> Grade | None:
+    """The grade of a sitting (enrolment, module, term)."""
+    return await session.scalar(select(Grade).where(Grade.enrolment_id == key[0], Grade.module_id == key[1], Grade.term_id == key[2]))
+
+
+async def stored_components_locked(session: AsyncSession, key: Key) -> dict[str, Any] | None:
+    """The components of a sitting's grade, the row locked for the transaction (the merge of a delta is based on
+    what the write's own lock will find)."""
+    return await session.scalar(
+        select(Grade.components).where(Grade.enrolment_id == key[0], Grade.module_id == key[1], Grade.term_id == key[2])
+        .with_for_update()
+    )
+
+
+async def delete_returning(session: AsyncSession, key: Key) -> Any:
+    """Deletes a sitting's grade; its values as they were (None: there was none)."""
+    return (await session.execute(
+        delete(Grade).where(Grade.enrolment_id == key[0], Grade.module_id == key[1], Grade.term_id == key[2])
+        .returning(Grade.id, Grade.components, Grade.score, Grade.letter, Grade.points, Grade.passed)
+    )).first()
+
+
+async def audits(session: AsyncSession, grade_id: uuid.UUID) -> list[GradeAudit]:
+    stmt = select(GradeAudit).where(GradeAudit.grade_id == grade_id).order_by(GradeAudit.changed_at, GradeAudit.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def policy_row(session: AsyncSession, code: str) -> GradingPolicyRow | None:
+    return await session.scalar(select(GradingPolicyRow).where(GradingPolicyRow.code == code))
+
+
+async def programme(session: AsyncSession, programme_id: uuid.UUID) -> Programme | None:
+    return await session.get(Programme, programme_id)
+
+
+async def modules_of(session: AsyncSession, programme_id: uuid.UUID) -> list[Module]:
+    return list((await session.scalars(select(Module).where(Module.programme_id == programme_id))).all())
+
+
+async def grades_of(session: AsyncSession, enrolment_id: uuid.UUID) -> list[tuple[Grade, Module, Term]]:
+    """An enrolment's grades with their module and term, by term and module."""
+    rows = await session.execute(
+        select(Grade, Module, Term).join(Module, Grade.module_id == Module.id).join(Term, Grade.term_id == Term.id)
+        .where(Grade.enrolment_id == enrolment_id).order_by(Term.code, Module.code)
+    )
+    return [(g, m, t) for g, m, t in rows.all()]
+
+
+async def number_of_person(session: AsyncSession, institution_code: str, person_id: uuid.UUID) -> str | None:
+    stmt = select(Learner.id_number).where(Learner.institution_code == institution_code, Learner.person_id == person_id)
+    number: str | None = await session.scalar(stmt)
+    return number

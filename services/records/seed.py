@@ -19,7 +19,9 @@ from services.records.admissions.seed import seed_admissions
 from services.records.catalogue.service import load_occupations
 from services.records.config import RecordsSettings
 from services.records.oversight.seed import seed_oversight
-from services.records.sync.apply import Applier, Item
+from services.records.sync.apply import apply_chunk
+from services.records.sync.items import Item
+from services.records.workspace.service import Workspace
 
 DEMO_INSTITUTION = "CD0101"
 DEMO_PROGRAMME: dict[str, Any] = {
@@ -45,8 +47,8 @@ async def seed(settings: RecordsSettings) -> list[str]:
     try:
         async with db.session(write=True) as session:
             await load_occupations(session)  # the services load it on start-up; the seed runs before they start
-            applier = Applier(session, DEMO_INSTITUTION, actor="seed", source="seed")
-            [outcome] = await applier.apply([Item(1, 1, "seed", "programmes", dict(DEMO_PROGRAMME))])
+            ws = Workspace(session, DEMO_INSTITUTION, actor="seed", source="seed")
+            [outcome] = await apply_chunk(ws, [Item(1, 1, "seed", "programmes", dict(DEMO_PROGRAMME))])
             if outcome.result == "rejected":
                 raise RuntimeError(f"the demo programme was refused: {outcome.errors}")
             oversight = await seed_oversight(session, utcnow())

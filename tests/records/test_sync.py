@@ -131,7 +131,7 @@ async def test_another_institution_is_refused(platform: Platform) -> None:
 
 
 async def test_replay_across_chunks_updates_grades_of_learners_met_in_an_earlier_chunk(platform: Platform) -> None:
-    """An all_or_nothing job applies its chunks with one Applier: learners read in one chunk (their rows) and graded
+    """An all_or_nothing job applies its chunks with one workspace: learners read in one chunk (their rows) and graded
     in a later one must have their stored grades found, so a replay is unchanged and a changed score an update, not a
     second grade for the same sitting."""
     school = await platform.school_headers()

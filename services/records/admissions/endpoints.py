@@ -30,8 +30,8 @@ from services.records.admissions.schemas import (
     ShareRead,
     StreamingReport,
 )
-from services.records.sync.runner import identity_resolver
-from services.records.sync.single import apply_one
+from services.records.learners import service as learners
+from services.records.learners.dependencies import PersonResolverDep
 
 router = APIRouter(tags=["admissions"])
 Sharer = Annotated[Principal, Depends(require_scopes("admissions:share"))]
@@ -45,9 +45,9 @@ STATE_OF_ACTION = {"review": "reviewed", "offer": "offered", "reject": "rejected
 @router.post("/v1/admissions/cohorts", response_model=CohortResult,
              summary="A secondary school or education department pushes a graduating cohort (admissions:share); upserts by "
                      "ID number, school and year; bad rows named by row and field (mode=all refuses the push, partial keeps the rest)")
-async def push_cohort(body: CohortPush, request: Request, session: SessionDep, principal: Sharer,
+async def push_cohort(body: CohortPush, request: Request, session: SessionDep, principal: Sharer, resolver: PersonResolverDep,
                       mode: Literal["all", "partial"] = "all") -> Any:
-    return await service.push_cohort(session, principal, identity_resolver(request.app), body, partial=mode == "partial")
+    return await service.push_cohort(session, principal, resolver, body, partial=mode == "partial")
 
 
 @router.get("/v1/admissions/me", response_model=MyAdmissions,
@@ -95,9 +95,9 @@ async def get_intake(intake_id: uuid.UUID, session: ReadSessionDep) -> Any:
 
 @router.post("/v1/intakes/{intake_id}/applications", response_model=ApplicationRead, status_code=201,
              summary="The signed-in person applies to an intake (their shared graduate data, or their particulars)")
-async def apply(intake_id: uuid.UUID, body: ApplicationIn, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
-    app = await service.apply(session, request.app.state.outbox, principal, intake_id, body, identity_resolver(request.app),
-                              request.app.state.clock.now())
+async def apply(intake_id: uuid.UUID, body: ApplicationIn, request: Request, session: SessionDep, principal: CurrentPrincipal,
+                resolver: PersonResolverDep) -> Any:
+    app = await service.apply(session, request.app.state.outbox, principal, intake_id, body, resolver, request.app.state.clock.now())
     (read,) = await service.application_reads(session, [app], graduates=False)
     return read
 
@@ -142,7 +142,7 @@ async def get_application(application_id: uuid.UUID, request: Request, session: 
 @router.post("/v1/applications/{application_id}/{action}", response_model=ApplicationRead,
              summary="A step of an application: review, offer, reject, enrol (the institution); accept, decline, withdraw (the applicant)")
 async def application_step(application_id: uuid.UUID, action: Action, request: Request, session: SessionDep,
-                           principal: CurrentPrincipal, body: dict[str, Any] | None = None) -> Any:
+                           principal: CurrentPrincipal, resolver: PersonResolverDep, body: dict[str, Any] | None = None) -> Any:
     app = await service.application(session, application_id)
     to = STATE_OF_ACTION[action]
     _, by = service.TRANSITIONS[to]
@@ -150,7 +150,7 @@ async def application_step(application_id: uuid.UUID, action: Action, request: R
     parsed = EnrolIn.model_validate(body or {}) if to == "enrolled" else DecisionIn.model_validate(body or {})
 
     async def write_learner(code: str, row: dict[str, Any]) -> None:
-        await apply_one(session, request, principal, code, "learners", row)
+        await learners.put_learner(session, resolver, code, row, actor=access.actor_of(principal))
 
     moved = await service.move(session, request.app.state.outbox, principal, app, to, parsed, inst, write_learner=write_learner,
                                now=request.app.state.clock.now())

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.records.admissions import repository
 from services.records.models import Intake
-from services.records.sync.apply import Applier, Item
+from services.records.sync.apply import apply_chunk
+from services.records.sync.items import Item
+from services.records.workspace.service import Workspace
 
 INSTITUTION = "CD7902"
 PROGRAMME: dict[str, Any] = {
@@ -33,8 +35,8 @@ INTAKE: dict[str, Any] = {
 
 async def seed_admissions(session: AsyncSession) -> list[str]:
     done: list[str] = []
-    applier = Applier(session, INSTITUTION, actor="seed", source="seed")
-    [outcome] = await applier.apply([Item(1, 1, "seed", "programmes", dict(PROGRAMME))])
+    ws = Workspace(session, INSTITUTION, actor="seed", source="seed")
+    [outcome] = await apply_chunk(ws, [Item(1, 1, "seed", "programmes", dict(PROGRAMME))])
     if outcome.result == "rejected":
         raise RuntimeError(f"the admissions demo programme was refused: {outcome.errors}")
     if outcome.result in ("created", "updated"):

@@ -81,7 +81,7 @@ HOLDS_PLACE = ("offered", "accepted", "enrolled")
 
 Resolver = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 #: creates (or updates) a learner with an enrolment from a sync-shaped row at an institution, by records' own
-#: learner rules (:func:`services.records.sync.single.apply_one`)
+#: learner rules (:func:`services.records.learners.service.put_learner`)
 LearnerWriter = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 

@@ -15,7 +15,7 @@ from services.records.enrolments.schemas import EnrolmentRow
 from services.records.fields import validated
 from services.records.models import Cohort, Enrolment, EnrolmentStatusChange, Learner, Programme
 from services.records.workspace import service as workspace
-from services.records.workspace.service import RowError, Workspace
+from services.records.workspace.service import RowError, RowResult, Workspace
 
 
 # -- the rules, for a sync's rows and the API alike ----------------------------------------------------------------
@@ -34,7 +34,7 @@ def check_enrolment(ws: Workspace, row: EnrolmentRow) -> tuple[Programme, Cohort
     return programme, cohort
 
 
-def upsert_enrolment(ws: Workspace, row: EnrolmentRow) -> str:
+def upsert_enrolment(ws: Workspace, row: EnrolmentRow) -> RowResult:
     programme, cohort = check_enrolment(ws, row)
     learner = ws.learner(row.id_number)
     existing = ws.enrolments.get((learner.id, programme.id))

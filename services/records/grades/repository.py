@@ -177,7 +177,7 @@ async def sitting_of(session: AsyncSession, grade_id: uuid.UUID, *, lock: bool =
         .join(Programme, Enrolment.programme_id == Programme.id).join(Module, Grade.module_id == Module.id)
         .join(Term, Grade.term_id == Term.id).where(Grade.id == grade_id)
     )
-    if lock and session.bind.dialect.name == "postgresql":
+    if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=Grade)
     row = (await session.execute(stmt)).first()
     return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])

@@ -30,7 +30,7 @@ from services.records.grading.rules import DEFAULT_POLICY, GradingError, Grading
 from services.records.grading.scores import dec, weighted
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
 from services.records.workspace import service as workspace
-from services.records.workspace.service import RowError, SittingKey, Workspace
+from services.records.workspace.service import RowError, RowResult, SittingKey, Workspace
 
 
 class PreconditionRequired(AppError):
@@ -121,7 +121,7 @@ def _audit(ws: Workspace, grade_id: uuid.UUID, old: dict[str, Any] | None, new: 
     ))
 
 
-async def upsert_grade(ws: Workspace, row: GradeRow) -> str:
+async def upsert_grade(ws: Workspace, row: GradeRow) -> RowResult:
     """created | updated | unchanged; ``pending`` when the workspace writes grades set-based (the row's result is
     its :class:`PendingGrade`'s once :func:`flush_pending` wrote it)."""
     if ws.bulk:
@@ -142,7 +142,7 @@ async def upsert_grade(ws: Workspace, row: GradeRow) -> str:
         ws.add(grade)
         ws.grades[(enrolment.id, module.id, term.id)] = grade
         _audit(ws, grade.id, None, new, row.reason)
-        result = "created"
+        result: RowResult = "created"
     else:
         old = snapshot_of(existing)
         if old == new:
@@ -181,7 +181,7 @@ async def merge_stored(ws: Workspace, row: GradeRow) -> GradeRow:
     return row.model_copy(update={"components": kept | row.components})
 
 
-async def delete_grade(ws: Workspace, row: GradeDelete, reason: str | None = None) -> str:
+async def delete_grade(ws: Workspace, row: GradeDelete, reason: str | None = None) -> RowResult:
     """deleted | unchanged (there was no such grade); audited."""
     _, key = _key(ws, row)
     if ws.bulk:
@@ -225,7 +225,7 @@ def pending_grade(ws: Workspace, row: GradeRow) -> PendingGrade:
                         components_json=components_json, change_json=change_json)
 
 
-async def _stage(ws: Workspace, row: GradeRow) -> str:
+async def _stage(ws: Workspace, row: GradeRow) -> RowResult:
     pending = pending_grade(ws, row)
     if pending.key in ws.pending_keys:  # the same sitting twice in a chunk: the first is written first
         await flush_pending(ws)

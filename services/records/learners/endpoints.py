@@ -13,7 +13,7 @@ from services.common.errors import Forbidden
 from services.common.pagination import Page, PageDep
 from services.common.permissions import person_id_of
 from services.records import access
-from services.records.dependencies import PersonResolverDep
+from services.records.learners.dependencies import PersonResolverDep
 from services.records.enrolments import service as enrolments
 from services.records.enrolments.schemas import StatusChangeIn, StatusChangeRead
 from services.records.learners import service

@@ -24,10 +24,12 @@ from services.common.text import fold
 from services.records.changes.service import ChangeLog
 from services.records.enrolments import service as enrolments
 from services.records.enrolments.schemas import EnrolmentRow
+from services.records.fields import rejected, validated
 from services.records.learners import repository
 from services.records.learners.schemas import EnrolmentRead, KeyChangeRead, LearnerRead, LearnerRow
 from services.records.models import Learner, LearnerKeyChange
-from services.records.workspace.service import RowError, Workspace
+from services.records.workspace import service as workspace
+from services.records.workspace.service import RowError, RowResult, Workspace
 
 #: resolves persons in identity: list of PersonIn-shaped dicts → identity's ResolveResult dicts, same order
 PersonResolver = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
@@ -65,7 +67,7 @@ async def resolve_persons(resolver: PersonResolver | None, rows: Sequence[Learne
 
 
 # -- the rule, for a sync's rows ---------------------------------------------------------------------------------
-def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> str:
+def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> RowResult:
     enrolment = None
     if row.programme_code:
         enrolment = EnrolmentRow(
@@ -86,7 +88,7 @@ def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> str:
         existing = Learner(id=uuid.uuid4(), institution_code=ws.code, id_number=row.id_number, **values)
         ws.add(existing)
         ws.learners[row.id_number] = existing
-        result = "created"
+        result: RowResult = "created"
     else:
         # a stored learner changes only in the fields the row carries: a source that cannot carry some (a
         # OneRoster users row has no ethnicity or disability) must not erase what another sync recorded
@@ -104,6 +106,21 @@ def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> str:
         r = enrolments.upsert_enrolment(ws, enrolment)
         if r != "unchanged" and result == "unchanged":
             result = "updated"
+    return result
+
+
+async def put_learner(session: AsyncSession, resolver: PersonResolver, code: str, data: dict[str, Any], *, actor: str) -> RowResult:
+    """One learner row through the API (with its enrolment if it names a programme), by the rules of a sync's
+    learner rows: its person resolved in identity, then created or updated."""
+    row = validated(LearnerRow, data)
+    ws = await workspace.open_workspace(session, code, actor=actor)
+    (person,) = await resolve_persons(resolver, [row])
+    if not isinstance(person, uuid.UUID):
+        raise rejected(person)
+    await workspace.prefetch(ws, [row])
+    with workspace.rejecting():
+        result = upsert_learner(ws, row, person)
+    await workspace.finish(ws)
     return result
 
 

@@ -21,7 +21,7 @@ from services.records.models import Cohort, Module, Programme, Term
 from services.records.programmes import repository
 from services.records.programmes.schemas import CohortRow, ModuleRead, ModuleRow, ProgrammeRead, ProgrammeRow, TermRow
 from services.records.workspace import service as workspace
-from services.records.workspace.service import RowError, Workspace
+from services.records.workspace.service import RowError, RowResult, Workspace
 
 
 # -- the rules, for a sync's rows and the API alike ----------------------------------------------------------------
@@ -32,7 +32,7 @@ def _weights(weights: dict[str, Any] | None, field_name: str, default: dict[str,
         raise RowError(err.field, err.message) from None
 
 
-def upsert_programme(ws: Workspace, row: ProgrammeRow) -> str:
+def upsert_programme(ws: Workspace, row: ProgrammeRow) -> RowResult:
     policy_code = row.grading_policy or DEFAULT_POLICY.code
     policy = ws.policies.get(policy_code)
     if policy is None:
@@ -57,7 +57,7 @@ def upsert_programme(ws: Workspace, row: ProgrammeRow) -> str:
     values = {"name": row.name, "level": row.level, "occupation_code": row.occupation_code, "year": row.year,
               "grading_policy_code": policy_code, "weights": weights}
     existing = ws.programmes.get(row.code)
-    result = "unchanged"
+    result: RowResult = "unchanged"
     if existing is None:
         existing = Programme(id=uuid.uuid4(), institution_code=ws.code, code=row.code, version=1, **values)
         ws.add(existing)
@@ -78,7 +78,7 @@ def upsert_programme(ws: Workspace, row: ProgrammeRow) -> str:
     return result
 
 
-def upsert_module(ws: Workspace, programme: Programme, row: ModuleRow) -> str:
+def upsert_module(ws: Workspace, programme: Programme, row: ModuleRow) -> RowResult:
     weights = _weights(row.weights, "weights", {}) if row.weights is not None else None
     values = {"name": row.name, "credits": row.credits, "weights": weights, "is_condition": row.is_condition}
     existing = ws.modules.get((programme.id, row.code))
@@ -86,7 +86,7 @@ def upsert_module(ws: Workspace, programme: Programme, row: ModuleRow) -> str:
         existing = Module(id=uuid.uuid4(), programme_id=programme.id, code=row.code, **values)
         ws.add(existing)
         ws.modules[(programme.id, row.code)] = existing
-        result = "created"
+        result: RowResult = "created"
     elif any(getattr(existing, k) != v for k, v in values.items()):
         for k, v in values.items():
             setattr(existing, k, v)
@@ -98,12 +98,12 @@ def upsert_module(ws: Workspace, programme: Programme, row: ModuleRow) -> str:
     return result
 
 
-def upsert_module_row(ws: Workspace, row: ModuleRow) -> str:
+def upsert_module_row(ws: Workspace, row: ModuleRow) -> RowResult:
     """A module sent on its own row, naming its programme."""
     return upsert_module(ws, ws.programme(row.programme_code, "programme_code"), row)
 
 
-def upsert_term(ws: Workspace, row: TermRow) -> str:
+def upsert_term(ws: Workspace, row: TermRow) -> RowResult:
     if row.start_date and row.end_date and row.end_date < row.start_date:
         raise RowError("end_date", "ends before it starts")
     values = {"name": row.name, "start_date": row.start_date, "end_date": row.end_date}
@@ -113,7 +113,7 @@ def upsert_term(ws: Workspace, row: TermRow) -> str:
     return result
 
 
-def upsert_cohort(ws: Workspace, row: CohortRow) -> str:
+def upsert_cohort(ws: Workspace, row: CohortRow) -> RowResult:
     programme = ws.programme(row.programme_code, "programme_code")
     values = {"name": row.name, "programme_id": programme.id, "start_year": row.start_year}
     result = _upsert_by_code(ws, ws.cohorts, Cohort, row.code, values)
@@ -122,7 +122,7 @@ def upsert_cohort(ws: Workspace, row: CohortRow) -> str:
     return result
 
 
-def _upsert_by_code(ws: Workspace, cache: dict[str, Any], model: Any, code: str, values: dict[str, Any]) -> str:
+def _upsert_by_code(ws: Workspace, cache: dict[str, Any], model: Any, code: str, values: dict[str, Any]) -> RowResult:
     """Creates the institution's row with this code, or updates the fields that differ: created / updated /
     unchanged."""
     existing = cache.get(code)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 #: a OneRoster sourcedId and what it names: (file, sourcedId, natural key) (:mod:`services.records.sync.repository`)
 SourcedId = tuple[str, str, dict[str, str]]
 #: the entity of an item that only carries sourcedIds to remember (OneRoster classes, line items): it gives no
 #: records row and counts as no row of the job (its outcome is ``remembered``)
 SOURCED_IDS = "sourcedIds"
+#: what became of a row: what it did (:data:`~services.records.workspace.service.RowResult`), ``rejected`` (its
+#: errors say why), or ``remembered`` (an item of sourcedIds only, :data:`SOURCED_IDS`: no row of the upload)
+Result = Literal["created", "updated", "unchanged", "deleted", "pending", "rejected", "remembered"]
 #: rows validated between two yields to the event loop, so a chunk's write in flight is not held up by the next
 #: chunk's validation for long
 YIELD_EVERY = 100
@@ -36,7 +39,7 @@ class Item:
 @dataclass
 class Outcome:
     item: Item
-    result: str  # created | updated | unchanged | deleted | rejected | remembered (SOURCED_IDS, not a row)
+    result: Result
     errors: list[tuple[str, str]] = field(default_factory=list)
     #: a grade row waiting for a set-based write (result ``pending`` until then): its
     #: :class:`~services.records.grades.repository.PendingGrade`

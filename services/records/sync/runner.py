@@ -48,9 +48,10 @@ from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
 from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, run_rounds, transient_reason
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
-from services.records.sync import oneroster, parsers, sourced_ids
-from services.records.sync.apply import Applier, PreparedGrades
+from services.records.sync import apply, oneroster, parsers, sourced_ids
+from services.records.sync.apply import PreparedGrades
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
+from services.records.workspace.service import Workspace
 
 log = logging.getLogger("services.records.sync")
 
@@ -306,10 +307,11 @@ class SyncRunner:
             raise LeaseLost()
         return job
 
-    def _applier(self, s: Any, job: SyncJob, *, bulk: bool | None = None) -> Applier:
+    def _workspace(self, s: Any, job: SyncJob, *, bulk: bool | None = None) -> Workspace:
+        """What a chunk's writes share (one per transaction)."""
         source = "oneroster" if job.format == "oneroster" else "sync"
-        return Applier(s, job.institution_code, actor=job.created_by, source=source, job_id=job.id,
-                       resolver=identity_resolver(self.app), bulk=self.bulk if bulk is None else bulk)
+        return Workspace(s, job.institution_code, actor=job.created_by, source=source, job_id=job.id,
+                         bulk=self.bulk if bulk is None else bulk)
 
     @staticmethod
     def _error_rows(job_id: uuid.UUID, outcomes: list[Outcome]) -> list[dict[str, Any]]:
@@ -345,12 +347,12 @@ class SyncRunner:
     async def _next(self, job: SyncJob, items: Iterator[Item], *, ahead: bool) -> tuple[list[Item], PreparedGrades | None]:
         """The next chunk and, if it holds grade rows only and ``ahead`` allows (no uncommitted change the
         validation would need to see), its rows validated and graded on a read-only session of their own
-        (:meth:`Applier.prepare_grades`)."""
+        (:func:`~services.records.sync.apply.prepare_grades`)."""
         chunk = await self._read_chunk(items)
-        if not (ahead and self.bulk and chunk and Applier.grades_only(chunk)):
+        if not (ahead and self.bulk and chunk and apply.grades_only(chunk)):
             return chunk, None
         async with self.db.session(write=False) as s:
-            return chunk, await self._applier(s, job, bulk=True).prepare_grades(chunk)
+            return chunk, await apply.prepare_grades(self._workspace(s, job, bulk=True), chunk)
 
     def _ahead(self, job: SyncJob, items: Iterator[Item], *, ahead: bool = True) -> asyncio.Task[tuple[list[Item], PreparedGrades | None]]:
         return asyncio.ensure_future(self._next(job, items, ahead=ahead))
@@ -377,8 +379,9 @@ class SyncRunner:
                     task = self._ahead(job, items)
                 async with self.db.session(write=True) as s:
                     row = await self._locked_job(s, job.id)
-                    applier = self._applier(s, row)
-                    outcomes = await (applier.write_prepared(prepared) if prepared is not None else applier.apply(chunk))
+                    ws = self._workspace(s, row)
+                    outcomes = await (apply.write_prepared(ws, prepared) if prepared is not None
+                                      else apply.apply_chunk(ws, chunk, identity_resolver(self.app)))
                     errors = self._error_rows(job.id, outcomes)
                     if errors:
                         await s.execute(insert(SyncJobError), errors)
@@ -426,10 +429,10 @@ class SyncRunner:
         tally = SyncJob(rows_read=0, created=0, updated=0, unchanged=0, rejected=0)
         try:
             while chunk := await self._read_chunk(items):
-                if not Applier.grades_only(chunk):
+                if not apply.grades_only(chunk):
                     return False
                 async with self.db.session(write=False) as s:
-                    prepared = await self._applier(s, job, bulk=True).prepare_grades(chunk)
+                    prepared = await apply.prepare_grades(self._workspace(s, job, bulk=True), chunk)
                 errors += self._error_rows(job.id, prepared.outcomes)
                 self._count(tally, prepared.outcomes)
                 await self._note_progress(job.id, tally)
@@ -460,7 +463,7 @@ class SyncRunner:
         try:
             async with self.db.session(write=True) as s:
                 row = await self._locked_job(s, job.id)
-                applier = self._applier(s, row)
+                ws = self._workspace(s, row)
                 grades_only = True  # what this transaction wrote so far: grades only (committed state is current)
                 task = self._ahead(job, items)
                 while True:
@@ -470,16 +473,16 @@ class SyncRunner:
                         break
                     if prepared is not None:
                         task = self._ahead(job, items)
-                        outcomes = prepared.outcomes if errors else await applier.write_prepared(prepared)
+                        outcomes = prepared.outcomes if errors else await apply.write_prepared(ws, prepared)
                     else:
-                        grades_only = grades_only and Applier.grades_only(chunk)
-                        outcomes = await applier.apply(chunk)
+                        grades_only = grades_only and apply.grades_only(chunk)
+                        outcomes = await apply.apply_chunk(ws, chunk, identity_resolver(self.app))
                         task = self._ahead(job, items, ahead=grades_only)
                     errors += self._error_rows(job.id, outcomes)
                     self._count(tally, outcomes)
                     await self._note_progress(job.id, tally)
-                    if applier.cached_rows() > 50_000:
-                        applier.forget_cached_rows()
+                    if ws.cached_rows() > 50_000:
+                        ws.forget_cached_rows()
                 if errors:
                     raise Rollback()
                 row.rows_read, row.created, row.updated, row.unchanged, row.rejected = (

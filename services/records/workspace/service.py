@@ -13,7 +13,7 @@ import contextlib
 import uuid
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,8 @@ from services.records.workspace import repository
 
 #: a learner's sitting of a module in a term: (enrolment, module, term) ids
 SittingKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+#: what a row did; ``pending``: a grade waiting for its set-based write, which tells created, updated or unchanged
+RowResult = Literal["created", "updated", "unchanged", "deleted", "pending"]
 
 
 class RowError(Exception):

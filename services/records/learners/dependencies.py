@@ -1,4 +1,4 @@
-"""What records' endpoints take besides the session and the caller."""
+"""What the learners endpoints take besides the session and the caller."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from services.records.models import Base
 
 
 class YearlyReport(Entity, Base):
-    """Báo cáo năm of an institution or a province: draft (figures recomputed on refresh) → submitted (frozen).
-    Deadline 15 December of the year."""
+    """Báo cáo năm of an institution or a province: draft (figures recomputed on refresh) → submitted (frozen),
+    late after the year's deadline (:func:`services.records.reports.service.deadline`)."""
 
     __tablename__ = "yearly_reports"
     __table_args__ = (UniqueConstraint("scope", "scope_code", "year", name="uq_yearly_report"),)

@@ -3,35 +3,36 @@
 Figures per group: ``learners`` (enrolments in scope), ``enrolled`` / ``suspended`` / ``withdrawn`` /
 ``graduated`` (current status), and with a ``year``: ``new_enrolments`` (enrolled that year) and ``graduates``
 (graduated that year). Groups by any of level, occupation, province, institution, sex, ethnic_minority,
-disability, mode, enrolment_year, graduation_year."""
+disability, mode, enrolment_year, graduation_year.
+
+A yearly report (báo cáo năm) of an institution or a province goes draft → submitted: a draft's figures are
+recomputed on refresh; a submitted report is frozen, and late if it was submitted after the year's deadline
+(:func:`deadline`, 15 December)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import Forbidden, ValidationFailed
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of
 from services.records.access import is_platform_admin
-from services.records.models import Enrolment, InstitutionRef, Learner, Programme
+from services.records.models import YearlyReport
+from services.records.reports import repository
+from services.records.reports.schemas import ReportCreate, ReportRead
 
-DIMENSIONS = {
-    "level": Programme.level,
-    "occupation": Programme.occupation_code,
-    "province": InstitutionRef.province_code,
-    "institution": Enrolment.institution_code,
-    "sex": Learner.sex,
-    "ethnic_minority": Learner.ethnic_minority,
-    "disability": Learner.disability,
-    "mode": Enrolment.mode,
-    #: year the learner enrolled (enrolled_on) / graduated (the graduation decision's year)
-    "enrolment_year": func.extract("year", Enrolment.enrolled_on).cast(Integer),
-    "graduation_year": Enrolment.graduation_year,
-}
 STATUSES = ["enrolled", "suspended", "withdrawn", "graduated"]
+#: the groupings of a yearly report's figures (besides the totals)
+REPORT_DIMENSIONS = [["level"], ["sex"], ["ethnic_minority"], ["disability"], ["occupation"]]
+
+
+def deadline(year: int) -> date:
+    """The last day a yearly report may be submitted without being late: 15 December of its year."""
+    return date(year, 12, 15)
 
 
 def scope_of(principal: Principal) -> tuple[set[str] | None, set[str] | None]:
@@ -51,45 +52,18 @@ async def statistics(
     session: AsyncSession, principal: Principal, *, by: list[str], year: int | None,
     province: str | None = None, institution: str | None = None,
 ) -> list[dict[str, Any]]:
-    unknown = [d for d in by if d not in DIMENSIONS]
+    unknown = [d for d in by if d not in repository.DIMENSIONS]
     if unknown:
-        raise ValidationFailed(f"Unknown grouping {unknown[0]}.", errors=[{"field": "by", "message": f"one of {', '.join(DIMENSIONS)}"}])
+        raise ValidationFailed(f"Unknown grouping {unknown[0]}.", errors=[{"field": "by", "message": f"one of {', '.join(repository.DIMENSIONS)}"}])
     provinces, institutions = scope_of(principal)
     if province and provinces is not None and province not in provinces:
         raise Forbidden(f"You may not see statistics of province {province}.")
     if institution and provinces is not None and institutions is not None:
-        ref = await session.get(InstitutionRef, institution)
+        ref = await repository.institution(session, institution)
         if institution not in institutions and (ref is None or ref.province_code not in provinces):
             raise Forbidden(f"You may not see statistics of institution {institution}.")
-    cols = [DIMENSIONS[d].label(d) for d in by]
-    metrics = [func.count(Enrolment.id).label("learners")]
-    metrics += [func.sum(case((Enrolment.status == s, 1), else_=0)).label(s) for s in STATUSES]
-    if year is not None:
-        metrics.append(func.sum(case((func.extract("year", Enrolment.enrolled_on).cast(Integer) == year, 1), else_=0)).label("new_enrolments"))
-        metrics.append(func.sum(case((Enrolment.graduation_year == year, 1), else_=0)).label("graduates"))
-    stmt = (
-        select(*cols, *metrics)
-        .select_from(Enrolment)
-        .join(Learner, Enrolment.learner_id == Learner.id)
-        .join(Programme, Enrolment.programme_id == Programme.id)
-        .join(InstitutionRef, InstitutionRef.code == Enrolment.institution_code)
-    )
-    if provinces is not None:
-        conds = []
-        if provinces:
-            conds.append(InstitutionRef.province_code.in_(provinces))
-        if institutions:
-            conds.append(Enrolment.institution_code.in_(institutions))
-        from sqlalchemy import or_
-
-        stmt = stmt.where(or_(*conds))
-    if province:
-        stmt = stmt.where(InstitutionRef.province_code == province)
-    if institution:
-        stmt = stmt.where(Enrolment.institution_code == institution)
-    if cols:
-        stmt = stmt.group_by(*[DIMENSIONS[d] for d in by]).order_by(*[DIMENSIONS[d] for d in by])
-    rows = (await session.execute(stmt)).mappings().all()
+    rows = await repository.figures(session, by=by, statuses=STATUSES, year=year, provinces=provinces, institutions=institutions,
+                                    province=province, institution=institution)
     out = []
     for r in rows:
         item = {k: (bool(v) if k in ("ethnic_minority", "disability") and v is not None else v) for k, v in r.items()}
@@ -98,3 +72,61 @@ async def statistics(
                 item[k] = int(item[k] or 0)
         out.append(item)
     return out
+
+
+# -- yearly reports ------------------------------------------------------------------------------------------------
+async def _figures(session: AsyncSession, principal: Principal, scope: str, code: str, year: int) -> dict[str, Any]:
+    kw = {"institution": code} if scope == "institution" else {"province": code}
+    out: dict[str, Any] = {"totals": (await statistics(session, principal, by=[], year=year, **kw) or [{}])[0]}
+    for dims in REPORT_DIMENSIONS:
+        out["by_" + "_".join(dims)] = await statistics(session, principal, by=dims, year=year, **kw)
+    return out
+
+
+def report_read(r: YearlyReport) -> ReportRead:
+    out = ReportRead.model_validate(r)
+    out.deadline = deadline(r.year)
+    return out
+
+
+def etag(r: YearlyReport) -> str:
+    return f'"r{r.version}"'
+
+
+async def get_report(session: AsyncSession, report_id: uuid.UUID) -> YearlyReport:
+    report = await repository.report(session, report_id)
+    if report is None:
+        raise NotFound(f"No report {report_id}.")
+    return report
+
+
+async def create_report(session: AsyncSession, principal: Principal, body: ReportCreate, *, actor: str) -> tuple[YearlyReport, bool]:
+    """The scope's report of the year, drafted with its figures now unless it exists: (report, created)."""
+    existing = await repository.report_for(session, body.scope, body.code, body.year)
+    if existing is not None:
+        return existing, False
+    report = YearlyReport(scope=body.scope, scope_code=body.code, year=body.year, status="draft", notes=body.notes,
+                          figures=await _figures(session, principal, body.scope, body.code, body.year),
+                          created_by=actor, late=False, version=1)
+    session.add(report)
+    await session.flush()
+    return report, True
+
+
+async def refresh_report(session: AsyncSession, principal: Principal, report: YearlyReport) -> YearlyReport:
+    """A draft's figures recomputed."""
+    if report.status != "draft":
+        raise Conflict("The report was submitted and is frozen.")
+    report.figures = await _figures(session, principal, report.scope, report.scope_code, report.year)
+    report.version += 1
+    return report
+
+
+def submit_report(report: YearlyReport, now: datetime, *, actor: str) -> YearlyReport:
+    """Submits a draft, frozen from then on; late when ``now`` is after the year's deadline."""
+    if report.status != "draft":
+        raise Conflict("The report was already submitted.")
+    report.status, report.submitted_at, report.submitted_by = "submitted", now, actor
+    report.late = now.date() > deadline(report.year)
+    report.version += 1
+    return report

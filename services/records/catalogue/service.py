@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import ValidationFailed
-from services.records.models import Occupation
+from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.text import fold
+from services.records.catalogue import repository
+from services.records.grading.rules import GradingPolicy
+from services.records.models import GradingPolicyRow, Occupation
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "occupations.csv"
 LEVEL_BY_DIGIT = {"5": "intermediate", "6": "college"}
@@ -37,7 +39,7 @@ def parse_occupations(stream: IO[str]) -> list[Occupation]:
 
 
 async def upsert_occupations(session: AsyncSession, rows: list[Occupation]) -> dict[str, int]:
-    existing = {o.code: o for o in (await session.scalars(select(Occupation))).all()}
+    existing = {o.code: o for o in await repository.occupations(session)}
     created = updated = 0
     for row in rows:
         current = existing.get(row.code)
@@ -54,7 +56,7 @@ async def upsert_occupations(session: AsyncSession, rows: list[Occupation]) -> d
 
 async def load_occupations(session: AsyncSession) -> None:
     """Loads the shipped sample list on start-up when the table is empty (the full list comes by import)."""
-    if await session.scalar(select(Occupation.code).limit(1)) is not None:
+    if await repository.any_occupation(session):
         return
     with SAMPLE.open(encoding="utf-8") as f:
         await upsert_occupations(session, parse_occupations(f))
@@ -65,3 +67,36 @@ def decode_upload(raw: bytes) -> io.StringIO:
         return io.StringIO(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ValidationFailed("The file is not UTF-8 text.", errors=[{"row": 0, "field": "file", "message": "not UTF-8"}]) from None
+
+
+async def list_occupations(session: AsyncSession, level: str | None, q: str | None) -> list[Occupation]:
+    """The national occupation list, of one level, whose name contains ``q`` (accents and case aside) or whose code
+    begins with it."""
+    rows = await repository.occupations(session, level)
+    if q:
+        needle = fold(q)
+        rows = [o for o in rows if needle in fold(o.name) or o.code.startswith(q)]
+    return rows
+
+
+async def list_policies(session: AsyncSession) -> list[dict[str, Any]]:
+    return [r.rules for r in await repository.policies(session)]
+
+
+async def get_policy(session: AsyncSession, code: str) -> dict[str, Any]:
+    row = await repository.policy(session, code)
+    if row is None:
+        raise NotFound(f"No grading policy {code}.")
+    return row.rules
+
+
+async def create_policy(session: AsyncSession, body: dict[str, Any]) -> dict[str, Any]:
+    """A new grading policy (a corrected circular gets a new code: policies are never edited)."""
+    try:
+        policy = GradingPolicy.from_dict(body)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationFailed("The grading policy is not valid.", errors=[{"field": "body", "message": str(exc)}]) from None
+    if await repository.policy(session, policy.code) is not None:
+        raise Conflict(f"Grading policy {policy.code} exists; policies are never edited, add a new code.")
+    session.add(GradingPolicyRow(code=policy.code, rules=policy.to_dict()))
+    return policy.to_dict()

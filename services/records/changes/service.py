@@ -12,15 +12,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.auth import Principal
 from services.common.db import utcnow
-from services.records.models import Change
+from services.common.errors import Forbidden
+from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of
+from services.common.privacy import masked_key
+from services.records.access import is_platform_admin, is_service, may_see_numbers
+from services.records.changes import repository
+from services.records.changes.schemas import ChangeRead
 
 #: on PostgreSQL, this many entries or more are written with COPY (a sync chunk's), fewer with one INSERT
 COPY_FROM = 50
-COLUMNS = ("version", "institution_code", "entity", "operation", "key", "old_key", "changed_at")
 
 
 def flat_json(key: dict[str, Any]) -> str:
@@ -51,34 +55,47 @@ class ChangeLog:
         if not self.entries:
             return
         n = len(self.entries)
-        last = (await session.execute(
-            text("UPDATE change_counter SET value = value + :n WHERE id = 1 RETURNING value"), {"n": n}
-        )).scalar_one()
+        last = await repository.take_versions(session, n)
         first = last - n + 1
         now = utcnow()
-        if n >= COPY_FROM and session.bind.dialect.name == "postgresql":
-            conn = await session.connection()
-            driver = (await conn.get_raw_connection()).driver_connection
-            await driver.copy_records_to_table("changes", columns=COLUMNS, records=[
+        if n >= COPY_FROM and repository.dialect(session) == "postgresql":
+            await repository.copy_changes(session, [
                 (first + i, e["institution_code"], e["entity"], e["operation"], e["key_json"] or flat_json(e["key"]),
                  None if e["old_key"] is None else flat_json(e["old_key"]), now)
                 for i, e in enumerate(self.entries)
             ])
         else:
-            await session.execute(
-                insert(Change),
-                [{"version": first + i, "changed_at": now, "institution_code": e["institution_code"], "entity": e["entity"],
-                  "operation": e["operation"], "key": e["key"], "old_key": e["old_key"]} for i, e in enumerate(self.entries)],
-            )
+            await repository.insert_changes(session, [
+                {"version": first + i, "changed_at": now, "institution_code": e["institution_code"], "entity": e["entity"],
+                 "operation": e["operation"], "key": e["key"], "old_key": e["old_key"]} for i, e in enumerate(self.entries)
+            ])
         self.entries.clear()
 
 
-async def since(session: AsyncSession, version: int, limit: int, institutions: set[str] | None) -> list[Change]:
-    stmt = select(Change).where(Change.version > version).order_by(Change.version).limit(limit)
-    if institutions is not None:
-        stmt = stmt.where(Change.institution_code.in_(institutions))
-    return list((await session.scalars(stmt)).all())
+async def readable_institutions(session: AsyncSession, principal: Principal) -> set[str] | None:
+    """The institutions whose changes the caller may read; None: all of them."""
+    if is_platform_admin(principal) or is_national_officer(principal) or is_service(principal):
+        return None
+    if not principal.has_scope("records:read"):
+        raise Forbidden("The change feed needs the records:read scope.")
+    scope = {code for code, roles in principal.roles.items() if set(roles) & INSTITUTION_STAFF}
+    provinces = provinces_of(principal)
+    if provinces:
+        scope |= await repository.institutions_in(session, provinces)
+    if not scope:
+        raise Forbidden("You may not read the change feed.")
+    return scope
 
 
-async def latest(session: AsyncSession) -> int:
-    return int((await session.execute(text("SELECT value FROM change_counter WHERE id = 1"))).scalar_one())
+async def page(session: AsyncSession, principal: Principal, since: int, limit: int) -> tuple[list[ChangeRead], int]:
+    """Up to ``limit`` changes after version ``since`` that the caller may read, and the highest version handed out
+    so far; personal ID numbers in natural keys follow the rule of every other representation
+    (:func:`services.records.access.may_see_numbers`)."""
+    scope = await readable_institutions(session, principal)
+    rows = await repository.since(session, since, limit, scope)
+    items = [ChangeRead.model_validate(r, from_attributes=True) for r in rows]
+    provinces = await repository.provinces_of(session, {i.institution_code for i in items}) if items else {}
+    for item in items:
+        if not may_see_numbers(principal, provinces.get(item.institution_code), institution_code=item.institution_code):
+            item.key, item.old_key = masked_key(item.key) or {}, masked_key(item.old_key)
+    return items, await repository.latest(session)

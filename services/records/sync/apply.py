@@ -34,7 +34,7 @@ from services.records.learners.schemas import LearnerRow
 from services.records.learners.service import PersonResolver
 from services.records.programmes import service as programmes
 from services.records.programmes.schemas import CohortRow, ModuleRow, ProgrammeRow, TermRow
-from services.records.sync import sourced_ids
+from services.records.sync import repository
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
 from services.records.sync.rows import ENTITIES
 from services.records.workspace import service as workspace
@@ -104,7 +104,7 @@ async def _dispatch(ws: Workspace, item: Item, row: Any, persons: dict[int, uuid
 def _remember(ws: Workspace, item: Item) -> None:
     """Keeps the sourcedIds of a row that was applied (whether or not it changed anything), for :func:`_write_ids`."""
     for kind, sid, key in item.ids or ():
-        ws.ids[(kind, sid)] = sourced_ids.dumps(key)
+        ws.ids[(kind, sid)] = repository.dumps(key)
 
 
 async def _write_ids(ws: Workspace) -> None:
@@ -112,7 +112,7 @@ async def _write_ids(ws: Workspace) -> None:
     ``executemany`` (SQLite) per chunk."""
     if ws.ids:
         ids, ws.ids = ws.ids, {}
-        await sourced_ids.remember(ws.session, ws.code, ids)
+        await repository.remember(ws.session, ws.code, ids)
 
 
 async def apply_chunk(ws: Workspace, items: Sequence[Item], resolver: PersonResolver | None = None) -> list[Outcome]:

@@ -6,15 +6,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
-from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
-from services.common.errors import NotFound
-from services.common.pagination import Page, PageDep, paginate
-from services.records import access
 from services.common.links import link
-from services.records.models import SyncJob, SyncJobError
+from services.common.pagination import Page, PageDep
+from services.records import access
+from services.records.models import SyncJob
 from services.records.sync import service
 from services.records.sync.rows import ENTITIES
 from services.records.sync.schemas import SyncJobErrorRead, SyncJobRead, SyncMode
@@ -28,7 +26,8 @@ async def _start(request: Request, session: Any, principal: Any, code: str, fmt:
                  response: Response, tasks: BackgroundTasks) -> SyncJobRead:
     access.ensure_write(principal, code)
     await access.institution(session, request, code)
-    job = await service.create_job(session, request, principal, code, fmt, mode, entity)
+    job = await service.create_job(session, request.app.state.store, request.stream(), limit=request.app.state.settings.sync_max_upload_bytes,
+                                   actor=access.actor_of(principal), code=code, fmt=fmt, mode=mode, entity=entity)
     runner = getattr(request.app.state, "sync_runner", None)
     if runner is not None:
         tasks.add_task(runner.nudge)  # after the response, i.e. after the commit
@@ -64,9 +63,7 @@ async def sync_oneroster(code: str, request: Request, session: SessionDep, princ
 
 
 async def _job(session: Any, request: Request, principal: Any, job_id: uuid.UUID) -> SyncJob:
-    job = await session.get(SyncJob, job_id)
-    if job is None:
-        raise NotFound(f"No sync job {job_id}.")
+    job = await service.get_job(session, job_id)
     access.ensure_read(principal, await access.institution(session, request, job.institution_code))
     return job
 
@@ -80,12 +77,10 @@ async def get_job(job_id: uuid.UUID, request: Request, session: SessionDep, prin
 @router.get("/v1/sync-jobs/{job_id}/errors", response_model=Page[SyncJobErrorRead], summary="Row errors of a job (row, field, message)")
 async def job_errors(job_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[Any]:
     await _job(session, request, principal, job_id)
-    stmt = select(SyncJobError).where(SyncJobError.job_id == job_id)
-    return await paginate(session, stmt, (SyncJobError.row, SyncJobError.id), page, transform=SyncJobErrorRead.model_validate)
+    return await service.job_errors(session, job_id, page)
 
 
 @router.get("/v1/institutions/{code}/sync-jobs", response_model=Page[SyncJobRead], summary="An institution's sync jobs, newest first")
 async def list_jobs(code: str, request: Request, session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[Any]:
     access.ensure_read(principal, await access.institution(session, request, code))
-    stmt = select(SyncJob).where(SyncJob.institution_code == code)
-    return await paginate(session, stmt, (SyncJob.created_at, SyncJob.id), page, descending=True, transform=service.to_read)
+    return await service.institution_jobs(session, code, page)

@@ -27,7 +27,7 @@ line item ids, which give no row of their own, travel in items of their own, :da
 row). A zip (a delta above all: only its changed files and rows) may therefore refer to users, courses, classes,
 academic sessions and line items it does not carry, and a ``tobedeleted`` result or enrollment may name only its own
 sourcedId. Before a job reads its rows, :func:`references` lists the ids the zip names without carrying them;
-the runner looks up those ids alone (:func:`services.records.sync.sourced_ids.lookup`) and passes what it found to
+the runner looks up those ids alone (:func:`services.records.sync.repository.lookup`) and passes what it found to
 :func:`items` as ``known``. What the zip carries wins over what is remembered; an id neither knows is a row error
 naming the field (``unknown lineItem li9``).
 """
@@ -46,7 +46,7 @@ from typing import Any
 
 from services.records.sync.items import SOURCED_IDS, Item, SourcedId
 from services.records.sync.parsers import BOOLEAN, DEFAULT_LIMITS, Limits, UploadError, bounded_lines
-from services.records.sync.sourced_ids import Known
+from services.records.sync.repository import Known
 
 FILES = ["orgs", "academicSessions", "courses", "classes", "users", "enrollments", "lineItems", "results"]
 TERM_TYPES = {"term", "semester", "gradingPeriod"}

@@ -1,7 +1,8 @@
-"""The OneRoster sourcedIds an institution's zips carried (:class:`~services.records.models.OneRosterId`): read for
-the ids a zip refers to without carrying them, written with the rows their records gave.
+"""Sync's data: the jobs (with their row errors and progress), and the OneRoster sourcedIds an institution's zips
+carried (:class:`~services.records.models.OneRosterId`): read for the ids a zip refers to without carrying them,
+written with the rows their records gave.
 
-Both in batches: a lookup reads only the ids asked for, :data:`BATCH` per statement (never the whole table); a
+The sourcedIds, both in batches: a lookup reads only the ids asked for, :data:`BATCH` per statement (never the whole table); a
 write is one statement per chunk on PostgreSQL (arrays, ``unnest``) and one ``executemany`` on SQLite, and changes
 a stored row only when what it names differs.
 
@@ -13,13 +14,16 @@ by OneRoster, of the order of the grades table itself, indexed by (institution, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import UTCDateTime, utcnow
-from services.records.models import OneRosterId
+from services.common.pagination import Page, PageParams, paginate
+from services.records.models import OneRosterId, SyncJob, SyncJobError, SyncJobProgress
 from services.records.models.oneroster_id import natural_key_json
 
 BATCH = 1000
@@ -80,3 +84,24 @@ async def remember(session: AsyncSession, institution_code: str, entries: Mappin
     # a plain executemany: the ORM's bulk insert spent ten times the driver's time on a chunk of ids
     await session.execute(_SQLITE_UPSERT, [
         {"institution": institution_code, "kind": k, "sid": s, "key": n, "now": now} for (k, s), n in items])
+
+
+# -- sync jobs -----------------------------------------------------------------------------------------------------
+async def job(session: AsyncSession, job_id: uuid.UUID) -> SyncJob | None:
+    return await session.get(SyncJob, job_id)
+
+
+async def progress(session: AsyncSession, job_id: uuid.UUID) -> SyncJobProgress | None:
+    return await session.get(SyncJobProgress, job_id)
+
+
+async def errors_page(session: AsyncSession, job_id: uuid.UUID, params: PageParams, transform: Callable[[Any], Any]) -> Page[Any]:
+    """A job's row errors, by row."""
+    stmt = select(SyncJobError).where(SyncJobError.job_id == job_id)
+    return await paginate(session, stmt, (SyncJobError.row, SyncJobError.id), params, transform=transform)
+
+
+async def jobs_page(session: AsyncSession, institution_code: str, params: PageParams, transform: Callable[[Any], Any]) -> Page[Any]:
+    """An institution's sync jobs, newest first."""
+    stmt = select(SyncJob).where(SyncJob.institution_code == institution_code)
+    return await paginate(session, stmt, (SyncJob.created_at, SyncJob.id), params, descending=True, transform=transform)

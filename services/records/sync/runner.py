@@ -48,7 +48,7 @@ from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
 from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, run_rounds, transient_reason
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
-from services.records.sync import apply, oneroster, parsers, sourced_ids
+from services.records.sync import apply, oneroster, parsers, repository
 from services.records.sync.apply import PreparedGrades
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
 from services.records.workspace.service import Workspace
@@ -188,14 +188,14 @@ class SyncRunner:
                 f.write(chunk)
 
     def _items(self, job: SyncJob, path: Path, outline: dict[str, int] | None = None,
-               known: sourced_ids.Known | None = None) -> Iterator[Item]:
+               known: repository.Known | None = None) -> Iterator[Item]:
         if job.format == "json":
             return parsers.json_items(path, outline)
         if job.format == "csv":
             return parsers.csv_items(path, job.entity or "", self.limits)
         return oneroster.items(path, job.institution_code, known, self.limits)
 
-    async def _remembered_ids(self, job: SyncJob, path: Path) -> sourced_ids.Known:
+    async def _remembered_ids(self, job: SyncJob, path: Path) -> repository.Known:
         """The institution's remembered OneRoster sourcedIds that the zip names without carrying them (a delta's
         users, classes, line items…): only those ids are read, in batches; then, for a ``tobedeleted`` result or
         enrollment that carried only its own sourcedId, the ids it was remembered with."""
@@ -203,10 +203,10 @@ class SyncRunner:
         if not wanted:
             return {}
         async with self.db.session(write=False) as s:
-            known = await sourced_ids.lookup(s, job.institution_code, wanted)
+            known = await repository.lookup(s, job.institution_code, wanted)
             more = oneroster.referenced_by(known)
             if any(more.values()):
-                known |= await sourced_ids.lookup(s, job.institution_code, more)
+                known |= await repository.lookup(s, job.institution_code, more)
         return known
 
     async def process(self, job: SyncJob) -> None:

@@ -3,58 +3,66 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.auth import Principal
-from services.common.errors import PayloadTooLarge, ValidationFailed
-from services.records.access import actor_of
+from services.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 from services.common.links import link
-from services.common.storage import StoredObject
-from services.records.models import SyncJob, SyncJobProgress
-from services.records.sync.schemas import SyncJobRead
+from services.common.pagination import Page, PageParams
+from services.common.storage import ObjectStore, StoredObject
+from services.records.models import SyncJob
+from services.records.sync import repository
+from services.records.sync.schemas import SyncJobErrorRead, SyncJobRead
 
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "oneroster": "application/zip"}
 
 
-async def store_upload(request: Request, key: str, fmt: str) -> StoredObject:
-    limit = request.app.state.settings.sync_max_upload_bytes
+async def store_upload(store: ObjectStore, key: str, fmt: str, upload: AsyncIterable[bytes], limit: int) -> StoredObject:
+    """The upload streamed into the store under ``key``: at most ``limit`` bytes, and not empty."""
     size = 0
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal size
-        async for chunk in request.stream():
+        async for chunk in upload:
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(f"The upload is larger than {limit // (1024 * 1024)} MiB.")
             if chunk:
                 yield chunk
 
-    stored = await request.app.state.store.put(key, body(), content_type=CONTENT_TYPES[fmt])
+    stored = await store.put(key, body(), content_type=CONTENT_TYPES[fmt])
     if size == 0:
-        await request.app.state.store.delete(key)
+        await store.delete(key)
         raise ValidationFailed("The upload is empty.", errors=[{"field": "body", "message": "empty"}])
     return stored
 
 
 async def create_job(
-    session: AsyncSession, request: Request, principal: Principal, code: str, fmt: str, mode: str, entity: str | None
+    session: AsyncSession, store: ObjectStore, upload: AsyncIterable[bytes], *, limit: int, actor: str, code: str, fmt: str, mode: str,
+    entity: str | None,
 ) -> SyncJob:
+    """A queued job for the upload (stored first, so the job's file is there before the job is)."""
     job_id = uuid.uuid4()
     key = f"records/sync/{code}/{job_id}"
-    stored = await store_upload(request, key, fmt)
+    stored = await store_upload(store, key, fmt, upload, limit)
     processing = None
     if fmt == "oneroster":
         processing = "bulk"  # read from the manifest by the worker; "bulk" until then
     job = SyncJob(
         id=job_id, institution_code=code, format=fmt, entity=entity, mode=mode, processing=processing, status="queued",
-        object_key=key, upload_bytes=stored.size, upload_sha256=stored.sha256, created_by=actor_of(principal),
+        object_key=key, upload_bytes=stored.size, upload_sha256=stored.sha256, created_by=actor,
     )
     session.add(job)
     await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> SyncJob:
+    job = await repository.job(session, job_id)
+    if job is None:
+        raise NotFound(f"No sync job {job_id}.")
     return job
 
 
@@ -64,8 +72,8 @@ async def running_progress(session: AsyncSession, runner: Any, job: SyncJob) -> 
     if job.status != "running" or job.mode != "all_or_nothing":
         return None
     if (mine := runner.progress.get(job.id)) is not None:
-        return mine
-    row = await session.get(SyncJobProgress, job.id)
+        return mine  # type: ignore[no-any-return]
+    row = await repository.progress(session, job.id)
     return (row.rows_read, row.rejected) if row is not None else None
 
 
@@ -76,3 +84,11 @@ def to_read(job: SyncJob, progress: tuple[int, int] | None = None) -> SyncJobRea
     out.accepted = job.created + job.updated + job.unchanged
     out.errors_url = link(f"/v1/sync-jobs/{job.id}/errors")
     return out
+
+
+async def job_errors(session: AsyncSession, job_id: uuid.UUID, params: PageParams) -> Page[Any]:
+    return await repository.errors_page(session, job_id, params, SyncJobErrorRead.model_validate)
+
+
+async def institution_jobs(session: AsyncSession, code: str, params: PageParams) -> Page[Any]:
+    return await repository.jobs_page(session, code, params, to_read)

@@ -9,23 +9,21 @@ from fastapi import APIRouter, Request, Response
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
-from services.common.errors import NotFound
 from services.common.permissions import person_id_of
 from services.common.privacy import mask_id_number
 from services.common.storage import content_disposition
 from services.records import access
+from services.records.enrolments import service as enrolments
 from services.records.grades.service import record_of
-from services.records.models import Enrolment, Learner
 from services.records.transcripts import service
 
 router = APIRouter(tags=["transcripts"])
 
 
 async def _document(enrolment_id: uuid.UUID, request: Request, session: Any, principal: Any) -> dict[str, Any]:
-    enrolment = await session.get(Enrolment, enrolment_id)
-    if enrolment is None:
-        raise NotFound(f"No enrolment {enrolment_id}.")
-    learner = await session.get(Learner, enrolment.learner_id)
+    enrolment = await enrolments.get_enrolment(session, enrolment_id)
+    learner = await enrolments.learner_of(session, enrolment)
+    assert learner is not None
     inst = await access.institution(session, request, enrolment.institution_code)
     if person_id_of(principal) != str(learner.person_id):
         access.ensure_read(principal, inst)

@@ -39,10 +39,14 @@ class RowError(Exception):
 
 
 class PersonRow(Protocol):
+    """A row that names a learner by personal ID number."""
+
     id_number: str
 
 
 class Workspace:
+    """What one transaction's writes share (a new one per transaction; a sync chunk's, or an API call's)."""
+
     #: inserts go out table by table in this order (the models have no ORM relationships for the unit of work to
     #: order them by)
     INSERT_ORDER = (Programme, Module, Term, Cohort, Learner, Enrolment, EnrolmentStatusChange, Grade, GradeAudit)

@@ -26,7 +26,16 @@ from services.records.fields import validated
 from services.records.grades import repository
 from services.records.grades.repository import PendingGrade
 from services.records.grades.schemas import GradeDelete, GradeEntry, GradeRead, GradeRow
-from services.records.grading.rules import DEFAULT_POLICY, GradingError, GradingPolicy, ModuleResult, Standing, check_weights, standing, term_gpa
+from services.records.grading.rules import (
+    DEFAULT_POLICY,
+    GradingError,
+    GradingPolicy,
+    ModuleResult,
+    Standing,
+    check_weights,
+    standing,
+    term_gpa,
+)
 from services.records.grading.scores import dec, weighted
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
 from services.records.workspace import service as workspace

@@ -47,9 +47,11 @@ def weighted(components: dict[str, Any], weights: dict[str, Decimal]) -> tuple[D
     total = _ZERO
     canonical: dict[str, str] = {}
     for name, value in components.items():
-        kind = type(value)
         weight = weights.get(name)
-        parsed = None if weight is None else _component(value) if kind is str else _component(str(value)) if kind in (int, float) else None
+        if weight is None:
+            break
+        kind = type(value)
+        parsed = _component(value) if kind is str else _component(str(value)) if kind in (int, float) else None
         if parsed is None:
             break
         total += parsed[0] * weight

@@ -13,10 +13,10 @@ from services.common.errors import Forbidden
 from services.common.pagination import Page, PageDep
 from services.common.permissions import person_id_of
 from services.records import access
-from services.records.learners.dependencies import PersonResolverDep
 from services.records.enrolments import service as enrolments
 from services.records.enrolments.schemas import StatusChangeIn, StatusChangeRead
 from services.records.learners import service
+from services.records.learners.dependencies import PersonResolverDep
 from services.records.learners.schemas import IdNumberCorrection, KeyChangeRead, LearnerRead
 from services.records.models import Learner
 

@@ -80,7 +80,7 @@ def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> RowR
     values = {
         "person_id": person_id, "full_name": row.full_name, "date_of_birth": row.date_of_birth, "sex": row.sex,
         "birth_place": row.birth_place, "ethnicity": row.ethnicity,
-        "ethnic_minority": bool(row.ethnicity) and fold(row.ethnicity) not in MAJORITY_ETHNICITY,
+        "ethnic_minority": bool(row.ethnicity and fold(row.ethnicity) not in MAJORITY_ETHNICITY),
         "disability": row.disability, "learner_code": row.learner_code,
     }
     existing = ws.learners.get(row.id_number)

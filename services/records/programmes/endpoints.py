@@ -11,7 +11,16 @@ from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.records import access
 from services.records.programmes import graduation, service
-from services.records.programmes.schemas import CohortRead, CohortRow, GraduationIn, GraduationResult, ProgrammeRead, ProgrammeRow, TermRead, TermRow
+from services.records.programmes.schemas import (
+    CohortRead,
+    CohortRow,
+    GraduationIn,
+    GraduationResult,
+    ProgrammeRead,
+    ProgrammeRow,
+    TermRead,
+    TermRow,
+)
 
 router = APIRouter(tags=["programmes"])
 

@@ -33,7 +33,7 @@ async def figures(
     """Enrolments counted per group of ``by`` (known :data:`DIMENSIONS`): ``learners``, one count per status, and
     with a ``year`` ``new_enrolments`` and ``graduates``. ``provinces``/``institutions``: the caller's scope (None:
     everything); ``province``/``institution``: the filter asked for."""
-    cols = [DIMENSIONS[d].label(d) for d in by]
+    cols: list[Any] = [DIMENSIONS[d].label(d) for d in by]
     metrics = [func.count(Enrolment.id).label("learners")]
     metrics += [func.sum(case((Enrolment.status == s, 1), else_=0)).label(s) for s in statuses]
     if year is not None:

@@ -121,11 +121,11 @@ async def apply_chunk(ws: Workspace, items: Sequence[Item], resolver: PersonReso
     if not ws.loaded:
         await workspace.load(ws)
     parsed = [_parse(item) for item in items]
-    persons = await _resolve(resolver, [(i, p) for i, p in zip(items, parsed) if isinstance(p, LearnerRow)])
+    persons = await _resolve(resolver, [(i, p) for i, p in zip(items, parsed, strict=True) if isinstance(p, LearnerRow)])
     named = [p for p in parsed if p is not None and hasattr(p, "id_number")]
     await workspace.prefetch(ws, named, graded=[p for p in named if isinstance(p, (GradeRow, GradeDelete))])
     outcomes = []
-    for item, row in zip(items, parsed):
+    for item, row in zip(items, parsed, strict=True):
         if item.entity == SOURCED_IDS and not item.errors:
             _remember(ws, item)
             outcomes.append(Outcome(item, "remembered"))
@@ -183,7 +183,7 @@ async def prepare_grades(ws: Workspace, items: Sequence[Item]) -> PreparedGrades
     outcomes: list[Outcome] = []
     rounds: list[list[PendingGrade]] = [[]]
     keys: set[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = set()
-    for n, (item, row) in enumerate(zip(items, rows), start=1):
+    for n, (item, row) in enumerate(zip(items, rows, strict=True), start=1):
         if n % YIELD_EVERY == 0:
             await asyncio.sleep(0)
         if row is None:

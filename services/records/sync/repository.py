@@ -74,7 +74,7 @@ async def remember(session: AsyncSession, institution_code: str, entries: Mappin
         return
     now = utcnow()
     items = sorted(entries.items())  # one order for every writer: two jobs never wait on each other crosswise
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         for start in range(0, len(items), 10 * BATCH):
             part = items[start : start + 10 * BATCH]
             await session.execute(_PG_UPSERT, {

@@ -20,7 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.records.changes.service import ChangeLog
 from services.records.fields import rejected
 from services.records.grading.rules import DEFAULT_POLICY, GradingPolicy
-from services.records.models import Cohort, Enrolment, EnrolmentStatusChange, Grade, GradeAudit, Learner, Module, Occupation, Programme, Term
+from services.records.models import (
+    Cohort,
+    Enrolment,
+    EnrolmentStatusChange,
+    Grade,
+    GradeAudit,
+    Learner,
+    Module,
+    Occupation,
+    Programme,
+    Term,
+)
 from services.records.workspace import repository
 
 #: a learner's sitting of a module in a term: (enrolment, module, term) ids

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,11 @@ from services.records.calendar import repository
 from services.records.calendar.schemas import LATE_STATES, Calendar, CalendarEntry, ReportKindIn, ReportKindRead
 from services.records.models import ReportKind, YearlyReport
 from services.records.oversight.service import is_national, provinces_for
+from services.records.reports.service import KIND_OF_SCOPE as KIND_OF_SCOPE  # the calendar's endpoints name them here
+from services.records.reports.service import due_date, is_late
+from services.records.reports.service import local_date as local_date
 
-VIETNAM = timezone(timedelta(hours=7))
 SCHEMA_PATH = Path(__file__).resolve().parent / "yearly-report.schema.json"
-KIND_OF_SCOPE = {"institution": "institution-yearly", "province": "province-yearly"}
 
 
 def schema() -> dict[str, Any]:
@@ -38,25 +39,12 @@ def schema() -> dict[str, Any]:
     return document
 
 
-def due_date(kind: ReportKind, year: int) -> date:
-    day = kind.due_day
-    while True:
-        try:
-            return date(year, kind.due_month, day)
-        except ValueError:  # 31 in a 30-day month: the month's last day
-            day -= 1
-
-
-def local_date(at: datetime) -> date:
-    return at.astimezone(VIETNAM).date()
-
-
 def state_of(report: YearlyReport | None, due: date, now: datetime) -> str:
     today = local_date(now)
     if report is None:
         return "missing" if today > due else "not_started"
     if report.status == "submitted" and report.submitted_at is not None:
-        return "submitted_late" if local_date(report.submitted_at) > due else "submitted_on_time"
+        return "submitted_late" if is_late(report.submitted_at, due) else "submitted_on_time"
     return "overdue_draft" if today > due else "draft"
 
 
@@ -130,7 +118,7 @@ async def exportable(session: AsyncSession, principal: Principal, report_id: Any
 
 
 def document(report: YearlyReport, kind: ReportKind | None, *, issuer: str, now: datetime) -> dict[str, Any]:
-    due = due_date(kind, report.year) if kind else date(report.year, 12, 15)
+    due = due_date(kind, report.year)
     assert report.submitted_at is not None
     return {
         "schema_version": "1",
@@ -142,7 +130,7 @@ def document(report: YearlyReport, kind: ReportKind | None, *, issuer: str, now:
         "deadline": due.isoformat(),
         "submitted_at": report.submitted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "submitted_by": report.submitted_by,
-        "late": local_date(report.submitted_at) > due,
+        "late": is_late(report.submitted_at, due),
         "notes": report.notes,
         "issuer": issuer,
         "exported_at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),

@@ -1,4 +1,4 @@
-"""Statistics (JSON or CSV) and yearly reports: draft → submit (by the deadline, :func:`~services.records.reports.service.deadline`) → frozen."""
+"""Statistics (JSON or CSV) and yearly reports: draft → submit (by its deadline, :func:`~services.records.reports.service.deadline`) → frozen."""
 
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ async def create_report(body: ReportCreate, request: Request, session: SessionDe
     report, created = await service.create_report(session, principal, body, actor=access.actor_of(principal))
     if not created:
         response.status_code = 200
-        return service.report_read(report)
+        return await service.report_read(session, report)
     response.headers["ETag"] = service.etag(report)
-    return service.report_read(report)
+    return await service.report_read(session, report)
 
 
 async def _report(session: Any, request: Request, principal: Principal, report_id: uuid.UUID) -> YearlyReport:
@@ -79,14 +79,14 @@ async def _report(session: Any, request: Request, principal: Principal, report_i
 
 @router.get("/v1/reports/{report_id}", response_model=ReportRead, summary="A yearly report")
 async def get_report(report_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
-    return service.report_read(await _report(session, request, principal, report_id))
+    return await service.report_read(session, await _report(session, request, principal, report_id))
 
 
 @router.post("/v1/reports/{report_id}/refresh", response_model=ReportRead, summary="Recompute a draft's figures")
 async def refresh_report(report_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
     report = await _report(session, request, principal, report_id)
     await _ensure_reporter(session, request, principal, report.scope, report.scope_code)
-    return service.report_read(await service.refresh_report(session, principal, report))
+    return await service.report_read(session, await service.refresh_report(session, principal, report))
 
 
 @router.post("/v1/reports/{report_id}/submit", response_model=ReportRead, summary="Submit a report; it is frozen from then on")
@@ -94,4 +94,4 @@ async def submit_report(report_id: uuid.UUID, request: Request, session: Session
     report = await _report(session, request, principal, report_id)
     await _ensure_reporter(session, request, principal, report.scope, report.scope_code)
     now = request.app.state.clock.now()  # the report calendar's clock (tests move it past the deadline)
-    return service.report_read(service.submit_report(report, now, actor=access.actor_of(principal)))
+    return await service.report_read(session, await service.submit_report(session, report, now, actor=access.actor_of(principal)))

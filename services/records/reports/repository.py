@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Integer, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.records.models import Enrolment, InstitutionRef, Learner, Programme, YearlyReport
+from services.records.models import Enrolment, InstitutionRef, Learner, Programme, ReportKind, YearlyReport
 
 DIMENSIONS = {
     "level": Programme.level,
@@ -73,3 +73,7 @@ async def report(session: AsyncSession, report_id: uuid.UUID) -> YearlyReport | 
 async def report_for(session: AsyncSession, scope: str, code: str, year: int) -> YearlyReport | None:
     return await session.scalar(select(YearlyReport).where(
         YearlyReport.scope == scope, YearlyReport.scope_code == code, YearlyReport.year == year))
+
+
+async def kind(session: AsyncSession, code: str) -> ReportKind | None:
+    return await session.get(ReportKind, code)

@@ -6,13 +6,15 @@ Figures per group: ``learners`` (enrolments in scope), ``enrolled`` / ``suspende
 disability, mode, enrolment_year, graduation_year.
 
 A yearly report (báo cáo năm) of an institution or a province goes draft → submitted: a draft's figures are
-recomputed on refresh; a submitted report is frozen, and late if it was submitted after the year's deadline
-(:func:`deadline`, 15 December)."""
+recomputed on refresh; a submitted report is frozen, and late if it was submitted after the year's deadline. The
+deadline is its report kind's due date (:class:`~services.records.models.ReportKind`, data the ministry keeps; 15
+December as loaded), judged by Vietnam's date: a report due on 15 December is late from 16 December 00:00 in Vietnam.
+The report calendar (:mod:`services.records.calendar`) uses these same functions."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +23,7 @@ from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of
 from services.records.access import is_platform_admin
-from services.records.models import YearlyReport
+from services.records.models import ReportKind, YearlyReport
 from services.records.reports import repository
 from services.records.reports.schemas import ReportCreate, ReportRead
 
@@ -30,9 +32,36 @@ STATUSES = ["enrolled", "suspended", "withdrawn", "graduated"]
 REPORT_DIMENSIONS = [["level"], ["sex"], ["ethnic_minority"], ["disability"], ["occupation"]]
 
 
-def deadline(year: int) -> date:
-    """The last day a yearly report may be submitted without being late: 15 December of its year."""
-    return date(year, 12, 15)
+#: Vietnam's time (UTC+7), by whose date a report is late or not
+VIETNAM = timezone(timedelta(hours=7))
+#: the report kind a yearly report of each scope is filed as
+KIND_OF_SCOPE = {"institution": "institution-yearly", "province": "province-yearly"}
+#: (month, day) a yearly report is due when its kind is not on record: the one the kinds were loaded with
+DEFAULT_DUE = (12, 15)
+
+
+def due_date(kind: ReportKind | None, year: int) -> date:
+    """The day a report of ``kind`` on ``year`` is due (the month's last day if the kind's day is past it)."""
+    month, day = (kind.due_month, kind.due_day) if kind is not None else DEFAULT_DUE
+    while True:
+        try:
+            return date(year, month, day)
+        except ValueError:  # 31 in a 30-day month: the month's last day
+            day -= 1
+
+
+def local_date(at: datetime) -> date:
+    """The date in Vietnam at ``at``."""
+    return at.astimezone(VIETNAM).date()
+
+
+def is_late(submitted_at: datetime, due: date) -> bool:
+    return local_date(submitted_at) > due
+
+
+async def deadline(session: AsyncSession, scope: str, year: int) -> date:
+    """When the yearly report of a ``scope`` (institution, province) on ``year`` is due."""
+    return due_date(await repository.kind(session, KIND_OF_SCOPE[scope]), year)
 
 
 def scope_of(principal: Principal) -> tuple[set[str] | None, set[str] | None]:
@@ -83,9 +112,9 @@ async def _figures(session: AsyncSession, principal: Principal, scope: str, code
     return out
 
 
-def report_read(r: YearlyReport) -> ReportRead:
+async def report_read(session: AsyncSession, r: YearlyReport) -> ReportRead:
     out = ReportRead.model_validate(r)
-    out.deadline = deadline(r.year)
+    out.deadline = await deadline(session, r.scope, r.year)
     return out
 
 
@@ -122,11 +151,11 @@ async def refresh_report(session: AsyncSession, principal: Principal, report: Ye
     return report
 
 
-def submit_report(report: YearlyReport, now: datetime, *, actor: str) -> YearlyReport:
-    """Submits a draft, frozen from then on; late when ``now`` is after the year's deadline."""
+async def submit_report(session: AsyncSession, report: YearlyReport, now: datetime, *, actor: str) -> YearlyReport:
+    """Submits a draft, frozen from then on; late when ``now`` is after its deadline (:func:`is_late`)."""
     if report.status != "draft":
         raise Conflict("The report was already submitted.")
     report.status, report.submitted_at, report.submitted_by = "submitted", now, actor
-    report.late = now.date() > deadline(report.year)
+    report.late = is_late(now, await deadline(session, report.scope, report.year))
     report.version += 1
     return report

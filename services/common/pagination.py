@@ -16,7 +16,7 @@ from uuid import UUID
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, TypeDecorator, and_, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.common.errors import ValidationFailed
 
@@ -126,7 +126,7 @@ def _fits(value: Any, key: Any) -> bool:
 
 
 async def paginate(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     stmt: Select[Any],
     keys: Sequence[Any],
     params: PageParams,
@@ -134,8 +134,10 @@ async def paginate(
     descending: bool = False,
     transform: Callable[[Any], Any] | None = None,
 ) -> Page[Any]:
-    """Keyset-paginate ``stmt`` (selecting one ORM entity) ordered by ``keys`` (unique together, e.g.
-    ``(Model.created_at, Model.id)``)."""
+    """Keyset-paginate ``stmt`` ordered by ``keys`` (unique together, e.g. ``(Model.created_at, Model.id)``).
+    ``stmt`` selects one ORM entity, or the columns a list shows (the keys among them): then the items are rows,
+    and no entity is built for a list that needs a few of its columns (nor its large ones read). ``session`` may
+    be a bare connection (``Database.read()``) for such a list."""
     if params.cursor:
         after = decode_cursor(params.cursor, len(keys))
         if not all(_fits(v, k) for v, k in zip(after, keys, strict=True)):
@@ -148,7 +150,12 @@ async def paginate(
             clauses.append(and_(*eqs, cmp))
         stmt = stmt.where(or_(*clauses))
     stmt = stmt.order_by(*[(k.desc() if descending else k.asc()) for k in keys]).limit(params.limit + 1)
-    rows = list((await session.scalars(stmt)).all())
+    if isinstance(session, AsyncConnection):
+        rows = list((await session.execute(stmt)).all())
+    elif len(stmt.column_descriptions) == 1:
+        rows = list((await session.scalars(stmt)).all())
+    else:  # plain columns: Core on the session's connection, without the ORM's per-statement machinery
+        rows = list((await (await session.connection()).execute(stmt)).all())
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal
-from services.common.db import SessionDep
+from services.common.db import DatabaseDep, SessionDep
 from services.common.errors import Forbidden
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import ensure_institution, person_id_of
@@ -41,7 +41,7 @@ async def issue_credential(body: CredentialIssue, session: SessionDep, principal
 
 @router.get("", response_model=Page[CredentialSummary], summary="Credentials of an institution (its staff) or your own")
 async def list_credentials(
-    session: SessionDep,
+    db: DatabaseDep,
     principal: CurrentPrincipal,
     page: PageDep,
     institution: Annotated[str | None, Query(max_length=20, description="institution code; omitted: your own credentials")] = None,
@@ -61,7 +61,10 @@ async def list_credentials(
             raise Forbidden("Name an institution, or sign in to list your own credentials.")
     if status:
         stmt = stmt.where(Credential.status == status)
-    return await paginate(session, stmt, (Credential.created_at, Credential.id), page, descending=True, transform=service.to_summary)
+    async with db.read() as conn:  # one statement: no session, no transaction round trips
+        found = await paginate(conn, stmt, (Credential.created_at, Credential.id), page, descending=True, transform=service.to_summary)
+    # built from validated models already: serialised once, not validated again against the response model
+    return Response(found.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
 
 
 @router.get("/{credential_id}", response_model=CredentialRead, summary="One credential with its signed document (holder, issuer staff)")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
@@ -64,14 +65,19 @@ async def reserve_register_numbers(session: AsyncSession, institution_code: str,
     return first
 
 
-def for_person(person_id: uuid.UUID) -> Select[tuple[Credential]]:
-    return select(Credential).where(Credential.person_id == person_id)
+#: what a list of credentials shows (``CredentialSummary``): never the signed documents, which a list does not need
+SUMMARY = (Credential.id, Credential.institution_code, Credential.kind, Credential.title, Credential.holder_name,
+           Credential.award_year, Credential.status, Credential.issued_at, Credential.created_at)
 
 
-def for_account(sub: str) -> Select[tuple[Credential]]:
+def for_person(person_id: uuid.UUID) -> Select[Any]:
+    return select(*SUMMARY).where(Credential.person_id == person_id)
+
+
+def for_account(sub: str) -> Select[Any]:
     """Credentials issued to a staff account that has no person record (``learner_id`` ``account:<id>``)."""
-    return select(Credential).where(Credential.person_id.is_(None), Credential.learner_id == sub)
+    return select(*SUMMARY).where(Credential.person_id.is_(None), Credential.learner_id == sub)
 
 
-def for_institution(code: str) -> Select[tuple[Credential]]:
-    return select(Credential).where(Credential.institution_code == code)
+def for_institution(code: str) -> Select[Any]:
+    return select(*SUMMARY).where(Credential.institution_code == code)

@@ -88,7 +88,8 @@ async def search(
         if not repository.valid_key(query, query.after):
             raise ValidationFailed("The cursor belongs to another search; use next_cursor from this one.",
                                    errors=[{"field": "cursor", "in": "query", "message": "does not match the sort"}])
-    page = await repository.search(session, access.listing_filter(principal), query)
+    page = await repository.search(session, access.listing_filter(principal), query, cache=request.app.state.search_cache,
+                                   visibility=access.listing_key(principal))
     items = [SearchHit(**hit, score=score) for hit, score in page.rows]
     summary = page.summary
     return SearchResult(

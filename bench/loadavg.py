@@ -103,13 +103,21 @@ class LoadWatch:
         share = apart(la, lb)
         return share <= self.max_apart, f"load {la:.2f} vs {lb:.2f}, {share:.0%} apart"
 
-    def ratio(self, label: str, value: float, a: str, b: str, fmt: str = ".2f") -> str:
-        """``label = value`` when sides ``a`` and ``b`` are comparable, else a line saying why it is withheld."""
+    def ratio(self, label: str, value: float, a: str, b: str, fmt: str = ".2f", extra: str = "") -> str:
+        """``label = value`` (and ``extra``, e.g. the same ratio per CPU-second) when sides ``a`` and ``b`` are
+        comparable, else a line saying why it is withheld."""
         ok, loads = self.comparable(a, b)
         if ok:
-            return f"{label} = {value:{fmt}}  ({loads})"
+            return f"{label} = {value:{fmt}}{extra}  ({loads})"
         return (f"{label}: not reported — the sides ran under different load ({loads}; more than "
                 f"{self.max_apart:.0%} apart); run again on a quieter machine")
+
+    def gate(self, text: str, a: str, b: str) -> str:
+        """``text`` (a ratio written out already) when sides ``a`` and ``b`` are comparable, else why it is withheld."""
+        ok, loads = self.comparable(a, b)
+        if ok:
+            return text
+        return f"ratio not reported: {a} and {b} ran under different load ({loads})"
 
     def end(self) -> None:
         self._print(f"load average at end: {describe()}")

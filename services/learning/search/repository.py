@@ -28,7 +28,6 @@ counts about a third (the tag facets: one index probe per sampled row).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
 from collections.abc import Hashable
@@ -175,8 +174,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery, *, cac
             cache.put(key, ranked, generation)
     page_rows, more, summary = ranked
     order = order_of(query)
-    with (sqlite_driver.heavy() if session.bind.dialect.name == "sqlite" else contextlib.nullcontext()):
-        hits = await _hits(session, [r[0] for r in page_rows], visible)
+    hits = await _hits(session, [r[0] for r in page_rows], visible)  # a page's rows by id: quick, on the loop
     rows = [(hits[object_id], score) for object_id, score in page_rows if object_id in hits]
     next_key = None
     if more and rows:

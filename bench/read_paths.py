@@ -313,7 +313,8 @@ def report(bench: Bench, path: ReadPath, via: str, revalidate: bool, mine: Resul
     ratio = mine.per_core / theirs.per_core
     shown = bench.load.ratio("per-core ratio to bare", ratio, label, label + ":bare")
     name = path.name + (" (304)" if revalidate else "")
-    print(f"  {name:22s} {via:8s} {mine.rps:8.0f} req/s  p99 {mine.p99_ms:7.1f} ms  {mine.cpu_ms:6.2f} CPU-ms/req "
+    gateway = f" + gateway {mine.gateway_cpu * 1000 / mine.requests:4.2f}" if via == "gateway" and mine.requests else ""
+    print(f"  {name:22s} {via:8s} {mine.rps:8.0f} req/s  p99 {mine.p99_ms:7.1f} ms  {mine.cpu_ms:6.2f}{gateway} CPU-ms/req "
           f"{mine.per_core:8.0f}/s per core ({mine.thread_share:4.0%} off the loop) | bare {theirs.rps:6.0f} req/s {theirs.per_core:6.0f}/s per core | "
           f"{shown}{goal_note(path, bench.backend, mine, ratio) if bench.load.comparable(label, label + ':bare')[0] else ''}",
           flush=True)

@@ -238,19 +238,6 @@ class Database:
         finally:
             _sqlite_write.reset(token)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for a hot read of a few statements (Core, no ORM session): on PostgreSQL without BEGIN and
-        COMMIT round trips (autocommit: each statement sees what was committed when it began — what READ COMMITTED
-        gives every statement of a transaction anyway); on SQLite a deferred read transaction, ended when the block
-        ends. Nothing written here is kept on SQLite; on PostgreSQL do not write here."""
-        if self.dialect == "postgresql":
-            async with self._autocommit_engine.connect() as conn:
-                yield conn
-            return
-        async with self.engine.connect() as conn:
-            yield conn
-
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -16,7 +16,7 @@ from uuid import UUID
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, TypeDecorator, and_, or_
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import ValidationFailed
 
@@ -145,7 +145,7 @@ def next_cursor_of(rows: list[Any], keys: Sequence[Any], limit: int) -> tuple[li
 
 
 async def paginate(
-    session: AsyncSession | AsyncConnection,
+    session: AsyncSession,
     stmt: Select[Any],
     keys: Sequence[Any],
     params: PageParams,
@@ -155,8 +155,7 @@ async def paginate(
 ) -> Page[Any]:
     """Keyset-paginate ``stmt`` ordered by ``keys`` (unique together, e.g. ``(Model.created_at, Model.id)``).
     ``stmt`` selects one ORM entity, or the columns a list shows (the keys among them): then the items are rows,
-    and no entity is built for a list that needs a few of its columns (nor its large ones read). ``session`` may
-    be a bare connection (``Database.read()``) for such a list."""
+    and no entity is built for a list that needs a few of its columns (nor its large ones read)."""
     after = cursor_after(params, keys)
     if after is not None:
         # (k1, k2) > (v1, v2) spelled out so it works the same on SQLite and PostgreSQL
@@ -167,9 +166,7 @@ async def paginate(
             clauses.append(and_(*eqs, cmp))
         stmt = stmt.where(or_(*clauses))
     stmt = stmt.order_by(*[(k.desc() if descending else k.asc()) for k in keys]).limit(params.limit + 1)
-    if isinstance(session, AsyncConnection):
-        rows = list((await session.execute(stmt)).all())
-    elif len(stmt.column_descriptions) == 1:
+    if len(stmt.column_descriptions) == 1:
         rows = list((await session.scalars(stmt)).all())
     else:  # plain columns: Core on the session's connection, without the ORM's per-statement machinery
         rows = list((await (await session.connection()).execute(stmt)).all())

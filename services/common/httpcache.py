@@ -35,6 +35,8 @@ MAX_BODY = 1024 * 1024
 MAX_ENTRIES = 1024
 #: all copies of one app together
 MAX_BYTES = 32 * 1024 * 1024
+#: how long after an invalidation no copy is made (a read replica's lag)
+SETTLE_SECONDS = 2.0
 _MAX_AGE = re.compile(rb"max-age=(\d+)")
 #: headers a stored response does not keep (each answer gets its own)
 _NOT_STORED = {b"content-length", b"date", b"server", b"x-request-id", b"age", b"connection", b"transfer-encoding"}
@@ -60,6 +62,9 @@ class PublicCache:
         self._bytes = 0
         #: bumped by every invalidation: a response computed while one happened is not kept (it may predate it)
         self.generation = 0
+        #: after an invalidation nothing is kept for SETTLE_SECONDS: a read from a replica (ReadSessionDep) may not
+        #: show the commit yet, and its copy would outlive the replica's lag by the copy's whole lifetime
+        self._keep_after = float("-inf")
         self.hits = self.misses = 0
 
     def get(self, key: tuple[str, bytes, bytes]) -> _Entry | None:
@@ -74,7 +79,7 @@ class PublicCache:
 
     def put(self, key: tuple[str, bytes, bytes], entry: _Entry, generation: int) -> None:
         """Keeps ``entry`` unless an invalidation happened since ``generation`` was read (when its response began)."""
-        if generation != self.generation or len(entry.body) > self.max_bytes:
+        if generation != self.generation or len(entry.body) > self.max_bytes or self.clock() < self._keep_after:
             return
         self._drop(key)
         self._entries[key] = entry
@@ -92,6 +97,7 @@ class PublicCache:
         responses being computed meanwhile. A write calls it once its transaction has committed
         (:func:`invalidate_on_commit`): a read that began before the commit may have read the old rows."""
         self.generation += 1
+        self._keep_after = self.clock() + SETTLE_SECONDS
         for key in [k for k in self._entries if k[0].startswith(path_prefix)]:
             self._drop(key)
 

@@ -6,7 +6,8 @@ visibility filter, so an object withdrawn or hidden since is never shown.
 A copy belongs to one search (words, filters, order, cursor, page size) *and* one visibility — anonymous, signed
 in, the institutions the caller belongs to and those it works for — so nobody is ever answered with counts or
 rankings made for a caller who may see more. It lives ``search_cache_seconds``; a change to a learning object or
-its tags committed by this process drops every copy at once (:func:`watch`), and another replica's change is seen
+its tags committed by this process drops every copy at once (:func:`watch`) and none is made for a couple of
+seconds after (search reads a replica when there is one, which may lag), and another replica's change is seen
 within those seconds (view and download counts, updated by Core statements, likewise).
 """
 
@@ -21,6 +22,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 MAX_KEPT = 4096
+#: how long after an invalidation no ranking is kept (a read replica's lag)
+SETTLE_SECONDS = 2.0
 _INFO = "search_cache"
 _DIRTY = "search_cache_dirty"
 
@@ -33,6 +36,9 @@ class SearchCache:
         self._kept: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         #: bumped by every invalidation: a ranking computed while one happened is not kept
         self.generation = 0
+        #: nor one computed in the SETTLE_SECONDS after it: search reads a replica when there is one, which may not
+        #: show the commit yet, and a copy would outlive the replica's lag by its whole lifetime
+        self._keep_after = float("-inf")
 
     def get(self, key: Hashable) -> Any | None:
         found = self._kept.get(key)
@@ -45,7 +51,7 @@ class SearchCache:
         return found[1]
 
     def put(self, key: Hashable, value: Any, generation: int) -> None:
-        if self.seconds <= 0 or generation != self.generation:
+        if self.seconds <= 0 or generation != self.generation or self.clock() < self._keep_after:
             return
         self._kept[key] = (self.clock() + self.seconds, value)
         self._kept.move_to_end(key)
@@ -54,6 +60,7 @@ class SearchCache:
 
     def invalidate(self) -> None:
         self.generation += 1
+        self._keep_after = self.clock() + SETTLE_SECONDS
         self._kept.clear()
 
 

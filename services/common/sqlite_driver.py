@@ -249,7 +249,11 @@ class Connection:
 
     def stop(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
+        if conn is None:
+            return
+        if self._inflight is not None and not self._inflight.done():  # never closed under a running statement
+            self._inflight.add_done_callback(lambda _future: conn.close())
+        else:
             conn.close()
 
 

@@ -16,9 +16,11 @@ and the code that reaches the driver (``execute_fetchall``) do not change — an
   long query does not hold every other request;
 * **no call ever blocks on a lock**: the connection's ``busy_timeout`` is 0 and a busy database (another
   connection, or another process, holds the write lock) is waited out with ``asyncio.sleep`` and tried again — up
-  to ``busy_seconds`` (30 s), with the same rule SQLite's own busy handler follows: only a statement that starts a
-  transaction (``BEGIN IMMEDIATE``, or any statement outside one) or a ``COMMIT`` is retried; a read transaction
-  that finds the lock taken when it first writes fails at once, as it does with SQLite's handler. A writer in the
+  to ``busy_seconds`` (30 s): a statement that takes a transaction's first lock (``BEGIN IMMEDIATE``, a statement
+  outside a transaction, the first one after a deferred ``BEGIN``) and a ``COMMIT``, as SQLite's own busy handler
+  does, and — in WAL mode, where readers never block the writer — a read transaction's first write (SQLite's
+  handler gives up on that at once, for the rollback journal's sake); if the writer it waited for changed the
+  database, that write fails with ``SQLITE_BUSY_SNAPSHOT``, which is never waited for. A writer in the
   worker thread thus never stalls the thread (and the writers queued behind it) while another connection holds
   the lock, and an inline reader never stalls the loop.
 
@@ -62,12 +64,22 @@ def _offloaded() -> bool:
     return WRITE.get() or _HEAVY.get()
 
 
-def _retryable(error: sqlite3.OperationalError, conn: sqlite3.Connection, sql: str | None) -> bool:
+def _retryable(error: sqlite3.OperationalError, conn: sqlite3.Connection, sql: str | None, fresh: bool) -> bool:
+    """Whether a busy statement may wait and run again: it did nothing, and waiting cannot deadlock."""
     if getattr(error, "sqlite_errorcode", None) not in _BUSY:
         return False
-    if not conn.in_transaction:
-        return True  # BEGIN IMMEDIATE, or a statement in autocommit: nothing was done, it may start again
-    return sql is not None and sql.lstrip()[:6].upper() == "COMMIT"
+    if not conn.in_transaction or fresh:
+        # BEGIN IMMEDIATE, a statement in autocommit, the first statement after a deferred BEGIN (its first lock):
+        # what SQLite's own busy handler waits for
+        return True
+    if sql is not None and sql.lstrip()[:6].upper() == "COMMIT":
+        return True
+    # a read transaction's first write, while another connection writes. SQLite's handler gives up at once, for
+    # the rollback journal's sake (two readers wanting to write would wait for each other for ever); in WAL mode
+    # readers never block the writer, so waiting is safe: when the writer ends, the write goes on, or — if the
+    # writer changed the database since this transaction's snapshot — fails with SQLITE_BUSY_SNAPSHOT, which is
+    # not waited for
+    return conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 class _Worker:
@@ -178,6 +190,8 @@ class Connection:
         self._tx = _Inline()
         #: the call on the worker thread, while it runs (an inline call waits for it: one call at a time)
         self._inflight: asyncio.Future[Any] | None = None
+        #: a deferred BEGIN ran and no statement since: the transaction holds no lock yet
+        self._fresh = False
 
     # the dialect tests ``connection._connection`` for "still open"
     @property
@@ -198,10 +212,13 @@ class Connection:
                     await asyncio.wait([self._inflight])  # a call whose caller was cancelled is still running
                 if _offloaded():
                     self._inflight = self._worker.submit(fn)
-                    return await asyncio.shield(self._inflight)
-                return fn()
+                    result = await asyncio.shield(self._inflight)
+                else:
+                    result = fn()
+                self._fresh = sql is not None and sql.lstrip()[:5].upper() == "BEGIN" and raw.in_transaction
+                return result
             except sqlite3.OperationalError as exc:
-                if not _retryable(exc, raw, sql):
+                if not _retryable(exc, raw, sql, self._fresh):
                     raise
                 now = time.monotonic()
                 deadline = deadline or now + self._busy_seconds
@@ -216,6 +233,7 @@ class Connection:
         if self._conn is None or (self._inflight is not None and not self._inflight.done()):
             return False
         self._conn.execute("BEGIN")
+        self._fresh = True
         return True
 
     @property

@@ -35,6 +35,7 @@ os.environ.setdefault("VET_LOG_LEVEL", "WARNING")
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
+from bench.loadavg import LoadWatch  # noqa: E402
 from bench.verify import learner  # noqa: E402
 from services.common.migrations import upgrade  # noqa: E402
 from services.credentials.issuing.builder import Numbers, build  # noqa: E402
@@ -89,7 +90,8 @@ async def drop_postgres(name: str) -> None:
         await conn.close()
 
 
-async def through_api(items: list[dict[str, object]], signing_processes: int, use_postgres: bool) -> tuple[float, dict[str, object], str]:
+async def through_api(items: list[dict[str, object]], signing_processes: int, use_postgres: bool,
+                      load: LoadWatch) -> tuple[float, dict[str, object], str]:
     pg_name = f"bench_batch_issue_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -114,14 +116,15 @@ async def through_api(items: list[dict[str, object]], signing_processes: int, us
                     warm = await c.post("/v1/credentials", json=learner(999_999), headers=school)
                     assert warm.status_code == 201, warm.text
                     start = time.perf_counter()
-                    r = await c.post("/v1/issue-jobs", json={"institution_code": "CD0101", "credentials": items}, headers=school)
-                    assert r.status_code == 202, r.text
-                    job_id = r.json()["id"]
-                    while True:
-                        job = (await c.get(f"/v1/issue-jobs/{job_id}", headers=school)).json()
-                        if job["state"] in ("completed", "failed"):
-                            break
-                        await asyncio.sleep(0.2)
+                    with load.side("api"):
+                        r = await c.post("/v1/issue-jobs", json={"institution_code": "CD0101", "credentials": items}, headers=school)
+                        assert r.status_code == 202, r.text
+                        job_id = r.json()["id"]
+                        while True:
+                            job = (await c.get(f"/v1/issue-jobs/{job_id}", headers=school)).json()
+                            if job["state"] in ("completed", "failed"):
+                                break
+                            await asyncio.sleep(0.2)
                     elapsed = time.perf_counter() - start
                     # spot check: what the job issued verifies
                     listed = (await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 5}, headers=school)).json()
@@ -136,14 +139,17 @@ async def through_api(items: list[dict[str, object]], signing_processes: int, us
 
 
 async def main(count: int, signing_processes: int, use_postgres: bool) -> None:
+    load = LoadWatch()
     items = [learner(i) for i in range(count)]
-    baseline = sign_only(items)
-    elapsed, job, backend = await through_api(items, signing_processes, use_postgres)
+    with load.side("sign-only"):
+        baseline = sign_only(items)
+    elapsed, job, backend = await through_api(items, signing_processes, use_postgres, load)
     assert job["state"] == "completed" and job["issued"] == count, job
     print(f"sign only, in-process, 1 core (baseline): {count} in {baseline:6.1f} s  {count / baseline:7.0f} /s")
     print(f"POST /v1/issue-jobs ({backend}, {signing_processes} signing processes): {count} in {elapsed:6.1f} s  "
           f"{count / elapsed:7.0f} /s  (issue 5 target: 10,000 in < 60 s on 2 cores)")
-    print(f"api/sign-only = {baseline / elapsed:.2f}")
+    print(load.ratio("api/sign-only", baseline / elapsed, "api", "sign-only"))
+    load.end()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The benchmarks' floor: a bare FastAPI app answering the token endpoint's shape with a constant JSON."""
+"""The benchmarks' floor: a bare FastAPI app answering a constant JSON — the token endpoint's shape on POST
+``/oauth/token``, the same bytes on GET ``/v1/constant`` (the read paths' floor, ``bench/read_paths.py``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ def create_app() -> FastAPI:
 
     @app.post("/oauth/token")
     async def token() -> Response:
+        return Response(_BODY, media_type="application/json")
+
+    @app.get("/v1/constant")
+    async def constant() -> Response:
         return Response(_BODY, media_type="application/json")
 
     return app

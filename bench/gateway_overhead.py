@@ -40,6 +40,7 @@ SERVICE_PATH = "/v1/admin/inbox?limit=1"
 GATEWAY_PATH = "/api/records" + SERVICE_PATH
 
 from bench.harness import Processes, free_port  # noqa: E402
+from bench.loadavg import LoadWatch  # noqa: E402
 
 
 # -- setup ---------------------------------------------------------------------------------------------------------
@@ -169,6 +170,7 @@ def main() -> None:
     elif tool == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install -y wrk), or use --tool python")
 
+    load = LoadWatch()
     tmp = Path(tempfile.mkdtemp(prefix="vet-bench-gateway-"))
     ports = {"identity": free_port(), "records": free_port(), "gateway": free_port()}
     identity_url = f"http://127.0.0.1:{ports['identity']}"
@@ -230,12 +232,12 @@ def main() -> None:
             if ok.status_code != 200 or anonymous.status_code != 401:
                 raise SystemExit(f"{url}: with token {ok.status_code} {ok.text[:300]}, without {anonymous.status_code}")
 
-        load = Load(tool, args.connections, token, args.wrk_threads)
+        generator = Load(tool, args.connections, token, args.wrk_threads)
         print(f"tool: {tool}, {args.connections} connections, {args.seconds} s per side after {args.warmup} s warm-up")
         print(f"endpoint: GET {SERVICE_PATH} on records (token verified, scope {SCOPE} checked, database read)")
         if args.warmup:
-            load.run(direct, args.warmup)
-            load.run(through, args.warmup)
+            generator.run(direct, args.warmup)
+            generator.run(through, args.warmup)
         # each side's seconds in 2 × rounds slices, run direct, gateway, gateway, direct (per round)
         slices = 2 * max(1, args.rounds)
         lengths = [args.seconds // slices + (1 if i < args.seconds % slices else 0) for i in range(slices)]
@@ -243,16 +245,18 @@ def main() -> None:
         for i in range(0, slices, 2):
             a, b = max(1, lengths[i]), max(1, lengths[i + 1])
             for side, url, seconds in (("direct", direct, a), ("gateway", through, a), ("gateway", through, b), ("direct", direct, b)):
-                count, elapsed = load.run(url, seconds)
+                with load.side(side):
+                    count, elapsed = generator.run(url, seconds)
                 totals[side][0] += count
                 totals[side][1] += elapsed
         direct_rps = totals["direct"][0] / totals["direct"][1]
         gateway_rps = totals["gateway"][0] / totals["gateway"][1]
         print(f"direct : {direct_rps:9.1f} req/s  GET {SERVICE_PATH} on records")
         print(f"gateway: {gateway_rps:9.1f} req/s  GET {GATEWAY_PATH} through the gateway")
-        print(f"gateway/direct = {gateway_rps / direct_rps:.2f}")
+        print(load.ratio("gateway/direct", gateway_rps / direct_rps, "gateway", "direct"))
     finally:
         procs.stop()
+        load.end()
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
         else:

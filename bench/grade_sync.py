@@ -40,6 +40,7 @@ SCHOOL_CLIENT = ("demo-school-sis", "dev-only-demo-school-secret")
 PROGRAMME = "BENCH-CNTT"
 
 from bench.harness import Processes, free_port  # noqa: E402
+from bench.loadavg import LoadWatch  # noqa: E402
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -189,6 +190,7 @@ def main() -> None:
     if reason:
         print(f"SKIPPED: the grade sync benchmark needs PostgreSQL. {reason}")
         return
+    load = LoadWatch()
 
     modules = [f"M{i:02d}" for i in range(args.modules)]
     terms = [f"HK{i:02d}" for i in range(args.terms)]
@@ -250,10 +252,11 @@ def main() -> None:
             rss_before = proc_status_kib(records_proc.pid, "VmRSS")
             cpu_before = cpu_seconds(records_proc.pid)
             started = time.perf_counter()
-            r = c.post(url, params=params, content=body, headers={"content-type": f"{'application/json' if args.format == 'json' else 'text/csv'}"})
-            r.raise_for_status()
-            uploaded = time.perf_counter() - started
-            job, peak_rss = wait_job(c, r.json()["id"], records_proc.pid)
+            with load.side("api"):
+                r = c.post(url, params=params, content=body, headers={"content-type": f"{'application/json' if args.format == 'json' else 'text/csv'}"})
+                r.raise_for_status()
+                uploaded = time.perf_counter() - started
+                job, peak_rss = wait_job(c, r.json()["id"], records_proc.pid)
             api_seconds = time.perf_counter() - started
             api_cpu = cpu_seconds(records_proc.pid) - cpu_before
             hwm = proc_status_kib(records_proc.pid, "VmHWM")
@@ -262,7 +265,8 @@ def main() -> None:
             feed_version = c.get("/v1/changes", params={"limit": 1}).json()["latest_version"]
         procs.stop()
 
-        copied, copy_seconds = asyncio.run(copy_baseline(records_db, total))
+        with load.side("copy"):
+            copied, copy_seconds = asyncio.run(copy_baseline(records_db, total))
         api_rate, copy_rate = total / api_seconds, copied / copy_seconds
         print(f"rows: {total:,} grades ({len(numbers)} learners × {len(modules)} modules × {len(terms)} terms), "
               f"{args.format.upper()} {len(body) / 1e6:.1f} MB, mode {args.mode}")
@@ -273,9 +277,11 @@ def main() -> None:
         print(f"copy: {copy_rate:10,.0f} rows/s  ({copy_seconds:.1f} s: asyncpg copy_records_to_table into the same grades table)")
         print(f"records process memory: RSS {mib(rss_before)} before the sync, peak {mib(peak_rss)} during it (polled VmRSS); "
               f"VmHWM {mib(hwm)}")
-        print(f"api/copy = {api_rate / copy_rate:.2f}")
+        print(load.ratio("api/copy", api_rate / copy_rate, "api", "copy"))
     finally:
         procs.stop()
+        if reason is None:
+            load.end()
         if args.keep:
             print(f"kept {tmp} and databases {', '.join(databases)}", file=sys.stderr)
         else:

@@ -35,12 +35,15 @@ class Processes:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        #: each process's own environment (over ``base_env``), as started
+        self.env_of: dict[str, dict[str, str]] = {}
         clean = {k: v for k, v in os.environ.items() if not k.startswith(_PREFIXES)}
         pythonpath = os.pathsep.join(p for p in (str(ROOT), clean.get("PYTHONPATH", "")) if p)
         self.base_env = clean | {"PYTHONPATH": pythonpath}
 
     def start(self, name: str, factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{name}.log", "wb")
+        self.env_of[name] = env
         cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), *UVICORN_FLAGS]
         self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.base_env | env, stdout=log, stderr=subprocess.STDOUT)
         return self.procs[name]

@@ -49,8 +49,11 @@ if str(ROOT) not in sys.path:
 
 from bench import grade_sync, verify  # noqa: E402
 from bench.harness import Processes, cpu_seconds, free_port  # noqa: E402
+from bench.loadavg import LoadWatch  # noqa: E402
 
 REPLICAS = (1, 2)
+#: the load around each configuration's measurement (printed at start and end; made in main)
+LOAD = LoadWatch(quiet=True)
 
 
 @dataclass
@@ -197,20 +200,21 @@ def grade_rates(args: argparse.Namespace, tmp: Path, dbs: Databases) -> list[Rat
                     bodies = [grade_sync.grades_csv(numbers, modules, [t]) for t in mine]
                     pids = [procs.procs[name].pid for name, _ in replicas]
                     cpu0, gw0, db0 = sum(map(cpu_seconds, pids)), cpu_seconds(gateway.pid), dbs.backend_cpu()
-                    started = time.perf_counter()
-                    jobs = []
-                    for body in bodies:
-                        r = c.post(f"/v1/institutions/{grade_sync.INSTITUTION}/sync/csv", params={"entity": "grades", "mode": "accept_valid"},
-                                   content=body, headers={"content-type": "text/csv"})
-                        r.raise_for_status()
-                        jobs.append(r.json()["id"])
-                    created = 0
-                    for job_id in jobs:
-                        job, _ = grade_sync.wait_job(c, job_id)
-                        if job["status"] != "succeeded":
-                            raise SystemExit(f"grade sync job failed: {job}\n{procs.tail(replicas[0][0])}")
-                        created += job["created"]
-                    elapsed = time.perf_counter() - started
+                    with LOAD.side(f"grade sync:{n}"):
+                        started = time.perf_counter()
+                        jobs = []
+                        for body in bodies:
+                            r = c.post(f"/v1/institutions/{grade_sync.INSTITUTION}/sync/csv", params={"entity": "grades", "mode": "accept_valid"},
+                                       content=body, headers={"content-type": "text/csv"})
+                            r.raise_for_status()
+                            jobs.append(r.json()["id"])
+                        created = 0
+                        for job_id in jobs:
+                            job, _ = grade_sync.wait_job(c, job_id)
+                            if job["status"] != "succeeded":
+                                raise SystemExit(f"grade sync job failed: {job}\n{procs.tail(replicas[0][0])}")
+                            created += job["created"]
+                        elapsed = time.perf_counter() - started
                     cpu = sum(map(cpu_seconds, pids)) - cpu0
                     rates.append(Rate(n, created, elapsed, cpu, cpu_seconds(gateway.pid) - gw0, dbs.db_cpu_since(db0)))
                     if created != args.learners * args.modules * args.terms:
@@ -271,7 +275,8 @@ def verify_rates(args: argparse.Namespace, tmp: Path, dbs: Databases) -> list[Ra
                 asyncio.run(verify._load(url, bodies, 2.0, args.connections))  # warm-up: every replica's caches
                 pids = [procs.procs[name].pid for name, _ in replicas]
                 cpu0, gw0, db0 = sum(map(cpu_seconds, pids)), cpu_seconds(gateway.pid), dbs.backend_cpu()
-                done, elapsed = asyncio.run(verify._load(url, bodies, args.seconds, args.connections))
+                with LOAD.side(f"verification:{n}"):
+                    done, elapsed = asyncio.run(verify._load(url, bodies, args.seconds, args.connections))
                 cpu = sum(map(cpu_seconds, pids)) - cpu0
                 rates.append(Rate(n, done, elapsed, cpu, cpu_seconds(gateway.pid) - gw0, dbs.db_cpu_since(db0)))
             finally:
@@ -287,8 +292,9 @@ def report(what: str, unit: str, service: str, rates: list[Rate]) -> None:
     for r in rates:
         print(r.line(what, unit, service))
     one, two = rates
-    print(f"{what}: 2-replica/1-replica throughput = {(two.done / two.seconds) / (one.done / one.seconds):.2f} wall, "
-          f"per {service} CPU-second {(two.done / two.service_cpu) / (one.done / one.service_cpu):.2f}")
+    print(LOAD.ratio(f"{what}: 2-replica/1-replica throughput", (two.done / two.seconds) / (one.done / one.seconds),
+                     f"{what}:{two.replicas}", f"{what}:{one.replicas}",
+                     extra=f" wall, per {service} CPU-second {(two.done / two.service_cpu) / (one.done / one.service_cpu):.2f}"))
 
 
 def main() -> None:
@@ -305,18 +311,20 @@ def main() -> None:
 
     from services.common.testing import postgres_available
 
+    global LOAD
+    LOAD = LoadWatch()
     reason = asyncio.run(postgres_available())
     tmp = Path(tempfile.mkdtemp(prefix="vet-bench-scale-"))
     dbs = Databases(tmp, postgres=reason is None)
     print(f"database: {'PostgreSQL at 127.0.0.1:5432 (throwaway databases)' if dbs.postgres else f'SQLite files (PostgreSQL: {reason})'}; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+          f"{os.cpu_count()} CPUs")
     try:
         if args.only != "verify":
             report("grade sync", "rows", "records", grade_rates(args, tmp, dbs))
         if args.only != "grades":
             report("verification", "verifications", "credentials", verify_rates(args, tmp, dbs))
-        print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
+        LOAD.end()
         if args.keep:
             print(f"kept {tmp} and databases {', '.join(dbs.names)}", file=sys.stderr)
         else:

@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.harness import Processes, cpu_seconds, free_port  # noqa: E402
+from bench.loadavg import LoadWatch  # noqa: E402
 
 CLIENT_ID = "bench-grants"
 BODY = "grant_type=client_credentials"
@@ -121,6 +122,8 @@ def main() -> None:
 
     from services.common.testing import create_pg_database, drop_pg_database, postgres_available
 
+    load = LoadWatch()
+
     tmp = Path(tempfile.mkdtemp(prefix="vet-bench-grants-"))
     ports = {"identity": free_port(), "gateway": free_port(), "baseline": free_port()}
     identity_url = f"http://127.0.0.1:{ports['identity']}"
@@ -168,7 +171,8 @@ def main() -> None:
                 run_load(tool, url, args.warmup, args.connections, auth, tmp)
             pids = [procs.procs[p].pid for p in serving[name]]
             before = sum(cpu_seconds(pid) for pid in pids)
-            count, elapsed = run_load(tool, url, args.seconds, args.connections, auth, tmp)
+            with load.side(name):
+                count, elapsed = run_load(tool, url, args.seconds, args.connections, auth, tmp)
             used = sum(cpu_seconds(pid) for pid in pids) - before
             rates[name] = count / elapsed
             per_cpu[name] = count / used if used > 0 else float("nan")
@@ -177,11 +181,12 @@ def main() -> None:
         print(f"identity grants         : {rates['identity']:8.1f} grants/s  {per_cpu['identity']:8.1f} per CPU-second of identity "
               f"(target ≥ 400 per core; {rates['identity'] / cores:.0f}/s per machine core on {cores} cores)")
         print(f"through the gateway     : {rates['gateway']:8.1f} grants/s  {per_cpu['gateway']:8.1f} per CPU-second of gateway + identity")
-        print(f"identity/baseline = {rates['identity'] / rates['baseline']:.2f} (per CPU-second: "
-              f"{per_cpu['identity'] / per_cpu['baseline']:.2f})")
-        print(f"gateway/baseline = {rates['gateway'] / rates['baseline']:.2f} (per CPU-second: "
-              f"{per_cpu['gateway'] / per_cpu['baseline']:.2f})")
+        print(load.ratio("identity/baseline", rates["identity"] / rates["baseline"], "identity", "baseline",
+                         extra=f" (per CPU-second: {per_cpu['identity'] / per_cpu['baseline']:.2f})"))
+        print(load.ratio("gateway/baseline", rates["gateway"] / rates["baseline"], "gateway", "baseline",
+                         extra=f" (per CPU-second: {per_cpu['gateway'] / per_cpu['baseline']:.2f})"))
     finally:
+        load.end()
         procs.stop()
         if pg_name:
             asyncio.run(drop_pg_database(pg_name))

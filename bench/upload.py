@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.harness import Processes, free_port  # noqa: E402
+from bench.loadavg import LoadWatch  # noqa: E402
 
 MIB = 1024 * 1024
 CHUNK = MIB
@@ -252,6 +253,7 @@ def main() -> None:
     learning_secret = "dev-only-" + secrets.token_urlsafe(16)
 
     asyncio.run(prepare(identity_db, learning_db, identity_url, objects, learning_secret))
+    load = LoadWatch()
     procs = Processes(tmp)
     try:
         if args.store == "s3":
@@ -293,10 +295,11 @@ def main() -> None:
             for _ in range(max(1, args.rounds)):
                 for side in ("direct", "gateway", "gateway", "direct"):
                     if side == "direct":
-                        elapsed = await direct_round(direct_url, s3, size, round_no)
+                        with load.side("direct"):
+                            elapsed = await direct_round(direct_url, s3, size, round_no)
                         print(f"  direct  {size / elapsed / MIB:7.1f} MiB/s  ({elapsed:5.1f} s)")
                     else:
-                        with RssSampler(pids) as sampler:
+                        with RssSampler(pids) as sampler, load.side("gateway"):
                             elapsed, body = await gateway_round(gateway_url, headers, size, round_no, args.mode)
                         if body["version"]["file"]["size"] != size:
                             raise SystemExit(f"stored {body['version']['file']} for {size} bytes sent")
@@ -316,11 +319,12 @@ def main() -> None:
                 ok = "ok" if max(peaks[name], hwm[name]) < args.rss_target_mib * MIB else "OVER TARGET"
                 print(f"peak RSS {name:8}: {mib(peaks[name])} sampled, {mib(hwm[name])} VmHWM "
                       f"(target < {args.rss_target_mib:.0f} MiB: {ok})")
-            print(f"gateway/direct = {gateway_rate / direct_rate:.2f}")
+            print(load.ratio("gateway/direct", gateway_rate / direct_rate, "gateway", "direct"))
 
         asyncio.run(run())
     finally:
         procs.stop()
+        load.end()
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
         else:

@@ -61,6 +61,7 @@ from services.common.migrations import upgrade  # noqa: E402
 from services.credentials.proofs import dataintegrity  # noqa: E402
 from services.credentials.proofs.multibase import ed25519_from_multikey  # noqa: E402
 from tests.credentials.factories import diploma  # noqa: E402
+from bench.loadavg import LoadWatch  # noqa: E402
 from tests.support import running_platform  # noqa: E402
 
 
@@ -243,6 +244,15 @@ async def load_worker(url: str, bodies_file: str, seconds: float, connections: i
 
 async def main(seconds: float, batch: int, signing_processes: int, distinct: int, server_seconds: float = 0.0,
                connections: int = 4) -> None:
+    load = LoadWatch()
+    try:
+        await _main(load, seconds, batch, signing_processes, distinct, server_seconds, connections)
+    finally:
+        load.end()
+
+
+async def _main(load: LoadWatch, seconds: float, batch: int, signing_processes: int, distinct: int, server_seconds: float,
+                connections: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
 
@@ -263,49 +273,54 @@ async def main(seconds: float, batch: int, signing_processes: int, distinct: int
                     docs.append(r.json()["document"])
                 did = (await c.get("/issuers/CD0101/did.json")).json()
                 served = await served_documents(c, did, docs)
-            vcjs = await vcjs_rates(served, docs, seconds)
+            with load.side("vc.js"):
+                vcjs = await vcjs_rates(served, docs, seconds)
             key = Ed25519PublicKey.from_public_bytes(ed25519_from_multikey(did["verificationMethod"][-1]["publicKeyMultibase"]))
 
             assert all(dataintegrity.verify(doc, key) for doc in docs)
-            n, start, cpu = 0, time.perf_counter(), time.process_time()
-            while time.perf_counter() - start < seconds:
-                dataintegrity.clear_caches()  # no proof-option hash of a previous verification is reused
-                assert dataintegrity.verify(docs[n % distinct], key)
-                n += 1
-            in_process, in_process_cpu = n / (time.perf_counter() - start), n / (time.process_time() - cpu)
+            with load.side("in-process"):
+                n, start, cpu = 0, time.perf_counter(), time.process_time()
+                while time.perf_counter() - start < seconds:
+                    dataintegrity.clear_caches()  # no proof-option hash of a previous verification is reused
+                    assert dataintegrity.verify(docs[n % distinct], key)
+                    n += 1
+                in_process, in_process_cpu = n / (time.perf_counter() - start), n / (time.process_time() - cpu)
 
             async with platform.client("credentials") as c:
                 for doc in docs:  # warm: the first request of each kind builds FastAPI's and SQLAlchemy's caches
                     await c.post("/v1/verify", json=doc)
-                n, start, cpu = 0, time.perf_counter(), time.process_time()
-                while time.perf_counter() - start < seconds:
-                    dataintegrity.clear_caches()
-                    r = await c.post("/v1/verify", json=docs[n % distinct])
-                    assert r.status_code == 200 and r.json()["verified"]
-                    n += 1
-                api, api_cpu = n / (time.perf_counter() - start), n / (time.process_time() - cpu)
+                with load.side("api"):
+                    n, start, cpu = 0, time.perf_counter(), time.process_time()
+                    while time.perf_counter() - start < seconds:
+                        dataintegrity.clear_caches()
+                        r = await c.post("/v1/verify", json=docs[n % distinct])
+                        assert r.status_code == 200 and r.json()["verified"]
+                        n += 1
+                    api, api_cpu = n / (time.perf_counter() - start), n / (time.process_time() - cpu)
 
             sig, every = vcjs["signature"], vcjs["all"]
             print(f"vc.js in node, signature only:       {sig['wall']:8.1f} /s wall, {sig['per_core']:8.1f} /s per core"
                   f"  ({distinct} distinct diplomas, measured in this run)")
             print(f"vc.js in node, all checks:           {every['wall']:8.1f} /s wall, {every['per_core']:8.1f} /s per core"
                   "  (incl. every status list the document names, and its proof)")
-            print(f"verification, in-process (baseline): {in_process:8.1f} /s wall, {in_process_cpu:8.1f} /s per core"
-                  f"  ratio to vc.js signature only {in_process_cpu / sig['per_core']:.2f} per core")
-            print(f"verification, POST /v1/verify:       {api:8.1f} /s wall, {api_cpu:8.1f} /s per core"
-                  f"  ratio to baseline {api / in_process:.2f} wall, {api_cpu / in_process_cpu:.2f} per core; "
-                  f"to vc.js all checks {api_cpu / every['per_core']:.2f} per core (in-process ASGI, client included)")
+            print(f"verification, in-process (baseline): {in_process:8.1f} /s wall, {in_process_cpu:8.1f} /s per core  "
+                  + load.gate(f"ratio to vc.js signature only {in_process_cpu / sig['per_core']:.2f} per core", "in-process", "vc.js"))
+            print(f"verification, POST /v1/verify:       {api:8.1f} /s wall, {api_cpu:8.1f} /s per core  "
+                  + load.gate(f"ratio to baseline {api / in_process:.2f} wall, {api_cpu / in_process_cpu:.2f} per core", "api", "in-process")
+                  + "; " + load.gate(f"to vc.js all checks {api_cpu / every['per_core']:.2f} per core", "api", "vc.js")
+                  + " (in-process ASGI, client included)")
 
             if server_seconds > 0:
                 await platform.apps["credentials"].state.credentials.verification_log.flush()  # the in-process rows
                 settings = {name: platform.settings[name] for name in ("identity", "credentials")}
-                wall, per_core = await through_server(root, settings, docs, server_seconds, connections)
+                with load.side("server"):
+                    wall, per_core = await through_server(root, settings, docs, server_seconds, connections)
                 print(f"verification, server process:        {wall:8.1f} /s wall, {per_core:8.1f} /s per core"
                       f"  ({connections} connections; per core = requests / server CPU seconds; "
-                      f"ratio to baseline {per_core / in_process_cpu:.2f} per core; "
-                      "every request's log row written by the clean shutdown)")
-                print(f"ratio, API per server CPU-second / vc.js per CPU-second: signature only {per_core / sig['per_core']:.2f}, "
-                      f"all checks {per_core / every['per_core']:.2f}  (issue 12: ≥ 1.0)")
+                      + load.gate(f"ratio to baseline {per_core / in_process_cpu:.2f} per core", "server", "in-process")
+                      + "; every request's log row written by the clean shutdown)")
+                print(load.gate(f"ratio, API per server CPU-second / vc.js per CPU-second: signature only {per_core / sig['per_core']:.2f}, "
+                                f"all checks {per_core / every['per_core']:.2f}  (issue 12: ≥ 1.0)", "server", "vc.js"))
 
             if batch:
                 items = [diploma(person_id=str(uuid.uuid4())) for _ in range(batch)]

@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.harness import Processes, cpu_seconds, free_port  # noqa: E402
+from bench.loadavg import LoadWatch  # noqa: E402
 from bench.token_grants import CLIENT_ID, prepare  # noqa: E402
 
 BATCH = 50
@@ -125,6 +126,7 @@ def main() -> None:
     from services.common.migrations import upgrade
     from services.common.testing import create_pg_database, drop_pg_database, postgres_available
 
+    load = LoadWatch()
     tmp = Path(tempfile.mkdtemp(prefix="vet-bench-xapi-"))
     ports = {"identity": free_port(), "learning": free_port()}
     identity_url = f"http://127.0.0.1:{ports['identity']}"
@@ -161,7 +163,8 @@ def main() -> None:
 
         api_set = statements(n)
         before = cpu_seconds(learning.pid)
-        api_seconds = asyncio.run(through_api(url, token, [api_set[i:i + BATCH] for i in range(0, n, BATCH)], args.concurrency))
+        with load.side("api"):
+            api_seconds = asyncio.run(through_api(url, token, [api_set[i:i + BATCH] for i in range(0, n, BATCH)], args.concurrency))
         api_cpu = cpu_seconds(learning.pid) - before
         check = httpx.get(url, params={"statementId": api_set[-1]["id"]},
                           headers={"Authorization": f"Bearer {token}", "X-Experience-API-Version": "1.0.3"})
@@ -170,16 +173,18 @@ def main() -> None:
 
         direct_set = statements(n)
         batches = [rows_of(direct_set[i:i + BATCH], f"client:{CLIENT_ID}") for i in range(0, n, BATCH)]
-        direct_seconds = asyncio.run(direct(learning_db, batches, args.concurrency))
+        with load.side("direct"):
+            direct_seconds = asyncio.run(direct(learning_db, batches, args.concurrency))
 
         api_rate, direct_rate = n / api_seconds, n / direct_seconds
         print(f"{n} statements in batches of {BATCH}, {args.concurrency} at a time; learning on {backend}")
         print(f"through the API (POST /v1/xapi/statements): {api_rate:8.1f} statements/s "
               f"({n / api_cpu if api_cpu > 0 else float('nan'):.1f} per CPU-second of the learning process; aim ≥ 1,000/s)")
         print(f"inserted into the table directly         : {direct_rate:8.1f} statements/s")
-        print(f"api/direct = {api_rate / direct_rate:.2f}")
+        print(load.ratio("api/direct", api_rate / direct_rate, "api", "direct"))
     finally:
         procs.stop()
+        load.end()
         for name in created:
             asyncio.run(drop_pg_database(name))
 

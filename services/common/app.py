@@ -1,6 +1,7 @@
 """``create_service_app``: the pieces every service shares, wired once.
 
-Request id + problem+json errors, ``/healthz`` and ``/readyz``, the database, the object store (and the folder
+Request id + problem+json errors, ``/healthz`` and ``/readyz``, public documents' ETags, 304s and short-lived
+copies (``services.common.httpcache``), the database, the object store (and the folder
 store's signed download route), token verification against identity's JWKS, ``Idempotency-Key`` on POST (per verified caller), the
 event receiver and outbox admin routes, and the outbox delivery loop in the lifespan."""
 
@@ -23,6 +24,7 @@ from services.common.db import Database, ReadDatabase, engine_options, read_engi
 from services.common.errors import install_error_handlers
 from services.common.events import EventHandler, events_router
 from services.common.health import health_router
+from services.common.httpcache import PublicCache, PublicCacheMiddleware
 from services.common.idempotency import IdempotencyMiddleware, purge_loop
 from services.common.limits import BodyLimit, BodyLimitMiddleware, set_body_limits
 from services.common.links import ForwardedPrefix
@@ -131,6 +133,8 @@ def create_service_app(
         clock=lambda: app.state.clock,
     )
 
+    #: public documents' copies (services.common.httpcache): routes opt in with ``cache_public``
+    app.state.public_cache = PublicCache()
     app.state.metrics = ServiceMetrics(settings.service_name, lambda: app.state.db, tuple(job_queues),
                                        clock=lambda: app.state.clock.now(), read_db=lambda: app.state.read_db)
     app.state.read_db.on_fallback = app.state.metrics.read_fallbacks.inc
@@ -157,6 +161,9 @@ def create_service_app(
                        max_json_elements=settings.max_json_elements)
     # an event's body is read only once its sender is authenticated, and parsed with the JSON limits then
     set_body_limits(app, {"POST /v1/events": BodyLimit(EVENT_MAX_BYTES, json=False)})
+    # public documents (did:web, status lists, JWKS, the registry) answered from memory or with a 304, before the
+    # framework; inside the request id and the metrics, which count those answers too
+    app.add_middleware(PublicCacheMiddleware, owner=app)
     app.add_middleware(RequestContextMiddleware)
     if settings.metrics_enabled:  # outermost: counts the last-resort 500s too
         app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)

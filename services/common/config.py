@@ -108,6 +108,10 @@ class ServiceSettings(BaseSettings):
     db_read_retry_seconds: float = Field(default=30.0, gt=0)
     #: the read URL goes through PgBouncer in transaction mode; unset: as ``db_pgbouncer``
     db_read_pgbouncer: bool | None = None
+    #: public documents (did:web documents, status lists, the institution registry; JWKS at most 1 s) are answered
+    #: from a copy in memory for this long: a change is served at once by the replica that made it and within this
+    #: many seconds by the others (far inside the ``max-age`` the documents declare). 0: ETags and 304s only
+    public_cache_seconds: float = Field(default=5.0, ge=0)
     #: request bodies: the size of any route without a limit of its own (uploads and bulk routes have theirs), and
     #: the nesting depth and number of values of any JSON body (``services/common/limits.py``)
     max_body_bytes: int = 1024 * 1024

@@ -1,8 +1,9 @@
 """Async SQLAlchemy for SQLite (embedded default) and PostgreSQL (production), one code path.
 
 * :class:`Database` owns the engine and session factory of one service.
-* SQLite is set up on connect (foreign keys, WAL, busy_timeout, synchronous=NORMAL) and write transactions start
-  with ``BEGIN IMMEDIATE`` so a read-then-write transaction never dies with "database is locked".
+* SQLite is set up on connect (foreign keys, WAL, synchronous=NORMAL) and write transactions start with ``BEGIN
+  IMMEDIATE`` so a read-then-write transaction never dies with "database is locked"; its driver runs reads on the
+  event loop, writes on a worker thread and waits out a locked database asynchronously (``sqlite_driver``).
 * PostgreSQL uses an asyncpg pool sized from the service's settings (:func:`engine_options`: size, overflow,
   timeout, recycle, pre-ping) and a PgBouncer mode (transaction pooling: no prepared-statement caches).
 * :class:`ReadDatabase`: read-only sessions for endpoints that scan (statistics, reports, search facets), on a
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
 import uuid
@@ -37,10 +37,14 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
+from sqlalchemy.util import await_only
+
+from services.common import sqlite_driver
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
-_sqlite_write = contextvars.ContextVar("sqlite_write", default=False)
+#: the unit of work writes: ``BEGIN IMMEDIATE``, and its SQLite calls on the database's worker thread
+_sqlite_write = sqlite_driver.WRITE
 log = logging.getLogger("services.db")
 
 
@@ -112,7 +116,13 @@ def create_engine(
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_pre_ping=pool_pre_ping)
+        # reads on the event loop, writes on one worker thread, lock waits asynchronous (services/common/sqlite_driver.py)
+        worker = sqlite_driver.new_worker()
+        engine = create_async_engine(url, connect_args={"async_creator_fn": sqlite_driver.connector(worker)},
+                                     pool_pre_ping=pool_pre_ping)
+        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: worker.shutdown())
+        if pool_pre_ping:  # a file has no server to lose: the pre-ping only asks whether the connection is open
+            engine.sync_engine.dialect.do_ping = sqlite_driver.is_open  # type: ignore[method-assign]
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -121,13 +131,17 @@ def create_engine(
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            # busy_timeout stays 0: a locked database is waited out by the driver with asyncio.sleep, never by
+            # blocking the event loop or the worker thread (sqlite_driver.BUSY_SECONDS)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write.get() else "BEGIN")
+            if _sqlite_write.get():
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif not conn.connection.driver_connection.begin_read():  # a read's BEGIN costs no statement round
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     connect_args: dict[str, Any] = {"statement_cache_size": statement_cache_size, "command_timeout": 60}
@@ -136,7 +150,7 @@ def create_engine(
         # and names must never collide with a statement another client left there (asyncpg issue 837)
         connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0,
                          "prepared_statement_name_func": _unique_statement_name}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -145,6 +159,19 @@ def create_engine(
         pool_pre_ping=pool_pre_ping,
         connect_args=connect_args,
     )
+    if pool_pre_ping and not pgbouncer:
+        # SQLAlchemy's asyncpg ping wraps its ";" in BEGIN … ROLLBACK for PgBouncer's transaction mode: three round
+        # trips at every checkout. Straight to the server one is enough
+        engine.sync_engine.dialect.do_ping = _ping_once  # type: ignore[method-assign]
+    return engine
+
+
+def _ping_once(dbapi_connection: Any) -> bool:
+    try:
+        await_only(dbapi_connection._connection.fetchrow(";"))
+    except Exception as error:
+        dbapi_connection._handle_exception(error)
+    return True
 
 
 def _unique_statement_name() -> str:

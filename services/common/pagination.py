@@ -125,6 +125,25 @@ def _fits(value: Any, key: Any) -> bool:
     return isinstance(value, expected)
 
 
+def cursor_after(params: PageParams, keys: Sequence[Any]) -> list[Any] | None:
+    """The key values a page continues after (None: the first page); a 422 naming ``cursor`` for a cursor that is
+    not one of these keys'."""
+    if not params.cursor:
+        return None
+    after = decode_cursor(params.cursor, len(keys))
+    if not all(_fits(v, k) for v, k in zip(after, keys, strict=True)):
+        raise _malformed()
+    return after
+
+
+def next_cursor_of(rows: list[Any], keys: Sequence[Any], limit: int) -> tuple[list[Any], str | None]:
+    """The page's rows (at most ``limit`` of the ``limit + 1`` read) and the cursor after its last (None: the end)."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor([getattr(rows[-1], k.key) for k in keys])
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -134,12 +153,11 @@ async def paginate(
     descending: bool = False,
     transform: Callable[[Any], Any] | None = None,
 ) -> Page[Any]:
-    """Keyset-paginate ``stmt`` (selecting one ORM entity) ordered by ``keys`` (unique together, e.g.
-    ``(Model.created_at, Model.id)``)."""
-    if params.cursor:
-        after = decode_cursor(params.cursor, len(keys))
-        if not all(_fits(v, k) for v, k in zip(after, keys, strict=True)):
-            raise _malformed()
+    """Keyset-paginate ``stmt`` ordered by ``keys`` (unique together, e.g. ``(Model.created_at, Model.id)``).
+    ``stmt`` selects one ORM entity, or the columns a list shows (the keys among them): then the items are rows,
+    and no entity is built for a list that needs a few of its columns (nor its large ones read)."""
+    after = cursor_after(params, keys)
+    if after is not None:
         # (k1, k2) > (v1, v2) spelled out so it works the same on SQLite and PostgreSQL
         clauses = []
         for i, key in enumerate(keys):
@@ -148,7 +166,10 @@ async def paginate(
             clauses.append(and_(*eqs, cmp))
         stmt = stmt.where(or_(*clauses))
     stmt = stmt.order_by(*[(k.desc() if descending else k.asc()) for k in keys]).limit(params.limit + 1)
-    rows = list((await session.scalars(stmt)).all())
+    if len(stmt.column_descriptions) == 1:
+        rows = list((await session.scalars(stmt)).all())
+    else:  # plain columns: Core on the session's connection, without the ORM's per-statement machinery
+        rows = list((await (await session.connection()).execute(stmt)).all())
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from services.common.app import create_service_app
+from services.common.httpcache import cache_public
 from services.common.idempotency import IdempotencyMiddleware
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
@@ -78,6 +79,11 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         "POST /v1/issue-jobs": BodyLimit(32 * MiB, max_json_elements=1_000_000),
     })
     ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db)
+    # issuers' DID documents and status lists answered from memory (services.common.httpcache); a key rotation and
+    # a status change invalidate them when they commit
+    ctx.public_cache = app.state.public_cache
+    cache_public(app, "/issuers/{code}/did.json", settings.public_cache_seconds)
+    cache_public(app, "/v1/status-lists/{list_id}", settings.public_cache_seconds)
     app.state.credentials = ctx
     app.state.job_runner = JobRunner(app.state.db, ctx, app.state.tokens, clock=lambda: app.state.clock)
     return app

@@ -10,6 +10,7 @@ import httpx
 from fastapi import Depends, Request
 
 from services.common.db import Database
+from services.common.httpcache import PublicCache
 from services.common.outbox import Outbox
 from services.credentials.config import CredentialsSettings
 from services.credentials.issuing.signing import BatchSigner
@@ -30,6 +31,10 @@ class CredentialsContext:
     status_cache: dict[tuple[Any, int], bytes] = field(default_factory=dict)
     #: issuers' public keys by (issuer id, key id): immutable once created (rotation adds keys, never edits one)
     public_keys: dict[tuple[Any, str], Any] = field(default_factory=dict)
+    #: the last verification of each stored credential asked for by id, reused while its state is unchanged
+    lookups: Any = field(default_factory=lambda: _lookups())
+    #: the app's copies of public documents (DID documents, status lists): a change invalidates its own
+    public_cache: PublicCache | None = None
 
     @classmethod
     def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox, db: Database) -> "CredentialsContext":
@@ -49,6 +54,12 @@ class CredentialsContext:
 
     def verify_url(self, credential_id: Any) -> str:
         return f"{self.public_base}/verify/{credential_id}"
+
+
+def _lookups() -> Any:
+    from services.credentials.verification.lookup import Lookups
+
+    return Lookups()
 
 
 # ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request

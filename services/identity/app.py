@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
+from services.common.httpcache import cache_public
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.identity.config import IdentitySettings
 from services.identity.context import IdentityContext
@@ -57,6 +58,12 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
     })
     ctx = IdentityContext.create(settings, app.state.db, app.state.http)
     app.state.identity = ctx
+    # public documents answered from memory (services.common.httpcache); the writes below invalidate them. JWKS
+    # for at most a second: a key another replica has just rotated in must reach the verifiers at once
+    seconds = settings.public_cache_seconds
+    cache_public(app, "/.well-known/jwks.json", min(seconds, 1.0))
+    for path in ("/v1/institutions", "/v1/institutions.geojson", "/v1/institutions/{code}"):
+        cache_public(app, path, seconds)
     if settings.dev_oidc_enabled and settings.environment != "production":
         provider = ProviderState(
             issuer=settings.jwt_issuer.rstrip("/") + "/dev-oidc",

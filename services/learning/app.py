@@ -26,6 +26,7 @@ from services.learning.lti.keys import ToolKeys
 from services.learning.lti.outcomes import ScoreSender
 from services.learning.lti.service import LtiContext, PlatformKeys
 from services.learning.packages.endpoints import router as packages_router
+from services.learning.search.cache import SearchCache, watch
 from services.learning.search.endpoints import router as search_router
 from services.learning.sweeper import run_sweeper
 from services.learning.xapi.endpoints import router as xapi_router
@@ -56,6 +57,9 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
     keys = ToolKeys(settings.secret_key, timedelta(hours=settings.lti_key_retire_hours))
     app.state.lti = LtiContext(keys=keys, platform_keys=PlatformKeys(app.state.http), scores=ScoreSender(
         app.state.db, app.state.http, keys, batch=settings.lti_scores_batch, lease_seconds=settings.lti_scores_lease_seconds))
+    # repeated searches reuse their ranking for a few seconds; this service's own changes drop it (search/cache.py)
+    app.state.search_cache = SearchCache(settings.search_cache_seconds)
+    watch(app.state.db.sessionmaker, app.state.search_cache)
     upload = BodyLimit(settings.max_upload_bytes + 64 * 1024, json=False)  # streamed to the store; a form's own bytes besides
     set_body_limits(app, {
         "PUT /v1/learning-objects/{object_id}/file": upload,

@@ -48,6 +48,9 @@ class LearningSettings(ServiceSettings):
     xapi_state_max_bytes: int = 1024 * 1024
     #: search counts its total and facets over at most this many matches (beyond: "1000+", a lower bound)
     search_count_limit: int = 1000
+    #: the same search (words, filters, order, page) for the same visibility within this many seconds reuses its
+    #: ranking, total and facets (the objects are read anew); a change committed here drops them at once. 0: off
+    search_cache_seconds: float = 30.0
     #: the sweeper (expired resumable uploads, stray multipart uploads, orphan files): how often it runs, how old
     #: an unreferenced object must be before it is removed, and how long after start the first pass waits
     sweeper_interval_seconds: float = 3600.0

@@ -181,3 +181,36 @@ async def test_every_verification_is_logged_without_personal_data(platform: Plat
     for row in rows:
         stored = str([row.channel, row.client_id, row.issuer, row.outcome, row.checks, row.request_id])
         assert "Trần" not in stored and doc["credentialSubject"]["birthDate"] not in stored
+
+
+async def test_the_institution_list_pages_newest_first_by_cursor_with_a_status_filter(platform: Platform) -> None:
+    """Keyset pages of an institution's credentials: every credential exactly once, newest first, the status filter
+    applied on every page, a cursor that is not one refused naming the field."""
+    headers = await platform.school_headers()
+    issued = [(await issue(platform))["id"] for _ in range(5)]
+    async with platform.client("credentials") as c:
+        revoked = await c.post(f"/v1/credentials/{issued[1]}/revoke", json={"reason": "Cấp nhầm"}, headers=headers)
+        assert revoked.status_code == 200, revoked.text
+
+        async def every(**params: object) -> list[dict]:
+            items, cursor = [], None
+            while True:
+                r = await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 2} | params
+                                | ({"cursor": cursor} if cursor else {}), headers=headers)
+                assert r.status_code == 200, r.text
+                body = r.json()
+                assert len(body["items"]) <= 2
+                items += body["items"]
+                cursor = body["next_cursor"]
+                if cursor is None:
+                    return items
+
+        everything = await every()
+        only_revoked = await every(status="revoked")
+        bad = await c.get("/v1/credentials", params={"institution": "CD0101", "cursor": "bm90LWEtY3Vyc29y"}, headers=headers)
+    ids = [i["id"] for i in everything]
+    assert len(ids) == len(set(ids)) and set(issued) <= set(ids)
+    assert [i for i in ids if i in issued] == issued[::-1]  # newest first
+    assert all({"id", "title", "holder_name", "status", "issued_at"} <= set(i) and "document" not in i for i in everything)
+    assert issued[1] in {i["id"] for i in only_revoked} and {i["status"] for i in only_revoked} == {"revoked"}
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"

@@ -279,3 +279,56 @@ async def test_validity_period_and_unreadable_status_are_distinct_outcomes(platf
     assert check(result, "signature")["passed"] is True and check(result, "suspension")["passed"] is True
     problem = check(result, "revocation")["problem"]
     assert problem["type"].endswith("/status-unavailable") and problem["status"] == 503
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_revocation_is_seen_at_once_by_the_verify_page_and_within_the_cache_window_by_status_lists(platform: Platform) -> None:
+    """Two replicas of credentials on one database. The verify page (the QR code's target) answers from its last
+    verification only while the credential's state is unchanged: a revocation shows on the next request on both.
+    The status list is served from a short-lived copy: the replica that revoked drops it when the change commits;
+    the other serves its copy at most ``public_cache_seconds`` more (the documents say max-age=300)."""
+    import httpx
+
+    from services.credentials.app import create_app
+
+    cred = await issue(platform)
+    cid, entry = cred["id"], cred["document"]["credentialStatus"]
+    path, index = entry["statusListCredential"].split("/api/credentials", 1)[1], int(entry["statusListIndex"])
+    settings = platform.settings["credentials"].model_copy(update={"jobs_enabled": False})
+    replica = create_app(settings, http_transport=platform.transport)
+    clock = _Clock()
+    replica.state.public_cache.clock = clock
+    as_json = {"Accept": "application/json"}
+    async with replica.router.lifespan_context(replica), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=replica), base_url="http://credentials") as other, \
+            platform.client("credentials") as origin:
+        for c in (origin, other):  # both replicas hold a copy of the list and a kept answer for the page
+            assert not _bit((await c.get(path)).json(), index)
+            for _ in range(2):
+                page = await c.get(f"/v1/verify/{cid}", headers=as_json)
+                assert page.status_code == 200 and page.json()["outcome"] == "valid"
+        tag = (await origin.get(path)).headers["etag"]
+        assert (await origin.get(path, headers={"If-None-Match": tag})).status_code == 304
+
+        revoked = await origin.post(f"/v1/credentials/{cid}/revoke", json={"reason": "Cấp nhầm"}, headers=await platform.school_headers())
+        assert revoked.status_code == 200, revoked.text
+
+        for c in (origin, other):
+            page = await c.get(f"/v1/verify/{cid}", headers=as_json)
+            html = await c.get(f"/v1/verify/{cid}", headers={"Accept": "text/html"})
+            assert page.json()["outcome"] == "revoked" and not page.json()["verified"]
+            assert "Đã bị thu hồi" in html.text and "Cấp nhầm" in html.text
+        served = await origin.get(path, headers={"If-None-Match": tag})
+        assert served.status_code == 200 and _bit(served.json(), index) and served.headers["etag"] != tag
+        # the other replica's copy ends within the window, measured on its own clock
+        clock.now += settings.public_cache_seconds
+        assert _bit((await other.get(path)).json(), index)
+        # an identified caller is never answered from a copy
+        assert _bit((await other.get(path, headers=await platform.school_headers())).json(), index)

@@ -115,3 +115,30 @@ async def test_csv_import_is_all_or_nothing_with_row_and_field_errors(platform: 
     assert moved.json()["province_code"] == "031"  # Hải Dương (030) merged into Hải Phòng
     assert officer.status_code == 422 and all(e["field"] == "province_code" for e in officer.json()["errors"])
     assert header.status_code == 422 and {e["field"] for e in header.json()["errors"]} == {"type", "province_code"}
+
+
+async def test_registry_reads_are_revalidated_and_a_change_is_served_at_once(platform: Platform) -> None:
+    """The public registry is answered from a short-lived copy (ETag, 304); a change through the API drops it when
+    it commits, so the next read — the list, the GeoJSON, the institution itself — shows it."""
+    admin = await platform.admin_headers()
+    body = {"code": code(), "name": "Trường Trung cấp Nghề Sóc Sơn", "type": "intermediate", "province_code": "001",
+            "latitude": 21.25, "longitude": 105.85}
+    async with platform.client("identity") as c:
+        created = await c.post("/v1/institutions", json=body, headers=admin)
+        assert created.status_code == 201, created.text
+        listed = await c.get("/v1/institutions", params={"q": "soc son"})
+        one = await c.get(f"/v1/institutions/{body['code']}")
+        revalidated = await c.get("/v1/institutions", params={"q": "soc son"}, headers={"If-None-Match": listed.headers["etag"]})
+        renamed = await c.patch(f"/v1/institutions/{body['code']}", json={"name": "Trường Cao đẳng Nghề Sóc Sơn"}, headers=admin)
+        assert renamed.status_code == 200, renamed.text
+        listed_after = await c.get("/v1/institutions", params={"q": "soc son"})
+        one_after = await c.get(f"/v1/institutions/{body['code']}", headers={"If-None-Match": one.headers["etag"]})
+        mapped_after = await c.get("/v1/institutions.geojson")
+        stale_tag = await c.get("/v1/institutions", params={"q": "soc son"}, headers={"If-None-Match": listed.headers["etag"]})
+    assert "public" in listed.headers["cache-control"] and listed.headers["etag"]
+    assert revalidated.status_code == 304 and revalidated.content == b""
+    assert [i["name"] for i in listed.json()["items"]] == ["Trường Trung cấp Nghề Sóc Sơn"]
+    assert [i["name"] for i in listed_after.json()["items"]] == ["Trường Cao đẳng Nghề Sóc Sơn"]
+    assert one_after.status_code == 200 and one_after.json()["name"] == "Trường Cao đẳng Nghề Sóc Sơn"
+    assert {f["id"]: f["properties"]["name"] for f in mapped_after.json()["features"]}[body["code"]] == "Trường Cao đẳng Nghề Sóc Sơn"
+    assert stale_tag.status_code == 200 and stale_tag.headers["etag"] != listed.headers["etag"]

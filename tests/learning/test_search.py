@@ -111,3 +111,31 @@ async def test_search_orders_beyond_the_counted_sample(platform: Platform, peopl
         assert ids == [published[3], published[1]]
         assert (first["total"], first["total_exact"]) == (2, True)
         assert {f["value"]: f["count"] for f in first["facets"]["level"]} == {"trung_cap": 2}
+
+
+async def test_a_repeated_search_never_shows_what_the_caller_may_no_longer_see(platform: Platform, people: People) -> None:
+    """Repeated searches reuse their ranking for a few seconds, per visibility. Another replica, whose copy predates
+    a withdrawal, still reads the page's objects anew through the caller's filter: the withdrawn object is not
+    shown. And a copy made for a signed-in reader is never the anonymous caller's."""
+    tag = marker()
+    async with platform.client("learning") as c:
+        shared = await create(c, people.teacher, f"An toàn điện {tag}", visibility="platform")
+        public = await create(c, people.teacher, f"An toàn điện cơ bản {tag}", visibility="public")
+        for obj in (shared, public):
+            await upload(c, people.teacher, obj["id"], mp4(1024))
+            await publish(c, people.teacher, people.officer, obj["id"])
+
+    async with learning_app(platform, search_cache_seconds=3600) as replica, client_for(replica) as other:
+        async def ids(client: object, headers: dict[str, str] | None = None) -> list[str]:
+            r = await client.get("/v1/search", params={"q": f"an toan dien {tag}", "sort": "newest"}, headers=headers or {})  # type: ignore[attr-defined]
+            assert r.status_code == 200, r.text
+            return [hit["id"] for hit in r.json()["items"]]
+
+        assert await ids(other, people.other_student) == [public["id"], shared["id"]]
+        assert await ids(other) == [public["id"]]  # anonymous: its own ranking, not the signed-in reader's
+        async with platform.client("learning") as c:
+            withdrawn = await c.post(f"/v1/learning-objects/{shared['id']}/withdraw", headers=people.officer)
+            assert withdrawn.status_code == 200, withdrawn.text
+            assert await ids(c, people.other_student) == [public["id"]]  # the replica that withdrew: at once
+        assert await ids(other, people.other_student) == [public["id"]]  # the other: its copy, the object read anew
+        assert await ids(other) == [public["id"]]

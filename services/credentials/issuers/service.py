@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.errors import NotFound, ServiceUnavailable, ValidationFailed
+from services.common.httpcache import invalidate_on_commit
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository
 from services.credentials.issuers.schemas import IssuerKeyRead, IssuerRead
@@ -116,6 +117,8 @@ async def add_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer
                     key_ref=new.key_ref, status="active")
     session.add(key)
     await session.flush()
+    # the DID document lists every key: its copies go when this commits
+    invalidate_on_commit(session, ctx.public_cache, f"/issuers/{issuer.institution_code}/")
     return key
 
 

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import Database
+from services.common.prepared import prepared
 from services.credentials.models import Credential, RegisterCounter
 
 
@@ -64,14 +68,65 @@ async def reserve_register_numbers(session: AsyncSession, institution_code: str,
     return first
 
 
-def for_person(person_id: uuid.UUID) -> Select[tuple[Credential]]:
-    return select(Credential).where(Credential.person_id == person_id)
+#: what a list of credentials shows (``CredentialSummary``): never the signed documents, which a list does not need
+SUMMARY = (Credential.id, Credential.institution_code, Credential.kind, Credential.title, Credential.holder_name,
+           Credential.award_year, Credential.status, Credential.issued_at, Credential.created_at)
 
 
-def for_account(sub: str) -> Select[tuple[Credential]]:
+class SummaryRow(NamedTuple):
+    id: uuid.UUID
+    institution_code: str
+    kind: str
+    title: str
+    holder_name: str
+    award_year: int
+    status: str
+    issued_at: datetime
+    created_at: datetime
+
+
+#: a list's order, newest first (unique with the id): the keyset cursor's keys
+SUMMARY_ORDER = (Credential.created_at, Credential.id)
+
+
+def _summaries(whose: str, status: bool, after: bool) -> Select[Any]:
+    stmt = select(*SUMMARY)
+    if whose == "institution":
+        stmt = stmt.where(Credential.institution_code == bindparam("who"))
+    elif whose == "person":
+        stmt = stmt.where(Credential.person_id == bindparam("who"))
+    else:
+        stmt = stmt.where(Credential.person_id.is_(None), Credential.learner_id == bindparam("who"))
+    if status:
+        stmt = stmt.where(Credential.status == bindparam("status"))
+    if after:  # (created_at, id) < the cursor's, spelled out for both backends
+        stmt = stmt.where(or_(Credential.created_at < bindparam("after_at"),
+                              and_(Credential.created_at == bindparam("after_at"), Credential.id < bindparam("after_id"))))
+    return stmt.order_by(Credential.created_at.desc(), Credential.id.desc()).limit(bindparam("limit"))
+
+
+async def summaries(db: Database, whose: str, who: Any, status: str | None, after: list[Any] | None,
+                    limit: int) -> list[SummaryRow]:
+    """A page of credentials (``limit`` rows, newest first, after the cursor's keys) of an institution, a person
+    (``whose="person"``) or a staff account (``"account"``): one statement compiled once per shape, run on the
+    driver (services/common/prepared.py) — no session, no transaction round trips."""
+    async with db.engine.connect() as conn:
+        stmt = prepared(("credential-summaries", whose, status is not None, after is not None), conn.dialect,
+                        lambda: _summaries(whose, status is not None, after is not None))
+        params = {"who": who, "status": status, "limit": limit}
+        if after is not None:
+            params |= {"after_at": after[0], "after_id": after[1]}
+        return [SummaryRow(*row) for row in await stmt.fetch(conn, params)]
+
+
+def for_person(person_id: uuid.UUID) -> Select[Any]:
+    return select(*SUMMARY).where(Credential.person_id == person_id)
+
+
+def for_account(sub: str) -> Select[Any]:
     """Credentials issued to a staff account that has no person record (``learner_id`` ``account:<id>``)."""
-    return select(Credential).where(Credential.person_id.is_(None), Credential.learner_id == sub)
+    return select(*SUMMARY).where(Credential.person_id.is_(None), Credential.learner_id == sub)
 
 
-def for_institution(code: str) -> Select[tuple[Credential]]:
-    return select(Credential).where(Credential.institution_code == code)
+def for_institution(code: str) -> Select[Any]:
+    return select(*SUMMARY).where(Credential.institution_code == code)

@@ -349,7 +349,8 @@ def to_read(ctx: CredentialsContext, row: Credential, issuer_did: str, *, with_d
     )
 
 
-def to_summary(row: Credential) -> CredentialSummary:
+def to_summary(row: Any) -> CredentialSummary:
+    """A list's row (``repository.SUMMARY``'s columns, or a credential)."""
     return CredentialSummary(id=row.id, institution_code=row.institution_code, kind=row.kind, title=row.title,
                              holder_name=row.holder_name, award_year=row.award_year, status=row.status, issued_at=row.issued_at)
 

@@ -16,7 +16,8 @@ from services.credentials.sharing.schemas import ShareLinkCreate, ShareLinkCreat
 from services.credentials.verification import page
 from services.credentials.verification import repository as verification_repo
 from services.credentials.verification import service as verification
-from services.credentials.verification.endpoints import credential_view, wants_html
+from services.credentials.verification.endpoints import wants_html
+from services.credentials.verification.lookup import credential_view
 from services.credentials.verification.schemas import LookupResult
 
 router = APIRouter(tags=["share links"])

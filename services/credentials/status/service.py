@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import utcnow
+from services.common.httpcache import invalidate_on_commit
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.models import Issuer, IssuerKey, StatusList
@@ -97,6 +98,7 @@ async def set_bit(session: AsyncSession, ctx: CredentialsContext, list_id: uuid.
         assert issuer is not None and key is not None
         sign_list(ctx, issuer, key, row)
         await session.flush()
+        invalidate_on_commit(session, ctx.public_cache, f"/v1/status-lists/{row.id}")
     return row
 
 

@@ -8,10 +8,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Uuid, and_, bindparam, insert, or_, select
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.common.db import Database
+from services.common.prepared import DriverStatement
 from services.credentials.models import Credential, Issuer, StatusList, VerificationLog
 
 
@@ -67,27 +67,8 @@ _issuer_state = (
 )
 
 
-class _DriverStatement:
-    """A Core statement compiled once for a dialect and run on the driver's connection in one call (aiosqlite's
-    ``execute_fetchall``: one hop to its thread instead of a cursor, an execute, a fetch and a close; asyncpg's
-    ``fetch``: one round trip, its prepared statement cached), with SQLAlchemy's own bind and result conversions
-    of the column types (UUIDs as 32 hex digits on SQLite, native on PostgreSQL)."""
-
-    def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
-        self.sql = compiled.string
-        self.names = list(compiled.positiontup or ())
-        binds = {b.key: b for b in compiled.binds.values()}
-        self.bind = [binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names]
-        self.result = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in stmt.selected_columns]
-        self.asyncpg = dialect.driver == "asyncpg"
-
-    async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind)]
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        rows = await (driver.fetch(self.sql, *values) if self.asyncpg else driver.execute_fetchall(self.sql, values))
-        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, self.result)) for row in rows]
+#: compiled once per dialect, run on the driver in one call (services/common/prepared.py)
+_DriverStatement = DriverStatement
 
 
 _compiled: dict[str, _DriverStatement] = {}

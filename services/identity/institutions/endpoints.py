@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from services.common.auth import CurrentPrincipal
 from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge
+from services.common.httpcache import invalidate_on_commit
 from services.common.pagination import Page, PageDep
 from services.identity.institutions import repository, service
 from services.identity.institutions.schemas import (
@@ -36,18 +37,27 @@ def _filters(province: str | None, type: str | None, ownership: str | None, stat
 
 Province = Annotated[str | None, Query(pattern=r"^\d{3}$", description="province code, old or current")]
 Search = Annotated[str | None, Query(max_length=200, description="name search, with or without diacritics")]
+#: the registry is public and changes rarely: shared caches may keep a page for a minute (the service keeps its own
+#: copy a few seconds, dropped by every write: services.common.httpcache)
+PUBLIC = "public, max-age=60"
+
+
+def _changed(request: Request, session: Any) -> None:
+    invalidate_on_commit(session, request.app.state.public_cache, "/v1/institutions")
 
 
 @router.get("", response_model=Page[InstitutionRead], summary="Institutions (public)")
 async def list_institutions(
     session: SessionDep,
     page: PageDep,
+    response: Response,
     province: Province = None,
     type: InstitutionType | None = None,
     ownership: Ownership | None = None,
     status: Status | None = None,
     q: Search = None,
 ) -> Page[Any]:
+    response.headers["Cache-Control"] = PUBLIC
     return await repository.page(session, page, **_filters(province, type, ownership, status, q))
 
 
@@ -78,12 +88,15 @@ async def get_institution(code: str, session: SessionDep, response: Response) ->
     if inst is None:
         raise NotFound(f"No institution {code}.")
     response.headers["ETag"] = service.etag(inst)
+    response.headers["Cache-Control"] = PUBLIC
     return inst
 
 
 @router.post("", response_model=InstitutionRead, status_code=201, summary="Register an institution (ministry, or the province's officers)")
-async def create_institution(body: InstitutionCreate, session: SessionDep, principal: CurrentPrincipal, response: Response) -> Any:
+async def create_institution(body: InstitutionCreate, request: Request, session: SessionDep, principal: CurrentPrincipal,
+                             response: Response) -> Any:
     inst = await service.create(session, principal, body)
+    _changed(request, session)
     response.headers["ETag"] = service.etag(inst)
     return inst
 
@@ -92,12 +105,14 @@ async def create_institution(body: InstitutionCreate, session: SessionDep, princ
 async def update_institution(
     code: str,
     body: InstitutionUpdate,
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     inst = await service.update(session, principal, code, body, if_match)
+    _changed(request, session)
     response.headers["ETag"] = service.etag(inst)
     return inst
 
@@ -117,4 +132,6 @@ async def import_institutions(request: Request, session: SessionDep, principal: 
                 raise PayloadTooLarge(f"The CSV file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MiB.")
             spool.write(chunk)
         spool.seek(0)
-        return await service.import_csv(session, principal, spool)  # type: ignore[arg-type]
+        result = await service.import_csv(session, principal, spool)  # type: ignore[arg-type]
+    _changed(request, session)
+    return result

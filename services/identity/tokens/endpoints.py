@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from services.common.auth import Principal, require_scopes
 from services.common.db import SessionDep
 from services.common.errors import BadRequest
+from services.common.httpcache import invalidate_on_commit
 from services.identity.accounts.flows import refresh_grant
 from services.identity.context import ClientIp, IdentityCtxDep
 from services.identity.tokens import repository, service
@@ -96,8 +97,10 @@ async def discovery(ctx: IdentityCtxDep) -> dict[str, Any]:
     dependencies=[Depends(require_scopes("identity:keys"))],
     summary="Rotate the token signing key",
 )
-async def rotate_key(session: SessionDep, ctx: IdentityCtxDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
-    return await service.rotate_key(session, ctx.tokens, principal)
+async def rotate_key(request: Request, session: SessionDep, ctx: IdentityCtxDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
+    key = await service.rotate_key(session, ctx.tokens, principal)
+    invalidate_on_commit(session, request.app.state.public_cache, "/.well-known/jwks.json")
+    return key
 
 
 @router.get(

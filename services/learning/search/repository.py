@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,17 +40,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
 
+from services.common import sqlite_driver
 from services.common.db import UTCDateTime
 from services.common.text import fold
 from services.learning.models import LearningObject, LearningObjectTag
+from services.learning.search.cache import SearchCache
 
 COLUMN_FACETS = {"type": LearningObject.type, "language": LearningObject.language, "licence": LearningObject.licence,
                  "institution": LearningObject.institution_code}
 TAG_FACETS = {"level": "level", "occupation": "occupation"}
 MAX_TERMS = 12
 FACET_VALUES = 50
-#: rows of the newest / most-used order a words query is first looked for in (see _walk_order)
-WALK_WINDOW = 2000
+#: rows of the newest / most-used order a words query is looked for in before every match is sorted (see
+#: _walk_order): the walk stops as soon as the page is full, so a broad query reads a few hundred rows whatever the
+#: window; the window bounds what a rare query reads before it falls back (1M objects: 2,000 sent a query matching
+#: 0.3% of them to the sort of all 8,000 matches, ~240 ms of database CPU; a walk finds its page in ~7,000 rows)
+WALK_WINDOW = 50_000
 #: the ``newest`` key, exactly as indexed by ix_learning_objects_newest / ix_learning_objects_most_used
 NEWEST = func.coalesce(LearningObject.published_at, LearningObject.created_at)
 USAGE = LearningObject.view_count + LearningObject.download_count
@@ -148,13 +154,47 @@ def _conditions(query: SearchQuery, visible: Any, match: Any, columns: Any = Non
     return and_(*conditions)
 
 
-async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> SearchPage:
+async def search(session: AsyncSession, visible: Any, query: SearchQuery, *, cache: SearchCache | None = None,
+                 visibility: Hashable | None = None) -> SearchPage:
+    """A page of ``query`` among the objects ``visible`` (the caller's listing filter). With ``cache`` and the
+    ``visibility`` the filter was made from, the ranking of the same search for the same visibility within the
+    cache's seconds is reused (search/cache.py); the page's objects are read anew either way, through ``visible``."""
+    key = None if cache is None or visibility is None else (
+        tuple(terms(query.q)), tuple(sorted((k, tuple(sorted(v))) for k, v in query.filters.items() if v)), order_of(query),
+        None if query.after is None else tuple(query.after), query.limit, query.sample, visibility)
+    ranked = cache.get(key) if cache is not None and key is not None else None
+    if ranked is None:
+        generation = cache.generation if cache is not None else 0
+        if session.bind.dialect.name == "sqlite":
+            with sqlite_driver.heavy():  # a search with its facets takes milliseconds: not on the event loop
+                ranked = await _rank(session, visible, query)
+        else:
+            ranked = await _rank(session, visible, query)
+        if cache is not None and key is not None:
+            cache.put(key, ranked, generation)
+    page_rows, more, summary = ranked
+    order = order_of(query)
+    hits = await _hits(session, [r[0] for r in page_rows], visible)  # a page's rows by id: quick, on the loop
+    rows = [(hits[object_id], score) for object_id, score in page_rows if object_id in hits]
+    next_key = None
+    if more and rows:
+        hit, score = rows[-1]
+        newest = hit["published_at"] or hit["created_at"]
+        next_key = {"newest": [newest, hit["id"]], "most_used": [hit["view_count"] + hit["download_count"], newest, hit["id"]],
+                    "relevance": [score, newest, hit["id"]]}[order]
+    return SearchPage(rows, next_key, summary)
+
+
+async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tuple[list[tuple[Any, float]], bool, Summary | None]:
+    """The page's (object id, score) in order, whether more follow, and on the first page the total and facets."""
     dialect = session.bind.dialect.name
     words = terms(query.q)
     if dialect == "postgresql":
         # plan each search for its own words and filters: a cached generic plan (asyncpg prepares statements)
-        # cannot tell a query matching 50 rows from one matching 50,000, and picks badly for one of them
+        # cannot tell a query matching 50 rows from one matching 50,000, and picks badly for one of them; and no
+        # JIT: a plan the optimiser costs high (a sort of every match) would spend tens of ms compiling first
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        await session.execute(text("SET LOCAL jit = off"))
     match = rank = rank_from = None
     if words:
         match, rank, rank_from = _match(dialect, words)
@@ -174,9 +214,11 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
         NEWEST.label("newest"), (rank if rank is not None else literal(0.0, Float)).label("score"),
         *([USAGE.label("usage")] if from_sample and order == "most_used" else []),
     )
-    if rank_from is not None:
+    if rank_from is not None:  # SQLite: the join is the match (the IN of the same FTS query would run it twice)
         candidates = candidates.join(rank_from, rank_from.c.object_id == LearningObject.id)
-    matched = candidates.where(where).limit(query.sample + 1).cte("matched")
+        matched = candidates.where(_conditions(query, visible, None)).limit(query.sample + 1).cte("matched")
+    else:
+        matched = candidates.where(where).limit(query.sample + 1).cte("matched")
 
     parts: list[Any] = []
     if from_sample:
@@ -220,15 +262,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
             page_rows = [(object_id, 0.0, None) for object_id in ids]
 
     more = len(page_rows) > query.limit
-    page_rows = page_rows[: query.limit]
-    hits = await _hits(session, [r[0] for r in page_rows])
-    rows = [(hits[object_id], score) for object_id, score, _ in page_rows if object_id in hits]
-    next_key = None
-    if more and rows:
-        hit, score = rows[-1]
-        newest = hit["published_at"] or hit["created_at"]
-        next_key = {"newest": [newest, hit["id"]], "most_used": [hit["view_count"] + hit["download_count"], newest, hit["id"]],
-                    "relevance": [score, newest, hit["id"]]}[order]
+    page = [(object_id, score) for object_id, score, _ in page_rows[: query.limit]]
     summary = None
     if first:
         facets = {
@@ -236,7 +270,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery) -> Sea
             for name, values in counted.items()
         }
         summary = Summary(total=min(total, query.sample), exact=total <= query.sample, facets=facets)
-    return SearchPage(rows, next_key, summary)
+    return page, more, summary
 
 
 async def _walk_order(session: AsyncSession, visible: Any, query: SearchQuery, words: list[str], keys: list[Any]) -> list[Any] | None:
@@ -315,15 +349,16 @@ HIT_COLUMNS = [LearningObject.__table__.c[name] for name in (
 HIT_TAGS = {"level": "levels", "occupation": "occupation_codes"}
 
 
-async def _hits(session: AsyncSession, ids: list[Any]) -> dict[Any, dict[str, Any]]:
-    """The page's objects and their levels and occupations, in one statement (a row per tag)."""
+async def _hits(session: AsyncSession, ids: list[Any], visible: Any) -> dict[Any, dict[str, Any]]:
+    """The page's objects the caller may still see (``visible``), with their levels and occupations, in one
+    statement (a row per tag)."""
     if not ids:
         return {}
     tags = aliased(LearningObjectTag, name="tags")
     stmt = (
         select(*HIT_COLUMNS, tags.kind.label("tag_kind"), tags.value.label("tag_value"))
         .outerjoin(tags, and_(tags.object_id == LearningObject.id, tags.kind.in_(list(HIT_TAGS))))
-        .where(LearningObject.id.in_(ids))
+        .where(LearningObject.id.in_(ids), visible)
     )
     hits: dict[Any, dict[str, Any]] = {}
     names = [c.name for c in HIT_COLUMNS]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.common.clock import Clock
 from services.common.testing_s3 import S3TestServer
 from services.learning.app import create_app
 from tests.learning.helpers import OFFICER, STUDENT, TEACHER, login, new_person
@@ -81,9 +82,13 @@ class FakeClamd:
 
 
 @contextlib.asynccontextmanager
-async def learning_app(platform: Platform, **overrides: Any) -> AsyncIterator[FastAPI]:
+async def learning_app(platform: Platform, *, clock: Clock | None = None, **overrides: Any) -> AsyncIterator[FastAPI]:
+    """Another learning app on the platform's database, with settings ``overrides`` and (if given) a clock of the
+    test's own for its background loop."""
     settings = platform.settings["learning"].model_copy(update=overrides)
     app = create_app(settings, http_transport=platform.transport)
+    if clock is not None:
+        app.state.clock = clock
     async with app.router.lifespan_context(app):
         yield app
 

@@ -184,7 +184,7 @@ def s3_server() -> Iterator[S3TestServer]:
 @pytest.fixture(scope="module")
 async def platform(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
     """Every service in this process on databases of this module's own (identity seeded with the demo data)."""
-    # short, small lockouts so their expiry can be seen within a test
+    # small lockouts, and short ones (the lockout tests move identity's clock past them: tests/identity/conftest.py)
     overrides = {"identity": {"lockout_base_seconds": 1.0, "lockout_account_failures": 3, "lockout_ip_failures": 6}}
     async with _factory(databases) as url_for:
         async def seeded(service: str) -> str:

@@ -28,7 +28,7 @@ from services.common.testing import PG_ADMIN_DSN, in_ci
 MAX_PG_CONNECTIONS = 20
 #: peak resident memory of pytest and its children, in bytes
 MAX_RSS_BYTES = 2 * 1024**3
-SAMPLE_SECONDS = 0.1
+SAMPLE_SECONDS = 0.2
 MiB = 1024**2
 
 

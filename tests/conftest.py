@@ -173,9 +173,10 @@ async def database_factory(databases: Databases) -> AsyncIterator[UrlFactory]:
         yield url_for
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3_server() -> Iterator[S3TestServer]:
-    """moto's S3 API on 127.0.0.1 (a real S3 API over HTTP), started once per session if a test asks for it."""
+    """moto's S3 API on 127.0.0.1 (a real S3 API over HTTP, in a process of its own), for the modules that ask for
+    it: stopped with the module, so what it stored goes with it."""
     server = start_s3_server()
     yield server
     server.stop()

@@ -4,8 +4,9 @@ over a cap fails the run (the suite shares its PostgreSQL server and its machine
 
 * connections: ``pg_stat_activity`` rows of the databases named ``<RUN_PREFIX>_…`` (tests/support.py), every
   ``SAMPLE_SECONDS``;
-* memory: the resident set of pytest plus every process below it (``/proc``), every ``SAMPLE_SECONDS``, and the
-  kernel's exact high-water marks of pytest itself and of its largest finished child (``getrusage``).
+* memory: the resident sets of pytest and every process below it, summed (``/proc``; shared pages count once per
+  process, so this errs high), every ``SAMPLE_SECONDS``, and the kernel's exact high-water mark of pytest itself
+  (``getrusage``), with the tests during which that mark rose most.
 
 Each peak names the test that was running when it was seen."""
 
@@ -89,6 +90,9 @@ class ResourceMonitor:
         self.samples = 0
         self.pg_problem: str | None = None
         self.current = "(collection)"
+        #: (bytes, test) the high-water mark of pytest itself rose by while a test ran
+        self.growth: list[tuple[int, str]] = []
+        self._high_water = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resource-monitor", daemon=True)
 
@@ -99,9 +103,13 @@ class ResourceMonitor:
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         self.current = nodeid
+        self._high_water = maxrss_bytes(resource.RUSAGE_SELF)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
         self.current = f"(after {nodeid})"
+        rose = maxrss_bytes(resource.RUSAGE_SELF) - self._high_water
+        if rose >= 16 * MiB:
+            self.growth.append((rose, nodeid))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -118,11 +126,15 @@ class ResourceMonitor:
         else:
             tr.write_line(f"PostgreSQL connections to this run's databases: peak {self.connections.value} "
                           f"(cap {MAX_PG_CONNECTIONS}) during {self.connections.during}")
-        own, children = maxrss_bytes(resource.RUSAGE_SELF), maxrss_bytes(resource.RUSAGE_CHILDREN)
+        own = maxrss_bytes(resource.RUSAGE_SELF)
         tr.write_line(f"peak RSS of pytest and its child processes: {self.peak_rss() / MiB:.0f} MiB "
-                      f"(cap {MAX_RSS_BYTES / MiB:.0f} MiB); pytest alone {own / MiB:.0f} MiB, largest finished child "
-                      f"{children / MiB:.0f} MiB; sampled peak {self.rss.value / MiB:.0f} MiB during {self.rss.during} "
+                      f"(cap {MAX_RSS_BYTES / MiB:.0f} MiB): pytest alone at most {own / MiB:.0f} MiB; the sum over "
+                      f"the process tree at most {self.rss.value / MiB:.0f} MiB, during {self.rss.during} "
                       f"({self.samples} samples)")
+        if self.growth:
+            top = sorted(self.growth, reverse=True)[:8]
+            tr.write_line("pytest's own high-water mark rose most during (setup, call and teardown): "
+                          + "; ".join(f"{nodeid} +{rose / MiB:.0f} MiB" for rose, nodeid in top))
         for problem in self.over_caps():
             tr.write_line(f"OVER THE CAP: {problem}" + (" (CI=true: the run fails)" if in_ci() else ""), red=True, bold=True)
 

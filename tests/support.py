@@ -1,14 +1,17 @@
 """Builds the whole platform in one process for tests: every service app on its own database, wired by a
-:class:`RoutingTransport`, lifespans running, demo clients loaded."""
+:class:`RoutingTransport`, lifespans running, demo clients loaded. Also what every test shares: the run's database
+names, the apps' pool sizes, made-up ID numbers, and waiting for an observable state with a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
@@ -18,16 +21,43 @@ from services.identity.seed import seed
 from services.registry import SERVICES
 
 UrlFactory = Callable[[str], Awaitable[str]]
+T = TypeVar("T")
 
-#: the last six digits of every personal ID number a test makes up, drawn without replacement for the whole run:
-#: the databases persist across test modules, and a number that two modules drew independently would name two
-#: different people (identity refuses the second as a conflict)
+#: every PostgreSQL database this pytest process creates is named ``<RUN_PREFIX>_…``: the run drops its own and
+#: counts the connections to them (tests/conftest.py), whatever else shares the server
+RUN_PREFIX = f"vet_test_{uuid.uuid4().hex[:8]}"
+
+#: the connection pool of every app a test starts (the production default is 5 + 5): one connection kept, two more
+#: while a burst lasts. A module's platform is four apps, so at most 12 connections and 4 when idle; with the extra
+#: apps some modules start beside it the whole suite stays under the cap tests/conftest.py checks
+#: (``MAX_PG_CONNECTIONS``). A test of the pools themselves passes its own sizes.
+TEST_POOL: dict[str, Any] = {"db_pool_size": 1, "db_max_overflow": 2}
+
+#: the last six digits of every personal ID number a test makes up, drawn without replacement: a module's
+#: databases are its own, but within a module two people must never share a number by chance (identity refuses the
+#: second as a conflict), and processes a test starts may share a database with it
 _serials = iter(random.Random().sample(range(10**6), 300_000))
 
 
 def id_number(province: str = "001", century_gender: int = 2, yy: int = 4) -> str:
     """A valid personal ID number no other test of this run has (male born 20yy by default)."""
     return f"{province}{century_gender}{yy:02d}{next(_serials):06d}"
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 60.0, interval: float = 0.05,
+                     what: str = "the awaited state") -> T:
+    """Calls ``probe`` until it returns something truthy and returns that: waiting for a state the test can
+    observe, with a deadline, never a fixed sleep. Fails after ``timeout`` seconds of real time (generous: a loaded
+    machine is slow, never wrong), naming ``what`` and the last value seen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout} s (last seen: {value!r})")
+        await asyncio.sleep(interval)
 
 
 def authority(name: str) -> str:
@@ -106,9 +136,17 @@ def service_settings(name: str, database_url: str, objects: Path, **overrides: A
         "public_base_url": "http://127.0.0.1:8000",
         "outbox_enabled": False,
         "environment": "test",
-    }
+    } | TEST_POOL
     values.update(overrides)
     return cls(**values)
+
+
+async def seed_identity(settings: dict[str, Any]) -> None:
+    """identity's demo data (``settings``: every service's), with the other services' clients: their ids, secrets
+    and scopes."""
+    services = ("learning", "records", "credentials")
+    await seed(settings["identity"], {settings[n].client_id: settings[n].client_secret for n in services},
+               {settings[n].client_id: n for n in services})
 
 
 @contextlib.asynccontextmanager
@@ -140,9 +178,7 @@ async def running_platform(url_for: UrlFactory, tmp: Path, overrides: dict[str, 
         settings[name] = s
         apps[name] = import_module(f"services.{name}.app").create_app(s, http_transport=transport)
         transport.add(authority(name), apps[name])
-    services = ("learning", "records", "credentials")
-    await seed(settings["identity"], {settings[n].client_id: settings[n].client_secret for n in services},
-               {settings[n].client_id: n for n in services})
+    await seed_identity(settings)
     async with contextlib.AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))

@@ -41,14 +41,15 @@ def _async_url(dsn: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-async def create_pg_database(prefix: str = "vet_test") -> tuple[str, str]:
-    """Creates an empty database; returns (name, SQLAlchemy async URL)."""
+async def create_pg_database(prefix: str = "vet_test", *, template: str | None = None) -> tuple[str, str]:
+    """Creates a database, empty or a copy of ``template`` (a file-level copy: a migrated database in a tenth of a
+    second; nobody may be connected to the template meanwhile); returns (name, SQLAlchemy async URL)."""
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
+        await conn.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE "{template or "template0"}"')
     finally:
         await conn.close()
     return name, _async_url(PG_ADMIN_DSN, name)

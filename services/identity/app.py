@@ -56,7 +56,7 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         "POST /v1/institutions/import": BodyLimit(MAX_CSV_BYTES, json=False),  # CSV, read row by row
         "POST /v1/persons/resolve": BodyLimit(4 * MiB, max_json_elements=200_000),  # up to 10,000 persons
     })
-    ctx = IdentityContext.create(settings, app.state.db, app.state.http)
+    ctx = IdentityContext.create(settings, app.state.db, app.state.http, clock=lambda: app.state.clock)
     app.state.identity = ctx
     # public documents answered from memory (services.common.httpcache); the writes below invalidate them. JWKS
     # for at most a second: a key another replica has just rotated in must reach the verifiers at once

@@ -4,6 +4,7 @@ what a service function needs explicitly (services never see the request)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import httpx
 from fastapi import Depends, Request
 
 from services.common.client_ip import TrustedProxies, client_address, trusted_proxies
+from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database
 from services.identity.accounts.sessions import SessionService
 from services.identity.config import IdentitySettings
@@ -32,8 +34,10 @@ class IdentityContext:
         self.proxies = trusted_proxies(tuple(self.settings.trusted_proxies))
 
     @classmethod
-    def create(cls, settings: IdentitySettings, db: Database, http: httpx.AsyncClient) -> "IdentityContext":
-        tokens = TokenService(settings)
+    def create(cls, settings: IdentitySettings, db: Database, http: httpx.AsyncClient,
+               clock: Callable[[], Clock] = lambda: SYSTEM_CLOCK) -> "IdentityContext":
+        """``clock``: the time sign-in waits are counted in (the app's ``app.state.clock``)."""
+        tokens = TokenService(settings, clock=clock)
         return cls(settings=settings, db=db, tokens=tokens, sessions=SessionService(tokens), oidc=OidcClient(settings, http))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.support import Platform
+from tests.support import Platform, eventually
 
 
 def account_body() -> dict:
@@ -186,13 +186,11 @@ async def test_keys_past_the_retention_are_purged_and_then_start_a_new_request(p
         await s.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == recent).values(created_at=now - timedelta(days=8)))
     task = asyncio.create_task(purge_loop(db, timedelta(days=7), every_seconds=0.05))
     try:
-        for _ in range(100):
+        async def purged() -> bool:
             async with db.session(write=False) as s:
-                if await s.scalar(select(IdempotencyRecord.id).where(IdempotencyRecord.key == recent)) is None:
-                    break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the purge loop never removed the expired key")
+                return await s.scalar(select(IdempotencyRecord.id).where(IdempotencyRecord.key == recent)) is None
+
+        await eventually(purged, what="the purge loop removing the expired key")
         assert not task.done()
     finally:
         task.cancel()

@@ -122,7 +122,6 @@ async def test_graduation_event_identifies_the_holder_by_the_hashed_personal_id_
     """The event as records sends it (``services/records/programmes/graduation.py``): the holder's 12-digit
     personal ID number travels in ``holder.id_number`` and only its salted hash reaches the diploma. An event
     without it (sent before records carried the number) still issues, identified by the platform's person id."""
-    import asyncio
     import hashlib
 
     records = {"Authorization": f"Bearer {await platform.token('svc-records', platform.settings['records'].client_secret, 'events:deliver')}"}
@@ -136,15 +135,12 @@ async def test_graduation_event_identifies_the_holder_by_the_hashed_personal_id_
         for event in (with_number, without):
             r = await c.post("/v1/events", json=event, headers=records)
             assert r.status_code == 202, r.text
-        docs: dict[str, dict] = {}
-        for _ in range(300):
-            listed = (await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 500}, headers=school)).json()
-            for item in listed["items"]:
-                if item["holder_name"] in ("Võ Thị Ngọc Hân", "Võ Thị Ngọc Hà") and item["holder_name"] not in docs:
-                    docs[item["holder_name"]] = (await c.get(f"/v1/credentials/{item['id']}", headers=school)).json()["document"]
-            if len(docs) == 2:
-                break
-            await asyncio.sleep(0.1)
+        # both events' jobs have ended (each event becomes one job), waited for with a deadline; then one look
+        jobs = await wait_for_event_jobs(c, school, "CD0101", [with_number["id"], without["id"]])
+        assert sorted((j["issued"], j["existing"]) for j in jobs) == [(1, 0), (1, 0)], jobs
+        listed = (await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 500}, headers=school)).json()
+        docs = {i["holder_name"]: (await c.get(f"/v1/credentials/{i['id']}", headers=school)).json()["document"]
+                for i in listed["items"] if i["holder_name"] in ("Võ Thị Ngọc Hân", "Võ Thị Ngọc Hà")}
     assert len(docs) == 2, docs.keys()
     hashed = docs["Võ Thị Ngọc Hân"]["credentialSubject"]["identifier"][0]
     assert hashed["identityType"] == "nationalIdentityNumber" and hashed["hashed"] is True

@@ -3,7 +3,6 @@ the salted hash the diploma will carry (``issuing/sealing.py``), from the moment
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
@@ -14,7 +13,7 @@ from sqlalchemy import inspect, text
 
 from tests.credentials.factories import diploma, wait_for_job
 from tests.credentials.test_batch_events import graduated_event
-from tests.support import Platform, id_number
+from tests.support import Platform, eventually, id_number
 
 
 def new_number() -> str:
@@ -40,15 +39,15 @@ def assert_hash_of(identity: dict[str, Any], number: str) -> None:
 
 
 async def document_of(platform: Platform, holder_name: str) -> dict[str, Any]:
+    """The document of the credential issued to ``holder_name``, once the issue job has made it."""
     school = await platform.school_headers()
     async with platform.client("credentials") as c:
-        for _ in range(300):
+        async def issued() -> list[dict[str, Any]]:
             listed = (await c.get("/v1/credentials", params={"institution": "CD0101", "limit": 500}, headers=school)).json()
-            match = [i for i in listed["items"] if i["holder_name"] == holder_name]
-            if match:
-                return (await c.get(f"/v1/credentials/{match[0]['id']}", headers=school)).json()["document"]
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"no credential for {holder_name}")
+            return [i for i in listed["items"] if i["holder_name"] == holder_name]
+
+        match = await eventually(issued, what=f"a credential issued to {holder_name}")
+        return (await c.get(f"/v1/credentials/{match[0]['id']}", headers=school)).json()["document"]
 
 
 async def test_a_graduated_event_keeps_only_the_salted_hash(platform: Platform, caplog: pytest.LogCaptureFixture) -> None:
@@ -89,17 +88,15 @@ async def test_a_malformed_number_in_an_event_fails_its_job_without_being_kept(p
     async with platform.client("credentials") as c:
         assert (await c.post("/v1/events", json=event, headers={"Authorization": f"Bearer {token}"})).status_code == 202
         assert await rows_containing(platform, bad) == []
-        job_id = None
         db = platform.apps["credentials"].state.db
-        for _ in range(300):
+
+        async def ended() -> Any:
             async with db.session(write=False) as s:
                 row = (await s.execute(text("SELECT id, state FROM issue_jobs WHERE source_event_id = :e"),
                                        {"e": uuid.UUID(event["id"]) if db.dialect == "postgresql" else uuid.UUID(event["id"]).hex})).first()
-            if row is not None and row[1] in ("completed", "failed"):
-                job_id = row[0]
-                break
-            await asyncio.sleep(0.1)
-        assert job_id is not None
+            return row[0] if row is not None and row[1] in ("completed", "failed") else None
+
+        job_id = await eventually(ended, what="the event's issue job ending")
         items = (await c.get(f"/v1/issue-jobs/{job_id}/items", headers=await platform.admin_headers())).json()
     [item] = items["items"] if isinstance(items, dict) else items
     assert item["state"] == "failed" and item["errors"] == [{"field": "holder.id_number", "message": "a personal identification number has 12 digits"}]

@@ -4,7 +4,6 @@ certificate from learning's event with the holder read from identity."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import uuid
 from datetime import datetime, timedelta
@@ -199,16 +198,12 @@ async def test_course_completed_event_issues_a_certificate_with_the_holder_from_
         r = await c.post("/v1/events", json=event, headers=learning)
         assert r.status_code == 202, r.text
         admin = await platform.admin_headers()
-        job = None
-        for _ in range(100):
-            jobs = await c.get("/v1/credentials", params={"institution": "VNVET", "limit": 200}, headers=admin)
-            found = [i for i in jobs.json().get("items", []) if i["title"].endswith("Kỹ năng giao tiếp")]
-            if found:
-                job = found
-                break
-            await asyncio.sleep(0.1)
-        assert job, jobs.text
-        full = await c.get(f"/v1/credentials/{job[0]['id']}", headers=admin)
+        [job] = await wait_for_event_jobs(c, admin, "VNVET", [event["id"]])
+        assert (job["state"], job["issued"]) == ("completed", 1), job
+        listed = await c.get("/v1/credentials", params={"institution": "VNVET", "limit": 200}, headers=admin)
+        found = [i for i in listed.json()["items"] if i["title"].endswith("Kỹ năng giao tiếp")]
+        assert len(found) == 1, listed.text
+        full = await c.get(f"/v1/credentials/{found[0]['id']}", headers=admin)
     body = full.json()
     assert body["kind"] == "course_certificate" and body["person_id"] == person
     subject = body["document"]["credentialSubject"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
@@ -11,7 +10,7 @@ from sqlalchemy import func, select
 from services.credentials.app import create_app
 from services.credentials.models import VerificationLog
 from tests.credentials.factories import issue
-from tests.support import Platform
+from tests.support import Platform, eventually
 
 
 async def _logged(platform: Platform, request_id: str) -> list[VerificationLog]:
@@ -51,10 +50,11 @@ async def test_a_full_batch_is_written_without_waiting(platform: Platform) -> No
             for n in range(5):
                 assert (await c.post("/v1/verify", json=doc, headers={"X-Request-ID": rid})).status_code == 200
         writer = app.state.credentials.verification_log
-        for _ in range(100):
-            if writer.pending == 0:
-                break
-            await asyncio.sleep(0.02)
+
+        async def written() -> bool:
+            return writer.pending == 0
+
+        await eventually(written, what="the full batch written")  # the batch loop waits an hour otherwise
         async with platform.apps["credentials"].state.db.session(write=False) as s:
             count = await s.scalar(select(func.count()).select_from(VerificationLog).where(VerificationLog.request_id == rid))
         assert writer.pending == 0 and count == 5

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
-from tests.support import Platform, service_url
+from tests.support import Platform, eventually, service_url
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -29,10 +29,11 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
+
+    async def up() -> bool:
+        return server.started or task.done()
+
+    await eventually(up, interval=0.01, what="uvicorn listening")
     assert server.started, "uvicorn did not start"
     port = server.servers[0].sockets[0].getsockname()[1]
     try:

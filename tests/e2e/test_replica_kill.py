@@ -44,7 +44,7 @@ from services.common.testing_s3 import start_s3_server
 from services.registry import SERVICES
 from tests.credentials.factories import diploma
 from tests.e2e.test_processes import port_is_free
-from tests.support import id_number
+from tests.support import RUN_PREFIX, id_number
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             pytest.fail(f"CI=true and PostgreSQL is required: {reason}")
         pytest.skip(reason)
     var = tmp_path_factory.mktemp("replicas")
-    databases = [asyncio.run(create_pg_database(f"vet_test_kill_{name}")) for name in SERVICES]
+    databases = [asyncio.run(create_pg_database(f"{RUN_PREFIX}_kill_{name}")) for name in SERVICES]
     s3 = start_s3_server()
     proc = None
     try:

@@ -30,6 +30,7 @@ from tests.gateway.conftest import (
     pattern_stream_digest,
     request_id,
 )
+from tests.support import eventually
 
 LARGE = 200 * 1024 * 1024
 #: a route meant for uploads (bodies past max_body_bytes stream only on those); the stand-in hashes what arrives
@@ -305,7 +306,12 @@ async def test_large_download_streams_back(client: httpx.AsyncClient, keys: Sign
 
 
 async def test_client_leaving_mid_upload_leaves_the_gateway_serving(served_gateway: Any, client: httpx.AsyncClient, keys: SigningKeys) -> None:
-    _, server = served_gateway
+    gateway, server = served_gateway
+
+    async def in_progress() -> float:
+        return gateway.metrics.registry.get_sample_value("vet_http_requests_in_progress")
+
+    idle = await in_progress()
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
         f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys.token()}\r\n"
@@ -313,9 +319,16 @@ async def test_client_leaving_mid_upload_leaves_the_gateway_serving(served_gatew
     )
     writer.write(pattern_chunk(0))
     await writer.drain()
-    await asyncio.sleep(0.1)
+
+    async def handling() -> bool:
+        return await in_progress() > idle
+
+    async def done() -> bool:
+        return await in_progress() == idle
+
+    await eventually(handling, interval=0.01, what="the gateway handling the upload")
     writer.close()  # gone after 1 MiB of 64
-    await asyncio.sleep(0.1)
+    await eventually(done, interval=0.01, what="the gateway ending the abandoned upload")
     r = await client.post("/api/records/hash", content=b"abc", headers=bearer(keys.token()))
     assert r.status_code == 200 and r.json()["length"] == 3
 

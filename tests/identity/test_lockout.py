@@ -5,14 +5,12 @@ proxy's X-Forwarded-For (the tests' peer is 127.0.0.1)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
+from services.common.testing import FakeClock
 from tests.identity.test_accounts import audit, login, new_staff
 from tests.support import Platform
 
@@ -21,16 +19,6 @@ def address() -> str:
     """An address no other test uses."""
     n = uuid.uuid4().int
     return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
-
-
-async def until(check: Callable[[], Awaitable[httpx.Response]], status: int, seconds: float = 10.0) -> httpx.Response:
-    """Repeats ``check`` until it answers ``status`` (a wait has run out), or fails after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        r = await check()
-        if r.status_code == status or time.monotonic() > deadline:
-            return r
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -55,7 +43,8 @@ async def test_guesses_from_elsewhere_never_lock_the_owner_out_where_they_sign_i
     assert guesser.status_code == 429 and 1 <= int(guesser.headers["retry-after"]) <= 120  # capped
 
 
-async def test_waits_per_pair_grow_and_are_capped_and_a_success_resets_them(platform: Platform, settings, monkeypatch) -> None:
+async def test_waits_per_pair_grow_and_are_capped_and_a_success_resets_them(platform: Platform, settings, monkeypatch,
+                                                                          clock: FakeClock) -> None:
     monkeypatch.setattr(settings, "lockout_max_seconds", 2.0)
     monkeypatch.setattr(settings, "lockout_account_failures", 100)  # this pair alone
     username, password = await new_staff(platform)
@@ -66,17 +55,21 @@ async def test_waits_per_pair_grow_and_are_capped_and_a_success_resets_them(plat
         held = await login(c, username, password, ip=ip)  # right password, but the pair waits: not even checked
         waits = [int(held.headers["retry-after"])]
         for _ in range(2):  # after each wait, one more failure: the wait doubles, then stays at the cap
-            assert (await until(lambda: login(c, username, "Sai-mật-khẩu-1", ip=ip), 401)).status_code == 401
+            await clock.advance(waits[-1])
+            assert (await login(c, username, "Sai-mật-khẩu-1", ip=ip)).status_code == 401
             r = await login(c, username, password, ip=ip)
             assert r.status_code == 429
             waits.append(int(r.headers["retry-after"]))
         elsewhere = await login(c, username, password, ip=address())
-        ok = await until(lambda: login(c, username, password, ip=ip), 200)
+        early = await login(c, username, password, ip=ip)  # a moment before the wait ends: still held
+        await clock.advance(waits[-1])
+        ok = await login(c, username, password, ip=ip)
         again = await login(c, username, "Sai-mật-khẩu-1", ip=ip)
     assert [r.status_code for r in first] == [401] * settings.lockout_pair_failures
     assert held.status_code == 429 and held.json()["type"].endswith("/sign-in-locked")
     assert waits == [1, 2, 2]
     assert elsewhere.status_code == 200
+    assert early.status_code == 429
     assert ok.status_code == 200 and again.status_code == 401  # the count started afresh
 
 
@@ -108,7 +101,7 @@ async def test_an_administrator_unlocks_and_only_an_administrator_disables(platf
     assert {"account.unlocked", "account.disabled", "account.enabled"} <= set(actions)
 
 
-async def test_client_secret_guesses_wait_per_client_and_address(platform: Platform) -> None:
+async def test_client_secret_guesses_wait_per_client_and_address(platform: Platform, clock: FakeClock) -> None:
     client_id = f"sis-{uuid.uuid4().hex[:8]}"
     async with platform.client("identity") as c:
         made = await c.post("/v1/clients", json={"client_id": client_id, "name": "SIS", "scopes": ["records:read"]},
@@ -123,9 +116,10 @@ async def test_client_secret_guesses_wait_per_client_and_address(platform: Platf
         guesses = [await grant(f"guess-{i}", attacker) for i in range(platform.settings["identity"].lockout_pair_failures)]
         held = await grant(secret, attacker)
         from_school = await grant(secret, school)
-        later = await until(lambda: grant(secret, attacker), 200)
+        await clock.advance(int(held.headers["retry-after"]))
+        later = await grant(secret, attacker)
     assert [r.status_code for r in guesses] == [401] * len(guesses)
-    assert held.status_code == 429 and held.json()["error"] == "invalid_client" and int(held.headers["retry-after"]) >= 1
+    assert held.status_code == 429 and held.json()["error"] == "invalid_client" and held.headers["retry-after"] == "1"
     assert "access_token" not in held.text
     assert from_school.status_code == 200  # the client itself is not locked out
     assert later.status_code == 200

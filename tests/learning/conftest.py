@@ -1,11 +1,12 @@
-"""Learning fixtures: people signed in, and extra learning apps on the platform's database — on the folder store
-and on S3 (moto), a strict one (small limits, a fake clamd)."""
+"""Learning fixtures: people signed in, and extra learning apps on the database of the module's platform — on the
+folder store and on S3 (moto), a strict one (small limits, a fake clamd)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import struct
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.common.clock import Clock
 from services.common.testing_s3 import S3TestServer
 from services.learning.app import create_app
 from tests.learning.helpers import OFFICER, STUDENT, TEACHER, login, new_person
@@ -32,7 +34,7 @@ class People:
     other_student: dict[str, str]  # student at TC7901
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def people(platform: Platform) -> People:
     return People(
         teacher=await login(platform, *TEACHER), student=await login(platform, *STUDENT), officer=await login(platform, *OFFICER),
@@ -80,9 +82,13 @@ class FakeClamd:
 
 
 @contextlib.asynccontextmanager
-async def learning_app(platform: Platform, **overrides: Any) -> AsyncIterator[FastAPI]:
+async def learning_app(platform: Platform, *, clock: Clock | None = None, **overrides: Any) -> AsyncIterator[FastAPI]:
+    """Another learning app on the platform's database, with settings ``overrides`` and (if given) a clock of the
+    test's own for its background loop."""
     settings = platform.settings["learning"].model_copy(update=overrides)
     app = create_app(settings, http_transport=platform.transport)
+    if clock is not None:
+        app.state.clock = clock
     async with app.router.lifespan_context(app):
         yield app
 
@@ -94,13 +100,13 @@ def client_for(app: FastAPI) -> httpx.AsyncClient:
 PART = 5 * 1024 * 1024
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def store_apps(platform: Platform, s3_server: S3TestServer) -> AsyncIterator[dict[str, FastAPI]]:
     """The learning service on the folder store and on S3, both with 5 MiB resumable parts."""
     async with contextlib.AsyncExitStack() as stack:
         folder = await stack.enter_async_context(learning_app(platform, upload_part_size=PART))
         s3 = await stack.enter_async_context(learning_app(
-            platform, upload_part_size=PART, object_store_url=f"s3://learning-{id(platform) % 100000}",
+            platform, upload_part_size=PART, object_store_url=f"s3://learning-{uuid.uuid4().hex[:12]}",
             s3_endpoint=s3_server.endpoint, s3_access_key=s3_server.access_key, s3_secret_key=s3_server.secret_key,
             s3_region=s3_server.region,
         ))
@@ -121,7 +127,7 @@ async def clamd() -> AsyncIterator[tuple[FakeClamd, str]]:
     await fake.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def strict_app(platform: Platform, clamd: tuple[FakeClamd, str]) -> AsyncIterator[FastAPI]:
     """Small limits (1 MiB files, 20 package entries) and a clamd to scan with."""
     async with learning_app(platform, max_upload_bytes=1024 * 1024, package_max_entries=20, clamd_address=clamd[1]) as app:

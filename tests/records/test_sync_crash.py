@@ -18,6 +18,7 @@ import pytest
 from services.common.testing import create_pg_database, drop_pg_database, in_ci, postgres_available
 from tests.e2e.test_processes import free_port
 from tests.records.helpers import id_number
+from tests.support import RUN_PREFIX, TEST_POOL
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ def database_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[di
         if in_ci():
             pytest.fail(f"CI=true and PostgreSQL is required: {reason}")
         pytest.skip(reason)
-    created = [asyncio.run(create_pg_database(f"vet_test_crash_{svc.lower()}")) for svc in ("IDENTITY", "RECORDS")]
+    created = [asyncio.run(create_pg_database(f"{RUN_PREFIX}_crash_{svc.lower()}")) for svc in ("IDENTITY", "RECORDS")]
     try:
         yield {"IDENTITY": created[0][1], "RECORDS": created[1][1]}
     finally:
@@ -76,6 +77,7 @@ def test_kill_9_mid_job_then_resume_applies_every_row_once(tmp_path: Path, datab
         env[f"{svc}_IDENTITY_URL"] = identity
         env[f"{svc}_JWT_ISSUER"] = identity
         env[f"{svc}_OUTBOX_ENABLED"] = "false"
+        env[f"{svc}_DB_POOL_SIZE"], env[f"{svc}_DB_MAX_OVERFLOW"] = (str(TEST_POOL[k]) for k in ("db_pool_size", "db_max_overflow"))
     env |= {"RECORDS_SYNC_CHUNK_ROWS": "25", "RECORDS_SYNC_LEASE_SECONDS": "2", "RECORDS_SYNC_POLL_SECONDS": "0.2"}
     for args in (["migrate", "identity", "records", "learning"], ["seed"]):  # seed loads the learning demo catalogue too
         subprocess.run([sys.executable, "-m", "services", *args], cwd=ROOT, env=env, check=True, capture_output=True)

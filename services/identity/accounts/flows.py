@@ -36,11 +36,12 @@ async def _refuse_if_waiting(db: Database, username: str, ip: str, action: str, 
         raise Locked(f"Too many failed sign-ins; try again in {wait} s.", headers={"Retry-After": str(wait)})
 
 
-async def _count_failure(db: Database, settings: Any, username: str, ip: str, action: str, actor: str, target_id: str) -> None:
+async def _count_failure(db: Database, sessions: SessionService, username: str, ip: str, action: str, actor: str,
+                         target_id: str) -> None:
     """A wrong password: counted for the pair, the address and the account, and audited, in a transaction that
     commits although the request then fails. Waits start now (after the slow password check), not when the
     request came in."""
-    now = utcnow()
+    settings, now = sessions.settings, sessions.tokens.clock().now()
     async with db.session() as session:
         waits = [await throttle.fail(session, throttle.pair_key(username, ip), settings.lockout_pair_failures, settings, now),
                  await throttle.fail(session, throttle.ip_key(ip), settings.lockout_ip_failures, settings, now),
@@ -56,7 +57,7 @@ async def _count_success(session: Any, username: str, ip: str, now: Any) -> None
 
 
 async def password_login(db: Database, sessions: SessionService, username: str, password: str, ip: str) -> dict[str, Any]:
-    now = utcnow()
+    now = sessions.tokens.clock().now()
     await _refuse_if_waiting(db, username, ip, "login.password", now)
     async with db.session() as session:
         account = await repository.account_by_username(session, username)
@@ -70,7 +71,7 @@ async def password_login(db: Database, sessions: SessionService, username: str, 
                          target_id=str(account.id), ip=ip)
             return tokens
     # a failure: count it, audit it, then refuse
-    await _count_failure(db, sessions.settings, username, ip, "login.password", f"username:{username[:100]}", username[:200])
+    await _count_failure(db, sessions, username, ip, "login.password", f"username:{username[:100]}", username[:200])
     raise Unauthorized("Wrong username or password.")
 
 
@@ -84,10 +85,10 @@ async def change_password(db: Database, sessions: SessionService, account_id: uu
         if account is None:
             raise NotFound("Your account no longer exists.")
         username = account.username
-    now = utcnow()
+    now = sessions.tokens.clock().now()
     await _refuse_if_waiting(db, username, ip, "account.password_change", now)
     if not passwords.verify_password(account.password_hash, current):
-        await _count_failure(db, sessions.settings, username, ip, "account.password_change", f"account:{account_id}", str(account_id))
+        await _count_failure(db, sessions, username, ip, "account.password_change", f"account:{account_id}", str(account_id))
         raise Unauthorized("The current password is wrong.", errors=[{"field": "current_password", "message": "wrong password"}])
     passwords.require_policy(new, username=username, field="new_password", title="The new password does not meet the policy.")
     async with db.session() as session:

@@ -8,6 +8,7 @@ import math
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from jose import jwk, jwt
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.common.auth import Principal, token_audience
+from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, utcnow
 from services.common.errors import AppError, Conflict
 from services.identity.accounts import throttle
@@ -48,8 +50,11 @@ class TokenService:
     #: how long a replica keeps using the active key it last read before asking the database again
     ACTIVE_KEY_TTL = 5.0
 
-    def __init__(self, settings: IdentitySettings) -> None:
+    def __init__(self, settings: IdentitySettings, clock: Callable[[], Clock] = lambda: SYSTEM_CLOCK) -> None:
         self.settings = settings
+        #: the time sign-in waits are counted in (``accounts/throttle.py``, for clients here and for accounts in
+        #: ``accounts/flows.py``): the app's clock, which a test replaces to move past a wait without waiting
+        self.clock = clock
         self._fernet = keys.fernet_for(settings.key_encryption_secret)
         self._private_cache: dict[str, Any] = {}
         self._active: tuple[float, str, str] | None = None  # (read at, kid, algorithm)
@@ -155,7 +160,7 @@ class TokenService:
         """The client's row (read-only) when the secret matches; ``invalid_client`` otherwise; 429 while this
         client waits at this address (``accounts/throttle.py``: per client+address pair, and per address for
         unknown client ids and pairs that failed already)."""
-        now = utcnow()
+        now = self.clock().now()
         client = await repository.client_for_grant(conn, client_id, throttle.client_pair_key(client_id, ip))
         held = [client.pair_locked_until] if client is not None else []
         if client is None or client.pair_failures:
@@ -187,7 +192,7 @@ class TokenService:
         except (InvalidClient, InvalidScope, ClientLocked) as exc:
             # refusals are audited too (the grant's own transaction, if any, was rolled back with the error), and a
             # wrong secret is counted against this client from this address, and against the address
-            now = utcnow()
+            now = self.clock().now()
             async with db.autocommit() as conn:
                 details: dict[str, Any] = {"error": exc.extensions.get("error"), "scope": (scope or "")[:500] or None}
                 if isinstance(exc, InvalidClient):

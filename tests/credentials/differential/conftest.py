@@ -1,6 +1,6 @@
 """Fixtures of the differential, corpus and fuzz tests: the genuine credentials they start from, issued once per
-session through the API, and what the mutation generator draws on. These tests run on SQLite only (each module
-parametrises ``backend`` to ``sqlite``): they test the verifier, not the database."""
+module (on the module's platform) through the API, and what the mutation generator draws on. These tests run on
+SQLite only (each module parametrises ``backend`` to ``sqlite``): they test the verifier, not the database."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from tests.support import Platform
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def genuine(platform: Platform) -> Genuine:
     return await issue_genuine(platform)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def env(genuine: Genuine) -> Env:
     return await asyncio.to_thread(Env.of, genuine.documents, genuine.expected)
 

@@ -44,7 +44,7 @@ async def assessment_app(platform: Platform, transport: httpx.AsyncBaseTransport
         yield Assessment(app, app.state.clock)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def assessment(platform: Platform) -> AsyncIterator[Assessment]:
     async with assessment_app(platform) as a:
         yield a

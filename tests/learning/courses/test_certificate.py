@@ -3,7 +3,6 @@ one verifiable Open Badges course certificate; credentials' issued event marks t
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from sqlalchemy import func, select, update
@@ -14,7 +13,7 @@ from services.credentials.models import Credential
 from services.learning.models import CourseEnrolment
 from tests.learning.conftest import People
 from tests.learning.courses.helpers import COMPLETED, answers_for, build_course, completion_events, ministry, ok
-from tests.support import Platform
+from tests.support import Platform, eventually
 
 
 def deliverer(platform: Platform, service: str) -> OutboxDeliverer:
@@ -45,17 +44,14 @@ async def test_completion_becomes_one_certificate(platform: Platform, people: Pe
         await session.execute(update(OutboxEvent).where(OutboxEvent.id == event.id).values(status="pending"))
     await sender.run_once()
 
-    credential_id = None
     back = deliverer(platform, "credentials")
     async with platform.client("learning") as c:
-        for _ in range(300):  # credentials issues in the background, then tells learning through its outbox
+        async def certified() -> str | None:  # credentials issues in the background, then tells learning through its outbox
             await back.run_once()
             standing = await ok(await c.get(f"/v1/enrolments/{eid}", headers=people.student))
-            if standing["certified_at"]:
-                credential_id = await credential_of(platform, eid)
-                break
-            await asyncio.sleep(0.1)
-        assert credential_id, "no certificate was issued"
+            return await credential_of(platform, eid) if standing["certified_at"] else None
+
+        credential_id = await eventually(certified, interval=0.1, what="the enrolment certified")
         report = await ok(await c.get("/v1/course-reports", params={"course_id": cid}, headers=boss))
         assert (report["total"]["completed"], report["total"]["certified"]) == (1, 1)
 

@@ -5,10 +5,10 @@ secret kept out of the logs. On SQLite and PostgreSQL (the ``platform`` fixture)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,10 +16,12 @@ import httpx
 
 from gateway.auth import PublicRoutes
 from gateway.config import DEFAULT_PUBLIC_ROUTES
+from services.common.db import utcnow
 from services.common.logging import JsonFormatter
 from services.common.middleware import loggable_path
+from services.learning.models import XapiLaunch
 from tests.e2e.gateway import gateway_for, on_gateway
-from tests.learning.conftest import People, client_for, learning_app
+from tests.learning.conftest import People
 from tests.learning.courses.helpers import learner, ok
 from tests.learning.helpers import CMI5_XML, INDEX_HTML, create, marker, publish, upload, zip_of
 from tests.support import Platform, gateway_to_service
@@ -268,25 +270,34 @@ async def test_state_documents_round_trip_with_preconditions(platform: Platform,
         assert eid == launch["registration"]
 
 
+async def run_out(platform: Platform, launch: dict[str, Any]) -> None:
+    """The launch's time runs out: it was given ``xapi_launch_seconds``, and its expiry is moved to a moment ago
+    (instead of the test sleeping past it)."""
+    launch_id = uuid.UUID(urlsplit(launch["fetch_url"]).path.rsplit("/", 1)[1])
+    async with platform.apps["learning"].state.db.session() as s:
+        row = await s.get(XapiLaunch, launch_id)
+        assert row is not None
+        assert row.expires_at - row.created_at == timedelta(seconds=platform.settings["learning"].xapi_launch_seconds)
+        row.expires_at = utcnow() - timedelta(seconds=1)
+
+
 async def test_expired_launch_gets_no_token(platform: Platform, people: People) -> None:
     async with platform.client("learning") as c:
         course_id, lesson_id = await cmi5_course(c, people)
-    me, _ = await learner(platform, "CD0101")
-    async with learning_app(platform, xapi_launch_seconds=1) as app, client_for(app) as c:
+        me, _ = await learner(platform, "CD0101")
         _, launch = await enrol_and_launch(c, course_id, lesson_id, me)
-        await asyncio.sleep(1.2)
+        await run_out(platform, launch)
         r = await c.post(gateway_to_service(launch["fetch_url"]))
         assert r.status_code == 200 and r.json()["error-code"] == "1" and "auth-token" not in r.json(), r.text
         assert "expired" in r.json()["error-text"]
         r = await c.get(STATE, params=state_params(launch, state_id="LMS.LaunchData"), headers={"Authorization": launch["auth"]} | V)
         assert r.status_code == 401
-    # a launch whose token was fetched: the token ends with the launch
-    async with learning_app(platform, xapi_launch_seconds=1) as app, client_for(app) as c:
+        # a launch whose token was fetched: the token ends with the launch
         other, _ = await learner(platform, "CD0101")
         _, launch = await enrol_and_launch(c, course_id, lesson_id, other)
         token = (await ok(await c.post(gateway_to_service(launch["fetch_url"]))))["auth-token"]
         assert (await c.get(STATE, params=state_params(launch, state_id="LMS.LaunchData"), headers=basic(token) | V)).status_code == 200
-        await asyncio.sleep(1.2)
+        await run_out(platform, launch)
         assert (await c.get(STATE, params=state_params(launch, state_id="LMS.LaunchData"), headers=basic(token) | V)).status_code == 401
 
 

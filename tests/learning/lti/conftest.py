@@ -40,7 +40,7 @@ async def harness(platform: Platform) -> AsyncIterator[PlatformHarness]:
     await h.tool.aclose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def school_admin(platform: Platform) -> dict[str, str]:
     return await login(platform, *SCHOOL_ADMIN)
 
@@ -51,7 +51,7 @@ async def registered(platform: Platform, harness: PlatformHarness, school_admin:
         return await ok(await c.post("/v1/lti/platforms", json=harness.registration(institution_code="CD0101"), headers=school_admin), 201)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def course(platform: Platform, people: People) -> dict[str, Any]:
     """A published CD0101 course: two required lessons, a quiz of five questions (pass mark 80)."""
     async with learning_client(platform) as c:

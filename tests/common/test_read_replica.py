@@ -247,7 +247,7 @@ READ_ROUTES = {
     "identity": {"GET /v1/institutions.geojson", "GET /v1/oversight/institutions"},
     "learning": {"GET /v1/search", "GET /v1/course-reports", "GET /v1/course-reports/targets", "GET /v1/institution-activity"},
     "records": {"GET /v1/statistics", "GET /v1/oversight/connections", "GET /v1/oversight/indicators", "GET /v1/oversight/targets",
-                "GET /v1/report-calendar", "GET /v1/report-kinds", "GET /v1/reports/{report_id}/export"},
+                "GET /v1/report-calendar", "GET /v1/report-kinds", "GET /v1/reports/{report_id}/export", "GET /v1/intakes"},
     "credentials": {"GET /v1/institutions/{code}/credential-counts"},
 }
 

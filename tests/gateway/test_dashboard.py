@@ -101,7 +101,11 @@ async def test_dashboard_renders_in_chromium(platform: Platform) -> None:
         await stack.enter_async_context(gateway.router.lifespan_context(gateway))
         base = await stack.enter_async_context(served(gateway))  # type: ignore[arg-type]
         pw = await stack.enter_async_context(async_playwright())
-        browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        # one renderer, no GPU process, no extensions: the page is static HTML + SVG, and the suite's memory cap
+        # (2 GiB over pytest and every process it starts) counts the browser too
+        browser = await pw.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--no-zygote", "--disable-gpu", "--disable-extensions", "--renderer-process-limit=1",
+            "--disable-features=site-per-process", "--disable-dev-shm-usage"])
         stack.push_async_callback(browser.close)
 
         page = await (await browser.new_context(viewport={"width": 1500, "height": 1000})).new_page()

@@ -89,7 +89,7 @@ async def list_intakes(session: ReadSessionDep,
 
 
 @router.get("/v1/intakes/{intake_id}", response_model=IntakeRead, summary="A programme intake (public)")
-async def get_intake(intake_id: uuid.UUID, session: ReadSessionDep) -> Any:
+async def get_intake(intake_id: uuid.UUID, session: SessionDep) -> Any:
     return service.intake_read(await service.intake(session, intake_id))
 
 

@@ -47,6 +47,19 @@ async def test_etag_audit_transcript_graduation_and_visibility(platform: Platfor
         history = (await c.get(f"/v1/grades/{gid}/history", headers=school)).json()
         assert [(h["old"] and h["old"]["score"], h["new"]["score"], h["reason"]) for h in history] == [(None, "6", None), ("6", "7", "chấm phúc khảo")]
         assert all(h["actor"].startswith("account:") and h["source"] == "api" for h in history)
+        # a grade entered in error is removed with If-Match and a reason, which its trail keeps
+        tag = ok.headers["etag"]
+        no_reason = await c.delete(f"/v1/grades/{gid}", headers=teacher | {"If-Match": tag})
+        assert no_reason.status_code == 422 and "reason" in no_reason.text
+        long_reason = await c.delete(f"/v1/grades/{gid}", params={"reason": "x" * 501}, headers=teacher | {"If-Match": tag})
+        assert long_reason.status_code == 422 and "reason" in long_reason.text
+        assert (await c.delete(f"/v1/grades/{gid}", params={"reason": "nhập nhầm"}, headers=teacher)).status_code == 428
+        gone = await c.delete(f"/v1/grades/{gid}", params={"reason": "nhập nhầm học phần"}, headers=teacher | {"If-Match": tag})
+        assert gone.status_code == 204, gone.text
+        assert (await c.get(f"/v1/grades/{gid}", headers=school)).status_code == 404
+        trail = (await c.get(f"/v1/grades/{gid}/history", headers=await platform.admin_headers())).json()
+        assert [(h["old"] and h["old"]["score"], h["new"] and h["new"]["score"], h["reason"]) for h in trail] == \
+            [(None, "6", None), ("6", "7", "chấm phúc khảo"), ("7", None, "nhập nhầm học phần")]
 
         student = await login(platform, "student.demo", "dev-only-Student#2026")
         mine = (await c.get("/v1/me/records", headers=student)).json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.common.auth import CurrentPrincipal
@@ -75,10 +75,11 @@ async def update_grade(grade_id: uuid.UUID, body: GradeUpdate, request: Request,
 
 @router.delete("/v1/grades/{grade_id}", status_code=204, summary="Remove a grade entered in error (If-Match required; audited)")
 async def delete_grade(grade_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal,
-                       reason: str, if_match: Annotated[str | None, Header()] = None) -> Response:
+                       reason: Annotated[str, Query(min_length=1, max_length=500, description="why the grade is removed (kept in the audit trail)")],
+                       if_match: Annotated[str | None, Header()] = None) -> Response:
     ctx = await service.get_grade(session, grade_id, lock=True)
     access.ensure_grade_entry(principal, ctx.grade.institution_code)
-    await service.remove_grade(session, ctx, if_match, actor=access.actor_of(principal))
+    await service.remove_grade(session, ctx, if_match, reason, actor=access.actor_of(principal))
     return Response(status_code=204)
 
 

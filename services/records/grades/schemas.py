@@ -55,6 +55,3 @@ class GradeUpdate(BaseModel):
     components: dict[str, Any] = Field(min_length=1)
     reason: str = Field(min_length=1, max_length=500, description="why the grade changes (kept in the audit trail)")
 
-
-class GradeDeleteIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)

@@ -353,8 +353,8 @@ async def correct_grade(session: AsyncSession, ctx: GradeInContext, components: 
     return g
 
 
-async def remove_grade(session: AsyncSession, ctx: GradeInContext, if_match: str | None, *, actor: str) -> None:
-    """Deletes a grade entered in error (``If-Match`` its ETag), audited."""
+async def remove_grade(session: AsyncSession, ctx: GradeInContext, if_match: str | None, reason: str, *, actor: str) -> None:
+    """Deletes a grade entered in error (``If-Match`` its ETag), audited with the reason."""
     g = ctx.grade
     check_etag(g, if_match)
     row = validated(GradeDelete, {"id_number": ctx.learner.id_number, "programme_code": ctx.programme.code,
@@ -362,7 +362,7 @@ async def remove_grade(session: AsyncSession, ctx: GradeInContext, if_match: str
     ws = await workspace.open_workspace(session, g.institution_code, actor=actor)
     await workspace.prefetch(ws, [row], graded=[row])
     with workspace.rejecting():
-        await delete_grade(ws, row)
+        await delete_grade(ws, row, reason)
     await workspace.finish(ws)
 
 

@@ -4,7 +4,7 @@
   signed ``LtiDeepLinkingResponse`` (DL §4.2) holds an ``ltiResourceLink`` for the exam (DL §3.1) with a line item
   (DL §3.2.3) and the exam's window as its submission window, verified by the platform with the tool's JWKS (IMS
   Security Framework §6.3).
-* The resource link launch (LTI 1.3 core §5.1.3; the custom claim §5.4.1 naming the exam): the learner goes on the
+* The resource link launch (LTI 1.3 core §5.1.3; the exam named by the link's custom claim or its target link URI): the learner goes on the
   exam's roster and sits it through the launch's session; the exam's window, duration and the learner's extra time
   are enforced by the server's clock (a fake one here, moved by hand) as for any sitting.
 * Refusals (IMS Security Framework §5.1.3, the id_token's validation): a tampered ``id_token``, a launch naming another
@@ -258,7 +258,8 @@ async def test_the_result_goes_back_once_released_and_only_once(
     done = await ok(await c.post(f"/v1/lti/session/exam/attempts/{attempt['id']}/submit", json={"answers": answers}, headers=auth))
     assert done["status"] == "graded" and done["score"] is None  # scored, not shown: not released
 
-    # graded but not released: nothing is queued, nothing is sent
+    # graded but not released: nothing is queued (a launch now neither), nothing is sent
+    await ok(await c.get("/v1/lti/session", headers=bearer(session_token(await browser.launch(placement)))))
     assert await scores_for(timed, record) == []
     await sender(timed).run_once()
     assert h.scores == []

@@ -14,7 +14,7 @@ import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from services.common.auth import CurrentPrincipal, bearer_token
@@ -22,6 +22,7 @@ from services.common.db import SessionDep, utcnow
 from services.common.errors import Forbidden
 from services.common.links import link
 from services.common.pagination import Page, PageDep
+from services.learning.assessment import uploads
 from services.learning.assessment.dependencies import Now
 from services.learning.assessment.exams.schemas import AttemptRead as ExamAttemptRead
 from services.learning.assessment.exams.schemas import ResponseIn, SubmitIn
@@ -30,6 +31,7 @@ from services.learning.courses import access as course_access
 from services.learning.courses import directory
 from services.learning.courses import service as courses
 from services.learning.courses.schemas import AttemptRead, AttemptSubmit, LaunchRead, LessonProgressRead, ProgressIn
+from services.learning.files.service import safe_filename
 from services.learning.lti import repository, service
 from services.learning.lti.schemas import (
     DeepLinkChoice,
@@ -253,6 +255,36 @@ async def answer_exam_item(attempt_id: uuid.UUID, item_id: uuid.UUID, body: Resp
     r = await service.answer_exam_item(session, cur, attempt_id, item_id, body.answer, now)
     return ExamResponseRead(item_id=r.item_id, answer=r.answer, filename=r.filename, first_answered_at=r.first_answered_at,
                             answered_at=r.answered_at, changes=r.changes)
+
+
+@router.put("/v1/lti/session/exam/attempts/{attempt_id}/responses/{item_id}/file", response_model=ExamResponseRead,
+            openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}},
+            summary="A file answer as the raw body (type from its bytes); after the attempt's deadline: 409")
+async def exam_file_answer(attempt_id: uuid.UUID, item_id: uuid.UUID, request: Request, now: Now,
+                           filename: Annotated[str | None, Query(max_length=255)] = None,
+                           content_type: Annotated[str | None, Header()] = None) -> Any:
+    """As the exam's own file answer: no transaction is held while the bytes stream; the launch's session and the
+    attempt are checked before and again after."""
+    settings, db, token = _settings(request), request.app.state.db, bearer_token(request)
+    limit = settings.assessment_answer_file_max_bytes
+    uploads.early_limit(request, limit)
+    async with db.session(write=True) as session:
+        cur = await service.current(session, settings, token)
+        item = await service.exam_file_target(session, cur, attempt_id, item_id, now)
+        families = item.options.get("accept") or uploads.FAMILIES
+    prepared = await uploads.receive(request, request.stream(), declared=content_type, limit=limit, families=families)
+    try:
+        async with db.session(write=True) as session:
+            cur = await service.current(session, settings, token)
+            blob = await uploads.record(request, session, prepared)
+            r = await service.exam_file_answer(session, cur, attempt_id, item_id, blob.id, safe_filename(filename), prepared.media_type,
+                                               prepared.incoming.size, request.app.state.clock.now())
+            return ExamResponseRead(item_id=r.item_id, answer=r.answer, filename=r.filename, first_answered_at=r.first_answered_at,
+                                    answered_at=r.answered_at, changes=r.changes)
+    except BaseException:
+        await uploads.discard(request, prepared)
+        raise
 
 
 @router.post("/v1/lti/session/exam/attempts/{attempt_id}/submit", response_model=ExamAttemptRead,

@@ -544,6 +544,19 @@ async def answer_exam_item(session: AsyncSession, cur: Current, attempt_id: uuid
     return await exams.answer(session, cur.principal, attempt_id, item_id, given, now)
 
 
+async def exam_file_target(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, item_id: uuid.UUID, now: datetime) -> Any:
+    """Before a file answer streams: the learner's open attempt at the launched exam holds this file item."""
+    await exam_attempt(session, cur, attempt_id, now)
+    return await exams.file_answer_target(session, cur.principal, attempt_id, item_id, now)
+
+
+async def exam_file_answer(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, item_id: uuid.UUID, blob_id: uuid.UUID,
+                           filename: str | None, content_type: str, size: int, now: datetime) -> Any:
+    """Once the bytes are in: the answer, if the attempt is still open (its deadline is checked again)."""
+    await exam_attempt(session, cur, attempt_id, now)
+    return await exams.file_answer(session, cur.principal, attempt_id, item_id, blob_id, filename, content_type, size, now)
+
+
 async def submit_exam_attempt(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, body: SubmitIn, now: datetime) -> Any:
     await exam_attempt(session, cur, attempt_id, now)
     attempt = await exams.submit(session, cur.principal, attempt_id, body, now)

@@ -12,6 +12,7 @@
 * Assignment and Grade Services 2.0: the line item of the launch (AGS §3.1, the endpoint claim) gets the exam's
   result (AGS §3.4, a score with an access token from the platform's token endpoint, IMS Security Framework §4.1)
   once the teachers release it, not before; released again, nothing more is sent.
+* A file answer (a photo of the work) uploaded through the launch, under the same deadline.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from services.learning.lti.outcomes import ScoreSender
 from services.learning.models import LtiGradeLink, LtiScore
 from tests.learning.assessment.conftest import Assessment, assessment_app
 from tests.learning.assessment.helpers import answer_for, bank, exam, item, single, window
+from tests.learning.assessment.test_exams import png
 from tests.learning.conftest import People
 from tests.learning.courses.helpers import ok
+from tests.learning.helpers import pdf
 from tests.learning.lti.conftest import Browser, learning_client, session_token
 from tests.learning.lti.harness import DL, INSTRUCTOR, LEARNER, LTI, Launch, PlatformHarness
 from tests.learning.lti.test_deep_linking import verify_as_platform
@@ -296,3 +299,35 @@ async def test_the_result_goes_back_once_released_and_only_once(
     assert [s.path for s in h.scores] == ["/mod/lti/services.php/7/lineitems/91/lineitem/scores",
                                           "/mod/lti/services.php/7/lineitems/92/lineitem/scores"]
     assert h.scores[1].body["scoreGiven"] == 50.0
+
+
+async def test_a_file_answer_through_the_launch(platform: Platform, timed: Assessment, api: httpx.AsyncClient,
+                                                registered: dict[str, Any], browser: Browser, people: People) -> None:
+    """An exam with a photo to hand in: the learner uploads it through the launch (the bytes say what it is), the
+    teacher scores it, the release sends the result back; after the deadline a file is refused like any answer."""
+    h, c, clock, teacher = browser.harness, browser.client, timed.clock, people.teacher
+    b = await bank(api, teacher)
+    photo = await item(api, teacher, b["id"], {"kind": "file_upload", "prompt": "Chụp ảnh mạch đã đấu.", "tags": ["anh"],
+                                               "accept": ["image"]})
+    e = await exam(api, teacher, {"bank_ids": [b["id"]], "blueprint": [{"tag": "anh", "count": 1}], "duration_minutes": 20,
+                                  **window(clock, hours=2)})
+    auth = bearer(session_token(await browser.launch(learner(e["id"], lineitem=h.lineitem(item="93")))))
+    attempt = await ok(await c.post("/v1/lti/session/exam/attempts", headers=auth), 201)
+    url = f"/v1/lti/session/exam/attempts/{attempt['id']}/responses/{photo['id']}/file"
+    r = await c.put(url, content=pdf(4096), params={"filename": "mạch.pdf"}, headers=auth | {"Content-Type": "application/pdf"})
+    assert r.status_code == 415 and r.json()["accepted"] == ["image"], r.text  # this item takes images only
+    r = await c.put(url, content=png(), headers={"Content-Type": "image/png"})
+    assert r.status_code == 401, r.text  # no launch session, no file
+    saved = await ok(await c.put(url, content=png(), params={"filename": "mạch điện.png"}, headers=auth | {"Content-Type": "image/png"}))
+    assert saved["filename"] == "mạch điện.png" and saved["answer"]["content_type"] == "image/png"
+    seen = await ok(await api.get(f"/v1/exam-attempts/{attempt['id']}/responses/{photo['id']}/file", headers=teacher))
+    assert seen["size"] == len(png())
+    # the deadline passes: a file is refused too (checked on the server's clock)
+    await clock.advance(21 * 60, step=21 * 60)
+    r = await c.put(url, content=png(), headers=auth | {"Content-Type": "image/png"})
+    assert r.status_code == 409 and r.json()["type"].endswith("/exam-deadline-passed"), r.text
+    await ok(await api.put(f"/v1/exam-attempts/{attempt['id']}/responses/{photo['id']}/grade", json={"points": 0.75}, headers=teacher))
+    await ok(await api.post(f"/v1/exams/{e['id']}/release", headers=teacher))
+    await sender(timed).run_once()
+    [received] = h.scores
+    assert received.path.endswith("/lineitems/93/lineitem/scores") and received.body["scoreGiven"] == 75.0

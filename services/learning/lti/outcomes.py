@@ -1,8 +1,8 @@
 """Assignment and Grade Services 2.0, tool side: scores go back to the platforms' line items.
 
 * :func:`record_graded` writes one ``lti_scores`` row per line item a learning-side record is reported to, in the
-  transaction that graded it (a course completion; an exam's result when it is released), keyed by (grade link, source): the
-  same grading written twice adds nothing, and nothing is sent for a change that was rolled back.
+  transaction that graded it (a course completion; an exam's result, when it is released), keyed by (grade link,
+  source): the same grading written twice adds nothing, and nothing is sent for a change that was rolled back.
 * :class:`ScoreSender` posts them (AGS §3.4, ``application/vnd.ims.lis.v1.score+json``) with an access token from the
   platform's token endpoint, obtained with a signed client assertion (IMS Security Framework §4.1, RFC 7523). Rows are
   claimed with ``FOR UPDATE SKIP LOCKED`` and a lease, so any replica sends them and a sender that dies leaves them
@@ -38,8 +38,9 @@ SCORE_MAXIMUM = 100.0
 
 async def record_graded(session: AsyncSession, record: str, source: str, *, score_given: float | None, now: datetime,
                         activity_progress: str, grading_progress: str, comment: str | None = None) -> int:
-    """Queue the score of ``record`` (``enrolment/<id>``, ``exam-candidate/<id>``) for every line item it is reported to; returns how many
-    were queued (0 when the record came through no LTI launch with a line item, or this source was queued before)."""
+    """Queue the score of ``record`` (``enrolment/<id>``, ``exam-candidate/<id>``) for every line item it is reported
+    to; returns how many were queued (0 when the record came through no LTI launch with a line item, or this source
+    was queued before)."""
     added = 0
     for grade_link, link, user in await repository.grade_links_of(session, record):
         score: dict[str, Any] = {"userId": user.sub, "scoreMaximum": SCORE_MAXIMUM, "activityProgress": activity_progress,

@@ -67,15 +67,16 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /api/learning/v1/xapi/about",
     # a cmi5 assignable unit's fetch URL: no credentials, the URL carries a one-time secret (in its query string)
     "POST /api/learning/v1/xapi/cmi5/fetch/*",
-    # LTI 1.3: a school's LMS launches the platform's courses. The OIDC login, the launch (authenticated by the
-    # platform's signed id_token), the tool's configuration and keys; the player's session routes carry the launch's
-    # own session token (learning checks it). Registering platforms and rotating keys stay behind identity's tokens
+    # LTI 1.3: a school's LMS launches the platform's courses and exams. The OIDC login, the launch (authenticated by
+    # the platform's signed id_token), the tool's configuration and keys; the player's session routes carry the
+    # launch's own session token (learning checks it; PUT saves an exam answer). Registering platforms and rotating
+    # keys stay behind identity's tokens
     "GET,POST /api/learning/v1/lti/login",
     "POST /api/learning/v1/lti/launch",
     "GET /api/learning/v1/lti/tool",
     "GET /api/learning/v1/lti/jwks.json",
     "GET /api/learning/v1/lti/session",
-    "GET,POST /api/learning/v1/lti/session/**",
+    "GET,POST,PUT /api/learning/v1/lti/session/**",
     # a holder's share link: the token in the path is the credential's capability
     "GET /api/credentials/v1/shared/*",
     # people sign in here (the services check credentials and lock out brute force themselves)

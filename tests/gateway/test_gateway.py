@@ -229,14 +229,16 @@ async def test_lti_launch_routes_need_no_bearer_token(client: httpx.AsyncClient)
     for method, path in [("GET", "/api/learning/v1/lti/login?iss=x"), ("POST", "/api/learning/v1/lti/login"),
                          ("POST", "/api/learning/v1/lti/launch"), ("GET", "/api/learning/v1/lti/tool"),
                          ("GET", "/api/learning/v1/lti/jwks.json"), ("GET", "/api/learning/v1/lti/session"),
-                         ("POST", "/api/learning/v1/lti/session/course/quizzes/q1/attempts")]:
+                         ("POST", "/api/learning/v1/lti/session/course/quizzes/q1/attempts"),
+                         ("PUT", "/api/learning/v1/lti/session/exam/attempts/a1/responses/i1")]:
         r = await client.request(method, path, headers={"Authorization": "Bearer an-lti-session-token"} if "session" in path else {})
         assert r.status_code == 200, (method, path, r.text)
         if "session" in path:
             assert r.json()["headers"]["authorization"] == "Bearer an-lti-session-token"
     # registering platforms and rotating the tool's key need identity's tokens
     for method, path in [("POST", "/api/learning/v1/lti/platforms"), ("GET", "/api/learning/v1/lti/platforms"),
-                         ("POST", "/api/learning/v1/lti/keys/rotate"), ("GET", "/api/learning/v1/lti/launch")]:
+                         ("POST", "/api/learning/v1/lti/keys/rotate"), ("GET", "/api/learning/v1/lti/launch"),
+                         ("DELETE", "/api/learning/v1/lti/session/exam/attempts/a1")]:
         assert (await client.request(method, path)).status_code == 401, (method, path)
 
 

@@ -2,7 +2,7 @@
 
 * Public (they authenticate otherwise, and the gateway lets them through without a bearer token): the tool's
   configuration and JWKS, the OIDC login initiation (GET and POST), the launch (the platform's signed ``id_token``),
-  and the player's session routes (the launch's session token as ``Authorization: Bearer``).
+  and the player's session routes in a course or an exam (the launch's session token as ``Authorization: Bearer``).
 * With an identity token: registering platforms (platform admins; school admins for their school), rotating the
   tool's key (platform admins), listing and re-driving a platform's scores.
 """
@@ -14,7 +14,7 @@ import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from services.common.auth import CurrentPrincipal, bearer_token
@@ -22,13 +22,21 @@ from services.common.db import SessionDep, utcnow
 from services.common.errors import Forbidden
 from services.common.links import link
 from services.common.pagination import Page, PageDep
-from services.learning.courses import access as course_access, directory
+from services.learning.assessment import uploads
+from services.learning.assessment.dependencies import Now
+from services.learning.assessment.exams.schemas import AttemptRead as ExamAttemptRead
+from services.learning.assessment.exams.schemas import ResponseIn, SubmitIn
+from services.learning.assessment.exams.schemas import ResponseRead as ExamResponseRead
+from services.learning.courses import access as course_access
+from services.learning.courses import directory
 from services.learning.courses import service as courses
 from services.learning.courses.schemas import AttemptRead, AttemptSubmit, LaunchRead, LessonProgressRead, ProgressIn
+from services.learning.files.service import safe_filename
 from services.learning.lti import repository, service
 from services.learning.lti.schemas import (
     DeepLinkChoice,
     DeepLinkResponse,
+    ExamView,
     KeyRead,
     PlatformCreate,
     PlatformRead,
@@ -219,8 +227,76 @@ async def submit_attempt(attempt_id: uuid.UUID, body: AttemptSubmit, request: Re
     return await courses.attempt_read(session, attempt, results)
 
 
+@router.get("/v1/lti/session/exam", response_model=ExamView,
+            summary="The launched exam and, for a learner, their attempts and (once released) their result")
+async def get_exam(session: SessionDep, cur: LaunchDep, now: Now) -> Any:
+    return await service.exam_view(session, cur, now)
+
+
+@router.post("/v1/lti/session/exam/attempts", status_code=201, response_model=ExamAttemptRead,
+             summary="Start an attempt at the launched exam (201), or get the running one back (200); within its window")
+async def start_exam_attempt(session: SessionDep, cur: LaunchDep, response: Response, now: Now) -> Any:
+    attempt, created = await service.start_exam_attempt(session, cur, now)
+    if not created:
+        response.status_code = 200
+    return await service.exam_attempt_read(session, cur, attempt.id, now)
+
+
+@router.get("/v1/lti/session/exam/attempts/{attempt_id}", response_model=ExamAttemptRead,
+            summary="The learner's attempt at the launched exam (scores once released)")
+async def get_exam_attempt(attempt_id: uuid.UUID, session: SessionDep, cur: LaunchDep, now: Now) -> Any:
+    return await service.exam_attempt_read(session, cur, attempt_id, now)
+
+
+@router.put("/v1/lti/session/exam/attempts/{attempt_id}/responses/{item_id}", response_model=ExamResponseRead,
+            summary="Save an answer (again to change it); after the attempt's deadline: 409")
+async def answer_exam_item(attempt_id: uuid.UUID, item_id: uuid.UUID, body: ResponseIn, session: SessionDep, cur: LaunchDep,
+                           now: Now) -> Any:
+    r = await service.answer_exam_item(session, cur, attempt_id, item_id, body.answer, now)
+    return ExamResponseRead(item_id=r.item_id, answer=r.answer, filename=r.filename, first_answered_at=r.first_answered_at,
+                            answered_at=r.answered_at, changes=r.changes)
+
+
+@router.put("/v1/lti/session/exam/attempts/{attempt_id}/responses/{item_id}/file", response_model=ExamResponseRead,
+            openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}},
+            summary="A file answer as the raw body (type from its bytes); after the attempt's deadline: 409")
+async def exam_file_answer(attempt_id: uuid.UUID, item_id: uuid.UUID, request: Request, now: Now,
+                           filename: Annotated[str | None, Query(max_length=255)] = None,
+                           content_type: Annotated[str | None, Header()] = None) -> Any:
+    """As the exam's own file answer: no transaction is held while the bytes stream; the launch's session and the
+    attempt are checked before and again after."""
+    settings, db, token = _settings(request), request.app.state.db, bearer_token(request)
+    limit = settings.assessment_answer_file_max_bytes
+    uploads.early_limit(request, limit)
+    async with db.session(write=True) as session:
+        cur = await service.current(session, settings, token)
+        item = await service.exam_file_target(session, cur, attempt_id, item_id, now)
+        families = item.options.get("accept") or uploads.FAMILIES
+    prepared = await uploads.receive(request, request.stream(), declared=content_type, limit=limit, families=families)
+    try:
+        async with db.session(write=True) as session:
+            cur = await service.current(session, settings, token)
+            blob = await uploads.record(request, session, prepared)
+            r = await service.exam_file_answer(session, cur, attempt_id, item_id, blob.id, safe_filename(filename), prepared.media_type,
+                                               prepared.incoming.size, request.app.state.clock.now())
+            return ExamResponseRead(item_id=r.item_id, answer=r.answer, filename=r.filename, first_answered_at=r.first_answered_at,
+                                    answered_at=r.answered_at, changes=r.changes)
+    except BaseException:
+        await uploads.discard(request, prepared)
+        raise
+
+
+@router.post("/v1/lti/session/exam/attempts/{attempt_id}/submit", response_model=ExamAttemptRead,
+             summary="Hand the attempt in (optionally with last answers); after its deadline: 409")
+async def submit_exam_attempt(attempt_id: uuid.UUID, session: SessionDep, cur: LaunchDep, now: Now,
+                              body: SubmitIn | None = None) -> Any:
+    return await service.submit_exam_attempt(session, cur, attempt_id, body or SubmitIn(), now)
+
+
 @router.get("/v1/lti/session/deep-linking/choices", response_model=list[TargetRead],
-            summary="Deep linking: what the instructor may choose (published national courses and the school's own)")
+            summary="Deep linking: what the instructor may choose (published national courses, the school's own courses and "
+                    "exams)")
 async def deep_linking_choices(session: SessionDep, cur: LaunchDep) -> Any:
     return await service.choices(session, cur)
 

@@ -1,8 +1,8 @@
 """Assignment and Grade Services 2.0, tool side: scores go back to the platforms' line items.
 
 * :func:`record_graded` writes one ``lti_scores`` row per line item a learning-side record is reported to, in the
-  transaction that graded it (a course completion now; an exam result later), keyed by (grade link, source): the
-  same grading written twice adds nothing, and nothing is sent for a change that was rolled back.
+  transaction that graded it (a course completion; an exam's result, when it is released), keyed by (grade link,
+  source): the same grading written twice adds nothing, and nothing is sent for a change that was rolled back.
 * :class:`ScoreSender` posts them (AGS §3.4, ``application/vnd.ims.lis.v1.score+json``) with an access token from the
   platform's token endpoint, obtained with a signed client assertion (IMS Security Framework §4.1, RFC 7523). Rows are
   claimed with ``FOR UPDATE SKIP LOCKED`` and a lease, so any replica sends them and a sender that dies leaves them
@@ -38,8 +38,9 @@ SCORE_MAXIMUM = 100.0
 
 async def record_graded(session: AsyncSession, record: str, source: str, *, score_given: float | None, now: datetime,
                         activity_progress: str, grading_progress: str, comment: str | None = None) -> int:
-    """Queue the score of ``record`` (``enrolment/<id>``) for every line item it is reported to; returns how many
-    were queued (0 when the record came through no LTI launch with a line item, or this source was queued before)."""
+    """Queue the score of ``record`` (``enrolment/<id>``, ``exam-candidate/<id>``) for every line item it is reported
+    to; returns how many were queued (0 when the record came through no LTI launch with a line item, or this source
+    was queued before)."""
     added = 0
     for grade_link, link, user in await repository.grade_links_of(session, record):
         score: dict[str, Any] = {"userId": user.sub, "scoreMaximum": SCORE_MAXIMUM, "activityProgress": activity_progress,
@@ -63,6 +64,25 @@ async def course_completed(session: AsyncSession, enrolment_id: uuid.UUID, compl
     return await record_graded(session, f"enrolment/{enrolment_id}", f"completion/{completion_id}",
                                score_given=SCORE_MAXIMUM if final_score is None else final_score, now=now,
                                activity_progress="Completed", grading_progress="FullyGraded")
+
+
+def exam_record(candidate_id: uuid.UUID) -> str:
+    """How an LTI launch into an exam names the learner's record: their roster entry."""
+    return f"exam-candidate/{candidate_id}"
+
+
+async def exam_candidates_reported(session: AsyncSession, candidate_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The roster entries whose result goes to a platform's line item (they came through a launch with one)."""
+    records = await repository.records_reported(session, [exam_record(c) for c in candidate_ids])
+    return {uuid.UUID(r.partition("/")[2]) for r in records}
+
+
+async def exam_result_released(session: AsyncSession, exam_id: uuid.UUID, candidate_id: uuid.UUID, percent: float,
+                               now: datetime) -> int:
+    """An exam's released result (0–100, by its re-sit policy) to the line items of the learner's launches. The
+    source names the exam and the score: the same result released again queues nothing; a corrected one is sent."""
+    return await record_graded(session, exam_record(candidate_id), f"exam/{exam_id}/{percent:.2f}", score_given=percent,
+                               now=now, activity_progress="Completed", grading_progress="FullyGraded")
 
 
 class Refused(Exception):

@@ -144,6 +144,16 @@ async def grade_links_of(session: AsyncSession, record: str) -> list[tuple[LtiGr
     return [(g, r, u) for g, r, u in (await session.execute(stmt)).all()]
 
 
+async def records_reported(session: AsyncSession, records: list[str]) -> set[str]:
+    """Which of these learning-side records are reported to a line item."""
+    found: set[str] = set()
+    for start in range(0, len(records), 500):
+        stmt = (select(LtiGradeLink.record).join(LtiResourceLink, LtiResourceLink.id == LtiGradeLink.resource_link_id)
+                .where(LtiGradeLink.record.in_(records[start:start + 500]), LtiResourceLink.lineitem_url.is_not(None)))
+        found |= set((await session.scalars(stmt)).all())
+    return found
+
+
 async def add_score(session: AsyncSession, row: dict[str, Any]) -> bool:
     """A score to post, unless one for the same grade link and source is there already. True if added."""
     stmt = insert_for(session)(LtiScore).values(**row).on_conflict_do_nothing(index_elements=["grade_link_id", "source"])

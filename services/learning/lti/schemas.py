@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 import json
 import re
+import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from services.learning.assessment.exams.schemas import ExamRead, MyResult
 
 #: no control characters (PostgreSQL text cannot hold U+0000; none belongs in an identifier, URL or name)
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
@@ -142,15 +144,22 @@ class SessionRead(BaseModel):
     user: SessionUser
     platform: str
     target: TargetRead | None
-    #: the learner's record, ``enrolment/<id>`` for a course
+    #: the learner's record: ``enrolment/<id>`` in a course, ``exam-candidate/<id>`` on an exam's roster
     record: str | None
     expires_at: datetime
     #: deep linking: whether several items may be returned
     accept_multiple: bool | None = None
 
 
+class ExamView(BaseModel):
+    """The launched exam; for a learner, their attempts and, once the teachers released it, their result."""
+
+    exam: ExamRead
+    result: MyResult | None
+
+
 class DeepLinkItem(BaseModel):
-    kind: Literal["course"]
+    kind: Literal["course", "exam"]
     id: str = Field(max_length=64)
 
 

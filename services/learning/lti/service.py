@@ -1,5 +1,5 @@
 """The rules of LTI 1.3, tool side: platform registrations, the OIDC third-party-initiated login, the ``id_token``
-launch, launch sessions for the player, Deep Linking responses.
+launch, launch sessions for the player (a course, or an exam), Deep Linking responses.
 
 Login (LTI 1.3 core §4.1, IMS Security Framework §5.1.1): the platform sends ``iss``, ``login_hint`` and
 ``target_link_uri``; the tool stores a ``state`` and a ``nonce`` (short-lived, used once), binds them to the
@@ -7,7 +7,8 @@ browser with a cookie, and redirects to the platform's authorisation endpoint. L
 posts the ``id_token`` and the ``state`` back; the state is spent first, in a transaction of its own, so a launch
 that fails still used it; then the token's signature, claims and deployment are checked
 (:func:`messages.verify_id_token`), the platform's user is mapped to a pseudonymous LTI user, and a short-lived
-session opens on the resource (a learner is enrolled in the course at the first launch).
+session opens on the resource (a learner is enrolled in the course, or put on the exam's roster, at the first
+launch).
 
 An LTI user is not a person of identity: the pair (platform, ``sub``) is all the tool knows, with the name when the
 platform sends one. Their enrolments name them ``lti:<lti user id>`` (``learner_key`` and ``account_sub``); their
@@ -25,7 +26,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,8 +38,13 @@ from services.common.db import Database, utcnow
 from services.common.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
 from services.common.permissions import roles_at
 from services.common.text import nfc
+from services.learning.assessment.exams import repository as exams_repository
+from services.learning.assessment.exams import service as exams
+from services.learning.assessment.exams.schemas import SubmitIn
 from services.learning.config import LearningSettings
-from services.learning.courses import access as course_access, repository as course_repository, service as courses
+from services.learning.courses import access as course_access
+from services.learning.courses import repository as course_repository
+from services.learning.courses import service as courses
 from services.learning.courses.schemas import AttemptSubmit, ProgressIn
 from services.learning.lti import messages, repository, targets
 from services.learning.lti.keys import ToolKeys
@@ -46,6 +52,7 @@ from services.learning.lti.messages import LaunchRefused
 from services.learning.lti.schemas import (
     DeepLinkChoice,
     DeepLinkResponse,
+    ExamView,
     PlatformCreate,
     PlatformUpdate,
     SessionRead,
@@ -381,6 +388,7 @@ async def launch(session: AsyncSession, settings: LearningSettings, keys: Platfo
         if role == "learner":
             row.record = await target.open_for_learner(session, platform, user, info.id)
             await repository.ensure_grade_link(session, link.id, user.id, row.record, now)
+            await target.report_so_far(session, platform, row.record, now)
     token = secrets.token_urlsafe(32)
     row.token_hash = keyed_hash(settings.secret_key, "session", token)
     session.add(row)
@@ -482,6 +490,79 @@ async def submit_attempt(session: AsyncSession, outbox: Any, cur: Current, attem
     return await courses.submit_attempt(session, outbox, cur.principal, attempt_id, body)
 
 
+# -- an exam, sat through the launch -----------------------------------------------------------------------------------
+# The exam's own rules hold as for any sitting (:mod:`services.learning.assessment.exams.service`): the window, the
+# duration and the learner's extra time are checked by the server's clock; scores are shown once released.
+
+
+def _exam_id(cur: Current) -> uuid.UUID:
+    if cur.session.target_kind != "exam" or cur.session.target_id is None:
+        raise NotFound("This LTI session did not launch an exam.")
+    return uuid.UUID(cur.session.target_id)
+
+
+def _candidate(cur: Current) -> None:
+    _exam_id(cur)
+    if not (cur.session.record or "").startswith("exam-candidate/"):
+        raise Forbidden("Only a learner's launch sits the exam; an instructor's launch shows it.")
+
+
+async def exam_view(session: AsyncSession, cur: Current, now: datetime) -> ExamView:
+    """The launched exam and, for a learner, their attempts and (once released) their result."""
+    info = await targets.TARGETS["exam"].describe(session, cur.platform, str(_exam_id(cur)))
+    exam = await exams_repository.exam(session, uuid.UUID(info.id))
+    assert exam is not None
+    result = await exams.my_result(session, cur.principal, exam.id, now) if cur.session.record else None
+    return ExamView(exam=exams.exam_read(exam), result=result)
+
+
+async def start_exam_attempt(session: AsyncSession, cur: Current, now: datetime) -> tuple[Any, bool]:
+    _candidate(cur)
+    return await exams.start_attempt(session, cur.principal, _exam_id(cur), now)
+
+
+async def exam_attempt(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, now: datetime) -> tuple[Any, Any]:
+    """The learner's attempt at the launched exam (404 for any other), closed first if overdue."""
+    _candidate(cur)
+    try:
+        attempt, exam, _, role = await exams.load_attempt(session, cur.principal, attempt_id, now)
+    except NotFound:
+        raise NotFound(f"No exam attempt {attempt_id} in this launch.") from None
+    if role != "learner" or exam.id != _exam_id(cur):
+        raise NotFound(f"No exam attempt {attempt_id} in this launch.")
+    return attempt, exam
+
+
+async def exam_attempt_read(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, now: datetime) -> Any:
+    attempt, exam = await exam_attempt(session, cur, attempt_id, now)
+    return await exams.attempt_read(session, attempt, exam, "learner")
+
+
+async def answer_exam_item(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, item_id: uuid.UUID, given: Any,
+                           now: datetime) -> Any:
+    await exam_attempt(session, cur, attempt_id, now)
+    return await exams.answer(session, cur.principal, attempt_id, item_id, given, now)
+
+
+async def exam_file_target(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, item_id: uuid.UUID, now: datetime) -> Any:
+    """Before a file answer streams: the learner's open attempt at the launched exam holds this file item."""
+    await exam_attempt(session, cur, attempt_id, now)
+    return await exams.file_answer_target(session, cur.principal, attempt_id, item_id, now)
+
+
+async def exam_file_answer(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, item_id: uuid.UUID, blob_id: uuid.UUID,
+                           filename: str | None, content_type: str, size: int, now: datetime) -> Any:
+    """Once the bytes are in: the answer, if the attempt is still open (its deadline is checked again)."""
+    await exam_attempt(session, cur, attempt_id, now)
+    return await exams.file_answer(session, cur.principal, attempt_id, item_id, blob_id, filename, content_type, size, now)
+
+
+async def submit_exam_attempt(session: AsyncSession, cur: Current, attempt_id: uuid.UUID, body: SubmitIn, now: datetime) -> Any:
+    await exam_attempt(session, cur, attempt_id, now)
+    attempt = await exams.submit(session, cur.principal, attempt_id, body, now)
+    return await exam_attempt_read(session, cur, attempt.id, now)
+
+
 # -- deep linking -----------------------------------------------------------------------------------------------------
 
 
@@ -522,6 +603,9 @@ async def deep_link(session: AsyncSession, settings: LearningSettings, keys: Too
         }
         if info.text:
             entry["text"] = info.text[:1000]
+        if info.window is not None:  # an exam's window: when the platform may show the link as open for submissions
+            opens, closes = (moment.astimezone(UTC).isoformat().replace("+00:00", "Z") for moment in info.window)
+            entry["submission"] = {"startDateTime": opens, "endDateTime": closes}
         items.append(entry)
     if errors:
         raise ValidationFailed("Some items cannot be linked.", errors=errors)

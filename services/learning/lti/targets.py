@@ -1,20 +1,24 @@
-"""What an LTI launch opens: a resource kind and an id (``course:<uuid>``). Each kind says what a platform may
-launch and offer in deep linking, and what a learner's launch opens for them (their record, ``enrolment/<id>`` for a
-course). Courses are the first kind; exams plug in here with a :class:`Target` of their own in :data:`TARGETS`."""
+"""What an LTI launch opens: a resource kind and an id (``course:<uuid>``, ``exam:<uuid>``). Each kind says what a
+platform may launch and offer in deep linking, what a learner's launch opens for them (their record:
+``enrolment/<id>`` in a course, ``exam-candidate/<id>`` on an exam's roster), and what that record has to report
+already when a new line item is linked to it."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import utcnow
 from services.common.errors import Conflict, NotFound
+from services.learning.assessment.exams import repository as exams_repository
+from services.learning.assessment.exams import service as exams
 from services.learning.courses import repository as courses
-from services.learning.lti import repository
-from services.learning.models import Course, LtiPlatform, LtiUser
+from services.learning.lti import outcomes, repository
+from services.learning.models import Course, Exam, LtiPlatform, LtiUser
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class TargetInfo:
     id: str
     title: str
     text: str | None = None
+    #: when learners may submit (a written exam's window): the deep link's ``submission`` window
+    window: tuple[datetime, datetime] | None = None
 
 
 class Target(Protocol):
@@ -36,6 +42,9 @@ class Target(Protocol):
 
     async def open_for_learner(self, session: AsyncSession, platform: LtiPlatform, user: LtiUser, target_id: str) -> str:
         """The learner's record in the resource (created at the first launch), e.g. ``enrolment/<id>``."""
+
+    async def report_so_far(self, session: AsyncSession, platform: LtiPlatform, record: str, now: datetime) -> None:
+        """A learner's launch linked ``record`` to a line item: what it has to report already is queued for it."""
 
 
 def learner_key(user: LtiUser) -> str:
@@ -86,8 +95,59 @@ class CourseTarget:
                            enrolment_status="withdrawn")
         return f"enrolment/{enrolment.id}"
 
+    async def report_so_far(self, session: AsyncSession, platform: LtiPlatform, record: str, now: datetime) -> None:
+        """Nothing: the enrolment was made by an LTI launch, whose grade link was there before it completed."""
 
-TARGETS: dict[str, Target] = {"course": CourseTarget()}
+
+class ExamTarget:
+    """Kiểm tra, thi: a published exam of the platform's school (a national registration launches none: every exam
+    belongs to a school). A learner's first launch puts them on its roster; they sit it through the launch's session,
+    timed by the server as any sitting (the window, the duration, the extra time their teachers give them); its
+    result goes back to the line item once the teachers release it, not before."""
+
+    kind = "exam"
+
+    async def _exam(self, session: AsyncSession, platform: LtiPlatform, target_id: str) -> Exam:
+        try:
+            key = uuid.UUID(target_id)
+        except ValueError:
+            raise NotFound(f"No exam {target_id}.") from None
+        exam = await exams_repository.exam(session, key)
+        if exam is None or exam.status != "published" or platform.institution_code is None or exam.institution_code != platform.institution_code:
+            raise NotFound(f"No exam {target_id} that this platform may launch.")
+        return exam
+
+    def _info(self, exam: Exam) -> TargetInfo:
+        if exam.kind == "written":
+            text = (f"Written exam, {exam.duration_minutes} minutes, to start between {exams.iso(exam.opens_at)} and "
+                    f"{exams.iso(exam.closes_at)}.")
+        else:
+            text = f"Practical exam, assessed between {exams.iso(exam.opens_at)} and {exams.iso(exam.closes_at)}."
+        return TargetInfo(self.kind, str(exam.id), exam.title, text, window=(exam.opens_at, exam.closes_at) if exam.kind == "written" else None)
+
+    async def describe(self, session: AsyncSession, platform: LtiPlatform, target_id: str) -> TargetInfo:
+        return self._info(await self._exam(session, platform, target_id))
+
+    async def choices(self, session: AsyncSession, platform: LtiPlatform, limit: int) -> list[TargetInfo]:
+        if platform.institution_code is None:
+            return []
+        return [self._info(e) for e in await exams_repository.launchable_exams(session, platform.institution_code, limit)]
+
+    async def open_for_learner(self, session: AsyncSession, platform: LtiPlatform, user: LtiUser, target_id: str) -> str:
+        exam = await self._exam(session, platform, target_id)
+        candidate = await exams.join_from_platform(session, exam, learner_key(user), user.name or f"LTI {user.sub}",
+                                                   f"lti-platform:{platform.id}", utcnow())
+        return outcomes.exam_record(candidate.id)
+
+    async def report_so_far(self, session: AsyncSession, platform: LtiPlatform, record: str, now: datetime) -> None:
+        """A result released before this launch goes to the launch's line item too."""
+        candidate = await exams_repository.candidate(session, uuid.UUID(record.partition("/")[2]))
+        exam = await exams_repository.exam(session, candidate.exam_id) if candidate is not None else None
+        if candidate is not None and exam is not None:
+            await exams.report_result(session, exam, candidate, now)
+
+
+TARGETS: dict[str, Target] = {"course": CourseTarget(), "exam": ExamTarget()}
 
 
 def parse(value: str | None) -> tuple[Target, str] | None:

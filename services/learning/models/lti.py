@@ -1,5 +1,5 @@
 """LTI 1.3 / LTI Advantage, tool side: the platforms (a school's Moodle or Open edX) registered to launch the
-platform's courses, the tool's own signing keys, OIDC login states, pseudonymous LTI users, launch sessions, resource
+platform's courses and exams, the tool's own signing keys, OIDC login states, pseudonymous LTI users, launch sessions, resource
 links with their AGS line items, and the scores waiting to be posted back."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class LtiUser(Base):
 
 class LtiResourceLink(Base):
     """A placement of a tool resource in the platform (LTI 1.3 §5.3.5): which resource of ours it launches (a kind
-    and an id: ``course`` now, ``exam`` later) and, with AGS, the line item its scores go to."""
+    and an id: a ``course`` or an ``exam``) and, with AGS, the line item its scores go to."""
 
     __tablename__ = "lti_resource_links"
     __table_args__ = (UniqueConstraint("platform_id", "deployment_id", "resource_link_id", name="uq_lti_resource_link"),)
@@ -134,7 +134,7 @@ class LtiSession(Base):
     message_type: Mapped[str] = mapped_column(String(40))
     target_kind: Mapped[str | None] = mapped_column(String(20))
     target_id: Mapped[str | None] = mapped_column(String(64))
-    #: the learning-side record the learner works in, ``enrolment/<id>`` for a course
+    #: the learning-side record the learner works in: ``enrolment/<id>`` in a course, ``exam-candidate/<id>`` in an exam
     record: Mapped[str | None] = mapped_column(String(100))
     resource_link_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lti_resource_links.id", ondelete="CASCADE"))
     deep_linking: Mapped[dict[str, Any] | None] = mapped_column()
@@ -144,7 +144,7 @@ class LtiSession(Base):
 
 class LtiGradeLink(Base):
     """A learner's work reported to a platform's line item: which LTI user, through which resource link, and the
-    learning-side record graded (``enrolment/<id>``). One per (resource link, user)."""
+    learning-side record graded (``enrolment/<id>``, ``exam-candidate/<id>``). One per (resource link, user)."""
 
     __tablename__ = "lti_grade_links"
     __table_args__ = (UniqueConstraint("resource_link_id", "lti_user_id", name="uq_lti_grade_link"),)

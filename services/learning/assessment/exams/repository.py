@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.pagination import Page, PageParams, paginate
+from services.learning.courses.repository import insert_for
 from services.learning.models import (
     AssessorInvitation,
     Exam,
@@ -152,3 +153,16 @@ async def invitations_of(session: AsyncSession, account_sub: str) -> list[Assess
 
 async def count_candidates(session: AsyncSession, exam_id: uuid.UUID) -> int:
     return int(await session.scalar(select(func.count()).select_from(ExamCandidate).where(ExamCandidate.exam_id == exam_id)) or 0)
+
+
+async def add_candidate_once(session: AsyncSession, values: dict[str, Any]) -> None:
+    """A roster entry unless the learner is on the roster already (two first launches at once add one)."""
+    stmt = insert_for(session)(ExamCandidate).values(**values).on_conflict_do_nothing(index_elements=["exam_id", "learner_key"])
+    await session.execute(stmt)
+
+
+async def launchable_exams(session: AsyncSession, institution_code: str, limit: int) -> Sequence[Exam]:
+    """Published exams of an institution, the latest window first (what its LMS may link)."""
+    stmt = (select(Exam).where(Exam.institution_code == institution_code, Exam.status == "published")
+            .order_by(Exam.opens_at.desc(), Exam.id).limit(limit))
+    return (await session.scalars(stmt)).all()

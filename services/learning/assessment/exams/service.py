@@ -45,6 +45,7 @@ from services.learning.assessment.items import service as items_service
 from services.learning.assessment.items.schemas import MANUAL_KINDS
 from services.learning.assessment.practical import repository as practical_repository
 from services.learning.assessment.practical import rubric
+from services.learning.lti import outcomes as lti_outcomes
 from services.learning.models import Blob, Exam, ExamAttempt, ExamCandidate, ExamResponse, Item, PracticalTask
 
 ENDED = ("submitted", "expired", "graded")
@@ -650,11 +651,49 @@ async def release(session: AsyncSession, principal: Principal, exam_id: uuid.UUI
                            pending=waiting.count("pending"), needs_moderation=waiting.count("needs_moderation"))
     if exam.results_released_at is None:
         exam.results_released_at, exam.released_by = now, access.actor(principal)
+    await _report_to_platforms(session, exam, now)
     if exam.kind == "written" and exam.pool:
         ids = [uuid.UUID(i) for row in exam.pool for i in row]
         await items_service.refresh_statistics(session, list((await items_repository.items_by_ids(session, ids)).values()), now)
     await session.flush()
     return exam
+
+
+async def report_result(session: AsyncSession, exam: Exam, candidate: ExamCandidate, now: datetime) -> int:
+    """LTI score pass-back (AGS): a released, complete result to the line items of the learner's launches; nothing
+    before the release. Returns how many scores were queued (none when queued before)."""
+    if exam.results_released_at is None:
+        return 0
+    status, percent, _ = await result_of(session, exam, candidate, now)
+    if status != "complete" or percent is None:
+        return 0
+    return await lti_outcomes.exam_result_released(session, exam.id, candidate.id, percent, now)
+
+
+async def _report_to_platforms(session: AsyncSession, exam: Exam, now: datetime) -> None:
+    """At the release, in its transaction: the results of learners who came through a school's LMS are queued for
+    it (none for a release rolled back; a release again queues only what changed)."""
+    candidates = await repository.all_candidates(session, exam.id)
+    reported = await lti_outcomes.exam_candidates_reported(session, [c.id for c in candidates])
+    for candidate in candidates:
+        if candidate.id in reported:
+            await report_result(session, exam, candidate, now)
+
+
+async def join_from_platform(session: AsyncSession, exam: Exam, learner_key: str, full_name: str, added_by: str,
+                             now: datetime) -> ExamCandidate:
+    """A learner launched into the exam from their school's LMS (LTI) goes on its roster at their first launch,
+    with no extra time (their teachers add an accommodation as for anyone on the roster)."""
+    candidate = await repository.candidate_of(session, exam.id, None, learner_key)
+    if candidate is None:
+        if await repository.count_candidates(session, exam.id) + 1 > MAX_CANDIDATES:
+            raise Conflict(f"An exam's roster holds at most {MAX_CANDIDATES} learners; this one is full.")
+        await repository.add_candidate_once(session, {
+            "id": uuid.uuid4(), "exam_id": exam.id, "learner_key": learner_key, "person_id": None, "account_sub": learner_key,
+            "full_name": nfc(full_name)[:300], "extra_minutes": 0, "accommodation_note": None, "added_by": added_by, "added_at": now})
+        candidate = await repository.candidate_of(session, exam.id, None, learner_key)
+        assert candidate is not None
+    return candidate
 
 
 async def my_exams(session: AsyncSession, principal: Principal, page: PageParams) -> Page[Any]:

@@ -59,7 +59,7 @@ class _Renamer:
 
     def walk(self, node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
+            out: dict[str, Any] = {}
             for key, value in node.items():
                 if key == "$ref" and isinstance(value, str):
                     out[key] = self.ref(value)

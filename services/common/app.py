@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,7 +42,7 @@ EVENT_MAX_BYTES = 4 * 1024 * 1024
 
 LifespanHook = Callable[[FastAPI], Awaitable[None]]
 #: a loop that runs for the life of the process (job workers); cancelled at shutdown
-BackgroundLoop = Callable[[FastAPI], Awaitable[None]]
+BackgroundLoop = Callable[[FastAPI], Coroutine[Any, Any, None]]  # a coroutine: each runs as a task
 
 
 def create_service_app(

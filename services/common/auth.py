@@ -109,11 +109,13 @@ class JWKSCache:
     async def _fetch(self) -> dict[str, Any]:
         if self._provider is not None:
             return await self._provider()
+        assert self._url is not None  # __init__ takes a provider or a URL
         client = self._client or httpx.AsyncClient(timeout=5.0)
         try:
-            resp = await client.get(self._url)  # type: ignore[arg-type]
+            resp = await client.get(self._url)
             resp.raise_for_status()
-            return resp.json()
+            jwks: dict[str, Any] = resp.json()
+            return jwks
         finally:
             if self._client is None:
                 await client.aclose()

@@ -177,7 +177,8 @@ async def database_is_empty(url: str) -> bool:
         where = make_url(url).render_as_string(hide_password=True)
         raise BackupError(f"cannot reach the database {where} ({type(exc).__name__}): a restore goes into existing, "
                           "empty databases (deploy/postgres-init.sql creates them)") from exc
-    return rows[0][0] == 0
+    tables: int = rows[0][0]
+    return tables == 0
 
 
 async def _store_is_empty(store: ObjectStore) -> bool:

@@ -239,7 +239,10 @@ async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tupl
     page_rows: list[tuple[Any, float, datetime | None]] = []
     total, counted = 0, {name: [] for name in [*COLUMN_FACETS, *TAG_FACETS]}
     if parts:
-        stmt = (union_all(*parts) if len(parts) > 1 else parts[0]).add_cte(matched)
+        # typed Any on purpose: mypy 2.4.1 crashes (RuntimeError in expandtype.expand_unpack) inferring a call to a
+        # TypeVarTuple-generic function (SQLAlchemy 2.1's union_all) in a conditional whose other branch is Any
+        compound: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+        stmt = compound.add_cte(matched)
         for facet, value, n, s, newest, object_id in (await session.execute(stmt)).all():
             if facet == "#hit":
                 page_rows.append((object_id, float(s or 0), newest))

@@ -57,13 +57,12 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 import httpx  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
 
+from bench.loadavg import LoadWatch  # noqa: E402
 from services.common.migrations import upgrade  # noqa: E402
 from services.credentials.proofs import dataintegrity  # noqa: E402
 from services.credentials.proofs.multibase import ed25519_from_multikey  # noqa: E402
 from tests.credentials.factories import diploma  # noqa: E402
-from bench.loadavg import LoadWatch  # noqa: E402
 from tests.support import running_platform  # noqa: E402
-
 
 SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
 GIVEN = ["Văn An", "Thị Bình", "Hữu Cường", "Thị Dung", "Minh Đức", "Thu Hà", "Quốc Huy", "Ngọc Lan", "Thanh Tùng"]

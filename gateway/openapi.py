@@ -195,7 +195,7 @@ class OpenAPIAggregator:
                     return None
                 document = await resp.json(content_type=None)
                 return document if isinstance(document, dict) else None
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             log.warning("openapi: %s unavailable (%s)", service, type(exc).__name__)
             return None
 

@@ -48,7 +48,7 @@ class Principal:
         return {code for code, roles in self.roles.items() if role in roles}
 
     @classmethod
-    def from_claims(cls, claims: dict[str, Any]) -> "Principal":
+    def from_claims(cls, claims: dict[str, Any]) -> Principal:
         scope = claims.get("scope") or ""
         return cls(
             sub=str(claims["sub"]),

@@ -108,7 +108,7 @@ class _Worker:
 class Cursor:
     """aiosqlite's cursor interface over rows fetched with the statement."""
 
-    def __init__(self, conn: "Connection") -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._rows: deque[Any] = deque()
         self.description: Any = None
@@ -116,7 +116,7 @@ class Cursor:
         self.lastrowid: int | None = None
         self.arraysize = 1
 
-    async def __aenter__(self) -> "Cursor":
+    async def __aenter__(self) -> Cursor:
         return self
 
     async def __aexit__(self, *_: Any) -> None:
@@ -126,7 +126,7 @@ class Cursor:
         self.description, self.rowcount, self.lastrowid = cursor.description, cursor.rowcount, cursor.lastrowid
         self._rows = deque(rows or ())
 
-    async def execute(self, sql: str, parameters: Any = None) -> "Cursor":
+    async def execute(self, sql: str, parameters: Any = None) -> Cursor:
         def call() -> tuple[sqlite3.Cursor, list[Any] | None]:
             cursor = self._conn._raw().cursor()
             cursor.execute(sql, () if parameters is None else parameters)
@@ -137,7 +137,7 @@ class Cursor:
         self._take(*await self._conn._run(call, sql))
         return self
 
-    async def executemany(self, sql: str, parameters: Any) -> "Cursor":
+    async def executemany(self, sql: str, parameters: Any) -> Cursor:
         def call() -> tuple[sqlite3.Cursor, None]:
             cursor = self._conn._raw().cursor()
             cursor.executemany(sql, parameters)
@@ -162,7 +162,7 @@ class Cursor:
     async def close(self) -> None:
         self._rows.clear()
 
-    def __aiter__(self) -> "Cursor":
+    def __aiter__(self) -> Cursor:
         return self
 
     async def __anext__(self) -> Any:

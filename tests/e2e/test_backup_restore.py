@@ -261,10 +261,10 @@ async def test_a_corrupted_backup_and_one_from_newer_code_are_refused(backend: s
 
 async def test_without_the_key_encryption_secrets_issuing_says_why_and_verification_works(platform: Platform) -> None:
     """What a restore without the secrets kept apart gives: the same databases, other secrets."""
+    import httpx
+
     from services.credentials.app import create_app as credentials_app
     from services.identity.app import create_app as identity_app
-
-    import httpx
 
     issued = await issue(platform)
     wrong_kek = platform.settings["credentials"].model_copy(update={"key_encryption_key": "another-key-encryption-key",

@@ -389,7 +389,7 @@ class Gateway:
         upstreams: dict[str, dict[str, Any]] = {
             name: {"status": "unavailable", "replicas": []} for name in self.pools
         }
-        for (pool, replica), result in zip(replicas, results):
+        for (pool, replica), result in zip(replicas, results, strict=True):
             entry = upstreams[pool.service]
             ejected = pool.ejected_for(replica)
             entry["replicas"].append({"url": replica.url, **result, **({"ejected_seconds": round(ejected, 1)} if ejected else {})})

@@ -34,11 +34,11 @@ class DriverStatement:
 
     async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         params = self.defaults | params if self.defaults else params
-        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind)]
+        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind, strict=True)]
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
         rows = await (driver.fetch(self.sql, *values) if self.asyncpg else driver.execute_fetchall(self.sql, values))
-        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, self.result)) for row in rows]
+        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, self.result, strict=True)) for row in rows]
 
 
 _compiled: dict[tuple[Hashable, str], DriverStatement] = {}

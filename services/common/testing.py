@@ -116,7 +116,7 @@ class FakeClock(Clock):
     async def sleep(self, seconds: float) -> None:
         await self._park(seconds, None)
 
-    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+    async def wait(self, event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109 - in the clock's time (a FakeClock moves it by hand), which asyncio.timeout cannot measure
         if event.is_set():
             return True
         return await self._park(timeout, event)
@@ -161,7 +161,7 @@ class FakeClock(Clock):
         """How many tasks sleep on the clock now."""
         return sum(1 for e in self._sleepers if not e.fut.done())
 
-    async def until_parked(self, count: int, timeout: float = 60.0) -> None:
+    async def until_parked(self, count: int, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
         """Wait (real time) until ``count`` tasks sleep on the clock: loops an app's lifespan started have come to
         rest."""
         loop = asyncio.get_running_loop()
@@ -171,7 +171,7 @@ class FakeClock(Clock):
                 raise AssertionError(f"only {self.parked} of {count} tasks came to sleep on the clock within {timeout} s")
             await asyncio.sleep(0.005)
 
-    async def settle(self, timeout: float = 60.0) -> None:
+    async def settle(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
         """Wait until the loops woken by the clock (or by an event they wait on) are asleep on it again."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

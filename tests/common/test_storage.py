@@ -268,7 +268,7 @@ async def test_s3_put_cancelled_while_its_multipart_upload_opens_leaves_none_ope
         await store.aclose()
 
 
-async def _eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+async def _eventually(check: Callable[[], object], timeout: float = 10.0) -> None:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
     """Poll a blocking ``check`` (in a thread) until it is truthy."""
     deadline = time.monotonic() + timeout
     while not await asyncio.to_thread(check):

@@ -165,7 +165,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery, *, cac
     ranked = cache.get(key) if cache is not None and key is not None else None
     if ranked is None:
         generation = cache.generation if cache is not None else 0
-        if session.bind.dialect.name == "sqlite":
+        if session.get_bind().dialect.name == "sqlite":
             with sqlite_driver.heavy():  # a search with its facets takes milliseconds: not on the event loop
                 ranked = await _rank(session, visible, query)
         else:
@@ -187,7 +187,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery, *, cac
 
 async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tuple[list[tuple[Any, float]], bool, Summary | None]:
     """The page's (object id, score) in order, whether more follow, and on the first page the total and facets."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     words = terms(query.q)
     if dialect == "postgresql":
         # plan each search for its own words and filters: a cached generic plan (asyncpg prepares statements)

@@ -11,17 +11,21 @@ runs it in autocommit: no BEGIN/COMMIT round trips."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+#: a select of any columns: SQLAlchemy 2.1's Select is variadic, and ``Select[Any]`` is a select of one column
+#: (which a select of typed columns followed by ``*more`` does not match)
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
+
 
 class DriverStatement:
     """``stmt`` (its parameters named with ``bindparam``) compiled for ``dialect``."""
 
-    def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, stmt: AnySelect, dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
         self.names = list(compiled.positiontup or ())
@@ -44,7 +48,7 @@ class DriverStatement:
 _compiled: dict[tuple[Hashable, str], DriverStatement] = {}
 
 
-def prepared(key: Hashable, dialect: Dialect, build: Callable[[], Select[Any]]) -> DriverStatement:
+def prepared(key: Hashable, dialect: Dialect, build: Callable[[], AnySelect]) -> DriverStatement:
     """The statement ``build()`` makes, compiled once per ``key`` and dialect (a few shapes per call site)."""
     found = _compiled.get((key, dialect.name))
     if found is None:

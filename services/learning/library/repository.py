@@ -106,6 +106,6 @@ async def acquired_by_institutions(session: AsyncSession, object_id: uuid.UUID, 
     return bool(await session.scalar(stmt))
 
 
-def submitted_objects() -> Select[tuple[LearningObject]]:
+def submitted_objects() -> Select[LearningObject]:
     """Objects whose latest version waits for review (the caller pages them oldest first)."""
     return select(LearningObject).where(LearningObject.status == "submitted")

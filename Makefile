@@ -46,11 +46,14 @@ DEMOS ?= library diplomas courses records assessment pathways
 demo: venv
 	@for d in $(DEMOS); do echo "== demo/$$d.py"; $(BIN)/python demo/$$d.py $(GATEWAY) || exit 1; done
 
-# ruff, mypy and the import-linter contracts (configured in pyproject.toml); .ci/run runs it before the tests
+# ruff, mypy and the import-linter contracts (configured in pyproject.toml), the venv's own versions; all three run
+# (each one's findings shown) and any finding, or a tool that crashes, fails the target; .ci/run runs it before the tests
 lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/mypy services gateway
-	$(BIN)/lint-imports
+	@rc=0; \
+	echo "== ruff"; $(BIN)/ruff check . || rc=1; \
+	echo "== mypy"; $(BIN)/mypy services gateway || rc=1; \
+	echo "== lint-imports"; $(BIN)/lint-imports || rc=1; \
+	exit $$rc
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a silent pass
 test: venv test-tools

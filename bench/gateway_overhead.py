@@ -42,7 +42,6 @@ GATEWAY_PATH = "/api/records" + SERVICE_PATH
 from bench.harness import Processes, free_port  # noqa: E402
 from bench.loadavg import LoadWatch  # noqa: E402
 
-
 # -- setup ---------------------------------------------------------------------------------------------------------
 
 async def prepare_databases(identity_db: str, records_db: str, identity_url: str, objects: str, secret: str) -> None:

@@ -99,7 +99,7 @@ class Result:
     def cpu_ms(self) -> float:
         return self.cpu * 1000 / self.requests if self.requests else float("nan")
 
-    def __add__(self, other: "Result") -> "Result":
+    def __add__(self, other: Result) -> Result:
         return Result(self.requests + other.requests, self.seconds + other.seconds, max(self.p99_ms, other.p99_ms),
                       self.cpu + other.cpu, self.gateway_cpu + other.gateway_cpu, self.thread_cpu + other.thread_cpu)
 

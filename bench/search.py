@@ -136,8 +136,8 @@ async def _seed_sqlite(url: str, n: int) -> None:
             conn = await session.connection()
             objects, tags = [], []
             for obj, obj_tags in library_rows(n):
-                objects.append(dict(zip(OBJECT_COLUMNS, obj)))
-                tags.extend(dict(zip(TAG_COLUMNS, t)) for t in obj_tags)
+                objects.append(dict(zip(OBJECT_COLUMNS, obj, strict=True)))
+                tags.extend(dict(zip(TAG_COLUMNS, t, strict=True)) for t in obj_tags)
             await conn.execute(insert(LearningObject.__table__), objects)
             await conn.execute(insert(LearningObjectTag.__table__), tags)
     finally:

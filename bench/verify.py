@@ -45,7 +45,8 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+SELF = Path(__file__).resolve()
+ROOT = SELF.parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -57,13 +58,12 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 import httpx  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
 
+from bench.loadavg import LoadWatch  # noqa: E402
 from services.common.migrations import upgrade  # noqa: E402
 from services.credentials.proofs import dataintegrity  # noqa: E402
 from services.credentials.proofs.multibase import ed25519_from_multikey  # noqa: E402
 from tests.credentials.factories import diploma  # noqa: E402
-from bench.loadavg import LoadWatch  # noqa: E402
 from tests.support import running_platform  # noqa: E402
-
 
 SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
 GIVEN = ["Văn An", "Thị Bình", "Hữu Cường", "Thị Dung", "Minh Đức", "Thu Hà", "Quốc Huy", "Ngọc Lan", "Thanh Tùng"]
@@ -202,7 +202,7 @@ async def _load(url: str, bodies: Path, seconds: float, connections: int) -> tup
     import json
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "--load-worker", url, str(bodies), str(seconds), str(connections),
+        sys.executable, str(SELF), "--load-worker", url, str(bodies), str(seconds), str(connections),
         stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     result = json.loads(out.decode().strip().splitlines()[-1])
@@ -218,7 +218,8 @@ async def load_worker(url: str, bodies_file: str, seconds: float, connections: i
 
     import aiohttp
 
-    bodies = [json.dumps(d, ensure_ascii=False).encode() for d in json.loads(Path(bodies_file).read_text(encoding="utf-8"))]
+    text = await asyncio.to_thread(Path(bodies_file).read_text, encoding="utf-8")
+    bodies = [json.dumps(d, ensure_ascii=False).encode() for d in json.loads(text)]
     done = errors = 0
     sample: str | None = None
     stop_at = time.perf_counter() + seconds

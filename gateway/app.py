@@ -381,7 +381,7 @@ class Gateway:
                 async with session.get(base + "/readyz", timeout=timeout, headers={"X-Request-ID": rid}) as resp:
                     await resp.read()
                     return {"status": "ready" if resp.status == 200 else "unavailable", "http_status": resp.status}
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 return {"status": "unavailable", "error": type(exc).__name__}
 
         replicas = [(pool, replica) for pool in self.pools.values() for replica in pool.replicas]
@@ -389,7 +389,7 @@ class Gateway:
         upstreams: dict[str, dict[str, Any]] = {
             name: {"status": "unavailable", "replicas": []} for name in self.pools
         }
-        for (pool, replica), result in zip(replicas, results):
+        for (pool, replica), result in zip(replicas, results, strict=True):
             entry = upstreams[pool.service]
             ejected = pool.ejected_for(replica)
             entry["replicas"].append({"url": replica.url, **result, **({"ejected_seconds": round(ejected, 1)} if ejected else {})})
@@ -439,7 +439,7 @@ class Gateway:
                 pool.eject(replica)  # another replica may have the keys
                 if attempt == len(candidates) - 1:
                     raise ValueError(f"JWKS unavailable: {type(exc).__name__}") from exc
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise ValueError(f"JWKS unavailable: {type(exc).__name__}") from exc
         if not isinstance(document, dict):
             raise ValueError("JWKS is not a JSON object")
@@ -484,7 +484,7 @@ class Gateway:
             await self.shutdown()
 
     @property
-    def router(self) -> "Gateway":
+    def router(self) -> Gateway:
         """Starlette-style ``app.router.lifespan_context(app)`` works too."""
         return self
 

@@ -231,7 +231,7 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _replica_urls(cls, value: object) -> object:
         if isinstance(value, (str, list)):
-            return ",".join(parse_urls(value))  # type: ignore[arg-type]
+            return ",".join(parse_urls(value))
         return value
 
     @property

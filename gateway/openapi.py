@@ -59,7 +59,7 @@ class _Renamer:
 
     def walk(self, node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
+            out: dict[str, Any] = {}
             for key, value in node.items():
                 if key == "$ref" and isinstance(value, str):
                     out[key] = self.ref(value)
@@ -119,13 +119,6 @@ def merge_documents(
 
         tag_names: list[str] = []
         declared = {t.get("name"): t for t in source.get("tags") or [] if isinstance(t, dict)}
-
-        def tag(name: str) -> str:
-            full = f"{service}: {name}"
-            if full not in tag_names:
-                tag_names.append(full)
-            return full
-
         for path, item in (source.get("paths") or {}).items():
             if not isinstance(item, dict):
                 continue
@@ -135,7 +128,10 @@ def merge_documents(
                 operation = new_item.get(method)
                 if not isinstance(operation, dict):
                     continue
-                operation["tags"] = [tag(t) for t in operation.get("tags") or [service]]
+                operation["tags"] = [f"{service}: {t}" for t in operation.get("tags") or [service]]
+                for full in operation["tags"]:
+                    if full not in tag_names:
+                        tag_names.append(full)
                 if "operationId" in operation:
                     operation["operationId"] = f"{service}_{operation['operationId']}"
                 if "security" in operation and isinstance(operation["security"], list):
@@ -195,7 +191,7 @@ class OpenAPIAggregator:
                     return None
                 document = await resp.json(content_type=None)
                 return document if isinstance(document, dict) else None
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             log.warning("openapi: %s unavailable (%s)", service, type(exc).__name__)
             return None
 
@@ -209,7 +205,7 @@ class OpenAPIAggregator:
                 return cached[1]
             names = list(self.upstreams)
             results = await asyncio.gather(*(self._fetch(n, self.upstreams[n]) for n in names))
-            merged = merge_documents(dict(zip(names, results)), public_routes=self.public_routes)
+            merged = merge_documents(dict(zip(names, results, strict=True)), public_routes=self.public_routes)
             # a degraded document is kept only briefly, so a service that comes back shows up soon
             ttl = self.cache_seconds if "x-unavailable-services" not in merged else min(5.0, self.cache_seconds)
             self._cached = (time.monotonic() - self.cache_seconds + ttl, merged)

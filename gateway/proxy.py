@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -224,7 +223,7 @@ class Proxy:
                     method, URL(replica.url + target, encoded=True), headers=request.headers, data=data,
                     allow_redirects=False,
                 )
-            except (aiohttp.ClientError, asyncio.TimeoutError, ClientDisconnected, BodyTooLarge, BodyTimeout) as exc:
+            except (TimeoutError, aiohttp.ClientError, ClientDisconnected, BodyTooLarge, BodyTimeout) as exc:
                 problem = body_error_of(exc)
                 if isinstance(problem, ClientDisconnected):
                     return 499
@@ -306,7 +305,7 @@ class Proxy:
                                  extra={"request_id": request_id})
                         response.close()
                         return 499
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 # headers are out: the client sees a truncated body and a closed connection
                 log.warning("upstream response broke off: %s: %s", type(exc).__name__, exc,
                             extra={"request_id": request_id})

@@ -43,7 +43,6 @@ from services.common.migrations import downgrade, upgrade
 from services.registry import GATEWAY_PORT, SERVICES
 from services.supervisor import Supervisor
 
-
 #: replica k of a service listens on its port + k × this
 REPLICA_PORT_STEP = 100
 

@@ -98,7 +98,7 @@ class Databases:
     async def drop(self, name: str) -> None:
         if self.backend == "sqlite":
             for leftover in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal"):
-                Path(leftover).unlink(missing_ok=True)
+                await asyncio.to_thread(Path(leftover).unlink, missing_ok=True)
             return
         if self._dropper is None:
             self._dropper = asyncio.create_task(self._drop_queued())

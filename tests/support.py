@@ -44,7 +44,7 @@ def id_number(province: str = "001", century_gender: int = 2, yy: int = 4) -> st
     return f"{province}{century_gender}{yy:02d}{next(_serials):06d}"
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 60.0, interval: float = 0.05,
+async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 60.0, interval: float = 0.05,  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
                      what: str = "the awaited state") -> T:
     """Calls ``probe`` until it returns something truthy and returns that: waiting for a state the test can
     observe, with a deadline, never a fixed sleep. Fails after ``timeout`` seconds of real time (generous: a loaded

@@ -89,7 +89,7 @@ def test_urls_in_compose_point_at_services_and_ports_that_exist() -> None:
 def test_production_settings_refuse_development_secrets() -> None:
     import pytest
 
-    for prefix, cls in SETTINGS.items():
+    for cls in SETTINGS.values():
         with pytest.raises(ValueError, match="development or empty secrets"):
             cls(environment="production")
 

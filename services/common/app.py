@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,7 +42,7 @@ EVENT_MAX_BYTES = 4 * 1024 * 1024
 
 LifespanHook = Callable[[FastAPI], Awaitable[None]]
 #: a loop that runs for the life of the process (job workers); cancelled at shutdown
-BackgroundLoop = Callable[[FastAPI], Awaitable[None]]
+BackgroundLoop = Callable[[FastAPI], Coroutine[Any, Any, None]]  # a coroutine: each runs as a task
 
 
 def create_service_app(
@@ -51,7 +51,7 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
-    event_handlers: dict[str, EventHandler] | None = None,
+    event_handlers: Mapping[str, EventHandler] | None = None,
     jwks_provider: JWKSProvider | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
     on_startup: Sequence[LifespanHook] = (),

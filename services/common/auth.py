@@ -48,7 +48,7 @@ class Principal:
         return {code for code, roles in self.roles.items() if role in roles}
 
     @classmethod
-    def from_claims(cls, claims: dict[str, Any]) -> "Principal":
+    def from_claims(cls, claims: dict[str, Any]) -> Principal:
         scope = claims.get("scope") or ""
         return cls(
             sub=str(claims["sub"]),
@@ -109,11 +109,13 @@ class JWKSCache:
     async def _fetch(self) -> dict[str, Any]:
         if self._provider is not None:
             return await self._provider()
+        assert self._url is not None  # __init__ takes a provider or a URL
         client = self._client or httpx.AsyncClient(timeout=5.0)
         try:
-            resp = await client.get(self._url)  # type: ignore[arg-type]
+            resp = await client.get(self._url)
             resp.raise_for_status()
-            return resp.json()
+            jwks: dict[str, Any] = resp.json()
+            return jwks
         finally:
             if self._client is None:
                 await client.aclose()

@@ -177,7 +177,8 @@ async def database_is_empty(url: str) -> bool:
         where = make_url(url).render_as_string(hide_password=True)
         raise BackupError(f"cannot reach the database {where} ({type(exc).__name__}): a restore goes into existing, "
                           "empty databases (deploy/postgres-init.sql creates them)") from exc
-    return rows[0][0] == 0
+    tables: int = rows[0][0]
+    return tables == 0
 
 
 async def _store_is_empty(store: ObjectStore) -> bool:
@@ -252,9 +253,10 @@ async def _backup_store(store: ObjectStore, label: str, dest: Path) -> tuple[int
         path = _inside(folder, info.key)
         path.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
-        with open(path, "wb") as f:
+        # the file written off the loop (as the restore reads it): the other copies' downloads go on meanwhile
+        with await asyncio.to_thread(path.open, "wb") as f:
             async for block in store.get(info.key):
-                f.write(block)
+                await asyncio.to_thread(f.write, block)
                 digest.update(block)
                 size += len(block)
         content_type = info.content_type or (await store.stat(info.key)).content_type
@@ -268,13 +270,17 @@ async def _backup_store(store: ObjectStore, label: str, dest: Path) -> tuple[int
     return len(lines), total
 
 
-async def backup(dest: Path, targets: list[ServiceTarget], *, progress: Progress = lambda _: None) -> dict[str, Any]:
-    """Writes a backup of every target into ``dest`` (a new or empty folder); returns the manifest."""
+def _new_backup_folder(dest: Path) -> None:
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty: a backup goes into a new folder")
     dest.mkdir(parents=True, exist_ok=True)
     dest.chmod(0o700)  # personal data and hashed secrets: the operator's account only
     (dest / "databases").mkdir()
+
+
+async def backup(dest: Path, targets: list[ServiceTarget], *, progress: Progress = lambda _: None) -> dict[str, Any]:
+    """Writes a backup of every target into ``dest`` (a new or empty folder); returns the manifest."""
+    await asyncio.to_thread(_new_backup_folder, dest)
     manifest: dict[str, Any] = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                 "services": {}, "object_stores": {}, "files": {}}
     for target in targets:
@@ -374,7 +380,7 @@ async def _restore_objects(src: Path, label: str, store_entry: dict[str, Any], s
     folder = src / "objects" / label
 
     async def chunks(path: Path) -> AsyncIterator[bytes]:
-        with open(path, "rb") as f:
+        with await asyncio.to_thread(path.open, "rb") as f:
             while block := await asyncio.to_thread(f.read, CHUNK):
                 yield block
 

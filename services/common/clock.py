@@ -20,7 +20,7 @@ class Clock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
-    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+    async def wait(self, event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109 - in the clock's time (a FakeClock moves it by hand), which asyncio.timeout cannot measure
         """Until ``event`` is set (True) or ``timeout`` seconds have passed (False); the event is not cleared."""
         try:
             await asyncio.wait_for(event.wait(), max(0.0, timeout))

@@ -122,7 +122,7 @@ class ServiceSettings(BaseSettings):
     _replica_groups: list[list[str]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
-    def _replica_lists(self) -> "ServiceSettings":
+    def _replica_lists(self) -> ServiceSettings:
         """A URL setting naming several replicas keeps the first; the lists go to the internal client's transport."""
         groups = [replica_list(self.identity_url)]
         self.identity_url = groups[0][0]
@@ -142,7 +142,7 @@ class ServiceSettings(BaseSettings):
         return self._replica_groups
 
     @model_validator(mode="after")
-    def _defaults_and_production_guard(self) -> "ServiceSettings":
+    def _defaults_and_production_guard(self) -> ServiceSettings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///var/{self.service_name}.db"
         if self.environment == "production":

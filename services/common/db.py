@@ -259,7 +259,8 @@ def claim_query(db: Database, stmt: Select[Any]) -> Select[Any]:
 
 # dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread per request
 async def get_db(request: Request) -> Database:
-    return request.app.state.db
+    db: Database = request.app.state.db
+    return db
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

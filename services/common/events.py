@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -122,7 +122,7 @@ class InboxEventRead(BaseModel):
     received_at: datetime
 
 
-def events_router(service: str, handlers: dict[str, EventHandler] | None = None) -> APIRouter:
+def events_router(service: str, handlers: Mapping[str, EventHandler] | None = None) -> APIRouter:
     """Receiver and admin routes for ``service``. ``handlers`` map event types to functions run in the same
     transaction as the dedupe insert, so an event is processed exactly once as the receiver sees it."""
     handlers = handlers or {}

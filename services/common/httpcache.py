@@ -24,7 +24,7 @@ import hashlib
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,7 +179,8 @@ class PublicCacheMiddleware:
         self.owner = owner  # the FastAPI app whose state holds the rules and the cache
 
     def _rule(self, path: str) -> _Rule | None:
-        for rule in getattr(self.owner.state, "public_cache_rules", ()):
+        rules: Iterable[_Rule] = getattr(self.owner.state, "public_cache_rules", ())
+        for rule in rules:
             if rule.regex.match(path):
                 return rule
         return None

@@ -3,13 +3,15 @@ creates. Kept here once so the four trees cannot drift apart."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
 from services.common.db import JSONType, UTCDateTime
 
 
-def entity_columns() -> list[sa.Column]:
+def entity_columns() -> list[sa.Column[Any]]:
     """The columns of :class:`services.common.db.Entity`: UUID key, created/updated timestamps."""
     return [
         sa.Column("id", sa.Uuid(), primary_key=True),

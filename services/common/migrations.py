@@ -49,7 +49,10 @@ def run_env(metadata: list[MetaData]) -> None:
         return
 
     async def online() -> None:
-        engine = create_async_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("alembic: neither a connection nor sqlalchemy.url was given")
+        engine = create_async_engine(url, poolclass=pool.NullPool)
         async with engine.connect() as conn:
             await conn.run_sync(_configure_and_run, metadata)
         await engine.dispose()

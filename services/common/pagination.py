@@ -105,9 +105,10 @@ def _python_type(key: Any) -> type | None:
     if isinstance(column_type, TypeDecorator):
         column_type = column_type.impl_instance
     try:
-        return column_type.python_type
+        python_type: type = column_type.python_type
     except NotImplementedError:
         return None
+    return python_type
 
 
 def _fits(value: Any, key: Any) -> bool:

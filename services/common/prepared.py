@@ -11,17 +11,21 @@ runs it in autocommit: no BEGIN/COMMIT round trips."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+#: a select of any columns: SQLAlchemy 2.1's Select is variadic, and ``Select[Any]`` is a select of one column
+#: (which a select of typed columns followed by ``*more`` does not match)
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
+
 
 class DriverStatement:
     """``stmt`` (its parameters named with ``bindparam``) compiled for ``dialect``."""
 
-    def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, stmt: AnySelect, dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
         self.names = list(compiled.positiontup or ())
@@ -34,17 +38,17 @@ class DriverStatement:
 
     async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         params = self.defaults | params if self.defaults else params
-        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind)]
+        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind, strict=True)]
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
         rows = await (driver.fetch(self.sql, *values) if self.asyncpg else driver.execute_fetchall(self.sql, values))
-        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, self.result)) for row in rows]
+        return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, self.result, strict=True)) for row in rows]
 
 
 _compiled: dict[tuple[Hashable, str], DriverStatement] = {}
 
 
-def prepared(key: Hashable, dialect: Dialect, build: Callable[[], Select[Any]]) -> DriverStatement:
+def prepared(key: Hashable, dialect: Dialect, build: Callable[[], AnySelect]) -> DriverStatement:
     """The statement ``build()`` makes, compiled once per ``key`` and dialect (a few shapes per call site)."""
     found = _compiled.get((key, dialect.name))
     if found is None:

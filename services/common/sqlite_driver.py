@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 #: the current unit of work writes (``BEGIN IMMEDIATE``): its calls go to the worker thread
 WRITE: ContextVar[bool] = ContextVar("sqlite_write", default=False)
@@ -48,6 +48,8 @@ _HEAVY: ContextVar[bool] = ContextVar("sqlite_heavy", default=False)
 BUSY_SECONDS = 30.0
 _BUSY = {5, 261}  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY (never SQLITE_BUSY_SNAPSHOT: a stale snapshot stays stale)
 _FIRST_WAIT, _LONGEST_WAIT = 0.001, 0.05
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -79,7 +81,8 @@ def _retryable(error: sqlite3.OperationalError, conn: sqlite3.Connection, sql: s
     # readers never block the writer, so waiting is safe: when the writer ends, the write goes on, or — if the
     # writer changed the database since this transaction's snapshot — fails with SQLITE_BUSY_SNAPSHOT, which is
     # not waited for
-    return conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    mode: str = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    return mode == "wal"
 
 
 class _Worker:
@@ -105,7 +108,7 @@ class _Worker:
 class Cursor:
     """aiosqlite's cursor interface over rows fetched with the statement."""
 
-    def __init__(self, conn: "Connection") -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._rows: deque[Any] = deque()
         self.description: Any = None
@@ -113,7 +116,7 @@ class Cursor:
         self.lastrowid: int | None = None
         self.arraysize = 1
 
-    async def __aenter__(self) -> "Cursor":
+    async def __aenter__(self) -> Cursor:
         return self
 
     async def __aexit__(self, *_: Any) -> None:
@@ -123,7 +126,7 @@ class Cursor:
         self.description, self.rowcount, self.lastrowid = cursor.description, cursor.rowcount, cursor.lastrowid
         self._rows = deque(rows or ())
 
-    async def execute(self, sql: str, parameters: Any = None) -> "Cursor":
+    async def execute(self, sql: str, parameters: Any = None) -> Cursor:
         def call() -> tuple[sqlite3.Cursor, list[Any] | None]:
             cursor = self._conn._raw().cursor()
             cursor.execute(sql, () if parameters is None else parameters)
@@ -134,7 +137,7 @@ class Cursor:
         self._take(*await self._conn._run(call, sql))
         return self
 
-    async def executemany(self, sql: str, parameters: Any) -> "Cursor":
+    async def executemany(self, sql: str, parameters: Any) -> Cursor:
         def call() -> tuple[sqlite3.Cursor, None]:
             cursor = self._conn._raw().cursor()
             cursor.executemany(sql, parameters)
@@ -159,7 +162,7 @@ class Cursor:
     async def close(self) -> None:
         self._rows.clear()
 
-    def __aiter__(self) -> "Cursor":
+    def __aiter__(self) -> Cursor:
         return self
 
     async def __anext__(self) -> Any:
@@ -203,7 +206,7 @@ class Connection:
             raise ValueError("no active connection")  # what aiosqlite raises; the dialect maps it to a disconnect
         return self._conn
 
-    async def _run(self, fn: Callable[[], Any], sql: str | None = None) -> Any:
+    async def _run(self, fn: Callable[[], T], sql: str | None = None) -> T:
         raw = self._raw()
         deadline, wait = None, _FIRST_WAIT
         while True:
@@ -212,7 +215,7 @@ class Connection:
                     await asyncio.wait([self._inflight])  # a call whose caller was cancelled is still running
                 if _offloaded():
                     self._inflight = self._worker.submit(fn)
-                    result = await asyncio.shield(self._inflight)
+                    result: T = await asyncio.shield(self._inflight)
                 else:
                     result = fn()
                 self._fresh = sql is not None and sql.lstrip()[:5].upper() == "BEGIN" and raw.in_transaction

@@ -88,6 +88,15 @@ class RoutingTransport(httpx.AsyncBaseTransport):
         return await transport.handle_async_request(request)
 
 
+@dataclass(eq=False)
+class _Sleeper:
+    """A task asleep on a :class:`FakeClock` until ``deadline`` (or an event): its future says which woke it."""
+
+    deadline: datetime
+    fut: asyncio.Future[bool]
+    task: asyncio.Task[Any]
+
+
 class FakeClock(Clock):
     """A clock a test moves by hand: background loops that sleep on it wake when :meth:`advance` passes their
     deadline, so an hour-long outage plays in seconds. :meth:`advance` goes in steps and, after each, waits (in real
@@ -98,7 +107,7 @@ class FakeClock(Clock):
         #: a minute ahead of real time by default, so what the test writes with real timestamps (an event emitted,
         #: a job queued) is already due, as it would be on the real clock
         self._now = start or utcnow() + timedelta(minutes=1)
-        self._sleepers: list[list[Any]] = []
+        self._sleepers: list[_Sleeper] = []
         self._awake: set[asyncio.Task[Any]] = set()
 
     def now(self) -> datetime:
@@ -107,7 +116,7 @@ class FakeClock(Clock):
     async def sleep(self, seconds: float) -> None:
         await self._park(seconds, None)
 
-    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+    async def wait(self, event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109 - in the clock's time (a FakeClock moves it by hand), which asyncio.timeout cannot measure
         if event.is_set():
             return True
         return await self._park(timeout, event)
@@ -116,9 +125,9 @@ class FakeClock(Clock):
         task = asyncio.current_task()
         assert task is not None
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        entry = [self._now + timedelta(seconds=max(0.0, seconds)), fut, task]
+        entry = _Sleeper(self._now + timedelta(seconds=max(0.0, seconds)), fut, task)
         self._awake.discard(task)
-        if entry[0] <= self._now:
+        if entry.deadline <= self._now:
             return False
         self._sleepers.append(entry)
         watcher = None
@@ -133,12 +142,11 @@ class FakeClock(Clock):
             if watcher is not None:
                 watcher.cancel()
 
-    def _wake(self, entry: list[Any], value: bool) -> None:
-        _, fut, task = entry
-        if not fut.done():
-            self._awake.add(task)
-            task.add_done_callback(self._awake.discard)
-            fut.set_result(value)
+    def _wake(self, entry: _Sleeper, value: bool) -> None:
+        if not entry.fut.done():
+            self._awake.add(entry.task)
+            entry.task.add_done_callback(self._awake.discard)
+            entry.fut.set_result(value)
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         """Start a background loop the clock waits for (:meth:`settle`) from its first step, not only once it has
@@ -151,9 +159,9 @@ class FakeClock(Clock):
     @property
     def parked(self) -> int:
         """How many tasks sleep on the clock now."""
-        return sum(1 for e in self._sleepers if not e[1].done())
+        return sum(1 for e in self._sleepers if not e.fut.done())
 
-    async def until_parked(self, count: int, timeout: float = 60.0) -> None:
+    async def until_parked(self, count: int, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
         """Wait (real time) until ``count`` tasks sleep on the clock: loops an app's lifespan started have come to
         rest."""
         loop = asyncio.get_running_loop()
@@ -163,7 +171,7 @@ class FakeClock(Clock):
                 raise AssertionError(f"only {self.parked} of {count} tasks came to sleep on the clock within {timeout} s")
             await asyncio.sleep(0.005)
 
-    async def settle(self, timeout: float = 60.0) -> None:
+    async def settle(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
         """Wait until the loops woken by the clock (or by an event they wait on) are asleep on it again."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -178,8 +186,8 @@ class FakeClock(Clock):
         target = self._now + timedelta(seconds=seconds)
         while self._now < target:
             self._now = min(target, self._now + timedelta(seconds=step))
-            for entry in sorted(self._sleepers, key=lambda e: e[0]):
-                if entry[0] <= self._now:
+            for entry in sorted(self._sleepers, key=lambda e: e.deadline):
+                if entry.deadline <= self._now:
                     self._wake(entry, False)
             await self.settle()
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from sqlalchemy import delete, select
@@ -212,7 +212,7 @@ def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
 
 
 def sweeper_loop(*, interval_seconds: float = DEFAULT_INTERVAL_SECONDS, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                 initial_delay_seconds: float = DEFAULT_INITIAL_DELAY_SECONDS) -> Callable[[FastAPI], Awaitable[None]]:
+                 initial_delay_seconds: float = DEFAULT_INITIAL_DELAY_SECONDS) -> Callable[[FastAPI], Coroutine[Any, Any, None]]:
     """A background loop for ``create_service_app(background=[...])``. Settings named ``sweeper_interval_seconds``,
     ``sweeper_grace_seconds`` and ``sweeper_initial_delay_seconds``, when the service's settings have them,
     override the arguments."""

@@ -68,7 +68,7 @@ class ConnectionCounter:
             await conn.close()
 
     @contextlib.asynccontextmanager
-    async def sampling(self) -> AsyncIterator["ConnectionCounter"]:
+    async def sampling(self) -> AsyncIterator[ConnectionCounter]:
         task = asyncio.create_task(self.run())
         try:
             yield self

@@ -72,13 +72,13 @@ async def sender(platform: Platform, database_factory: UrlFactory) -> AsyncItera
         await db.dispose()
 
 
-def test_type() -> str:
+def outage_type() -> str:
     return f"vn.vet.test.outage-{uuid.uuid4().hex[:8]}"  # a type no receiver handles: stored in the inbox only
 
 
 @pytest.mark.parametrize("how", ["connect", "timeout", 408, 429, 500, 502, 503, 504])
 async def test_transient_failures_keep_the_event_pending(sender: Sender, how: str | int) -> None:
-    (event_id,) = await sender.emit(1, test_type())
+    (event_id,) = await sender.emit(1, outage_type())
     sender.transport.fail(RECEIVER, how)
     delays = []
     for _ in range(15):  # more than the 12 attempts after which events used to die
@@ -97,7 +97,7 @@ async def test_transient_failures_keep_the_event_pending(sender: Sender, how: st
 
 @pytest.mark.parametrize("status", [400, 403, 404, 409, 410, 413, 422])
 async def test_a_refusal_makes_the_event_dead_at_once(sender: Sender, status: int) -> None:
-    await sender.emit(1, test_type())
+    await sender.emit(1, outage_type())
     sender.transport.fail(RECEIVER, status)
     await sender.deliverer.run_once()
     (row,) = await sender.rows()
@@ -106,7 +106,7 @@ async def test_a_refusal_makes_the_event_dead_at_once(sender: Sender, status: in
 
 async def test_receiver_down_20_minutes_every_event_arrives_once_soon_after_it_returns(sender: Sender) -> None:
     clock, transport = sender.clock, sender.transport
-    kind = test_type()
+    kind = outage_type()
     transport.fail(RECEIVER, "connect")
     loop = clock.spawn(sender.deliverer.run_forever(poll_seconds=1.0))
     try:
@@ -169,7 +169,7 @@ async def states(db: Database, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[st
 
 async def test_redrive_by_filter_through_the_admin_api(platform: Platform) -> None:
     db: Database = platform.apps["records"].state.db
-    kind = test_type()
+    kind = outage_type()
     old = datetime(2026, 1, 1, tzinfo=UTC)
     new = datetime.now(UTC)
     a = await add_dead(db, kind, "http://127.0.0.1:9/v1/events", new, 3)
@@ -208,7 +208,7 @@ async def test_redrive_by_filter_through_the_admin_api(platform: Platform) -> No
 async def test_redrive_from_the_command_line(database_factory: UrlFactory) -> None:
     url = await database_factory("records")
     db = Database(url)
-    kind = test_type()
+    kind = outage_type()
     try:
         mine = await add_dead(db, kind, EVENTS_URL, datetime.now(UTC), 2)
         other = await add_dead(db, "vn.vet.other.kind", EVENTS_URL, datetime.now(UTC))

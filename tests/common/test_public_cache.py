@@ -34,6 +34,7 @@ def app(clock: Clock) -> FastAPI:
     app.state.document = "v1"
     app.state.public_cache = PublicCache(clock=clock)
     app.state.gate = None
+    app.state.waiting = asyncio.Event()  # set when a read stops at the gate
 
     def who(request: Request) -> str:
         return request.headers.get("authorization") or request.headers.get("cookie") or "anonymous"
@@ -42,6 +43,7 @@ def app(clock: Clock) -> FastAPI:
     async def doc(name: str, request: Request) -> Response:
         app.state.ran += 1
         if app.state.gate is not None:
+            app.state.waiting.set()
             await app.state.gate.wait()
         return Response(f'{{"doc":"{name}","version":"{app.state.document}","for":"{who(request)}"}}',
                         media_type="application/json", headers={"Cache-Control": "public, max-age=300"})
@@ -157,8 +159,9 @@ async def test_invalidation_drops_copies_and_a_response_begun_before_it_is_not_k
         app.state.gate = asyncio.Event()
         invalidate_public(app)
         slow = asyncio.create_task(c.get("/doc/c"))
-        while app.state.ran < 4:
-            await asyncio.sleep(0)
+        async with asyncio.timeout(10):  # the read has begun: it waits at the gate
+            await app.state.waiting.wait()
+        assert app.state.ran == 4
         invalidate_public(app, "/doc/c")  # the change commits while the read is in flight
         app.state.gate.set()
         assert (await slow).status_code == 200

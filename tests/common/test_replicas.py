@@ -61,7 +61,7 @@ class Replica:
         self.server = ServerThread(named(name, self.seen), port=port)
         self.url = self.server.url
 
-    def start(self) -> "Replica":
+    def start(self) -> Replica:
         self.server.__enter__()
         return self
 

@@ -62,7 +62,7 @@ def check(result: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in result["checks"] if c["check"] == name)
 
 
-async def wait_for_job(client: httpx.AsyncClient, job_id: str, headers: dict[str, str], timeout: float = 120.0) -> dict[str, Any]:
+async def wait_for_job(client: httpx.AsyncClient, job_id: str, headers: dict[str, str], timeout: float = 120.0) -> dict[str, Any]:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         r = await client.get(f"/v1/issue-jobs/{job_id}", headers=headers)
@@ -75,7 +75,7 @@ async def wait_for_job(client: httpx.AsyncClient, job_id: str, headers: dict[str
 
 
 async def wait_for_event_jobs(client: httpx.AsyncClient, headers: dict[str, str], institution: str, event_ids: list[str],
-                              timeout: float = 60.0) -> list[dict[str, Any]]:
+                              timeout: float = 60.0) -> list[dict[str, Any]]:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
     """The issue jobs made from these CloudEvents (one per event the receiver accepted), once every one has ended."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

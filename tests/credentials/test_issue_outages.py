@@ -44,7 +44,7 @@ class Credentials:
     async def finished(self, job_id: str) -> bool:
         return (await self.job(job_id))["state"] in ("completed", "failed")
 
-    async def until(self, job_id: str, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
+    async def until(self, job_id: str, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate(job := await self.job(job_id)):
             assert asyncio.get_running_loop().time() < deadline, job

@@ -47,7 +47,7 @@ async def test_a_full_batch_is_written_without_waiting(platform: Platform) -> No
     rid = "full-" + uuid.uuid4().hex
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://credentials") as c:
-            for n in range(5):
+            for _ in range(5):
                 assert (await c.post("/v1/verify", json=doc, headers={"X-Request-ID": rid})).status_code == 200
         writer = app.state.credentials.verification_log
 

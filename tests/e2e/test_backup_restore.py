@@ -226,7 +226,7 @@ async def test_a_corrupted_backup_and_one_from_newer_code_are_refused(backend: s
 
     corrupted = tmp_path / "corrupted"
     shutil.copytree(backup, corrupted)
-    with open(corrupted / "databases" / "records.sqlite3", "r+b") as f:
+    with open(corrupted / "databases" / "records.sqlite3", "r+b") as f:  # noqa: ASYNC230 - nothing else runs on this loop between the CLI runs
         f.seek(200)
         f.write(b"\xff")
     rc, _, err = await cli("restore", str(corrupted), env=deployment.env())
@@ -253,7 +253,7 @@ async def test_a_corrupted_backup_and_one_from_newer_code_are_refused(backend: s
     assert rc == 2 and "credentials: the backup's schema revision credentials_9999 is unknown to this code" in err
 
     # nothing was restored by the refused attempts; the sound backup restores
-    assert not any(Path(u.removeprefix("sqlite+aiosqlite:///")).exists() for u in deployment.urls.values())
+    assert not any(Path(u.removeprefix("sqlite+aiosqlite:///")).exists() for u in deployment.urls.values())  # noqa: ASYNC240 - nothing else runs on this loop between the CLI runs
     rc, out, err = await cli("restore", str(backup), env=deployment.env())
     assert rc == 0, err
     assert (tmp_path / "objects" / "a" / "file.txt").read_bytes() == b"hello"
@@ -261,10 +261,10 @@ async def test_a_corrupted_backup_and_one_from_newer_code_are_refused(backend: s
 
 async def test_without_the_key_encryption_secrets_issuing_says_why_and_verification_works(platform: Platform) -> None:
     """What a restore without the secrets kept apart gives: the same databases, other secrets."""
+    import httpx
+
     from services.credentials.app import create_app as credentials_app
     from services.identity.app import create_app as identity_app
-
-    import httpx
 
     issued = await issue(platform)
     wrong_kek = platform.settings["credentials"].model_copy(update={"key_encryption_key": "another-key-encryption-key",

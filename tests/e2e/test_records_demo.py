@@ -30,7 +30,7 @@ MINISTRY = ("ministry.demo", "dev-only-Ministry#2026")
 PROGRAMME = DEMO_PROGRAMME["code"]
 
 
-async def watch(gw: httpx.AsyncClient, job: dict[str, Any], headers: dict[str, str], timeout: float = 60.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def watch(gw: httpx.AsyncClient, job: dict[str, Any], headers: dict[str, str], timeout: float = 60.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
     """Polls the job as the school would (``Location``), until it ends: (last state, every state seen)."""
     seen = [job]
     deadline = asyncio.get_running_loop().time() + timeout

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from pathlib import Path
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,7 +66,7 @@ async def client(served_gateway: Any) -> AsyncIterator[httpx.AsyncClient]:
 class PeakRss:
     """Samples this process's resident memory in a thread while a block runs."""
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self.base = self.peak = self._rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -11,9 +11,16 @@ import httpx
 import pytest
 
 from tests.gateway.conftest import (
-    ServerThread, SigningKeys, closed_port_url, free_port, gateway_settings, in_process, make_upstream,
+    ServerThread,
+    SigningKeys,
+    closed_port_url,
+    free_port,
+    gateway_settings,
+    in_process,
+    make_upstream,
 )
 from tests.gateway.test_gateway import assert_problem, bearer
+
 
 def named_upstream(keys: SigningKeys, name: str, seen: Counter[str]) -> Any:
     """The stand-in upstream, answering with ``X-Replica: <name>`` and counting the requests it received."""
@@ -44,7 +51,7 @@ class Replica:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.port}/{service}"
 
-    def start(self) -> "Replica":
+    def start(self) -> Replica:
         self.server.__enter__()
         return self
 

@@ -40,12 +40,13 @@ async def real_clamd() -> AsyncIterator[str]:
         "StreamMaxLength 25M", "MaxThreads 2", "SelfCheck 0", "",
     ]))
     assert CLAMD is not None
-    proc = subprocess.Popen([CLAMD, "--config-file", str(folder / "clamd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(CLAMD, "--config-file", str(folder / "clamd.conf"),
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     address = f"unix://{socket}"
     try:
         scanner = ClamdScanner(address, timeout=2.0)
         for _ in range(300):
-            if proc.poll() is not None:
+            if proc.returncode is not None:
                 log = (folder / "clamd.log").read_text(errors="replace") if (folder / "clamd.log").exists() else ""
                 pytest.fail(f"clamd exited with {proc.returncode}:\n{log[-2000:]}")
             with contextlib.suppress(OSError, asyncio.TimeoutError):
@@ -56,12 +57,14 @@ async def real_clamd() -> AsyncIterator[str]:
             pytest.fail("clamd did not answer PING within 30 s")
         yield address
     finally:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            proc.terminate()
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            await asyncio.wait_for(proc.wait(), 10)  # waited for off the loop: the other fixtures' tasks go on
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -24,7 +24,7 @@ async def login(platform: Platform, username: str, password: str) -> dict[str, s
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-async def wait_job(c: httpx.AsyncClient, job_id: str, headers: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
+async def wait_job(c: httpx.AsyncClient, job_id: str, headers: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         r = await c.get(f"/v1/sync-jobs/{job_id}", headers=headers)

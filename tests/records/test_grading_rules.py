@@ -9,6 +9,8 @@ import pytest
 
 from services.records.grading.rules import (
     DEFAULT_POLICY as P,
+)
+from services.records.grading.rules import (
     GradingError,
     GradingPolicy,
     ModuleResult,

@@ -75,7 +75,7 @@ async def test_delta_result_merges_with_stored_components(platform: Platform) ->
     audited, and sending the same delta again changes nothing."""
     from sqlalchemy import select
 
-    from services.records.models import Grade, GradeAudit, Learner, Module, Enrolment
+    from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module
 
     school = await platform.school_headers()
     p = code("CNTT")

@@ -143,7 +143,7 @@ async def test_replay_across_chunks_updates_grades_of_learners_met_in_an_earlier
     runner.chunk_rows = 3  # programme, term, cohort | the three learners | their grades
     try:
         async with platform.client("records") as c:
-            batch = world(p, t, k, [learner(n, name, p, k) for n, name in zip(numbers, names)],
+            batch = world(p, t, k, [learner(n, name, p, k) for n, name in zip(numbers, names, strict=True)],
                           [grade(n, p, "M1", t, "6", "6") for n in numbers])
             await run_ok(c, school, batch)
             replay = await run_json(c, school, batch)

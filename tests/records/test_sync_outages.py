@@ -42,7 +42,7 @@ class Records:
         assert r.status_code == 202, r.text
         return r.json()["id"]
 
-    async def until(self, job_id: str, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
+    async def until(self, job_id: str, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
         """Poll the job (real time, the fake clock standing still) until ``predicate(job)``."""
         import asyncio
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
 import uvicorn
 
 from gateway.app import Gateway, create_app
 from gateway.config import GatewaySettings
 from gateway.server import server_config
-from tests.gateway.conftest import ServerThread, SigningKeys, gateway_settings, make_upstream
+from tests.gateway.conftest import ServerThread, gateway_settings
 
 ATTACKER = "127.0.0.2"
 VICTIM = "127.0.0.3"
@@ -46,22 +45,6 @@ class CountingUpstream:
         return sum(self.in_progress.values())
 
 
-@pytest.fixture(scope="module")
-def keys() -> SigningKeys:
-    return SigningKeys()
-
-
-@pytest.fixture(scope="module")
-def counted(keys: SigningKeys) -> CountingUpstream:
-    return CountingUpstream(make_upstream(keys.jwks))
-
-
-@pytest.fixture(scope="module")
-def upstream(counted: CountingUpstream) -> Iterator[ServerThread]:
-    with ServerThread(counted) as server:
-        yield server
-
-
 @contextlib.asynccontextmanager
 async def served(settings: GatewaySettings) -> AsyncIterator[tuple[Gateway, int]]:
     """The gateway under uvicorn as production runs it, on a free port of 127.0.0.1, in this event loop."""
@@ -82,7 +65,7 @@ def settings_for(upstream: ServerThread, **overrides: Any) -> GatewaySettings:
     return gateway_settings(upstream, **({"rate_limit_enabled": False} | overrides))
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> None:
+async def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> None:  # noqa: ASYNC109 - polls to a deadline, failing with what it saw (a caller's asyncio.timeout would not say)
     """Polls ``predicate`` until it is true; fails after ``timeout`` seconds naming ``what`` was awaited."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -95,7 +78,7 @@ async def connect(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
 
 
-async def request(port: int, source: str, head: str, body: bytes = b"", timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+async def request(port: int, source: str, head: str, body: bytes = b"", timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:  # noqa: ASYNC109 - the bound is part of the assertion: the server answers (or closes) within it
     """One whole request from ``source``; returns status, headers and body (read until the connection closes or
     Content-Length is complete)."""
     reader, writer = await connect(port, source)
@@ -107,7 +90,7 @@ async def request(port: int, source: str, head: str, body: bytes = b"", timeout:
         writer.close()
 
 
-async def read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[int, dict[str, str], bytes]:
+async def read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[int, dict[str, str], bytes]:  # noqa: ASYNC109 - the bound is part of the assertion: the server answers (or closes) within it
     async with asyncio.timeout(timeout):
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -124,7 +107,7 @@ async def read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[i
     return status, headers, body
 
 
-async def closed_by_server(reader: asyncio.StreamReader, timeout: float) -> bytes:
+async def closed_by_server(reader: asyncio.StreamReader, timeout: float) -> bytes:  # noqa: ASYNC109 - the bound is part of the assertion: the server answers (or closes) within it
     """Everything the server sends until it closes the connection (fails if it is still open after ``timeout``)."""
     async with asyncio.timeout(timeout):
         return await reader.read()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-
 from urllib.parse import parse_qs, urlparse
 
 from tests.e2e.gateway import gateway_for

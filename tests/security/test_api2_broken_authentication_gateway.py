@@ -24,7 +24,7 @@ from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from services.common.auth import SERVICE_AUDIENCES
 from tests.gateway.conftest import SigningKeys, gateway_settings, in_process
-from tests.security.gateway_rig import counted, keys, upstream, wait_until  # noqa: F401  (fixtures)
+from tests.security.gateway_rig import wait_until
 from tests.support import Platform, service_url
 
 PASSWORD = "Sec-test#2026-" + uuid.uuid4().hex[:6]

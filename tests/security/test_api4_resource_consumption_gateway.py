@@ -8,20 +8,17 @@ import json
 
 from gateway.config import BodyRoute
 from tests.gateway.conftest import SigningKeys, pattern_chunk, pattern_stream_digest
-from tests.security.gateway_rig import (  # noqa: F401  (fixtures)
+from tests.security.gateway_rig import (
     ATTACKER,
     VICTIM,
     CountingUpstream,
     closed_by_server,
     connect,
-    counted,
     get,
-    keys,
     read_response,
     request,
     served,
     settings_for,
-    upstream,
     wait_until,
 )
 
@@ -106,7 +103,7 @@ async def test_headers_must_arrive_in_time(upstream) -> None:
         slow.write(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\nX-Slow: ")  # headers a byte at a time
         await slow.drain()
         try:
-            for reader, writer in ((slow_reader, slow), (silent_reader, silent)):
+            for reader in (slow_reader, silent_reader):
                 sent = await closed_by_server(reader, 10)
                 assert sent.startswith(b"HTTP/1.1 408 "), sent
         finally:

@@ -24,7 +24,6 @@ from tests.credentials.factories import diploma, issue
 from tests.e2e.gateway import gateway_for
 from tests.gateway.conftest import SigningKeys, closed_port_url, gateway_settings, in_process
 from tests.learning.helpers import OFFICER, TEACHER, create, login, marker, publish, scorm12, upload
-from tests.security.gateway_rig import counted, keys, upstream  # noqa: F401  (fixtures)
 from tests.support import Platform, gateway_to_service
 
 # -- the gateway alone (stand-in services) ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ the other.
 from __future__ import annotations
 
 import abc
+import itertools
 import re
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator
@@ -175,7 +176,7 @@ class ObjectStore(abc.ABC):
     async def ensure_ready(self) -> None:
         """Create what the store needs (the folder, the bucket); safe to call every start."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - a default on purpose: a store holding nothing to release keeps it
         """Release resources (threads, connections). The store must not be used afterwards."""
 
 
@@ -252,7 +253,7 @@ def check_parts(parts: list[PartInfo]) -> None:
     if not parts:
         raise ValidationFailed("no parts to assemble", errors=[{"field": "parts", "message": "empty"}])
     numbers = [p.part_number for p in parts]
-    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+    if any(b <= a for a, b in itertools.pairwise(numbers)):
         message = "parts must be listed in strictly ascending part number order"
         raise ValidationFailed(message, errors=[{"field": "parts", "message": message}])
 

@@ -26,7 +26,7 @@ import stat
 import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
@@ -212,7 +212,7 @@ class LocalObjectStore(ObjectStore):
                 key = info.get("key")
                 if isinstance(key, str) and key.startswith(prefix):
                     created = info.get("created")
-                    initiated = datetime.fromtimestamp(created, tz=timezone.utc) if isinstance(created, (int, float)) else None
+                    initiated = datetime.fromtimestamp(created, tz=UTC) if isinstance(created, (int, float)) else None
                     found.append(UploadInfo(key, entry.name, initiated))
             return found
 
@@ -296,7 +296,7 @@ class LocalObjectStore(ObjectStore):
             etag, content_type = meta["sha256"], meta.get("content_type")
         else:
             etag, content_type = f"{st.st_mtime_ns:x}-{st.st_size:x}", mimetypes.guess_type(key)[0]
-        modified = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+        modified = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key, st.st_size, content_type, etag, modified)
 
     def _walk(self, prefix: str) -> Iterator[ObjectInfo]:

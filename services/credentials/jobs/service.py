@@ -91,7 +91,7 @@ async def create_from_event(session: AsyncSession, event_id: uuid.UUID, institut
 
 
 def jobs_of(principal: Principal, institution_code: str, *, source: str | None = None, source_event_id: uuid.UUID | None = None,
-            with_failures: bool = False) -> Select[tuple[IssueJob]]:
+            with_failures: bool = False) -> Select[IssueJob]:
     """An institution's jobs (its issuing staff and systems, or credentials admins): among them the ones events
     became, whose refused items say why the event issued nothing."""
     if not principal.has_scope("credentials:admin"):

@@ -32,7 +32,7 @@ def filtered(
     ownership: str | None = None,
     status: str | None = None,
     q: str | None = None,
-) -> Select[tuple[Institution]]:
+) -> Select[Institution]:
     stmt = select(Institution)
     if province_code:
         stmt = stmt.where(Institution.province_code == province_code)

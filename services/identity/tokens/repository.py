@@ -56,7 +56,7 @@ _CLIENT_FOR_GRANT = select(
 ).where(_CLIENTS.c.client_id == bindparam("client_id"))
 
 
-async def client_for_grant(conn: AsyncConnection, client_id: str, pair_key: str) -> Row[Any] | None:
+async def client_for_grant(conn: AsyncConnection, client_id: str, pair_key: str) -> Row[*tuple[Any, ...]] | None:
     """The client as a plain row (Core, no session, no identity map), with ``pair_failures`` and
     ``pair_locked_until`` of its ``pair_key`` throttle."""
     return (await conn.execute(_CLIENT_FOR_GRANT, {"client_id": client_id, "pair_key": pair_key})).first()

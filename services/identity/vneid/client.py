@@ -38,7 +38,7 @@ class OidcClient:
         self.http = http
         self._discovery: dict[str, Any] | None = None
         self._discovered_at = 0.0
-        self._jwks: dict[str, Any] = {}
+        self._jwks: dict[str | None, Any] = {}  # by kid (None: a key without one)
         self._jwks_at = 0.0
 
     @property

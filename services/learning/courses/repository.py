@@ -29,12 +29,12 @@ from services.learning.models.enrolment import EnrolmentChange
 
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite both have it)."""
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def for_update(session: AsyncSession, model: Any, key: Any) -> Any:
     stmt = select(model).where(model.id == key)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await session.scalars(stmt)).first()
 
@@ -111,7 +111,7 @@ async def lock_enrolments(session: AsyncSession, ids: Sequence[uuid.UUID]) -> di
         return {}
     stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_(list(ids))).order_by(CourseEnrolment.id)
     stmt = stmt.execution_options(populate_existing=True)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return {e.id: e for e in (await session.scalars(stmt)).all()}
 

@@ -23,7 +23,7 @@ from services.learning.models import (
 
 async def get_object(session: AsyncSession, object_id: uuid.UUID, *, for_update: bool = False) -> LearningObject | None:
     stmt = select(LearningObject).where(LearningObject.id == object_id)
-    if for_update and session.bind.dialect.name == "postgresql":
+    if for_update and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await session.scalars(stmt)).first()
 
@@ -72,7 +72,7 @@ async def history(session: AsyncSession, object_id: uuid.UUID) -> Sequence[Moder
 
 async def count_usage(session: AsyncSession, object_id: uuid.UUID, institution_code: str, kind: str) -> None:
     """Add one view / download / launch, per institution, without a read-modify-write race."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(UsageCounter).values(object_id=object_id, institution_code=institution_code, kind=kind, count=1)
     stmt = stmt.on_conflict_do_update(
@@ -106,6 +106,6 @@ async def acquired_by_institutions(session: AsyncSession, object_id: uuid.UUID, 
     return bool(await session.scalar(stmt))
 
 
-def submitted_objects() -> Select[tuple[LearningObject]]:
+def submitted_objects() -> Select[LearningObject]:
     """Objects whose latest version waits for review (the caller pages them oldest first)."""
     return select(LearningObject).where(LearningObject.status == "submitted")

@@ -67,7 +67,7 @@ class Metadata(BaseModel):
     keywords: list[Word] = Field(default_factory=list, max_length=30)
     occupation_codes: list[OccupationCode] = Field(default_factory=list, max_length=50)
     levels: list[Level] = Field(default_factory=list, max_length=5)
-    audience: list[Audience] = Field(default_factory=lambda: ["students"], min_length=1, max_length=2)
+    audience: list[Audience] = Field(default_factory=lambda: list[Audience](["students"]), min_length=1, max_length=2)
     duration_minutes: int | None = Field(default=None, ge=0, le=100_000)
     authors: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=20

@@ -47,8 +47,10 @@ def content_security_policy(settings: Any) -> str:
 
 def on_platform_origin(settings: Any, host: str | None) -> bool:
     """True when a player request came to the platform's own host (not the content origin): refused."""
+    if not host:
+        return False
     public, content = urlsplit(settings.public_base_url), urlsplit(settings.content_origin)
-    return bool(host) and host.lower() == public.netloc.lower() and content.netloc.lower() != public.netloc.lower()
+    return host.lower() == public.netloc.lower() and content.netloc.lower() != public.netloc.lower()
 
 
 async def playable(session: AsyncSession, principal: Principal | None, object_id: uuid.UUID,

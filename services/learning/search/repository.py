@@ -165,7 +165,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery, *, cac
     ranked = cache.get(key) if cache is not None and key is not None else None
     if ranked is None:
         generation = cache.generation if cache is not None else 0
-        if session.bind.dialect.name == "sqlite":
+        if session.get_bind().dialect.name == "sqlite":
             with sqlite_driver.heavy():  # a search with its facets takes milliseconds: not on the event loop
                 ranked = await _rank(session, visible, query)
         else:
@@ -187,7 +187,7 @@ async def search(session: AsyncSession, visible: Any, query: SearchQuery, *, cac
 
 async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tuple[list[tuple[Any, float]], bool, Summary | None]:
     """The page's (object id, score) in order, whether more follow, and on the first page the total and facets."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     words = terms(query.q)
     if dialect == "postgresql":
         # plan each search for its own words and filters: a cached generic plan (asyncpg prepares statements)
@@ -239,7 +239,10 @@ async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tupl
     page_rows: list[tuple[Any, float, datetime | None]] = []
     total, counted = 0, {name: [] for name in [*COLUMN_FACETS, *TAG_FACETS]}
     if parts:
-        stmt = (union_all(*parts) if len(parts) > 1 else parts[0]).add_cte(matched)
+        # typed Any on purpose: mypy 2.4.1 crashes (RuntimeError in expandtype.expand_unpack) inferring a call to a
+        # TypeVarTuple-generic function (SQLAlchemy 2.1's union_all) in a conditional whose other branch is Any
+        compound: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+        stmt = compound.add_cte(matched)
         for facet, value, n, s, newest, object_id in (await session.execute(stmt)).all():
             if facet == "#hit":
                 page_rows.append((object_id, float(s or 0), newest))

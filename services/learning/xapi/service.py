@@ -148,7 +148,7 @@ async def _feed_progress(session: AsyncSession, outbox: Any, caller: Caller, fre
         return
     # the same lock the API's progress calls take, in one order: concurrent reports of one enrolment serialise
     stmt = select(CourseEnrolment).where(CourseEnrolment.id.in_({r for r, _ in relevant} | also_lock)).order_by(CourseEnrolment.id)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     enrolments = {e.id: e for e in (await session.scalars(stmt)).all()}
     fed: dict[uuid.UUID, list[uuid.UUID]] = {}

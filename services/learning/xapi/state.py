@@ -92,7 +92,7 @@ async def get(session: AsyncSession, scope: Scope, state_id: str) -> XapiState |
 
 async def _locked(session: AsyncSession, scope: Scope, state_id: str) -> XapiState | None:
     stmt = select(XapiState).where(XapiState.scope_hash == scope.hash, XapiState.state_id == state_id)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
 

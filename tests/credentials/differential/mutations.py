@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.credentials.differential import iris as iri_tables
-from tests.credentials.differential.jsondoc import Path, RecipeError, delete, get, render, rename, set_, walk
+from tests.credentials.differential.jsondoc import Path, RecipeError, delete, get, rename, render, set_, walk
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
 CRED = "https://www.w3.org/2018/credentials#"
@@ -74,7 +74,7 @@ class Env:
     list_urls: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, genuine: dict[str, dict[str, Any]], expected: dict[str, str]) -> "Env":
+    def of(cls, genuine: dict[str, dict[str, Any]], expected: dict[str, str]) -> Env:
         env = cls(genuine=genuine)
         for doc in genuine.values():
             env.terms = iri_tables.full_iris(doc, env.terms)

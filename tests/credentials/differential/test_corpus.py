@@ -21,8 +21,17 @@ import pytest
 
 from tests.credentials.differential.conftest import SQLITE_ONLY
 from tests.credentials.differential.jsondoc import RecipeError, apply, diff
-from tests.credentials.differential.oracle import (Genuine, PlatformAnswer, VcJsAnswer, body, issue_one, platform_verify,
-                                                   served_documents, set_state, vcjs_verify)
+from tests.credentials.differential.oracle import (
+    Genuine,
+    PlatformAnswer,
+    VcJsAnswer,
+    body,
+    issue_one,
+    platform_verify,
+    served_documents,
+    set_state,
+    vcjs_verify,
+)
 from tests.support import Platform
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -9,6 +9,7 @@ every case's verdicts and diff to, as JSON)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -90,11 +91,12 @@ async def test_platform_never_says_valid_where_vcjs_does_not(platform: Platform,
         table.setdefault(case.family, Counter())[verdict] += 1
 
     if REPORT:
-        Path(REPORT).write_text(json.dumps([
+        report = json.dumps([
             {"name": c.name, "family": c.family, "base": c.base, "platform": m.summary(), "platform_valid": m.valid,
              "status_code": m.status_code, "vcjs": r.summary(), "vcjs_valid": r.valid,
              "diff": diff(genuine.documents[c.base], c.document), "document": c.document}
-            for c, m, r in zip(cases, ours, theirs, strict=True)], indent=1), encoding="utf-8")
+            for c, m, r in zip(cases, ours, theirs, strict=True)], indent=1)
+        await asyncio.to_thread(Path(REPORT).write_text, report, encoding="utf-8")
 
     summary = [f"differential: seed {SEED}, {len(cases)} cases"
                + (f" (DIFF_FILTER={FILTER!r})" if FILTER else "")

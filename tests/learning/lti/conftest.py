@@ -14,8 +14,8 @@ import httpx
 import pytest
 from jose import jwt
 
-from tests.learning.courses.helpers import build_course, ok
 from tests.learning.conftest import People
+from tests.learning.courses.helpers import build_course, ok
 from tests.learning.helpers import login
 from tests.learning.lti.harness import Launch, PlatformHarness, form_fields
 from tests.support import Platform, gateway_to_service, service_url

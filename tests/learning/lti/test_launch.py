@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
-
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from jose import jwt
@@ -17,10 +16,9 @@ from sqlalchemy import update
 from services.common.db import utcnow
 from services.learning.lti.service import keyed_hash
 from services.learning.models import LtiLoginState
-
+from tests.learning.courses.helpers import ok
 from tests.learning.lti.conftest import Browser, learning_client, now, resign, session_token
 from tests.learning.lti.harness import INSTRUCTOR, LEARNER, Launch, PlatformHarness, query_of, rsa_key
-from tests.learning.courses.helpers import ok
 from tests.support import Platform
 
 

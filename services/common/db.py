@@ -27,6 +27,8 @@ from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, Select, event, or_, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -88,6 +90,17 @@ class Entity:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def insert_for(session: AsyncSession) -> Any:
+    """The session's dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's alike) for an upsert that
+    two writers may race to."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql_insert
+    if name == "sqlite":
+        return sqlite_insert
+    raise RuntimeError(f"no upsert for the {name} dialect")
 
 
 def is_sqlite(url: str) -> bool:

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import utcnow
 from services.common.models import InboxEvent
-from services.records.models import OversightCredential
 from services.records.oversight import repository
 
 
@@ -21,15 +20,12 @@ async def on_credential_event(session: AsyncSession, event: InboxEvent) -> None:
         return  # not one of ours to count; the event stays in the inbox
     at = event.event_time or event.received_at or utcnow()
     status = str(data.get("status") or ("revoked" if event.type.endswith(".revoked") else "active"))[:20]
-    row = await repository.credential(session, credential_id)
-    if row is None:
-        award_year = data.get("award_year")
-        session.add(OversightCredential(
-            credential_id=credential_id, institution_code=(data.get("institution_code") or None),
-            kind=str(data.get("type") or "credential")[:30], level=(str(data["level"])[:30] if data.get("level") else None),
-            award_year=int(award_year) if isinstance(award_year, int) else None, status=status, issued_at=at, updated_at=at))
-    elif at >= row.updated_at:
-        row.status, row.updated_at = status, at
+    award_year = data.get("award_year")
+    await repository.record_credential(session, {
+        "credential_id": credential_id, "institution_code": data.get("institution_code") or None,
+        "kind": str(data.get("type") or "credential")[:30], "level": str(data["level"])[:30] if data.get("level") else None,
+        "award_year": award_year if isinstance(award_year, int) and not isinstance(award_year, bool) else None,
+        "status": status, "issued_at": at, "updated_at": at})
 
 
 HANDLERS = {

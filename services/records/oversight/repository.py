@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, or_, select
+from sqlalchemy import Integer, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import insert_for
 
 from services.records.models import (
     Change,
@@ -94,8 +96,22 @@ async def diplomas_freshness(session: AsyncSession, codes: list[str]) -> dict[st
     return {code: (at, int(n)) for code, at, n in (await session.execute(stmt)).all() if code is not None}
 
 
-async def credential(session: AsyncSession, credential_id: uuid.UUID) -> OversightCredential | None:
-    return await session.get(OversightCredential, credential_id)
+async def record_credential(session: AsyncSession, values: dict[str, Any]) -> None:
+    """One credential's row from one of its events, in one statement, so that events of the same credential
+    delivered at once (issued, suspended, revoked) never race to insert it: the latest event's status wins, the
+    earliest event's time stands as the issue time, and facts only some events carry (kind, level, year) are kept."""
+    t = OversightCredential.__table__
+    stmt = insert_for(session)(OversightCredential).values(**values)
+    newer = stmt.excluded.updated_at >= t.c.updated_at
+    await session.execute(stmt.on_conflict_do_update(index_elements=["credential_id"], set_={
+        "status": case((newer, stmt.excluded.status), else_=t.c.status),
+        "updated_at": case((newer, stmt.excluded.updated_at), else_=t.c.updated_at),
+        "issued_at": case((stmt.excluded.issued_at < t.c.issued_at, stmt.excluded.issued_at), else_=t.c.issued_at),
+        "institution_code": func.coalesce(t.c.institution_code, stmt.excluded.institution_code),
+        "level": func.coalesce(t.c.level, stmt.excluded.level),
+        "award_year": func.coalesce(t.c.award_year, stmt.excluded.award_year),
+        "kind": case((t.c.kind == "credential", stmt.excluded.kind), else_=t.c.kind),
+    }))
 
 
 async def diplomas_of_year(session: AsyncSession, codes: list[str], year: int) -> int:

@@ -11,7 +11,6 @@ from sqlalchemy import Integer, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import insert_for
-
 from services.records.models import (
     Change,
     Enrolment,

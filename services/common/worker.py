@@ -21,8 +21,8 @@ Rounds: a round that did something (a truthy result) is followed at once by the 
 ``poll_seconds`` on its clock, or until :meth:`nudge`. A round that raised is logged — as a warning with its reason
 when the cause is transient (:func:`services.common.retry.transient_reason`: the database, another service down),
 with its traceback otherwise — and followed by a back-off: ``policy.base`` doubling, with jitter, up to
-``policy.max_delay`` (never sooner than ``poll_seconds`` when that is shorter than the ceiling; a slow periodic
-worker retries after the back-off, not a whole period later). The worker never gives up and never marks anything
+``policy.max_delay``, never sooner than ``poll_seconds``; but a worker that polls less often than that ceiling
+retries a transient failure after the back-off, not a whole period later (:meth:`LeasedWorker.failure_delay`). The worker never gives up and never marks anything
 failed: what a failure means for a unit of work (a job ``waiting: <reason>``, an event dead, a give-up after an
 hour) is the work's own decision, taken inside ``work``.
 
@@ -44,7 +44,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import select, update
@@ -60,6 +60,9 @@ T = TypeVar("T")
 WorkerState = Literal["starting", "waiting", "working", "backing_off", "stopped"]
 
 log = logging.getLogger("services.worker")
+
+#: ``locked_until`` of a lease given up: before any clock's now
+RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def worker_id() -> str:
@@ -118,6 +121,7 @@ class LeasedWorker(Generic[T]):
         self.rounds = 0
         self.last_error: str | None = None
         self._stopping = False
+        self._transient = False
         self._task: asyncio.Task[Any] | None = None
 
     # -- the other two shapes ---------------------------------------------------------------------------------
@@ -155,9 +159,18 @@ class LeasedWorker(Generic[T]):
         async def heartbeat(_: NamedLease) -> bool:
             return await lease.renew()
 
+        on_stop = options.pop("on_stop", None)
+
+        async def stopped() -> None:
+            try:
+                await lease.release()  # a replica started after this one need not wait for the next period
+            finally:
+                if on_stop is not None:
+                    await on_stop()
+
         return LeasedWorker[NamedLease](name, claim=claim, work=work, heartbeat=heartbeat,
                                         heartbeat_seconds=lease_seconds / 3, done=done, poll_seconds=poll_seconds,
-                                        clock=clock, **options)
+                                        clock=clock, on_stop=stopped, **options)
 
     # -- time -------------------------------------------------------------------------------------------------
     @property
@@ -183,9 +196,13 @@ class LeasedWorker(Generic[T]):
 
     def failure_delay(self) -> float:
         """The wait after ``failures`` failed rounds in a row: the policy's back-off (with jitter, at most its
-        ceiling), not shorter than ``poll_seconds`` when polling is more frequent than the ceiling."""
+        ceiling), never shorter than ``poll_seconds`` — except after a transient failure of a worker that polls
+        less often than the ceiling (an hourly sweep whose database was down tries again within a minute). A
+        failure that is not transient (a bug) waits at least ``poll_seconds``: retrying it sooner only repeats it."""
         delay = self.policy.delay_after_attempts(self.failures)
-        return max(delay, self.poll_seconds) if self.poll_seconds <= self.policy.max_delay else delay
+        if self._transient and self.poll_seconds > self.policy.max_delay:
+            return delay
+        return max(delay, self.poll_seconds)
 
     # -- the loop ---------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -238,6 +255,7 @@ class LeasedWorker(Generic[T]):
         except Exception as exc:
             self.failures += 1
             reason = transient_reason(exc)
+            self._transient = reason is not None
             self.last_error = reason or f"{type(exc).__name__}: {exc}"[:500]
             if reason is None:
                 self.log.exception("%s round failed", self.name)
@@ -354,6 +372,12 @@ class NamedLease:
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def held_by(self) -> tuple[str, datetime] | None:
+        """Who holds the lease and until when (None: never taken)."""
+        async with self.db.session(write=False) as session:
+            row = await session.get(WorkerLease, self.name)
+            return None if row is None else (row.holder, row.locked_until)
+
     async def renew(self) -> bool:
         """Extend the lease by ``seconds`` from now; False if it is no longer ours."""
         return await self._extend_to(self.clock.now() + self._length)
@@ -363,5 +387,5 @@ class NamedLease:
         return await self._extend_to(self.clock.now() + timedelta(seconds=seconds))
 
     async def release(self) -> None:
-        """Give the lease up now (it is free for anyone)."""
-        await self._extend_to(self.clock.now())
+        """Give the lease up (it is free for anyone, whatever their clock says)."""
+        await self._extend_to(RELEASED)

@@ -57,6 +57,7 @@ from services.common.retry import RetryPolicy, transient_reason
 
 T = TypeVar("T")
 
+#: ``working``: a round under way (claiming, or working on what it claimed)
 WorkerState = Literal["starting", "waiting", "working", "backing_off", "stopped"]
 
 log = logging.getLogger("services.worker")
@@ -235,12 +236,12 @@ class LeasedWorker(Generic[T]):
                     self.log.exception("%s: could not finish cleanly at stop", self.name)
 
     async def _round(self) -> object:
+        self.state = "working"
         try:
             item = await self._claim()
             if item is None:
                 worked: object = False
             else:
-                self.state = "working"
                 worked = await self._run_work(item)
                 if self._done is not None:
                     await self._done(item)
@@ -266,16 +267,17 @@ class LeasedWorker(Generic[T]):
             self.rounds += 1
 
     async def _run_work(self, item: T) -> object:
+        """``work(item)`` in this task (so it waits on the clock as the loop does), with the heartbeat beside it."""
         if self._heartbeat is None or self.heartbeat_seconds <= 0:
             return await self._work(item)
-        work = asyncio.ensure_future(self._work(item))
+        me = asyncio.current_task()
+        assert me is not None
         lost: list[bool] = []
-        beat = asyncio.ensure_future(self._beat(item, work, lost))
+        beat = asyncio.ensure_future(self._beat(item, me, lost))
         try:
-            return await work
+            return await self._work(item)
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if lost and (current is None or not current.cancelling()):
+            if lost and me.uncancel() == 0:  # cancelled by the heartbeat alone, not by a stop
                 raise LeaseLost(self.name) from None
             raise
         finally:
@@ -283,38 +285,39 @@ class LeasedWorker(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
-    async def _beat(self, item: T, work: asyncio.Future[object], lost: list[bool]) -> None:
-        while not work.done():
+    async def _beat(self, item: T, worker: asyncio.Task[Any], lost: list[bool]) -> None:
+        assert self._heartbeat is not None
+        while True:
             if self._sleep is not None:
                 await self._sleep(self.heartbeat_seconds)
             else:
                 await self.clock.sleep(self.heartbeat_seconds)
-            if work.done():
-                return
             try:
-                held = await self._heartbeat(item) if self._heartbeat is not None else True
+                held = await self._heartbeat(item)
             except Exception as exc:  # the database, most likely: tried again at the next beat
                 self.log.warning("%s: heartbeat failed (%s); the lease may run out", self.name,
                                  transient_reason(exc) or repr(exc))
                 continue
             if not held:
                 lost.append(True)
-                work.cancel()
+                worker.cancel()
                 return
 
     async def stop(self, grace: float | None = None) -> None:
-        """End the loop: at once if it waits; otherwise after the round under way, or after ``grace`` seconds
-        (``stop_grace`` by default, real time) by cancelling it. Returns once the loop (and ``on_stop``) ended."""
+        """End the loop: at once if it waits; otherwise after the round under way (its claim included), or after
+        ``grace`` seconds (``stop_grace`` by default, real time) by cancelling it. Returns once the loop (and
+        ``on_stop``) ended."""
         self._stopping = True
         self._wake.set()
         task = self._task
         if task is None or task.done():
             return
-        if self.state != "working":
-            task.cancel()
         grace = self.stop_grace if grace is None else grace
-        await asyncio.wait({task}, timeout=max(0.0, grace))
-        if not task.done():
+        if self.state != "working":
+            task.cancel()  # it waits: nothing under way to finish
+        else:
+            await asyncio.wait({task}, timeout=max(0.0, grace))
+        if not task.done() and self.state == "working":
             self.log.warning("%s: the round under way did not end within %.0f s of the stop; cancelled", self.name, grace)
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

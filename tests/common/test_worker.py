@@ -17,7 +17,7 @@ from services.common.db import Database
 from services.common.retry import RetryPolicy, TransientError
 from services.common.testing import FakeClock
 from services.common.worker import RELEASED, LeasedWorker, NamedLease
-from tests.support import UrlFactory, eventually
+from tests.support import Platform, UrlFactory, eventually
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +297,22 @@ async def test_stop_is_clean() -> None:
 
 async def _nothing() -> None:
     return None
+
+
+# -- in a service ---------------------------------------------------------------------------------------------------
+async def test_a_service_starts_its_workers_with_its_lifespan_and_stops_them_with_it(platform: Platform) -> None:
+    """Records' sync worker is one of the kit's background workers (no lifespan of its own any more), beside the
+    oversight pull and the upload retention under their leases, the outbox and the idempotency purge."""
+    from services.records.app import create_app
+
+    app = create_app(platform.settings["records"], http_transport=platform.transport)
+    async with app.router.lifespan_context(app):
+        workers: dict[str, LeasedWorker[Any]] = app.state.workers
+        assert {"records sync", "records oversight pull", "records sync upload retention",
+                "idempotency purge"} <= set(workers)
+
+        async def all_waiting() -> bool:
+            return all(w.state in ("waiting", "working") for w in workers.values())
+
+        await eventually(all_waiting, what="every worker started")
+    assert {w.name: w.state for w in workers.values()} == {name: "stopped" for name in workers}

@@ -322,8 +322,9 @@ class OutboxDeliverer:
         events under their rows' lease and sends them; after a round that delivered something the next follows at
         once, otherwise it waits ``poll_seconds`` or until a receiver's return (:meth:`resume`) or a re-drive
         (:meth:`nudge`) wakes it. A round that fails (its own database) backs off by the retry policy. The lease of
-        the rows is not heartbeated: a send is bounded by ``timeout``, far shorter than the lease. Receivers'
-        health probes run while the worker runs, and end with it."""
+        the rows is not heartbeated: a batch is sent at once, each send bounded by a few ``timeout``s (the token,
+        the POST, once more after a 401), inside the lease (``outbox_lease_seconds``, 60 s). Receivers' health
+        probes run while the worker runs, and end with it."""
         self._running = True
         return LeasedWorker("outbox delivery", claim=self._claim_due, work=self._deliver, poll_seconds=poll_seconds,
                             policy=self.policy, clock=lambda: self.clock, wake=self._wake, on_stop=self._stopped,

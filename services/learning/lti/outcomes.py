@@ -191,10 +191,19 @@ class ScoreSender:
     def worker(self, poll_seconds: float) -> LeasedWorker[list[tuple[LtiScore, LtiPlatform | None]]]:
         """The sending loop (:class:`~services.common.worker.LeasedWorker`, leased items): claims a batch of due
         scores under their rows' lease and sends them; after a round that sent something the next follows at once,
-        otherwise it waits ``poll_seconds``. The lease is not heartbeated: a batch's sends are bounded by
-        ``timeout`` each, well inside ``lease_seconds``. A round that fails (the database) backs off by the policy."""
+        otherwise it waits ``poll_seconds``. The batch is sent one score after another (each bounded by a few
+        ``timeout``s), so the lease of the scores not yet recorded is heartbeated every third of ``lease_seconds``
+        (:meth:`_keep_leases`). A round that fails (the database) backs off by the policy."""
         return LeasedWorker("LTI scores", claim=self._claim_due, work=self._send_all, poll_seconds=poll_seconds,
-                            policy=self.policy, clock=lambda: self.clock, logger=log)
+                            policy=self.policy, clock=lambda: self.clock, logger=log, heartbeat=self._keep_leases,
+                            heartbeat_seconds=self.lease.total_seconds() / 3)
+
+    async def _keep_leases(self, claimed: list[tuple[LtiScore, LtiPlatform | None]]) -> bool:
+        """Extend the lease of the claimed scores not recorded yet. A score row names no holder, so a lease taken
+        over cannot be told from one still held: True (a score sent twice is harmless, the platform keeps it)."""
+        async with self.db.session(write=True) as session:
+            await repository.extend_score_leases(session, [row.id for row, _ in claimed], self.clock.now() + self.lease)
+        return True
 
     async def run_forever(self, poll_seconds: float) -> None:
         """:meth:`worker` run in the caller's task until it is cancelled."""

@@ -68,7 +68,7 @@ def create_service_app(
     ``httpx.ASGITransport`` or ``MockTransport``); ``jwks_provider`` lets identity verify its own tokens;
     ``idempotency_exempt`` lists paths ``Idempotency-Key`` never applies to (where callers authenticate or get
     credentials); ``job_queues`` are the job tables whose depth and age ``/metrics`` reports; ``background`` builds
-the service's workers (run for the life of the process, stopped before the ``on_shutdown`` hooks run)."""
+    the service's workers (run for the life of the process, stopped before the ``on_shutdown`` hooks run)."""
 
     configure_logging(settings.service_name, settings.log_level)
 

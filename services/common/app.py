@@ -3,13 +3,15 @@
 Request id + problem+json errors, ``/healthz`` and ``/readyz``, public documents' ETags, 304s and short-lived
 copies (``services.common.httpcache``), the database, the object store (and the folder
 store's signed download route), token verification against identity's JWKS, ``Idempotency-Key`` on POST (per verified caller), the
-event receiver and outbox admin routes, and the outbox delivery loop in the lifespan."""
+event receiver and outbox admin routes, and the background workers in the lifespan: the outbox's delivery, the
+idempotency keys' purge and the service's own (``background=[…]``: :class:`services.common.worker.LeasedWorker`
+factories), started after the start-up hooks and stopped cleanly at shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +27,7 @@ from services.common.errors import install_error_handlers
 from services.common.events import EventHandler, events_router
 from services.common.health import health_router
 from services.common.httpcache import PublicCache, PublicCacheMiddleware
-from services.common.idempotency import IdempotencyMiddleware, purge_loop
+from services.common.idempotency import IdempotencyMiddleware, purge_worker
 from services.common.limits import BodyLimit, BodyLimitMiddleware, set_body_limits
 from services.common.links import ForwardedPrefix
 from services.common.logging import configure_logging
@@ -36,13 +38,15 @@ from services.common.replicas import replica_transport
 from services.common.service_client import ServiceTokenProvider
 from services.common.storage import open_store
 from services.common.storage.routes import objects_router
+from services.common.worker import LeasedWorker
 
 #: a CloudEvent received on ``/v1/events``
 EVENT_MAX_BYTES = 4 * 1024 * 1024
 
 LifespanHook = Callable[[FastAPI], Awaitable[None]]
-#: a loop that runs for the life of the process (job workers); cancelled at shutdown
-BackgroundLoop = Callable[[FastAPI], Coroutine[Any, Any, None]]  # a coroutine: each runs as a task
+#: builds one of the service's background workers for the app at start-up (after the start-up hooks, so it sees
+#: the app's clock as a test set it); None when the service's settings switch it off
+WorkerFactory = Callable[[FastAPI], "LeasedWorker[Any] | None"]
 
 
 def create_service_app(
@@ -55,14 +59,16 @@ def create_service_app(
     jwks_provider: JWKSProvider | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
     on_startup: Sequence[LifespanHook] = (),
-    background: Sequence[BackgroundLoop] = (),
+    on_shutdown: Sequence[LifespanHook] = (),
+    background: Sequence[WorkerFactory] = (),
     idempotency_exempt: Sequence[str] = (),
     job_queues: Sequence[JobQueue] = (),
 ) -> FastAPI:
     """Build a service app. ``http_transport`` replaces the network for calls to other services (tests pass an
     ``httpx.ASGITransport`` or ``MockTransport``); ``jwks_provider`` lets identity verify its own tokens;
     ``idempotency_exempt`` lists paths ``Idempotency-Key`` never applies to (where callers authenticate or get
-    credentials); ``job_queues`` are the job tables whose depth and age ``/metrics`` reports."""
+    credentials); ``job_queues`` are the job tables whose depth and age ``/metrics`` reports; ``background`` builds
+    the service's workers (run for the life of the process, stopped before the ``on_shutdown`` hooks run)."""
 
     configure_logging(settings.service_name, settings.log_level)
 
@@ -71,20 +77,24 @@ def create_service_app(
         await app.state.store.ensure_ready()
         for hook in on_startup:
             await hook(app)
-        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(loop(app)) for loop in background]
+        workers: list[LeasedWorker[Any]] = [w for factory in background if (w := factory(app)) is not None]
         if settings.outbox_enabled:
-            tasks.append(asyncio.create_task(app.state.deliverer.run_forever(settings.outbox_poll_seconds)))
+            workers.append(app.state.deliverer.worker(settings.outbox_poll_seconds))
         if settings.idempotency_retention_hours > 0:
             retention = timedelta(hours=settings.idempotency_retention_hours)
-            tasks.append(asyncio.create_task(purge_loop(app.state.db, retention, settings.idempotency_purge_seconds)))
+            workers.append(purge_worker(app.state.db, retention, settings.idempotency_purge_seconds))
+        #: by name, for operators and tests (``app.state.workers["records sync"].state``)
+        app.state.workers = {w.name: w for w in workers}
+        tasks = [asyncio.create_task(w.run(), name=w.name) for w in workers]
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+            for task in tasks:  # stopped; a task that ended in an error is collected here
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            for hook in on_shutdown:
+                await hook(app)
             await app.state.http.aclose()
             await app.state.read_db.dispose()
             await app.state.db.dispose()

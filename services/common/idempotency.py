@@ -21,7 +21,7 @@ its body and headers are never stored. The key is remembered as used: a repeat g
 (``idempotency-response-withheld``) naming the first status, never the secret, and the request does not run twice.
 
 A key is remembered for a retention period (``idempotency_retention_hours``, a week by default: a school's system
-retrying a term-end upload after a weekend outage still gets its first response); :func:`purge_loop` then deletes it
+retrying a term-end upload after a weekend outage still gets its first response); :func:`purge_worker` then deletes it
 in small batches, and the same key afterwards starts a new request. The table thus holds about a week of keyed
 writes instead of growing for ever.
 """
@@ -47,6 +47,8 @@ from services.common.auth import Principal, TokenVerifier
 from services.common.db import Database, utcnow
 from services.common.errors import PROBLEM_JSON, AppError, problem_body
 from services.common.models import IdempotencyRecord
+from services.common.retry import RetryPolicy
+from services.common.worker import LeasedWorker
 
 log = logging.getLogger("services.idempotency")
 
@@ -316,16 +318,22 @@ async def purge_expired(db: Database, older_than: datetime, *, batch: int = PURG
         await asyncio.sleep(0)
 
 
+def purge_worker(db: Database, retention: timedelta, every_seconds: float) -> LeasedWorker[bool]:
+    """The purge as a background worker, for the life of the process: expired keys purged at start and then every
+    ``every_seconds`` (real time). Per process, no lease (:meth:`LeasedWorker.periodic`): two replicas purging at
+    once only delete the same rows. A failed round is logged and tried again after a back-off (1 s doubling, at
+    most a minute, never later than the next period)."""
+
+    async def purge() -> bool:
+        purged = await purge_expired(db, utcnow() - retention)
+        if purged:
+            log.info("purged %d idempotency keys older than %s", purged, retention)
+        return False  # the next round in ``every_seconds``
+
+    return LeasedWorker.periodic("idempotency purge", purge, poll_seconds=every_seconds, logger=log,
+                                 policy=RetryPolicy(max_delay=min(60.0, every_seconds)))
+
+
 async def purge_loop(db: Database, retention: timedelta, every_seconds: float) -> None:
-    """Runs for the life of the process: purges expired keys now and then every ``every_seconds``. Two replicas
-    purging at once only delete the same rows; a failed round is logged and tried again at the next."""
-    while True:
-        try:
-            purged = await purge_expired(db, utcnow() - retention)
-            if purged:
-                log.info("purged %d idempotency keys older than %s", purged, retention)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("idempotency key purge failed; trying again in %.0f s", every_seconds)
-        await asyncio.sleep(every_seconds)
+    """:func:`purge_worker` run in the caller's task until it is cancelled."""
+    await purge_worker(db, retention, every_seconds).run()

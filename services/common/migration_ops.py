@@ -74,3 +74,18 @@ def drop_kit_tables() -> None:
     op.drop_table("outbox_events")
     op.drop_index("ix_idempotency_records_created_at", table_name="idempotency_records")
     op.drop_table("idempotency_records")
+
+
+def create_worker_leases_table() -> None:
+    """:class:`services.common.models.WorkerLease` (added after the first migrations: one migration per tree)."""
+    op.create_table(
+        "worker_leases",
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("holder", sa.String(200), nullable=False),
+        sa.Column("locked_until", UTCDateTime(), nullable=False),
+        sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    )
+
+
+def drop_worker_leases_table() -> None:
+    op.drop_table("worker_leases")

@@ -1,4 +1,4 @@
-"""Tables every service carries in its own database: idempotency records, the outbox, the inbox.
+"""Tables every service carries in its own database: idempotency records, the outbox, the inbox, worker leases.
 
 They live on :class:`KitBase`'s metadata; each service's Alembic tree creates them next to its own tables."""
 
@@ -74,3 +74,15 @@ class InboxEvent(KitBase):
     event_time: Mapped[datetime | None] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column()
+
+
+class WorkerLease(KitBase):
+    """A named lease of a background worker that runs on one replica at a time (:mod:`services.common.worker`):
+    who holds it and until when."""
+
+    __tablename__ = "worker_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    locked_until: Mapped[datetime] = mapped_column()
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -42,8 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.models import OutboxEvent
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, run_rounds, transient_reason
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, transient_reason
 from services.common.service_client import ServiceTokenProvider
+from services.common.worker import LeasedWorker
 
 log = logging.getLogger("services.outbox")
 
@@ -250,8 +251,13 @@ class OutboxDeliverer:
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many were delivered."""
         rows = await self._claim()
-        if not rows:
-            return 0
+        return await self._deliver(rows) if rows else 0
+
+    async def _claim_due(self) -> list[OutboxEvent] | None:
+        return await self._claim() or None
+
+    async def _deliver(self, rows: list[OutboxEvent]) -> int:
+        """Send the claimed rows at once and record each outcome; returns how many were delivered."""
         results = await asyncio.gather(*(self._send(r) for r in rows))
         delivered = 0
         down: set[str] = set()
@@ -311,24 +317,31 @@ class OutboxDeliverer:
         self._wake.set()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def run_forever(self, poll_seconds: float = 1.0) -> None:
+    def worker(self, poll_seconds: float = 1.0) -> LeasedWorker[list[OutboxEvent]]:
+        """The delivery loop (:class:`~services.common.worker.LeasedWorker`, leased items): claims a batch of due
+        events under their rows' lease and sends them; after a round that delivered something the next follows at
+        once, otherwise it waits ``poll_seconds`` or until a receiver's return (:meth:`resume`) or a re-drive
+        (:meth:`nudge`) wakes it. A round that fails (its own database) backs off by the retry policy. The lease of
+        the rows is not heartbeated: a batch is sent at once, each send bounded by a few ``timeout``s (the token,
+        the POST, once more after a 401), inside the lease (``outbox_lease_seconds``, 60 s). Receivers' health
+        probes run while the worker runs, and end with it."""
         self._running = True
-        try:
-            await run_rounds(self.run_once, self._idle, poll_seconds=poll_seconds, policy=self.policy, log=log,
-                             what="outbox delivery round")
-        finally:
-            self._running = False
-            for probe in self._probes.values():
-                probe.cancel()
-            for probe in self._probes.values():
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await probe
-            self._probes.clear()
+        return LeasedWorker("outbox delivery", claim=self._claim_due, work=self._deliver, poll_seconds=poll_seconds,
+                            policy=self.policy, clock=lambda: self.clock, wake=self._wake, on_stop=self._stopped,
+                            logger=log)
 
-    async def _idle(self, seconds: float) -> None:
-        """Until the next round is due, or a receiver's return wakes the sender."""
-        await self.clock.wait(self._wake, seconds)
-        self._wake.clear()
+    async def run_forever(self, poll_seconds: float = 1.0) -> None:
+        """:meth:`worker` run in the caller's task until it is cancelled."""
+        await self.worker(poll_seconds).run()
+
+    async def _stopped(self) -> None:
+        self._running = False
+        for probe in self._probes.values():
+            probe.cancel()
+        for probe in self._probes.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await probe
+        self._probes.clear()
 
 
 # -- operations: what waits, what died, and sending it again --------------------------------------------------------

@@ -7,18 +7,16 @@ back-off and never records it as a permanent failure; a request that meets one a
 Everything else (a refused row, a 4xx, a bug) is not retried blindly.
 
 :func:`transient_reason` classifies an exception (following its causes: SQLAlchemy wraps the driver's errors);
-:class:`RetryPolicy` gives the delays; :class:`TransientError` lets code say "transient" with its own reason.
+:class:`RetryPolicy` gives the delays; :class:`TransientError` lets code say "transient" with its own reason. The
+background loops themselves are :class:`services.common.worker.LeasedWorker`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import sqlite3
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 from sqlalchemy import exc as sa_exc
@@ -166,28 +164,3 @@ class RetryPolicy:
 
     def gives_up(self, waited: float) -> bool:
         return self.give_up_after > 0 and waited >= self.give_up_after
-
-
-async def run_rounds(work: Callable[[], Awaitable[Any]], idle: Callable[[float], Awaitable[None]], *, poll_seconds: float,
-                     policy: RetryPolicy, log: logging.Logger, what: str) -> None:
-    """A background worker's loop, for ever: ``work()`` is one round, truthy when it did something (the next round
-    follows at once); after an idle round, ``idle(poll_seconds)``; after a failed one — claiming work needs the
-    worker's own database, which may be down — a longer wait by ``policy``'s back-off, logged as a warning when the
-    cause is transient (:func:`transient_reason`) and with its traceback otherwise."""
-    failures = 0
-    while True:
-        try:
-            worked = await work()
-            failures = 0
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            failures += 1
-            reason = transient_reason(exc)
-            if reason is None:
-                log.exception("%s failed", what)
-            else:
-                log.warning("%s failed (%s); trying again", what, reason)
-            worked = False
-        if not worked:
-            await idle(poll_seconds if not failures else max(poll_seconds, policy.delay_after_attempts(failures)))

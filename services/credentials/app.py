@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -12,6 +14,7 @@ from services.common.idempotency import IdempotencyMiddleware
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
 from services.common.middleware import sample_access_log
+from services.common.worker import LeasedWorker
 from services.credentials.lookup.endpoints import router as lookup_router
 from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
@@ -27,29 +30,32 @@ from services.credentials.verification.endpoints import MAX_CREDENTIAL_BYTES, co
 from services.credentials.verification.endpoints import router as verify_router
 
 
-async def run_issue_jobs(app: FastAPI) -> None:
-    """Background loop: batch issuing jobs, for the life of the process (the signing pool closes with it)."""
+def issue_jobs_worker(app: FastAPI) -> LeasedWorker[Any] | None:
+    """Background worker: batch issuing jobs (leased: any replica takes any job)."""
     settings: CredentialsSettings = app.state.settings
-    try:
-        if settings.jobs_enabled:
-            await app.state.job_runner.run_forever(settings.jobs_poll_seconds)
-    finally:
-        app.state.credentials.signer.close()
+    if not settings.jobs_enabled:
+        return None
+    return app.state.job_runner.worker(settings.jobs_poll_seconds)  # type: ignore[no-any-return]
 
 
-async def restatus_documents(app: FastAPI) -> None:
+def restatus_worker(app: FastAPI) -> LeasedWorker[Any] | None:
     """Background step: documents issued with a two-entry credentialStatus signed again with one (resumable)."""
     settings: CredentialsSettings = app.state.settings
     if settings.restatus_poll_seconds <= 0:
-        return
+        return None
     ctx: CredentialsContext = app.state.credentials
-    await restatus.run_forever(app.state.db, ctx.keys, ctx.signer, batch_size=settings.restatus_batch,
-                               poll_seconds=settings.restatus_poll_seconds)
+    return restatus.worker(app.state.db, ctx.keys, ctx.signer, batch_size=settings.restatus_batch,
+                           poll_seconds=settings.restatus_poll_seconds)
 
 
-async def write_verification_log(app: FastAPI) -> None:
-    """Background loop: the verification log's batches; flushes what waits when it is cancelled at shutdown."""
-    await app.state.credentials.verification_log.run_forever()
+def verification_log_worker(app: FastAPI) -> LeasedWorker[Any]:
+    """Background loop: the verification log's batches; flushes what waits when it stops at shutdown."""
+    return app.state.credentials.verification_log.worker()  # type: ignore[no-any-return]
+
+
+async def close_signer(app: FastAPI) -> None:
+    """At shutdown, once the workers have stopped: the signing pool closes."""
+    app.state.credentials.signer.close()
 
 
 def create_app(settings: CredentialsSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -63,7 +69,8 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
                  lookup_router],
         event_handlers=handlers(settings.platform_issuer_code),
         http_transport=http_transport,
-        background=[run_issue_jobs, write_verification_log, restatus_documents],
+        background=[issue_jobs_worker, verification_log_worker, restatus_worker],
+        on_shutdown=[close_signer],
         job_queues=[JobQueue("credentials_issue", "issue_jobs", "state", ended=("completed", "failed"))],
     )
     # the holder's ID number is sealed before the event receiver — and the Idempotency-Key store in front of it —

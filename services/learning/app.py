@@ -4,6 +4,7 @@ online skills assessment (item banks, exams, practical tasks, gradebooks)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
+from services.common.worker import LeasedWorker
 from services.learning.activity.endpoints import router as activity_router
 from services.learning.assessment.exams.endpoints import router as exams_router
 from services.learning.assessment.gradebook.endpoints import router as gradebook_router
@@ -32,12 +34,13 @@ from services.learning.sweeper import run_sweeper
 from services.learning.xapi.endpoints import router as xapi_router
 
 
-async def send_lti_scores(app: FastAPI) -> None:
-    """Background loop: AGS scores to the platforms' line items, where the outbox is delivered (``outbox_enabled``)."""
+def lti_scores_worker(app: FastAPI) -> LeasedWorker[Any] | None:
+    """Background worker: AGS scores to the platforms' line items, where the outbox is delivered (``outbox_enabled``)."""
     settings: LearningSettings = app.state.settings
-    if settings.outbox_enabled and settings.lti_scores_poll_seconds > 0:
-        app.state.lti.scores.clock = app.state.clock
-        await app.state.lti.scores.run_forever(settings.lti_scores_poll_seconds)
+    if not (settings.outbox_enabled and settings.lti_scores_poll_seconds > 0):
+        return None
+    app.state.lti.scores.clock = app.state.clock
+    return app.state.lti.scores.worker(settings.lti_scores_poll_seconds)  # type: ignore[no-any-return]
 
 
 def create_app(settings: LearningSettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -50,7 +53,7 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
                  activity_router, items_router, exams_router, practical_router, gradebook_router],
         event_handlers={"vn.vet.credentials.credential.issued": on_credential_issued},
         http_transport=http_transport,
-        background=[run_sweeper, send_lti_scores],
+        background=[run_sweeper, lti_scores_worker],
         job_queues=[JobQueue("learning_lti_scores", "lti_scores", "status", ended=("sent",), states=("pending", "failed"),
                              waiting_column=None)],
     )

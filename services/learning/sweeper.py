@@ -16,25 +16,26 @@ Each pass (:meth:`Sweeper.run_once`):
 Blob rows themselves are never deleted here: every blob is recorded together with the version that holds it,
 and versions are never deleted.
 
-Register it with the service's background loops: ``create_service_app(..., background=[run_sweeper])``; tests
-call :meth:`Sweeper.run_once` directly.
+Register it with the service's background workers: ``create_service_app(..., background=[run_sweeper])``
+(:class:`~services.common.worker.LeasedWorker`, per process); tests call :meth:`Sweeper.run_once` directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import FastAPI
 from sqlalchemy import delete, select
 
 from services.common.db import Database, claim_query, utcnow
-from services.common.retry import RetryPolicy, transient_reason
+from services.common.retry import RetryPolicy
 from services.common.storage import ObjectStore
+from services.common.worker import LeasedWorker
 from services.learning.models import Blob, Package, UploadPart, UploadSession
 
 log = logging.getLogger("services.learning.sweeper")
@@ -88,27 +89,26 @@ class Sweeper:
         report.orphan_package_files = await self.delete_orphan_packages()
         return report
 
+    def worker(self, interval: float = DEFAULT_INTERVAL_SECONDS,
+               initial_delay: float = DEFAULT_INITIAL_DELAY_SECONDS) -> LeasedWorker[bool]:
+        """The sweeping loop: after ``initial_delay``, a pass every ``interval`` on ``sleep``. Per process, no
+        lease (:meth:`LeasedWorker.periodic`): every replica sweeps, each expired session claimed with ``FOR UPDATE
+        SKIP LOCKED``, the store's deletes harmless twice. A pass that fails for a transient cause is tried again
+        after the back-off (``retry``), one that fails otherwise at the next interval."""
+        return LeasedWorker.periodic("learning sweeper", self._pass, poll_seconds=interval, initial_delay=initial_delay,
+                                     sleep=self.sleep, policy=self.retry, logger=log)
+
     async def run_forever(self, interval: float = DEFAULT_INTERVAL_SECONDS,
                           initial_delay: float = DEFAULT_INITIAL_DELAY_SECONDS) -> None:
-        await self.sleep(initial_delay)
-        failures = 0
-        while True:
-            try:
-                report = await self.run_once()
-                failures = 0
-                if report.total:
-                    log.info("sweep: %d expired upload sessions, %d stray uploads, %d orphan objects, %d orphan package files",
-                             report.expired_sessions, report.stray_uploads, report.orphan_objects, report.orphan_package_files)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                reason = transient_reason(exc)
-                if reason is None:  # the next pass tries again
-                    log.exception("sweep failed")
-                else:  # the database or the store is unreachable: soon again, not in an hour
-                    failures += 1
-                    log.warning("sweep failed (%s); trying again", reason)
-            await self.sleep(min(interval, self.retry.delay_after_attempts(failures)) if failures else interval)
+        """:meth:`worker` run in the caller's task until it is cancelled."""
+        await self.worker(interval, initial_delay).run()
+
+    async def _pass(self) -> bool:
+        report = await self.run_once()
+        if report.total:
+            log.info("sweep: %d expired upload sessions, %d stray uploads, %d orphan objects, %d orphan package files",
+                     report.expired_sessions, report.stray_uploads, report.orphan_objects, report.orphan_package_files)
+        return False
 
     # -- the four steps ----------------------------------------------------------------------------------------
 
@@ -211,24 +211,24 @@ def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
         yield items[i : i + size]
 
 
-def sweeper_loop(*, interval_seconds: float = DEFAULT_INTERVAL_SECONDS, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                 initial_delay_seconds: float = DEFAULT_INITIAL_DELAY_SECONDS) -> Callable[[FastAPI], Coroutine[Any, Any, None]]:
-    """A background loop for ``create_service_app(background=[...])``. Settings named ``sweeper_interval_seconds``,
-    ``sweeper_grace_seconds`` and ``sweeper_initial_delay_seconds``, when the service's settings have them,
-    override the arguments."""
+def sweeper_worker(*, interval_seconds: float = DEFAULT_INTERVAL_SECONDS, grace_seconds: float = DEFAULT_GRACE_SECONDS,
+                   initial_delay_seconds: float = DEFAULT_INITIAL_DELAY_SECONDS) -> Callable[[FastAPI], LeasedWorker[bool]]:
+    """A background worker factory for ``create_service_app(background=[...])``. Settings named
+    ``sweeper_interval_seconds``, ``sweeper_grace_seconds`` and ``sweeper_initial_delay_seconds``, when the
+    service's settings have them, override the arguments. The sweeper runs on the app's clock."""
 
-    async def run_sweeper(app: FastAPI) -> None:
+    def build(app: FastAPI) -> LeasedWorker[bool]:
         settings = app.state.settings
         clock = app.state.clock
         sweeper = Sweeper(app.state.db, app.state.store,
                           grace=timedelta(seconds=getattr(settings, "sweeper_grace_seconds", grace_seconds)),
                           clock=clock.now, sleep=clock.sleep,
                           retry=RetryPolicy(max_delay=getattr(settings, "retry_max_delay_seconds", 60.0)))
-        await sweeper.run_forever(getattr(settings, "sweeper_interval_seconds", interval_seconds),
-                                  getattr(settings, "sweeper_initial_delay_seconds", initial_delay_seconds))
+        return sweeper.worker(getattr(settings, "sweeper_interval_seconds", interval_seconds),
+                              getattr(settings, "sweeper_initial_delay_seconds", initial_delay_seconds))
 
-    return run_sweeper
+    return build
 
 
-#: the loop with the defaults (hourly, 24 hours' grace): ``background=[run_sweeper]``
-run_sweeper = sweeper_loop()
+#: the worker with the defaults (hourly, 24 hours' grace): ``background=[run_sweeper]``
+run_sweeper = sweeper_worker()

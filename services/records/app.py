@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -12,6 +10,7 @@ from fastapi import FastAPI
 from services.common.app import create_service_app
 from services.common.limits import MiB, BodyLimit, set_body_limits
 from services.common.metrics import JobQueue
+from services.common.worker import LeasedWorker
 from services.records.admissions.endpoints import router as admissions_router
 from services.records.calendar.endpoints import router as calendar_router
 from services.records.catalogue import service as catalogue
@@ -24,13 +23,20 @@ from services.records.learners.endpoints import router as learners_router
 from services.records.lmis.endpoints import router as lmis_router
 from services.records.oversight.endpoints import router as oversight_router
 from services.records.oversight.events import HANDLERS as oversight_event_handlers
-from services.records.oversight.pull import run_oversight_pull
+from services.records.oversight.pull import oversight_pull_worker
 from services.records.programmes.endpoints import router as programmes_router
 from services.records.reports.endpoints import router as reports_router
 from services.records.sync.endpoints import router as sync_router
-from services.records.sync.retention import ENDED, run_upload_sweeper
+from services.records.sync.retention import ENDED, upload_sweeper_worker
 from services.records.sync.runner import SyncRunner, identity_resolver
 from services.records.transcripts.endpoints import router as transcripts_router
+
+
+def sync_worker(app: FastAPI) -> LeasedWorker[Any] | None:
+    """Background worker: school sync jobs (leased: any replica takes any job)."""
+    if not app.state.settings.sync_worker_enabled:
+        return None
+    return app.state.sync_runner.worker()  # type: ignore[no-any-return]
 
 
 async def load_reference_data(app: FastAPI) -> None:
@@ -50,7 +56,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],
-        background=[run_upload_sweeper, run_oversight_pull],
+        background=[sync_worker, upload_sweeper_worker, oversight_pull_worker],
         job_queues=[JobQueue("records_sync", "sync_jobs", "status", ended=ENDED)],
     )
     uploads = BodyLimit(settings.sync_max_upload_bytes, json=False)  # stored as sent; the sync job's parser bounds the rest
@@ -63,19 +69,4 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
     })
     app.state.sync_runner = SyncRunner(app)
     app.state.person_resolver = identity_resolver(app)
-    kit_lifespan = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with kit_lifespan(app):
-            task = asyncio.create_task(app.state.sync_runner.run_forever()) if settings.sync_worker_enabled else None
-            try:
-                yield
-            finally:
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-
-    app.router.lifespan_context = lifespan
     return app

@@ -29,6 +29,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import Database, claim_query, utcnow
+from services.common.retry import RetryPolicy
+from services.common.worker import LeasedWorker
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
 from services.credentials.issuing.builder import DOCUMENT_FORMAT
@@ -144,16 +146,24 @@ async def run(db: Database, keys: SigningKeys, *, batch_size: int = 100, max_bat
     return summary
 
 
+def worker(db: Database, keys: SigningKeys, signer: BatchSigner | None, *, batch_size: int,
+           poll_seconds: float) -> LeasedWorker[bool]:
+    """The service's background step: a run at start, then one every ``poll_seconds`` (real time). Per process, no
+    lease (:meth:`LeasedWorker.periodic`): replicas may run it at once, each batch claimed with ``FOR UPDATE SKIP
+    LOCKED``. A failed run (a database not reachable yet, a failed batch) is tried again after a back-off (1 s
+    doubling, at most a minute or ``poll_seconds``), not a whole period later."""
+
+    async def one_run() -> bool:
+        summary = await run(db, keys, batch_size=batch_size, signer=signer)
+        if summary.resigned or summary.left:
+            log.info("credential documents signed again with one credentialStatus: %s", summary.line())
+        return False
+
+    return LeasedWorker.periodic("credentials restatus", one_run, poll_seconds=poll_seconds, logger=log,
+                                 policy=RetryPolicy(max_delay=min(60.0, poll_seconds)))
+
+
 async def run_forever(db: Database, keys: SigningKeys, signer: BatchSigner | None, *, batch_size: int,
                       poll_seconds: float) -> None:
-    """The service's background step: a run at start, then one every ``poll_seconds``; errors are logged."""
-    while True:
-        try:
-            summary = await run(db, keys, batch_size=batch_size, signer=signer)
-            if summary.resigned or summary.left:
-                log.info("credential documents signed again with one credentialStatus: %s", summary.line())
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a database that is not reachable yet, a failed batch: tried again at the next poll
-            log.exception("re-signing credential documents failed; trying again in %.0f s", poll_seconds)
-        await asyncio.sleep(poll_seconds)
+    """:func:`worker` run in the caller's task until it is cancelled."""
+    await worker(db, keys, signer, batch_size=batch_size, poll_seconds=poll_seconds).run()

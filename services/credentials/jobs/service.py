@@ -26,8 +26,9 @@ from services.common.auth import Principal
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.errors import AppError, NotFound, ValidationFailed
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, run_rounds, transient_reason
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
 from services.common.service_client import ServiceTokenProvider
+from services.common.worker import LeasedWorker
 from services.credentials.context import CredentialsContext
 from services.credentials.issuing import sealing
 from services.credentials.issuing import service as issuing
@@ -291,6 +292,20 @@ class JobRunner:
         await self.run_job(job_id)
         return 1
 
+    def worker(self, poll_seconds: float) -> LeasedWorker[uuid.UUID]:
+        """The job worker (:class:`~services.common.worker.LeasedWorker`, leased items): claims the oldest due job
+        under its lease and works through it, then the next at once; with nothing due it waits ``poll_seconds``.
+        The lease is renewed by each chunk's own commit (``process_chunk`` writes ``locked_until`` with the chunk),
+        so there is no separate heartbeat; transient failures are waited out per job (:meth:`_wait_out`:
+        ``waiting: <reason>``, failing after ``retry_give_up_seconds``), a round that fails to claim (the database)
+        backs off by the retry policy."""
+        return LeasedWorker("credentials issue jobs", claim=self._claim, work=self._work, poll_seconds=poll_seconds,
+                            policy=self.retry, clock=lambda: self.clock, logger=log)
+
+    async def _work(self, job_id: uuid.UUID) -> bool:
+        await self.run_job(job_id)
+        return True
+
     async def run_forever(self, poll_seconds: float) -> None:
-        await run_rounds(self.run_once, self.clock.sleep, poll_seconds=poll_seconds, policy=self.retry, log=log,
-                         what="issue job round")
+        """:meth:`worker` run in the caller's task until it is cancelled."""
+        await self.worker(poll_seconds).run()

@@ -15,7 +15,8 @@ import logging
 from typing import Any
 
 from services.common.db import Database
-from services.common.retry import transient_reason
+from services.common.retry import RetryPolicy, transient_reason
+from services.common.worker import LeasedWorker
 from services.credentials.verification import repository
 
 log = logging.getLogger(__name__)
@@ -59,29 +60,35 @@ class VerificationLogWriter:
                     self._pending[:0] = rows
                     raise
 
-    async def run_forever(self) -> None:
-        """The background loop (for the life of the process): flush every ``flush_seconds`` or when a batch is
-        full; on cancellation (shutdown) flush what is left."""
+    def worker(self) -> LeasedWorker[bool]:
+        """The background loop (for the life of the process; per process, no lease: the rows wait in this
+        process's memory — :meth:`LeasedWorker.periodic`): a flush every ``flush_seconds`` (real time) or as soon
+        as a batch is full; a failed flush keeps the rows queued and is tried again after a back-off (1 s doubling,
+        at most 5 s); at stop, what is left is flushed."""
         self._wake = asyncio.Event()
         self._running = True
+        return LeasedWorker.periodic("verification log", self._flush_round, poll_seconds=self.flush_seconds,
+                                     wake=self._wake, on_stop=self._stopped, logger=log,
+                                     policy=RetryPolicy(base=min(1.0, 4 * self.flush_seconds), max_delay=5.0))
+
+    async def run_forever(self) -> None:
+        """:meth:`worker` run in the caller's task until it is cancelled (then what waits is flushed)."""
+        await self.worker().run()
+
+    async def _flush_round(self) -> bool:
         try:
-            while True:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-                try:
-                    await self.flush()
-                except Exception as exc:  # the rows stay queued; a transient failure is only a warning
-                    if (reason := transient_reason(exc)) is not None:
-                        log.warning("verification log: %d rows not written yet (%s), retrying", len(self._pending), reason)
-                    else:
-                        log.exception("verification log: %d rows not written yet, retrying", len(self._pending))
-                    await asyncio.sleep(min(5.0, 4 * self.flush_seconds))
-        finally:
-            self._running = False
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("verification log: %d rows could not be written at shutdown", len(self._pending))
+            await self.flush()
+        except Exception as exc:  # the rows stay queued; say how many wait, then the worker backs off
+            if (reason := transient_reason(exc)) is not None:
+                log.warning("verification log: %d rows not written yet (%s), retrying", len(self._pending), reason)
+            else:
+                log.error("verification log: %d rows not written yet, retrying", len(self._pending))
+            raise
+        return False
+
+    async def _stopped(self) -> None:
+        self._running = False
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("verification log: %d rows could not be written at shutdown", len(self._pending))

@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, run_rounds, transient_reason
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, transient_reason
+from services.common.worker import LeasedWorker
 from services.learning.lti import messages, repository
 from services.learning.lti.keys import ToolKeys
 from services.learning.models import LtiPlatform, LtiScore
@@ -160,8 +161,14 @@ class ScoreSender:
 
     async def run_once(self) -> int:
         """Send what is due; returns how many were sent."""
+        return await self._send_all(await self._claim())
+
+    async def _claim_due(self) -> list[tuple[LtiScore, LtiPlatform | None]] | None:
+        return await self._claim() or None
+
+    async def _send_all(self, claimed: list[tuple[LtiScore, LtiPlatform | None]]) -> int:
         sent = 0
-        for row, platform in await self._claim():
+        for row, platform in claimed:
             now = self.clock.now()
             values: dict[str, Any] = {"attempts": row.attempts + 1, "locked_until": None}
             try:
@@ -181,6 +188,23 @@ class ScoreSender:
                 await repository.record_score(session, row.id, values)
         return sent
 
+    def worker(self, poll_seconds: float) -> LeasedWorker[list[tuple[LtiScore, LtiPlatform | None]]]:
+        """The sending loop (:class:`~services.common.worker.LeasedWorker`, leased items): claims a batch of due
+        scores under their rows' lease and sends them; after a round that sent something the next follows at once,
+        otherwise it waits ``poll_seconds``. The batch is sent one score after another (each bounded by a few
+        ``timeout``s), so the lease of the scores not yet recorded is heartbeated every third of ``lease_seconds``
+        (:meth:`_keep_leases`). A round that fails (the database) backs off by the policy."""
+        return LeasedWorker("LTI scores", claim=self._claim_due, work=self._send_all, poll_seconds=poll_seconds,
+                            policy=self.policy, clock=lambda: self.clock, logger=log, heartbeat=self._keep_leases,
+                            heartbeat_seconds=self.lease.total_seconds() / 3)
+
+    async def _keep_leases(self, claimed: list[tuple[LtiScore, LtiPlatform | None]]) -> bool:
+        """Extend the lease of the claimed scores not recorded yet. A score row names no holder, so a lease taken
+        over cannot be told from one still held: True (a score sent twice is harmless, the platform keeps it)."""
+        async with self.db.session(write=True) as session:
+            await repository.extend_score_leases(session, [row.id for row, _ in claimed], self.clock.now() + self.lease)
+        return True
+
     async def run_forever(self, poll_seconds: float) -> None:
-        await run_rounds(self.run_once, self.clock.sleep, poll_seconds=poll_seconds, policy=self.policy, log=log,
-                         what="LTI score round")
+        """:meth:`worker` run in the caller's task until it is cancelled."""
+        await self.worker(poll_seconds).run()

@@ -170,6 +170,12 @@ async def record_score(session: AsyncSession, score_id: uuid.UUID, values: dict[
     await session.execute(update(LtiScore).where(LtiScore.id == score_id).values(**values))
 
 
+async def extend_score_leases(session: AsyncSession, score_ids: list[uuid.UUID], locked_until: datetime) -> None:
+    """The sender's heartbeat: claimed scores not yet recorded (still leased) are kept until ``locked_until``."""
+    await session.execute(update(LtiScore).where(LtiScore.id.in_(score_ids), LtiScore.status == "pending",
+                                                 LtiScore.locked_until.is_not(None)).values(locked_until=locked_until))
+
+
 async def scores_page(session: AsyncSession, platform_id: uuid.UUID, status: str | None, page: PageParams, transform: Any) -> Page[Any]:
     stmt = select(LtiScore).where(LtiScore.platform_id == platform_id)
     if status:

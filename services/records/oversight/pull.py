@@ -4,12 +4,13 @@ that may sync, staff counts: ``GET /v1/oversight/institutions``) and learning's 
 last failure are kept (``oversight_pulls``) and shown on the board. After a pull, this year's state indicators are
 kept as snapshots (the trend of later years).
 
-Every replica pulls (the writes are idempotent upserts of the same facts); one that fails keeps the previous facts
-and says so. Also run on demand by ``POST /v1/oversight/refresh``."""
+One replica at a time pulls, about every ``oversight_pull_seconds`` across them all (a singleton
+:class:`~services.common.worker.LeasedWorker` under the named lease ``records oversight pull``; were two to pull at
+once, the writes are idempotent upserts of the same facts); a source that fails keeps the previous facts and says so.
+Also run on demand by ``POST /v1/oversight/refresh``."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.retry import transient_reason
+from services.common.retry import RetryPolicy, transient_reason
+from services.common.worker import LeasedWorker
 from services.records.models import OversightInstitution
 from services.records.oversight import repository, service
 
@@ -110,17 +112,22 @@ async def refresh(app: FastAPI) -> dict[str, str]:
     return outcome
 
 
-async def run_oversight_pull(app: FastAPI) -> None:
-    """The background loop (``create_service_app(..., background=[run_oversight_pull])``)."""
+#: how long the pulling replica holds the lease without a heartbeat (renewed every third of it while it pulls)
+LEASE_SECONDS = 60.0
+
+
+def oversight_pull_worker(app: FastAPI) -> LeasedWorker[Any] | None:
+    """The background worker (``create_service_app(..., background=[oversight_pull_worker])``): after
+    ``oversight_pull_initial_delay_seconds``, a pull every ``oversight_pull_seconds`` on one replica at a time (on
+    the app's clock). A round that fails (the database itself) is logged and tried again after a back-off."""
     settings = app.state.settings
     if settings.oversight_pull_seconds <= 0:
-        return
-    await app.state.clock.sleep(settings.oversight_pull_initial_delay_seconds)
-    while True:
-        try:
-            await refresh(app)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database itself: logged, tried again at the next round
-            log.warning("oversight pull failed: %s", transient_reason(exc) or repr(exc))
-        await app.state.clock.sleep(settings.oversight_pull_seconds)
+        return None
+
+    async def pull() -> None:
+        await refresh(app)
+
+    return LeasedWorker.singleton("records oversight pull", pull, db=app.state.db, lease_seconds=LEASE_SECONDS,
+                                  poll_seconds=settings.oversight_pull_seconds, clock=lambda: app.state.clock,
+                                  initial_delay=settings.oversight_pull_initial_delay_seconds, logger=log,
+                                  policy=RetryPolicy(max_delay=min(60.0, settings.oversight_pull_seconds)))

@@ -13,25 +13,29 @@ Each pass (:meth:`UploadSweeper.run_once`):
 
 All state is in the database (the jobs' ``finished_at`` and ``upload_deleted_at``), so a pass after a restart, or
 on another replica, picks up where any other left off; deleting twice is harmless (a missing object is no error).
+The passes run on one replica at a time (a singleton :class:`~services.common.worker.LeasedWorker` under the
+named lease ``records sync upload retention``), so the store is listed once per period, not once per replica.
 The store is called outside any write transaction (on SQLite that would hold the one write lock).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from services.common.db import Database, utcnow
 from services.common.errors import NotFound
+from services.common.retry import RetryPolicy
 from services.common.storage import ObjectStore
+from services.common.worker import LeasedWorker
 from services.records.models import SyncJob
 
 log = logging.getLogger("services.records.retention")
@@ -64,19 +68,13 @@ class UploadSweeper:
     async def run_once(self) -> RetentionReport:
         return RetentionReport(await self.delete_ended_uploads(), await self.delete_orphan_uploads())
 
-    async def run_forever(self, interval: float, initial_delay: float) -> None:
-        await asyncio.sleep(initial_delay)
-        while True:
-            try:
-                report = await self.run_once()
-                if report.deleted_uploads or report.orphan_uploads:
-                    log.info("sync uploads deleted: %d of ended jobs past retention, %d orphans",
-                             report.deleted_uploads, report.orphan_uploads)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the next pass tries again (the store or the database may be back by then)
-                log.exception("sync upload retention pass failed")
-            await asyncio.sleep(interval)
+    async def run_pass(self) -> RetentionReport:
+        """:meth:`run_once`, saying what it deleted."""
+        report = await self.run_once()
+        if report.deleted_uploads or report.orphan_uploads:
+            log.info("sync uploads deleted: %d of ended jobs past retention, %d orphans",
+                     report.deleted_uploads, report.orphan_uploads)
+        return report
 
     async def delete_ended_uploads(self) -> int:
         done = 0
@@ -146,11 +144,21 @@ def _job_id(key: str) -> uuid.UUID | None:
         return None
 
 
-async def run_upload_sweeper(app: FastAPI) -> None:
-    """The service's background loop (``create_service_app(..., background=[run_upload_sweeper])``)."""
+#: how long the sweeping replica holds the lease without a heartbeat (renewed every third of it while it sweeps)
+LEASE_SECONDS = 300.0
+
+
+def upload_sweeper_worker(app: FastAPI) -> LeasedWorker[Any] | None:
+    """The service's background worker (``create_service_app(..., background=[upload_sweeper_worker])``): after
+    ``sync_upload_sweep_initial_delay_seconds``, a pass every ``sync_upload_sweep_seconds`` (real time) on one
+    replica at a time. A pass that fails (the store or the database) is logged and tried again after a back-off
+    (1 s doubling, at most a minute), not a whole period later."""
     settings = app.state.settings
     if settings.sync_upload_sweep_seconds <= 0:
-        return
+        return None
     sweeper = UploadSweeper(app.state.db, app.state.store,
                             retention=timedelta(days=settings.sync_upload_retention_days))
-    await sweeper.run_forever(settings.sync_upload_sweep_seconds, settings.sync_upload_sweep_initial_delay_seconds)
+    return LeasedWorker.singleton("records sync upload retention", sweeper.run_pass, db=app.state.db,
+                                  lease_seconds=LEASE_SECONDS, poll_seconds=settings.sync_upload_sweep_seconds,
+                                  initial_delay=settings.sync_upload_sweep_initial_delay_seconds, logger=log,
+                                  policy=RetryPolicy(max_delay=min(60.0, settings.sync_upload_sweep_seconds)))

@@ -46,7 +46,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.common.clock import Clock
 from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, run_rounds, transient_reason
+from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
+from services.common.worker import LeasedWorker
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import apply, oneroster, parsers, repository
 from services.records.sync.apply import PreparedGrades
@@ -148,15 +149,44 @@ class SyncRunner:
         return self.app.state.clock  # type: ignore[no-any-return]
 
     def nudge(self) -> None:
+        """A new job: the worker claims it now rather than at its next poll."""
         self._wake.set()
 
-    async def run_forever(self) -> None:
-        await run_rounds(self.run_once, self._idle, poll_seconds=self.poll, policy=self.retry, log=log, what="sync round")
+    def worker(self) -> LeasedWorker[SyncJob]:
+        """The sync worker (:class:`~services.common.worker.LeasedWorker`, leased items): claims the oldest due job
+        under its lease (:meth:`claim`) and processes it, then the next at once; with nothing due it waits
+        ``sync_poll_seconds`` or until :meth:`nudge`. The lease is renewed with every chunk's commit and, on
+        PostgreSQL, heartbeated every third of ``sync_lease_seconds`` while the job runs (its download, its
+        counting, a long all_or_nothing transaction: :meth:`heartbeat`); a job whose lease another worker took
+        over stops (``LeaseLost``). Transient failures are waited out per job (:meth:`_wait_out`); a round that
+        fails to claim (the database) backs off by the retry policy."""
+        beat = self.db.dialect == "postgresql"
+        return LeasedWorker("records sync", claim=self.claim, work=self._work, poll_seconds=self.poll, policy=self.retry,
+                            clock=lambda: self.clock, wake=self._wake, logger=log,
+                            heartbeat=self.heartbeat if beat else None, heartbeat_seconds=self.lease.total_seconds() / 3)
 
-    async def _idle(self, seconds: float) -> None:
-        """Until the next round is due, or a new job wakes the worker."""
-        await self.clock.wait(self._wake, seconds)
-        self._wake.clear()
+    async def run_forever(self) -> None:
+        """:meth:`worker` run in the caller's task until it is cancelled."""
+        await self.worker().run()
+
+    async def _work(self, job: SyncJob) -> bool:
+        await self.process(job)
+        return True
+
+    async def heartbeat(self, job: SyncJob) -> bool:
+        """Extend the job's lease; False if another worker holds it now. A job row locked by a transaction (this
+        worker's chunk or all_or_nothing transaction, which holds it for its whole length) is skipped, not waited
+        for: while that lock is held no other worker can claim the job anyway."""
+        now = self.clock.now()
+        async with self.db.session(write=True) as s:
+            row = await s.scalar(select(SyncJob).where(SyncJob.id == job.id).with_for_update(skip_locked=True))
+            if row is None:
+                return True
+            if row.locked_by == self.worker_id:
+                row.locked_until = now + self.lease
+                return True
+            # released (the job ended, or waits out an outage) is not lost; running under another worker is
+            return not (row.status == "running" and row.locked_by is not None)
 
     async def run_once(self) -> bool:
         job = await self.claim()

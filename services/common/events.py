@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal, require_scopes
-from services.common.db import SessionDep, utcnow
+from services.common.db import SessionDep, insert_for, utcnow
 from services.common.errors import NotFound, ValidationFailed
 from services.common.limits import loads
 from services.common.models import InboxEvent, OutboxEvent
@@ -139,19 +139,19 @@ def events_router(service: str, handlers: Mapping[str, EventHandler] | None = No
     ) -> EventReceipt:
         # the body is read only once the sender is authenticated (a declared body parameter would be parsed first)
         event = parse_event(await request.body())
-        if await session.get(InboxEvent, event.id) is not None:
+        # one statement decides which delivery is the first: a sender that retries while its first attempt is
+        # still being handled (a timeout, another replica) waits for it here and is told "duplicate", not a 500
+        inserted = await session.scalar(
+            insert_for(session)(InboxEvent)
+            .values(id=event.id, type=event.type, source=event.source, subject=event.subject, data=event.data,
+                    event_time=event.time, received_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["id"]).returning(InboxEvent.id))
+        if inserted is None:
             response.status_code = 200
             return EventReceipt(id=event.id, status="duplicate")
-        row = InboxEvent(
-            id=event.id,
-            type=event.type,
-            source=event.source,
-            subject=event.subject,
-            data=event.data,
-            event_time=event.time,
-        )
-        session.add(row)
-        await session.flush()
+        row = await session.get(InboxEvent, event.id)
+        if row is None:  # inserted by this very transaction a statement ago
+            raise RuntimeError(f"inbox event {event.id} vanished within its transaction")
         handler = handlers.get(event.type)
         if handler is not None:
             await handler(session, row)

@@ -21,6 +21,7 @@ from services.records.followup.endpoints import router as followup_router
 from services.records.grades.endpoints import router as grades_router
 from services.records.learners.endpoints import router as learners_router
 from services.records.lmis.endpoints import router as lmis_router
+from services.records.outcomes.endpoints import router as outcomes_router
 from services.records.oversight.endpoints import router as oversight_router
 from services.records.oversight.events import HANDLERS as oversight_event_handlers
 from services.records.oversight.pull import oversight_pull_worker
@@ -52,7 +53,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         description="Programmes, learners, enrolments, grades, school sync jobs, transcripts and statistics.",
         routers=[catalogue_router, programmes_router, learners_router, grades_router, sync_router, changes_router,
                  transcripts_router, reports_router, oversight_router, calendar_router,
-                 admissions_router, followup_router, lmis_router],
+                 admissions_router, followup_router, lmis_router, outcomes_router],
         event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],

@@ -19,6 +19,7 @@ from services.records.models.key_change import LearnerKeyChange  # noqa: E402
 from services.records.models.learner import Enrolment, EnrolmentStatusChange, Learner  # noqa: E402
 from services.records.models.lmis import LmisRecipient  # noqa: E402
 from services.records.models.oneroster_id import OneRosterId  # noqa: E402
+from services.records.models.outcome import LearningOutcome  # noqa: E402
 from services.records.models.oversight import (  # noqa: E402
     IndicatorSnapshot,
     IndicatorValue,
@@ -34,6 +35,6 @@ from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgr
 
 __all__ = [
     "AdmissionConsent", "Application", "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "LmisRecipient", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SecondaryGraduate", "SurveyInvitation", "SurveyResponse", "SurveyRound", "SyncJob", "SyncJobError", "SyncJobProgress",
+    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "LearningOutcome", "LmisRecipient", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SecondaryGraduate", "SurveyInvitation", "SurveyResponse", "SurveyRound", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

@@ -30,11 +30,18 @@ from services.records.models.oversight import (  # noqa: E402
     OversightTarget,
 )
 from services.records.models.programme import Cohort, Module, Programme, Term  # noqa: E402
+from services.records.models.recognition import (  # noqa: E402
+    EquivalenceRule,
+    RecognisedModule,
+    RecognitionItem,
+    RecognitionRequest,
+    RplAssessment,
+)
 from services.records.models.report import YearlyReport  # noqa: E402
 from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgress  # noqa: E402
 
 __all__ = [
-    "AdmissionConsent", "Application", "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "Grade", "GradeAudit",
-    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "LearningOutcome", "LmisRecipient", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "ReportKind", "SecondaryGraduate", "SurveyInvitation", "SurveyResponse", "SurveyRound", "SyncJob", "SyncJobError", "SyncJobProgress",
+    "AdmissionConsent", "Application", "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "EquivalenceRule", "Grade", "GradeAudit",
+    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "LearningOutcome", "LmisRecipient", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "RecognisedModule", "RecognitionItem", "RecognitionRequest", "ReportKind", "RplAssessment", "SecondaryGraduate", "SurveyInvitation", "SurveyResponse", "SurveyRound", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

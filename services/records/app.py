@@ -17,6 +17,7 @@ from services.records.catalogue import service as catalogue
 from services.records.catalogue.endpoints import router as catalogue_router
 from services.records.changes.endpoints import router as changes_router
 from services.records.config import RecordsSettings
+from services.records.enterprises.endpoints import router as enterprises_router
 from services.records.followup.endpoints import router as followup_router
 from services.records.grades.endpoints import router as grades_router
 from services.records.learners.endpoints import router as learners_router
@@ -55,7 +56,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         routers=[catalogue_router, programmes_router, learners_router, grades_router, sync_router, changes_router,
                  transcripts_router, reports_router, oversight_router, calendar_router,
                  admissions_router, followup_router, lmis_router, outcomes_router,
-                 recognition_router],
+                 recognition_router, enterprises_router],
         event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],

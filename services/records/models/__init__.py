@@ -13,6 +13,7 @@ from services.records.models.admissions import AdmissionConsent, Application, In
 from services.records.models.calendar import ReportKind  # noqa: E402
 from services.records.models.catalogue import GradingPolicyRow, InstitutionRef, Occupation  # noqa: E402
 from services.records.models.changes import Change, ChangeCounter  # noqa: E402
+from services.records.models.enterprise import EnterpriseInvitation, OutcomeComment  # noqa: E402
 from services.records.models.followup import SurveyInvitation, SurveyResponse, SurveyRound  # noqa: E402
 from services.records.models.grade import Grade, GradeAudit  # noqa: E402
 from services.records.models.key_change import LearnerKeyChange  # noqa: E402
@@ -41,7 +42,7 @@ from services.records.models.report import YearlyReport  # noqa: E402
 from services.records.models.sync_job import SyncJob, SyncJobError, SyncJobProgress  # noqa: E402
 
 __all__ = [
-    "AdmissionConsent", "Application", "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "EquivalenceRule", "Grade", "GradeAudit",
-    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "LearningOutcome", "LmisRecipient", "Module", "Occupation", "OneRosterId", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "RecognisedModule", "RecognitionItem", "RecognitionRequest", "ReportKind", "RplAssessment", "SecondaryGraduate", "SurveyInvitation", "SurveyResponse", "SurveyRound", "SyncJob", "SyncJobError", "SyncJobProgress",
+    "AdmissionConsent", "Application", "Base", "Change", "ChangeCounter", "Cohort", "Enrolment", "EnrolmentStatusChange", "EnterpriseInvitation", "EquivalenceRule", "Grade", "GradeAudit",
+    "GradingPolicyRow", "IndicatorSnapshot", "IndicatorValue", "Intake", "InstitutionRef", "Learner", "LearnerKeyChange", "LearningOutcome", "LmisRecipient", "Module", "Occupation", "OneRosterId", "OutcomeComment", "OversightAudit", "OversightCredential", "OversightInstitution", "OversightPull", "OversightTarget", "Programme", "RecognisedModule", "RecognitionItem", "RecognitionRequest", "ReportKind", "RplAssessment", "SecondaryGraduate", "SurveyInvitation", "SurveyResponse", "SurveyRound", "SyncJob", "SyncJobError", "SyncJobProgress",
     "Term", "YearlyReport",
 ]

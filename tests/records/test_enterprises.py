@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.records.helpers import code, learner, login, run_ok, world
 from tests.support import Platform, id_number
@@ -133,3 +134,19 @@ async def test_review_panel_feedback_and_report(platform: Platform, parties: dic
                             headers=school)).status_code == 403
         assert (await c.get(f"/v1/institutions/{college}/enterprise-invitations", headers=school)).status_code == 403
         assert len((await c.get(f"/v1/institutions/{college}/enterprise-invitations", headers=admin)).json()) == 4
+
+        # the next year's yearly report (due 15 December) carries the employers' feedback, and so does its signed export
+        r = await c.post("/v1/reports", json={"scope": "institution", "code": college, "year": YEAR + 1}, headers=admin)
+        assert r.status_code == 201, r.text
+        assert r.json()["figures"]["employer_feedback"] == [{
+            "graduation_year": YEAR, "invited": 2, "responded": 1, "response_rate": 0.5, "graduates_employed": 5,
+            "skills_match_rate": 1.0, "would_hire_again_rate": 1.0}]
+        assert r.json()["figures"]["followup_rates"] == []
+        report_id = r.json()["id"]
+        assert (await c.post(f"/v1/reports/{report_id}/submit", headers=admin)).status_code == 200
+        export = (await c.get(f"/v1/reports/{report_id}/export", headers=admin)).json()
+        schema = (await c.get("/v1/report-schemas/yearly-report")).json()
+        Draft202012Validator(schema, format_checker=FormatChecker()).validate(export)
+        as_csv = (await c.get(f"/v1/reports/{report_id}/export", params={"format": "csv"}, headers=admin)).text
+        (line,) = [x for x in as_csv.splitlines() if ",employer_feedback," in x]
+        assert line.endswith(f",{YEAR},,2,1,0.5,,,,,,5,1.0,1.0"), line

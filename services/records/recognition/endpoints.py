@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.common.errors import NotFound
+from services.common.permissions import person_id_of
 from services.records import access
 from services.records.recognition import service
 from services.records.recognition.dependencies import NowDep, StoreDep, VerifierDep
@@ -142,6 +143,6 @@ async def decide_assessment(assessment_id: uuid.UUID, body: AssessmentDecisionIn
 async def recognised_modules(enrolment_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> list[RecognisedRead]:
     enrolment, learner, _ = await service.enrolment_of(session, enrolment_id)
     inst = await access.institution(session, request, enrolment.institution_code)
-    if not (str(learner.person_id) == (principal.claims.get("person_id") or "") or access.may_read(principal, inst)):
+    if not (person_id_of(principal) == str(learner.person_id) or access.may_read(principal, inst)):
         raise NotFound("No such enrolment.")
     return await service.recognised_read(session, enrolment_id)

@@ -28,7 +28,7 @@ from services.common.outbox import OutboxDeliverer
 from tests.credentials.factories import wait_for_event_jobs
 from tests.records.helpers import code, grade, id_number, learner, login, run_ok
 from tests.records.test_admissions import vneid_sign_in
-from tests.support import Platform
+from tests.support import Platform, gateway_to_service
 
 PROVINCE = "048"
 NAME, BORN, SEX = "Nguyễn Văn Hùng", "2004-02-03", "male"
@@ -183,6 +183,9 @@ async def test_transfer_with_records_a_verified_diploma_and_rpl(platform: Platfo
         enrolment = req["enrolment_id"]
         assessment = {"assessor": "Trần Thị Thu", "experience": "3 năm lập trình viên tại công ty phần mềm",
                       "panel": [{"name": "Đỗ Văn Tâm", "role": "member", "organisation": "Công ty TNHH Phần mềm Demo"}]}
+        r = await c.put(f"/v1/enrolments/{enrolment}/rpl/C4", headers=admin,
+                        json=assessment | {"panel": [{"name": "Ai đó", "institution_code": "CD0101"}]})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "panel[0].institution_code", r.text  # a school, no enterprise
         r = await c.put(f"/v1/enrolments/{enrolment}/rpl/C4", headers=admin, json=assessment)
         assert r.status_code == 201, r.text
         aid = r.json()["id"]
@@ -197,6 +200,11 @@ async def test_transfer_with_records_a_verified_diploma_and_rpl(platform: Platfo
                             content=pdf)
             assert r.status_code == 200, r.text
         assert [(e["name"], e["size"]) for e in r.json()["evidence"]] == [("xac-nhan.pdf", len(pdf))]
+        r = await c.get(f"/v1/rpl-assessments/{aid}/evidence/xac-nhan.pdf", headers=me)  # the learner sees her evidence
+        assert r.status_code == 200 and r.json()["content_type"] == "application/pdf", r.text
+        assert (await c.get(gateway_to_service(r.json()["download_url"]))).content == pdf  # no token: the link is the key
+        assert (await c.get(f"/v1/rpl-assessments/{aid}/evidence/xac-nhan.pdf", headers=school)).status_code == 404
+        assert (await c.get(f"/v1/rpl-assessments/{aid}/evidence/khac.pdf", headers=admin)).status_code == 404
         r = await c.put(f"/v1/rpl-assessments/{aid}/evidence/x.exe", headers=admin | {"content-type": "application/x-msdownload"},
                         content=b"MZ")
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "content-type", r.text

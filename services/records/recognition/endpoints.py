@@ -21,6 +21,7 @@ from services.records.recognition.schemas import (
     AssessmentIn,
     AssessmentRead,
     DecisionIn,
+    EvidenceDownload,
     RecognisedRead,
     RequestIn,
     RequestRead,
@@ -101,9 +102,9 @@ async def put_assessment(enrolment_id: uuid.UUID, module_code: Code, body: Asses
                          session: SessionDep, principal: CurrentPrincipal) -> AssessmentRead:
     found = await service.enrolment_of(session, enrolment_id)
     access.ensure_write(principal, found[0].institution_code)
-    for member in body.panel:  # an enterprise on the panel is one the registry knows
-        if member.institution_code:
-            await access.institution(session, request, member.institution_code)
+    # an organisation on the panel is one the registry knows: an enterprise, or the institution itself
+    registered = {m.institution_code: await access.institution(session, request, m.institution_code) for m in body.panel if m.institution_code}
+    service.check_panel(body, found[0].institution_code, registered)
     doc, created = await service.put_assessment(session, found, module_code, body)
     response.status_code = 201 if created else 200
     return doc
@@ -127,6 +128,16 @@ async def put_evidence(assessment_id: uuid.UUID, name: FileName, request: Reques
     a = await service.assessment_of(session, assessment_id)
     access.ensure_write(principal, a.institution_code)
     return await service.add_evidence(session, store, a, name, content_type, request.stream(), content_length)
+
+
+@router.get("/v1/rpl-assessments/{assessment_id}/evidence/{name}", response_model=EvidenceDownload,
+            summary="An evidence file: an expiring download link (the institution's readers, the learner)")
+async def get_evidence(assessment_id: uuid.UUID, name: FileName, request: Request, session: SessionDep, principal: CurrentPrincipal,
+                       store: StoreDep) -> EvidenceDownload:
+    a = await service.assessment_of(session, assessment_id)
+    if not service.may_read_assessment(principal, a, await access.institution(session, request, a.institution_code)):
+        raise NotFound("No such assessment.")
+    return await service.evidence_download(store, a, name)
 
 
 @router.put("/v1/rpl-assessments/{assessment_id}/decision", response_model=AssessmentRead,

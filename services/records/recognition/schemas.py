@@ -154,6 +154,14 @@ class AssessmentRead(BaseModel):
     decided_at: datetime | None
 
 
+class EvidenceDownload(BaseModel):
+    name: str
+    content_type: str
+    #: downloads the file until it expires (no token needed)
+    download_url: str
+    expires_in: int
+
+
 class AssessmentDecisionIn(Strict):
     decision: Literal["recognised", "not_recognised"]
     #: the assessment's score (0–10): checked against the rule's minimum grade, in the GPA when the rule says so

@@ -50,6 +50,7 @@ from services.records.recognition.schemas import (
     AssessmentRead,
     Check,
     DecisionIn,
+    EvidenceDownload,
     ItemRead,
     RecognisedRead,
     RequestIn,
@@ -60,6 +61,8 @@ from services.records.recognition.schemas import (
 from services.records.recognition.verifier import CredentialVerifier
 
 LABEL = "công nhận"
+#: how long an evidence file's download link lives
+EVIDENCE_URL_SECONDS = 300
 EVIDENCE_TYPES = {"application/pdf", "image/jpeg", "image/png", "video/mp4"}
 
 
@@ -452,6 +455,22 @@ async def add_evidence(session: AsyncSession, store: ObjectStore, a: RplAssessme
     a.evidence = [*kept, entry]
     await session.flush()
     return assessment_read(a)
+
+
+async def evidence_download(store: ObjectStore, a: RplAssessment, name: str) -> EvidenceDownload:
+    entry = next((e for e in a.evidence if e["name"] == name), None)
+    if entry is None:
+        raise NotFound(f"No evidence file {name} in this assessment.")
+    url = await store.download_url(entry["key"], expires_seconds=EVIDENCE_URL_SECONDS, filename=name)
+    return EvidenceDownload(name=name, content_type=entry["content_type"], download_url=url, expires_in=EVIDENCE_URL_SECONDS)
+
+
+def check_panel(body: AssessmentIn, institution_code: str, registered: dict[str, InstitutionRef]) -> None:
+    """A panel member from an organisation on the registry is from an enterprise, or from the institution itself."""
+    for i, member in enumerate(body.panel):
+        ref = registered.get(member.institution_code) if member.institution_code else None
+        if ref is not None and ref.code != institution_code and ref.type != "enterprise":
+            raise _invalid(f"panel[{i}].institution_code", f"{ref.code} is registered as {ref.type}, not as an enterprise")
 
 
 async def decide_assessment(session: AsyncSession, a: RplAssessment, body: AssessmentDecisionIn, actor: str, now: datetime) -> AssessmentRead:

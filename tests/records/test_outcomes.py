@@ -11,6 +11,7 @@ Errors name the field; another institution and another province's officer are re
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 import pytest
@@ -108,6 +109,15 @@ async def test_outcomes_and_digital_share(platform: Platform, colleges: dict[str
         (row,) = r.json()["items"]
         assert (row["group"], row["programmes"], row["digital"], row["share"]) == ({"province": PROVINCE}, 4, 3, 0.75)
         assert {t["year"]: t["met"] for t in row["targets"]} == {2025: True, 2030: False}
+
+        # national oversight's indicator is computed from the same outcomes (the province's active institutions)
+        assert (await c.post("/v1/oversight/refresh", headers=ministry)).status_code == 200
+        r = await c.get("/v1/oversight/indicators", params={"province": PROVINCE}, headers=ministry)
+        card = next(x for x in r.json()["cards"] if x["code"] == "outcomes_digital_share")
+        assert (card["computed"], card["source"], card["value"], card["numerator"], card["denominator"]) == (True, "computed", 0.75, 3, 4)
+        r = await c.put(f"/v1/oversight/indicator-values/outcomes_digital_share/{date.today().year}", params={"province": PROVINCE},
+                        headers=ministry, json={"value": 0.9})
+        assert r.status_code == 409, r.text  # computed: not entered by hand any more
 
         # the outcomes and the statistic are not for another institution or another province's officer
         school = await platform.school_headers()

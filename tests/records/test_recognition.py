@@ -82,10 +82,12 @@ async def transfer(platform: Platform) -> dict[str, Any]:
             "code": college, "name": "Trường Cao đẳng thử liên thông", "type": "college", "province_code": PROVINCE})
         assert r.status_code == 201, r.text
     pc, t2, k2 = code("CD"), code("HK"), code("K")
-    college_modules = [("C1", 3, False), ("C2", 2, False), ("C3", 3, False), ("C4", 2, False), ("GDQP", 2, True)]
     async with platform.client("records") as c:
-        await run_ok(c, admin, _batch(pc, "college", college_modules, t2, k2, number, []), institution=college)
-    return {"number": number, "diploma": diploma, "college": college, "programme": pc}
+        await run_ok(c, admin, _batch(pc, "college", COLLEGE_MODULES, t2, k2, number, []), institution=college)
+    return {"number": number, "diploma": diploma, "college": college, "programme": pc, "cohort": k2}
+
+
+COLLEGE_MODULES = [("C1", 3, False), ("C2", 2, False), ("C3", 3, False), ("C4", 2, False), ("GDQP", 2, True)]
 
 
 RULES = {
@@ -234,3 +236,13 @@ async def test_transfer_with_records_a_verified_diploma_and_rpl(platform: Platfo
         r = await c.get(f"/v1/enrolments/{enrolment}/recognised-modules", headers=me)
         assert [(x["module_code"], x["source_kind"]) for x in r.json()] == [("C1", "record"), ("C3", "credential"), ("C4", "experience")]
         assert (await c.get(f"/v1/enrolments/{enrolment}/transcript.pdf", headers=admin)).status_code == 200
+
+        # the recognised modules count toward graduation: with C2 (7.0, B, 3) and GDQP studied, she graduates, GPA
+        # (4·3 + 3·2 + 3·2) / 7 = 3.43 (Giỏi)
+        t2, k2 = code("HK"), transfer["cohort"]
+        studied = [grade(transfer["number"], pc, "C2", t2, "7", "7"), grade(transfer["number"], pc, "GDQP", t2, "6", "6")]
+        await run_ok(c, admin, _batch(pc, "college", COLLEGE_MODULES, t2, k2, transfer["number"], studied), institution=college)
+        cohort = next(x for x in (await c.get(f"/v1/institutions/{college}/cohorts", headers=admin)).json() if x["code"] == k2)
+        r = await c.post(f"/v1/cohorts/{cohort['id']}/graduation", headers=admin, json={"decision_number": "9/QĐ-CĐ", "decision_date": "2027-06-30"})
+        assert r.status_code == 200 and r.json()["graduated"] == 1, r.text
+        assert (r.json()["lines"][0]["gpa"], r.json()["lines"][0]["classification"]) == ("3.43", "gioi"), r.text

@@ -120,7 +120,7 @@ class GradingPolicy:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GradingPolicy":
+    def from_dict(cls, data: Mapping[str, Any]) -> GradingPolicy:
         return cls(
             code=str(data["code"]),
             name=str(data["name"]),

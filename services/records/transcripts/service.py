@@ -85,7 +85,7 @@ def pdf(doc: dict[str, Any]) -> bytes:
     out.ln(3)
     widths = [25, 75, 18, 18, 16, 18]
     out.set_font("DejaVu", "B", 9)
-    for w, h in zip(widths, ["Mã", "Mô-đun / môn học", "Tín chỉ", "Điểm", "Chữ", "Thang 4"]):
+    for w, h in zip(widths, ["Mã", "Mô-đun / môn học", "Tín chỉ", "Điểm", "Chữ", "Thang 4"], strict=True):
         out.cell(w, 7, h, border=1, align="C")
     out.ln()
     out.set_font("DejaVu", "", 9)

@@ -7,6 +7,7 @@ school sees none of it. The employer feedback report, counted by hand: 2 enterpr
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -134,6 +135,14 @@ async def test_review_panel_feedback_and_report(platform: Platform, parties: dic
                             headers=school)).status_code == 403
         assert (await c.get(f"/v1/institutions/{college}/enterprise-invitations", headers=school)).status_code == 403
         assert len((await c.get(f"/v1/institutions/{college}/enterprise-invitations", headers=admin)).json()) == 4
+
+        # the same invitation sent twice at once: one is made, the other finds it or is told to send again (never a 5xx)
+        twice = {"enterprise_code": ent2, "purpose": "employer_feedback", "graduation_year": YEAR - 1}
+        answers_ = await asyncio.gather(*(c.put(invite, headers=admin, json=twice) for _ in range(2)))
+        assert sorted(r.status_code for r in answers_) in ([200, 201], [201, 409]), [r.text for r in answers_]
+        r = await c.put(invite, headers=admin, json=twice)
+        assert r.status_code == 200, r.text
+        assert len((await c.get(f"/v1/institutions/{college}/enterprise-invitations", headers=admin)).json()) == 5
 
         # the next year's yearly report (due 15 December) carries the employers' feedback, and so does its signed export
         r = await c.post("/v1/reports", json={"scope": "institution", "code": college, "year": YEAR + 1}, headers=admin)

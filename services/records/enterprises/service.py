@@ -20,6 +20,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -45,6 +46,15 @@ from services.records.oversight.service import provinces_for
 VIETNAM = timezone(timedelta(hours=7))
 #: who acts for an enterprise with a token: its staff or its system
 ENTERPRISE_ACTORS = {"school_admin", "school_system"}
+
+
+async def _flush(session: AsyncSession) -> None:
+    """Flush; a unique key taken meanwhile by a concurrent request (the same write sent twice at once) is a 409 —
+    sent again, the write finds what the other made — not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("The same change was being made by another request at the same time; send it again.") from None
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -111,11 +121,11 @@ async def put_invitation(session: AsyncSession, inst: InstitutionRef, enterprise
         inv = EnterpriseInvitation(id=uuid.uuid4(), institution_code=inst.code, enterprise_code=enterprise.code, purpose=body.purpose,
                                    subject=subject, message=body.message, closes_on=body.closes_on, **values)
         session.add(inv)
-        await session.flush()
+        await _flush(session)
         return inv, True
     if (inv.message, inv.closes_on) != (body.message, body.closes_on):
         inv.message, inv.closes_on = body.message, body.closes_on
-        await session.flush()
+        await _flush(session)
     return inv, False
 
 
@@ -225,7 +235,7 @@ async def answer(session: AsyncSession, inv: EnterpriseInvitation, body: AnswerI
             raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
         inv.response, inv.responded_at = {k: v for k, v in answers.items() if v is not None}, now
     inv.channel = channel
-    await session.flush()
+    await _flush(session)
     return await form(session, inv)
 
 

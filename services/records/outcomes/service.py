@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.records import access
 from services.records.models import InstitutionRef, LearningOutcome, Programme
 from services.records.outcomes import repository
@@ -32,6 +33,15 @@ from services.records.oversight.service import provinces_for
 INDICATOR = "outcomes_digital_share"
 #: Decision 2222/QĐ-TTg's targets, when no target rows are loaded
 DEFAULT_TARGETS = [("2222/QĐ-TTg", "", 2025, 0.7), ("2222/QĐ-TTg", "", 2030, 1.0)]
+
+
+async def _flush(session: AsyncSession) -> None:
+    """Flush; a unique key taken meanwhile by a concurrent request (the same write sent twice at once) is a 409 —
+    sent again, the write finds what the other made — not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("The same change was being made by another request at the same time; send it again.") from None
 
 
 async def programme_of(session: AsyncSession, institution_code: str, programme_code: str) -> Programme:
@@ -83,7 +93,7 @@ async def put_outcomes(session: AsyncSession, p: Programme, body: OutcomesIn) ->
         changed = True
     if changed:
         p.version += 1
-    await session.flush()
+    await _flush(session)
     return await outcomes_read(session, p), changed
 
 

@@ -25,6 +25,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -64,6 +65,15 @@ LABEL = "công nhận"
 #: how long an evidence file's download link lives
 EVIDENCE_URL_SECONDS = 300
 EVIDENCE_TYPES = {"application/pdf", "image/jpeg", "image/png", "video/mp4"}
+
+
+async def _flush(session: AsyncSession) -> None:
+    """Flush; a unique key taken meanwhile by a concurrent request (the same write sent twice at once) is a 409 —
+    sent again, the write finds what the other made — not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("The same change was being made by another request at the same time; send it again.") from None
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -106,7 +116,7 @@ async def put_rule(session: AsyncSession, p: Programme, code: str, body: RuleIn)
     else:
         for k, v in values.items():
             setattr(row, k, v)
-    await session.flush()
+    await _flush(session)
     return _rule_read(row, p), created
 
 
@@ -262,7 +272,7 @@ async def put_request(session: AsyncSession, principal: Principal, institution_c
         request = RecognitionRequest(id=uuid.uuid4(), institution_code=enrolment.institution_code, enrolment_id=enrolment.id,
                                      person_id=learner.person_id, status="submitted")
         session.add(request)
-        await session.flush()
+        await _flush(session)
     existing = {(i.module_code, i.source_key): i for i in await repository.items_of(session, request.id)}
     for key, (rule, kind, source, checks, refusal) in candidates.items():
         item = existing.pop(key, None)
@@ -280,7 +290,7 @@ async def put_request(session: AsyncSession, principal: Principal, institution_c
     for item in existing.values():
         if item.status == "pending" or item.decided_by == "platform":
             await session.delete(item)  # its source was not sent again
-    await session.flush()
+    await _flush(session)
     await _refresh_status(session, request)
     return await request_read(session, request), created
 
@@ -290,7 +300,7 @@ async def _refresh_status(session: AsyncSession, request: RecognitionRequest) ->
     status = "decided" if items and all(i.status != "pending" for i in items) else "submitted"
     if request.status != status:
         request.status = status
-        await session.flush()
+        await _flush(session)
 
 
 async def request_read(session: AsyncSession, request: RecognitionRequest) -> RequestRead:
@@ -384,7 +394,7 @@ async def decide_item(session: AsyncSession, request: RecognitionRequest, item_i
         await _recognise(session, request.enrolment_id, item.module_code, item.source_kind, _source_label(item.source_kind, item.source),
                          score if rule.in_gpa else None, rule.in_gpa, actor, now, item_id=item.id)
         item.status, item.reason, item.score, item.decided_by, item.decided_at = "approved", body.reason, score, actor, now
-    await session.flush()
+    await _flush(session)
     await _refresh_status(session, request)
     return await request_read(session, request)
 
@@ -416,13 +426,13 @@ async def put_assessment(session: AsyncSession, found: tuple[Enrolment, Learner,
         a = RplAssessment(id=uuid.uuid4(), institution_code=enrolment.institution_code, enrolment_id=enrolment.id, person_id=learner.person_id,
                           module_code=module_code, assessor=body.assessor, panel=panel, experience=body.experience, evidence=[])
         session.add(a)
-        await session.flush()
+        await _flush(session)
         return assessment_read(a), True
     if (a.assessor, a.panel, a.experience) != (body.assessor, panel, body.experience):
         if a.decision is not None:
             raise Conflict("The assessment is decided; it is not changed any more.")
         a.assessor, a.panel, a.experience = body.assessor, panel, body.experience
-        await session.flush()
+        await _flush(session)
     return assessment_read(a), False
 
 
@@ -453,7 +463,7 @@ async def add_evidence(session: AsyncSession, store: ObjectStore, a: RplAssessme
         await store.delete(stored.key)  # the same file again: the first copy stays
         return assessment_read(a)
     a.evidence = [*kept, entry]
-    await session.flush()
+    await _flush(session)
     return assessment_read(a)
 
 
@@ -497,7 +507,7 @@ async def decide_assessment(session: AsyncSession, a: RplAssessment, body: Asses
         await _recognise(session, a.enrolment_id, a.module_code, "experience", label, body.score if rule.in_gpa else None, rule.in_gpa,
                          actor, now, assessment_id=a.id)
     a.decision, a.score, a.reason, a.decided_by, a.decided_at = body.decision, body.score, body.reason, actor, now
-    await session.flush()
+    await _flush(session)
     return assessment_read(a)
 
 

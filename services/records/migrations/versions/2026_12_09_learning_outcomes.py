@@ -1,7 +1,7 @@
 """records: programmes' and modules' learning outcomes (VQF level, digital-competence flag)
 
 Revision ID: records_0014
-Revises: records_0013
+Revises: records_worker_leases
 Create Date: 2026-12-09
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from services.common.migration_ops import entity_columns
 
 revision = "records_0014"
-down_revision = "records_0013"
+down_revision = "records_worker_leases"
 branch_labels = None
 depends_on = None
 

@@ -9,12 +9,23 @@ sees what her school shared and who received it, lets CD0101 see her data for co
 (CD0101's system sees her, then does not). She applies to the college intake TS2027-CKOTO of CD7902 (demo data:
 `python -m services seed`); CD7902's system reviews and offers, she accepts, the system enrols her — and her own
 records show the enrolment, nothing retyped. ministry.demo reads the streaming report of the district and the
-intake against capacity. Safe to run again: the push upserts, the application carries on from where it stands."""
+intake against capacity.
+
+Then the transfer (liên thông): Nhung had studied at CD0101's intermediate programme in automotive technology (its
+system syncs her results and the graduation decision; the platform's outbox carries it to credentials, which issues
+her diploma). CD7902 keeps equivalence rules as data — its OTO201 and OTO202 from CD0101's modules with the same
+content (at least 6.5, at most 5 years old, grade in the GPA), OTO203 from an intermediate diploma in automotive
+technology. Nhung asks CD7902 for recognition, presenting her diploma (the credentials service verifies it); CD7902
+approves the three modules, and her transcript shows them "công nhận", each with its source. Safe to run again: the
+pushes and syncs upsert, the application carries on from where it stands, the request and decisions are idempotent."""
 
 from __future__ import annotations
 
+import time
+
+import httpx
 from _client import check, client_token, expect, gateway, sign_in, step
-from records import vneid_sign_in
+from records import vneid_sign_in, watch
 
 INSTITUTION, INTAKE, PROGRAMME = "CD7902", "TS2027-CKOTO", "CKOTO-CD-2027"
 NHUNG = "079304056789"
@@ -96,7 +107,90 @@ def main() -> None:
         row = next(x for x in report["items"] if x["intake_code"] == INTAKE)
         step(f"ministry.demo — intake {INTAKE}: {row['applications']} applications, {row['enrolled']} enrolled of {row['capacity']} places")
         check(row["enrolled"] >= 1, "the intake counts the enrolment")
+        transfer(c, nhung, school_cd0101, college)
     print("pathways demo: OK")
+
+
+PRIOR = {"code": "TC-OTO-2022", "name": "Công nghệ ô tô (trung cấp)", "level": "intermediate", "occupation_code": "5510216",
+         "year": 2022, "modules": [{"code": "TC-DC", "name": "Động cơ đốt trong", "credits": 4},
+                                   {"code": "TC-DIEN", "name": "Điện ô tô", "credits": 3},
+                                   {"code": "GDQP", "name": "Giáo dục quốc phòng và an ninh", "credits": 2, "is_condition": True}]}
+RULES = {
+    "R-OTO201": {"module_code": "OTO201", "source_kind": "module", "source_module_code": "TC-DC", "source_institution_code": "CD0101",
+                 "min_credits": 4, "min_grade": "6.5", "max_age_years": 5, "in_gpa": True},
+    "R-OTO202": {"module_code": "OTO202", "source_kind": "module", "source_module_code": "TC-DIEN", "source_institution_code": "CD0101",
+                 "min_credits": 3, "min_grade": "6.5", "max_age_years": 5, "in_gpa": True},
+    "R-OTO203": {"module_code": "OTO203", "source_kind": "credential", "source_occupation_code": "5510216", "source_level": "intermediate",
+                 "min_grade": "2.5"},
+}
+
+
+def transfer(c: httpx.Client, nhung: dict[str, str], school: dict[str, str], college: dict[str, str]) -> None:
+    # her intermediate studies at CD0101: results and graduation, synced by the school's system
+    grades = [{"id_number": NHUNG, "programme_code": PRIOR["code"], "module_code": m, "term_code": "HK-OTO-2023",
+               "components": {"continuous": cont, "final": final}} for m, cont, final in [("TC-DC", "8", "8.5"), ("TC-DIEN", "7", "7.5"),
+                                                                                         ("GDQP", "7", "7")]]
+    batch = {"programmes": [PRIOR],
+             "terms": [{"code": "HK-OTO-2023", "name": "Học kỳ 2 năm 2022-2023", "start_date": "2023-02-01", "end_date": "2023-06-30"}],
+             "cohorts": [{"code": "K-OTO-2022", "name": "Lớp trung cấp ô tô K2022", "programme_code": PRIOR["code"], "start_year": 2022}],
+             "learners": [{"id_number": NHUNG, "full_name": "Lê Thị Hồng Nhung", "date_of_birth": "2004-09-02", "sex": "female",
+                           "programme_code": PRIOR["code"], "cohort_code": "K-OTO-2022", "enrolled_on": "2022-09-05"}],
+             "grades": grades}
+    job = expect(c.post("/api/records/v1/institutions/CD0101/sync/json", json=batch, headers=school), 202).json()
+    job = watch(c, job, school)
+    check(job["status"] == "succeeded", "CD0101's sync of her intermediate results applies")
+    cohorts = expect(c.get("/api/records/v1/institutions/CD0101/cohorts", headers=school)).json()
+    cohort = next(x for x in cohorts if x["code"] == "K-OTO-2022")
+    grad = expect(c.post(f"/api/records/v1/cohorts/{cohort['id']}/graduation", headers=school,
+                         json={"decision_number": "88/QĐ-CĐKTCN", "decision_date": "2024-06-28"})).json()
+    step(f"CD0101's system syncs her intermediate results (TC-DC 8.3, TC-DIEN 7.3) and the graduation decision: "
+         f"{grad['lines'][0]['outcome'] if grad['lines'] else '-'}")
+
+    # the diploma: issued by credentials from records' graduation event; Nhung lists her own credentials
+    diploma = None
+    deadline = time.monotonic() + 120
+    while diploma is None and time.monotonic() < deadline:
+        mine = expect(c.get("/api/credentials/v1/credentials", headers=nhung)).json()["items"]
+        found = next((x for x in mine if x["institution_code"] == "CD0101" and x["kind"] == "diploma" and x["status"] == "active"), None)
+        if found is None:
+            time.sleep(0.5)
+            continue
+        diploma = expect(c.get(f"/api/credentials/v1/credentials/{found['id']}", headers=nhung)).json()
+    check(diploma is not None, "credentials issues her intermediate diploma from the graduation event within two minutes")
+    assert diploma is not None
+    step(f"her diploma is issued by credentials: {diploma['title']} (serial {diploma['serial_number']})")
+
+    # CD7902's equivalence rules, as data
+    for code, rule in RULES.items():
+        expect(c.put(f"/api/records/v1/institutions/{INSTITUTION}/programmes/{PROGRAMME}/equivalences/{code}", json=rule,
+                     headers=college), 200, 201)
+    step(f"{INSTITUTION} keeps its equivalence rules: OTO201 ← CD0101's TC-DC, OTO202 ← TC-DIEN (≥ 6.5, ≤ 5 years, in the GPA), "
+         "OTO203 ← an intermediate diploma in 5510216 (GPA ≥ 2.5)")
+
+    # she asks, presenting her diploma; CD7902 decides per module
+    request = expect(c.put(f"/api/records/v1/recognition/me/{INSTITUTION}/{PROGRAMME}", headers=nhung,
+                           json={"credentials": [diploma["document"]]}), 200, 201).json()
+    for item in request["items"]:
+        checks = ", ".join(f"{x['check']} {'✓' if x['passed'] else '✗'}" for x in item["checks"])
+        step(f"  {item['module_code']} ← {item['source_kind']} ({checks}): {item['status']}")
+    wanted = {"OTO201": "record", "OTO202": "record", "OTO203": "credential"}
+    for module, kind in wanted.items():
+        item = next((x for x in request["items"] if x["module_code"] == module and x["source_kind"] == kind), None)
+        check(item is not None, f"her request has {module} from her {kind}")
+        assert item is not None
+        if item["status"] == "pending":
+            request = expect(c.put(f"/api/records/v1/recognition-requests/{request['id']}/items/{item['id']}/decision", headers=college,
+                                   json={"decision": "approved", "reason": "Đủ điều kiện theo quy tắc quy đổi"})).json()
+    step(f"{INSTITUTION} approves the three modules: request {request['status']}")
+
+    transcript = expect(c.get(f"/api/records/v1/enrolments/{request['enrolment_id']}/transcript", headers=nhung)).json()
+    recognised = {r["module_code"]: r for r in transcript["results"] if r.get("recognition")}
+    check(set(recognised) >= set(wanted), "her transcript shows OTO201, OTO202, OTO203 recognised")
+    for code in sorted(recognised):
+        r = recognised[code]
+        step(f"  transcript: {code} {r['recognition']['label']} — {r['recognition']['source']}"
+             f"{'' if r['recognition']['in_gpa'] else ' (not in the GPA)'}")
+    step(f"her GPA so far {transcript['gpa']}, {transcript['credits_earned']} credits earned")
 
 
 if __name__ == "__main__":

@@ -98,6 +98,9 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     # a graduate follow-up survey by its one-time link (the link's HMAC is the credential; records checks it);
     # /followup/me still needs the person's token, which records checks
     "GET,POST /api/records/v1/followup/*",
+    # an enterprise's invitation by its signed link (programme review, assessment panel, employer feedback: the link's
+    # HMAC is the credential; records checks it)
+    "GET,POST /api/records/v1/enterprise-invitations/*",
     # the labour-market feed's documented record format
     "GET /api/records/v1/lmis/schema",
     # the public registry of VET institutions (the digital map)
@@ -133,6 +136,9 @@ DEFAULT_BODY_ROUTES: list[BodyRoute] = [
     BodyRoute(route="PUT /api/records/v1/occupations", max_bytes=5 * MiB, stream=True),
     # a secondary school's graduating cohort (admissions: up to 5,000 graduates with their results)
     BodyRoute(route="POST /api/records/v1/admissions/cohorts", max_bytes=4 * MiB),
+    # RPL evidence files (a scan, photos, a short video), and a recognition request with up to ten signed credentials
+    BodyRoute(route="PUT /api/records/v1/rpl-assessments/*/evidence/*", max_bytes=50 * MiB, stream=True),
+    BodyRoute(route="PUT /api/records/v1/recognition/me/*/*", max_bytes=2 * MiB),
     # batches: persons to resolve (10,000), credentials to verify (1,000) or to issue, learners to enrol
     BodyRoute(route="POST /api/identity/v1/persons/resolve", max_bytes=8 * MiB, stream=True),
     BodyRoute(route="POST /api/credentials/v1/verify/bulk", max_bytes=16 * MiB, stream=True),

@@ -110,6 +110,7 @@ def platform_env(host: str, ports: dict[str, int], gateway_port: int, var_dir: P
     env["RECORDS_EVENT_ROUTES"] = json.dumps({"vn.vet.records.*": [receiver("credentials")]})
     env["LEARNING_EVENT_ROUTES"] = json.dumps({"vn.vet.learning.*": [receiver("credentials")]})
     env["RECORDS_LEARNING_URL"] = urls["learning"][0]  # national oversight pulls learning's activity (one replica)
+    env["RECORDS_CREDENTIALS_URL"] = urls["credentials"][0]  # credit transfer verifies presented diplomas there
     env["CREDENTIALS_EVENT_ROUTES"] = json.dumps({"vn.vet.credentials.*": [receiver("records"), receiver("learning")]})
     wired = {k: os.environ.get(k, v) for k, v in env.items()}
     if production:

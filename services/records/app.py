@@ -17,14 +17,17 @@ from services.records.catalogue import service as catalogue
 from services.records.catalogue.endpoints import router as catalogue_router
 from services.records.changes.endpoints import router as changes_router
 from services.records.config import RecordsSettings
+from services.records.enterprises.endpoints import router as enterprises_router
 from services.records.followup.endpoints import router as followup_router
 from services.records.grades.endpoints import router as grades_router
 from services.records.learners.endpoints import router as learners_router
 from services.records.lmis.endpoints import router as lmis_router
+from services.records.outcomes.endpoints import router as outcomes_router
 from services.records.oversight.endpoints import router as oversight_router
 from services.records.oversight.events import HANDLERS as oversight_event_handlers
 from services.records.oversight.pull import oversight_pull_worker
 from services.records.programmes.endpoints import router as programmes_router
+from services.records.recognition.endpoints import router as recognition_router
 from services.records.reports.endpoints import router as reports_router
 from services.records.sync.endpoints import router as sync_router
 from services.records.sync.retention import ENDED, upload_sweeper_worker
@@ -52,7 +55,8 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         description="Programmes, learners, enrolments, grades, school sync jobs, transcripts and statistics.",
         routers=[catalogue_router, programmes_router, learners_router, grades_router, sync_router, changes_router,
                  transcripts_router, reports_router, oversight_router, calendar_router,
-                 admissions_router, followup_router, lmis_router],
+                 admissions_router, followup_router, lmis_router, outcomes_router,
+                 recognition_router, enterprises_router],
         event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],
@@ -66,6 +70,8 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         "POST /v1/institutions/{code}/sync/oneroster": uploads,
         "PUT /v1/occupations": BodyLimit(5 * MiB, json=False),
         "POST /v1/admissions/cohorts": BodyLimit(4 * MiB),  # up to 5,000 graduates with their results
+        "PUT /v1/rpl-assessments/{assessment_id}/evidence/{name}": BodyLimit(50 * MiB, json=False),  # a scan, photos, a short video
+        "PUT /v1/recognition/me/{institution_code}/{programme_code}": BodyLimit(2 * MiB),  # up to ten signed credentials
     })
     app.state.sync_runner = SyncRunner(app)
     app.state.person_resolver = identity_resolver(app)

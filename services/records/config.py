@@ -37,6 +37,8 @@ class RecordsSettings(ServiceSettings):
 
     #: learning's address (its per-institution activity, pulled for national oversight)
     learning_url: str = "http://127.0.0.1:8002"
+    #: credentials' address (its verification API: a diploma presented for credit transfer is verified there)
+    credentials_url: str = "http://127.0.0.1:8004"
     #: a school is connected when it has an active machine client that may sync and a sync finished within this
     #: many days; the board shows rows and rejected rows of this many weeks
     oversight_connected_days: int = 30

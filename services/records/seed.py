@@ -1,5 +1,6 @@
 """Demo data for ``make run``: the programme the records demo's school (CD0101) syncs its learners and grades into
-(and the oversight and admissions demo data: :mod:`services.records.oversight.seed`, :mod:`services.records.admissions.seed`).
+(and the oversight, admissions and learning-outcomes demo data: :mod:`services.records.oversight.seed`,
+:mod:`services.records.admissions.seed`, :mod:`services.records.outcomes.seed`).
 
 A school's programmes (chương trình đào tạo) come from its JSON/CSV sync; a OneRoster zip names them but cannot
 create them (``metadata.vn.programmeCode`` on its courses). The demo therefore starts with the programme in place:
@@ -18,6 +19,7 @@ from services.common.db import Database, utcnow
 from services.records.admissions.seed import seed_admissions
 from services.records.catalogue.service import load_occupations
 from services.records.config import RecordsSettings
+from services.records.outcomes.seed import seed_outcomes
 from services.records.oversight.seed import seed_oversight
 from services.records.sync.apply import apply_chunk
 from services.records.sync.items import Item
@@ -53,6 +55,7 @@ async def seed(settings: RecordsSettings) -> list[str]:
                 raise RuntimeError(f"the demo programme was refused: {outcome.errors}")
             oversight = await seed_oversight(session, utcnow())
             oversight += await seed_admissions(session)
+            oversight += await seed_outcomes(session)
     finally:
         await db.dispose()
     if outcome.result in ("created", "updated"):

@@ -119,3 +119,11 @@ async def test_round_links_account_answers_and_report(platform: Platform, gradua
         assert r.status_code == 403, r.text
         r = await c.get(f"/v1/followup-rounds/{round_id}/invitations", headers=await platform.school_headers())
         assert r.status_code == 403, r.text
+
+        # the next year's yearly report (due 15 December) carries the follow-up of this year's graduates
+        r = await c.post("/v1/reports", json={"scope": "institution", "code": inst, "year": YEAR + 1}, headers=admin)
+        assert r.status_code == 201, r.text
+        assert r.json()["figures"]["followup_rates"] == [{
+            "graduation_year": YEAR, "months_after": 6, "invited": 3, "responded": 2, "response_rate": 0.6667, "employed": 1,
+            "employment_rate": 0.5, "in_trained_occupation": 1, "trained_occupation_rate": 1.0, "further_study": 1}]
+        assert r.json()["figures"]["employer_feedback"] == []

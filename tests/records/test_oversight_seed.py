@@ -19,6 +19,7 @@ async def test_plans_targets_loaded_once(platform: Platform, database_factory: U
     first = await seed(settings)
     again = await seed(settings)
     assert "38 target(s) from data/targets.csv" in first and again == []
+    assert {"learning outcomes of CD0101/OTO-CD-2025", "learning outcomes of CD7902/CKOTO-CD-2027"} <= set(first)
     app = create_app(settings, http_transport=platform.transport)
     ministry = await login(platform, "ministry.demo", "dev-only-Ministry#2026")
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://records") as c:

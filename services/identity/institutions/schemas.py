@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-InstitutionType = Literal["college", "intermediate", "vet_centre", "other"]
+InstitutionType = Literal["college", "intermediate", "vet_centre", "enterprise", "other"]
 Ownership = Literal["public", "private", "foreign_invested"]
 Status = Literal["active", "merged", "closed"]
 

@@ -18,7 +18,8 @@ class Institution(Entity, Base):
     name: Mapped[str] = mapped_column(String(500))
     #: name folded for search with or without diacritics
     name_folded: Mapped[str] = mapped_column(String(500), default="", index=True)
-    #: college (trường cao đẳng) | intermediate (trường trung cấp) | vet_centre (trung tâm GDNN) | other
+    #: college (trường cao đẳng) | intermediate (trường trung cấp) | vet_centre (trung tâm GDNN) | enterprise (doanh
+    #: nghiệp: a participant in training — reviews programmes, sits on assessment panels, gives employer feedback) | other
     type: Mapped[str] = mapped_column(String(30))
     #: public | private | foreign_invested
     ownership: Mapped[str] = mapped_column(String(30), default="public")

@@ -139,7 +139,11 @@ def document(report: YearlyReport, kind: ReportKind | None, *, issuer: str, now:
 
 
 CSV_FIELDS = ["section", "level", "sex", "ethnic_minority", "disability", "occupation", "learners", "enrolled",
-              "suspended", "withdrawn", "graduated", "new_enrolments", "graduates"]
+              "suspended", "withdrawn", "graduated", "new_enrolments", "graduates",
+              # the follow-up_rates and employer_feedback sections
+              "graduation_year", "months_after", "invited", "responded", "response_rate", "employed", "employment_rate",
+              "in_trained_occupation", "trained_occupation_rate", "further_study", "graduates_employed", "skills_match_rate",
+              "would_hire_again_rate"]
 
 
 def to_csv(doc: dict[str, Any]) -> bytes:

@@ -31,6 +31,7 @@ from services.records.grading.rules import (
     GradingError,
     GradingPolicy,
     ModuleResult,
+    Recognised,
     Standing,
     check_weights,
     standing,
@@ -38,6 +39,7 @@ from services.records.grading.rules import (
 )
 from services.records.grading.scores import dec, weighted
 from services.records.models import Enrolment, Grade, GradeAudit, Learner, Module, Programme, Term
+from services.records.recognition import repository as recognitions
 from services.records.workspace import service as workspace
 from services.records.workspace.service import RowError, RowResult, SittingKey, Workspace
 
@@ -396,7 +398,10 @@ async def record_of(session: AsyncSession, enrolment: Enrolment) -> EnrolmentRec
     modules = {m.code: m for m in await repository.modules_of(session, programme.id)}
     grades = await repository.grades_of(session, enrolment.id)
     sittings = [ModuleResult(m.code, m.credits, g.score, m.is_condition, t.code) for g, m, t in grades]
-    st = standing(policy, {c: (m.credits, m.is_condition) for c, m in modules.items()}, sittings)
+    # modules recognised from prior learning (credit transfer, RPL) stand in for their sittings
+    recognised = [Recognised(r.module_code, r.source_label, Decimal(r.score) if r.score is not None else None, r.in_gpa)
+                  for r in await recognitions.recognised_of(session, enrolment.id)]
+    st = standing(policy, {c: (m.credits, m.is_condition) for c, m in modules.items()}, sittings, recognised)
     terms = sorted({t.code for _, _, t in grades})
     term_gpas = {code: (str(v) if (v := term_gpa(policy, sittings, code)) is not None else None) for code in terms}
     return EnrolmentRecord(enrolment, programme, policy, modules, grades, st, term_gpas)

@@ -120,7 +120,7 @@ class GradingPolicy:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GradingPolicy":
+    def from_dict(cls, data: Mapping[str, Any]) -> GradingPolicy:
         return cls(
             code=str(data["code"]),
             name=str(data["name"]),
@@ -212,12 +212,27 @@ class ModuleResult:
 class GradedModule:
     module_code: str
     credits: int
-    score: Decimal
-    letter: str
-    points: Decimal
+    score: Decimal | None
+    letter: str | None
+    points: Decimal | None
     passed: bool
     is_condition: bool
     attempts: int
+    #: recognised (công nhận) rather than studied: where from (see :class:`Recognised`)
+    recognised: str | None = None
+    #: counts in the GPA (a recognised module only when its rule said so and it has a grade)
+    in_gpa: bool = True
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """A module of the programme recognised from a prior result (credit transfer, RPL): passed, counted toward
+    graduation; in the GPA only with ``in_gpa`` and a ``score``."""
+
+    module_code: str
+    source: str
+    score: Decimal | None
+    in_gpa: bool
 
 
 def best_results(policy: GradingPolicy, sittings: Iterable[ModuleResult]) -> dict[str, GradedModule]:
@@ -240,7 +255,7 @@ def gpa(policy: GradingPolicy, results: Iterable[GradedModule]) -> Decimal | Non
     weighted = Decimal(0)
     credits = 0
     for r in results:
-        if r.is_condition or r.credits <= 0:
+        if r.is_condition or r.credits <= 0 or not r.in_gpa or r.points is None:
             continue
         weighted += r.points * r.credits
         credits += r.credits
@@ -268,9 +283,25 @@ class Standing:
     results: dict[str, GradedModule]
 
 
-def standing(policy: GradingPolicy, programme_modules: Mapping[str, tuple[int, bool]], sittings: Iterable[ModuleResult]) -> Standing:
-    """``programme_modules`` maps each module code to ``(credits, is_condition)``."""
-    results = best_results(policy, sittings)
+def recognised_results(policy: GradingPolicy, programme_modules: Mapping[str, tuple[int, bool]],
+                       recognised: Iterable[Recognised]) -> dict[str, GradedModule]:
+    out = {}
+    for r in recognised:
+        if r.module_code not in programme_modules:
+            continue
+        credits, is_condition = programme_modules[r.module_code]
+        counted = r.in_gpa and r.score is not None
+        band = policy.letter(r.score) if counted and r.score is not None else None
+        out[r.module_code] = GradedModule(r.module_code, credits, r.score if counted else None, band.letter if band else None,
+                                          band.points if band else None, True, is_condition, 0, recognised=r.source, in_gpa=counted)
+    return out
+
+
+def standing(policy: GradingPolicy, programme_modules: Mapping[str, tuple[int, bool]], sittings: Iterable[ModuleResult],
+             recognised: Iterable[Recognised] = ()) -> Standing:
+    """``programme_modules`` maps each module code to ``(credits, is_condition)``. A recognised module stands in for
+    the module's sittings (the learner is exempt from it: miễn học)."""
+    results = best_results(policy, sittings) | recognised_results(policy, programme_modules, recognised)
     missing = tuple(sorted(code for code in programme_modules if code not in results))
     failed = tuple(sorted(code for code, r in results.items() if not r.passed and code in programme_modules))
     cumulative = gpa(policy, results.values())

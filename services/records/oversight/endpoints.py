@@ -38,7 +38,7 @@ def _now(request: Request) -> Any:
                     "rows per week; shares of connected schools per province and type against the targets (JSON or CSV)")
 async def connections(
     request: Request, session: ReadSessionDep, principal: CurrentPrincipal, province: Province = None,
-    type: Annotated[Literal["college", "intermediate", "vet_centre", "other"] | None, Query()] = None,
+    type: Annotated[Literal["college", "intermediate", "vet_centre", "enterprise", "other"] | None, Query()] = None,
     window_days: Annotated[int | None, Query(ge=1, le=365, description="synced within this many days (default: the setting)")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:

@@ -34,9 +34,9 @@ INDICATORS: dict[str, Indicator] = {i.code: i for i in [
     Indicator("soft_skills_coverage", "Tỷ lệ cơ sở đào tạo kỹ năng mềm", "share", True,
               "active institutions with at least one student who completed a soft-skills course (learning) over all "
               "active institutions of the types with a target (college, intermediate, VET centre)"),
-    Indicator("outcomes_digital_share", "Tỷ lệ chuẩn đầu ra tích hợp năng lực số", "share", False,
-              "programme learning outcomes that integrate digital competence: the platform has no such flag on "
-              "programmes yet, so officers enter the share"),
+    Indicator("outcomes_digital_share", "Tỷ lệ chuẩn đầu ra tích hợp năng lực số", "share", True,
+              "programmes of active institutions whose learning outcomes (records) integrate digital competence — at "
+              "least one outcome flagged — over all their programmes; kept per year at each pull"),
     Indicator("reports_digital_share", "Tỷ lệ báo cáo định kỳ thực hiện số", "share", False,
               "periodic and statistical reports made digitally and shared with the Government reporting system"),
     Indicator("trainees_total", "Tuyển sinh, đào tạo (lượt người)", "count", True,
@@ -70,6 +70,6 @@ INDICATORS: dict[str, Indicator] = {i.code: i for i in [
 ]}
 
 #: the indicators whose value is the current state (not a count over a year): computed now, kept per year
-STATE_INDICATORS = ("connected_share", "teachers_digital_trained_share", "soft_skills_coverage")
+STATE_INDICATORS = ("connected_share", "teachers_digital_trained_share", "soft_skills_coverage", "outcomes_digital_share")
 #: the types of institution Decision 2222's connection target counts
 CONNECTION_TYPES = ("college", "intermediate")

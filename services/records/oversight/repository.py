@@ -17,6 +17,7 @@ from services.records.models import (
     IndicatorSnapshot,
     IndicatorValue,
     Learner,
+    LearningOutcome,
     OversightAudit,
     OversightCredential,
     OversightInstitution,
@@ -52,6 +53,16 @@ async def pull_row(session: AsyncSession, source: str) -> OversightPull:
         row = OversightPull(source=source)
         session.add(row)
     return row
+
+
+async def programmes_digital(session: AsyncSession, codes: list[str]) -> tuple[int, int]:
+    """(programmes with at least one learning outcome integrating digital competence, all programmes) of these
+    institutions."""
+    digital = select(LearningOutcome.programme_id).where(LearningOutcome.digital_competence.is_(True))
+    stmt = select(func.count(Programme.id), func.count(Programme.id).filter(Programme.id.in_(digital))).where(
+        Programme.institution_code.in_(codes))
+    total, flagged = (await session.execute(stmt)).one()
+    return int(flagged or 0), int(total or 0)
 
 
 async def last_syncs(session: AsyncSession, codes: list[str]) -> dict[str, datetime]:

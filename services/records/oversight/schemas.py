@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.records.oversight.indicators import INDICATORS
 
-InstitutionType = Literal["college", "intermediate", "vet_centre", "other"]
+InstitutionType = Literal["college", "intermediate", "vet_centre", "enterprise", "other"]
 
 
 class Freshness(BaseModel):

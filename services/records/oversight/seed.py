@@ -35,13 +35,13 @@ DEMO_JOBS = [
 DEMO_VALUES = [
     ("trained_labour_share", "001", 2023, 0.715), ("trained_labour_share", "001", 2024, 0.73),
     ("trained_labour_share", "001", 2025, 0.742), ("it_skills_share", "031", 2024, 0.74), ("it_skills_share", "031", 2025, 0.77),
-    ("outcomes_digital_share", "", 2024, 0.41), ("outcomes_digital_share", "", 2025, 0.56),
 ]
 #: (indicator, province, year, value): earlier years' state, as a pull would have kept it
 DEMO_SNAPSHOTS = [
     ("connected_share", "", 2023, 0.1), ("connected_share", "", 2024, 0.2), ("connected_share", "", 2025, 0.3),
     ("teachers_digital_trained_share", "", 2024, 0.05), ("teachers_digital_trained_share", "", 2025, 0.08),
     ("soft_skills_coverage", "", 2024, 0.1), ("soft_skills_coverage", "", 2025, 0.2),
+    ("outcomes_digital_share", "", 2024, 0.41), ("outcomes_digital_share", "", 2025, 0.56),
 ]
 
 

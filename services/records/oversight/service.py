@@ -354,7 +354,9 @@ async def state_values(session: AsyncSession, scope: Scope, *, now: datetime, wi
     trained = sum(i.teachers_digital_completed for i in scope.insts)
     covered_pool = [i for i in scope.insts if i.type in SOFT_SKILLS_TYPES]
     covered = sum(1 for i in covered_pool if i.students_completed > 0)
+    digital, programmes = await repository.programmes_digital(session, [i.code for i in scope.insts]) if scope.insts else (0, 0)
     return {
+        "outcomes_digital_share": (_share(digital, programmes), digital, programmes),
         "connected_share": (_share(connected, len(targeted)), connected, len(targeted)),
         "teachers_digital_trained_share": (_share(trained, teachers), trained, teachers),
         "soft_skills_coverage": (_share(covered, len(covered_pool)), covered, len(covered_pool)),

@@ -9,7 +9,12 @@ A yearly report (báo cáo năm) of an institution or a province goes draft → 
 recomputed on refresh; a submitted report is frozen, and late if it was submitted after the year's deadline. The
 deadline is its report kind's due date (:class:`~services.records.models.ReportKind`, data the ministry keeps; 15
 December as loaded), judged by Vietnam's date: a report due on 15 December is late from 16 December 00:00 in Vietnam.
-The report calendar (:mod:`services.records.calendar`) uses these same functions."""
+The report calendar (:mod:`services.records.calendar`) uses these same functions.
+
+A yearly report also carries the graduate follow-up of the previous year's graduates (surveyed 6 and 12 months after
+graduation, within the report's year): ``followup_rates``, one row per round length with response and employment
+rates; and the employers' feedback on them: ``employer_feedback``, one row (:mod:`services.records.followup`,
+:mod:`services.records.enterprises`)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of
 from services.records.access import is_platform_admin
+from services.records.enterprises.service import feedback_report
+from services.records.followup.service import report as followup_report
 from services.records.models import ReportKind, YearlyReport
 from services.records.reports import repository
 from services.records.reports.schemas import ReportCreate, ReportRead
@@ -109,7 +116,26 @@ async def _figures(session: AsyncSession, principal: Principal, scope: str, code
     out: dict[str, Any] = {"totals": (await statistics(session, principal, by=[], year=year, **kw) or [{}])[0]}
     for dims in REPORT_DIMENSIONS:
         out["by_" + "_".join(dims)] = await statistics(session, principal, by=dims, year=year, **kw)
+    out |= await _followup_figures(session, principal, scope, code, year - 1)
     return out
+
+
+async def _followup_figures(session: AsyncSession, principal: Principal, scope: str, code: str, graduation_year: int) -> dict[str, Any]:
+    """Follow-up rates (6 and 12 months) and employer feedback of the graduates of ``graduation_year`` in scope."""
+    inst = await repository.institution(session, code) if scope == "institution" else None
+    if scope == "institution" and inst is None:
+        return {"followup_rates": [], "employer_feedback": []}
+    province = code if scope == "province" else None
+    rates = []
+    for months in (6, 12):
+        doc = await followup_report(session, principal, graduation_year, months, [], inst, province)
+        for item in doc.items:
+            rates.append({"graduation_year": graduation_year, "months_after": months} | item.model_dump(exclude={"group"}))
+    feedback = await feedback_report(session, principal, graduation_year, "province", inst, province)
+    employer = [{"graduation_year": graduation_year} | item.model_dump(exclude={"group"}) for item in feedback.items]
+    if len(employer) > 1:  # an institution's rows by province are one; a province's one by definition
+        employer = employer[:1]
+    return {"followup_rates": rates, "employer_feedback": employer}
 
 
 async def report_read(session: AsyncSession, r: YearlyReport) -> ReportRead:

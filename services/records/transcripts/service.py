@@ -11,6 +11,8 @@ from services.records.grading.scores import dec
 from services.records.models import InstitutionRef, Learner
 
 MODES = {"full_time": "Chính quy", "work_study": "Vừa làm vừa học"}
+#: how a recognised module is marked on the transcript
+RECOGNISED = "công nhận"
 LEVELS = {"elementary": "Sơ cấp", "intermediate": "Trung cấp", "college": "Cao đẳng", "short_course": "Đào tạo thường xuyên"}
 
 
@@ -37,8 +39,11 @@ def transcript(inst: InstitutionRef, learner: Learner, rec: EnrolmentRecord, id_
         ],
         "results": [
             {"module_code": r.module_code, "module_name": rec.modules[r.module_code].name if r.module_code in rec.modules else r.module_code,
-             "credits": r.credits, "is_condition": r.is_condition, "score": dec(r.score), "letter": r.letter, "points": dec(r.points),
-             "passed": r.passed, "attempts": r.attempts}
+             "credits": r.credits, "is_condition": r.is_condition, "score": dec(r.score) if r.score is not None else None,
+             "letter": r.letter, "points": dec(r.points) if r.points is not None else None,
+             "passed": r.passed, "attempts": r.attempts,
+             # công nhận: recognised from prior learning, counted toward graduation, in the GPA only if its rule said so
+             "recognition": {"label": RECOGNISED, "source": r.recognised, "in_gpa": r.in_gpa} if r.recognised else None}
             for r in sorted(st.results.values(), key=lambda x: x.module_code)
         ],
         "term_gpa": rec.term_gpas,
@@ -80,13 +85,16 @@ def pdf(doc: dict[str, Any]) -> bytes:
     out.ln(3)
     widths = [25, 75, 18, 18, 16, 18]
     out.set_font("DejaVu", "B", 9)
-    for w, h in zip(widths, ["Mã", "Mô-đun / môn học", "Tín chỉ", "Điểm", "Chữ", "Thang 4"]):
+    for w, h in zip(widths, ["Mã", "Mô-đun / môn học", "Tín chỉ", "Điểm", "Chữ", "Thang 4"], strict=True):
         out.cell(w, 7, h, border=1, align="C")
     out.ln()
     out.set_font("DejaVu", "", 9)
     for r in doc["results"]:
         name = r["module_name"] + (" (điều kiện)" if r["is_condition"] else "")
-        for w, v, a in zip(widths, [r["module_code"], name[:48], str(r["credits"]), r["score"], r["letter"], r["points"]], "LLCCCC"):
+        if r.get("recognition"):
+            name += " (công nhận)"
+        cells = [r["module_code"], name[:48], str(r["credits"]), r["score"] or RECOGNISED, r["letter"] or "", r["points"] or ""]
+        for w, v, a in zip(widths, cells, "LLCCCC", strict=True):
             out.cell(w, 6, v, border=1, align=a)
         out.ln()
     out.ln(3)

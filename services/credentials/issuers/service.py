@@ -9,14 +9,14 @@ from datetime import date
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.db import utcnow
-from services.common.errors import NotFound, ServiceUnavailable, ValidationFailed
+from services.common.errors import NotFound, ValidationFailed
 from services.common.httpcache import invalidate_on_commit
+from services.common.identity_client import IdentityError
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository
 from services.credentials.issuers.schemas import IssuerKeyRead, IssuerRead
@@ -87,18 +87,11 @@ def to_read(ctx: CredentialsContext, issuer: Issuer, keys: list[IssuerKey]) -> I
     )
 
 
-async def registry_entry(ctx: CredentialsContext, code: str) -> dict[str, Any] | None:
-    """The institution as identity's public registry has it; None if it is not registered."""
-    url = f"{ctx.settings.identity_url.rstrip('/')}/v1/institutions/{quote(code, safe='')}"
-    try:
-        resp = await ctx.http.get(url, timeout=5.0)
-    except httpx.HTTPError as exc:
-        raise ServiceUnavailable("The institution registry (identity) cannot be reached.") from exc
-    if resp.status_code == 404:
-        return None
-    if resp.status_code != 200:
-        raise ServiceUnavailable(f"The institution registry answered HTTP {resp.status_code}.")
-    return resp.json()  # type: ignore[no-any-return]
+async def registry_entry(ctx: CredentialsContext, code: str, *, max_age: float | None = None) -> dict[str, Any] | None:
+    """The institution as identity's public registry has it; None if it is not registered. Identity unavailable:
+    :class:`~services.common.identity_client.IdentityUnavailable` (a 503 with ``Retry-After``)."""
+    assert ctx.identity is not None, "the app's IdentityClient is set on the context at start-up"
+    return await ctx.identity.institution(code, max_age=max_age)
 
 
 def _apply_registry(issuer: Issuer, entry: dict[str, Any]) -> None:
@@ -177,8 +170,8 @@ async def refresh_from_registry(session: AsyncSession, ctx: CredentialsContext, 
     if not registry_refresh_due(ctx, issuer.institution_code):
         return
     try:
-        entry = await registry_entry(ctx, issuer.institution_code)
-    except ServiceUnavailable:
+        entry = await registry_entry(ctx, issuer.institution_code, max_age=0)  # due: identity asked, not a kept copy
+    except IdentityError:  # unavailable, or an answer it cannot use (logged by the client): keep what is known
         return
     _registry_checked[issuer.institution_code] = time.monotonic()
     if entry is None:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +25,7 @@ from services.common.auth import Principal
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.errors import AppError, NotFound, ValidationFailed
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
+from services.common.retry import RetryPolicy, transient_reason
 from services.common.service_client import ServiceTokenProvider
 from services.common.worker import LeasedWorker
 from services.credentials.context import CredentialsContext
@@ -153,26 +152,15 @@ class JobRunner:
             return job.id
 
     async def _holder_from_identity(self, person_id: str) -> dict[str, Any] | None:
-        """The holder as identity has the person; None if identity does not know them. Identity unreachable or
-        answering 5xx / 408 / 429 / 401 is transient (:class:`TransientError`): the item waits, it does not fail."""
-        if self.tokens is None or not self.tokens.configured:
+        """The holder as identity has the person; None if identity does not know them (or this service has no
+        client credentials to ask with). Identity unavailable or refusing this service's token is transient
+        (``services.common.identity_client``: a 503 the retry rules know): the item waits, it does not fail."""
+        identity = self.ctx.identity
+        if identity is None or not identity.authenticated:
             return None
-        url = f"{self.ctx.settings.identity_url.rstrip('/')}/v1/persons/{person_id}"
-        try:
-            token = await self.tokens.token()
-            resp = await self.ctx.http.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5.0)
-        except (httpx.HTTPError, OSError) as exc:
-            raise TransientError(f"identity unavailable ({transient_reason(exc) or type(exc).__name__})") from exc
-        except KeyError:
+        p = await identity.person(person_id)
+        if p is None:
             return None
-        if resp.status_code == 401:
-            self.tokens.invalidate()
-            raise TransientError("identity did not accept this service's token (HTTP 401); a new one is fetched")
-        if resp.status_code in TRANSIENT_STATUSES or resp.status_code >= 500:
-            raise TransientError(f"identity unavailable: HTTP {resp.status_code}")
-        if resp.status_code != 200:
-            return None
-        p = resp.json()
         return {k: v for k, v in {"full_name": p.get("full_name"), "date_of_birth": p.get("date_of_birth"),
                                   "gender": p.get("gender"), "birth_place": p.get("birth_place")}.items() if v}
 

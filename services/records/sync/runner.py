@@ -38,7 +38,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -46,7 +45,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.common.clock import Clock
 from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
+from services.common.retry import RetryPolicy, transient_reason
 from services.common.worker import LeasedWorker
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import apply, oneroster, parsers, repository
@@ -86,38 +85,13 @@ class Rollback(Exception):
     pass
 
 
-class IdentityRefused(AppError):
-    status, title, slug = 502, "Bad gateway", "upstream-refused"
-
-
 def identity_resolver(app: FastAPI) -> Any:
-    """Resolves persons through identity. Identity unreachable, or answering 5xx / 408 / 429, or a 401 (the service's
-    token expired or its key rotated: a new one is fetched), is transient (:class:`TransientError`: a job waits, a
-    request answers 503); any other refusal is not."""
-    settings = app.state.settings
-    url = f"{settings.identity_url.rstrip('/')}/v1/persons/resolve"
+    """Resolves persons through identity (``app.state.identity``, ``services.common.identity_client``). Identity
+    unavailable, or refusing this service's token even after fetching a fresh one, is a 503 the retry rules know as
+    transient (a job waits, a request answers 503 with ``Retry-After``); any other unexpected answer is an error."""
 
     async def resolve(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        try:
-            token = await app.state.tokens.token()
-        except httpx.HTTPStatusError as exc:
-            if transient_reason(exc) is not None:
-                raise TransientError(f"identity unavailable: its token endpoint answered HTTP {exc.response.status_code}") from exc
-            raise IdentityRefused(f"identity refused this service's client credentials: HTTP {exc.response.status_code}") from exc
-        except (httpx.TransportError, OSError) as exc:
-            raise TransientError(f"identity unreachable ({type(exc).__name__})") from exc
-        try:
-            resp = await app.state.http.post(url, json={"persons": persons}, headers={"Authorization": f"Bearer {token}"}, timeout=120.0)
-        except (httpx.TransportError, OSError) as exc:
-            raise TransientError(f"identity unreachable ({type(exc).__name__})") from exc
-        if resp.status_code == 401:
-            app.state.tokens.invalidate()
-            raise TransientError("identity did not accept this service's token (HTTP 401); a new one is fetched")
-        if resp.status_code in TRANSIENT_STATUSES or resp.status_code >= 500:
-            raise TransientError(f"identity unavailable: HTTP {resp.status_code}")
-        if not resp.is_success:
-            raise IdentityRefused(f"identity refused the person resolve call: HTTP {resp.status_code}")
-        return resp.json()["results"]
+        return await app.state.identity.resolve_persons(persons)  # type: ignore[no-any-return]
 
     return resolve
 

@@ -263,12 +263,14 @@ class IdentityClient:
 
     def _unavailable(self, reason: str) -> IdentityUnavailable:
         log.warning("identity unavailable: %s", reason)
-        return IdentityUnavailable(f"Identity is unavailable for a moment ({reason}); try again in {self.retry_after} s.",
+        return IdentityUnavailable(f"A service this request needs (identity) is unavailable ({reason}); "
+                                   f"try again in {self.retry_after} s.",
                                    headers={"Retry-After": str(self.retry_after)})
 
     def _misconfigured(self, reason: str) -> IdentityMisconfigured:
         log.error("IDENTITY REFUSES THIS SERVICE (check its client id and secret, and identity's URL): %s", reason)
-        return IdentityMisconfigured("A service this request needs is misconfigured; the operators are alerted.",
+        return IdentityMisconfigured("A service this request needs (identity) refuses this service's credentials; the "
+                                     "operators are alerted.",
                                      headers={"Retry-After": str(self.retry_after)})
 
     @staticmethod

@@ -38,6 +38,8 @@ class CredentialsContext:
     public_cache: PublicCache | None = None
     #: identity's registry and persons (``services.common.identity_client``): the app's ``app.state.identity``
     identity: IdentityClient | None = None
+    #: institutions whose issuer this process has seen (issuers are never deleted): identity need not be asked ahead
+    issuer_codes: set[str] = field(default_factory=set)
 
     @classmethod
     def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox, db: Database,

@@ -4,7 +4,9 @@ new one."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterable
 from datetime import date
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -94,6 +96,18 @@ async def registry_entry(ctx: CredentialsContext, code: str, *, max_age: float |
     return await ctx.identity.institution(code, max_age=max_age)
 
 
+async def registry_ahead(ctx: CredentialsContext, codes: Iterable[str]) -> None:
+    """Asks identity now, before a write transaction opens, for the institutions among ``codes`` that have no issuer
+    this process has seen, so that :func:`ensure`'s lookup inside the transaction is answered from the identity
+    client's cache rather than by a call while the transaction holds its locks. A failure is left for ``ensure`` to
+    meet (and raise) only if it needs the entry: an existing issuer needs none."""
+    for code in codes:
+        if code in ctx.issuer_codes or code == ctx.settings.platform_issuer_code:
+            continue
+        with contextlib.suppress(IdentityError):
+            await registry_entry(ctx, code)
+
+
 def _apply_registry(issuer: Issuer, entry: dict[str, Any]) -> None:
     issuer.name = entry["name"]
     issuer.province_code = entry.get("province_code")
@@ -118,8 +132,11 @@ async def add_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer
 async def ensure(session: AsyncSession, ctx: CredentialsContext, code: str, *, field: str = "institution_code") -> Issuer:
     """The issuer of institution ``code``, set up on first use from identity's registry: DID, first key, and the
     revocation and suspension lists. Refused for an institution the registry does not know or that is closed."""
+    if not session.in_transaction():  # identity asked before the transaction opens, where it can be
+        await registry_ahead(ctx, [code])
     issuer = await repository.by_code(session, code)
     if issuer is not None:
+        ctx.issuer_codes.add(code)
         return issuer
     if code == ctx.settings.platform_issuer_code:
         entry: dict[str, Any] | None = {"name": ctx.settings.platform_issuer_name, "status": "active"}

@@ -164,12 +164,35 @@ class JobRunner:
         return {k: v for k, v in {"full_name": p.get("full_name"), "date_of_birth": p.get("date_of_birth"),
                                   "gender": p.get("gender"), "birth_place": p.get("birth_place")}.items() if v}
 
-    async def _parse(self, item: IssueJobItem) -> CredentialIssue | list[dict[str, Any]]:
+    async def _ask_identity_ahead(self, job_id: uuid.UUID) -> dict[str, dict[str, Any] | None]:
+        """What the next chunk needs from identity, asked before its write transaction opens (no call to another
+        service while a write transaction holds its locks): the holders its items name only by ``person_id`` (by
+        person id), and its institutions' registry entries (kept by the client for :func:`issuers.ensure`)."""
+        from services.credentials.issuers import service as issuers
+
+        async with self.db.session(write=False) as session:
+            payloads = list((await session.scalars(
+                select(IssueJobItem.payload).where(IssueJobItem.job_id == job_id, IssueJobItem.state == "pending")
+                .order_by(IssueJobItem.position).limit(self.ctx.settings.job_chunk_size)
+            )).all())
+        holders: dict[str, dict[str, Any] | None] = {}
+        codes: set[str] = set()
+        for stored in payloads:
+            payload = sealing.unseal(stored)[0]
+            if isinstance(payload.get("institution_code"), str):
+                codes.add(payload["institution_code"])
+            if payload.get("holder") is None and payload.get("person_id") and str(payload["person_id"]) not in holders:
+                holders[str(payload["person_id"])] = await self._holder_from_identity(str(payload["person_id"]))
+        await issuers.registry_ahead(self.ctx, codes)
+        return holders
+
+    async def _parse(self, item: IssueJobItem, holders: dict[str, dict[str, Any] | None] | None = None) -> CredentialIssue | list[dict[str, Any]]:
         payload, sealed, fingerprint = sealing.unseal(item.payload)
         if isinstance(sealed, dict) and "error" in sealed:
             return [{"field": "holder.id_number", "message": str(sealed["error"])}]
         if payload.get("holder") is None and payload.get("person_id"):
-            holder = await self._holder_from_identity(str(payload["person_id"]))
+            person_id = str(payload["person_id"])
+            holder = holders[person_id] if holders is not None and person_id in holders else await self._holder_from_identity(person_id)
             if holder is None:
                 return [{"field": "holder", "message": "the holder is not given and identity has no such person"}]
             payload["holder"] = holder
@@ -180,6 +203,7 @@ class JobRunner:
 
     async def process_chunk(self, job_id: uuid.UUID) -> bool:
         """Issues the next chunk of a job; False when the job has nothing left."""
+        holders = await self._ask_identity_ahead(job_id)
         async with self.db.session(write=True) as session:
             job = await session.get(IssueJob, job_id)
             if job is None or job.state not in ("queued", "running"):
@@ -193,7 +217,7 @@ class JobRunner:
                 return False
             parsed: list[tuple[IssueJobItem, CredentialIssue]] = []
             for item in items:
-                result = await self._parse(item)
+                result = await self._parse(item, holders)
                 if isinstance(result, list):
                     item.state, item.errors = "failed", result
                     job.failed += 1

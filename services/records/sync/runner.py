@@ -27,18 +27,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -47,6 +49,8 @@ from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
 from services.common.retry import RetryPolicy, transient_reason
 from services.common.worker import LeasedWorker
+from services.records.learners.schemas import LearnerRow
+from services.records.learners.service import RESOLVE_BATCH, PersonResolver, person_in
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import apply, oneroster, parsers, repository
 from services.records.sync.apply import PreparedGrades
@@ -94,6 +98,51 @@ def identity_resolver(app: FastAPI) -> Any:
         return await app.state.identity.resolve_persons(persons)  # type: ignore[no-any-return]
 
     return resolve
+
+
+def _person_key(person: dict[str, Any]) -> str:
+    return json.dumps(person, sort_keys=True, default=str)
+
+
+class ResolvedAhead:
+    """Identity's answers for learner rows, asked *before* the transaction that writes them opens (no call to another
+    service while a write transaction holds its locks), then replayed to :func:`~services.records.sync.apply.apply_chunk`
+    as its resolver. A person not asked ahead (none should be) is asked when the chunk needs it."""
+
+    def __init__(self, resolve: PersonResolver) -> None:
+        self.resolve = resolve
+        self.answers: dict[str, dict[str, Any]] = {}
+
+    async def ask(self, items: Iterable[Item]) -> None:
+        """Resolves the persons of ``items``' learner rows (rows that do not parse are left to the apply, which
+        reports them), :data:`~services.records.learners.service.RESOLVE_BATCH` per call."""
+        wanted: dict[str, dict[str, Any]] = {}
+        for item in items:
+            if item.entity != "learners" or item.errors or item.data is None:
+                continue
+            try:
+                row = LearnerRow.model_validate(item.data)
+            except ValidationError:
+                continue
+            person = person_in(row.id_number, row.full_name, row.date_of_birth, row.sex, row.birth_place)
+            key = _person_key(person)
+            if key not in self.answers:
+                wanted.setdefault(key, person)
+            if len(wanted) >= RESOLVE_BATCH:
+                await self._ask(list(wanted.values()))
+                wanted.clear()
+        if wanted:
+            await self._ask(list(wanted.values()))
+
+    async def _ask(self, persons: list[dict[str, Any]]) -> None:
+        for person, answer in zip(persons, await self.resolve(persons), strict=True):
+            self.answers[_person_key(person)] = answer
+
+    async def __call__(self, persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        missing = {k: p for p in persons if (k := _person_key(p)) not in self.answers}
+        if missing:
+            await self._ask(list(missing.values()))
+        return [self.answers[_person_key(p)] for p in persons]
 
 
 class SyncRunner:
@@ -241,7 +290,16 @@ class SyncRunner:
                 if job.mode == "all_or_nothing":
                     if not self.bulk and await self._rejected_before_writing(job, self._items(job, path, outline, known)):
                         return
-                    await self._all_or_nothing(job, items)
+                    # identity is asked for every learner row now, before the job's one transaction opens
+                    resolver = ResolvedAhead(identity_resolver(self.app))
+                    if outline is None or outline.get("learners"):
+                        ahead = self._items(job, path, outline, known)
+                        try:
+                            await resolver.ask(ahead)
+                        finally:
+                            if isinstance(ahead, Generator):
+                                ahead.close()
+                    await self._all_or_nothing(job, items, resolver)
                 else:
                     await self._accept_valid(job, items)
         except LeaseLost:
@@ -381,11 +439,14 @@ class SyncRunner:
                     break
                 if prepared is not None:
                     task = self._ahead(job, items)
+                else:  # identity is asked now, before the chunk's transaction opens
+                    resolver = ResolvedAhead(identity_resolver(self.app))
+                    await resolver.ask(chunk)
                 async with self.db.session(write=True) as s:
                     row = await self._locked_job(s, job.id)
                     ws = self._workspace(s, row)
                     outcomes = await (apply.write_prepared(ws, prepared) if prepared is not None
-                                      else apply.apply_chunk(ws, chunk, identity_resolver(self.app)))
+                                      else apply.apply_chunk(ws, chunk, resolver))
                     errors = self._error_rows(job.id, outcomes)
                     if errors:
                         await s.execute(insert(SyncJobError), errors)
@@ -457,7 +518,7 @@ class SyncRunner:
             row.error = f"{tally.rejected} row(s) are not valid; nothing was applied (all_or_nothing)"
             row.waiting = row.waiting_since = None
 
-    async def _all_or_nothing(self, job: SyncJob, items: Iterator[Item]) -> None:
+    async def _all_or_nothing(self, job: SyncJob, items: Iterator[Item], resolver: PersonResolver) -> None:
         """One transaction. Chunks of grades are validated ahead of their write (outside the transaction) as long as
         the transaction has written nothing but grades; once a row is found broken, such chunks are only validated,
         not written (everything rolls back anyway), so every row error is still reported."""
@@ -480,7 +541,7 @@ class SyncRunner:
                         outcomes = prepared.outcomes if errors else await apply.write_prepared(ws, prepared)
                     else:
                         grades_only = grades_only and apply.grades_only(chunk)
-                        outcomes = await apply.apply_chunk(ws, chunk, identity_resolver(self.app))
+                        outcomes = await apply.apply_chunk(ws, chunk, resolver)
                         task = self._ahead(job, items, ahead=grades_only)
                     errors += self._error_rows(job.id, outcomes)
                     self._count(tally, outcomes)

@@ -132,14 +132,22 @@ async def add_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer
 async def ensure(session: AsyncSession, ctx: CredentialsContext, code: str, *, field: str = "institution_code") -> Issuer:
     """The issuer of institution ``code``, set up on first use from identity's registry: DID, first key, and the
     revocation and suspension lists. Refused for an institution the registry does not know or that is closed."""
-    if not session.in_transaction():  # identity asked before the transaction opens, where it can be
-        await registry_ahead(ctx, [code])
+    asked: tuple[dict[str, Any] | None] | IdentityError | None = None
+    if not session.in_transaction() and code not in ctx.issuer_codes and code != ctx.settings.platform_issuer_code:
+        try:  # identity asked before the transaction opens (needed only if there is no issuer yet)
+            asked = (await registry_entry(ctx, code),)
+        except IdentityError as exc:
+            asked = exc
     issuer = await repository.by_code(session, code)
     if issuer is not None:
         ctx.issuer_codes.add(code)
         return issuer
+    if isinstance(asked, IdentityError):
+        raise asked
     if code == ctx.settings.platform_issuer_code:
         entry: dict[str, Any] | None = {"name": ctx.settings.platform_issuer_name, "status": "active"}
+    elif asked is not None:
+        entry = asked[0]
     else:
         entry = await registry_entry(ctx, code)
     if entry is None:
@@ -181,16 +189,23 @@ class InstitutionState(Protocol):
     closed_on: str | None
 
 
-async def refresh_from_registry(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer) -> None:
-    """Re-reads the institution from the registry if the last look is older than the configured interval; keeps
-    what it knows when the registry cannot be reached."""
-    if not registry_refresh_due(ctx, issuer.institution_code):
-        return
+async def registry_refresh(ctx: CredentialsContext, code: str) -> tuple[dict[str, Any] | None] | None:
+    """Identity's entry for institution ``code`` if the last look is older than the configured interval, asked
+    before any write transaction opens: ``(entry,)`` (``(None,)``: no longer registered), or None when nothing is to
+    change (not due, or identity could not answer: what is known is kept)."""
+    if not registry_refresh_due(ctx, code):
+        return None
     try:
-        entry = await registry_entry(ctx, issuer.institution_code, max_age=0)  # due: identity asked, not a kept copy
+        entry = await registry_entry(ctx, code, max_age=0)  # due: identity asked, not a kept copy
     except IdentityError:  # unavailable, or an answer it cannot use (logged by the client): keep what is known
-        return
-    _registry_checked[issuer.institution_code] = time.monotonic()
+        return None
+    _registry_checked[code] = time.monotonic()
+    return (entry,)
+
+
+def apply_refresh(issuer: Issuer, refreshed: tuple[dict[str, Any] | None]) -> None:
+    """What :func:`registry_refresh` found, written to the issuer (in the write transaction opened after it)."""
+    (entry,) = refreshed
     if entry is None:
         issuer.institution_status = "unregistered"
     else:

@@ -96,6 +96,14 @@ async def registry_entry(ctx: CredentialsContext, code: str, *, max_age: float |
     return await ctx.identity.institution(code, max_age=max_age)
 
 
+async def refresh_ahead(ctx: CredentialsContext, code: str) -> None:
+    """If institution ``code``'s registry refresh is due, asks identity now, before a write transaction opens, so that
+    :func:`registry_refresh` inside it is answered from the identity client's memory. Failures are left to it."""
+    if registry_refresh_due(ctx, code):
+        with contextlib.suppress(IdentityError):
+            await registry_entry(ctx, code, max_age=ctx.settings.registry_cache_seconds)
+
+
 async def registry_ahead(ctx: CredentialsContext, codes: Iterable[str]) -> None:
     """Asks identity now, before a write transaction opens, for the institutions among ``codes`` that have no issuer
     this process has seen, so that :func:`ensure`'s lookup inside the transaction is answered from the identity
@@ -196,7 +204,8 @@ async def registry_refresh(ctx: CredentialsContext, code: str) -> tuple[dict[str
     if not registry_refresh_due(ctx, code):
         return None
     try:
-        entry = await registry_entry(ctx, code, max_age=0)  # due: identity asked, not a kept copy
+        # identity asked unless the client read it within the interval (registry_ahead may have, before a transaction)
+        entry = await registry_entry(ctx, code, max_age=ctx.settings.registry_cache_seconds)
     except IdentityError:  # unavailable, or an answer it cannot use (logged by the client): keep what is known
         return None
     _registry_checked[code] = time.monotonic()

@@ -6,7 +6,9 @@ for a while and, when identity cannot be reached, serves it within its stale win
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,20 @@ async def institution(request: Request, code: str, *, field: str = "institution_
         raise ValidationFailed(f"No institution {code} in the registry.",
                                errors=[{"field": field, "message": f"unknown institution {code}"}])
     return InstitutionFacts(code=code, province_code=body.get("province_code"), type=body.get("type"))
+
+
+async def ask_ahead(request: Request, *, institutions: Iterable[str | None] = (), person_id: str | None = None) -> None:
+    """Asks identity now for what a write is about to need (institutions, a person), before its transaction opens: the
+    client keeps what it finds, so the calls made inside the transaction are answered from memory, not by a call to
+    another service while the transaction holds its locks. A failure (or an unknown code, which is never kept) is
+    left to the call that needs the answer."""
+    identity = _identity(request)
+    for code in dict.fromkeys(c for c in institutions if c):
+        with contextlib.suppress(IdentityError):
+            await identity.institution(code)
+    if person_id and identity.authenticated:
+        with contextlib.suppress(IdentityError):
+            await identity.person(person_id)
 
 
 async def active_institutions(request: Request, type: str) -> list[InstitutionFacts]:

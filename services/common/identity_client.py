@@ -11,9 +11,10 @@ What an answer means, for every call:
 * **404** on a lookup (an institution, a person): ``None``, "identity does not know it". Never cached.
 * **5xx, 408, 429, a timeout, a refused or dropped connection**: :class:`IdentityUnavailable`, a transient error
   (503 problem+json with ``Retry-After`` on an API path; :func:`services.common.retry.transient_reason` knows it,
-  so background jobs wait and try again, never fail for it).
+  so background jobs wait and try again rather than failing items; how long a job waits is its retry policy's).
 * **401 / 403** on a call with this service's token: the token is dropped, a fresh one fetched and the call made
-  once more; refused again (or the token endpoint refusing the client credentials, or none configured):
+  once more; refused again (or the token endpoint refusing the client credentials, or none configured, or a 401 /
+  403 on a public lookup, which carries no token to renew):
   :class:`IdentityMisconfigured`, logged at ERROR (an operator must act) and answered 503 to callers, so a job waits
   for the fix rather than failing its items.
 * **anything else** (another 4xx, a redirect): :class:`IdentityError` (502), never taken for "found" or "not found".

@@ -40,6 +40,8 @@ class CredentialsContext:
     identity: IdentityClient | None = None
     #: institutions whose issuer this process has seen (issuers are never deleted): identity need not be asked ahead
     issuer_codes: set[str] = field(default_factory=set)
+    #: registry entries read ahead of a write transaction for the refresh inside it (``issuers.refresh_ahead``)
+    registry_read_ahead: dict[str, tuple[float, tuple[dict[str, Any] | None]]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox, db: Database,

@@ -97,11 +97,12 @@ async def registry_entry(ctx: CredentialsContext, code: str, *, max_age: float |
 
 
 async def refresh_ahead(ctx: CredentialsContext, code: str) -> None:
-    """If institution ``code``'s registry refresh is due, asks identity now, before a write transaction opens, so that
-    :func:`registry_refresh` inside it is answered from the identity client's memory. Failures are left to it."""
+    """If institution ``code``'s registry refresh is due, asks identity now, before a write transaction opens, and
+    keeps the answer for :func:`registry_refresh` inside it (taken once, within :data:`AHEAD_SECONDS`). A failure is
+    left to it."""
     if registry_refresh_due(ctx, code):
         with contextlib.suppress(IdentityError):
-            await registry_entry(ctx, code, max_age=ctx.settings.registry_cache_seconds)
+            ctx.registry_read_ahead[code] = (time.monotonic(), (await registry_entry(ctx, code, max_age=0),))
 
 
 async def registry_ahead(ctx: CredentialsContext, codes: Iterable[str]) -> None:
@@ -183,6 +184,8 @@ async def ensure(session: AsyncSession, ctx: CredentialsContext, code: str, *, f
 
 
 _registry_checked: dict[str, float] = {}
+#: how long an answer :func:`refresh_ahead` read waits for the refresh it was read for
+AHEAD_SECONDS = 60.0
 
 
 def registry_refresh_due(ctx: CredentialsContext, code: str) -> bool:
@@ -203,13 +206,16 @@ async def registry_refresh(ctx: CredentialsContext, code: str) -> tuple[dict[str
     change (not due, or identity could not answer: what is known is kept)."""
     if not registry_refresh_due(ctx, code):
         return None
-    try:
-        # identity asked unless the client read it within the interval (registry_ahead may have, before a transaction)
-        entry = await registry_entry(ctx, code, max_age=ctx.settings.registry_cache_seconds)
-    except IdentityError:  # unavailable, or an answer it cannot use (logged by the client): keep what is known
-        return None
+    ahead = ctx.registry_read_ahead.pop(code, None)
+    if ahead is not None and time.monotonic() - ahead[0] < AHEAD_SECONDS:
+        refreshed = ahead[1]  # read by refresh_ahead a moment ago
+    else:
+        try:
+            refreshed = (await registry_entry(ctx, code, max_age=0),)  # due: identity asked, not a kept copy
+        except IdentityError:  # unavailable, or an answer it cannot use (logged by the client): keep what is known
+            return None
     _registry_checked[code] = time.monotonic()
-    return (entry,)
+    return refreshed
 
 
 def apply_refresh(issuer: Issuer, refreshed: tuple[dict[str, Any] | None]) -> None:

@@ -90,10 +90,11 @@ def ensure_read(principal: Principal, inst: InstitutionRef) -> None:
 async def institution(session: AsyncSession, request: Request, code: str) -> InstitutionRef:
     """The institution as identity's registry has it, cached in this service's database (refreshed after
     :data:`REFRESH_AFTER`; while identity is unavailable the stored row is used). Identity is asked
-    (``app.state.identity``, the kit's client) before the request's transaction opens when that transaction has
-    not begun yet: no call to another service while a write transaction holds its locks."""
+    (``app.state.identity``, the kit's client) before a write session's transaction opens when it has not begun yet
+    (the stored row then read on a short read session of its own): no call to another service while a write
+    transaction holds its locks."""
     identity: IdentityClient = request.app.state.identity
-    if not session.in_transaction():
+    if session.info.get("write") and not session.in_transaction():
         async with request.app.state.db.session(write=False) as peek:
             stored = await peek.get(InstitutionRef, code)
         if stored is not None and utcnow() - stored.fetched_at < REFRESH_AFTER:

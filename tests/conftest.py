@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from services.common.migrations import upgrade
-from services.common.testing import create_pg_database, drop_pg_database, in_ci, postgres_available
+from services.common.testing import WriteTransactions, create_pg_database, drop_pg_database, in_ci, postgres_available
 from services.common.testing_s3 import S3TestServer, start_s3_server
 from services.registry import SERVICES
 from tests.resources import ResourceMonitor
@@ -191,6 +191,21 @@ def s3_server() -> Iterator[S3TestServer]:
     server = start_s3_server()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def no_calls_in_write_transactions(platform: Platform) -> Iterator[None]:
+    """Fails the test if records, learning or credentials calls another service (identity among them) from a task
+    that holds an open write transaction of its own database (``services.common.testing.WriteTransactions``)."""
+    guards = [WriteTransactions(platform.apps[name].state.db, platform.apps[name].state.http)
+              for name in ("records", "learning", "credentials")]
+    try:
+        yield
+    finally:
+        for guard in guards:
+            guard.close()
+    for guard in guards:
+        guard.check()
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from services.common.events import EventHandler, events_router
 from services.common.health import health_router
 from services.common.httpcache import PublicCache, PublicCacheMiddleware
 from services.common.idempotency import IdempotencyMiddleware, purge_worker
+from services.common.identity_client import IdentityClient
 from services.common.limits import BodyLimit, BodyLimitMiddleware, set_body_limits
 from services.common.links import ForwardedPrefix
 from services.common.logging import configure_logging
@@ -134,6 +135,12 @@ def create_service_app(
         audience=settings.service_name,  # a token is accepted only by the services its ``aud`` lists
     )
     app.state.tokens = ServiceTokenProvider(f"{identity}/oauth/token", settings.client_id, settings.client_secret, app.state.http)
+    #: every call to identity's API (one error mapping, one cache): ``services.common.identity_client``
+    app.state.identity = IdentityClient(
+        identity, app.state.http, app.state.tokens, ttl=settings.identity_cache_seconds,
+        stale=settings.identity_stale_seconds, max_entries=settings.identity_cache_entries,
+        retry_after=settings.unavailable_retry_after_seconds,
+    )
     app.state.outbox = Outbox(source=settings.service_name, routes=settings.event_routes)
     #: the time background loops schedule by (tests replace it with ``testing.FakeClock`` before start-up)
     app.state.clock = SYSTEM_CLOCK

@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
     #: event type (or prefix ending in ``*``) → receivers' ``/v1/events`` URLs, as JSON in the environment. A
     #: receiver with several replicas is one comma-separated string of their URLs; the first names it in the outbox
     event_routes: dict[str, list[str]] = {}
+    #: identity's institutions and persons are kept this long by ``services.common.identity_client``; while identity
+    #: is unavailable a kept entry is served up to ``identity_stale_seconds`` longer; at most this many are kept
+    identity_cache_seconds: float = Field(default=300.0, ge=0)
+    identity_stale_seconds: float = Field(default=3600.0, ge=0)
+    identity_cache_entries: int = Field(default=10_000, ge=1)
     #: a replica of another service that refused a connection is skipped this long by service-to-service calls
     replica_eject_seconds: float = Field(default=10.0, ge=0)
     #: CORS origins allowed to call this service directly (the gateway has its own list)

@@ -222,10 +222,12 @@ class Database:
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends normally, rolls back on any error.
 
-        ``write=True`` takes SQLite's write lock up front (``BEGIN IMMEDIATE``); reads stay deferred."""
+        ``write=True`` takes SQLite's write lock up front (``BEGIN IMMEDIATE``); reads stay deferred. The session's
+        ``info["write"]`` says which it is (code that must call another service first can tell)."""
         token = _sqlite_write.set(write)
         try:
             async with self.sessionmaker() as session:
+                session.info["write"] = write
                 try:
                     yield session
                     await session.commit()

@@ -250,6 +250,85 @@ class FaultInjectingTransport(httpx.AsyncBaseTransport):
                                            request.headers.get("idempotency-key")))
 
 
+class WriteTransactions:
+    """Test-only guard: no call to another service while a write transaction is open.
+
+    Watches ``db`` (a :class:`~services.common.db.Database`): a transaction begun by a unit of work that writes
+    (``Database.session(write=True)``, the request session of a POST/PUT/PATCH/DELETE, SQLite's ``autocommit``) is
+    open, for the task that began it, from its BEGIN to its COMMIT or ROLLBACK. A request that ``http`` (the app's
+    client towards other services) sends from that task meanwhile is a violation: recorded in :attr:`violations`
+    (what was called, and from where), and raised by :meth:`check` and when the guard closes, so code that swallows
+    the error it would cause cannot hide it. The call itself goes on unchanged. Use it as a context manager::
+
+        with WriteTransactions(app.state.db, app.state.http):
+            ...  # drive the app; leaving the block fails the test if a call was made inside a write transaction
+    """
+
+    def __init__(self, db: Any, http: httpx.AsyncClient) -> None:
+        from sqlalchemy import event
+
+        from services.common.sqlite_driver import WRITE
+
+        self._event = event
+        self._write = WRITE
+        self.db = db
+        self.http = http
+        #: id of each open write transaction's connection → the task that began it
+        self._open: dict[int, asyncio.Task[Any] | None] = {}
+        self.violations: list[str] = []
+        self._engine = db.engine.sync_engine
+        event.listen(self._engine, "begin", self._begin)
+        event.listen(self._engine, "commit", self._end)
+        event.listen(self._engine, "rollback", self._end)
+        http.event_hooks.setdefault("request", []).append(self._request)
+        self._closed = False
+
+    def _begin(self, conn: Any) -> None:
+        if self._write.get():
+            self._open[id(conn)] = _current_task()
+
+    def _end(self, conn: Any) -> None:
+        self._open.pop(id(conn), None)
+
+    async def _request(self, request: httpx.Request) -> None:
+        task = _current_task()
+        if task is not None and any(t is task for t in self._open.values()):
+            import traceback
+
+            where = "".join(traceback.format_stack(limit=12)[:-1])
+            self.violations.append(f"{request.method} {request.url} inside an open write transaction, from:\n{where}")
+
+    def check(self) -> None:
+        if self.violations:
+            raise AssertionError(f"{len(self.violations)} call(s) to another service inside an open write transaction:\n"
+                                 + "\n".join(self.violations))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for name, fn in (("begin", self._begin), ("commit", self._end), ("rollback", self._end)):
+            self._event.remove(self._engine, name, fn)
+        hooks = self.http.event_hooks.get("request", [])
+        if self._request in hooks:
+            hooks.remove(self._request)
+
+    def __enter__(self) -> WriteTransactions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        if exc[0] is None:
+            self.check()
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop (a synchronous engine event outside the loop)
+        return None
+
+
 class DatabaseFaults:
     """Outages of one service's database, made with the real drivers so the errors are the ones production sees:
 

@@ -85,7 +85,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
         "POST /v1/verify/bulk": BodyLimit(16 * MiB, max_json_elements=500_000),
         "POST /v1/issue-jobs": BodyLimit(32 * MiB, max_json_elements=1_000_000),
     })
-    ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db)
+    ctx = CredentialsContext.create(settings, app.state.http, app.state.outbox, app.state.db, app.state.identity)
     # issuers' DID documents and status lists answered from memory (services.common.httpcache); a key rotation and
     # a status change invalidate them when they commit
     ctx.public_cache = app.state.public_cache

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from services.common.db import Database
 from services.common.httpcache import PublicCache
+from services.common.identity_client import IdentityClient
 from services.common.outbox import Outbox
 from services.credentials.config import CredentialsSettings
 from services.credentials.issuing.signing import BatchSigner
@@ -35,11 +36,18 @@ class CredentialsContext:
     lookups: Any = field(default_factory=lambda: _lookups())
     #: the app's copies of public documents (DID documents, status lists): a change invalidates its own
     public_cache: PublicCache | None = None
+    #: identity's registry and persons (``services.common.identity_client``): the app's ``app.state.identity``
+    identity: IdentityClient | None = None
+    #: institutions whose issuer this process has seen (issuers are never deleted): identity need not be asked ahead
+    issuer_codes: set[str] = field(default_factory=set)
+    #: registry entries read ahead of a write transaction for the refresh inside it (``issuers.refresh_ahead``)
+    registry_read_ahead: dict[str, tuple[float, tuple[dict[str, Any] | None]]] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox, db: Database) -> "CredentialsContext":
+    def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox, db: Database,
+               identity: IdentityClient | None = None) -> "CredentialsContext":
         return cls(
-            settings=settings, http=http, outbox=outbox, keys=SigningKeys(MasterKeyProtector(settings.key_encryption_key)),
+            settings=settings, http=http, outbox=outbox, identity=identity, keys=SigningKeys(MasterKeyProtector(settings.key_encryption_key)),
             signer=BatchSigner(settings.signing_processes),
             verification_log=VerificationLogWriter(db, flush_seconds=settings.verification_log_flush_seconds,
                                                    batch_size=settings.verification_log_batch),

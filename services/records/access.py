@@ -11,15 +11,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import quote
+from typing import Any
 
-import httpx
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.errors import Forbidden, NotFound, ServiceUnavailable
+from services.common.identity_client import IdentityClient
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, person_id_of, provinces_of, roles_at
 from services.records.models import InstitutionRef, Learner
 
@@ -88,32 +88,45 @@ def ensure_read(principal: Principal, inst: InstitutionRef) -> None:
 
 
 async def institution(session: AsyncSession, request: Request, code: str) -> InstitutionRef:
-    """The institution as identity's registry has it, cached in this service's database."""
-    ref = await session.get(InstitutionRef, code)
-    if ref is not None and utcnow() - ref.fetched_at < REFRESH_AFTER:
-        return ref
-    settings = request.app.state.settings
-    try:
-        # the code as one path segment, whatever a caller put in it (a newline made httpx refuse the URL: a 500)
-        resp = await request.app.state.http.get(f"{settings.identity_url.rstrip('/')}/v1/institutions/{quote(code, safe='')}")
-    except httpx.HTTPError as exc:
+    """The institution as identity's registry has it, cached in this service's database (refreshed after
+    :data:`REFRESH_AFTER`; while identity is unavailable the stored row is used). Identity is asked
+    (``app.state.identity``, the kit's client) before a write session's transaction opens when it has not begun yet
+    (the stored row then read on a short read session of its own): no call to another service while a write
+    transaction holds its locks."""
+    identity: IdentityClient = request.app.state.identity
+    if session.info.get("write") and not session.in_transaction():
+        async with request.app.state.db.session(write=False) as peek:
+            stored = await peek.get(InstitutionRef, code)
+        if stored is not None and utcnow() - stored.fetched_at < REFRESH_AFTER:
+            return await session.merge(stored, load=False)
+        entry, failure = await _registry_entry(identity, code)
+        ref = await session.get(InstitutionRef, code)
+    else:
+        ref = await session.get(InstitutionRef, code)
+        if ref is not None and utcnow() - ref.fetched_at < REFRESH_AFTER:
+            return ref
+        entry, failure = await _registry_entry(identity, code)
+    if failure is not None:
         if ref is not None:
             return ref
-        raise ServiceUnavailable("The institution registry cannot be reached.") from exc
-    if resp.status_code == 404:
+        raise failure
+    if entry is None:
         raise NotFound(f"No institution {code} in the registry.")
-    if not resp.is_success:
-        if ref is not None:
-            return ref
-        raise ServiceUnavailable(f"The institution registry answered {resp.status_code}.")
-    body = resp.json()
     if ref is None:
-        ref = InstitutionRef(code=code, name=body["name"], province_code=body["province_code"], type=body["type"], fetched_at=utcnow())
+        ref = InstitutionRef(code=code, name=entry["name"], province_code=entry["province_code"], type=entry["type"], fetched_at=utcnow())
         session.add(ref)
     else:
-        ref.name, ref.province_code, ref.type, ref.fetched_at = body["name"], body["province_code"], body["type"], utcnow()
+        ref.name, ref.province_code, ref.type, ref.fetched_at = entry["name"], entry["province_code"], entry["type"], utcnow()
     await session.flush()
     return ref
+
+
+async def _registry_entry(identity: IdentityClient, code: str) -> tuple[dict[str, Any] | None, ServiceUnavailable | None]:
+    """Identity's entry (None: not registered), or why it could not be had (unavailable, or refusing this service)."""
+    try:
+        return await identity.institution(code), None
+    except ServiceUnavailable as exc:
+        return None, exc
 
 
 def actor_of(principal: Principal) -> str:

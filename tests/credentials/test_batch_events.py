@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.credentials.factories import diploma, verify, wait_for_event_jobs, wait_for_job
 from tests.support import Platform, id_number
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 COHORT = 300
 

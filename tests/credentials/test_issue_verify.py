@@ -5,8 +5,13 @@ from __future__ import annotations
 import copy
 import uuid
 
+import pytest
+
 from tests.credentials.factories import check, diploma, issue, verify
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 
 async def test_issue_and_verify_round_trip(platform: Platform) -> None:

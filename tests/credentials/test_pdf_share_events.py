@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pypdf
+import pytest
 import segno
 from sqlalchemy import select, update
 
@@ -22,6 +23,9 @@ from services.credentials.models import ShareLink, VerificationLog
 from tests.credentials.factories import diploma, issue, wait_for_event_jobs
 from tests.learning.helpers import new_person, subject_of
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 
 async def _student(platform: Platform) -> tuple[dict[str, str], str]:

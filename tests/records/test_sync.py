@@ -3,8 +3,13 @@ CSV, a cross-institution attempt refused, Idempotency-Key."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.records.helpers import code, errors_of, grade, id_number, learner, run_json, run_ok, wait_job, world
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 
 async def test_valid_batch_then_replay_changes_nothing(platform: Platform) -> None:

@@ -4,19 +4,21 @@ new one."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterable
 from datetime import date
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.db import utcnow
-from services.common.errors import NotFound, ServiceUnavailable, ValidationFailed
+from services.common.errors import NotFound, ValidationFailed
 from services.common.httpcache import invalidate_on_commit
+from services.common.identity_client import IdentityError
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository
 from services.credentials.issuers.schemas import IssuerKeyRead, IssuerRead
@@ -87,18 +89,32 @@ def to_read(ctx: CredentialsContext, issuer: Issuer, keys: list[IssuerKey]) -> I
     )
 
 
-async def registry_entry(ctx: CredentialsContext, code: str) -> dict[str, Any] | None:
-    """The institution as identity's public registry has it; None if it is not registered."""
-    url = f"{ctx.settings.identity_url.rstrip('/')}/v1/institutions/{quote(code, safe='')}"
-    try:
-        resp = await ctx.http.get(url, timeout=5.0)
-    except httpx.HTTPError as exc:
-        raise ServiceUnavailable("The institution registry (identity) cannot be reached.") from exc
-    if resp.status_code == 404:
-        return None
-    if resp.status_code != 200:
-        raise ServiceUnavailable(f"The institution registry answered HTTP {resp.status_code}.")
-    return resp.json()  # type: ignore[no-any-return]
+async def registry_entry(ctx: CredentialsContext, code: str, *, max_age: float | None = None) -> dict[str, Any] | None:
+    """The institution as identity's public registry has it; None if it is not registered. Identity unavailable:
+    :class:`~services.common.identity_client.IdentityUnavailable` (a 503 with ``Retry-After``)."""
+    assert ctx.identity is not None, "the app's IdentityClient is set on the context at start-up"
+    return await ctx.identity.institution(code, max_age=max_age)
+
+
+async def refresh_ahead(ctx: CredentialsContext, code: str) -> None:
+    """If institution ``code``'s registry refresh is due, asks identity now, before a write transaction opens, and
+    keeps the answer for :func:`registry_refresh` inside it (taken once, within :data:`AHEAD_SECONDS`). A failure is
+    left to it."""
+    if registry_refresh_due(ctx, code):
+        with contextlib.suppress(IdentityError):
+            ctx.registry_read_ahead[code] = (time.monotonic(), (await registry_entry(ctx, code, max_age=0),))
+
+
+async def registry_ahead(ctx: CredentialsContext, codes: Iterable[str]) -> None:
+    """Asks identity now, before a write transaction opens, for the institutions among ``codes`` that have no issuer
+    this process has seen, so that :func:`ensure`'s lookup inside the transaction is answered from the identity
+    client's cache rather than by a call while the transaction holds its locks. A failure is left for ``ensure`` to
+    meet (and raise) only if it needs the entry: an existing issuer needs none."""
+    for code in codes:
+        if code in ctx.issuer_codes or code == ctx.settings.platform_issuer_code:
+            continue
+        with contextlib.suppress(IdentityError):
+            await registry_entry(ctx, code)
 
 
 def _apply_registry(issuer: Issuer, entry: dict[str, Any]) -> None:
@@ -125,11 +141,22 @@ async def add_key(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer
 async def ensure(session: AsyncSession, ctx: CredentialsContext, code: str, *, field: str = "institution_code") -> Issuer:
     """The issuer of institution ``code``, set up on first use from identity's registry: DID, first key, and the
     revocation and suspension lists. Refused for an institution the registry does not know or that is closed."""
+    asked: tuple[dict[str, Any] | None] | IdentityError | None = None
+    if not session.in_transaction() and code not in ctx.issuer_codes and code != ctx.settings.platform_issuer_code:
+        try:  # identity asked before the transaction opens (needed only if there is no issuer yet)
+            asked = (await registry_entry(ctx, code),)
+        except IdentityError as exc:
+            asked = exc
     issuer = await repository.by_code(session, code)
     if issuer is not None:
+        ctx.issuer_codes.add(code)
         return issuer
+    if isinstance(asked, IdentityError):
+        raise asked
     if code == ctx.settings.platform_issuer_code:
         entry: dict[str, Any] | None = {"name": ctx.settings.platform_issuer_name, "status": "active"}
+    elif asked is not None:
+        entry = asked[0]
     else:
         entry = await registry_entry(ctx, code)
     if entry is None:
@@ -157,6 +184,8 @@ async def ensure(session: AsyncSession, ctx: CredentialsContext, code: str, *, f
 
 
 _registry_checked: dict[str, float] = {}
+#: how long an answer :func:`refresh_ahead` read waits for the refresh it was read for
+AHEAD_SECONDS = 60.0
 
 
 def registry_refresh_due(ctx: CredentialsContext, code: str) -> bool:
@@ -171,16 +200,27 @@ class InstitutionState(Protocol):
     closed_on: str | None
 
 
-async def refresh_from_registry(session: AsyncSession, ctx: CredentialsContext, issuer: Issuer) -> None:
-    """Re-reads the institution from the registry if the last look is older than the configured interval; keeps
-    what it knows when the registry cannot be reached."""
-    if not registry_refresh_due(ctx, issuer.institution_code):
-        return
-    try:
-        entry = await registry_entry(ctx, issuer.institution_code)
-    except ServiceUnavailable:
-        return
-    _registry_checked[issuer.institution_code] = time.monotonic()
+async def registry_refresh(ctx: CredentialsContext, code: str) -> tuple[dict[str, Any] | None] | None:
+    """Identity's entry for institution ``code`` if the last look is older than the configured interval, asked
+    before any write transaction opens: ``(entry,)`` (``(None,)``: no longer registered), or None when nothing is to
+    change (not due, or identity could not answer: what is known is kept)."""
+    if not registry_refresh_due(ctx, code):
+        return None
+    ahead = ctx.registry_read_ahead.pop(code, None)
+    if ahead is not None and time.monotonic() - ahead[0] < AHEAD_SECONDS:
+        refreshed = ahead[1]  # read by refresh_ahead a moment ago
+    else:
+        try:
+            refreshed = (await registry_entry(ctx, code, max_age=0),)  # due: identity asked, not a kept copy
+        except IdentityError:  # unavailable, or an answer it cannot use (logged by the client): keep what is known
+            return None
+    _registry_checked[code] = time.monotonic()
+    return refreshed
+
+
+def apply_refresh(issuer: Issuer, refreshed: tuple[dict[str, Any] | None]) -> None:
+    """What :func:`registry_refresh` found, written to the issuer (in the write transaction opened after it)."""
+    (entry,) = refreshed
     if entry is None:
         issuer.institution_status = "unregistered"
     else:

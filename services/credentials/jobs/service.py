@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +25,7 @@ from services.common.auth import Principal
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.errors import AppError, NotFound, ValidationFailed
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
+from services.common.retry import RetryPolicy, transient_reason
 from services.common.service_client import ServiceTokenProvider
 from services.common.worker import LeasedWorker
 from services.credentials.context import CredentialsContext
@@ -153,35 +152,47 @@ class JobRunner:
             return job.id
 
     async def _holder_from_identity(self, person_id: str) -> dict[str, Any] | None:
-        """The holder as identity has the person; None if identity does not know them. Identity unreachable or
-        answering 5xx / 408 / 429 / 401 is transient (:class:`TransientError`): the item waits, it does not fail."""
-        if self.tokens is None or not self.tokens.configured:
+        """The holder as identity has the person; None if identity does not know them (or this service has no
+        client credentials to ask with). Identity unavailable or refusing this service's token is transient
+        (``services.common.identity_client``: a 503 the retry rules know): the item waits, it does not fail."""
+        identity = self.ctx.identity
+        if identity is None or not identity.authenticated:
             return None
-        url = f"{self.ctx.settings.identity_url.rstrip('/')}/v1/persons/{person_id}"
-        try:
-            token = await self.tokens.token()
-            resp = await self.ctx.http.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5.0)
-        except (httpx.HTTPError, OSError) as exc:
-            raise TransientError(f"identity unavailable ({transient_reason(exc) or type(exc).__name__})") from exc
-        except KeyError:
+        p = await identity.person(person_id)
+        if p is None:
             return None
-        if resp.status_code == 401:
-            self.tokens.invalidate()
-            raise TransientError("identity did not accept this service's token (HTTP 401); a new one is fetched")
-        if resp.status_code in TRANSIENT_STATUSES or resp.status_code >= 500:
-            raise TransientError(f"identity unavailable: HTTP {resp.status_code}")
-        if resp.status_code != 200:
-            return None
-        p = resp.json()
         return {k: v for k, v in {"full_name": p.get("full_name"), "date_of_birth": p.get("date_of_birth"),
                                   "gender": p.get("gender"), "birth_place": p.get("birth_place")}.items() if v}
 
-    async def _parse(self, item: IssueJobItem) -> CredentialIssue | list[dict[str, Any]]:
+    async def _ask_identity_ahead(self, job_id: uuid.UUID) -> dict[str, dict[str, Any] | None]:
+        """What the next chunk needs from identity, asked before its write transaction opens (no call to another
+        service while a write transaction holds its locks): the holders its items name only by ``person_id`` (by
+        person id), and its institutions' registry entries (kept by the client for :func:`issuers.ensure`)."""
+        from services.credentials.issuers import service as issuers
+
+        async with self.db.session(write=False) as session:
+            payloads = list((await session.scalars(
+                select(IssueJobItem.payload).where(IssueJobItem.job_id == job_id, IssueJobItem.state == "pending")
+                .order_by(IssueJobItem.position).limit(self.ctx.settings.job_chunk_size)
+            )).all())
+        holders: dict[str, dict[str, Any] | None] = {}
+        codes: set[str] = set()
+        for stored in payloads:
+            payload = sealing.unseal(stored)[0]
+            if isinstance(payload.get("institution_code"), str):
+                codes.add(payload["institution_code"])
+            if payload.get("holder") is None and payload.get("person_id") and str(payload["person_id"]) not in holders:
+                holders[str(payload["person_id"])] = await self._holder_from_identity(str(payload["person_id"]))
+        await issuers.registry_ahead(self.ctx, codes)
+        return holders
+
+    async def _parse(self, item: IssueJobItem, holders: dict[str, dict[str, Any] | None] | None = None) -> CredentialIssue | list[dict[str, Any]]:
         payload, sealed, fingerprint = sealing.unseal(item.payload)
         if isinstance(sealed, dict) and "error" in sealed:
             return [{"field": "holder.id_number", "message": str(sealed["error"])}]
         if payload.get("holder") is None and payload.get("person_id"):
-            holder = await self._holder_from_identity(str(payload["person_id"]))
+            person_id = str(payload["person_id"])
+            holder = holders[person_id] if holders is not None and person_id in holders else await self._holder_from_identity(person_id)
             if holder is None:
                 return [{"field": "holder", "message": "the holder is not given and identity has no such person"}]
             payload["holder"] = holder
@@ -192,6 +203,7 @@ class JobRunner:
 
     async def process_chunk(self, job_id: uuid.UUID) -> bool:
         """Issues the next chunk of a job; False when the job has nothing left."""
+        holders = await self._ask_identity_ahead(job_id)
         async with self.db.session(write=True) as session:
             job = await session.get(IssueJob, job_id)
             if job is None or job.state not in ("queued", "running"):
@@ -205,7 +217,7 @@ class JobRunner:
                 return False
             parsed: list[tuple[IssueJobItem, CredentialIssue]] = []
             for item in items:
-                result = await self._parse(item)
+                result = await self._parse(item, holders)
                 if isinstance(result, list):
                     item.state, item.errors = "failed", result
                     job.failed += 1

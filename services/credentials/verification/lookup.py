@@ -158,6 +158,7 @@ async def verify_stored(reads: verification_repo.Reads, ctx: CredentialsContext,
         lookups.hits += 1
         return kept.answer
     lookups.misses += 1
+    await issuers.refresh_ahead(ctx, state[0][5])  # identity asked before the write session opens
     row = await credentials_repo.by_id(await reads.session(), credential_id)
     if row is None:  # pragma: no cover - the state was just read
         return None

@@ -308,11 +308,14 @@ async def verify(session: AsyncSession | verification_repo.Reads, ctx: Credentia
         issuer_info = IssuerInfo(id=issuer_did, known=False)
     else:
         if issuers.registry_refresh_due(ctx, issuer.institution_code):
-            own = await reads.session()
-            row = await own.get(Issuer, issuer.id)
-            assert row is not None
-            await issuers.refresh_from_registry(own, ctx, row)
-            issuer = verification_repo.IssuerRow.of(row)
+            # identity asked before the write session opens; nothing written when it could not answer
+            refreshed = await issuers.registry_refresh(ctx, issuer.institution_code)
+            if refreshed is not None:
+                own = await reads.session()
+                row = await own.get(Issuer, issuer.id)
+                assert row is not None
+                issuers.apply_refresh(row, refreshed)
+                issuer = verification_repo.IssuerRow.of(row)
         issued_on = (_parse_time(doc.get("validFrom")) or now).date()
         issuer_info = IssuerInfo(id=issuer_did, name=issuer.name, institution_code=issuer.institution_code, known=True)
         if issuers.active_on(issuer, issued_on):

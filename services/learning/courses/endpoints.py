@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
 from services.common.db import ReadSessionDep, SessionDep, utcnow
-from services.common.errors import NotFound
+from services.common.errors import AppError, NotFound
 from services.common.links import link
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import person_id_of
@@ -298,9 +298,15 @@ async def list_pilots(session: SessionDep, principal: CurrentPrincipal) -> Any:
 async def designate_pilot(institution_code: str, request: Request, session: SessionDep, principal: CurrentPrincipal,
                           body: PilotIn | None = None) -> Any:
     reports.ensure_designator(principal)
+    registry: AppError | None = None
+    try:  # identity asked before the transaction opens; its answer matters only for a new designation
+        await directory.institution(request, institution_code, field="institution_code")
+    except AppError as exc:
+        registry = exc
     pilot = await session.get(PilotInstitution, institution_code)
     if pilot is None:
-        await directory.institution(request, institution_code, field="institution_code")
+        if registry is not None:
+            raise registry
         pilot = PilotInstitution(institution_code=institution_code, note=body.note if body else None,
                                  designated_by=access.actor(principal), designated_at=utcnow())
         session.add(pilot)

@@ -317,6 +317,9 @@ def _enrolment_row(**values: Any) -> dict[str, Any]:
 
 async def self_enrol(request: Request, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
                      run_id: uuid.UUID | None) -> tuple[CourseEnrolment, bool]:
+    # identity asked before the transaction opens (the course's own institution is known only once it is read)
+    await directory.ask_ahead(request, institutions=sorted(access.staff_institutions(principal) | access.member_institutions(principal)),
+                              person_id=person_id_of(principal))
     course = await load_course(session, course_id)
     access.ensure_see_course(principal, course)
     if course.status != "published":
@@ -361,6 +364,7 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
 
 async def batch_enrol(request: Request, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
                       body: EnrolmentBatch) -> tuple[list[CourseEnrolment], int, int]:
+    await directory.ask_ahead(request, institutions=[body.institution_code])  # before the transaction opens
     course = await load_course(session, course_id)
     if course.status != "published":
         if not access.may_author(principal, course):

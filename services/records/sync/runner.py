@@ -27,27 +27,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.clock import Clock
 from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
-from services.common.retry import TRANSIENT_STATUSES, RetryPolicy, TransientError, transient_reason
+from services.common.retry import RetryPolicy, transient_reason
 from services.common.worker import LeasedWorker
+from services.records.learners.schemas import LearnerRow
+from services.records.learners.service import RESOLVE_BATCH, PersonResolver, person_in
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import apply, oneroster, parsers, repository
 from services.records.sync.apply import PreparedGrades
@@ -86,40 +89,60 @@ class Rollback(Exception):
     pass
 
 
-class IdentityRefused(AppError):
-    status, title, slug = 502, "Bad gateway", "upstream-refused"
-
-
 def identity_resolver(app: FastAPI) -> Any:
-    """Resolves persons through identity. Identity unreachable, or answering 5xx / 408 / 429, or a 401 (the service's
-    token expired or its key rotated: a new one is fetched), is transient (:class:`TransientError`: a job waits, a
-    request answers 503); any other refusal is not."""
-    settings = app.state.settings
-    url = f"{settings.identity_url.rstrip('/')}/v1/persons/resolve"
+    """Resolves persons through identity (``app.state.identity``, ``services.common.identity_client``). Identity
+    unavailable, or refusing this service's token even after fetching a fresh one, is a 503 the retry rules know as
+    transient (a job waits, a request answers 503 with ``Retry-After``); any other unexpected answer is an error."""
 
     async def resolve(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        try:
-            token = await app.state.tokens.token()
-        except httpx.HTTPStatusError as exc:
-            if transient_reason(exc) is not None:
-                raise TransientError(f"identity unavailable: its token endpoint answered HTTP {exc.response.status_code}") from exc
-            raise IdentityRefused(f"identity refused this service's client credentials: HTTP {exc.response.status_code}") from exc
-        except (httpx.TransportError, OSError) as exc:
-            raise TransientError(f"identity unreachable ({type(exc).__name__})") from exc
-        try:
-            resp = await app.state.http.post(url, json={"persons": persons}, headers={"Authorization": f"Bearer {token}"}, timeout=120.0)
-        except (httpx.TransportError, OSError) as exc:
-            raise TransientError(f"identity unreachable ({type(exc).__name__})") from exc
-        if resp.status_code == 401:
-            app.state.tokens.invalidate()
-            raise TransientError("identity did not accept this service's token (HTTP 401); a new one is fetched")
-        if resp.status_code in TRANSIENT_STATUSES or resp.status_code >= 500:
-            raise TransientError(f"identity unavailable: HTTP {resp.status_code}")
-        if not resp.is_success:
-            raise IdentityRefused(f"identity refused the person resolve call: HTTP {resp.status_code}")
-        return resp.json()["results"]
+        return await app.state.identity.resolve_persons(persons)  # type: ignore[no-any-return]
 
     return resolve
+
+
+def _person_key(person: dict[str, Any]) -> str:
+    return json.dumps(person, sort_keys=True, default=str)
+
+
+class ResolvedAhead:
+    """Identity's answers for learner rows, asked *before* the transaction that writes them opens (no call to another
+    service while a write transaction holds its locks), then replayed to :func:`~services.records.sync.apply.apply_chunk`
+    as its resolver. A person not asked ahead (none should be) is asked when the chunk needs it."""
+
+    def __init__(self, resolve: PersonResolver) -> None:
+        self.resolve = resolve
+        self.answers: dict[str, dict[str, Any]] = {}
+
+    async def ask(self, items: Iterable[Item]) -> None:
+        """Resolves the persons of ``items``' learner rows (rows that do not parse are left to the apply, which
+        reports them), :data:`~services.records.learners.service.RESOLVE_BATCH` per call."""
+        wanted: dict[str, dict[str, Any]] = {}
+        for item in items:
+            if item.entity != "learners" or item.errors or item.data is None:
+                continue
+            try:
+                row = LearnerRow.model_validate(item.data)
+            except ValidationError:
+                continue
+            person = person_in(row.id_number, row.full_name, row.date_of_birth, row.sex, row.birth_place)
+            key = _person_key(person)
+            if key not in self.answers:
+                wanted.setdefault(key, person)
+            if len(wanted) >= RESOLVE_BATCH:
+                await self._ask(list(wanted.values()))
+                wanted.clear()
+        if wanted:
+            await self._ask(list(wanted.values()))
+
+    async def _ask(self, persons: list[dict[str, Any]]) -> None:
+        for person, answer in zip(persons, await self.resolve(persons), strict=True):
+            self.answers[_person_key(person)] = answer
+
+    async def __call__(self, persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        missing = {k: p for p in persons if (k := _person_key(p)) not in self.answers}
+        if missing:
+            await self._ask(list(missing.values()))
+        return [self.answers[_person_key(p)] for p in persons]
 
 
 class SyncRunner:
@@ -267,7 +290,16 @@ class SyncRunner:
                 if job.mode == "all_or_nothing":
                     if not self.bulk and await self._rejected_before_writing(job, self._items(job, path, outline, known)):
                         return
-                    await self._all_or_nothing(job, items)
+                    # identity is asked for every learner row now, before the job's one transaction opens
+                    resolver = ResolvedAhead(identity_resolver(self.app))
+                    if outline is None or outline.get("learners"):
+                        ahead = self._items(job, path, outline, known)
+                        try:
+                            await resolver.ask(ahead)
+                        finally:
+                            if isinstance(ahead, Generator):
+                                ahead.close()
+                    await self._all_or_nothing(job, items, resolver)
                 else:
                     await self._accept_valid(job, items)
         except LeaseLost:
@@ -407,11 +439,14 @@ class SyncRunner:
                     break
                 if prepared is not None:
                     task = self._ahead(job, items)
+                else:  # identity is asked now, before the chunk's transaction opens
+                    resolver = ResolvedAhead(identity_resolver(self.app))
+                    await resolver.ask(chunk)
                 async with self.db.session(write=True) as s:
                     row = await self._locked_job(s, job.id)
                     ws = self._workspace(s, row)
                     outcomes = await (apply.write_prepared(ws, prepared) if prepared is not None
-                                      else apply.apply_chunk(ws, chunk, identity_resolver(self.app)))
+                                      else apply.apply_chunk(ws, chunk, resolver))
                     errors = self._error_rows(job.id, outcomes)
                     if errors:
                         await s.execute(insert(SyncJobError), errors)
@@ -483,7 +518,7 @@ class SyncRunner:
             row.error = f"{tally.rejected} row(s) are not valid; nothing was applied (all_or_nothing)"
             row.waiting = row.waiting_since = None
 
-    async def _all_or_nothing(self, job: SyncJob, items: Iterator[Item]) -> None:
+    async def _all_or_nothing(self, job: SyncJob, items: Iterator[Item], resolver: PersonResolver) -> None:
         """One transaction. Chunks of grades are validated ahead of their write (outside the transaction) as long as
         the transaction has written nothing but grades; once a row is found broken, such chunks are only validated,
         not written (everything rolls back anyway), so every row error is still reported."""
@@ -506,7 +541,7 @@ class SyncRunner:
                         outcomes = prepared.outcomes if errors else await apply.write_prepared(ws, prepared)
                     else:
                         grades_only = grades_only and apply.grades_only(chunk)
-                        outcomes = await apply.apply_chunk(ws, chunk, identity_resolver(self.app))
+                        outcomes = await apply.apply_chunk(ws, chunk, resolver)
                         task = self._ahead(job, items, ahead=grades_only)
                     errors += self._error_rows(job.id, outcomes)
                     self._count(tally, outcomes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from services.common.db import utcnow
@@ -13,6 +14,9 @@ from services.learning.models import QuizAttempt
 from tests.learning.conftest import People
 from tests.learning.courses.helpers import answers_for, build_course, completion_events, learner, ministry, ok
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 
 async def test_authoring_is_authorised_and_validated(platform: Platform, people: People) -> None:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from services.learning.courses import directory
@@ -16,6 +17,9 @@ from tests.learning.conftest import People
 from tests.learning.courses.helpers import answers_for, build_course, learner, ministry, ok
 from tests.learning.helpers import new_person
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 TARGETS = {"college": 1.0, "intermediate": 0.8, "vet_centre": 0.5}
 

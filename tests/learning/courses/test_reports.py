@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from tests.learning.conftest import People
 from tests.learning.courses.helpers import answers_for, build_course, learner, ministry, ok
 from tests.learning.helpers import OFFICER, login
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 
 async def test_report_numbers_match_hand_counts(platform: Platform, people: People) -> None:

@@ -89,6 +89,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
     # issuers' DID documents and status lists answered from memory (services.common.httpcache); a key rotation and
     # a status change invalidate them when they commit
     ctx.public_cache = app.state.public_cache
+    ctx.store_source = lambda: app.state.store
     cache_public(app, "/issuers/{code}/did.json", settings.public_cache_seconds)
     cache_public(app, "/v1/status-lists/{list_id}", settings.public_cache_seconds)
     app.state.credentials = ctx

@@ -16,6 +16,10 @@ async def by_did(session: AsyncSession, did: str) -> Issuer | None:
     return await session.scalar(select(Issuer).where(Issuer.did == did))
 
 
+async def did_of(session: AsyncSession, issuer_id: uuid.UUID) -> str:
+    return str(await session.scalar(select(Issuer.did).where(Issuer.id == issuer_id)))
+
+
 async def keys_of(session: AsyncSession, issuer_id: uuid.UUID) -> list[IssuerKey]:
     stmt = select(IssuerKey).where(IssuerKey.issuer_id == issuer_id).order_by(IssuerKey.created_at, IssuerKey.key_id)
     return list((await session.scalars(stmt)).all())

@@ -8,6 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.credentials.models import Issuer, IssuerKey
 
 
+async def by_id(session: AsyncSession, issuer_id: uuid.UUID) -> Issuer | None:
+    return await session.get(Issuer, issuer_id)
+
+
 async def by_code(session: AsyncSession, code: str) -> Issuer | None:
     return await session.scalar(select(Issuer).where(Issuer.institution_code == code))
 

@@ -27,7 +27,7 @@ async def add_items(session: AsyncSession, rows: Sequence[dict[str, Any]], *, pe
 
 
 def institution_jobs(institution_code: str, *, source: str | None = None, source_event_id: uuid.UUID | None = None,
-                     with_failures: bool = False) -> Select[tuple[IssueJob]]:
+                     with_failures: bool = False) -> Select[IssueJob]:
     stmt = select(IssueJob).where(IssueJob.institution_code == institution_code)
     if source:
         stmt = stmt.where(IssueJob.source == source)
@@ -38,7 +38,7 @@ def institution_jobs(institution_code: str, *, source: str | None = None, source
     return stmt
 
 
-def job_items(job_id: uuid.UUID, state: str | None = None) -> Select[tuple[IssueJobItem]]:
+def job_items(job_id: uuid.UUID, state: str | None = None) -> Select[IssueJobItem]:
     stmt = select(IssueJobItem).where(IssueJobItem.job_id == job_id)
     if state:
         stmt = stmt.where(IssueJobItem.state == state)

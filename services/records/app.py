@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
-from services.common.limits import MiB, BodyLimit, set_body_limits
+from services.common.limits import BodyLimit, MiB, set_body_limits
 from services.common.metrics import JobQueue
 from services.common.worker import LeasedWorker
 from services.records.admissions.endpoints import router as admissions_router

@@ -229,7 +229,7 @@ class JobRunner:
             by_institution: dict[str, list[tuple[IssueJobItem, CredentialIssue]]] = {}
             for item, cred in parsed:
                 by_institution.setdefault(cred.institution_code, []).append((item, cred))
-            for code, group in by_institution.items():
+            for _code, group in by_institution.items():
                 try:
                     outcomes = await issuing.issue_many(
                         session, self.ctx, [c for _, c in group], actor=job.requested_by,

@@ -11,11 +11,10 @@ from starlette.middleware import Middleware
 from services.common.app import create_service_app
 from services.common.httpcache import cache_public
 from services.common.idempotency import IdempotencyMiddleware
-from services.common.limits import MiB, BodyLimit, set_body_limits
+from services.common.limits import BodyLimit, MiB, set_body_limits
 from services.common.metrics import JobQueue
 from services.common.middleware import sample_access_log
 from services.common.worker import LeasedWorker
-from services.credentials.lookup.endpoints import router as lookup_router
 from services.credentials.config import CredentialsSettings
 from services.credentials.context import CredentialsContext
 from services.credentials.events import SealIdNumbers, handlers
@@ -24,6 +23,7 @@ from services.credentials.issuing import restatus
 from services.credentials.issuing.endpoints import router as credentials_router
 from services.credentials.jobs.endpoints import router as jobs_router
 from services.credentials.jobs.service import JobRunner
+from services.credentials.lookup.endpoints import router as lookup_router
 from services.credentials.sharing.endpoints import router as sharing_router
 from services.credentials.status.endpoints import router as status_router
 from services.credentials.verification.endpoints import MAX_CREDENTIAL_BYTES, contexts_router
@@ -89,6 +89,7 @@ def create_app(settings: CredentialsSettings | None = None, *, http_transport: h
     # issuers' DID documents and status lists answered from memory (services.common.httpcache); a key rotation and
     # a status change invalidate them when they commit
     ctx.public_cache = app.state.public_cache
+    ctx.store_source = lambda: app.state.store
     cache_public(app, "/issuers/{code}/did.json", settings.public_cache_seconds)
     cache_public(app, "/v1/status-lists/{list_id}", settings.public_cache_seconds)
     app.state.credentials = ctx

@@ -1,8 +1,11 @@
-"""What the credentials service's code needs beyond the request: settings, the HTTP client towards identity, the
-opened signing keys, the outbox, caches. One instance per app, at ``app.state.credentials``."""
+"""What the credentials service's code needs beyond the request: settings, the database, the HTTP client towards
+identity, the opened signing keys, the outbox, the object store, caches. One instance per app, at
+``app.state.credentials``; endpoints take it as :data:`CtxDep` (or, on the busiest routes, which resolve no
+dependencies, :func:`context_of` the request)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -13,6 +16,7 @@ from services.common.db import Database
 from services.common.httpcache import PublicCache
 from services.common.identity_client import IdentityClient
 from services.common.outbox import Outbox
+from services.common.storage import ObjectStore
 from services.credentials.config import CredentialsSettings
 from services.credentials.issuing.signing import BatchSigner
 from services.credentials.proofs.keys import MasterKeyProtector, SigningKeys
@@ -22,6 +26,7 @@ from services.credentials.verification.log import VerificationLogWriter
 @dataclass
 class CredentialsContext:
     settings: CredentialsSettings
+    db: Database
     http: httpx.AsyncClient
     outbox: Outbox
     keys: SigningKeys
@@ -42,16 +47,25 @@ class CredentialsContext:
     issuer_codes: set[str] = field(default_factory=set)
     #: registry entries read ahead of a write transaction for the refresh inside it (``issuers.refresh_ahead``)
     registry_read_ahead: dict[str, tuple[float, tuple[dict[str, Any] | None]]] = field(default_factory=dict)
+    #: the app's object store, looked up when used (tests replace it on a running app)
+    store_source: Callable[[], ObjectStore] | None = None
 
     @classmethod
     def create(cls, settings: CredentialsSettings, http: httpx.AsyncClient, outbox: Outbox, db: Database,
-               identity: IdentityClient | None = None) -> "CredentialsContext":
+               identity: IdentityClient | None = None) -> CredentialsContext:
         return cls(
-            settings=settings, http=http, outbox=outbox, identity=identity, keys=SigningKeys(MasterKeyProtector(settings.key_encryption_key)),
+            settings=settings, db=db, http=http, outbox=outbox, identity=identity,
+            keys=SigningKeys(MasterKeyProtector(settings.key_encryption_key)),
             signer=BatchSigner(settings.signing_processes),
             verification_log=VerificationLogWriter(db, flush_seconds=settings.verification_log_flush_seconds,
                                                    batch_size=settings.verification_log_batch),
         )
+
+    @property
+    def store(self) -> ObjectStore:
+        if self.store_source is None:
+            raise RuntimeError("no object store: CredentialsContext.store_source is not set")
+        return self.store_source()
 
     @property
     def public_base(self) -> str:
@@ -70,9 +84,14 @@ def _lookups() -> Any:
     return Lookups()
 
 
+def context_of(request: Request) -> CredentialsContext:
+    """The app's context, for the routes that take no dependencies (each costs the framework a little)."""
+    return request.app.state.credentials  # type: ignore[no-any-return]
+
+
 # ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request
 async def get_context(request: Request) -> CredentialsContext:
-    return request.app.state.credentials  # type: ignore[no-any-return]
+    return context_of(request)
 
 
 CtxDep = Annotated[CredentialsContext, Depends(get_context)]

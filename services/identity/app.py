@@ -9,20 +9,20 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.common.httpcache import cache_public
-from services.common.limits import MiB, BodyLimit, set_body_limits
-from services.identity.config import IdentitySettings
-from services.identity.context import IdentityContext
+from services.common.limits import BodyLimit, MiB, set_body_limits
 from services.identity.accounts.endpoints import router as accounts_router
 from services.identity.audit.endpoints import router as audit_router
 from services.identity.clients.endpoints import router as clients_router
+from services.identity.config import IdentitySettings
+from services.identity.context import IdentityContext
+from services.identity.devoidc import ProviderState, dev_oidc_router
+from services.identity.devsecrets import report_at_start
 from services.identity.institutions.endpoints import MAX_CSV_BYTES
 from services.identity.institutions.endpoints import router as institutions_router
 from services.identity.oversight.endpoints import router as oversight_router
 from services.identity.persons.endpoints import router as persons_router
 from services.identity.tokens.endpoints import router as tokens_router
 from services.identity.vneid.endpoints import router as vneid_router
-from services.identity.devoidc import ProviderState, dev_oidc_router
-from services.identity.devsecrets import report_at_start
 
 
 def create_app(settings: IdentitySettings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -56,7 +56,8 @@ def create_app(settings: IdentitySettings | None = None, *, http_transport: http
         "POST /v1/institutions/import": BodyLimit(MAX_CSV_BYTES, json=False),  # CSV, read row by row
         "POST /v1/persons/resolve": BodyLimit(4 * MiB, max_json_elements=200_000),  # up to 10,000 persons
     })
-    ctx = IdentityContext.create(settings, app.state.db, app.state.http, clock=lambda: app.state.clock)
+    ctx = IdentityContext.create(settings, app.state.db, app.state.http, clock=lambda: app.state.clock,
+                                 public_cache=app.state.public_cache)
     app.state.identity = ctx
     # public documents answered from memory (services.common.httpcache); the writes below invalidate them. JWKS
     # for at most a second: a key another replica has just rotated in must reach the verifiers at once

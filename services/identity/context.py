@@ -1,5 +1,5 @@
 """What identity's code needs beyond the request: settings, the database, the token and session services, the
-VNeID client. One instance per app, at ``app.state.identity``; endpoints take it as :data:`IdentityCtxDep` and pass
+VNeID client, the copies of public documents. One instance per app, at ``app.state.identity``; endpoints take it as :data:`IdentityCtxDep` and pass
 what a service function needs explicitly (services never see the request)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from services.common.client_ip import TrustedProxies, client_address, trusted_proxies
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database
+from services.common.httpcache import PublicCache
 from services.identity.accounts.sessions import SessionService
 from services.identity.config import IdentitySettings
 from services.identity.tokens.service import TokenService
@@ -27,6 +28,8 @@ class IdentityContext:
     tokens: TokenService
     sessions: SessionService
     oidc: OidcClient
+    #: the app's copies of public documents (the registry, JWKS): a write invalidates its own when it commits
+    public_cache: PublicCache = field(default_factory=PublicCache)
     #: whose X-Forwarded-For is believed (the gateway), parsed once
     proxies: TrustedProxies = field(init=False)
 
@@ -35,10 +38,11 @@ class IdentityContext:
 
     @classmethod
     def create(cls, settings: IdentitySettings, db: Database, http: httpx.AsyncClient,
-               clock: Callable[[], Clock] = lambda: SYSTEM_CLOCK) -> "IdentityContext":
+               clock: Callable[[], Clock] = lambda: SYSTEM_CLOCK, public_cache: PublicCache | None = None) -> IdentityContext:
         """``clock``: the time sign-in waits are counted in (the app's ``app.state.clock``)."""
         tokens = TokenService(settings, clock=clock)
-        return cls(settings=settings, db=db, tokens=tokens, sessions=SessionService(tokens), oidc=OidcClient(settings, http))
+        return cls(settings=settings, db=db, tokens=tokens, sessions=SessionService(tokens), oidc=OidcClient(settings, http),
+                   public_cache=PublicCache() if public_cache is None else public_cache)
 
 
 # ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per request

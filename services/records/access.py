@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -21,6 +20,7 @@ from services.common.db import utcnow
 from services.common.errors import Forbidden, NotFound, ServiceUnavailable
 from services.common.identity_client import IdentityClient
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, person_id_of, provinces_of, roles_at
+from services.records.context import RecordsContext
 from services.records.models import InstitutionRef, Learner
 
 WRITERS = {"school_admin", "school_system"}
@@ -87,15 +87,15 @@ def ensure_read(principal: Principal, inst: InstitutionRef) -> None:
         raise Forbidden(f"You may not read the records of institution {inst.code}.")
 
 
-async def institution(session: AsyncSession, request: Request, code: str) -> InstitutionRef:
+async def institution(session: AsyncSession, ctx: RecordsContext, code: str) -> InstitutionRef:
     """The institution as identity's registry has it, cached in this service's database (refreshed after
     :data:`REFRESH_AFTER`; while identity is unavailable the stored row is used). Identity is asked
-    (``app.state.identity``, the kit's client) before a write session's transaction opens when it has not begun yet
+    (``ctx.identity``, the kit's client) before a write session's transaction opens when it has not begun yet
     (the stored row then read on a short read session of its own): no call to another service while a write
     transaction holds its locks."""
-    identity: IdentityClient = request.app.state.identity
+    identity = ctx.identity
     if session.info.get("write") and not session.in_transaction():
-        async with request.app.state.db.session(write=False) as peek:
+        async with ctx.db.session(write=False) as peek:
             stored = await peek.get(InstitutionRef, code)
         if stored is not None and utcnow() - stored.fetched_at < REFRESH_AFTER:
             return await session.merge(stored, load=False)

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
-from services.common.limits import MiB, BodyLimit, set_body_limits
+from services.common.limits import BodyLimit, MiB, set_body_limits
 from services.common.metrics import JobQueue
 from services.common.worker import LeasedWorker
 from services.records.admissions.endpoints import router as admissions_router
@@ -17,6 +17,7 @@ from services.records.catalogue import service as catalogue
 from services.records.catalogue.endpoints import router as catalogue_router
 from services.records.changes.endpoints import router as changes_router
 from services.records.config import RecordsSettings
+from services.records.context import RecordsContext
 from services.records.enterprises.endpoints import router as enterprises_router
 from services.records.followup.endpoints import router as followup_router
 from services.records.grades.endpoints import router as grades_router
@@ -75,4 +76,5 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
     })
     app.state.sync_runner = SyncRunner(app)
     app.state.person_resolver = identity_resolver(app)
+    app.state.records = RecordsContext.of_app(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from services.common.auth import CurrentPrincipal
@@ -30,7 +30,7 @@ def _may_manage(principal: Any, code: str) -> None:
 
 @router.get("/issuers/{code}/did.json", summary="The issuer's DID document (did:web, public)",
             responses={200: {"content": {"application/did+ld+json": {}}}})
-async def did_document(code: str, session: SessionDep, request: Request) -> Response:
+async def did_document(code: str, session: SessionDep) -> Response:
     issuer = await service.get(session, code)
     keys = await repository.keys_of(session, issuer.id)
     document = service.did_document(issuer, keys)

@@ -8,12 +8,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.credentials.models import Issuer, IssuerKey
 
 
+async def by_id(session: AsyncSession, issuer_id: uuid.UUID) -> Issuer | None:
+    return await session.get(Issuer, issuer_id)
+
+
 async def by_code(session: AsyncSession, code: str) -> Issuer | None:
     return await session.scalar(select(Issuer).where(Issuer.institution_code == code))
 
 
 async def by_did(session: AsyncSession, did: str) -> Issuer | None:
     return await session.scalar(select(Issuer).where(Issuer.did == did))
+
+
+async def did_of(session: AsyncSession, issuer_id: uuid.UUID) -> str:
+    return str(await session.scalar(select(Issuer.did).where(Issuer.id == issuer_id)))
 
 
 async def keys_of(session: AsyncSession, issuer_id: uuid.UUID) -> list[IssuerKey]:

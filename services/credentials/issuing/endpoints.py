@@ -4,28 +4,22 @@ correction (reissue)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal, current_principal
 from services.common.db import SessionDep
 from services.common.errors import Forbidden
+from services.common.links import link
 from services.common.pagination import Page, PageDep, cursor_after, next_cursor_of
 from services.common.permissions import ensure_institution, person_id_of
-from services.common.links import link
-from services.credentials.context import CtxDep
+from services.credentials.context import CtxDep, context_of
 from services.credentials.diplomas import service as diplomas
 from services.credentials.issuing import repository, service
 from services.credentials.issuing.schemas import CredentialIssue, CredentialRead, CredentialSummary, PdfDownload, Reissue, StatusChangeIn
-from services.credentials.models import Credential, Issuer
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
-
-
-async def _did(session: SessionDep, row: Credential) -> str:
-    return str(await session.scalar(select(Issuer.did).where(Issuer.id == row.issuer_id)))
 
 
 @router.post("", response_model=CredentialRead, status_code=201,
@@ -36,7 +30,7 @@ async def issue_credential(body: CredentialIssue, session: SessionDep, principal
     if not created:
         response.status_code = 200
     response.headers["Location"] = link(f"/v1/credentials/{row.id}")
-    return service.to_read(ctx, row, await _did(session, row))
+    return await service.credential_read(session, ctx, row)
 
 
 @router.get("", response_model=Page[CredentialSummary], summary="Credentials of an institution (its staff) or your own")
@@ -46,7 +40,7 @@ async def list_credentials(
     institution: Annotated[str | None, Query(max_length=20, description="institution code; omitted: your own credentials")] = None,
     status: Annotated[str | None, Query(pattern="^(active|suspended|revoked)$")] = None,
 ) -> Response:
-    # a hot authenticated list: the caller and the database from the request (no further dependencies to resolve),
+    # a hot authenticated list: the caller and the context from the request (no further dependencies to resolve),
     # one statement on the driver, the page serialised once (not validated again against the response model)
     principal = await current_principal(request)
     if institution:
@@ -62,7 +56,7 @@ async def list_credentials(
         else:
             raise Forbidden("Name an institution, or sign in to list your own credentials.")
     after = cursor_after(page, repository.SUMMARY_ORDER)
-    rows = await repository.summaries(request.app.state.db, whose, who, status, after, page.limit + 1)
+    rows = await repository.summaries(context_of(request).db, whose, who, status, after, page.limit + 1)
     rows, cursor = next_cursor_of(rows, repository.SUMMARY_ORDER, page.limit)
     found = Page[CredentialSummary](items=[service.to_summary(r) for r in rows], next_cursor=cursor)
     return Response(found.model_dump_json(), media_type="application/json")
@@ -71,7 +65,7 @@ async def list_credentials(
 @router.get("/{credential_id}", response_model=CredentialRead, summary="One credential with its signed document (holder, issuer staff)")
 async def get_credential(credential_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
     row = await service.get_for(session, principal, credential_id)
-    return service.to_read(ctx, row, await _did(session, row))
+    return await service.credential_read(session, ctx, row)
 
 
 @router.get("/{credential_id}/document", summary="The signed credential alone, as a file (application/vc+ld+json)",
@@ -89,28 +83,28 @@ async def download_document(credential_id: uuid.UUID, session: SessionDep, princ
 
 @router.get("/{credential_id}/pdf", response_model=PdfDownload,
             summary="The printable diploma (PDF with a QR code to its verification page): an expiring download URL")
-async def diploma_pdf(credential_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> PdfDownload:
+async def diploma_pdf(credential_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> PdfDownload:
     row = await service.get_for(session, principal, credential_id)
-    url = await diplomas.download_url(ctx, request.app.state.store, row)
+    url = await diplomas.download_url(ctx, ctx.store, row)
     return PdfDownload(download_url=url, expires_in=ctx.settings.download_url_seconds, verify_url=ctx.verify_url(row.id))
 
 
 @router.post("/{credential_id}/revoke", response_model=CredentialRead, summary="Revoke (final; idempotent)")
 async def revoke_credential(credential_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
     row = await service.revoke(session, ctx, principal, credential_id, body.reason)
-    return service.to_read(ctx, row, await _did(session, row), with_document=False)
+    return await service.credential_read(session, ctx, row, with_document=False)
 
 
 @router.post("/{credential_id}/suspend", response_model=CredentialRead, summary="Suspend (reversible; idempotent)")
 async def suspend_credential(credential_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
     row = await service.suspend(session, ctx, principal, credential_id, body.reason)
-    return service.to_read(ctx, row, await _did(session, row), with_document=False)
+    return await service.credential_read(session, ctx, row, with_document=False)
 
 
 @router.post("/{credential_id}/unsuspend", response_model=CredentialRead, summary="Lift a suspension (idempotent)")
 async def unsuspend_credential(credential_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, principal: CurrentPrincipal, ctx: CtxDep) -> CredentialRead:
     row = await service.unsuspend(session, ctx, principal, credential_id, body.reason)
-    return service.to_read(ctx, row, await _did(session, row), with_document=False)
+    return await service.credential_read(session, ctx, row, with_document=False)
 
 
 @router.post("/{credential_id}/reissue", response_model=CredentialRead, status_code=201,
@@ -119,4 +113,4 @@ async def reissue_credential(credential_id: uuid.UUID, body: Reissue, session: S
                              response: Response) -> CredentialRead:
     row = await service.reissue(session, ctx, principal, credential_id, body)
     response.headers["Location"] = link(f"/v1/credentials/{row.id}")
-    return service.to_read(ctx, row, await _did(session, row))
+    return await service.credential_read(session, ctx, row)

@@ -25,8 +25,8 @@ from services.credentials.context import CredentialsContext
 from services.credentials.issuers import repository as issuers_repo
 from services.credentials.issuers import service as issuers
 from services.credentials.issuing import builder, repository, sealing, wellformed
-from services.credentials.issuing.signing import sign_documents
 from services.credentials.issuing.schemas import CredentialIssue, CredentialRead, CredentialSummary, Reissue, item_errors
+from services.credentials.issuing.signing import sign_documents
 from services.credentials.models import Credential, Issuer, IssuerKey, StatusChange
 from services.credentials.proofs.keys import open_raw
 from services.credentials.status import service as status_service
@@ -347,6 +347,11 @@ def to_read(ctx: CredentialsContext, row: Credential, issuer_did: str, *, with_d
         status_reason=row.status_reason, supersedes=row.supersedes_id, superseded_by=row.superseded_by_id,
         verify_url=ctx.verify_url(row.id), issued_at=row.issued_at, document=row.document if with_document else None,
     )
+
+
+async def credential_read(session: AsyncSession, ctx: CredentialsContext, row: Credential, *, with_document: bool = True) -> CredentialRead:
+    """:func:`to_read` with the issuer's DID read."""
+    return to_read(ctx, row, await issuers_repo.did_of(session, row.issuer_id), with_document=with_document)
 
 
 def to_summary(row: Any) -> CredentialSummary:

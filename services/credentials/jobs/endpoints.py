@@ -7,17 +7,15 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
-from services.common.pagination import Page, PageDep, paginate
 from services.common.links import link
+from services.common.pagination import Page, PageDep
 from services.credentials.context import CtxDep
 from services.credentials.issuing.schemas import BatchIssue
 from services.credentials.jobs import service
 from services.credentials.jobs.schemas import IssueJobItemRead, IssueJobRead
-from services.credentials.models import IssueJob, IssueJobItem
 
 router = APIRouter(prefix="/v1/issue-jobs", tags=["batch issuing"])
 
@@ -39,8 +37,8 @@ async def list_jobs(
     source_event_id: Annotated[uuid.UUID | None, Query(description="the CloudEvent id a job was made from")] = None,
     with_failures: Annotated[bool, Query(description="only jobs with at least one failed item")] = False,
 ) -> Page[Any]:
-    stmt = service.jobs_of(principal, institution, source=source, source_event_id=source_event_id, with_failures=with_failures)
-    return await paginate(session, stmt, (IssueJob.created_at, IssueJob.id), page, descending=True, transform=service.to_read)
+    return await service.jobs_page(session, principal, institution, page, source=source, source_event_id=source_event_id,
+                                   with_failures=with_failures)
 
 
 @router.get("/{job_id}", response_model=IssueJobRead, summary="A job's progress")
@@ -53,8 +51,4 @@ async def job_items(
     job_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep,
     state: Annotated[str | None, Query(pattern="^(pending|issued|existing|failed)$")] = None,
 ) -> Page[Any]:
-    await service.get_for(session, principal, job_id)
-    stmt = select(IssueJobItem).where(IssueJobItem.job_id == job_id)
-    if state:
-        stmt = stmt.where(IssueJobItem.state == state)
-    return await paginate(session, stmt, (IssueJobItem.position,), page, transform=service.item_read)
+    return await service.items_page(session, principal, job_id, page, state)

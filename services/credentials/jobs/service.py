@@ -18,13 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.db import Database, claim_query, unleased, utcnow
 from services.common.errors import AppError, NotFound, ValidationFailed
+from services.common.pagination import Page, PageParams, paginate
 from services.common.retry import RetryPolicy, transient_reason
 from services.common.service_client import ServiceTokenProvider
 from services.common.worker import LeasedWorker
@@ -32,6 +33,7 @@ from services.credentials.context import CredentialsContext
 from services.credentials.issuing import sealing
 from services.credentials.issuing import service as issuing
 from services.credentials.issuing.schemas import BatchIssue, CredentialIssue, item_errors
+from services.credentials.jobs import repository
 from services.credentials.jobs.schemas import IssueJobItemRead, IssueJobRead
 from services.credentials.models import IssueJob, IssueJobItem
 
@@ -75,8 +77,7 @@ async def create(session: AsyncSession, ctx: CredentialsContext, principal: Prin
     secret = ctx.settings.secret_key
     rows = [{"id": uuid.uuid4(), "job_id": job.id, "position": i, "payload": sealing.seal_item(secret, item), "state": "pending"}
             for i, item in enumerate(body.credentials)]
-    for start in range(0, len(rows), 1000):
-        await session.execute(insert(IssueJobItem), rows[start : start + 1000])
+    await repository.add_items(session, rows)
     return job
 
 
@@ -90,24 +91,26 @@ async def create_from_event(session: AsyncSession, event_id: uuid.UUID, institut
     return job
 
 
-def jobs_of(principal: Principal, institution_code: str, *, source: str | None = None, source_event_id: uuid.UUID | None = None,
-            with_failures: bool = False) -> Select[IssueJob]:
-    """An institution's jobs (its issuing staff and systems, or credentials admins): among them the ones events
-    became, whose refused items say why the event issued nothing."""
+async def jobs_page(session: AsyncSession, principal: Principal, institution_code: str, page: PageParams, *,
+                    source: str | None = None, source_event_id: uuid.UUID | None = None,
+                    with_failures: bool = False) -> Page[IssueJobRead]:
+    """An institution's jobs, newest first (its issuing staff and systems, or credentials admins): among them the
+    ones events became, whose refused items say why the event issued nothing."""
     if not principal.has_scope("credentials:admin"):
         issuing.ensure_may_issue(principal, institution_code)
-    stmt = select(IssueJob).where(IssueJob.institution_code == institution_code)
-    if source:
-        stmt = stmt.where(IssueJob.source == source)
-    if source_event_id:
-        stmt = stmt.where(IssueJob.source_event_id == source_event_id)
-    if with_failures:
-        stmt = stmt.where(IssueJob.failed > 0)
-    return stmt
+    stmt = repository.institution_jobs(institution_code, source=source, source_event_id=source_event_id, with_failures=with_failures)
+    return await paginate(session, stmt, repository.JOB_ORDER, page, descending=True, transform=to_read)
+
+
+async def items_page(session: AsyncSession, principal: Principal, job_id: uuid.UUID, page: PageParams,
+                     state: str | None = None) -> Page[IssueJobItemRead]:
+    """A job's per-item results, in the batch's order (to those who may read the job)."""
+    await get_for(session, principal, job_id)
+    return await paginate(session, repository.job_items(job_id, state), repository.ITEM_ORDER, page, transform=item_read)
 
 
 async def get_for(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> IssueJob:
-    job = await session.get(IssueJob, job_id)
+    job = await repository.by_id(session, job_id)
     if job is None:
         raise NotFound(f"No issue job {job_id}.")
     if not principal.has_scope("credentials:admin"):
@@ -226,7 +229,7 @@ class JobRunner:
             by_institution: dict[str, list[tuple[IssueJobItem, CredentialIssue]]] = {}
             for item, cred in parsed:
                 by_institution.setdefault(cred.institution_code, []).append((item, cred))
-            for code, group in by_institution.items():
+            for _code, group in by_institution.items():
                 try:
                     outcomes = await issuing.issue_many(
                         session, self.ctx, [c for _, c in group], actor=job.requested_by,

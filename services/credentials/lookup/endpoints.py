@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from services.common.db import ReadSessionDep
+from services.credentials.context import CtxDep
 from services.credentials.lookup import repository
 from services.credentials.lookup.schemas import InstitutionCredentials, KindCounts
 
@@ -16,7 +17,7 @@ router = APIRouter(tags=["verification"])
 
 @router.get("/v1/institutions/{code}/credential-counts", response_model=InstitutionCredentials,
             summary="Diplomas and certificates an institution issued here, by status, and how to verify one (public, no personal data)")
-async def credential_counts(code: str, request: Request, response: Response, session: ReadSessionDep) -> Any:
+async def credential_counts(code: str, response: Response, session: ReadSessionDep, ctx: CtxDep) -> Any:
     """Read on the read replica when ``CREDENTIALS_DATABASE_READ_URL`` is set; cached by clients for five minutes.
     An institution that issued nothing here answers zeros (the registry, not this service, says whether it exists)."""
     counts: dict[str, dict[str, int]] = {"diploma": {}, "certificate": {}}
@@ -28,7 +29,7 @@ async def credential_counts(code: str, request: Request, response: Response, ses
         return KindCounts(issued=sum(bucket.values()), active=bucket.get("active", 0), revoked=bucket.get("revoked", 0),
                           suspended=bucket.get("suspended", 0))
 
-    base = request.app.state.settings.public_base_url.rstrip("/")
+    base = ctx.public_base
     issuer = await repository.has_issuer(session, code)
     response.headers["Cache-Control"] = "public, max-age=300"
     return InstitutionCredentials(

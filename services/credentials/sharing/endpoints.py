@@ -12,7 +12,7 @@ from services.common.db import SessionDep
 from services.common.links import link as public_link
 from services.credentials.context import CtxDep
 from services.credentials.sharing import service
-from services.credentials.sharing.schemas import ShareLinkCreate, ShareLinkCreated, ShareLinkRead, SharedCredential
+from services.credentials.sharing.schemas import SharedCredential, ShareLinkCreate, ShareLinkCreated, ShareLinkRead
 from services.credentials.verification import page
 from services.credentials.verification import repository as verification_repo
 from services.credentials.verification import service as verification
@@ -48,7 +48,7 @@ async def revoke_share_link(credential_id: uuid.UUID, link_id: uuid.UUID, sessio
             responses={200: {"content": {"text/html": {}}}, 410: {"description": "expired or revoked by the holder"}})
 async def view_shared(token: str, request: Request, ctx: CtxDep) -> Response:
     # one write transaction: the link's view count, the verification and its log row
-    async with request.app.state.db.session(write=True) as session:
+    async with ctx.db.session(write=True) as session:
         link, row = await service.open_link(session, ctx, token)
         result = await verification.verify(session, ctx, row.document)
         await verification_repo.add_log(session, [verification.log_entry(result, channel="share", client_id=None)])

@@ -93,7 +93,7 @@ async def set_bit(session: AsyncSession, ctx: CredentialsContext, list_id: uuid.
     if bitstring.get_bit(row.bits, index) != value:
         row.bits = bitstring.set_bit(row.bits, index, value)
         row.version += 1
-        issuer = await session.get(Issuer, row.issuer_id)
+        issuer = await issuers_repo.by_id(session, row.issuer_id)
         key = await issuers_repo.active_key(session, row.issuer_id)
         assert issuer is not None and key is not None
         sign_list(ctx, issuer, key, row)

@@ -13,7 +13,7 @@ from services.common.auth import OptionalPrincipal, Principal, optional_principa
 from services.common.db import DatabaseDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 from services.common.limits import loads
-from services.credentials.context import CtxDep
+from services.credentials.context import CtxDep, context_of
 from services.credentials.proofs.contexts import VET_V1, bundled_text
 from services.credentials.verification import lookup, page, service
 from services.credentials.verification import repository as verification_repo
@@ -51,7 +51,7 @@ async def verify_credential(request: Request, db: DatabaseDep, ctx: CtxDep, prin
 
 @router.post("/bulk", response_model=BulkVerifyResult, summary="Verify up to 1,000 credentials (scope credentials:verify:bulk)")
 async def verify_bulk(
-    body: BulkVerify, request: Request, session: SessionDep, ctx: CtxDep,
+    body: BulkVerify, session: SessionDep, ctx: CtxDep,
     principal: Annotated[Principal, Depends(require_scopes("credentials:verify:bulk"))],
 ) -> BulkVerifyResult:
     if len(body.credentials) > ctx.settings.bulk_verify_max:
@@ -81,8 +81,8 @@ def wants_html(request: Request) -> bool:
             responses={200: {"content": {"text/html": {}}}})
 async def verify_by_id(credential_id: str, request: Request) -> Response:
     # the QR code's target, the busiest read: no dependencies to resolve (each costs the framework more than the
-    # reused answer itself); the database, the context and the optional caller are taken from the request
-    db, ctx = request.app.state.db, request.app.state.credentials
+    # reused answer itself); the context and the optional caller are taken from the request
+    ctx = context_of(request)
     principal = await optional_principal(request)
     html = wants_html(request)
     try:
@@ -91,7 +91,7 @@ async def verify_by_id(credential_id: str, request: Request) -> Response:
         raise NotFound(f"No credential {credential_id}.") from None
     # one statement reads what the answer depends on; the last answer is reused while that is unchanged
     # (verification/lookup.py), so a revocation shows on the very next request
-    async with verification_repo.on_demand(db) as reads:
+    async with verification_repo.on_demand(ctx.db) as reads:
         answer = await lookup.verify_stored(reads, ctx, cid)
     if answer is None:
         if html:

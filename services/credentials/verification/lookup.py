@@ -5,8 +5,8 @@ A full verification (canonicalisation, signature, status lists) of a stored cred
 until one of its inputs changes: the credential's row (status and its reason, the document's layout — it is
 signed again when that changes —, its successor), its issuer's row (name, registry status) or the version of
 either of its status lists (every revocation, suspension or reinstatement bumps it), or the clock crosses the
-credential's validity bounds. Each request reads all of those in one statement (:data:`_STATE`, straight on the
-driver) and reuses the answer — result, page, JSON — only when every one is what it was when the answer was
+credential's validity bounds. Each request reads all of those in one statement
+(:func:`~services.credentials.verification.repository.stored_state`, straight on the driver) and reuses the answer — result, page, JSON — only when every one is what it was when the answer was
 made; any difference, a registry refresh that is due, or a credential not seen before takes the full path. A
 revocation therefore shows on the very next request, on every replica.
 
@@ -22,13 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
-
 from services.common.db import utcnow
 from services.credentials.context import CredentialsContext
 from services.credentials.issuers import service as issuers
 from services.credentials.issuing import repository as credentials_repo
-from services.credentials.models import Credential, Issuer, StatusList
 from services.credentials.verification import page, service
 from services.credentials.verification import repository as verification_repo
 from services.credentials.verification.schemas import CredentialView, LookupResult, VerificationResult
@@ -36,17 +33,6 @@ from services.credentials.verification.schemas import CredentialView, LookupResu
 #: credentials whose last answer is kept (the least recently asked for goes first)
 MAX_KEPT = 2048
 
-#: everything a stored credential's verification depends on besides its document and the clock, in one statement
-_STATE = (
-    select(Credential.status, Credential.status_reason, Credential.superseded_by_id, Credential.document_format,
-           Credential.updated_at, Issuer.institution_code, Issuer.institution_status, Issuer.closed_on, Issuer.name,
-           Issuer.updated_at, StatusList.id, StatusList.version, StatusList.signed_at)
-    .join(Issuer, Issuer.id == Credential.issuer_id)
-    .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id, or_(
-        StatusList.id == Credential.revocation_list_id, StatusList.id == Credential.suspension_list_id)))
-    .where(Credential.id == bindparam("credential_id"))
-)
-_compiled: dict[str, verification_repo._DriverStatement] = {}
 
 
 def credential_view(doc: dict[str, Any]) -> CredentialView:
@@ -122,31 +108,9 @@ def _validity(valid_from: datetime | None, valid_until: datetime | None, now: da
     return "valid"
 
 
-async def _state(reads: verification_repo.Reads, credential_id: uuid.UUID) -> tuple[Any, ...] | None:
-    """The credential's current state (None: no such credential), one statement on the driver."""
-    params = {"credential_id": credential_id}
-    session = reads.opened
-    if session is not None and session.in_transaction():
-        conn = await session.connection()
-        rows = await _statement(conn).fetch(conn, params)
-    else:
-        async with reads.engine.connect() as conn:
-            rows = await _statement(conn).fetch(conn, params)
-    if not rows:
-        return None
-    return tuple(sorted(rows, key=lambda r: str(r[10])))
-
-
-def _statement(conn: Any) -> verification_repo._DriverStatement:
-    stmt = _compiled.get(conn.dialect.name)
-    if stmt is None:
-        stmt = _compiled[conn.dialect.name] = verification_repo._DriverStatement(_STATE, conn.dialect)
-    return stmt
-
-
 async def verify_stored(reads: verification_repo.Reads, ctx: CredentialsContext, credential_id: uuid.UUID) -> Answer | None:
     """The verification of the stored credential ``credential_id`` (None: there is none)."""
-    state = await _state(reads, credential_id)
+    state = await verification_repo.stored_state(reads, credential_id)
     if state is None:
         return None
     now = utcnow()

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Uuid, and_, bindparam, insert, or_, select
+from sqlalchemy import Uuid, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.common.db import Database
@@ -36,7 +36,7 @@ class IssuerRow(NamedTuple):
     closed_on: str | None
 
     @classmethod
-    def of(cls, issuer: Issuer) -> "IssuerRow":
+    def of(cls, issuer: Issuer) -> IssuerRow:
         return cls(issuer.id, issuer.did, issuer.name, issuer.institution_code, issuer.institution_status, issuer.closed_on)
 
 
@@ -151,6 +151,44 @@ def _statement(conn: AsyncConnection) -> _DriverStatement:
     stmt = _compiled.get(dialect.name)
     if stmt is None:
         stmt = _compiled[dialect.name] = _DriverStatement(_issuer_state, dialect)
+    return stmt
+
+
+#: everything a stored credential's verification depends on besides its document and the clock, in one statement
+#: (``GET /v1/verify/{id}``: services/credentials/verification/lookup.py)
+_stored_state = (
+    select(Credential.status, Credential.status_reason, Credential.superseded_by_id, Credential.document_format,
+           Credential.updated_at, Issuer.institution_code, Issuer.institution_status, Issuer.closed_on, Issuer.name,
+           Issuer.updated_at, StatusList.id, StatusList.version, StatusList.signed_at)
+    .join(Issuer, Issuer.id == Credential.issuer_id)
+    .outerjoin(StatusList, and_(StatusList.issuer_id == Issuer.id, or_(
+        StatusList.id == Credential.revocation_list_id, StatusList.id == Credential.suspension_list_id)))
+    .where(Credential.id == bindparam("credential_id"))
+)
+_stored_compiled: dict[str, _DriverStatement] = {}
+
+
+async def stored_state(reads: Reads, credential_id: uuid.UUID) -> tuple[Any, ...] | None:
+    """The stored credential's current state (None: no such credential): its row's status, reason, successor and
+    layout, its issuer's row, the versions of its status lists; one statement on the driver (in the session's
+    transaction when there is one, else on a pooled connection with no BEGIN/COMMIT)."""
+    params = {"credential_id": credential_id}
+    session = reads.opened
+    if session is not None and session.in_transaction():
+        conn = await session.connection()
+        rows = await _stored_statement(conn).fetch(conn, params)
+    else:
+        async with reads.engine.connect() as conn:
+            rows = await _stored_statement(conn).fetch(conn, params)
+    if not rows:
+        return None
+    return tuple(sorted(rows, key=lambda r: str(r[10])))
+
+
+def _stored_statement(conn: AsyncConnection) -> _DriverStatement:
+    stmt = _stored_compiled.get(conn.dialect.name)
+    if stmt is None:
+        stmt = _stored_compiled[conn.dialect.name] = _DriverStatement(_stored_state, conn.dialect)
     return stmt
 
 

@@ -13,6 +13,7 @@ from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import NotFound, PayloadTooLarge
 from services.common.httpcache import invalidate_on_commit
 from services.common.pagination import Page, PageDep
+from services.identity.context import IdentityContext, IdentityCtxDep
 from services.identity.institutions import repository, service
 from services.identity.institutions.schemas import (
     ImportResult,
@@ -42,8 +43,8 @@ Search = Annotated[str | None, Query(max_length=200, description="name search, w
 PUBLIC = "public, max-age=60"
 
 
-def _changed(request: Request, session: Any) -> None:
-    invalidate_on_commit(session, request.app.state.public_cache, "/v1/institutions")
+def _changed(ctx: IdentityContext, session: Any) -> None:
+    invalidate_on_commit(session, ctx.public_cache, "/v1/institutions")
 
 
 @router.get("", response_model=Page[InstitutionRead], summary="Institutions (public)")
@@ -93,10 +94,10 @@ async def get_institution(code: str, session: SessionDep, response: Response) ->
 
 
 @router.post("", response_model=InstitutionRead, status_code=201, summary="Register an institution (ministry, or the province's officers)")
-async def create_institution(body: InstitutionCreate, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def create_institution(body: InstitutionCreate, ctx: IdentityCtxDep, session: SessionDep, principal: CurrentPrincipal,
                              response: Response) -> Any:
     inst = await service.create(session, principal, body)
-    _changed(request, session)
+    _changed(ctx, session)
     response.headers["ETag"] = service.etag(inst)
     return inst
 
@@ -105,14 +106,14 @@ async def create_institution(body: InstitutionCreate, request: Request, session:
 async def update_institution(
     code: str,
     body: InstitutionUpdate,
-    request: Request,
+    ctx: IdentityCtxDep,
     session: SessionDep,
     principal: CurrentPrincipal,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     inst = await service.update(session, principal, code, body, if_match)
-    _changed(request, session)
+    _changed(ctx, session)
     response.headers["ETag"] = service.etag(inst)
     return inst
 
@@ -123,7 +124,7 @@ async def update_institution(
     summary="Bulk import from CSV (all rows or none; upsert by code)",
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
 )
-async def import_institutions(request: Request, session: SessionDep, principal: CurrentPrincipal) -> ImportResult:
+async def import_institutions(request: Request, ctx: IdentityCtxDep, session: SessionDep, principal: CurrentPrincipal) -> ImportResult:
     with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
         size = 0
         async for chunk in request.stream():
@@ -133,5 +134,5 @@ async def import_institutions(request: Request, session: SessionDep, principal: 
             spool.write(chunk)
         spool.seek(0)
         result = await service.import_csv(session, principal, spool)  # type: ignore[arg-type]
-    _changed(request, session)
+    _changed(ctx, session)
     return result

@@ -97,9 +97,9 @@ async def discovery(ctx: IdentityCtxDep) -> dict[str, Any]:
     dependencies=[Depends(require_scopes("identity:keys"))],
     summary="Rotate the token signing key",
 )
-async def rotate_key(request: Request, session: SessionDep, ctx: IdentityCtxDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
+async def rotate_key(session: SessionDep, ctx: IdentityCtxDep, principal: Annotated[Principal, Depends(require_scopes("identity:keys"))]) -> Any:
     key = await service.rotate_key(session, ctx.tokens, principal)
-    invalidate_on_commit(session, request.app.state.public_cache, "/.well-known/jwks.json")
+    invalidate_on_commit(session, ctx.public_cache, "/.well-known/jwks.json")
     return key
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.common.auth import CurrentPrincipal, Principal, require_scopes
 from services.common.db import ReadSessionDep, SessionDep
@@ -30,6 +30,7 @@ from services.records.admissions.schemas import (
     ShareRead,
     StreamingReport,
 )
+from services.records.context import RecordsCtxDep
 from services.records.learners import service as learners
 from services.records.learners.dependencies import PersonResolverDep
 
@@ -45,7 +46,7 @@ STATE_OF_ACTION = {"review": "reviewed", "offer": "offered", "reject": "rejected
 @router.post("/v1/admissions/cohorts", response_model=CohortResult,
              summary="A secondary school or education department pushes a graduating cohort (admissions:share); upserts by "
                      "ID number, school and year; bad rows named by row and field (mode=all refuses the push, partial keeps the rest)")
-async def push_cohort(body: CohortPush, request: Request, session: SessionDep, principal: Sharer, resolver: PersonResolverDep,
+async def push_cohort(body: CohortPush, session: SessionDep, principal: Sharer, resolver: PersonResolverDep,
                       mode: Literal["all", "partial"] = "all") -> Any:
     return await service.push_cohort(session, principal, resolver, body, partial=mode == "partial")
 
@@ -58,24 +59,24 @@ async def my_admissions(session: SessionDep, principal: CurrentPrincipal) -> Any
 
 @router.post("/v1/admissions/me/consents", response_model=ShareRead, status_code=201,
              summary="The signed-in person lets an institution see their graduate data for counselling")
-async def grant_consent(body: ConsentIn, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def grant_consent(body: ConsentIn, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> Any:
     service.person_of(principal)
-    inst = await access.institution(session, request, body.institution_code)
-    return await service.grant_counselling(session, principal, inst, request.app.state.clock.now())
+    inst = await access.institution(session, ctx, body.institution_code)
+    return await service.grant_counselling(session, principal, inst, ctx.now())
 
 
 @router.delete("/v1/admissions/me/consents/{institution_code}", response_model=list[ShareRead],
                summary="The signed-in person withdraws an institution's access to their graduate data (at once)")
-async def withdraw_consent(institution_code: InstitutionCode, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
-    return await service.withdraw_consent(session, principal, institution_code, request.app.state.clock.now())
+async def withdraw_consent(institution_code: InstitutionCode, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    return await service.withdraw_consent(session, principal, institution_code, ctx.now())
 
 
 @router.put("/v1/institutions/{code}/intakes/{intake_code}", response_model=IntakeRead,
             summary="An institution opens or changes a programme intake: capacity, dates, criteria")
-async def put_intake(code: InstitutionCode, intake_code: IntakeCode, body: IntakeIn, request: Request, response: Response,
+async def put_intake(code: InstitutionCode, intake_code: IntakeCode, body: IntakeIn, ctx: RecordsCtxDep, response: Response,
                      session: SessionDep, principal: CurrentPrincipal) -> Any:
     access.ensure_write(principal, code)
-    inst = await access.institution(session, request, code)
+    inst = await access.institution(session, ctx, code)
     found, created = await service.put_intake(session, principal, inst, intake_code, body)
     response.status_code = 201 if created else 200
     return service.intake_read(found)
@@ -95,9 +96,9 @@ async def get_intake(intake_id: uuid.UUID, session: SessionDep) -> Any:
 
 @router.post("/v1/intakes/{intake_id}/applications", response_model=ApplicationRead, status_code=201,
              summary="The signed-in person applies to an intake (their shared graduate data, or their particulars)")
-async def apply(intake_id: uuid.UUID, body: ApplicationIn, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def apply(intake_id: uuid.UUID, body: ApplicationIn, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                 resolver: PersonResolverDep) -> Any:
-    app = await service.apply(session, request.app.state.outbox, principal, intake_id, body, resolver, request.app.state.clock.now())
+    app = await service.apply(session, ctx.outbox, principal, intake_id, body, resolver, ctx.now())
     (read,) = await service.application_reads(session, [app], graduates=False)
     return read
 
@@ -105,11 +106,11 @@ async def apply(intake_id: uuid.UUID, body: ApplicationIn, request: Request, ses
 @router.get("/v1/institutions/{code}/applications", response_model=list[ApplicationRead],
             summary="Applications to an institution (its staff, its province's and national officers); graduate data only "
                     "while the applicant's consent stands")
-async def institution_applications(code: InstitutionCode, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def institution_applications(code: InstitutionCode, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                                    status: Annotated[str | None, Query(max_length=20)] = None,
                                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
                                    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Any:
-    inst = await access.institution(session, request, code)
+    inst = await access.institution(session, ctx, code)
     service.ensure_see_applications(principal, inst)
     apps = await repository.applications_to(session, code, status, limit, offset)
     return await service.application_reads(session, apps, graduates=True, principal=principal, inst=inst)
@@ -117,9 +118,9 @@ async def institution_applications(code: InstitutionCode, request: Request, sess
 
 @router.get("/v1/institutions/{code}/counselling", response_model=list[GraduateRead],
             summary="Secondary graduates who agreed to this institution's counselling (consent not withdrawn)")
-async def counselling(code: InstitutionCode, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def counselling(code: InstitutionCode, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
-    inst = await access.institution(session, request, code)
+    inst = await access.institution(session, ctx, code)
     service.ensure_see_applications(principal, inst)
     masked = not access.may_see_numbers(principal, inst.province_code, None, inst.code)
     return [service.graduate_read(g, masked=masked) for g in await repository.counselling_graduates(session, code, limit)]
@@ -127,12 +128,12 @@ async def counselling(code: InstitutionCode, request: Request, session: SessionD
 
 @router.get("/v1/applications/{application_id}", response_model=ApplicationRead,
             summary="An application: to the applicant, or to those who see the institution's applications")
-async def get_application(application_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def get_application(application_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> Any:
     app = await service.application(session, application_id)
     if person_id_of(principal) == str(app.person_id):
         (read,) = await service.application_reads(session, [app], graduates=False)
         return read
-    inst = await access.institution(session, request, app.institution_code)
+    inst = await access.institution(session, ctx, app.institution_code)
     if not service.may_see_applications(principal, inst):
         raise NotFound("No such application.")
     (read,) = await service.application_reads(session, [app], graduates=True, principal=principal, inst=inst)
@@ -141,19 +142,19 @@ async def get_application(application_id: uuid.UUID, request: Request, session: 
 
 @router.post("/v1/applications/{application_id}/{action}", response_model=ApplicationRead,
              summary="A step of an application: review, offer, reject, enrol (the institution); accept, decline, withdraw (the applicant)")
-async def application_step(application_id: uuid.UUID, action: Action, request: Request, session: SessionDep,
+async def application_step(application_id: uuid.UUID, action: Action, ctx: RecordsCtxDep, session: SessionDep,
                            principal: CurrentPrincipal, resolver: PersonResolverDep, body: dict[str, Any] | None = None) -> Any:
     app = await service.application(session, application_id)
     to = STATE_OF_ACTION[action]
     _, by = service.TRANSITIONS[to]
-    inst = await access.institution(session, request, app.institution_code) if by == "institution" else None
+    inst = await access.institution(session, ctx, app.institution_code) if by == "institution" else None
     parsed = EnrolIn.model_validate(body or {}) if to == "enrolled" else DecisionIn.model_validate(body or {})
 
     async def write_learner(code: str, row: dict[str, Any]) -> None:
         await learners.put_learner(session, resolver, code, row, actor=access.actor_of(principal))
 
-    moved = await service.move(session, request.app.state.outbox, principal, app, to, parsed, inst, write_learner=write_learner,
-                               now=request.app.state.clock.now())
+    moved = await service.move(session, ctx.outbox, principal, app, to, parsed, inst, write_learner=write_learner,
+                               now=ctx.now())
     graduates = by == "institution"
     (read,) = await service.application_reads(session, [moved], graduates=graduates, principal=principal, inst=inst)
     return read
@@ -169,8 +170,8 @@ async def streaming_report(session: SessionDep, principal: CurrentPrincipal,
 
 @router.get("/v1/admissions/reports/intake", response_model=IntakeReport,
             summary="Intake against capacity per institution and intake")
-async def intake_report(request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def intake_report(ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                         year: Annotated[int, Query(ge=2000, le=2100)],
                         institution: Annotated[str | None, Query(max_length=20, pattern=r"^[A-Za-z0-9._\-]+$")] = None) -> Any:
-    inst = await access.institution(session, request, institution) if institution else None
+    inst = await access.institution(session, ctx, institution) if institution else None
     return await service.intake_report(session, principal, year, inst)

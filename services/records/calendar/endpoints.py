@@ -6,13 +6,14 @@ import json
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import ReadSessionDep, SessionDep
 from services.records.calendar import repository, service, signing
 from services.records.calendar.schemas import Calendar, ReportKindIn, ReportKindRead
+from services.records.context import RecordsCtxDep
 
 router = APIRouter(tags=["report calendar"])
 Code = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9\-]{1,49}$")]
@@ -21,13 +22,13 @@ Code = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9\-]{1,49}$")]
 @router.get("/v1/report-calendar", response_model=Calendar,
             summary="Reports due in a year and where each stands: submitted on time or late, draft, overdue, not started, missing")
 async def report_calendar(
-    request: Request, session: ReadSessionDep, principal: CurrentPrincipal,
+    ctx: RecordsCtxDep, session: ReadSessionDep, principal: CurrentPrincipal,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     province: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
     kind: Annotated[str | None, Query(max_length=50)] = None,
     late: Annotated[bool, Query(description="only the late ones: overdue drafts, missing, submitted late")] = False,
 ) -> Any:
-    now = request.app.state.clock.now()
+    now = ctx.now()
     return await service.calendar(session, principal, now=now, year=year or service.local_date(now).year,
                                   province=province, kind=kind, late_only=late)
 
@@ -49,8 +50,8 @@ async def yearly_report_schema() -> Response:
 
 
 @router.get("/v1/report-signing-keys", summary="The keys that sign exported reports, as a JWKS (public)")
-async def report_signing_keys(request: Request) -> Response:
-    return JSONResponse(signing.jwks(request.app.state.settings.secret_key), headers={"Cache-Control": "public, max-age=3600"})
+async def report_signing_keys(ctx: RecordsCtxDep) -> Response:
+    return JSONResponse(signing.jwks(ctx.settings.secret_key), headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/v1/reports/{report_id}/export",
@@ -58,13 +59,13 @@ async def report_signing_keys(request: Request) -> Response:
                     "with the JSON as payload; JSON and CSV carry the platform's detached JWS in Signature-JWS",
             responses={200: {"content": {"application/json": {}, "text/csv": {}, "application/jose": {}}}})
 async def export_report(
-    report_id: uuid.UUID, request: Request, session: ReadSessionDep, principal: CurrentPrincipal,
+    report_id: uuid.UUID, ctx: RecordsCtxDep, session: ReadSessionDep, principal: CurrentPrincipal,
     format: Literal["json", "csv", "jws"] = "json",
 ) -> Response:
     report = await service.exportable(session, principal, report_id)
     kind = await repository.kind(session, service.KIND_OF_SCOPE[report.scope])
-    settings = request.app.state.settings
-    doc = service.document(report, kind, issuer=settings.public_base_url.rstrip("/"), now=request.app.state.clock.now())
+    settings = ctx.settings
+    doc = service.document(report, kind, issuer=settings.public_base_url.rstrip("/"), now=ctx.now())
     name = f"bao-cao-{report.scope}-{report.scope_code}-{report.year}"
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     if format == "jws":

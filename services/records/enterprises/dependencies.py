@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+
+from services.records.context import RecordsCtxDep
 
 
 @dataclass(frozen=True)
@@ -16,14 +18,12 @@ class Links:
     base: str
 
 
-async def get_links(request: Request) -> Links:
-    settings = request.app.state.settings
-    return Links(secret=settings.secret_key, base=settings.public_service_url)
+async def get_links(ctx: RecordsCtxDep) -> Links:
+    return Links(secret=ctx.settings.secret_key, base=ctx.settings.public_service_url)
 
 
-async def get_now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock.now()
-    return now
+async def get_now(ctx: RecordsCtxDep) -> datetime:
+    return ctx.now()
 
 
 LinksDep = Annotated[Links, Depends(get_links)]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.common.errors import NotFound
 from services.records import access
+from services.records.context import RecordsCtxDep
 from services.records.enterprises import service
 from services.records.enterprises.dependencies import LinksDep, NowDep
 from services.records.enterprises.schemas import AnswerIn, CommentRead, FeedbackReport, InvitationForm, InvitationIn, InvitationRead
@@ -24,11 +25,11 @@ Token = Annotated[str, Path(min_length=40, max_length=80, pattern=r"^[0-9a-f\-]{
 @router.put("/v1/institutions/{code}/enterprise-invitations", response_model=InvitationRead,
             summary="Invite an enterprise to review a programme's outcomes, sit on an assessment panel or give employer feedback "
                     "(put by institution, enterprise, purpose and subject)")
-async def put_invitation(code: InstitutionCode, body: InvitationIn, request: Request, response: Response, session: SessionDep,
+async def put_invitation(code: InstitutionCode, body: InvitationIn, ctx: RecordsCtxDep, response: Response, session: SessionDep,
                          principal: CurrentPrincipal, links: LinksDep) -> InvitationRead:
     access.ensure_write(principal, code)
-    inst = await access.institution(session, request, code)
-    enterprise = await access.institution(session, request, body.enterprise_code)
+    inst = await access.institution(session, ctx, code)
+    enterprise = await access.institution(session, ctx, body.enterprise_code)
     inv, created = await service.put_invitation(session, inst, enterprise, body)
     response.status_code = 201 if created else 200
     return service.invitation_read(inv, links.secret, links.base)
@@ -36,10 +37,10 @@ async def put_invitation(code: InstitutionCode, body: InvitationIn, request: Req
 
 @router.get("/v1/institutions/{code}/enterprise-invitations", response_model=list[InvitationRead],
             summary="The enterprises an institution invited, with their links and whether they answered")
-async def institution_invitations(code: InstitutionCode, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def institution_invitations(code: InstitutionCode, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                                   links: LinksDep) -> list[InvitationRead]:
     access.ensure_write(principal, code)  # the links are the enterprises' keys: for those who send them
-    await access.institution(session, request, code)
+    await access.institution(session, ctx, code)
     return [service.invitation_read(i, links.secret, links.base) for i in await service.institution_invitations(session, code)]
 
 
@@ -74,22 +75,22 @@ async def answer_by_link(token: Token, body: AnswerIn, session: SessionDep, link
 
 @router.get("/v1/institutions/{code}/programmes/{programme_code}/outcome-comments", response_model=list[CommentRead],
             summary="Enterprises' comments on a programme's learning outcomes")
-async def outcome_comments(code: InstitutionCode, programme_code: str, request: Request, session: SessionDep,
+async def outcome_comments(code: InstitutionCode, programme_code: str, ctx: RecordsCtxDep, session: SessionDep,
                            principal: CurrentPrincipal) -> list[CommentRead]:
-    access.ensure_read(principal, await access.institution(session, request, code))
+    access.ensure_read(principal, await access.institution(session, ctx, code))
     return await service.comments(session, code, programme_code)
 
 
 @router.get("/v1/employer-feedback-report", response_model=FeedbackReport,
             summary="Employer feedback on a year's graduates per institution or province: response rate, skills match, would hire again "
                     "(JSON or CSV)", responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
-async def feedback_report(request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def feedback_report(ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                           graduation_year: Annotated[int, Query(ge=2000, le=2100)],
                           by: Literal["institution", "province"] = "institution",
                           institution: Annotated[str | None, Query(max_length=20, pattern=r"^[A-Za-z0-9._\-]+$")] = None,
                           province: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
                           format: Literal["json", "csv"] = "json") -> Any:
-    inst = await access.institution(session, request, institution) if institution else None
+    inst = await access.institution(session, ctx, institution) if institution else None
     doc = await service.feedback_report(session, principal, graduation_year, by, inst, province)
     if format == "csv":
         return Response(service.feedback_csv(doc), media_type="text/csv; charset=utf-8",

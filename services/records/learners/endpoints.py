@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from services.common.auth import CurrentPrincipal, Principal
 from services.common.db import SessionDep
@@ -13,6 +13,7 @@ from services.common.errors import Forbidden
 from services.common.pagination import Page, PageDep
 from services.common.permissions import person_id_of
 from services.records import access
+from services.records.context import RecordsCtxDep
 from services.records.enrolments import service as enrolments
 from services.records.enrolments.schemas import StatusChangeIn, StatusChangeRead
 from services.records.learners import service
@@ -28,8 +29,8 @@ async def _read(session: Any, principal: Principal, learner: Learner, province: 
 
 
 @router.get("/v1/institutions/{code}/learners", response_model=Page[LearnerRead], summary="An institution's learners")
-async def list_learners(code: str, request: Request, session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[Any]:
-    inst = await access.institution(session, request, code)
+async def list_learners(code: str, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[Any]:
+    inst = await access.institution(session, ctx, code)
     access.ensure_read(principal, inst)
     result: Page[Any] = await service.learners_page(session, code, page)
     result.items = [await _read(session, principal, x, inst.province_code) for x in result.items]
@@ -37,9 +38,9 @@ async def list_learners(code: str, request: Request, session: SessionDep, princi
 
 
 @router.get("/v1/learners/{learner_id}", response_model=LearnerRead, summary="A learner with enrolments (the learner, the school, officers)")
-async def get_learner(learner_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> LearnerRead:
+async def get_learner(learner_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> LearnerRead:
     learner = await service.get_learner(session, learner_id)
-    inst = await access.institution(session, request, learner.institution_code)
+    inst = await access.institution(session, ctx, learner.institution_code)
     if person_id_of(principal) != str(learner.person_id):
         access.ensure_read(principal, inst)
     return await _read(session, principal, learner, inst.province_code)
@@ -54,7 +55,7 @@ async def my_records(session: SessionDep, principal: CurrentPrincipal) -> list[L
 
 
 @router.post("/v1/enrolments/{enrolment_id}/status", response_model=LearnerRead, summary="Change an enrolment's status (history kept)")
-async def change_status(enrolment_id: uuid.UUID, body: StatusChangeIn, request: Request, session: SessionDep, principal: CurrentPrincipal) -> LearnerRead:
+async def change_status(enrolment_id: uuid.UUID, body: StatusChangeIn, session: SessionDep, principal: CurrentPrincipal) -> LearnerRead:
     enrolment = await enrolments.get_enrolment(session, enrolment_id)
     access.ensure_write(principal, enrolment.institution_code)
     learner = await enrolments.change_status(session, enrolment, body.status, body.reason, actor=access.actor_of(principal))
@@ -62,30 +63,30 @@ async def change_status(enrolment_id: uuid.UUID, body: StatusChangeIn, request: 
 
 
 @router.get("/v1/enrolments/{enrolment_id}/history", response_model=list[StatusChangeRead], summary="Status history of an enrolment")
-async def status_history(enrolment_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def status_history(enrolment_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> Any:
     enrolment = await enrolments.get_enrolment(session, enrolment_id)
     learner = await enrolments.learner_of(session, enrolment)
     if learner is None or person_id_of(principal) != str(learner.person_id):
-        access.ensure_read(principal, await access.institution(session, request, enrolment.institution_code))
+        access.ensure_read(principal, await access.institution(session, ctx, enrolment.institution_code))
     return [StatusChangeRead.model_validate(r, from_attributes=True) for r in await enrolments.status_history(session, enrolment_id)]
 
 
 @router.post("/v1/learners/{learner_id}/id-number", response_model=LearnerRead,
              summary="Correct a learner's personal ID number (audited; the change feed reports the key change)")
-async def correct_id_number(learner_id: uuid.UUID, body: IdNumberCorrection, request: Request, session: SessionDep,
+async def correct_id_number(learner_id: uuid.UUID, body: IdNumberCorrection, ctx: RecordsCtxDep, session: SessionDep,
                             principal: CurrentPrincipal, resolver: PersonResolverDep) -> LearnerRead:
     learner = await service.get_learner(session, learner_id)
     access.ensure_write(principal, learner.institution_code)
-    inst = await access.institution(session, request, learner.institution_code)
+    inst = await access.institution(session, ctx, learner.institution_code)
     await service.correct_id_number(session, resolver, learner, body.id_number, body.reason, actor=access.actor_of(principal))
     return await _read(session, principal, learner, inst.province_code)
 
 
 @router.get("/v1/learners/{learner_id}/id-number-changes", response_model=list[KeyChangeRead],
             summary="Corrections of a learner's personal ID number (numbers masked except for the person, officers and the school's own system)")
-async def id_number_changes(learner_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def id_number_changes(learner_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> Any:
     learner = await service.get_learner(session, learner_id)
-    inst = await access.institution(session, request, learner.institution_code)
+    inst = await access.institution(session, ctx, learner.institution_code)
     if person_id_of(principal) != str(learner.person_id):
         access.ensure_read(principal, inst)
     return await service.key_changes(session, learner, full_numbers=access.may_see_learner_number(principal, learner, inst.province_code))

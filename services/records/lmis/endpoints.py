@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
+from services.records.context import RecordsCtxDep
 from services.records.lmis import service
 from services.records.lmis.schemas import ChangePage, GraduatePage, GraduateRecord, RecipientIn, RecipientRead
 
@@ -26,7 +27,7 @@ async def lmis_schema() -> dict[str, Any]:
 @router.get("/v1/lmis/graduates", response_model=GraduatePage,
             summary="Graduates of a year by occupation, level and province (records:lmis), JSON pages or CSV",
             responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
-async def graduates(request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def graduates(ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                     graduation_year: Annotated[int, Query(ge=2000, le=2100)],
                     province: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
                     occupation: Annotated[str | None, Query(pattern=r"^\d{7}$")] = None,
@@ -34,7 +35,7 @@ async def graduates(request: Request, session: SessionDep, principal: CurrentPri
                     after: uuid.UUID | None = None,
                     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
                     format: Literal["json", "csv"] = "json") -> Any:
-    page = await service.graduates(session, principal, request.app.state.settings.secret_key, year=graduation_year, province=province,
+    page = await service.graduates(session, principal, ctx.settings.secret_key, year=graduation_year, province=province,
                                    occupation=occupation, level=level, after=after, limit=limit)
     if format == "csv":
         headers = {"Content-Disposition": f'attachment; filename="tot-nghiep-{graduation_year}.csv"'}
@@ -46,15 +47,15 @@ async def graduates(request: Request, session: SessionDep, principal: CurrentPri
 
 @router.get("/v1/lmis/changes", response_model=ChangePage,
             summary="Graduates added, changed or removed since a version of records' change log (records:lmis)")
-async def changes(request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def changes(ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                   since: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> Any:
-    return await service.changes(session, principal, request.app.state.settings.secret_key, since=since, limit=limit)
+    return await service.changes(session, principal, ctx.settings.secret_key, since=since, limit=limit)
 
 
 @router.put("/v1/lmis/recipients/{client_id}", response_model=RecipientRead,
             summary="National officers: what a labour-market system receives (ID numbers full, masked or pseudonymous; names; provinces)")
 async def put_recipient(client_id: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._\-]+$")], body: RecipientIn,
-                        request: Request, response: Response, session: SessionDep, principal: CurrentPrincipal) -> Any:
-    read, created = await service.put_recipient(session, principal, client_id, body, request.app.state.clock.now())
+                        ctx: RecordsCtxDep, response: Response, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    read, created = await service.put_recipient(session, principal, client_id, body, ctx.now())
     response.status_code = 201 if created else 200
     return read

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from services.common.auth import CurrentPrincipal
 from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import Forbidden
+from services.records.context import RecordsCtxDep
 from services.records.oversight import pull, service
 from services.records.oversight.schemas import (
     AuditRead,
@@ -29,21 +30,17 @@ Province = Annotated[str | None, Query(pattern=r"^\d{3}$", description="province
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
 
 
-def _now(request: Request) -> Any:
-    return request.app.state.clock.now()
-
-
 @router.get("/connections", response_model=ConnectionBoard,
             summary="Connection board: per institution, connected or not and why, freshness per kind of data, last error, "
                     "rows per week; shares of connected schools per province and type against the targets (JSON or CSV)")
 async def connections(
-    request: Request, session: ReadSessionDep, principal: CurrentPrincipal, province: Province = None,
+    ctx: RecordsCtxDep, session: ReadSessionDep, principal: CurrentPrincipal, province: Province = None,
     type: Annotated[Literal["college", "intermediate", "vet_centre", "enterprise", "other"] | None, Query()] = None,
     window_days: Annotated[int | None, Query(ge=1, le=365, description="synced within this many days (default: the setting)")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    settings = request.app.state.settings
-    result = await service.board(session, principal, now=_now(request), window_days=window_days or settings.oversight_connected_days,
+    settings = ctx.settings
+    result = await service.board(session, principal, now=ctx.now(), window_days=window_days or settings.oversight_connected_days,
                                  weeks=settings.oversight_weeks, province=province, kind=type)
     if format == "csv":
         buf = io.StringIO()
@@ -64,18 +61,18 @@ async def refresh(request: Request, principal: CurrentPrincipal) -> dict[str, st
 
 @router.get("/indicators", response_model=IndicatorReport,
             summary="Every indicator for the nation or a province: its value in the year, how it was obtained, the targets, the trend by year")
-async def indicators(request: Request, session: ReadSessionDep, principal: CurrentPrincipal, province: Province = None,
+async def indicators(ctx: RecordsCtxDep, session: ReadSessionDep, principal: CurrentPrincipal, province: Province = None,
                      year: Year = None) -> Any:
-    settings = request.app.state.settings
-    return await service.indicators(session, principal, now=_now(request), window_days=settings.oversight_connected_days,
+    settings = ctx.settings
+    return await service.indicators(session, principal, now=ctx.now(), window_days=settings.oversight_connected_days,
                                     province=province, year=year)
 
 
 @router.put("/indicator-values/{indicator}/{year}", response_model=ValueRead,
             summary="Enter the value of an indicator the platform does not compute (national: the ministry; a province: its officers)")
-async def enter_value(request: Request, indicator: str, year: Annotated[int, Path(ge=2000, le=2100)], body: ValueIn,
+async def enter_value(ctx: RecordsCtxDep, indicator: str, year: Annotated[int, Path(ge=2000, le=2100)], body: ValueIn,
                       session: SessionDep, principal: CurrentPrincipal, province: Province = None) -> Any:
-    row = await service.enter_value(session, principal, indicator, year, province, body, now=_now(request))
+    row = await service.enter_value(session, principal, indicator, year, province, body, now=ctx.now())
     return ValueRead(indicator=row.indicator, province_code=row.province_code or None, year=row.year, value=row.value,
                      note=row.note, entered_by=row.entered_by, entered_at=row.entered_at)
 
@@ -87,9 +84,9 @@ async def list_targets(session: ReadSessionDep, principal: CurrentPrincipal, pro
 
 
 @router.post("/targets", response_model=TargetRead, status_code=201, summary="The ministry: add a target (audited)")
-async def create_target(request: Request, body: TargetCreate, session: SessionDep, principal: CurrentPrincipal,
+async def create_target(ctx: RecordsCtxDep, body: TargetCreate, session: SessionDep, principal: CurrentPrincipal,
                         response: Response) -> Any:
-    target, created = await service.create_target(session, principal, body, now=_now(request))
+    target, created = await service.create_target(session, principal, body, now=ctx.now())
     if not created:
         response.status_code = 200
     response.headers["ETag"] = f'"t{target.version}"'
@@ -97,17 +94,17 @@ async def create_target(request: Request, body: TargetCreate, session: SessionDe
 
 
 @router.patch("/targets/{target_id}", response_model=TargetRead, summary="The ministry: change a target (If-Match; audited)")
-async def update_target(request: Request, target_id: uuid.UUID, body: TargetUpdate, session: SessionDep,
+async def update_target(ctx: RecordsCtxDep, target_id: uuid.UUID, body: TargetUpdate, session: SessionDep,
                         principal: CurrentPrincipal, response: Response,
                         if_match: Annotated[str | None, Header()] = None) -> Any:
-    target = await service.update_target(session, principal, target_id, body, now=_now(request), if_match=if_match)
+    target = await service.update_target(session, principal, target_id, body, now=ctx.now(), if_match=if_match)
     response.headers["ETag"] = f'"t{target.version}"'
     return service.target_read(target)
 
 
 @router.delete("/targets/{target_id}", status_code=204, summary="The ministry: remove a target (audited)")
-async def delete_target(request: Request, target_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    await service.delete_target(session, principal, target_id, now=_now(request))
+async def delete_target(ctx: RecordsCtxDep, target_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    await service.delete_target(session, principal, target_id, now=ctx.now())
     return Response(status_code=204)
 
 

@@ -5,25 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.common.storage import ObjectStore
+from services.records.context import RecordsCtxDep
 from services.records.recognition.verifier import CredentialVerifier
 
 
-async def get_verifier(request: Request) -> CredentialVerifier:
-    state = request.app.state
-    return CredentialVerifier(http=state.http, tokens=state.tokens, credentials_url=state.settings.credentials_url)
+async def get_verifier(ctx: RecordsCtxDep) -> CredentialVerifier:
+    return CredentialVerifier(http=ctx.http, tokens=ctx.tokens, credentials_url=ctx.settings.credentials_url)
 
 
-async def get_store(request: Request) -> ObjectStore:
-    store: ObjectStore = request.app.state.store
-    return store
+async def get_store(ctx: RecordsCtxDep) -> ObjectStore:
+    return ctx.store
 
 
-async def get_now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock.now()
-    return now
+async def get_now(ctx: RecordsCtxDep) -> datetime:
+    return ctx.now()
 
 
 VerifierDep = Annotated[CredentialVerifier, Depends(get_verifier)]

@@ -14,6 +14,7 @@ from services.common.db import SessionDep
 from services.common.errors import NotFound
 from services.common.permissions import person_id_of
 from services.records import access
+from services.records.context import RecordsCtxDep
 from services.records.recognition import service
 from services.records.recognition.dependencies import NowDep, StoreDep, VerifierDep
 from services.records.recognition.schemas import (
@@ -38,10 +39,10 @@ FileName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[\w.\- (
 # -- equivalence rules -----------------------------------------------------------------------------------------------
 @router.put("/v1/institutions/{code}/programmes/{programme_code}/equivalences/{rule_code}", response_model=RuleRead,
             summary="Create or change an equivalence rule: which prior module, diploma or work experience recognises a module")
-async def put_rule(code: InstitutionCode, programme_code: Code, rule_code: Code, body: RuleIn, request: Request, response: Response,
+async def put_rule(code: InstitutionCode, programme_code: Code, rule_code: Code, body: RuleIn, ctx: RecordsCtxDep, response: Response,
                    session: SessionDep, principal: CurrentPrincipal) -> RuleRead:
     access.ensure_write(principal, code)
-    await access.institution(session, request, code)
+    await access.institution(session, ctx, code)
     rule, created = await service.put_rule(session, await service.programme_of(session, code, programme_code), rule_code, body)
     response.status_code = 201 if created else 200
     return rule
@@ -49,9 +50,9 @@ async def put_rule(code: InstitutionCode, programme_code: Code, rule_code: Code,
 
 @router.get("/v1/institutions/{code}/programmes/{programme_code}/equivalences", response_model=list[RuleRead],
             summary="A programme's equivalence rules")
-async def list_rules(code: InstitutionCode, programme_code: Code, request: Request, session: SessionDep,
+async def list_rules(code: InstitutionCode, programme_code: Code, ctx: RecordsCtxDep, session: SessionDep,
                      principal: CurrentPrincipal) -> list[RuleRead]:
-    access.ensure_read(principal, await access.institution(session, request, code))
+    access.ensure_read(principal, await access.institution(session, ctx, code))
     return await service.rules_read(session, await service.programme_of(session, code, programme_code))
 
 
@@ -73,16 +74,16 @@ async def my_requests(session: SessionDep, principal: CurrentPrincipal) -> list[
 
 @router.get("/v1/institutions/{code}/recognition-requests", response_model=list[RequestRead],
             summary="Recognition requests made to an institution")
-async def institution_requests(code: InstitutionCode, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def institution_requests(code: InstitutionCode, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                                status: Annotated[Literal["submitted", "decided"] | None, Query()] = None) -> list[RequestRead]:
-    access.ensure_read(principal, await access.institution(session, request, code))
+    access.ensure_read(principal, await access.institution(session, ctx, code))
     return await service.institution_requests(session, code, status)
 
 
 @router.get("/v1/recognition-requests/{request_id}", response_model=RequestRead, summary="One recognition request with its items")
-async def get_request(request_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> RequestRead:
+async def get_request(request_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> RequestRead:
     row = await service.request_of(session, request_id)
-    service.ensure_readable(principal, row, await access.institution(session, request, row.institution_code))
+    service.ensure_readable(principal, row, await access.institution(session, ctx, row.institution_code))
     return await service.request_read(session, row)
 
 
@@ -98,12 +99,12 @@ async def decide_item(request_id: uuid.UUID, item_id: uuid.UUID, body: DecisionI
 # -- RPL ---------------------------------------------------------------------------------------------------------------
 @router.put("/v1/enrolments/{enrolment_id}/rpl/{module_code}", response_model=AssessmentRead,
             summary="Open or change the assessment of a learner's work experience against one module (assessor, panel)")
-async def put_assessment(enrolment_id: uuid.UUID, module_code: Code, body: AssessmentIn, request: Request, response: Response,
+async def put_assessment(enrolment_id: uuid.UUID, module_code: Code, body: AssessmentIn, ctx: RecordsCtxDep, response: Response,
                          session: SessionDep, principal: CurrentPrincipal) -> AssessmentRead:
     found = await service.enrolment_of(session, enrolment_id)
     access.ensure_write(principal, found[0].institution_code)
     # an organisation on the panel is one the registry knows: an enterprise, or the institution itself
-    registered = {m.institution_code: await access.institution(session, request, m.institution_code) for m in body.panel if m.institution_code}
+    registered = {m.institution_code: await access.institution(session, ctx, m.institution_code) for m in body.panel if m.institution_code}
     service.check_panel(body, found[0].institution_code, registered)
     doc, created = await service.put_assessment(session, found, module_code, body)
     response.status_code = 201 if created else 200
@@ -111,9 +112,9 @@ async def put_assessment(enrolment_id: uuid.UUID, module_code: Code, body: Asses
 
 
 @router.get("/v1/rpl-assessments/{assessment_id}", response_model=AssessmentRead, summary="One RPL assessment")
-async def get_assessment(assessment_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> AssessmentRead:
+async def get_assessment(assessment_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> AssessmentRead:
     a = await service.assessment_of(session, assessment_id)
-    if not service.may_read_assessment(principal, a, await access.institution(session, request, a.institution_code)):
+    if not service.may_read_assessment(principal, a, await access.institution(session, ctx, a.institution_code)):
         raise NotFound("No such assessment.")
     return service.assessment_read(a)
 
@@ -132,10 +133,10 @@ async def put_evidence(assessment_id: uuid.UUID, name: FileName, request: Reques
 
 @router.get("/v1/rpl-assessments/{assessment_id}/evidence/{name}", response_model=EvidenceDownload,
             summary="An evidence file: an expiring download link (the institution's readers, the learner)")
-async def get_evidence(assessment_id: uuid.UUID, name: FileName, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def get_evidence(assessment_id: uuid.UUID, name: FileName, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                        store: StoreDep) -> EvidenceDownload:
     a = await service.assessment_of(session, assessment_id)
-    if not service.may_read_assessment(principal, a, await access.institution(session, request, a.institution_code)):
+    if not service.may_read_assessment(principal, a, await access.institution(session, ctx, a.institution_code)):
         raise NotFound("No such assessment.")
     return await service.evidence_download(store, a, name)
 
@@ -151,9 +152,9 @@ async def decide_assessment(assessment_id: uuid.UUID, body: AssessmentDecisionIn
 
 @router.get("/v1/enrolments/{enrolment_id}/recognised-modules", response_model=list[RecognisedRead],
             summary="An enrolment's recognised modules (công nhận) and where each came from")
-async def recognised_modules(enrolment_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> list[RecognisedRead]:
+async def recognised_modules(enrolment_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> list[RecognisedRead]:
     enrolment, learner, _ = await service.enrolment_of(session, enrolment_id)
-    inst = await access.institution(session, request, enrolment.institution_code)
+    inst = await access.institution(session, ctx, enrolment.institution_code)
     if not (person_id_of(principal) == str(learner.person_id) or access.may_read(principal, inst)):
         raise NotFound("No such enrolment.")
     return await service.recognised_read(session, enrolment_id)

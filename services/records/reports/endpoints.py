@@ -7,13 +7,14 @@ import io
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from services.common.auth import CurrentPrincipal, Principal
 from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import Forbidden
 from services.common.permissions import may_manage_province
 from services.records import access
+from services.records.context import RecordsContext, RecordsCtxDep
 from services.records.models import YearlyReport
 from services.records.reports import service
 from services.records.reports.schemas import ReportCreate, ReportRead
@@ -47,17 +48,17 @@ async def statistics(
     return {"by": dims, "year": year, "items": rows}
 
 
-async def _ensure_reporter(session: Any, request: Request, principal: Principal, scope: str, code: str) -> None:
+async def _ensure_reporter(session: Any, ctx: RecordsContext, principal: Principal, scope: str, code: str) -> None:
     if scope == "institution":
-        await access.institution(session, request, code)
+        await access.institution(session, ctx, code)
         access.ensure_write(principal, code)
     elif not may_manage_province(principal, code):
         raise Forbidden(f"You may not report for province {code}.")
 
 
 @router.post("/v1/reports", response_model=ReportRead, status_code=201, summary="Draft the yearly report of an institution or province")
-async def create_report(body: ReportCreate, request: Request, session: SessionDep, principal: CurrentPrincipal, response: Response) -> ReportRead:
-    await _ensure_reporter(session, request, principal, body.scope, body.code)
+async def create_report(body: ReportCreate, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal, response: Response) -> ReportRead:
+    await _ensure_reporter(session, ctx, principal, body.scope, body.code)
     report, created = await service.create_report(session, principal, body, actor=access.actor_of(principal))
     if not created:
         response.status_code = 200
@@ -66,10 +67,10 @@ async def create_report(body: ReportCreate, request: Request, session: SessionDe
     return await service.report_read(session, report)
 
 
-async def _report(session: Any, request: Request, principal: Principal, report_id: uuid.UUID) -> YearlyReport:
+async def _report(session: Any, ctx: RecordsContext, principal: Principal, report_id: uuid.UUID) -> YearlyReport:
     report = await service.get_report(session, report_id)
     try:
-        await _ensure_reporter(session, request, principal, report.scope, report.scope_code)
+        await _ensure_reporter(session, ctx, principal, report.scope, report.scope_code)
     except Forbidden:
         provinces, _ = service.scope_of(principal)  # officers of a wider scope may read
         if provinces is not None:
@@ -78,20 +79,20 @@ async def _report(session: Any, request: Request, principal: Principal, report_i
 
 
 @router.get("/v1/reports/{report_id}", response_model=ReportRead, summary="A yearly report")
-async def get_report(report_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
-    return await service.report_read(session, await _report(session, request, principal, report_id))
+async def get_report(report_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
+    return await service.report_read(session, await _report(session, ctx, principal, report_id))
 
 
 @router.post("/v1/reports/{report_id}/refresh", response_model=ReportRead, summary="Recompute a draft's figures")
-async def refresh_report(report_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
-    report = await _report(session, request, principal, report_id)
-    await _ensure_reporter(session, request, principal, report.scope, report.scope_code)
+async def refresh_report(report_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
+    report = await _report(session, ctx, principal, report_id)
+    await _ensure_reporter(session, ctx, principal, report.scope, report.scope_code)
     return await service.report_read(session, await service.refresh_report(session, principal, report))
 
 
 @router.post("/v1/reports/{report_id}/submit", response_model=ReportRead, summary="Submit a report; it is frozen from then on")
-async def submit_report(report_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
-    report = await _report(session, request, principal, report_id)
-    await _ensure_reporter(session, request, principal, report.scope, report.scope_code)
-    now = request.app.state.clock.now()  # the report calendar's clock (tests move it past the deadline)
+async def submit_report(report_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> ReportRead:
+    report = await _report(session, ctx, principal, report_id)
+    await _ensure_reporter(session, ctx, principal, report.scope, report.scope_code)
+    now = ctx.now()  # the report calendar's clock (tests move it past the deadline)
     return await service.report_read(session, await service.submit_report(session, report, now, actor=access.actor_of(principal)))

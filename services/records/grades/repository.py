@@ -101,9 +101,11 @@ class PendingGrade:
     grade_id: uuid.UUID | None = None
     old: dict[str, Any] | None = None
     version: int | None = None
-    #: ``new["components"]`` as JSON and the change-feed key as JSON, made ahead when the row was validated
+    #: ``new["components"]``, ``new`` (the audit's) and the change-feed key as JSON, made ahead when the row was
+    #: validated (a sync validates its next chunk while the current one is being written)
     components_json: str | None = None
     change_json: str | None = None
+    new_json: str | None = None
 
 
 #: the version (4) and variant (RFC 4122) bits of a random UUID, and the random bits kept
@@ -122,10 +124,9 @@ def fresh_ids(n: int) -> list[uuid.UUID]:
     return [WireUUID(raw[i : i + 16]) for i in range(0, 16 * n, 16)]
 
 
-def _snapshot_json(p: PendingGrade, components_json: str) -> str:
-    """``p.new`` as JSON (the audit's ``new``): its letter through the encoder, its numbers as they are (decimal
-    text made by the grading rules)."""
-    n = p.new
+def snapshot_json(n: dict[str, Any], components_json: str) -> str:
+    """A grade's snapshot (:func:`snapshot`) as JSON, its components given as JSON: the letter through the encoder,
+    the numbers as they are (decimal text made by the grading rules)."""
     return (f'{{"components": {components_json}, "score": "{n["score"]}", "letter": {json.dumps(n["letter"])}, '
             f'"points": "{n["points"]}", "passed": {"true" if n["passed"] else "false"}}}')
 
@@ -210,7 +211,8 @@ async def _copy_new(driver: Any, new: list[PendingGrade], *, institution_code: s
         grade_id, n = ids[2 * i], p.new
         components = p.components_json or json.dumps(n["components"])
         grades.append((grade_id, now, now, institution_code, *p.key, components, p.score, n["letter"], p.points, n["passed"], 1))
-        audits.append((ids[2 * i + 1], grade_id, now, actor, source, job_id, p.reason, None, _snapshot_json(p, components)))
+        audits.append((ids[2 * i + 1], grade_id, now, actor, source, job_id, p.reason, None,
+                       p.new_json or snapshot_json(n, components)))
     await driver.execute("SAVEPOINT records_new_grades")
     try:
         await driver.copy_records_to_table("grades", records=grades, columns=GRADE_COLUMNS)

@@ -233,7 +233,8 @@ def pending_grade(ws: Workspace, row: GradeRow) -> PendingGrade:
     # the ID number is 12 digits (checked by GradeRow)
     change_json = plan.key_json[0] + row.id_number + plan.key_json[1] if plan.key_json else flat_json(key)
     return PendingGrade((enrolment.id, plan.module_id, plan.term_id), new, str(score), str(band.points), row.reason, key,
-                        components_json=components_json, change_json=change_json)
+                        components_json=components_json, change_json=change_json,
+                        new_json=repository.snapshot_json(new, components_json))
 
 
 async def _stage(ws: Workspace, row: GradeRow) -> RowResult:

@@ -173,3 +173,40 @@ async def test_a_csv_of_grades_sent_twice_changes_nothing_the_second_time(platfo
         assert second == {"status": "succeeded", "rows_read": 15, "created": 0, "updated": 0, "unchanged": 15, "rejected": 0}
         assert middle - before == 15 and await latest(c, school) == middle
         assert len(await history(c, school, grade(numbers[2], p, "M2", t, "5.5", "6"))) == 1
+
+
+async def test_a_grade_inserted_by_another_writer_during_the_copy_becomes_an_update(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set-based: a grade with no stored row is COPY'd straight in; if another writer (here a teacher's entry through
+    the API) inserts the same sitting between the sync's read of the stored grades and its COPY, the COPY fails on the
+    sitting's uniqueness, its savepoint is rolled back and the row is written again as an update of that grade, the
+    audit's ``old`` being the other writer's values."""
+    from services.records.grades import repository
+
+    school = await platform.school_headers()
+    p, t, k = code("CNTT"), code("HK"), code("K")
+    a = id_number()
+    real_copy_new = repository._copy_new
+    calls = []
+    async with platform.client("records") as c:
+        await run_ok(c, school, world(p, t, k, [learner(a, "Phan Văn Chen", p, k)], []))
+
+        async def copy_new_after_another_writer(*args: Any, **kw: Any) -> bool:
+            if not calls:
+                r = await c.post("/v1/institutions/CD0101/grades", json=grade(a, p, "M1", t, "5", "5"), headers=school)
+                assert r.status_code == 201, r.text
+            calls.append(await real_copy_new(*args, **kw))
+            return calls[-1]
+
+        monkeypatch.setattr(repository, "_copy_new", copy_new_after_another_writer)
+        before = await latest(c, school)
+        with write_path(platform, "set-based", chunk_rows=100):
+            job = await run_json(c, school, {"grades": [grade(a, p, "M1", t, "7", "8"), grade(a, p, "M2", t, "6", "6")]},
+                                 mode="accept_valid")
+        assert calls[0] is False  # the first COPY met the teacher's grade and wrote nothing
+        assert {x: job[x] for x in ("status", "created", "updated", "rejected")} == {
+            "status": "succeeded", "created": 1, "updated": 1, "rejected": 0}, job
+        assert await history(c, school, grade(a, p, "M1", t, "7", "8")) == [
+            (None, snapshot("5", "5", "5", "D", "1", True), "api", None),
+            (snapshot("5", "5", "5", "D", "1", True), snapshot("7", "8", "7.6", "B", "3", True), "sync", None)]
+        assert await history(c, school, grade(a, p, "M2", t, "6", "6")) == [(None, snapshot("6", "6", "6", "C", "2", True), "sync", None)]
+        assert len(await feed_since(c, school, before, {})) == 3  # the teacher's grade, then the sync's two

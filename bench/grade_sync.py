@@ -16,7 +16,7 @@ rows are written with asyncpg's ``copy_records_to_table`` into the same table (s
                                [--chunk-rows N] [--row-by-row] [--keep]
 
 Prints both rates, the CPU per row of the records process and of its PostgreSQL backends (when the server runs on
-this machine), the records process's memory and, last, ``api/copy = 0.xx`` (target ≥ 0.25).
+this machine), the records process's memory and, last, ``api/copy = 0.xx`` (target ≥ 0.50, issue 20).
 """
 
 from __future__ import annotations

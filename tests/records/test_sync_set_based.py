@@ -210,3 +210,26 @@ async def test_a_grade_inserted_by_another_writer_during_the_copy_becomes_an_upd
             (snapshot("5", "5", "5", "D", "1", True), snapshot("7", "8", "7.6", "B", "3", True), "sync", None)]
         assert await history(c, school, grade(a, p, "M2", t, "6", "6")) == [(None, snapshot("6", "6", "6", "C", "2", True), "sync", None)]
         assert len(await feed_since(c, school, before, {})) == 3  # the teacher's grade, then the sync's two
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_an_all_or_nothing_job_of_many_chunks(platform: Platform, path: str) -> None:
+    """One transaction writing chunk after chunk: set-based, its first chunks' new grades are COPY'd under a savepoint
+    each, the later ones staged (a transaction keeps its subtransactions few); every grade is written and audited once."""
+    school = await platform.school_headers()
+    p, t, k = code("CNTT"), code("HK"), code("K")
+    numbers = [id_number() for _ in range(20)]
+    rows = [grade(n, p, m, t, str(5 + i % 5), "7") for i, n in enumerate(numbers) for m in ("M1", "M2")]
+    async with platform.client("records") as c:
+        await run_ok(c, school, world(p, t, k, [learner(n, f"Học Viên {i}", p, k) for i, n in enumerate(numbers)], []))
+        before = await latest(c, school)
+        with write_path(platform, path, chunk_rows=1):
+            job = await run_json(c, school, {"grades": rows}, mode="all_or_nothing")
+            again = await run_json(c, school, {"grades": rows}, mode="all_or_nothing")
+        assert {x: job[x] for x in ("status", "created", "updated", "unchanged", "rejected")} == {
+            "status": "succeeded", "created": 40, "updated": 0, "unchanged": 0, "rejected": 0}, job
+        assert {x: again[x] for x in ("status", "created", "updated", "unchanged")} == {
+            "status": "succeeded", "created": 0, "updated": 0, "unchanged": 40}, again
+        assert await latest(c, school) - before == 40
+        assert await history(c, school, rows[0]) == [(None, snapshot("5", "7", "6.2", "C", "2", True), "sync", None)]
+        assert await history(c, school, rows[-1]) == [(None, snapshot("9", "7", "7.8", "B", "3", True), "sync", None)]

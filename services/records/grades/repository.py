@@ -46,6 +46,10 @@ STAGE = "records_grade_stage"
 STAGE_COLUMNS = ("id", "enrolment_id", "module_id", "term_id", "components", "score", "letter", "points", "passed",
                  "score_text", "points_text", "reason", "old")
 MAX_ROUNDS = 5
+#: savepoints (each a subtransaction) one transaction may take for COPYs of new grades; an all_or_nothing job's one
+#: transaction writes chunk after chunk, and past 64 subtransactions PostgreSQL's snapshots overflow their cache
+#: (every other session's visibility checks then read pg_subtrans), so its later chunks take the staged upsert
+MAX_SAVEPOINTS = 32
 GRADE_COLUMNS = ("id", "created_at", "updated_at", "institution_code", "enrolment_id", "module_id", "term_id", "components",
                  "score", "letter", "points", "passed", "version")
 AUDIT_COLUMNS = ("id", "grade_id", "changed_at", "actor", "source", "sync_job_id", "reason", "old", "new")
@@ -146,18 +150,18 @@ async def _driver(session: AsyncSession) -> Any:
 
 async def write_grades(
     session: AsyncSession, pending: list[PendingGrade], *, institution_code: str, actor: str, source: str,
-    job_id: uuid.UUID | None, stage_empty: bool = False,
-) -> bool:
+    job_id: uuid.UUID | None, stage_empty: bool = False, copy_new: bool = True,
+) -> tuple[bool, bool]:
     """Applies ``pending`` (distinct keys) in the session's transaction, audited; sets each one's ``result``
     (created | updated | unchanged), ``grade_id``, ``version`` and ``old``. ``stage_empty``: the staging table
     was not used yet in this transaction (it empties itself at every commit), so it needs no ``TRUNCATE``.
-    Returns whether the staging table was used."""
+    ``copy_new``: new grades may be COPY'd under a savepoint (:data:`MAX_SAVEPOINTS`), else they are staged too.
+    Returns whether the staging table was used, and whether a savepoint was taken."""
     if not pending:
-        return False
+        return False, False
     driver = await _driver(session)
-    stage_used = False
+    stage_used = savepoint = False
     todo = list(pending)
-    copy_new = True  # until a COPY of new grades met a grade another writer inserted meanwhile
     for _ in range(MAX_ROUNDS):
         existing = await session.execute(_LOCK_EXISTING, {
             "e": [p.key[0] for p in todo], "m": [p.key[1] for p in todo], "t": [p.key[2] for p in todo],
@@ -180,7 +184,8 @@ async def write_grades(
             else:
                 changed.append(p)
         again: list[PendingGrade] = []
-        if new and copy_new:
+        if new and copy_new:  # until a COPY of new grades met a grade another writer inserted meanwhile
+            savepoint = True
             if not await _copy_new(driver, new, institution_code=institution_code, actor=actor, source=source, job_id=job_id):
                 copy_new, again = False, new
             new = []
@@ -194,7 +199,7 @@ async def write_grades(
             again += await _upsert_staged(session, driver, staged, institution_code=institution_code, actor=actor,
                                           source=source, job_id=job_id)
         if not again:
-            return stage_used
+            return stage_used, savepoint
         # another writer inserted the same sitting meanwhile: again, as an update
         todo = again
     raise RuntimeError("grades kept changing under the sync; this chunk is given up and will be retried")
@@ -217,7 +222,7 @@ async def _copy_new(driver: Any, new: list[PendingGrade], *, institution_code: s
     try:
         await driver.copy_records_to_table("grades", records=grades, columns=GRADE_COLUMNS)
     except asyncpg.UniqueViolationError:
-        await driver.execute("ROLLBACK TO SAVEPOINT records_new_grades")
+        await driver.execute("ROLLBACK TO SAVEPOINT records_new_grades; RELEASE SAVEPOINT records_new_grades")
         return False
     await driver.copy_records_to_table("grade_audit", records=audits, columns=AUDIT_COLUMNS)
     await driver.execute("RELEASE SAVEPOINT records_new_grades")

@@ -15,7 +15,8 @@ rows are written with asyncpg's ``copy_records_to_table`` into the same table (s
     python bench/grade_sync.py [--learners 2000] [--modules 10] [--terms 10] [--mode accept_valid] [--format csv|json]
                                [--chunk-rows N] [--row-by-row] [--keep]
 
-Prints both rates, the records process's memory and, last, ``api/copy = 0.xx`` (target ≥ 0.25).
+Prints both rates, the CPU per row of the records process and of its PostgreSQL backends (when the server runs on
+this machine), the records process's memory and, last, ``api/copy = 0.xx`` (target ≥ 0.50, issue 20).
 """
 
 from __future__ import annotations
@@ -65,6 +66,33 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends_cpu(dsn: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to the database of ``dsn`` (``pg_stat_activity``
+    pids read in ``/proc``: the server must run on this machine; empty when it does not). A backend that ends
+    between two readings is not counted: the records process keeps its pool's connections open while a job runs."""
+    import asyncpg
+
+    async def pids() -> list[int]:
+        conn = await asyncpg.connect(asyncpg_dsn(dsn))
+        try:
+            return [r[0] for r in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        finally:
+            await conn.close()
+
+    out: dict[int, float] = {}
+    for pid in asyncio.run(pids()):
+        try:
+            out[pid] = cpu_seconds(pid)
+        except OSError:
+            pass
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
 def mib(kib: int | None) -> str:
@@ -134,8 +162,9 @@ def wait_job(client: Any, job_id: str, pid: int | None = None, timeout: float = 
 
 # -- the COPY baseline ---------------------------------------------------------------------------------------------
 
-async def copy_baseline(records_db: str, expected: int) -> tuple[int, float]:
-    """Reads back the grade rows the API wrote, truncates ``grades`` and COPYs the same rows into it."""
+async def copy_baseline(records_db: str, expected: int) -> tuple[int, float, float | None]:
+    """Reads back the grade rows the API wrote, truncates ``grades`` and COPYs the same rows into it. Returns the
+    rows copied, the seconds and the CPU seconds its PostgreSQL backend used (None if not on this machine)."""
     import asyncpg
 
     conn = await asyncpg.connect(asyncpg_dsn(records_db))
@@ -148,11 +177,17 @@ async def copy_baseline(records_db: str, expected: int) -> tuple[int, float]:
         del rows
         await conn.execute("TRUNCATE grades")
         await conn.execute("CHECKPOINT")
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        try:
+            cpu_before: float | None = cpu_seconds(backend)
+        except OSError:
+            cpu_before = None
         started = time.perf_counter()
         await conn.copy_records_to_table("grades", records=records, columns=columns)
         elapsed = time.perf_counter() - started
+        cpu = None if cpu_before is None else cpu_seconds(backend) - cpu_before
         count = await conn.fetchval("SELECT count(*) FROM grades")
-        return count, elapsed
+        return count, elapsed, cpu
     finally:
         await conn.close()
 
@@ -250,6 +285,7 @@ def main() -> None:
                 body, url = grades_csv(numbers, modules, terms), f"/v1/institutions/{INSTITUTION}/sync/csv"
                 params = {"entity": "grades", "mode": args.mode}
             rss_before = proc_status_kib(records_proc.pid, "VmRSS")
+            pg_before = backends_cpu(records_db)
             cpu_before = cpu_seconds(records_proc.pid)
             started = time.perf_counter()
             with load.side("api"):
@@ -259,6 +295,7 @@ def main() -> None:
                 job, peak_rss = wait_job(c, r.json()["id"], records_proc.pid)
             api_seconds = time.perf_counter() - started
             api_cpu = cpu_seconds(records_proc.pid) - cpu_before
+            pg_cpu = cpu_used(pg_before, backends_cpu(records_db))
             hwm = proc_status_kib(records_proc.pid, "VmHWM")
             if job["status"] != "succeeded" or job["created"] != total:
                 raise SystemExit(f"grade sync did not apply every row: {job}\n{procs.tail('records')}")
@@ -266,7 +303,7 @@ def main() -> None:
         procs.stop()
 
         with load.side("copy"):
-            copied, copy_seconds = asyncio.run(copy_baseline(records_db, total))
+            copied, copy_seconds, copy_cpu = asyncio.run(copy_baseline(records_db, total))
         api_rate, copy_rate = total / api_seconds, copied / copy_seconds
         print(f"rows: {total:,} grades ({len(numbers)} learners × {len(modules)} modules × {len(terms)} terms), "
               f"{args.format.upper()} {len(body) / 1e6:.1f} MB, mode {args.mode}")
@@ -274,7 +311,11 @@ def main() -> None:
               f"every row validated, graded, audited, in the change feed; feed now at version {feed_version:,})")
         print(f"      the records process used {api_cpu:.1f} s of CPU for it ({api_cpu / total * 1e6:.0f} µs per row); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        if pg_cpu:
+            print(f"      its PostgreSQL backends used {pg_cpu:.1f} s of CPU ({pg_cpu / total * 1e6:.0f} µs per row)")
         print(f"copy: {copy_rate:10,.0f} rows/s  ({copy_seconds:.1f} s: asyncpg copy_records_to_table into the same grades table)")
+        if copy_cpu is not None:
+            print(f"      its PostgreSQL backend used {copy_cpu:.1f} s of CPU ({copy_cpu / copied * 1e6:.0f} µs per row)")
         print(f"records process memory: RSS {mib(rss_before)} before the sync, peak {mib(peak_rss)} during it (polled VmRSS); "
               f"VmHWM {mib(hwm)}")
         print(load.ratio("api/copy", api_rate / copy_rate, "api", "copy"))

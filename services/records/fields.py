@@ -5,6 +5,7 @@ domain's ``schemas.py`` (:data:`services.records.sync.rows.ENTITIES` lists them)
 from __future__ import annotations
 
 import unicodedata
+from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -21,17 +22,37 @@ Sex = Literal["male", "female"]
 Code = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9._\-/]+$")
 
 
+#: numbers checked today → the message of what they break ("" when valid): a sync's grade rows name each learner
+#: once per module and term, and the check was a fifth of a grade row's validation. Emptied when the day changes
+#: (a rule compares the birth year with today's) or when it holds :data:`_CHECKED_MAX` numbers.
+_checked: dict[str, str] = {}
+_checked_on: list[date] = []
+_CHECKED_MAX = 100_000
+
+
 def _id_number(v: str) -> str:
     """Số định danh cá nhân, checked by the kit's rules (:mod:`services.common.id_numbers`, the ones identity
     applies); the date of birth and sex are checked against it when identity resolves the learner. The message
     never repeats the number (errors are stored and shown)."""
-    broken = id_numbers.check(v)
+    today = date.today()
+    if not _checked_on or _checked_on[0] != today or len(_checked) >= _CHECKED_MAX:
+        _checked.clear()
+        _checked_on[:] = [today]
+    message = _checked.get(v)
+    if message is None:
+        message = _checked[v] = _id_number_broken(v, today)
+    if message:
+        raise ValueError(message)
+    return v
+
+
+def _id_number_broken(v: str, today: date) -> str:
+    """What ``v`` breaks as one message, or "" when it is valid."""
+    broken = id_numbers.check(v, today=today)
     if broken and broken[0].rule == "shape":
         kind = "digits" if v.isascii() and v.isdigit() else "characters, not all digits"
-        raise ValueError(f"a personal ID number has 12 digits; this one has {len(v)} {kind}")
-    if broken:
-        raise ValueError("; ".join(r.message for r in broken))
-    return v
+        return f"a personal ID number has 12 digits; this one has {len(v)} {kind}"
+    return "; ".join(r.message for r in broken)
 
 
 IdNumber = Annotated[str, AfterValidator(_id_number), Field(description="12-digit personal identification number",

@@ -1,21 +1,25 @@
 """Grades in the database: reads, and the set-based writes of a sync on PostgreSQL.
 
-**Set-based writes**: ``COPY`` into a staging table, then one ``INSERT … ON CONFLICT``. Used by sync jobs on
-PostgreSQL (measured: an order of magnitude faster than row-by-row ORM
-writes). Per batch of validated grade rows, each natural key (enrolment, module, term) at most once:
+**Set-based writes**: ``COPY``, never a statement per row. Used by sync jobs on PostgreSQL (measured: an order of
+magnitude faster than row-by-row ORM writes). Per batch of validated grade rows, each natural key (enrolment,
+module, term) at most once:
 
 1. the existing grades of the batch's keys are read **and locked** (``FOR UPDATE``), so their old values, which
-   the audit keeps, cannot change under us before commit;
-2. rows whose values equal the stored ones are ``unchanged`` and go no further; the others are ``COPY``'d into a
-   temporary staging table — an update under the existing grade's id, a new grade under a fresh id made in Python;
-3. one ``INSERT INTO grades … SELECT FROM stage ON CONFLICT (enrolment_id, module_id, term_id) DO UPDATE … WHERE
-   grades.id = EXCLUDED.id AND the values differ RETURNING id, version`` applies them. ``grades.id = EXCLUDED.id``
-   makes an update apply only to the row we locked: a grade another writer inserted for the same key after step 1
-   (so we staged it as new) is left alone, not returned, and goes round again as an update with its old values
-   read and locked — so the audit's ``old`` is always exact;
-4. the same statement writes one ``grade_audit`` row per grade it created or changed (old → new, who, why, from
-   which job), joining its returned rows to the staged ones by id alone; the change-feed entries go to the
-   caller's change log, which writes them with ``COPY`` too.
+   the audit keeps, cannot change under us before commit; rows whose values equal the stored ones are
+   ``unchanged`` and go no further;
+2. grades with no stored row (a term's first upload: nearly all of them) are ``COPY``'d straight into ``grades``
+   and their audit rows (old: none → new, who, why, from which job) straight into ``grade_audit``, under a
+   savepoint. A grade another writer inserted for the same key after step 1 makes the ``COPY`` fail on
+   ``uq_grade_sitting``: the savepoint is rolled back and those rows go round again from step 1, found and
+   locked this time;
+3. changed grades are ``COPY``'d into a temporary staging table and applied by one ``INSERT … ON CONFLICT
+   (enrolment_id, module_id, term_id) DO UPDATE … WHERE grades.id = EXCLUDED.id AND the values differ RETURNING
+   id, version``, which in the same statement writes one ``grade_audit`` row per grade it changed (old → new),
+   joining its returned rows to the staged ones by id alone. After a failed step 2, the rows that go round again
+   take this statement too (staged as new under a fresh id, as an update under the stored one): a grade inserted
+   by another writer meanwhile is left alone by it (``grades.id = EXCLUDED.id``), not returned, and goes round
+   again as an update with its old values read and locked — so the audit's ``old`` is always exact;
+4. the change-feed entries go to the caller's change log, which writes them with ``COPY`` too.
 
 Nothing here commits: it all happens in the caller's transaction, with the chunk's other writes and its
 ``applied_through``, so a job resumed after a crash never applies a row twice.
@@ -24,10 +28,13 @@ Nothing here commits: it all happens in the caller's transaction, with the chunk
 from __future__ import annotations
 
 import json
+import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+from asyncpg.pgproto.pgproto import UUID as WireUUID
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +46,13 @@ STAGE = "records_grade_stage"
 STAGE_COLUMNS = ("id", "enrolment_id", "module_id", "term_id", "components", "score", "letter", "points", "passed",
                  "score_text", "points_text", "reason", "old")
 MAX_ROUNDS = 5
+#: savepoints (each a subtransaction) one transaction may take for COPYs of new grades; an all_or_nothing job's one
+#: transaction writes chunk after chunk, and past 64 subtransactions PostgreSQL's snapshots overflow their cache
+#: (every other session's visibility checks then read pg_subtrans), so its later chunks take the staged upsert
+MAX_SAVEPOINTS = 32
+GRADE_COLUMNS = ("id", "created_at", "updated_at", "institution_code", "enrolment_id", "module_id", "term_id", "components",
+                 "score", "letter", "points", "passed", "version")
+AUDIT_COLUMNS = ("id", "grade_id", "changed_at", "actor", "source", "sync_job_id", "reason", "old", "new")
 
 _CREATE_STAGE = text(
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (id uuid, enrolment_id uuid, module_id uuid, term_id uuid, "
@@ -91,11 +105,34 @@ class PendingGrade:
     grade_id: uuid.UUID | None = None
     old: dict[str, Any] | None = None
     version: int | None = None
-    #: ``new["components"]`` as JSON and the change-feed key as JSON, made ahead when the row was validated
+    #: ``new["components"]``, ``new`` (the audit's) and the change-feed key as JSON, made ahead when the row was
+    #: validated (a sync validates its next chunk while the current one is being written)
     components_json: str | None = None
     change_json: str | None = None
-    #: the id the grade gets if it is new (every staged row has its id, so the audit finds its row by id alone)
-    fresh_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    new_json: str | None = None
+
+
+#: the version (4) and variant (RFC 4122) bits of a random UUID, and the random bits kept
+_V4_KEEP = int.from_bytes(bytes.fromhex("ffffffffffff0fff3fffffffffffffff"), "big")
+_V4_SET = int.from_bytes(bytes.fromhex("00000000000040008000000000000000"), "big")
+
+
+def fresh_ids(n: int) -> list[uuid.UUID]:
+    """``n`` random (version 4) UUIDs from one read of the system's CSPRNG, as the driver's own UUID type (a
+    ``uuid.UUID`` it writes without converting). ``uuid.uuid4()`` per row was a sixth of the sync worker's CPU."""
+    if n <= 0:
+        return []
+    keep = int.from_bytes(_V4_KEEP.to_bytes(16, "big") * n, "big")
+    put = int.from_bytes(_V4_SET.to_bytes(16, "big") * n, "big")
+    raw = ((int.from_bytes(os.urandom(16 * n), "big") & keep) | put).to_bytes(16 * n, "big")
+    return [WireUUID(raw[i : i + 16]) for i in range(0, 16 * n, 16)]
+
+
+def snapshot_json(n: dict[str, Any], components_json: str) -> str:
+    """A grade's snapshot (:func:`snapshot`) as JSON, its components given as JSON: the letter through the encoder,
+    the numbers as they are (decimal text made by the grading rules)."""
+    return (f'{{"components": {components_json}, "score": "{n["score"]}", "letter": {json.dumps(n["letter"])}, '
+            f'"points": "{n["points"]}", "passed": {"true" if n["passed"] else "false"}}}')
 
 
 def snapshot(components: Any, score: Any, letter: str, points: Any, passed: bool) -> dict[str, Any]:
@@ -113,15 +150,17 @@ async def _driver(session: AsyncSession) -> Any:
 
 async def write_grades(
     session: AsyncSession, pending: list[PendingGrade], *, institution_code: str, actor: str, source: str,
-    job_id: uuid.UUID | None, stage_empty: bool = False,
-) -> None:
+    job_id: uuid.UUID | None, stage_empty: bool = False, copy_new: bool = True,
+) -> tuple[bool, bool]:
     """Applies ``pending`` (distinct keys) in the session's transaction, audited; sets each one's ``result``
     (created | updated | unchanged), ``grade_id``, ``version`` and ``old``. ``stage_empty``: the staging table
-    was not used yet in this transaction (it empties itself at every commit), so it needs no ``TRUNCATE``."""
+    was not used yet in this transaction (it empties itself at every commit), so it needs no ``TRUNCATE``.
+    ``copy_new``: new grades may be COPY'd under a savepoint (:data:`MAX_SAVEPOINTS`), else they are staged too.
+    Returns whether the staging table was used, and whether a savepoint was taken."""
     if not pending:
-        return
-    await session.execute(_CREATE_STAGE)
+        return False, False
     driver = await _driver(session)
+    stage_used = savepoint = False
     todo = list(pending)
     for _ in range(MAX_ROUNDS):
         existing = await session.execute(_LOCK_EXISTING, {
@@ -131,40 +170,89 @@ async def write_grades(
             (r.enrolment_id, r.module_id, r.term_id): (r.id, snapshot(r.components, r.score, r.letter, r.points, r.passed))
             for r in existing
         }
-        staged: dict[uuid.UUID, PendingGrade] = {}
-        records = []
+        new: list[PendingGrade] = []
+        changed: list[PendingGrade] = []
         for p in todo:
             found = old.get(p.key)
-            if found is not None:
-                p.grade_id, p.old = found
-                if p.old == p.new:
-                    p.result = "unchanged"
-                    continue
-            else:
+            if found is None:
                 p.grade_id, p.old = None, None
-            staged_id = p.grade_id or p.fresh_id
-            staged[staged_id] = p
-            n = p.new
-            records.append((staged_id, *p.key, p.components_json or json.dumps(n["components"]), p.score, n["letter"], p.points, n["passed"],
-                            n["score"], n["points"], p.reason, None if p.old is None else json.dumps(p.old)))
-        if not staged:
-            return
-        if not stage_empty:
-            await session.execute(text(f"TRUNCATE {STAGE}"))
-        stage_empty = False
-        await driver.copy_records_to_table(STAGE, records=records, columns=STAGE_COLUMNS)
-        written = await session.execute(_UPSERT, {
-            "now": utcnow(), "institution": institution_code, "actor": actor, "source": source, "job": job_id,
-        })
-        for r in written:
-            p = staged.pop(r.id)
-            p.result = "created" if p.old is None else "updated"
-            p.grade_id, p.version = r.id, r.version
-        if not staged:
-            return
-        # staged as new, but another writer inserted the same sitting meanwhile: again, as an update
-        todo = list(staged.values())
+                new.append(p)
+                continue
+            p.grade_id, p.old = found
+            if p.old == p.new:
+                p.result = "unchanged"
+            else:
+                changed.append(p)
+        again: list[PendingGrade] = []
+        if new and copy_new:  # until a COPY of new grades met a grade another writer inserted meanwhile
+            savepoint = True
+            if not await _copy_new(driver, new, institution_code=institution_code, actor=actor, source=source, job_id=job_id):
+                copy_new, again = False, new
+            new = []
+        staged = changed + new
+        if staged:
+            if not stage_used:
+                await session.execute(_CREATE_STAGE)
+            if stage_used or not stage_empty:
+                await session.execute(text(f"TRUNCATE {STAGE}"))
+            stage_used = True
+            again += await _upsert_staged(session, driver, staged, institution_code=institution_code, actor=actor,
+                                          source=source, job_id=job_id)
+        if not again:
+            return stage_used, savepoint
+        # another writer inserted the same sitting meanwhile: again, as an update
+        todo = again
     raise RuntimeError("grades kept changing under the sync; this chunk is given up and will be retried")
+
+
+async def _copy_new(driver: Any, new: list[PendingGrade], *, institution_code: str, actor: str, source: str,
+                    job_id: uuid.UUID | None) -> bool:
+    """``COPY``s grades that had no stored row, and their audit rows, under a savepoint. False (nothing written) when
+    another writer inserted one of their sittings meanwhile."""
+    now = utcnow()
+    ids = fresh_ids(2 * len(new))
+    grades, audits = [], []
+    for i, p in enumerate(new):
+        grade_id, n = ids[2 * i], p.new
+        components = p.components_json or json.dumps(n["components"])
+        grades.append((grade_id, now, now, institution_code, *p.key, components, p.score, n["letter"], p.points, n["passed"], 1))
+        audits.append((ids[2 * i + 1], grade_id, now, actor, source, job_id, p.reason, None,
+                       p.new_json or snapshot_json(n, components)))
+    await driver.execute("SAVEPOINT records_new_grades")
+    try:
+        await driver.copy_records_to_table("grades", records=grades, columns=GRADE_COLUMNS)
+    except asyncpg.UniqueViolationError:
+        await driver.execute("ROLLBACK TO SAVEPOINT records_new_grades; RELEASE SAVEPOINT records_new_grades")
+        return False
+    await driver.copy_records_to_table("grade_audit", records=audits, columns=AUDIT_COLUMNS)
+    await driver.execute("RELEASE SAVEPOINT records_new_grades")
+    for (grade_id, *_), p in zip(grades, new, strict=True):
+        p.result, p.grade_id, p.version = "created", grade_id, 1
+    return True
+
+
+async def _upsert_staged(session: AsyncSession, driver: Any, staged: list[PendingGrade], *, institution_code: str,
+                         actor: str, source: str, job_id: uuid.UUID | None) -> list[PendingGrade]:
+    """Stages grades (an update under the stored grade's id, a new one under a fresh id) and applies them with one
+    upsert that writes their audit rows too; returns those it left alone (inserted by another writer meanwhile)."""
+    ids = iter(fresh_ids(sum(1 for p in staged if p.grade_id is None)))
+    by_id: dict[uuid.UUID, PendingGrade] = {}
+    records = []
+    for p in staged:
+        staged_id = p.grade_id or next(ids)
+        by_id[staged_id] = p
+        n = p.new
+        records.append((staged_id, *p.key, p.components_json or json.dumps(n["components"]), p.score, n["letter"], p.points, n["passed"],
+                        n["score"], n["points"], p.reason, None if p.old is None else json.dumps(p.old)))
+    await driver.copy_records_to_table(STAGE, records=records, columns=STAGE_COLUMNS)
+    written = await session.execute(_UPSERT, {
+        "now": utcnow(), "institution": institution_code, "actor": actor, "source": source, "job": job_id,
+    })
+    for r in written:
+        p = by_id.pop(r.id)
+        p.result = "created" if p.old is None else "updated"
+        p.grade_id, p.version = r.id, r.version
+    return list(by_id.values())
 
 
 # -- reads and ORM writes ------------------------------------------------------------------------------------------

@@ -233,7 +233,8 @@ def pending_grade(ws: Workspace, row: GradeRow) -> PendingGrade:
     # the ID number is 12 digits (checked by GradeRow)
     change_json = plan.key_json[0] + row.id_number + plan.key_json[1] if plan.key_json else flat_json(key)
     return PendingGrade((enrolment.id, plan.module_id, plan.term_id), new, str(score), str(band.points), row.reason, key,
-                        components_json=components_json, change_json=change_json)
+                        components_json=components_json, change_json=change_json,
+                        new_json=repository.snapshot_json(new, components_json))
 
 
 async def _stage(ws: Workspace, row: GradeRow) -> RowResult:
@@ -259,9 +260,11 @@ async def flush_pending(ws: Workspace) -> None:
 async def write_pending(ws: Workspace, pending: Sequence[PendingGrade]) -> None:
     """Writes checked grades of distinct sittings set-based (audited); each one's ``result`` says what happened, and
     the changed ones go to the change log."""
-    await repository.write_grades(ws.session, list(pending), institution_code=ws.code, actor=ws.actor, source=ws.source,
-                                  job_id=ws.job_id, stage_empty=not ws.stage_used)
-    ws.stage_used = True
+    stage_used, savepoint = await repository.write_grades(
+        ws.session, list(pending), institution_code=ws.code, actor=ws.actor, source=ws.source, job_id=ws.job_id,
+        stage_empty=not ws.stage_used, copy_new=ws.savepoints < repository.MAX_SAVEPOINTS)
+    ws.stage_used = ws.stage_used or stage_used
+    ws.savepoints += savepoint
     for p in pending:
         if p.result != "unchanged":
             ws.changes.add(ws.code, "grade", "upsert", p.change_key, key_json=p.change_json)

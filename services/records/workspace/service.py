@@ -104,6 +104,8 @@ class Workspace:
         self.pending_keys: set[SittingKey] = set()
         #: whether the grade staging table was used in this transaction (a workspace lives in one transaction)
         self.stage_used = False
+        #: savepoints taken in this transaction for COPYs of new grades (bounded: ``grades.repository.MAX_SAVEPOINTS``)
+        self.savepoints = 0
         #: OneRoster sourcedIds of the applied rows, (file, sourcedId) → natural key as JSON, written with them
         self.ids: dict[tuple[str, str], str] = {}
 

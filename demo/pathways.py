@@ -16,15 +16,23 @@ system syncs her results and the graduation decision; the platform's outbox carr
 her diploma). CD7902 keeps equivalence rules as data — its OTO201 and OTO202 from CD0101's modules with the same
 content (at least 6.5, at most 5 years old, grade in the GPA), OTO203 from an intermediate diploma in automotive
 technology. Nhung asks CD7902 for recognition, presenting her diploma (the credentials service verifies it); CD7902
-approves the three modules, and her transcript shows them "công nhận", each with its source. Safe to run again: the
-pushes and syncs upsert, the application carries on from where it stands, the request and decisions are idempotent."""
+approves the three modules, and her transcript shows them "công nhận", each with its source.
+
+A year after that graduation (28 June 2024), CD0101 opens the 12-month follow-up round for its graduates of 2024;
+its system takes her one-time link from the round's invitations and she answers through it, no account (employed,
+in the trained occupation); signed in, she sees the survey as answered. ministry.demo's follow-up report (JSON, then
+CSV) shows CD0101's 2024 intermediate automotive graduates with her answer: responded, employed, the employment rate.
+
+Safe to run again: the pushes and syncs upsert, the application carries on from where it stands, the request and
+decisions are idempotent, the round's PUT invites no one twice, an answered survey is not answered again."""
 
 from __future__ import annotations
 
 import time
+from datetime import date, datetime, timedelta, timezone
 
 import httpx
-from _client import check, client_token, expect, gateway, sign_in, step
+from _client import check, client_token, expect, gateway, path_of, sign_in, step
 from records import vneid_sign_in, watch
 
 INSTITUTION, INTAKE, PROGRAMME = "CD7902", "TS2027-CKOTO", "CKOTO-CD-2027"
@@ -108,6 +116,7 @@ def main() -> None:
         step(f"ministry.demo — intake {INTAKE}: {row['applications']} applications, {row['enrolled']} enrolled of {row['capacity']} places")
         check(row["enrolled"] >= 1, "the intake counts the enrolment")
         transfer(c, nhung, school_cd0101, college)
+        followup(c, nhung, school_cd0101, officer)
     print("pathways demo: OK")
 
 
@@ -191,6 +200,58 @@ def transfer(c: httpx.Client, nhung: dict[str, str], school: dict[str, str], col
         step(f"  transcript: {code} {r['recognition']['label']} — {r['recognition']['source']}"
              f"{'' if r['recognition']['in_gpa'] else ' (not in the GPA)'}")
     step(f"her GPA so far {transcript['gpa']}, {transcript['credits_earned']} credits earned")
+
+
+
+GRADUATED_ON = date(2024, 6, 28)  # CD0101's graduation decision above
+ANSWERS = {"employed": True, "in_trained_occupation": True, "employer_type": "private", "income_band": "5m_10m", "further_study": False}
+
+
+def followup(c: httpx.Client, nhung: dict[str, str], school: dict[str, str], officer: dict[str, str]) -> None:
+    # the 12-month round of CD0101's graduates of 2024: open since a year after the decision; answers are taken while
+    # today (Vietnam time) is within the round, so it closes a month from now at the earliest
+    opens = GRADUATED_ON.replace(year=GRADUATED_ON.year + 1)
+    today = datetime.now(timezone(timedelta(hours=7))).date()
+    closes = max(opens + timedelta(days=92), today + timedelta(days=30))
+    survey = expect(c.put(f"/api/records/v1/institutions/CD0101/followup-rounds/{GRADUATED_ON.year}/12", headers=school,
+                          json={"opens_on": opens.isoformat(), "closes_on": closes.isoformat()}), 200, 201).json()
+    step(f"CD0101 opens the 12-month follow-up round of its {survey['graduation_year']} graduates ({survey['opens_on']} – "
+         f"{survey['closes_on']}, {len(survey['questions'])} questions): {survey['invited']} invited")
+    invitations = expect(c.get(f"/api/records/v1/followup-rounds/{survey['id']}/invitations", params={"limit": 1000}, headers=school)).json()
+    mine = next((i for i in invitations if i["full_name"] == "Lê Thị Hồng Nhung" and i["programme_code"] == PRIOR["code"]), None)
+    check(mine is not None, "the round invites her, as a 2024 graduate of TC-OTO-2022")
+    assert mine is not None
+    if mine["responded_at"] is None:
+        with httpx.Client(base_url=c.base_url, timeout=60) as anonymous:  # the link alone: no account, no cookie
+            form = expect(anonymous.get(path_of(mine["link"]))).json()
+            check(not form["responded"] and form["months_after"] == 12, "her link opens the unanswered 12-month survey")
+            form = expect(anonymous.post(path_of(mine["link"]), json={"answers": ANSWERS})).json()
+            check(form["responded"], "her answer is taken")
+            again = anonymous.post(path_of(mine["link"]), json={"answers": ANSWERS})
+            check(again.status_code == 409, "the link answers once")
+        step(f"she answers through her one-time link, no account: {ANSWERS}; the link then refuses a second answer")
+    else:
+        step(f"she answered through her one-time link on {mine['responded_at'][:10]} (an earlier run)")
+    forms = expect(c.get("/api/records/v1/followup/me", headers=nhung)).json()
+    check(any(f["invitation_id"] == mine["id"] and f["responded"] for f in forms), "signed in, she sees the survey as answered")
+    answered = next(f for f in forms if f["invitation_id"] == mine["id"])
+    step(f"signed in, she sees it answered: {answered['programme_name']}, graduates of {answered['graduation_year']}, "
+         f"{answered['months_after']} months")
+
+    params = {"graduation_year": GRADUATED_ON.year, "months_after": 12, "institution": "CD0101", "by": "institution,occupation,level,sex"}
+    report = expect(c.get("/api/records/v1/followup-report", params=params, headers=officer)).json()
+    row = next((x for x in report["items"] if x["group"] == {"institution": "CD0101", "occupation": PRIOR["occupation_code"],
+                                                              "level": "intermediate", "sex": "female"}), None)
+    check(row is not None and row["responded"] >= 1 and row["employed"] >= 1, "the report counts her as responded and employed")
+    assert row is not None
+    step(f"ministry.demo — follow-up report 2024, 12 months, CD0101 {PRIOR['occupation_code']} intermediate, women: "
+         f"{row['responded']} of {row['invited']} responded ({row['response_rate']:.0%}), {row['employed']} employed "
+         f"(employment rate {row['employment_rate']:.0%}), {row['in_trained_occupation']} in the trained occupation")
+    csv = expect(c.get("/api/records/v1/followup-report", params={**params, "format": "csv"}, headers=officer)).text.splitlines()
+    line = next((x for x in csv[1:] if x.startswith(f"CD0101,{PRIOR['occupation_code']},intermediate,female,")), None)
+    check(line is not None, "the CSV report has the same row")
+    step(f"  as CSV: {csv[0]}")
+    step(f"          {line}")
 
 
 if __name__ == "__main__":

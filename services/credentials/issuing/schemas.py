@@ -146,7 +146,7 @@ class CredentialIssue(Input):
     _sealed_identity: dict[str, Any] | None = PrivateAttr(default=None)
     _input_fingerprint: str | None = PrivateAttr(default=None)
 
-    def with_seal(self, identity: dict[str, Any] | None, fingerprint: str | None) -> "CredentialIssue":
+    def with_seal(self, identity: dict[str, Any] | None, fingerprint: str | None) -> CredentialIssue:
         self._sealed_identity, self._input_fingerprint = identity, fingerprint
         return self
 

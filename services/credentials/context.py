@@ -33,8 +33,8 @@ class CredentialsContext:
     signer: BatchSigner
     #: verification log rows, written in batches off the request path
     verification_log: VerificationLogWriter
-    #: verified status lists by (list id, version): a cache of work done, never the truth
-    status_cache: dict[tuple[Any, int], bytes] = field(default_factory=dict)
+    #: verified status lists by (list id, version, purpose): a cache of work done, never the truth
+    status_cache: dict[tuple[Any, int, str], bytes] = field(default_factory=dict)
     #: issuers' public keys by (issuer id, key id): immutable once created (rotation adds keys, never edits one)
     public_keys: dict[tuple[Any, str], Any] = field(default_factory=dict)
     #: the last verification of each stored credential asked for by id, reused while its state is unchanged

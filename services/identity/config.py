@@ -58,7 +58,7 @@ class IdentitySettings(ServiceSettings):
     dev_oidc_public_url: str = ""
 
     @model_validator(mode="after")
-    def _no_stand_in_in_production(self) -> "IdentitySettings":
+    def _no_stand_in_in_production(self) -> IdentitySettings:
         if self.environment == "production" and self.dev_oidc_enabled:
             raise ValueError("the development-only VNeID stand-in cannot be enabled in production")
         if not self.dev_oidc_public_url:

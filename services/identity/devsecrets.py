@@ -8,8 +8,8 @@ stored secret is one the code ships; identity logs them at start-up and ``/ready
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("services.identity.devsecrets")
 
 
-def refused_secret(settings: "IdentitySettings", secret: str) -> bool:
+def refused_secret(settings: IdentitySettings, secret: str) -> bool:
     """In production a development value never authenticates."""
     return settings.environment == "production" and secret.startswith(DEV_SECRET_PREFIX)
 
@@ -52,7 +52,7 @@ def known_development_client_secrets() -> set[str]:
     return secrets
 
 
-async def find_development_secrets(session: AsyncSession, tokens: "TokenService") -> list[DevelopmentSecret]:
+async def find_development_secrets(session: AsyncSession, tokens: TokenService) -> list[DevelopmentSecret]:
     """Enabled clients and accounts whose stored secret is one the code ships (compared by keyed hash for
     clients; demo accounts, by name or by a membership the seed granted, checked against the demo passwords)."""
     from services.identity.accounts import passwords
@@ -76,7 +76,7 @@ async def find_development_secrets(session: AsyncSession, tokens: "TokenService"
     return found
 
 
-async def report_at_start(settings: "IdentitySettings", db: "Database", tokens: "TokenService",
+async def report_at_start(settings: IdentitySettings, db: Database, tokens: TokenService,
                           readiness_notes: dict[str, str]) -> None:
     """Start-up (production): log each enabled client and account holding a development secret and say so in
     ``/readyz`` (``notes.development_secrets``; readiness itself is not withdrawn: they are refused at sign-in)."""

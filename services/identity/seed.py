@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from services.common.db import Database, utcnow
 from services.common.text import fold
-from services.identity.config import IdentitySettings
 from services.identity.accounts.passwords import hash_password
+from services.identity.config import IdentitySettings
 from services.identity.models import Account, ApiClient, Institution, Membership, Person, StaffCount
 from services.identity.persons.numbers import current_province
 from services.identity.tokens.service import TokenService

@@ -196,8 +196,13 @@ def registry_refresh_due(ctx: CredentialsContext, code: str) -> bool:
 
 
 class InstitutionState(Protocol):
-    institution_status: str
-    closed_on: str | None
+    """An issuer's registry state as :func:`active_on` reads it (read only: an ORM row or a plain ``IssuerRow``)."""
+
+    @property
+    def institution_status(self) -> str: ...
+
+    @property
+    def closed_on(self) -> str | None: ...
 
 
 async def registry_refresh(ctx: CredentialsContext, code: str) -> tuple[dict[str, Any] | None] | None:

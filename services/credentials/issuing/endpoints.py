@@ -43,6 +43,7 @@ async def list_credentials(
     # a hot authenticated list: the caller and the context from the request (no further dependencies to resolve),
     # one statement on the driver, the page serialised once (not validated again against the response model)
     principal = await current_principal(request)
+    who: str | uuid.UUID
     if institution:
         if not principal.has_scope("credentials:admin"):
             ensure_institution(principal, institution, roles={"school_system", "school_admin", "teacher"})

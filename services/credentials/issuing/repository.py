@@ -5,12 +5,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import Database
-from services.common.prepared import prepared
+from services.common.prepared import AnySelect, prepared
 from services.credentials.models import Credential, RegisterCounter
 
 
@@ -89,7 +89,7 @@ class SummaryRow(NamedTuple):
 SUMMARY_ORDER = (Credential.created_at, Credential.id)
 
 
-def _summaries(whose: str, status: bool, after: bool) -> Select[Any]:
+def _summaries(whose: str, status: bool, after: bool) -> AnySelect:
     stmt = select(*SUMMARY)
     if whose == "institution":
         stmt = stmt.where(Credential.institution_code == bindparam("who"))
@@ -119,14 +119,14 @@ async def summaries(db: Database, whose: str, who: Any, status: str | None, afte
         return [SummaryRow(*row) for row in await stmt.fetch(conn, params)]
 
 
-def for_person(person_id: uuid.UUID) -> Select[Any]:
+def for_person(person_id: uuid.UUID) -> AnySelect:
     return select(*SUMMARY).where(Credential.person_id == person_id)
 
 
-def for_account(sub: str) -> Select[Any]:
+def for_account(sub: str) -> AnySelect:
     """Credentials issued to a staff account that has no person record (``learner_id`` ``account:<id>``)."""
     return select(*SUMMARY).where(Credential.person_id.is_(None), Credential.learner_id == sub)
 
 
-def for_institution(code: str) -> Select[Any]:
+def for_institution(code: str) -> AnySelect:
     return select(*SUMMARY).where(Credential.institution_code == code)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -39,13 +39,16 @@ def _iri_safe(v: str) -> str:
 
 
 def _iri_part(max_length: int, description: str, **kw: Any) -> Any:
-    """A code that becomes part of an IRI: :data:`IRI_SAFE` characters only (documented in the schema)."""
-    return Annotated[str, AfterValidator(_iri_safe), Field(min_length=1, max_length=max_length, description=f"{description}; {IRI_SAFE_DESCRIPTION}",
-                                                           json_schema_extra={"pattern": IRI_SAFE}, **kw)]
+    """The field of a code that becomes part of an IRI: :data:`IRI_SAFE` characters only (documented in the
+    schema; checked by the alias's ``AfterValidator(_iri_safe)``)."""
+    return Field(min_length=1, max_length=max_length, description=f"{description}; {IRI_SAFE_DESCRIPTION}",
+                 json_schema_extra={"pattern": IRI_SAFE}, **kw)
 
 
-AchievementCode = _iri_part(100, "programme code, or the course id", examples=["6480201"])
-CourseVersion = _iri_part(50, "course version", examples=["3"])
+# spelled out as ``Annotated`` aliases (not built by a function) so that type checkers take them as types
+AchievementCode: TypeAlias = Annotated[str, AfterValidator(_iri_safe),
+                                       _iri_part(100, "programme code, or the course id", examples=["6480201"])]
+CourseVersion: TypeAlias = Annotated[str, AfterValidator(_iri_safe), _iri_part(50, "course version", examples=["3"])]
 
 
 class Input(BaseModel):
@@ -143,7 +146,7 @@ class CredentialIssue(Input):
     _sealed_identity: dict[str, Any] | None = PrivateAttr(default=None)
     _input_fingerprint: str | None = PrivateAttr(default=None)
 
-    def with_seal(self, identity: dict[str, Any] | None, fingerprint: str | None) -> "CredentialIssue":
+    def with_seal(self, identity: dict[str, Any] | None, fingerprint: str | None) -> CredentialIssue:
         self._sealed_identity, self._input_fingerprint = identity, fingerprint
         return self
 

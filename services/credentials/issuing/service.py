@@ -180,7 +180,8 @@ async def issue_many(
         await _create(session, ctx, issuer, key, items, fresh, outcomes, actor=actor, now=now, job_id=job_id,
                       source_event_ids=source_event_ids, prints=prints, supersedes=supersedes)
     for i, j in duplicates.items():
-        outcomes[i] = Outcome("existing", outcomes[j].credential if outcomes[j] else None)
+        first = outcomes[j]
+        outcomes[i] = Outcome("existing", first.credential if first else None)
     return [o if o is not None else Outcome("failed", errors=[{"field": "", "message": "not processed"}]) for o in outcomes]
 
 
@@ -199,7 +200,7 @@ def document_errors(item: CredentialIssue, issuer: Issuer, now: datetime, prefix
     input (the issuer's DID and its name in the registry). Each problem names its input field."""
     probe = builder.build(
         item, credential_id=uuid.UUID(int=0), issuer_did=issuer.did, issuer_name=issuer.name, issued_at=now,
-        numbers=builder.Numbers(item.serial_number or "0", item.register_number or "0"), status=[],
+        numbers=builder.Numbers(item.serial_number or "0", item.register_number or "0"), status={},
     )
     errors = []
     for path, problem in wellformed.document_problems(probe):

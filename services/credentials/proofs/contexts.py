@@ -14,7 +14,6 @@ from typing import Any
 from cachetools import LRUCache
 from pyld import jsonld
 from pyld.context_resolver import ContextResolver
-
 from pyld.jsonld import JsonLdError
 
 from services.credentials.proofs import canon, safemode

@@ -249,7 +249,7 @@ def first_difference(original: Any, compacted: Any, path: str = "$") -> str | No
     compaction writes either), or ``None``."""
     if isinstance(original, list) or isinstance(compacted, list):
         a, b = _as_list(original), _as_list(compacted)
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             where = first_difference(x, y, f"{path}[{i}]")
             if where is not None:
                 return where

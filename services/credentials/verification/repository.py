@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Uuid, and_, bindparam, insert, or_, select
+from sqlalchemy import Table, Uuid, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.common.db import Database
@@ -140,7 +140,7 @@ async def issuer_state(reads: Reads, did: str, credential_id: uuid.UUID | None, 
             rows = await _statement(conn).fetch(conn, params)
     if not rows:
         return IssuerState(None, None, None, {})
-    heads = {r[9]: ListHead(*r[9:13], bool(r[13])) for r in rows if r[9] is not None}
+    heads = {r[9]: ListHead(r[9], r[10], r[11], r[12], bool(r[13])) for r in rows if r[9] is not None}
     first = rows[0]
     suspension = (first[7], first[8]) if first[7] is not None else None
     return IssuerState(IssuerRow(*first[:6]), first[6], suspension, heads)
@@ -192,7 +192,9 @@ def _stored_statement(conn: AsyncConnection) -> _DriverStatement:
     return stmt
 
 
-_add_log = insert(VerificationLog.__table__)
+#: a declarative model's ``__table__`` is a ``Table``; SQLAlchemy types it as any ``FromClause``, which Core's
+#: insert/update do not take
+_add_log = insert(cast(Table, VerificationLog.__table__))
 
 
 async def add_log(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -24,8 +24,8 @@ from services.credentials.issuers import service as issuers
 from services.credentials.models import Issuer
 from services.credentials.proofs import canon, dataintegrity
 from services.credentials.proofs.contexts import VC_V2
-from services.credentials.proofs.safemode import Malformed
 from services.credentials.proofs.multibase import MultibaseError, ed25519_from_multikey
+from services.credentials.proofs.safemode import Malformed
 from services.credentials.status import bitstring
 from services.credentials.status import repository as status_repo
 from services.credentials.verification import repository as verification_repo

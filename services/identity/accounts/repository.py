@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import Table, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,7 +71,9 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID, reason: str
 
 # -- throttle rows (rules in throttle.py); ``conn``: a session or a bare connection ----------------------------
 
-_T = LoginThrottle.__table__
+#: a declarative model's ``__table__`` is a ``Table``; SQLAlchemy types it as any ``FromClause``, which Core's
+#: insert/update do not take
+_T = cast(Table, LoginThrottle.__table__)
 
 
 async def throttle_rows(conn: Any, keys: list[str]) -> list[Any]:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.common.pagination import Page, PageParams, paginate
 from services.identity.audit.schemas import AuditEventRead
 from services.identity.models import AuditEvent
 
-#: built once; each row binds its own values
-_INSERT = insert(AuditEvent.__table__)
+#: built once; each row binds its own values. A declarative model's ``__table__`` is a ``Table``; SQLAlchemy
+#: types it as any ``FromClause``, which Core's insert does not take
+_INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
 async def insert_now(conn: AsyncSession | AsyncConnection, values: dict[str, Any]) -> None:

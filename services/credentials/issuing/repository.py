@@ -117,16 +117,3 @@ async def summaries(db: Database, whose: str, who: Any, status: str | None, afte
         if after is not None:
             params |= {"after_at": after[0], "after_id": after[1]}
         return [SummaryRow(*row) for row in await stmt.fetch(conn, params)]
-
-
-def for_person(person_id: uuid.UUID) -> AnySelect:
-    return select(*SUMMARY).where(Credential.person_id == person_id)
-
-
-def for_account(sub: str) -> AnySelect:
-    """Credentials issued to a staff account that has no person record (``learner_id`` ``account:<id>``)."""
-    return select(*SUMMARY).where(Credential.person_id.is_(None), Credential.learner_id == sub)
-
-
-def for_institution(code: str) -> AnySelect:
-    return select(*SUMMARY).where(Credential.institution_code == code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -94,7 +95,7 @@ async def file_part(request: Request, name: str = "file") -> FilePart:
                 in_field = field_name
                 value.clear()
             elif kind == "data" and in_field is not None:
-                value += payload  # type: ignore[operator]
+                value += cast(bytes, payload)
                 if len(value) > MAX_FIELD_BYTES:
                     raise ValidationFailed("A form field is too long.", errors=[{"field": in_field, "message": "too long"}])
             elif kind == "end" and in_field is not None:

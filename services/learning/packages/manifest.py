@@ -140,7 +140,7 @@ def parse_scorm(raw: bytes, names: set[str]) -> tuple[str, dict[str, Any], str]:
             "items": [item(c) for c in _children(node, "item")],
         }
 
-    orgs = [
+    orgs: list[dict[str, Any]] = [
         {"identifier": _attr(o, "identifier"), "title": _text(_child(o, "title")), "items": [item(c) for c in _children(o, "item")]}
         for o in organisations
     ]

@@ -35,7 +35,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, and_, column, desc, exists, func, literal, literal_column, select, table, text, true, tuple_, union_all
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    and_,
+    column,
+    desc,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
@@ -120,7 +137,7 @@ def _match(dialect: str, words: list[str]) -> tuple[Any, Any, Any]:
         # whole words, the last one also as a prefix (search as you type): exact lexemes keep GIN's fast
         # intersection and the planner's statistics, which prefix terms (read in full, guessed at) lose
         tsquery = func.to_tsquery("simple", " & ".join([*words[:-1], f"{words[-1]}:*"]))
-        vector = literal_column("learning_objects.search_vector")
+        vector: Any = literal_column("learning_objects.search_vector")
         return vector.op("@@")(tsquery), func.ts_rank(vector, tsquery), None
     fts = " AND ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
     hits = (
@@ -201,7 +218,8 @@ async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tupl
     where = _conditions(query, visible, match)
     order = order_of(query)
     first = query.after is None
-    keys = {"newest": [NEWEST, LearningObject.id], "most_used": [USAGE, NEWEST, LearningObject.id]}.get(order, [])
+    order_keys: dict[str, list[Any]] = {"newest": [NEWEST, LearningObject.id], "most_used": [USAGE, NEWEST, LearningObject.id]}
+    keys = order_keys.get(order, [])
     # the page is taken from the matches counted (the sample) when it can be: always for relevance (ranked among
     # them), and on the first page of a words query in the newest / most-used order, where it is right whenever the
     # sample holds every match (total_exact); only a query with more matches than that looks further (below)
@@ -225,10 +243,10 @@ async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tupl
         page_keys = [matched.c.newest, matched.c.id]
         if order != "newest":
             page_keys.insert(0, matched.c.score if order == "relevance" else matched.c.usage)
-        page = select(*page_keys)
+        page_q = select(*page_keys)
         if not first:
-            page = page.where(tuple_(*page_keys) < tuple(query.after))
-        page_sq = page.order_by(*[desc(k) for k in page_keys]).limit(query.limit + 1).subquery("page")
+            page_q = page_q.where(tuple_(*page_keys) < tuple(query.after or ()))
+        page_sq = page_q.order_by(*[desc(k) for k in page_keys]).limit(query.limit + 1).subquery("page")
         sort_value = page_sq.c.score if order == "relevance" else (
             page_sq.c.usage.cast(Float) if order == "most_used" else literal(0.0, Float))
         parts.append(select(literal("#hit", String).label("facet"), literal(None, String).label("value"),
@@ -237,7 +255,8 @@ async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tupl
         parts.extend(_summary_parts(dialect))
 
     page_rows: list[tuple[Any, float, datetime | None]] = []
-    total, counted = 0, {name: [] for name in [*COLUMN_FACETS, *TAG_FACETS]}
+    total = 0
+    counted: dict[str, list[tuple[Any, int]]] = {name: [] for name in [*COLUMN_FACETS, *TAG_FACETS]}
     if parts:
         # typed Any on purpose: mypy 2.4.1 crashes (RuntimeError in expandtype.expand_unpack) inferring a call to a
         # TypeVarTuple-generic function (SQLAlchemy 2.1's union_all) in a conditional whose other branch is Any
@@ -257,11 +276,11 @@ async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tupl
             # the sample does not hold every match: the page comes from the order's index
             ids = await _walk_order(session, visible, query, words, keys) if words and dialect == "postgresql" else None
             if ids is None:
-                stmt = select(LearningObject.id).where(where)
+                ids_q = select(LearningObject.id).where(where)
                 if not first:
-                    stmt = stmt.where(tuple_(*keys) < tuple(query.after))
-                stmt = stmt.order_by(*[desc(k) for k in keys]).limit(query.limit + 1)
-                ids = list((await session.scalars(stmt)).all())
+                    ids_q = ids_q.where(tuple_(*keys) < tuple(query.after or ()))
+                ids_q = ids_q.order_by(*[desc(k) for k in keys]).limit(query.limit + 1)
+                ids = list((await session.scalars(ids_q)).all())
             page_rows = [(object_id, 0.0, None) for object_id in ids]
 
     more = len(page_rows) > query.limit
@@ -327,14 +346,16 @@ def _build_summary_parts(dialect: str, matched: Any) -> list[Any]:
     tag = select(LearningObjectTag.kind, LearningObjectTag.value).where(
         LearningObjectTag.object_id == matched.c.id, LearningObjectTag.kind.in_(list(TAG_FACETS.values()))
     )
+    kind: Any
+    value: Any
     if dialect == "postgresql":  # one index probe per matched row, never a hash of the whole tag table
         tags = tag.lateral("tags")
         source = matched.join(tags, true())
         kind, value = tags.c.kind, tags.c.value
     else:  # SQLite's planner probes the primary key by itself (and has no LATERAL)
-        tags = aliased(LearningObjectTag, name="tags")
-        source = matched.join(tags, and_(tags.object_id == matched.c.id, tags.kind.in_(list(TAG_FACETS.values()))))
-        kind, value = tags.kind, tags.value
+        tag_rows = aliased(LearningObjectTag, name="tags")
+        source = matched.join(tag_rows, and_(tag_rows.object_id == matched.c.id, tag_rows.kind.in_(list(TAG_FACETS.values()))))
+        kind, value = tag_rows.kind, tag_rows.value
     ranked = select(
         kind.label("kind"), value.label("value"), func.count().label("n"),
         func.row_number().over(partition_by=kind, order_by=(func.count().desc(), value)).label("place"),

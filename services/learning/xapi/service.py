@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.db import utcnow
 from services.common.errors import Conflict, NotFound
 from services.common.pagination import decode_cursor, encode_cursor
-from services.learning.courses import access, service as courses
+from services.learning.courses import access
+from services.learning.courses import service as courses
 from services.learning.models import Course, CourseEnrolment, XapiStatement
 from services.learning.xapi import validation
 from services.learning.xapi.auth import HOME_PAGE, Caller
@@ -68,7 +69,7 @@ async def store(session: AsyncSession, outbox: Any, caller: Caller, statements: 
         raise bad_request(errors)
     now = utcnow()
     ids: list[uuid.UUID] = []
-    for raw, k in zip(statements, keys, strict=True):
+    for k in keys:
         if put_id is not None:
             if k["id"] is not None and k["id"] != put_id:
                 raise bad_request(Invalid("id", "differs from the statementId parameter"))
@@ -207,7 +208,8 @@ async def one(session: AsyncSession, caller: Caller, statement_id: uuid.UUID, *,
     return row.statement
 
 
-def _visible(caller: Caller, row: XapiStatement) -> bool:
+def _visible(caller: Caller, row: Any) -> bool:
+    """Whether the caller sees ``row`` (a statement, or a row of its columns holding ``authority_sub``)."""
     return caller.sees_all or row.authority_sub == caller.authority
 
 

@@ -17,9 +17,10 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import BadRequest, Forbidden, PayloadTooLarge, PreconditionFailed
@@ -110,7 +111,8 @@ async def _insert(session: AsyncSession, scope: Scope, state_id: str, content_ty
         id=uuid.uuid4(), scope_hash=scope.hash, activity_id=scope.activity_id, agent_key=scope.agent_key,
         registration=scope.registration, state_id=state_id, content_type=content_type, content=content, size=len(content),
         etag=etag_of(content), updated_at=now).on_conflict_do_nothing(index_elements=["scope_hash", "state_id"])
-    return (await session.execute(stmt)).rowcount == 1
+    result = cast("CursorResult[Any]", await session.execute(stmt))  # an INSERT's result has a rowcount
+    return result.rowcount == 1
 
 
 async def _replace(session: AsyncSession, row: XapiState, content_type: str, content: bytes, now: datetime) -> None:

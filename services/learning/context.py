@@ -1,14 +1,14 @@
 """What the learning service's code needs beyond the request: settings, the database, the object store, the HTTP
-client and token towards identity, the outbox, the clock, caches. One instance per app, at ``app.state.learning``;
+client, token and client towards identity, the outbox, the clock, caches. One instance per app, at ``app.state.learning``;
 endpoints take it as :data:`CtxDep` and pass it (or the parts they need) to service code, which never reads
 ``app.state`` nor takes the raw request."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -40,13 +40,11 @@ class LearningContext:
     lti: LtiContext | None = None
     #: repeated searches' rankings, for a few seconds (search/cache.py)
     search_cache: SearchCache | None = None
-    #: what identity said about institutions (courses/directory.py)
-    directory_cache: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def of_app(cls, app: FastAPI) -> LearningContext:
         state = app.state
-        return cls(settings=state.settings, db=state.db, store=state.store, http=state.http, tokens=state.tokens,
+        return cls(settings=state.settings, db=state.db, store=state.store, http=state.http, tokens=state.tokens, identity=state.identity,
                    outbox=state.outbox, clock_source=lambda: app.state.clock)
 
     @property

@@ -27,6 +27,7 @@ from services.learning.assessment.dependencies import Now
 from services.learning.assessment.exams.schemas import AttemptRead as ExamAttemptRead
 from services.learning.assessment.exams.schemas import ResponseIn, SubmitIn
 from services.learning.assessment.exams.schemas import ResponseRead as ExamResponseRead
+from services.learning.context import CtxDep
 from services.learning.courses import access as course_access
 from services.learning.courses import directory
 from services.learning.courses import service as courses
@@ -91,9 +92,9 @@ async def rotate_key(request: Request, session: SessionDep, principal: CurrentPr
 
 @router.post("/v1/lti/platforms", status_code=201, response_model=PlatformRead,
              summary="Register a platform (a school's Moodle or Open edX) that launches the tool")
-async def register_platform(body: PlatformCreate, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def register_platform(body: PlatformCreate, request: Request, ctx: CtxDep, session: SessionDep, principal: CurrentPrincipal,
                             response: Response) -> Any:
-    facts = await directory.institution(request, body.institution_code) if body.institution_code else None
+    facts = await directory.institution(ctx, body.institution_code) if body.institution_code else None
     platform = await service.register_platform(session, _settings(request), principal, body,
                                                facts.province_code if facts else None, facts.type if facts else None)
     response.headers["Location"] = link(f"/v1/lti/platforms/{platform.id}")

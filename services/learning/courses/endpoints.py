@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
-from services.common.db import ReadSessionDep, SessionDep, utcnow
+from services.common.db import ReadSessionDep, SessionDep
 from services.common.errors import NotFound
 from services.common.links import link
 from services.common.pagination import Page, PageDep, paginate
@@ -219,16 +219,8 @@ async def submit_attempt(attempt_id: uuid.UUID, body: AttemptSubmit, ctx: CtxDep
             summary="SCORM runtime: commit CMI values for an attempt (a completed / passed status completes the lesson)")
 async def put_scorm(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, body: ScormValuesIn, ctx: CtxDep, session: SessionDep,
                     principal: CurrentPrincipal) -> Any:
-    enrolment, course = await service.active_enrolment(session, principal, enrolment_id)
-    lessons = {lesson.id: lesson for lesson in await repository.lessons(session, course.id)}
-    if lesson_id not in lessons:
-        raise NotFound(f"No lesson {lesson_id} in this course.")
-    await repository.put_scorm_values(session, enrolment.id, lesson_id, body.attempt, body.values, utcnow())
-    status = body.values.get("cmi.core.lesson_status") or body.values.get("cmi.completion_status")
-    success = body.values.get("cmi.success_status")
-    event = "completed" if status in ("completed", "passed") or success == "passed" else "opened"
-    await service.apply_progress(session, ctx.outbox, enrolment, course, lesson_id, event, 0, strict=False, by_api=True)
-    return ScormValuesRead(attempt=body.attempt, values=await repository.scorm_values(session, enrolment.id, lesson_id, body.attempt))
+    values = await service.put_scorm(session, ctx.outbox, principal, enrolment_id, lesson_id, body.attempt, body.values)
+    return ScormValuesRead(attempt=body.attempt, values=values)
 
 
 @router.get("/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/scorm", response_model=ScormValuesRead,

@@ -566,6 +566,22 @@ async def record_progress(session: AsyncSession, outbox: Any, principal: Princip
 # --- quizzes ---------------------------------------------------------------------------------------------------
 
 
+async def put_scorm(session: AsyncSession, outbox: Any, principal: Principal, enrolment_id: uuid.UUID, lesson_id: uuid.UUID,
+                    attempt: int, values: dict[str, str]) -> dict[str, str]:
+    """SCORM runtime: CMI values committed for an attempt; a completed or passed status completes the lesson. The
+    values stored for the attempt are returned."""
+    enrolment, course = await active_enrolment(session, principal, enrolment_id)
+    lessons = {lesson.id: lesson for lesson in await repository.lessons(session, course.id)}
+    if lesson_id not in lessons:
+        raise NotFound(f"No lesson {lesson_id} in this course.")
+    await repository.put_scorm_values(session, enrolment.id, lesson_id, attempt, values, utcnow())
+    status = values.get("cmi.core.lesson_status") or values.get("cmi.completion_status")
+    success = values.get("cmi.success_status")
+    event = "completed" if status in ("completed", "passed") or success == "passed" else "opened"
+    await apply_progress(session, outbox, enrolment, course, lesson_id, event, 0, strict=False, by_api=True)
+    return await repository.scorm_values(session, enrolment.id, lesson_id, attempt)
+
+
 async def _quiz_of(session: AsyncSession, course: Course, quiz_id: uuid.UUID) -> Quiz:
     quiz = await session.get(Quiz, quiz_id)
     if quiz is None or quiz.course_id != course.id:

@@ -48,7 +48,7 @@ from services.learning.lti.schemas import (
     TargetRead,
     ToolConfiguration,
 )
-from services.learning.xapi import endpoints as xapi_endpoints
+from services.learning.xapi import launches
 
 router = APIRouter(tags=["lti"])
 NO_STORE = {"Cache-Control": "no-store"}
@@ -203,8 +203,8 @@ async def record_progress(lesson_id: uuid.UUID, body: ProgressIn, request: Reque
 @router.post("/v1/lti/session/course/lessons/{lesson_id}/launch", status_code=201, response_model=LaunchRead,
              summary="Launch a lesson of the launched course: its content, the LRS endpoint and Basic credentials for it (as "
                      "the course player's lesson launch; SCORM / cmi5 packages play on the content origin)")
-async def launch_lesson(lesson_id: uuid.UUID, request: Request, session: SessionDep, cur: LaunchDep) -> Any:
-    return await xapi_endpoints.launch(service.enrolment_id(cur), lesson_id, request, session, cur.principal)
+async def launch_lesson(lesson_id: uuid.UUID, ctx: CtxDep, session: SessionDep, cur: LaunchDep) -> Any:
+    return await launches.launch(ctx, session, cur.principal, service.enrolment_id(cur), lesson_id)
 
 
 @router.post("/v1/lti/session/course/quizzes/{quiz_id}/attempts", status_code=201, response_model=AttemptRead,

@@ -32,7 +32,7 @@ class LearningContext:
     db: Database
     store: ObjectStore
     http: httpx.AsyncClient
-    tokens: ServiceTokenProvider | None
+    tokens: ServiceTokenProvider
     outbox: Outbox
     #: the app's clock, read when asked (a test puts its own clock on the app after creating it)
     clock_source: Callable[[], Clock]

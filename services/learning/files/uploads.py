@@ -18,9 +18,11 @@ from services.common.storage import MAX_PART_NUMBER, PartInfo
 from services.learning.context import LearningContext
 from services.learning.files import repository
 from services.learning.files import service as files
+from services.learning.files.rules import ensure_accepts
 from services.learning.files.schemas import PartRead, UploadSessionCreate, UploadSessionRead
 from services.learning.library import access
 from services.learning.library import service as library
+from services.learning.library.schemas import LearningObjectRead
 from services.learning.models import UploadPart, UploadSession
 
 
@@ -53,7 +55,7 @@ async def create(ctx: LearningContext, session: AsyncSession, principal: Princip
     if math.ceil(body.size / part_size) > MAX_PART_NUMBER:
         raise PayloadTooLarge("The file needs more parts than an upload may have.")
     if latest.meta["type"] == "link":
-        files.ensure_accepts("link", "application/octet-stream")
+        ensure_accepts("link", "application/octet-stream")
     key = files.incoming_key()
     upload_id = await ctx.store.create_multipart(key, body.content_type)
     upload = UploadSession(
@@ -126,7 +128,7 @@ async def put_part(ctx: LearningContext, principal: Principal, upload_id: uuid.U
         return await to_read(session, upload)
 
 
-async def complete(ctx: LearningContext, principal: Principal, upload_id: uuid.UUID):  # noqa: ANN201
+async def complete(ctx: LearningContext, principal: Principal, upload_id: uuid.UUID) -> LearningObjectRead:
     db = ctx.db
     store = ctx.store
     async with db.session(write=False) as session:

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from services.common.clamav import ClamdScanner
 from services.common.clock import Clock
 from services.common.db import Database
+from services.common.identity_client import IdentityClient
 from services.common.outbox import Outbox
 from services.common.service_client import ServiceTokenProvider
 from services.common.storage import ObjectStore
@@ -33,6 +34,8 @@ class LearningContext:
     store: ObjectStore
     http: httpx.AsyncClient
     tokens: ServiceTokenProvider
+    #: the kit's client towards identity (its cache of institutions and persons)
+    identity: IdentityClient
     outbox: Outbox
     #: the app's clock, read when asked (a test puts its own clock on the app after creating it)
     clock_source: Callable[[], Clock]
@@ -44,8 +47,8 @@ class LearningContext:
     @classmethod
     def of_app(cls, app: FastAPI) -> LearningContext:
         state = app.state
-        return cls(settings=state.settings, db=state.db, store=state.store, http=state.http, tokens=state.tokens, identity=state.identity,
-                   outbox=state.outbox, clock_source=lambda: app.state.clock)
+        return cls(settings=state.settings, db=state.db, store=state.store, http=state.http, tokens=state.tokens,
+                   identity=state.identity, outbox=state.outbox, clock_source=lambda: app.state.clock)
 
     @property
     def clock(self) -> Clock:

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
-from services.common.limits import MiB, BodyLimit, set_body_limits
+from services.common.limits import BodyLimit, MiB, set_body_limits
 from services.common.metrics import JobQueue
 from services.common.worker import LeasedWorker
 from services.learning.activity.endpoints import router as activity_router
@@ -19,6 +19,7 @@ from services.learning.assessment.gradebook.endpoints import router as gradebook
 from services.learning.assessment.items.endpoints import router as items_router
 from services.learning.assessment.practical.endpoints import router as practical_router
 from services.learning.config import LearningSettings
+from services.learning.context import LearningContext
 from services.learning.courses.endpoints import router as courses_router
 from services.learning.courses.service import on_credential_issued
 from services.learning.files.endpoints import router as files_router
@@ -57,12 +58,13 @@ def create_app(settings: LearningSettings | None = None, *, http_transport: http
         job_queues=[JobQueue("learning_lti_scores", "lti_scores", "status", ended=("sent",), states=("pending", "failed"),
                              waiting_column=None)],
     )
+    ctx = app.state.learning = LearningContext.of_app(app)
     keys = ToolKeys(settings.secret_key, timedelta(hours=settings.lti_key_retire_hours))
-    app.state.lti = LtiContext(keys=keys, platform_keys=PlatformKeys(app.state.http), scores=ScoreSender(
-        app.state.db, app.state.http, keys, batch=settings.lti_scores_batch, lease_seconds=settings.lti_scores_lease_seconds))
+    ctx.lti = app.state.lti = LtiContext(keys=keys, platform_keys=PlatformKeys(ctx.http), scores=ScoreSender(
+        ctx.db, ctx.http, keys, batch=settings.lti_scores_batch, lease_seconds=settings.lti_scores_lease_seconds))
     # repeated searches reuse their ranking for a few seconds; this service's own changes drop it (search/cache.py)
-    app.state.search_cache = SearchCache(settings.search_cache_seconds)
-    watch(app.state.db.sessionmaker, app.state.search_cache)
+    ctx.search_cache = SearchCache(settings.search_cache_seconds)
+    watch(ctx.db.sessionmaker, ctx.search_cache)
     upload = BodyLimit(settings.max_upload_bytes + 64 * 1024, json=False)  # streamed to the store; a form's own bytes besides
     set_body_limits(app, {
         "PUT /v1/learning-objects/{object_id}/file": upload,

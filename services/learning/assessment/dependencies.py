@@ -6,19 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+
+from services.learning.context import CtxDep
 
 
-async def _now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock.now()
-    return now
+async def _now(ctx: CtxDep) -> datetime:
+    return ctx.now()
 
 
-async def _min_responses(request: Request) -> int:
-    return int(request.app.state.settings.assessment_stats_min_responses)
+async def _min_responses(ctx: CtxDep) -> int:
+    return int(ctx.settings.assessment_stats_min_responses)
 
 
-#: now, by the app's clock (``app.state.clock``): exam windows, deadlines and timestamps all read it
+#: now, by the app's clock (the context's): exam windows, deadlines and timestamps all read it
 Now = Annotated[datetime, Depends(_now)]
 #: scored responses an item needs before its p-value sets its difficulty band
 MinResponses = Annotated[int, Depends(_min_responses)]

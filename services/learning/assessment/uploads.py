@@ -12,6 +12,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import PayloadTooLarge
+from services.learning.context import LearningContext, context_of
 from services.learning.files import service as files
 from services.learning.files.rules import DOCUMENT_TYPES, UnsupportedMediaType
 from services.learning.models import Blob
@@ -39,19 +40,25 @@ def early_limit(request: Request, limit: int) -> None:
         raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.", limit=limit)
 
 
-async def receive(request: Request, source: AsyncIterable[bytes], *, declared: str | None, limit: int,
+def _ctx(where: LearningContext | Request) -> LearningContext:
+    # the exam routes still pass the request (services/learning/assessment/exams is being changed elsewhere)
+    return where if isinstance(where, LearningContext) else context_of(where)
+
+
+async def receive(where: LearningContext | Request, source: AsyncIterable[bytes], *, declared: str | None, limit: int,
                   families: Iterable[str] = FAMILIES) -> files.Prepared:
     """Stream a file in and check it is one of ``families`` by its bytes; refused (415 naming the detected type)
     otherwise, and removed from the store."""
+    ctx = _ctx(where)
     allowed = set(families)
-    incoming = await files.stream_in(request, source, declared=declared, object_type="other", limit=limit)
+    incoming = await files.stream_in(ctx, source, declared=declared, object_type="other", limit=limit)
     early = family_of(incoming.detected_type)
     if incoming.detected_type != "application/zip" and early not in allowed:
-        await request.app.state.store.delete(incoming.key)
+        await ctx.store.delete(incoming.key)
         raise _refused(incoming.detected_type, allowed)
-    prepared = await files.prepare(request, incoming, "other")
+    prepared = await files.prepare(ctx, incoming, "other")
     if family_of(prepared.media_type) not in allowed:
-        await discard(request, prepared)
+        await discard(ctx, prepared)
         raise _refused(prepared.media_type, allowed)
     return prepared
 
@@ -61,17 +68,18 @@ def _refused(media_type: str, allowed: set[str]) -> UnsupportedMediaType:
                                 detected_type=media_type, accepted=sorted(allowed))
 
 
-async def record(request: Request, session: AsyncSession, prepared: files.Prepared) -> Blob:
-    return await files.record(request, session, prepared)
+async def record(where: LearningContext | Request, session: AsyncSession, prepared: files.Prepared) -> Blob:
+    return await files.record(_ctx(where), session, prepared)
 
 
-async def discard(request: Request, prepared: files.Prepared) -> None:
+async def discard(where: LearningContext | Request, prepared: files.Prepared) -> None:
     """A prepared upload that will not be recorded (refused after streaming): its bytes go, unless they were kept
     already for someone else."""
     if prepared.existing_id is None:
-        await request.app.state.store.delete(prepared.incoming.key)
+        await _ctx(where).store.delete(prepared.incoming.key)
 
 
-async def link(request: Request, blob: Blob, filename: str | None) -> tuple[str, int]:
-    seconds = int(request.app.state.settings.download_url_seconds)
-    return await request.app.state.store.download_url(blob.object_key, expires_seconds=seconds, filename=filename or str(blob.id)), seconds
+async def link(where: LearningContext | Request, blob: Blob, filename: str | None) -> tuple[str, int]:
+    ctx = _ctx(where)
+    seconds = int(ctx.settings.download_url_seconds)
+    return await ctx.store.download_url(blob.object_key, expires_seconds=seconds, filename=filename or str(blob.id)), seconds

@@ -22,6 +22,7 @@ from sqlalchemy import and_, or_, true
 from services.common.auth import Principal
 from services.common.errors import Forbidden, NotFound
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, person_id_of, provinces_of
+
 # the library's notion of membership and staff, shared (``actor`` re-exported for the courses package)
 from services.learning.library.access import PUBLISH_SCOPE, actor, member_institutions, staff_institutions  # noqa: F401
 from services.learning.models import Course, CourseEnrolment

@@ -6,17 +6,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import or_, select
+from fastapi import APIRouter, Query, Response
 
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
-from services.common.db import ReadSessionDep, SessionDep, utcnow
-from services.common.errors import AppError, NotFound
+from services.common.db import ReadSessionDep, SessionDep
+from services.common.errors import NotFound
 from services.common.links import link
 from services.common.pagination import Page, PageDep, paginate
 from services.common.permissions import person_id_of
 from services.common.text import fold
-from services.learning.courses import access, directory, grading, reports, repository, service
+from services.learning.context import CtxDep
+from services.learning.courses import access, grading, reports, repository, service
 from services.learning.courses.reports import GroupBy, PilotIn, PilotRead, Report, Targets, scope_filter
 from services.learning.courses.schemas import (
     AttemptRead,
@@ -47,13 +47,9 @@ from services.learning.courses.schemas import (
     SkillAreaRead,
     WithdrawIn,
 )
-from services.learning.models import Course, CourseEnrolment, PilotInstitution, QuizAttempt
+from services.learning.models import Course, CourseEnrolment
 
 router = APIRouter(tags=["courses"])
-
-
-def _outbox(request: Request) -> Any:
-    return request.app.state.outbox
 
 
 @router.get("/v1/skill-areas", response_model=list[SkillAreaRead], summary="Soft-skill areas (data)")
@@ -76,16 +72,8 @@ async def list_courses(
     institution: Annotated[str | None, Query(max_length=20, description="an institution code, or 'national'")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words of the title, with or without diacritics")] = None,
 ) -> Any:
-    stmt = select(Course).where(access.listing_filter(principal))
-    if audience:
-        stmt = stmt.where(Course.audience.in_([audience, "both"]) if audience != "both" else Course.audience == "both")
-    if skill_area:
-        stmt = stmt.where(Course.skill_area == skill_area)
-    if institution:
-        stmt = stmt.where(Course.institution_code.is_(None) if institution == "national" else Course.institution_code == institution)
-    if q:
-        for word in fold(q).split():
-            stmt = stmt.where(Course.title_folded.contains(word, autoescape=True))
+    stmt = repository.course_listing(access.listing_filter(principal), audience=audience, skill_area=skill_area,
+                                     institution=institution, words=fold(q).split() if q else [])
     return await paginate(session, stmt, (Course.created_at, Course.id), page, transform=CourseRead.model_validate)
 
 
@@ -143,9 +131,9 @@ async def add_run(course_id: uuid.UUID, body: RunCreate, session: SessionDep, pr
 
 @router.post("/v1/courses/{course_id}/enrolments", status_code=201, response_model=EnrolmentRead,
              summary="Enrol yourself (201; 200 with your enrolment if you already are, or with your withdrawn one reopened)")
-async def self_enrol(course_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def self_enrol(course_id: uuid.UUID, ctx: CtxDep, session: SessionDep, principal: CurrentPrincipal,
                      response: Response, body: SelfEnrol | None = None) -> Any:
-    enrolment, created = await service.self_enrol(request, session, principal, course_id, body.run_id if body else None)
+    enrolment, created = await service.self_enrol(ctx, session, principal, course_id, body.run_id if body else None)
     if not created:
         response.status_code = 200
     response.headers["Location"] = link(f"/v1/enrolments/{enrolment.id}")
@@ -155,9 +143,9 @@ async def self_enrol(course_id: uuid.UUID, request: Request, session: SessionDep
 @router.post("/v1/courses/{course_id}/enrolments/batch", response_model=BatchResult,
              summary="A school enrols a class (students); an officer enrols teachers. Learners already enrolled are kept; "
                      "withdrawn enrolments are reopened (the same enrolment, history kept)")
-async def batch_enrol(course_id: uuid.UUID, body: EnrolmentBatch, request: Request, session: SessionDep,
+async def batch_enrol(course_id: uuid.UUID, body: EnrolmentBatch, ctx: CtxDep, session: SessionDep,
                       principal: CurrentPrincipal) -> Any:
-    items, created, reopened = await service.batch_enrol(request, session, principal, course_id, body)
+    items, created, reopened = await service.batch_enrol(ctx, session, principal, course_id, body)
     return BatchResult(created=created, existing=len(items) - created - reopened, reopened=reopened,
                        items=[EnrolmentRead.model_validate(e) for e in items])
 
@@ -167,18 +155,13 @@ async def batch_enrol(course_id: uuid.UUID, body: EnrolmentBatch, request: Reque
 async def list_enrolments(course_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep,
                           status: Annotated[Literal["enrolled", "completed", "withdrawn"] | None, Query()] = None) -> Any:
     await service.load_course(session, course_id)
-    stmt = select(CourseEnrolment).where(CourseEnrolment.course_id == course_id, scope_filter(principal))
-    if status is not None:
-        stmt = stmt.where(CourseEnrolment.status == status)
+    stmt = repository.course_enrolments(course_id, scope_filter(principal), status)
     return await paginate(session, stmt, (CourseEnrolment.enrolled_at, CourseEnrolment.id), page, transform=EnrolmentRead.model_validate)
 
 
 @router.get("/v1/me/enrolments", response_model=Page[EnrolmentRead], summary="Your own enrolments")
 async def my_enrolments(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Any:
-    mine = [CourseEnrolment.account_sub == principal.sub]
-    if person_id_of(principal):
-        mine.append(CourseEnrolment.person_id == person_id_of(principal))
-    stmt = select(CourseEnrolment).where(or_(*mine))
+    stmt = repository.learner_enrolments(principal.sub, person_id_of(principal))
     return await paginate(session, stmt, (CourseEnrolment.enrolled_at, CourseEnrolment.id), page, transform=EnrolmentRead.model_validate)
 
 
@@ -199,9 +182,9 @@ async def withdraw_enrolment(enrolment_id: uuid.UUID, body: WithdrawIn, session:
 
 @router.post("/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/progress", response_model=LessonProgressRead,
              summary="The learner opened or completed a lesson (time spent adds up)")
-async def record_progress(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, body: ProgressIn, request: Request,
+async def record_progress(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, body: ProgressIn, ctx: CtxDep,
                           session: SessionDep, principal: CurrentPrincipal) -> Any:
-    row = await service.record_progress(session, _outbox(request), principal, enrolment_id, lesson_id, body)
+    row = await service.record_progress(session, ctx.outbox, principal, enrolment_id, lesson_id, body)
     return LessonProgressRead.model_validate(row)
 
 
@@ -217,7 +200,7 @@ async def start_attempt(enrolment_id: uuid.UUID, quiz_id: uuid.UUID, session: Se
 
 @router.get("/v1/attempts/{attempt_id}", response_model=AttemptRead, summary="A quiz attempt (no keys)")
 async def get_attempt(attempt_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Any:
-    attempt = await session.get(QuizAttempt, attempt_id)
+    attempt = await repository.get_attempt(session, attempt_id)
     if attempt is None:
         raise NotFound(f"No quiz attempt {attempt_id}.")
     access.ensure_can_read_enrolment(principal, await service.load_enrolment(session, attempt.enrolment_id))
@@ -226,26 +209,18 @@ async def get_attempt(attempt_id: uuid.UUID, session: SessionDep, principal: Cur
 
 @router.post("/v1/attempts/{attempt_id}/submit", response_model=AttemptRead,
              summary="Submit answers: graded on the server; past the time limit the attempt is expired with no score")
-async def submit_attempt(attempt_id: uuid.UUID, body: AttemptSubmit, request: Request, session: SessionDep,
+async def submit_attempt(attempt_id: uuid.UUID, body: AttemptSubmit, ctx: CtxDep, session: SessionDep,
                          principal: CurrentPrincipal) -> Any:
-    attempt, results = await service.submit_attempt(session, _outbox(request), principal, attempt_id, body)
+    attempt, results = await service.submit_attempt(session, ctx.outbox, principal, attempt_id, body)
     return await service.attempt_read(session, attempt, results)
 
 
 @router.put("/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/scorm", response_model=ScormValuesRead,
             summary="SCORM runtime: commit CMI values for an attempt (a completed / passed status completes the lesson)")
-async def put_scorm(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, body: ScormValuesIn, request: Request, session: SessionDep,
+async def put_scorm(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, body: ScormValuesIn, ctx: CtxDep, session: SessionDep,
                     principal: CurrentPrincipal) -> Any:
-    enrolment, course = await service.active_enrolment(session, principal, enrolment_id)
-    lessons = {lesson.id: lesson for lesson in await repository.lessons(session, course.id)}
-    if lesson_id not in lessons:
-        raise NotFound(f"No lesson {lesson_id} in this course.")
-    await repository.put_scorm_values(session, enrolment.id, lesson_id, body.attempt, body.values, utcnow())
-    status = body.values.get("cmi.core.lesson_status") or body.values.get("cmi.completion_status")
-    success = body.values.get("cmi.success_status")
-    event = "completed" if status in ("completed", "passed") or success == "passed" else "opened"
-    await service.apply_progress(session, _outbox(request), enrolment, course, lesson_id, event, 0, strict=False, by_api=True)
-    return ScormValuesRead(attempt=body.attempt, values=await repository.scorm_values(session, enrolment.id, lesson_id, body.attempt))
+    values = await service.put_scorm(session, ctx.outbox, principal, enrolment_id, lesson_id, body.attempt, body.values)
+    return ScormValuesRead(attempt=body.attempt, values=values)
 
 
 @router.get("/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/scorm", response_model=ScormValuesRead,
@@ -281,10 +256,10 @@ async def course_report(
 @router.get("/v1/course-reports/targets", response_model=Targets,
             summary="Progress toward the Decision 123 targets: teachers and students trained, institutions covered by type "
                     "(registry read from identity, kept for a minute)")
-async def course_targets(request: Request, session: ReadSessionDep, principal: CurrentPrincipal) -> Any:
+async def course_targets(ctx: CtxDep, session: ReadSessionDep, principal: CurrentPrincipal) -> Any:
     """Read on the read replica when ``LEARNING_DATABASE_READ_URL`` is set, like ``/v1/course-reports``: a pilot
     just designated may be counted a moment later."""
-    return await reports.targets(request, session, principal)
+    return await reports.targets(ctx, session, principal)
 
 
 @router.get("/v1/course-pilots", response_model=list[PilotRead], summary="Institutions of the Decision 123 pilot")
@@ -295,29 +270,12 @@ async def list_pilots(session: SessionDep, principal: CurrentPrincipal) -> Any:
 
 @router.put("/v1/course-pilots/{institution_code}", response_model=PilotRead,
             summary="National officers: designate an institution for the pilot (idempotent)")
-async def designate_pilot(institution_code: str, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def designate_pilot(institution_code: str, ctx: CtxDep, session: SessionDep, principal: CurrentPrincipal,
                           body: PilotIn | None = None) -> Any:
-    reports.ensure_designator(principal)
-    registry: AppError | None = None
-    try:  # identity asked before the transaction opens; its answer matters only for a new designation
-        await directory.institution(request, institution_code, field="institution_code")
-    except AppError as exc:
-        registry = exc
-    pilot = await session.get(PilotInstitution, institution_code)
-    if pilot is None:
-        if registry is not None:
-            raise registry
-        pilot = PilotInstitution(institution_code=institution_code, note=body.note if body else None,
-                                 designated_by=access.actor(principal), designated_at=utcnow())
-        session.add(pilot)
-        await session.flush()
-    return PilotRead.model_validate(pilot)
+    return PilotRead.model_validate(await reports.designate_pilot(ctx, session, principal, institution_code, body.note if body else None))
 
 
 @router.delete("/v1/course-pilots/{institution_code}", status_code=204, summary="National officers: end a pilot designation")
 async def remove_pilot(institution_code: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    reports.ensure_designator(principal)
-    pilot = await session.get(PilotInstitution, institution_code)
-    if pilot is not None:
-        await session.delete(pilot)
+    await reports.remove_pilot(session, principal, institution_code)
     return Response(status_code=204)

@@ -22,14 +22,15 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import Forbidden
+from services.common.db import utcnow
+from services.common.errors import AppError, Forbidden
 from services.common.permissions import is_national_officer, provinces_of
+from services.learning.context import LearningContext
 from services.learning.courses import access, directory
 from services.learning.models import Course, CourseEnrolment, PilotInstitution
 
@@ -172,10 +173,10 @@ def _in_scope(principal: Principal, facts: directory.InstitutionFacts) -> bool:
     return facts.province_code in provinces_of(principal) or facts.code in access.school_staff(principal)
 
 
-async def coverage(request: Request, session: AsyncSession, principal: Principal) -> list[Coverage]:
+async def coverage(ctx: LearningContext, session: AsyncSession, principal: Principal) -> list[Coverage]:
     """Per institution type with a 2030 target: the registry's active institutions in scope, and those of them
     whose students completed a course (the type kept on the enrolment; the registry's for enrolments without it)."""
-    registry = {t: {f.code for f in await directory.active_institutions(request, t) if _in_scope(principal, f)}
+    registry = {t: {f.code for f in await directory.active_institutions(ctx, t) if _in_scope(principal, f)}
                 for t in COVERAGE_TARGETS}
     type_now = {code: t for t, codes in registry.items() for code in codes}
     stmt = select(CourseEnrolment.institution_code, CourseEnrolment.institution_type).where(
@@ -191,7 +192,7 @@ async def coverage(request: Request, session: AsyncSession, principal: Principal
             for t, target in COVERAGE_TARGETS.items()]
 
 
-async def targets(request: Request, session: AsyncSession, principal: Principal) -> Targets:
+async def targets(ctx: LearningContext, session: AsyncSession, principal: Principal) -> Targets:
     """Learners (distinct people) who completed a course, teachers and students apart, against the targets; and
     institutions covered, by type."""
     scope = scope_name(principal)
@@ -213,7 +214,7 @@ async def targets(request: Request, session: AsyncSession, principal: Principal)
     return Targets(scope=scope, teachers_trained=progress(trained["teacher"], TARGETS["teachers_trained"]),
                    students_trained=progress(at_pilots, TARGETS["students_trained"]),
                    students_trained_everywhere=trained["student"], pilot_institutions=pilot_count,
-                   institutions_with_completions=institutions, institution_coverage=await coverage(request, session, principal))
+                   institutions_with_completions=institutions, institution_coverage=await coverage(ctx, session, principal))
 
 
 class PilotIn(BaseModel):
@@ -237,3 +238,31 @@ def ensure_designator(principal: Principal) -> None:
 
 async def pilots(session: AsyncSession) -> list[PilotInstitution]:
     return list((await session.scalars(select(PilotInstitution).order_by(PilotInstitution.institution_code))).all())
+
+
+async def designate_pilot(ctx: LearningContext, session: AsyncSession, principal: Principal, institution_code: str,
+                          note: str | None) -> PilotInstitution:
+    """Idempotent: a designated institution keeps its first designation; a new one must be in identity's registry
+    (asked before the write transaction opens)."""
+    ensure_designator(principal)
+    registry: AppError | None = None
+    try:  # identity asked before the transaction opens; its answer matters only for a new designation
+        await directory.institution(ctx, institution_code, field="institution_code")
+    except AppError as exc:
+        registry = exc
+    pilot = await session.get(PilotInstitution, institution_code)
+    if pilot is None:
+        if registry is not None:
+            raise registry
+        pilot = PilotInstitution(institution_code=institution_code, note=note, designated_by=access.actor(principal),
+                                 designated_at=utcnow())
+        session.add(pilot)
+        await session.flush()
+    return pilot
+
+
+async def remove_pilot(session: AsyncSession, principal: Principal, institution_code: str) -> None:
+    ensure_designator(principal)
+    pilot = await session.get(PilotInstitution, institution_code)
+    if pilot is not None:
+        await session.delete(pilot)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,3 +176,39 @@ async def courses_by_ids(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uui
     if not ids:
         return {}
     return {c.id: c for c in (await session.scalars(select(Course).where(Course.id.in_(ids)))).all()}
+
+
+def course_listing(visible: Any, *, audience: str | None, skill_area: str | None, institution: str | None,
+                   words: Sequence[str]) -> Select[Course]:
+    """Courses matching ``visible`` and the filters (``institution`` "national": the courses of no institution);
+    the caller pages them."""
+    stmt = select(Course).where(visible)
+    if audience:
+        stmt = stmt.where(Course.audience.in_([audience, "both"]) if audience != "both" else Course.audience == "both")
+    if skill_area:
+        stmt = stmt.where(Course.skill_area == skill_area)
+    if institution:
+        stmt = stmt.where(Course.institution_code.is_(None) if institution == "national" else Course.institution_code == institution)
+    for word in words:
+        stmt = stmt.where(Course.title_folded.contains(word, autoescape=True))
+    return stmt
+
+
+def course_enrolments(course_id: uuid.UUID, scope: Any, status: str | None) -> Select[CourseEnrolment]:
+    """Enrolments in a course within ``scope``, of one status if given; the caller pages them."""
+    stmt = select(CourseEnrolment).where(CourseEnrolment.course_id == course_id, scope)
+    if status is not None:
+        stmt = stmt.where(CourseEnrolment.status == status)
+    return stmt
+
+
+def learner_enrolments(account_sub: str, person_id: str | None) -> Select[CourseEnrolment]:
+    """A person's enrolments: by their account, or by their person id; the caller pages them."""
+    mine = [CourseEnrolment.account_sub == account_sub]
+    if person_id:
+        mine.append(CourseEnrolment.person_id == person_id)
+    return select(CourseEnrolment).where(or_(*mine))
+
+
+async def get_attempt(session: AsyncSession, attempt_id: uuid.UUID) -> QuizAttempt | None:
+    return await session.get(QuizAttempt, attempt_id)

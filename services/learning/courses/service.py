@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -16,6 +15,7 @@ from services.common.errors import Conflict, Forbidden, NotFound, ValidationFail
 from services.common.models import InboxEvent
 from services.common.permissions import person_id_of
 from services.common.text import fold, nfc
+from services.learning.context import LearningContext
 from services.learning.courses import access, directory, grading, repository
 from services.learning.courses.schemas import (
     AttemptRead,
@@ -315,10 +315,10 @@ def _enrolment_row(**values: Any) -> dict[str, Any]:
     return {"id": uuid.uuid4(), "status": "enrolled", "enrolled_at": utcnow(), **values}
 
 
-async def self_enrol(request: Request, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
+async def self_enrol(ctx: LearningContext, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
                      run_id: uuid.UUID | None) -> tuple[CourseEnrolment, bool]:
     # identity asked before the transaction opens (the course's own institution is known only once it is read)
-    await directory.ask_ahead(request, institutions=sorted(access.staff_institutions(principal) | access.member_institutions(principal)),
+    await directory.ask_ahead(ctx, institutions=sorted(access.staff_institutions(principal) | access.member_institutions(principal)),
                               person_id=person_id_of(principal))
     course = await load_course(session, course_id)
     access.ensure_see_course(principal, course)
@@ -341,11 +341,11 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
         raise Forbidden(f"This course is for {course.audience}.")
     run = await _run_for(session, course, run_id, 1)
     home = course.institution_code or (teaching or sorted(access.member_institutions(principal)) or [None])[0]
-    facts = await directory.institution(request, home) if home else None
+    facts = await directory.institution(ctx, home) if home else None
     person = person_id_of(principal)
     row = _enrolment_row(
         course_id=course.id, run_id=run.id if run else None, learner_key=key, person_id=person, account_sub=principal.sub,
-        full_name=principal.claims.get("name"), sex=await directory.person_sex(request, person) if person else None, role=role,
+        full_name=principal.claims.get("name"), sex=await directory.person_sex(ctx, person) if person else None, role=role,
         institution_code=home, province_code=facts.province_code if facts else None,
         institution_type=facts.type if facts else None, method="self", enrolled_by=access.actor(principal),
     )
@@ -362,15 +362,15 @@ async def self_enrol(request: Request, session: AsyncSession, principal: Princip
     return enrolment, enrolment.id in added
 
 
-async def batch_enrol(request: Request, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
+async def batch_enrol(ctx: LearningContext, session: AsyncSession, principal: Principal, course_id: uuid.UUID,
                       body: EnrolmentBatch) -> tuple[list[CourseEnrolment], int, int]:
-    await directory.ask_ahead(request, institutions=[body.institution_code])  # before the transaction opens
+    await directory.ask_ahead(ctx, institutions=[body.institution_code])  # before the transaction opens
     course = await load_course(session, course_id)
     if course.status != "published":
         if not access.may_author(principal, course):
             raise NotFound(f"No course {course_id}.")
         raise Conflict("The course is not published yet.")
-    facts = await directory.institution(request, body.institution_code)
+    facts = await directory.institution(ctx, body.institution_code)
     if body.role == "student":
         if body.institution_code not in access.school_staff(principal) and not access.oversees(principal, None, facts.province_code):
             raise Forbidden(f"You may not enrol learners of institution {body.institution_code}.")
@@ -564,6 +564,22 @@ async def record_progress(session: AsyncSession, outbox: Any, principal: Princip
 
 
 # --- quizzes ---------------------------------------------------------------------------------------------------
+
+
+async def put_scorm(session: AsyncSession, outbox: Any, principal: Principal, enrolment_id: uuid.UUID, lesson_id: uuid.UUID,
+                    attempt: int, values: dict[str, str]) -> dict[str, str]:
+    """SCORM runtime: CMI values committed for an attempt; a completed or passed status completes the lesson. The
+    values stored for the attempt are returned."""
+    enrolment, course = await active_enrolment(session, principal, enrolment_id)
+    lessons = {lesson.id: lesson for lesson in await repository.lessons(session, course.id)}
+    if lesson_id not in lessons:
+        raise NotFound(f"No lesson {lesson_id} in this course.")
+    await repository.put_scorm_values(session, enrolment.id, lesson_id, attempt, values, utcnow())
+    status = values.get("cmi.core.lesson_status") or values.get("cmi.completion_status")
+    success = values.get("cmi.success_status")
+    event = "completed" if status in ("completed", "passed") or success == "passed" else "opened"
+    await apply_progress(session, outbox, enrolment, course, lesson_id, event, 0, strict=False, by_api=True)
+    return await repository.scorm_values(session, enrolment.id, lesson_id, attempt)
 
 
 async def _quiz_of(session: AsyncSession, course: Course, quiz_id: uuid.UUID) -> Quiz:

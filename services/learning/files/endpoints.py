@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
@@ -12,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
 from services.common.db import SessionDep
 from services.common.errors import PayloadTooLarge
+from services.learning.context import CtxDep, LearningContext
 from services.learning.files import service as files
 from services.learning.files import uploads
 from services.learning.files.multipart import file_part
@@ -26,49 +26,35 @@ _FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"
     "type": "object", "properties": {"change_note": {"type": "string"}, "file": {"type": "string", "format": "binary"}}, "required": ["file"]}}}}}
 
 
-async def _upload(request: Request, principal: Any, object_id: uuid.UUID, source: AsyncIterable[bytes], declared: str | None,
-                  filename: str | None, note: str | None, if_match: str | None) -> LearningObjectRead:
-    db = request.app.state.db
-    async with db.session(write=False) as session:  # no transaction is held while the bytes stream
-        _, latest = await library.editable(session, principal, object_id, if_match)
-        object_type = latest.meta["type"]
-    incoming = await files.stream_in(request, source, declared=declared, object_type=object_type)
-    prepared = await files.prepare(request, incoming, object_type)
-    async with db.session(write=True) as session:
-        obj, latest = await library.editable(session, principal, object_id)
-        blob = await files.record(request, session, prepared)
-        version = await library.attach_file(session, principal, obj, latest, blob, files.safe_filename(filename), note)
-        return await library.to_read(session, obj, version)
-
-
-def _early_limit(request: Request) -> None:
+def _early_limit(request: Request, ctx: LearningContext) -> None:
     length = request.headers.get("content-length")
-    limit = request.app.state.settings.max_upload_bytes
+    limit = ctx.settings.max_upload_bytes
     if length and length.isdigit() and int(length) > limit + 64 * 1024:
         raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.", limit=limit)
 
 
 @router.put("/v1/learning-objects/{object_id}/file", status_code=201, response_model=LearningObjectRead, openapi_extra=_BINARY,
             summary="Upload the file as the raw body: a new version (type detected from the bytes)")
-async def put_file(object_id: uuid.UUID, request: Request, principal: CurrentPrincipal, response: Response,
+async def put_file(object_id: uuid.UUID, request: Request, ctx: CtxDep, principal: CurrentPrincipal, response: Response,
                    filename: Annotated[str | None, Query(max_length=255)] = None,
                    change_note: Annotated[str | None, Query(max_length=1000)] = None,
                    content_type: Annotated[str | None, Header()] = None,
                    if_match: Annotated[str | None, Header()] = None) -> LearningObjectRead:
-    _early_limit(request)
-    read = await _upload(request, principal, object_id, request.stream(), content_type, filename, change_note, if_match)
+    _early_limit(request, ctx)
+    read = await files.upload(ctx, principal, object_id, request.stream(), declared=content_type, filename=filename,
+                              note=change_note, if_match=if_match)
     response.headers["ETag"] = f'"v{read.latest_version}"'
     return read
 
 
 @router.post("/v1/learning-objects/{object_id}/file", status_code=201, response_model=LearningObjectRead, openapi_extra=_FORM,
              summary="Upload the file as a multipart form (field 'file'): a new version")
-async def post_file(object_id: uuid.UUID, request: Request, principal: CurrentPrincipal, response: Response,
+async def post_file(object_id: uuid.UUID, request: Request, ctx: CtxDep, principal: CurrentPrincipal, response: Response,
                     if_match: Annotated[str | None, Header()] = None) -> LearningObjectRead:
-    _early_limit(request)
+    _early_limit(request, ctx)
     part = await file_part(request)
-    read = await _upload(request, principal, object_id, part.chunks, part.content_type, part.filename,
-                         part.fields.get("change_note"), if_match)
+    read = await files.upload(ctx, principal, object_id, part.chunks, declared=part.content_type, filename=part.filename,
+                              note=part.fields.get("change_note"), if_match=if_match)
     response.headers["ETag"] = f'"v{read.latest_version}"'
     return read
 
@@ -76,10 +62,10 @@ async def post_file(object_id: uuid.UUID, request: Request, principal: CurrentPr
 @router.get("/v1/learning-objects/{object_id}/download", response_model=DownloadLink,
             responses={307: {"description": "with redirect=true: to the file"}},
             summary="A short-lived download link (presigned S3 URL, or the service's signed link with Range support)")
-async def download(object_id: uuid.UUID, request: Request, session: SessionDep, principal: OptionalPrincipal, tasks: BackgroundTasks,
+async def download(object_id: uuid.UUID, ctx: CtxDep, session: SessionDep, principal: OptionalPrincipal, tasks: BackgroundTasks,
                    version: Annotated[int | None, Query(ge=1)] = None, redirect: bool = False) -> Any:
-    link = await library.download_link(request, session, principal, object_id, version)
-    tasks.add_task(library.record_usage, request, object_id, principal, "download")
+    link = await library.download_link(ctx, session, principal, object_id, version)
+    tasks.add_task(library.record_usage, ctx, object_id, principal, "download")
     if redirect:
         return RedirectResponse(link.url, status_code=307, background=tasks)
     return link
@@ -87,9 +73,9 @@ async def download(object_id: uuid.UUID, request: Request, session: SessionDep, 
 
 @router.post("/v1/learning-objects/{object_id}/uploads", status_code=201, response_model=UploadSessionRead,
              summary="Start a resumable upload (for large files): then PUT its parts and complete it")
-async def start_upload(object_id: uuid.UUID, body: UploadSessionCreate, request: Request, session: SessionDep,
+async def start_upload(object_id: uuid.UUID, body: UploadSessionCreate, ctx: CtxDep, session: SessionDep,
                        principal: CurrentPrincipal, response: Response) -> UploadSessionRead:
-    upload = await uploads.create(request, session, principal, object_id, body)
+    upload = await uploads.create(ctx, session, principal, object_id, body)
     response.headers["Location"] = f"/v1/uploads/{upload.id}"
     return await uploads.to_read(session, upload)
 
@@ -101,17 +87,18 @@ async def get_upload(upload_id: uuid.UUID, session: SessionDep, principal: Curre
 
 @router.put("/v1/uploads/{upload_id}/parts/{number}", response_model=UploadSessionRead, openapi_extra=_BINARY,
             summary="Send one part (raw body, exactly part_size bytes except the last); sending it again replaces it")
-async def put_part(upload_id: uuid.UUID, number: Annotated[int, Path(ge=1)], request: Request, principal: CurrentPrincipal) -> UploadSessionRead:
-    return await uploads.put_part(request, principal, upload_id, number)
+async def put_part(upload_id: uuid.UUID, number: Annotated[int, Path(ge=1)], request: Request, ctx: CtxDep,
+                   principal: CurrentPrincipal) -> UploadSessionRead:
+    return await uploads.put_part(ctx, principal, upload_id, number, request.stream())
 
 
 @router.post("/v1/uploads/{upload_id}/complete", status_code=201, response_model=LearningObjectRead,
              summary="Assemble the parts: the file becomes a new version of the learning object")
-async def complete_upload(upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> LearningObjectRead:
-    return await uploads.complete(request, principal, upload_id)
+async def complete_upload(upload_id: uuid.UUID, ctx: CtxDep, principal: CurrentPrincipal) -> LearningObjectRead:
+    return await uploads.complete(ctx, principal, upload_id)
 
 
 @router.delete("/v1/uploads/{upload_id}", status_code=204, summary="Abandon a resumable upload")
-async def abort_upload(upload_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> Response:
-    await uploads.abort(request, principal, upload_id)
+async def abort_upload(upload_id: uuid.UUID, ctx: CtxDep, principal: CurrentPrincipal) -> Response:
+    await uploads.abort(ctx, principal, upload_id)
     return Response(status_code=204)

@@ -20,16 +20,19 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.clamav import ClamdScanner, ClamdStream, ScanVerdict
+from services.common.auth import Principal
+from services.common.clamav import ClamdStream, ScanVerdict
 from services.common.errors import AppError, PayloadTooLarge, ValidationFailed
 from services.common.sniff import SNIFF_BYTES, contradicts, sniff
 from services.common.storage import ObjectStore
+from services.learning.context import LearningContext
 from services.learning.files.rules import UnsupportedMediaType, ensure_accepts, may_be
 from services.learning.library import repository
+from services.learning.library import service as library
+from services.learning.library.schemas import LearningObjectRead
 from services.learning.models import Blob, Package
 from services.learning.packages.service import ZipLimits, ZipReport, inspect_zip, unpack
 
@@ -63,13 +66,6 @@ def incoming_key() -> str:
     return f"learning/incoming/{uuid.uuid4().hex}"
 
 
-def scanner_of(request: Request) -> ClamdScanner | None:
-    settings = request.app.state.settings
-    if not settings.clamd_address:
-        return None
-    return ClamdScanner(settings.clamd_address, timeout=settings.clamd_timeout_seconds, max_bytes=settings.clamd_max_stream_bytes)
-
-
 async def read_head(source: AsyncIterator[bytes], want: int = SNIFF_BYTES) -> list[bytes]:
     """Pull chunks until ``want`` bytes (or the end) have arrived."""
     chunks, got = [], 0
@@ -97,17 +93,17 @@ def check_type(declared: str | None, head: bytes, object_type: str) -> str:
 
 
 async def stream_in(
-    request: Request, source: AsyncIterable[bytes], *, declared: str | None, object_type: str, limit: int | None = None
+    ctx: LearningContext, source: AsyncIterable[bytes], *, declared: str | None, object_type: str, limit: int | None = None
 ) -> Incoming:
     """Stream ``source`` into the store under a fresh incoming key; NotFound-free, size-limited, scanned."""
-    store: ObjectStore = request.app.state.store
-    limit = limit or request.app.state.settings.max_upload_bytes
+    store: ObjectStore = ctx.store
+    limit = limit or ctx.settings.max_upload_bytes
     iterator = source.__aiter__()
     head = await read_head(iterator)
     if not head:
         raise ValidationFailed("The upload is empty.", errors=[{"field": "file", "message": "empty"}])
     detected = check_type(declared, b"".join(head), object_type)
-    scanner = scanner_of(request)
+    scanner = ctx.scanner()
     scan: ClamdStream | None = await scanner.open() if scanner else None
     size = 0
 
@@ -144,27 +140,27 @@ async def stream_in(
     return incoming
 
 
-async def scan_stored(request: Request, key: str) -> ScanVerdict | None:
+async def scan_stored(ctx: LearningContext, key: str) -> ScanVerdict | None:
     """Scan an object already in the store (resumable uploads are scanned once assembled)."""
-    scanner = scanner_of(request)
+    scanner = ctx.scanner()
     if scanner is None:
         return None
     scan = await scanner.open()
     try:
-        async for chunk in request.app.state.store.get(key, end=scanner.max_bytes):
+        async for chunk in ctx.store.get(key, end=scanner.max_bytes):
             await scan.feed(chunk)
     except BaseException:
         await scan.abort()
         raise
     verdict = await scan.finish()
     if not verdict.truncated:
-        info = await request.app.state.store.stat(key)
+        info = await ctx.store.stat(key)
         verdict = ScanVerdict(verdict.clean, verdict.signature, info.size > verdict.scanned_bytes, verdict.scanned_bytes)
     return verdict
 
 
-def limits_of(request: Request) -> ZipLimits:
-    s = request.app.state.settings
+def limits_of(ctx: LearningContext) -> ZipLimits:
+    s = ctx.settings
     return ZipLimits(s.package_max_entries, s.package_max_expanded_bytes, s.package_max_ratio)
 
 
@@ -184,7 +180,7 @@ async def spooled(store: ObjectStore, key: str) -> AsyncIterator[Path]:
         yield path
     finally:
         with contextlib.suppress(OSError):
-            path.unlink()
+            await asyncio.to_thread(path.unlink)
 
 
 @dataclass
@@ -199,11 +195,11 @@ class Prepared:
     file_count: int = 0
 
 
-async def prepare(request: Request, incoming: Incoming, object_type: str) -> Prepared:
+async def prepare(ctx: LearningContext, incoming: Incoming, object_type: str) -> Prepared:
     """Deduplicate, look into zips, unpack packages — outside any database transaction (the store work may take
     a while). On refusal the incoming object is removed, unless it is bytes already kept."""
-    store: ObjectStore = request.app.state.store
-    async with request.app.state.db.session(write=False) as session:
+    store: ObjectStore = ctx.store
+    async with ctx.db.session(write=False) as session:
         existing = await repository.blob_by_sha(session, incoming.sha256)
         package = await session.get(Package, existing.id) if existing is not None else None
     if existing is not None:
@@ -216,12 +212,12 @@ async def prepare(request: Request, incoming: Incoming, object_type: str) -> Pre
         if incoming.detected_type == "application/zip":
             async with spooled(store, incoming.key) as path:
                 expect = object_type if object_type in ("scorm", "cmi5") else None
-                report = await asyncio.to_thread(inspect_zip, path, limits_of(request), expect_package=expect)
+                report = await asyncio.to_thread(inspect_zip, path, limits_of(ctx), expect_package=expect)
                 ensure_accepts(object_type, report.media_type, report.package_kind)
                 prepared.media_type, prepared.package = report.media_type, report
                 if report.package_kind:
                     prepared.package_prefix = f"learning/packages/{incoming.sha256}"
-                    prepared.file_count = await unpack(store, path, prepared.package_prefix, limits_of(request))
+                    prepared.file_count = await unpack(store, path, prepared.package_prefix, limits_of(ctx))
         else:
             ensure_accepts(object_type, incoming.detected_type)
         return prepared
@@ -230,7 +226,7 @@ async def prepare(request: Request, incoming: Incoming, object_type: str) -> Pre
         raise
 
 
-async def record(request: Request, session: AsyncSession, prepared: Prepared) -> Blob:
+async def record(ctx: LearningContext, session: AsyncSession, prepared: Prepared) -> Blob:
     """The blob row (and package row) for a prepared upload, in the caller's transaction."""
     if prepared.existing_id is not None:
         blob = await session.get(Blob, prepared.existing_id)
@@ -248,7 +244,7 @@ async def record(request: Request, session: AsyncSession, prepared: Prepared) ->
     except IntegrityError:  # the same bytes were kept by a concurrent upload meanwhile
         raced = await repository.blob_by_sha(session, incoming.sha256)
         assert raced is not None
-        await request.app.state.store.delete(incoming.key)
+        await ctx.store.delete(incoming.key)
         return raced
     report = prepared.package
     if report is not None and report.package_kind:
@@ -258,3 +254,19 @@ async def record(request: Request, session: AsyncSession, prepared: Prepared) ->
         ))
         await session.flush()
     return blob
+
+
+async def upload(ctx: LearningContext, principal: Principal, object_id: uuid.UUID, source: AsyncIterable[bytes], *,
+                 declared: str | None, filename: str | None, note: str | None, if_match: str | None) -> LearningObjectRead:
+    """A one-shot upload: ``source`` streamed in, checked and recorded as a new version of the learning object. No
+    transaction is held while the bytes stream; the object is checked editable before and again after."""
+    async with ctx.db.session(write=False) as session:
+        _, latest = await library.editable(session, principal, object_id, if_match)
+        object_type = latest.meta["type"]
+    incoming = await stream_in(ctx, source, declared=declared, object_type=object_type)
+    prepared = await prepare(ctx, incoming, object_type)
+    async with ctx.db.session(write=True) as session:
+        obj, latest = await library.editable(session, principal, object_id)
+        blob = await record(ctx, session, prepared)
+        version = await library.attach_file(session, principal, obj, latest, blob, safe_filename(filename), note)
+        return await library.to_read(session, obj, version)

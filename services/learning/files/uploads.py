@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import timedelta
 
-from fastapi import Request
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -17,10 +15,14 @@ from services.common.db import utcnow
 from services.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from services.common.sniff import SNIFF_BYTES
 from services.common.storage import MAX_PART_NUMBER, PartInfo
+from services.learning.context import LearningContext
+from services.learning.files import repository
 from services.learning.files import service as files
+from services.learning.files.rules import ensure_accepts
 from services.learning.files.schemas import PartRead, UploadSessionCreate, UploadSessionRead
 from services.learning.library import access
 from services.learning.library import service as library
+from services.learning.library.schemas import LearningObjectRead
 from services.learning.models import UploadPart, UploadSession
 
 
@@ -33,13 +35,8 @@ def expected_size(upload: UploadSession, number: int) -> int:
     return upload.part_size if number < count else upload.size - upload.part_size * (count - 1)
 
 
-async def _parts(session: AsyncSession, upload_id: uuid.UUID) -> list[UploadPart]:
-    stmt = select(UploadPart).where(UploadPart.session_id == upload_id).order_by(UploadPart.number)
-    return list((await session.scalars(stmt)).all())
-
-
 async def to_read(session: AsyncSession, upload: UploadSession) -> UploadSessionRead:
-    parts = await _parts(session, upload.id)
+    parts = await repository.parts(session, upload.id)
     have = {p.number for p in parts}
     return UploadSessionRead(
         id=upload.id, object_id=upload.object_id, filename=upload.filename, size=upload.size, part_size=upload.part_size,
@@ -49,8 +46,8 @@ async def to_read(session: AsyncSession, upload: UploadSession) -> UploadSession
     )
 
 
-async def create(request: Request, session: AsyncSession, principal: Principal, object_id: uuid.UUID, body: UploadSessionCreate) -> UploadSession:
-    settings = request.app.state.settings
+async def create(ctx: LearningContext, session: AsyncSession, principal: Principal, object_id: uuid.UUID, body: UploadSessionCreate) -> UploadSession:
+    settings = ctx.settings
     obj, latest = await library.editable(session, principal, object_id)
     if body.size > settings.max_upload_bytes:
         raise PayloadTooLarge(f"The file is larger than the limit of {settings.max_upload_bytes} bytes.", limit=settings.max_upload_bytes)
@@ -58,9 +55,9 @@ async def create(request: Request, session: AsyncSession, principal: Principal, 
     if math.ceil(body.size / part_size) > MAX_PART_NUMBER:
         raise PayloadTooLarge("The file needs more parts than an upload may have.")
     if latest.meta["type"] == "link":
-        files.ensure_accepts("link", "application/octet-stream")
+        ensure_accepts("link", "application/octet-stream")
     key = files.incoming_key()
-    upload_id = await request.app.state.store.create_multipart(key, body.content_type)
+    upload_id = await ctx.store.create_multipart(key, body.content_type)
     upload = UploadSession(
         object_id=obj.id, created_by=access.actor(principal), filename=files.safe_filename(body.filename) or "file",
         declared_type=body.content_type, size=body.size, part_size=part_size, object_key=key, store_upload_id=upload_id,
@@ -83,8 +80,10 @@ async def load(session: AsyncSession, principal: Principal, upload_id: uuid.UUID
     return upload
 
 
-async def put_part(request: Request, principal: Principal, upload_id: uuid.UUID, number: int) -> UploadSessionRead:
-    db = request.app.state.db
+async def put_part(ctx: LearningContext, principal: Principal, upload_id: uuid.UUID, number: int,
+                   stream: AsyncIterable[bytes]) -> UploadSessionRead:
+    """One part's bytes from ``stream`` into the store's multipart upload; exactly the part's size."""
+    db = ctx.db
     async with db.session(write=False) as session:
         upload = await load(session, principal, upload_id)
         obj = await library.load(session, upload.object_id)
@@ -93,7 +92,7 @@ async def put_part(request: Request, principal: Principal, upload_id: uuid.UUID,
     if not 1 <= number <= part_count(upload):
         raise ValidationFailed(f"Part numbers run from 1 to {part_count(upload)}.", errors=[{"field": "number", "message": "out of range"}])
     expected = expected_size(upload, number)
-    source = request.stream().__aiter__()
+    source = stream.__aiter__()
     head: list[bytes] = []
     if number == 1:
         head = await files.read_head(source, min(SNIFF_BYTES, expected))
@@ -117,25 +116,24 @@ async def put_part(request: Request, principal: Principal, upload_id: uuid.UUID,
                 raise ValidationFailed(f"Part {number} must be {expected} bytes.", errors=[{"field": "body", "message": "too long"}])
             yield chunk
 
-    part: PartInfo = await request.app.state.store.upload_part(upload.object_key, upload.store_upload_id, number, body())
+    part: PartInfo = await ctx.store.upload_part(upload.object_key, upload.store_upload_id, number, body())
     if received != expected:
         raise ValidationFailed(f"Part {number} must be {expected} bytes; {received} arrived.", errors=[{"field": "body", "message": "wrong size"}])
     async with db.session(write=True) as session:
         upload = await load(session, principal, upload_id)
-        await session.execute(delete(UploadPart).where(UploadPart.session_id == upload.id, UploadPart.number == number))
-        session.add(UploadPart(session_id=upload.id, number=number, etag=part.etag, size=part.size))
+        await repository.replace_part(session, UploadPart(session_id=upload.id, number=number, etag=part.etag, size=part.size))
         if detected is not None:
             upload.detected_type = detected
         await session.flush()
         return await to_read(session, upload)
 
 
-async def complete(request: Request, principal: Principal, upload_id: uuid.UUID):  # noqa: ANN201
-    db = request.app.state.db
-    store = request.app.state.store
+async def complete(ctx: LearningContext, principal: Principal, upload_id: uuid.UUID) -> LearningObjectRead:
+    db = ctx.db
+    store = ctx.store
     async with db.session(write=False) as session:
         upload = await load(session, principal, upload_id)
-        parts = await _parts(session, upload.id)
+        parts = await repository.parts(session, upload.id)
         obj = await library.load(session, upload.object_id)
         object_type = (await library.visible_version(session, principal, obj)).meta["type"]
     missing = sorted(set(range(1, part_count(upload) + 1)) - {p.number for p in parts})
@@ -147,7 +145,7 @@ async def complete(request: Request, principal: Principal, upload_id: uuid.UUID)
     head = b"".join([c async for c in store.get(upload.object_key, start=0, end=SNIFF_BYTES - 1)])
     try:
         detected = files.check_type(upload.declared_type, head, object_type)
-        verdict = await files.scan_stored(request, upload.object_key)
+        verdict = await files.scan_stored(ctx, upload.object_key)
         if verdict is not None and not verdict.clean:
             raise files.MalwareFound(f"The file was refused: the virus scanner found {verdict.signature}.", signature=verdict.signature)
     except BaseException:
@@ -156,20 +154,20 @@ async def complete(request: Request, principal: Principal, upload_id: uuid.UUID)
             (await load(session, principal, upload_id)).status = "aborted"
         raise
     incoming = files.Incoming(upload.object_key, stored.size, stored.sha256, detected, verdict)
-    prepared = await files.prepare(request, incoming, object_type)
+    prepared = await files.prepare(ctx, incoming, object_type)
     async with db.session(write=True) as session:
         upload = await load(session, principal, upload_id)
         obj, latest = await library.editable(session, principal, upload.object_id)
-        blob = await files.record(request, session, prepared)
+        blob = await files.record(ctx, session, prepared)
         version = await library.attach_file(session, principal, obj, latest, blob, upload.filename, upload.change_note)
         upload.status, upload.version = "completed", version.number
         await session.flush()
         return await library.to_read(session, obj, version)
 
 
-async def abort(request: Request, principal: Principal, upload_id: uuid.UUID) -> None:
-    async with request.app.state.db.session(write=True) as session:
+async def abort(ctx: LearningContext, principal: Principal, upload_id: uuid.UUID) -> None:
+    async with ctx.db.session(write=True) as session:
         upload = await load(session, principal, upload_id, open_only=False)
         if upload.status == "open":
-            await request.app.state.store.abort_multipart(upload.object_key, upload.store_upload_id)
+            await ctx.store.abort_multipart(upload.object_key, upload.store_upload_id)
             upload.status = "aborted"

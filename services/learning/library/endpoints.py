@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
-from sqlalchemy import select
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 
 from services.common.auth import CurrentPrincipal, OptionalPrincipal
 from services.common.db import SessionDep
 from services.common.errors import NotFound
 from services.common.pagination import Page, PageDep, paginate
+from services.learning.context import CtxDep
 from services.learning.library import access, repository, service
 from services.learning.library.schemas import (
     AcquisitionCreate,
@@ -26,7 +26,7 @@ from services.learning.library.schemas import (
     UsageRead,
     VersionRead,
 )
-from services.learning.models import Acquisition, LearningObject, Reviewer
+from services.learning.models import LearningObject
 
 router = APIRouter(tags=["library"])
 VersionQuery = Annotated[int | None, Query(ge=1, description="a version number (default: the one you may see, latest first)")]
@@ -41,12 +41,12 @@ async def create_object(body: LearningObjectCreate, session: SessionDep, princip
 
 
 @router.get("/v1/learning-objects/{object_id}", response_model=LearningObjectRead, summary="A learning object, as the version you may see")
-async def get_object(object_id: uuid.UUID, request: Request, session: SessionDep, principal: OptionalPrincipal,
+async def get_object(object_id: uuid.UUID, ctx: CtxDep, session: SessionDep, principal: OptionalPrincipal,
                      response: Response, tasks: BackgroundTasks, version: VersionQuery = None) -> LearningObjectRead:
     obj = await service.load(session, object_id)
     shown = await service.visible_version(session, principal, obj, version)
     response.headers["ETag"] = service.etag_of(obj)
-    tasks.add_task(service.record_usage, request, obj.id, principal, "view")
+    tasks.add_task(service.record_usage, ctx, obj.id, principal, "view")
     return await service.to_read(session, obj, shown)
 
 
@@ -120,27 +120,17 @@ async def review_queue(session: SessionDep, principal: CurrentPrincipal, page: P
 
 @router.get("/v1/reviewers", response_model=list[ReviewerRead], summary="Designated reviewers")
 async def list_reviewers(session: SessionDep, principal: CurrentPrincipal) -> list[Any]:
-    access.ensure_moderator_scope(principal)
-    return [ReviewerRead.model_validate(r) for r in (await session.scalars(select(Reviewer).order_by(Reviewer.subject))).all()]
+    return [ReviewerRead.model_validate(r) for r in await service.list_reviewers(session, principal)]
 
 
 @router.put("/v1/reviewers/{subject}", response_model=ReviewerRead, summary="Officer: designate a person (account id) as reviewer")
 async def designate_reviewer(subject: str, session: SessionDep, principal: CurrentPrincipal, body: ReviewerCreate | None = None) -> Any:
-    access.ensure_moderator_scope(principal)
-    reviewer = await session.get(Reviewer, subject)
-    if reviewer is None:
-        reviewer = Reviewer(subject=subject, note=body.note if body else None, designated_by=access.actor(principal))
-        session.add(reviewer)
-        await session.flush()
-    return ReviewerRead.model_validate(reviewer)
+    return ReviewerRead.model_validate(await service.designate_reviewer(session, principal, subject, body.note if body else None))
 
 
 @router.delete("/v1/reviewers/{subject}", status_code=204, summary="Officer: end a reviewer's designation")
 async def remove_reviewer(subject: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    access.ensure_moderator_scope(principal)
-    reviewer = await session.get(Reviewer, subject)
-    if reviewer is not None:
-        await session.delete(reviewer)
+    await service.remove_reviewer(session, principal, subject)
     return Response(status_code=204)
 
 
@@ -161,8 +151,4 @@ async def acquire(object_id: uuid.UUID, body: AcquisitionCreate, session: Sessio
 @router.get("/v1/learning-objects/{object_id}/acquisitions", response_model=list[AcquisitionRead],
             summary="Acquisitions of an object (owning institution and moderators)")
 async def list_acquisitions(object_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> list[Any]:
-    obj = await service.load(session, object_id)
-    if not access.is_insider(principal, obj) and not await access.is_moderator(session, principal):
-        raise NotFound(f"No acquisitions of {object_id} for you.")
-    stmt = select(Acquisition).where(Acquisition.object_id == obj.id).order_by(Acquisition.acquired_at)
-    return [AcquisitionRead.model_validate(a) for a in (await session.scalars(stmt)).all()]
+    return [AcquisitionRead.model_validate(a) for a in await service.list_acquisitions(session, principal, object_id)]

@@ -17,6 +17,7 @@ from services.learning.models import (
     LearningObjectVersion,
     ModerationEvent,
     Package,
+    Reviewer,
     UsageCounter,
 )
 
@@ -104,6 +105,28 @@ async def acquired_by_institutions(session: AsyncSession, object_id: uuid.UUID, 
         Acquisition.object_id == object_id, Acquisition.institution_code.in_(codes)
     )
     return bool(await session.scalar(stmt))
+
+
+async def acquisitions(session: AsyncSession, object_id: uuid.UUID) -> Sequence[Acquisition]:
+    stmt = select(Acquisition).where(Acquisition.object_id == object_id).order_by(Acquisition.acquired_at)
+    return (await session.scalars(stmt)).all()
+
+
+async def reviewers(session: AsyncSession) -> Sequence[Reviewer]:
+    return (await session.scalars(select(Reviewer).order_by(Reviewer.subject))).all()
+
+
+async def get_reviewer(session: AsyncSession, subject: str) -> Reviewer | None:
+    return await session.get(Reviewer, subject)
+
+
+async def add_reviewer(session: AsyncSession, reviewer: Reviewer) -> None:
+    session.add(reviewer)
+    await session.flush()
+
+
+async def delete_reviewer(session: AsyncSession, reviewer: Reviewer) -> None:
+    await session.delete(reviewer)
 
 
 def submitted_objects() -> Select[LearningObject]:

@@ -45,7 +45,7 @@ class Licence(BaseModel):
     attribution: Annotated[str, StringConstraints(max_length=500)] | None = None
 
     @model_validator(mode="after")
-    def _marketplace(self) -> "Licence":
+    def _marketplace(self) -> Licence:
         if self.code == "marketplace":
             if self.price is None or not self.terms:
                 raise ValueError("a marketplace licence needs a price and terms")
@@ -79,7 +79,7 @@ class Metadata(BaseModel):
     url: HttpUrl | None = None
 
     @model_validator(mode="after")
-    def _link(self) -> "Metadata":
+    def _link(self) -> Metadata:
         if self.type == "link" and self.url is None:
             raise ValueError("a link needs a url")
         if self.type != "link" and self.url is not None:

@@ -6,13 +6,14 @@ import hashlib
 import uuid
 from typing import Any
 
-from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.db import utcnow
 from services.common.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from services.common.text import fold
+from services.learning.context import LearningContext
 from services.learning.files.rules import ensure_accepts
 from services.learning.library import access, repository
 from services.learning.library.schemas import (
@@ -26,8 +27,7 @@ from services.learning.library.schemas import (
     PackageSummary,
     VersionRead,
 )
-from services.learning.models import Acquisition, Blob, LearningObject, LearningObjectVersion, ModerationEvent, Package
-from services.common.db import utcnow
+from services.learning.models import Acquisition, Blob, LearningObject, LearningObjectVersion, ModerationEvent, Package, Reviewer
 
 OPEN_STATES = {"draft", "submitted", "rejected"}
 
@@ -330,7 +330,7 @@ async def _ensure_licensed(session: AsyncSession, principal: Principal | None, o
     raise Forbidden("This is marketplace material: acquire it (accepting its terms) before downloading.", acquire=f"/v1/learning-objects/{obj.id}/acquisitions")
 
 
-async def download_link(request: Request, session: AsyncSession, principal: Principal | None, object_id: uuid.UUID, number: int | None) -> DownloadLink:
+async def download_link(ctx: LearningContext, session: AsyncSession, principal: Principal | None, object_id: uuid.UUID, number: int | None) -> DownloadLink:
     obj = await load(session, object_id)
     version = await visible_version(session, principal, obj, number)
     if version.blob_id is None:
@@ -338,15 +338,15 @@ async def download_link(request: Request, session: AsyncSession, principal: Prin
     await _ensure_licensed(session, principal, obj, version)
     blob = await session.get(Blob, version.blob_id)
     assert blob is not None
-    seconds = request.app.state.settings.download_url_seconds
-    url = await request.app.state.store.download_url(blob.object_key, expires_seconds=seconds, filename=version.filename or f"{obj.id}")
+    seconds = ctx.settings.download_url_seconds
+    url = await ctx.store.download_url(blob.object_key, expires_seconds=seconds, filename=version.filename or f"{obj.id}")
     return DownloadLink(url=url, expires_in=seconds, sha256=blob.sha256, size=blob.size, content_type=blob.content_type,
                         filename=version.filename, version=version.number)
 
 
-async def record_usage(request: Request, object_id: uuid.UUID, principal: Principal | None, kind: str) -> None:
+async def record_usage(ctx: LearningContext, object_id: uuid.UUID, principal: Principal | None, kind: str) -> None:
     """Counted in its own short transaction (the reads that cause it stay read-only)."""
-    async with request.app.state.db.session(write=True) as session:
+    async with ctx.db.session(write=True) as session:
         await repository.count_usage(session, object_id, access.home_institution(principal), kind)
 
 
@@ -389,3 +389,32 @@ async def acquire(session: AsyncSession, principal: Principal, object_id: uuid.U
     session.add(acquisition)
     await session.flush()
     return acquisition, True
+
+
+async def list_acquisitions(session: AsyncSession, principal: Principal, object_id: uuid.UUID) -> list[Acquisition]:
+    obj = await load(session, object_id)
+    if not access.is_insider(principal, obj) and not await access.is_moderator(session, principal):
+        raise NotFound(f"No acquisitions of {object_id} for you.")
+    return list(await repository.acquisitions(session, obj.id))
+
+
+async def list_reviewers(session: AsyncSession, principal: Principal) -> list[Reviewer]:
+    access.ensure_moderator_scope(principal)
+    return list(await repository.reviewers(session))
+
+
+async def designate_reviewer(session: AsyncSession, principal: Principal, subject: str, note: str | None) -> Reviewer:
+    """The person's designation; designating a reviewer again keeps the first designation."""
+    access.ensure_moderator_scope(principal)
+    reviewer = await repository.get_reviewer(session, subject)
+    if reviewer is None:
+        reviewer = Reviewer(subject=subject, note=note, designated_by=access.actor(principal))
+        await repository.add_reviewer(session, reviewer)
+    return reviewer
+
+
+async def remove_reviewer(session: AsyncSession, principal: Principal, subject: str) -> None:
+    access.ensure_moderator_scope(principal)
+    reviewer = await repository.get_reviewer(session, subject)
+    if reviewer is not None:
+        await repository.delete_reviewer(session, reviewer)

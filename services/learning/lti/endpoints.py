@@ -27,6 +27,7 @@ from services.learning.assessment.dependencies import Now
 from services.learning.assessment.exams.schemas import AttemptRead as ExamAttemptRead
 from services.learning.assessment.exams.schemas import ResponseIn, SubmitIn
 from services.learning.assessment.exams.schemas import ResponseRead as ExamResponseRead
+from services.learning.context import CtxDep
 from services.learning.courses import access as course_access
 from services.learning.courses import directory
 from services.learning.courses import service as courses
@@ -47,7 +48,7 @@ from services.learning.lti.schemas import (
     TargetRead,
     ToolConfiguration,
 )
-from services.learning.xapi import endpoints as xapi_endpoints
+from services.learning.xapi import launches
 
 router = APIRouter(tags=["lti"])
 NO_STORE = {"Cache-Control": "no-store"}
@@ -91,9 +92,9 @@ async def rotate_key(request: Request, session: SessionDep, principal: CurrentPr
 
 @router.post("/v1/lti/platforms", status_code=201, response_model=PlatformRead,
              summary="Register a platform (a school's Moodle or Open edX) that launches the tool")
-async def register_platform(body: PlatformCreate, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def register_platform(body: PlatformCreate, request: Request, ctx: CtxDep, session: SessionDep, principal: CurrentPrincipal,
                             response: Response) -> Any:
-    facts = await directory.institution(request, body.institution_code) if body.institution_code else None
+    facts = await directory.institution(ctx, body.institution_code) if body.institution_code else None
     platform = await service.register_platform(session, _settings(request), principal, body,
                                                facts.province_code if facts else None, facts.type if facts else None)
     response.headers["Location"] = link(f"/v1/lti/platforms/{platform.id}")
@@ -202,8 +203,8 @@ async def record_progress(lesson_id: uuid.UUID, body: ProgressIn, request: Reque
 @router.post("/v1/lti/session/course/lessons/{lesson_id}/launch", status_code=201, response_model=LaunchRead,
              summary="Launch a lesson of the launched course: its content, the LRS endpoint and Basic credentials for it (as "
                      "the course player's lesson launch; SCORM / cmi5 packages play on the content origin)")
-async def launch_lesson(lesson_id: uuid.UUID, request: Request, session: SessionDep, cur: LaunchDep) -> Any:
-    return await xapi_endpoints.launch(service.enrolment_id(cur), lesson_id, request, session, cur.principal)
+async def launch_lesson(lesson_id: uuid.UUID, ctx: CtxDep, session: SessionDep, cur: LaunchDep) -> Any:
+    return await launches.launch(ctx, session, cur.principal, service.enrolment_id(cur), lesson_id)
 
 
 @router.post("/v1/lti/session/course/quizzes/{quiz_id}/attempts", status_code=201, response_model=AttemptRead,

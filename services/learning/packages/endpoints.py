@@ -13,8 +13,8 @@ import re
 import time
 import uuid
 from email.utils import format_datetime
-from urllib.parse import urlsplit
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import BaseModel
@@ -25,6 +25,7 @@ from services.common.db import SessionDep
 from services.common.errors import Forbidden, NotFound
 from services.common.storage import validate_key
 from services.common.storage.routes import parse_range
+from services.learning.context import CtxDep
 from services.learning.library import service as library
 from services.learning.packages import player
 
@@ -56,21 +57,21 @@ class LaunchRead(BaseModel):
 
 
 @router.get("/v1/learning-objects/{object_id}/launch", response_model=LaunchRead, summary="Launch a SCORM / cmi5 package in a player")
-async def launch(object_id: uuid.UUID, request: Request, session: SessionDep, principal: OptionalPrincipal, tasks: BackgroundTasks,
+async def launch(object_id: uuid.UUID, ctx: CtxDep, session: SessionDep, principal: OptionalPrincipal, tasks: BackgroundTasks,
                  version: Annotated[int | None, Query(ge=1)] = None) -> LaunchRead:
     obj, shown, package, blob = await player.playable(session, principal, object_id, version)
-    settings = request.app.state.settings
+    settings = ctx.settings
     base = player.base_url(settings, blob.sha256)
-    tasks.add_task(library.record_usage, request, obj.id, principal, "launch")
+    tasks.add_task(library.record_usage, ctx, obj.id, principal, "launch")
     return LaunchRead(kind=package.kind, version=shown.number, launch_path=package.launch_path, launch_url=base + package.launch_path,
                       player_base=base, expires_in=settings.player_url_seconds, manifest=package.manifest)
 
 
 @router.get("/v1/players/{token}/{path:path}", summary="A file of a launched package (signed, expiring; Range supported)",
             response_class=StreamingResponse)
-async def player_file(token: str, path: str, request: Request) -> Response:
+async def player_file(token: str, path: str, request: Request, ctx: CtxDep) -> Response:
     match = _TOKEN.fullmatch(token)
-    settings = request.app.state.settings
+    settings = ctx.settings
     if match is None:
         raise Forbidden("The player link is not valid.")
     sha, expires, sig = match.group(1), int(match.group(2)), match.group(3)
@@ -86,7 +87,7 @@ async def player_file(token: str, path: str, request: Request) -> Response:
         validate_key(key)
     except Exception:
         raise NotFound("No such file in the package.") from None
-    store = request.app.state.store
+    store = ctx.store
     info = await store.stat(key)
     media_type = mimetypes.guess_type(path)[0] or info.content_type or "application/octet-stream"
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{info.etag}"', "Cache-Control": "private, max-age=3600",

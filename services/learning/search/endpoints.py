@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from services.common.auth import OptionalPrincipal
 from services.common.db import ReadSessionDep
 from services.common.errors import ValidationFailed
 from services.common.pagination import decode_cursor, encode_cursor
+from services.learning.context import CtxDep
 from services.learning.library import access
 from services.learning.search import repository
 from services.learning.search.repository import SearchQuery
@@ -61,7 +62,7 @@ Multi = Annotated[list[str] | None, Query()]
 
 @router.get("/v1/search", response_model=SearchResult, summary="Search the library (diacritics optional), with facets")
 async def search(
-    request: Request,
+    ctx: CtxDep,
     session: ReadSessionDep,
     principal: OptionalPrincipal,
     q: Annotated[str | None, Query(max_length=200, description="words; 'ky nang giao tiep' finds 'Kỹ năng giao tiếp'")] = None,
@@ -79,7 +80,7 @@ async def search(
     ``search_count_limit`` matches, and a catalogue a moment old is fine to search. A learning object itself (and
     what its author just changed) is read from the primary (``/v1/learning-objects/{id}``)."""
     query = SearchQuery(
-        q=q, sort=sort, limit=limit, sample=request.app.state.settings.search_count_limit,
+        q=q, sort=sort, limit=limit, sample=ctx.settings.search_count_limit,
         filters={"type": type or [], "level": level or [], "occupation": occupation or [], "licence": licence or [],
                  "institution": institution or [], "language": language or []},
     )
@@ -88,7 +89,7 @@ async def search(
         if not repository.valid_key(query, query.after):
             raise ValidationFailed("The cursor belongs to another search; use next_cursor from this one.",
                                    errors=[{"field": "cursor", "in": "query", "message": "does not match the sort"}])
-    page = await repository.search(session, access.listing_filter(principal), query, cache=request.app.state.search_cache,
+    page = await repository.search(session, access.listing_filter(principal), query, cache=ctx.search_cache,
                                    visibility=access.listing_key(principal))
     items = [SearchHit(**hit, score=score) for hit, score in page.rows]
     summary = page.summary

@@ -26,6 +26,7 @@ from services.common.auth import Principal, current_principal
 from services.common.db import utcnow
 from services.common.errors import Unauthorized
 from services.common.permissions import is_national_officer
+from services.learning.context import CtxDep, LearningContext
 from services.learning.courses import access
 from services.learning.models import CourseEnrolment, XapiLaunch
 from services.learning.xapi.validation import agent_key
@@ -48,8 +49,8 @@ class Caller:
     agents: frozenset[str] = frozenset()
 
 
-def secret_hash(request: Request, secret: str) -> str:
-    key = request.app.state.settings.secret_key.encode()
+def secret_hash(ctx: LearningContext, secret: str) -> str:
+    key = ctx.settings.secret_key.encode()
     return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
 
 
@@ -66,16 +67,16 @@ def _basic(launch_id: uuid.UUID, secret: str) -> str:
     return base64.b64encode(f"{launch_id}:{secret}".encode()).decode()
 
 
-async def new_launch(request: Request, session: AsyncSession, enrolment: CourseEnrolment, lesson_id: uuid.UUID, *,
+async def new_launch(ctx: LearningContext, session: AsyncSession, enrolment: CourseEnrolment, lesson_id: uuid.UUID, *,
                      fetch: bool = False) -> tuple[XapiLaunch, str, str | None]:
     """A launch: its row, the ``Authorization`` value for its Basic credentials, and with ``fetch`` the one-time
     secret of its cmi5 fetch URL."""
     secret = secrets.token_urlsafe(32)
     fetch_secret = FETCH_SECRET_PREFIX + secrets.token_urlsafe(32) if fetch else None
     now = utcnow()
-    launch = XapiLaunch(id=uuid.uuid4(), enrolment_id=enrolment.id, lesson_id=lesson_id, secret_hash=secret_hash(request, secret),
-                        created_at=now, expires_at=now + timedelta(seconds=request.app.state.settings.xapi_launch_seconds),
-                        fetch_hash=secret_hash(request, fetch_secret) if fetch_secret else None)
+    launch = XapiLaunch(id=uuid.uuid4(), enrolment_id=enrolment.id, lesson_id=lesson_id, secret_hash=secret_hash(ctx, secret),
+                        created_at=now, expires_at=now + timedelta(seconds=ctx.settings.xapi_launch_seconds),
+                        fetch_hash=secret_hash(ctx, fetch_secret) if fetch_secret else None)
     session.add(launch)
     await session.flush()
     return launch, f"Basic {_basic(launch.id, secret)}", fetch_secret
@@ -89,7 +90,7 @@ class FetchRefused(Exception):
         self.code, self.text = code, text
 
 
-async def fetch_token(request: Request, session: AsyncSession, launch_id: str, fetch_secret: str) -> str:
+async def fetch_token(ctx: LearningContext, session: AsyncSession, launch_id: str, fetch_secret: str) -> str:
     """The first POST to a launch's fetch URL: a new Basic secret of that launch (the ``auth-token``, base64 of
     ``launch id:secret``), recorded as fetched in the same statement that checks it was not, so two concurrent
     POSTs cannot both get one. Raises :class:`FetchRefused`."""
@@ -99,7 +100,7 @@ async def fetch_token(request: Request, session: AsyncSession, launch_id: str, f
         raise FetchRefused(2, "This is not a fetch URL of a launch.") from None
     launch = await session.get(XapiLaunch, key)
     if launch is None or launch.fetch_hash is None or not fetch_secret \
-            or not hmac.compare_digest(launch.fetch_hash, secret_hash(request, fetch_secret)):
+            or not hmac.compare_digest(launch.fetch_hash, secret_hash(ctx, fetch_secret)):
         raise FetchRefused(2, "This is not a fetch URL of a launch.")
     if launch.fetched_at is not None:
         raise FetchRefused(1, "The authorization token has already been returned.")
@@ -108,22 +109,22 @@ async def fetch_token(request: Request, session: AsyncSession, launch_id: str, f
         raise FetchRefused(1, "The launch session has expired; launch the lesson again.")
     token = secrets.token_urlsafe(32)
     claimed = await session.execute(update(XapiLaunch).where(XapiLaunch.id == key, XapiLaunch.fetched_at.is_(None))
-                                    .values(fetched_at=now, token_hash=secret_hash(request, token)))
+                                    .values(fetched_at=now, token_hash=secret_hash(ctx, token)))
     if claimed.rowcount != 1:
         raise FetchRefused(1, "The authorization token has already been returned.")
     return _basic(key, token)
 
 
-async def _from_basic(request: Request, value: str) -> Caller:
+async def _from_basic(ctx: LearningContext, value: str) -> Caller:
     try:
         user, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
         launch_id = uuid.UUID(user)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise Unauthorized("The launch credentials are malformed.", headers={"WWW-Authenticate": 'Basic realm="xapi"'}) from None
-    async with request.app.state.db.session(write=False) as session:
+    async with ctx.db.session(write=False) as session:
         launch = await session.get(XapiLaunch, launch_id)
         enrolment = await session.get(CourseEnrolment, launch.enrolment_id) if launch else None
-    hashed = secret_hash(request, secret)
+    hashed = secret_hash(ctx, secret)
     known = launch is not None and (hmac.compare_digest(launch.secret_hash, hashed)
                                     or (launch.token_hash is not None and hmac.compare_digest(launch.token_hash, hashed)))
     if launch is None or enrolment is None or not known or launch.expires_at < utcnow():
@@ -132,11 +133,12 @@ async def _from_basic(request: Request, value: str) -> Caller:
                   agents=frozenset({agent_key(learner_agent(enrolment))}))
 
 
-async def xapi_caller(request: Request) -> Caller:
+async def xapi_caller(request: Request, ctx: CtxDep) -> Caller:
+    """The caller, from the request's ``Authorization`` header (a FastAPI dependency)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "basic" and value.strip():
-        return await _from_basic(request, value.strip())
+        return await _from_basic(ctx, value.strip())
     principal = await current_principal(request)
     actor = principal.sub if principal.kind == "user" else access.actor(principal)
     # a person's own agent: the account launches name them by (learner key), or their account subject

@@ -21,11 +21,10 @@ from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep, utcnow
 from services.common.errors import AppError, BadRequest, NotFound, PayloadTooLarge
 from services.common.links import link
-from services.learning.courses import repository as course_repository, service as courses
+from services.learning.context import CtxDep, LearningContext
 from services.learning.courses.schemas import LaunchRead
-from services.learning.packages import player
-from services.learning.xapi import cmi5, service, state
-from services.learning.xapi.auth import Caller, FetchRefused, fetch_token, learner_agent, new_launch, xapi_caller
+from services.learning.xapi import launches, service, state
+from services.learning.xapi.auth import Caller, FetchRefused, fetch_token, xapi_caller
 from services.learning.xapi.service import MAX_LIMIT, VERSION
 from services.learning.xapi.validation import Invalid, agent, agent_key, bad_request, iri, timestamp
 
@@ -85,19 +84,19 @@ def _stands(response: Response, stored: service.Stored) -> Response:
 
 
 @router.post("/v1/xapi/statements", summary="xAPI: store one statement or a batch (ids returned in order)", description=VOIDING)
-async def post_statements(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+async def post_statements(request: Request, ctx: CtxDep, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
     async with _lrs(request):
         body = _json(await request.body())
         statements = body if isinstance(body, list) else [body]
         if not statements:
             raise bad_request(Invalid("body", "an empty batch"))
-        stored = await service.store(session, request.app.state.outbox, caller, statements, batch=isinstance(body, list))
+        stored = await service.store(session, ctx.outbox, caller, statements, batch=isinstance(body, list))
         return _stands(_versioned(JSONResponse([str(i) for i in stored.ids])), stored)
 
 
 @router.put("/v1/xapi/statements", status_code=204, summary="xAPI: store a statement under its id (204; 409 if stored with other content)",
             description=VOIDING)
-async def put_statement(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+async def put_statement(request: Request, ctx: CtxDep, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
     async with _lrs(request):
         raw_id = request.query_params.get("statementId")
         if not raw_id:
@@ -109,7 +108,7 @@ async def put_statement(request: Request, session: SessionDep, caller: Annotated
         body = _json(await request.body())
         if not isinstance(body, dict):
             raise bad_request(Invalid("body", "PUT takes one statement"))
-        stored = await service.store(session, request.app.state.outbox, caller, [body], put_id=statement_id)
+        stored = await service.store(session, ctx.outbox, caller, [body], put_id=statement_id)
         return _stands(_versioned(Response(status_code=204)), stored)
 
 
@@ -175,35 +174,9 @@ async def get_statements(request: Request, session: SessionDep, caller: Annotate
 @router.post("/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/launch", status_code=201, response_model=LaunchRead,
              summary="Launch a lesson: the LRS endpoint, Basic credentials for the content, actor and registration; for a cmi5 "
                      "assignable unit also the one-time fetch URL and the ready launch URL (LMS.LaunchData written)")
-async def launch(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, request: Request, session: SessionDep,
+async def launch(enrolment_id: uuid.UUID, lesson_id: uuid.UUID, ctx: CtxDep, session: SessionDep,
                  principal: CurrentPrincipal) -> Any:
-    enrolment, course = await courses.active_enrolment(session, principal, enrolment_id)
-    lesson = next((x for x in await course_repository.lessons(session, course.id) if x.id == lesson_id), None)
-    if lesson is None:
-        raise NotFound(f"No lesson {lesson_id} in this course.")
-    await courses.apply_progress(session, request.app.state.outbox, enrolment, course, lesson_id, "opened", 0)
-    settings = request.app.state.settings
-    au = au_url = None
-    if lesson.kind == "package" and lesson.learning_object_id and lesson.learning_object_version:
-        package = await player.package_of(session, lesson.learning_object_id, lesson.learning_object_version)
-        au = cmi5.assignable_unit(package) if package is not None else None
-        if au is not None:  # the learner must be allowed to play it, as through the library's launch
-            _, _, _, blob = await player.playable(session, principal, lesson.learning_object_id, lesson.learning_object_version)
-            au_url = au["launch"] if au["launch"].startswith(("http://", "https://")) else player.base_url(settings, blob.sha256) + au["launch"]
-    row, auth, fetch_secret = await new_launch(request, session, enrolment, lesson_id, fetch=au is not None)
-    base = settings.public_service_url.rstrip("/")
-    content = {
-        "package": f"{base}/v1/learning-objects/{lesson.learning_object_id}/launch?version={lesson.learning_object_version}",
-        "learning_object": f"{base}/v1/learning-objects/{lesson.learning_object_id}/versions/{lesson.learning_object_version}",
-    }.get(lesson.kind)
-    endpoint, actor, activity = f"{base}/v1/xapi/", learner_agent(enrolment), courses.activity_id(lesson_id)
-    fetch_url = launch_url = None
-    if au is not None and au_url is not None:
-        fetch_url = f"{base}/v1/xapi/cmi5/fetch/{row.id}?k={fetch_secret}"
-        launch_url = cmi5.launch_url(au_url, endpoint=endpoint, fetch=fetch_url, actor=actor, registration=enrolment.id, activity_id=activity)
-        await cmi5.start(session, request.app.state.outbox, row, enrolment, course, au, activity_id=activity, au_url=au_url)
-    return LaunchRead(content_url=content, endpoint=endpoint, auth=auth, actor=actor, registration=enrolment.id,
-                      activity_id=activity, expires_at=row.expires_at, fetch_url=fetch_url, cmi5_launch_url=launch_url)
+    return await launches.launch(ctx, session, principal, enrolment_id, lesson_id)
 
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -212,9 +185,9 @@ NO_STORE = {"Cache-Control": "no-store"}
 @router.post("/v1/xapi/cmi5/fetch/{launch_id}", summary="cmi5 fetch URL: the auth-token of a launch, once (no credentials: the "
              "URL carries a one-time secret)", response_description='{"auth-token": …}; afterwards, or for an expired launch, '
              '{"error-code": "1", …}; a wrong secret "2"; a failure "3" — all with status 200, as cmi5 §8.2 requires')
-async def cmi5_fetch(launch_id: str, request: Request, session: SessionDep) -> Response:
+async def cmi5_fetch(launch_id: str, request: Request, ctx: CtxDep, session: SessionDep) -> Response:
     try:
-        token = await fetch_token(request, session, launch_id, request.query_params.get("k", ""))
+        token = await fetch_token(ctx, session, launch_id, request.query_params.get("k", ""))
     except FetchRefused as exc:
         return JSONResponse({"error-code": str(exc.code), "error-text": exc.text}, headers=NO_STORE)
     except Exception:  # cmi5 §8.2.3.2 code 3: the AU gets cmi5's error body, not a problem document
@@ -258,8 +231,8 @@ def _scope(params: Any, *, state_id_required: bool) -> tuple[state.Scope, str | 
     return state.Scope(activity_id=activity, agent_key=who, registration=registration), state_id
 
 
-async def _document_body(request: Request) -> bytes:
-    limit = request.app.state.settings.xapi_state_max_bytes
+async def _document_body(request: Request, ctx: LearningContext) -> bytes:
+    limit = ctx.settings.xapi_state_max_bytes
     too_large = PayloadTooLarge(f"A State document holds at most {limit} bytes.",
                                 errors=[{"field": "body", "in": "body", "message": f"larger than {limit} bytes"}])
     declared = request.headers.get("content-length", "")
@@ -299,12 +272,12 @@ async def get_state(request: Request, session: SessionDep, caller: Annotated[Cal
 
 
 @router.put(STATE, status_code=204, summary="xAPI State: store a document in place of any other (204)", description=STATE_DOC)
-async def put_state(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+async def put_state(request: Request, ctx: CtxDep, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
     async with _lrs(request):
         scope, state_id = _scope(request.query_params, state_id_required=True)
         assert state_id is not None
         state.authorise(caller, scope, state_id, write=True)
-        body = await _document_body(request)
+        body = await _document_body(request, ctx)
         etag = await state.put(session, scope, state_id, request.headers.get("content-type") or "application/octet-stream", body,
                                utcnow(), **_preconditions(request))
         return _versioned(Response(status_code=204, headers={"ETag": etag}))
@@ -312,14 +285,14 @@ async def put_state(request: Request, session: SessionDep, caller: Annotated[Cal
 
 @router.post(STATE, status_code=204, summary="xAPI State: merge a JSON object into the document (400 unless both are JSON objects)",
              description=STATE_DOC)
-async def post_state(request: Request, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
+async def post_state(request: Request, ctx: CtxDep, session: SessionDep, caller: Annotated[Caller, Depends(xapi_caller)]) -> Response:
     async with _lrs(request):
         scope, state_id = _scope(request.query_params, state_id_required=True)
         assert state_id is not None
         state.authorise(caller, scope, state_id, write=True)
-        body = await _document_body(request)
+        body = await _document_body(request, ctx)
         etag = await state.merge(session, scope, state_id, request.headers.get("content-type") or "", body, utcnow(),
-                                 request.app.state.settings.xapi_state_max_bytes, **_preconditions(request))
+                                 ctx.settings.xapi_state_max_bytes, **_preconditions(request))
         return _versioned(Response(status_code=204, headers={"ETag": etag}))
 
 

@@ -40,7 +40,7 @@ async def registry_codes(platform: Platform, type: str, province: str | None = N
 
 
 async def coverage(c: httpx.AsyncClient, platform: Platform, who: dict[str, str]) -> dict[str, tuple[int, int, float, float]]:
-    directory.forget_listings(platform.apps["learning"])  # the registry changed in this test: read it again
+    directory.forget_listings(platform.apps["learning"].state.learning)  # the registry changed in this test: read it again
     targets = await ok(await c.get("/v1/course-reports/targets", headers=who))
     return {x["institution_type"]: (x["institutions"], x["institutions_trained"], x["share"], x["target"])
             for x in targets["institution_coverage"]}

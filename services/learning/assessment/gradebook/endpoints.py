@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
@@ -21,19 +21,19 @@ from services.learning.assessment.gradebook.schemas import (
     ScoresIn,
     SendResult,
 )
+from services.learning.context import CtxDep, LearningContext
 
 router = APIRouter(tags=["assessment: gradebooks"])
 
 
-def records_client(request: Request) -> RecordsClient:
-    state = request.app.state
-    return RecordsClient(state.http, state.settings.records_url, state.tokens, state.clock.sleep)
+def records_client(ctx: LearningContext) -> RecordsClient:
+    return RecordsClient(ctx.http, ctx.settings.records_url, ctx.tokens, ctx.clock.sleep)
 
 
 @router.post("/v1/gradebooks", status_code=201, response_model=GradebookRead,
              summary="A class's gradebook for a module: components and weights as the module has them in records")
-async def create(body: GradebookCreate, request: Request, session: SessionDep, principal: CurrentPrincipal, now: Now) -> Any:
-    book = await service.create(session, principal, body, records_client(request))
+async def create(body: GradebookCreate, ctx: CtxDep, session: SessionDep, principal: CurrentPrincipal, now: Now) -> Any:
+    book = await service.create(session, principal, body, records_client(ctx))
     return await service.read(session, book, now)
 
 
@@ -61,5 +61,5 @@ async def enter_scores(gradebook_id: uuid.UUID, body: ScoresIn, session: Session
 
 @router.post("/v1/gradebooks/{gradebook_id}/send", response_model=SendResult,
              summary="Send to records: a grade per complete learner (idempotent: what was sent and has not changed is not sent again)")
-async def send(gradebook_id: uuid.UUID, request: Request, principal: CurrentPrincipal, now: Now) -> Any:
-    return await service.send(request.app.state.db, principal, gradebook_id, records_client(request), now)
+async def send(gradebook_id: uuid.UUID, ctx: CtxDep, principal: CurrentPrincipal, now: Now) -> Any:
+    return await service.send(ctx.db, principal, gradebook_id, records_client(ctx), now)

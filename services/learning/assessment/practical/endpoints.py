@@ -26,6 +26,7 @@ from services.learning.assessment.practical.schemas import (
     TaskCreate,
     TaskRead,
 )
+from services.learning.context import CtxDep
 from services.learning.files.service import safe_filename
 
 router = APIRouter(tags=["assessment: practical"])
@@ -46,9 +47,9 @@ async def list_tasks(exam_id: uuid.UUID, session: SessionDep, principal: Current
 
 @router.post("/v1/exams/{exam_id}/assessor-invitations", status_code=201, response_model=InvitationIssued,
              summary="Invite an enterprise assessor to this exam: a one-time code (shown once) for them to accept with their account")
-async def invite(exam_id: uuid.UUID, body: InvitationCreate, request: Request, session: SessionDep, principal: CurrentPrincipal,
+async def invite(exam_id: uuid.UUID, body: InvitationCreate, ctx: CtxDep, session: SessionDep, principal: CurrentPrincipal,
                  now: Now) -> Any:
-    inv, code = await service.invite(session, principal, exam_id, body, now, request.app.state.settings.assessment_invitation_days)
+    inv, code = await service.invite(session, principal, exam_id, body, now, ctx.settings.assessment_invitation_days)
     return InvitationIssued(**service.invitation_read(inv).model_dump(), code=code)
 
 
@@ -97,24 +98,25 @@ async def judgements(task_id: uuid.UUID, candidate_id: uuid.UUID, session: Sessi
 @router.put("/v1/practical-tasks/{task_id}/evidence/{candidate_id}", status_code=201, response_model=EvidenceRead,
             openapi_extra=_BINARY,
             summary="Evidence as the raw body (photo, video, audio, PDF, document; type from its bytes, size-limited)")
-async def add_evidence(task_id: uuid.UUID, candidate_id: uuid.UUID, request: Request, principal: CurrentPrincipal, now: Now,
+async def add_evidence(task_id: uuid.UUID, candidate_id: uuid.UUID, request: Request, ctx: CtxDep, principal: CurrentPrincipal,
+                       now: Now,
                        filename: Annotated[str | None, Query(max_length=255)] = None,
                        note: Annotated[str | None, Query(max_length=1000)] = None,
                        content_type: Annotated[str | None, Header()] = None) -> Any:
-    limit = request.app.state.settings.assessment_evidence_max_bytes
+    limit = ctx.settings.assessment_evidence_max_bytes
     uploads.early_limit(request, limit)
-    db = request.app.state.db
+    db = ctx.db
     async with db.session(write=False) as session:  # no transaction is held while the bytes stream
         await service.evidence_target(session, principal, task_id, candidate_id, now)
-    prepared = await uploads.receive(request, request.stream(), declared=content_type, limit=limit)
+    prepared = await uploads.receive(ctx, request.stream(), declared=content_type, limit=limit)
     try:
         async with db.session(write=True) as session:
-            blob = await uploads.record(request, session, prepared)
+            blob = await uploads.record(ctx, session, prepared)
             row = await service.add_evidence(session, principal, task_id, candidate_id, blob.id, safe_filename(filename),
-                                             prepared.media_type, prepared.incoming.size, note, request.app.state.clock.now())
+                                             prepared.media_type, prepared.incoming.size, note, ctx.now())
             return EvidenceRead.model_validate(row)
     except BaseException:
-        await uploads.discard(request, prepared)
+        await uploads.discard(ctx, prepared)
         raise
 
 
@@ -125,7 +127,7 @@ async def list_evidence(task_id: uuid.UUID, candidate_id: uuid.UUID, session: Se
 
 
 @router.get("/v1/practical-evidence/{evidence_id}/download", response_model=FileLink, summary="A short-lived link to an evidence file")
-async def download_evidence(evidence_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def download_evidence(evidence_id: uuid.UUID, ctx: CtxDep, session: SessionDep, principal: CurrentPrincipal) -> Any:
     row, blob = await service.evidence_item(session, principal, evidence_id)
-    url, seconds = await uploads.link(request, blob, row.filename)
+    url, seconds = await uploads.link(ctx, blob, row.filename)
     return FileLink(url=url, expires_in=seconds, filename=row.filename, content_type=blob.content_type, size=blob.size, sha256=blob.sha256)

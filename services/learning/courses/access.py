@@ -67,7 +67,7 @@ def ensure_see_course(principal: Principal | None, course: Course) -> None:
 
 def listing_filter(principal: Principal | None) -> Any:
     """SQL condition: the courses the caller may list — what :func:`may_see_course` allows, as a query."""
-    published = [Course.institution_code.is_(None), Course.institution_code.in_(member_institutions(principal))]
+    published: list[Any] = [Course.institution_code.is_(None), Course.institution_code.in_(member_institutions(principal))]
     if principal is not None and (is_national_officer(principal) or is_platform_admin(principal)):
         published.append(true())
     authored = [Course.institution_code.in_(staff_institutions(principal))] if principal and PUBLISH_SCOPE in principal.scopes else []

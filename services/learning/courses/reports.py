@@ -184,7 +184,7 @@ async def coverage(ctx: LearningContext, session: AsyncSession, principal: Princ
         CourseEnrolment.institution_code.is_not(None)).distinct()
     trained: dict[str, set[str]] = {t: set() for t in COVERAGE_TARGETS}
     for code, kept in (await session.execute(stmt)).all():
-        kind = kept or type_now.get(code)
+        kind = kept or type_now.get(code or "")
         if kind in trained and code in type_now:  # active in the registry (in scope)
             trained[kind].add(code)
     return [Coverage(institution_type=t, institutions=len(registry[t]), institutions_trained=len(trained[t]),

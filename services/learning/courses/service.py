@@ -340,7 +340,7 @@ async def self_enrol(ctx: LearningContext, session: AsyncSession, principal: Pri
     if not _fits_audience(course, role):
         raise Forbidden(f"This course is for {course.audience}.")
     run = await _run_for(session, course, run_id, 1)
-    home = course.institution_code or (teaching or sorted(access.member_institutions(principal)) or [None])[0]
+    home = course.institution_code or next(iter(teaching or sorted(access.member_institutions(principal))), None)
     facts = await directory.institution(ctx, home) if home else None
     person = person_id_of(principal)
     row = _enrolment_row(

@@ -82,6 +82,8 @@ async def get_history(object_id: uuid.UUID, session: SessionDep, principal: Curr
 
 async def _read_latest(session: Any, obj: Any) -> LearningObjectRead:
     version = await repository.get_version(session, obj.id, obj.latest_version)
+    if version is None:  # every object has its latest version: a missing one is a broken row, not the caller's error
+        raise RuntimeError(f"learning object {obj.id} has no version {obj.latest_version}")
     return await service.to_read(session, obj, version)
 
 

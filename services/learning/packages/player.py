@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.learning.library import repository as library_repository, service as library
+from services.learning.library import repository as library_repository
+from services.learning.library import service as library
 from services.learning.models import Blob, LearningObject, LearningObjectVersion, Package
 
 

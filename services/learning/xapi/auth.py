@@ -16,10 +16,11 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from sqlalchemy import update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal, current_principal
@@ -108,8 +109,8 @@ async def fetch_token(ctx: LearningContext, session: AsyncSession, launch_id: st
     if launch.expires_at < now:
         raise FetchRefused(1, "The launch session has expired; launch the lesson again.")
     token = secrets.token_urlsafe(32)
-    claimed = await session.execute(update(XapiLaunch).where(XapiLaunch.id == key, XapiLaunch.fetched_at.is_(None))
-                                    .values(fetched_at=now, token_hash=secret_hash(ctx, token)))
+    claimed = cast("CursorResult[Any]", await session.execute(update(XapiLaunch).where(XapiLaunch.id == key, XapiLaunch.fetched_at.is_(None))
+                                    .values(fetched_at=now, token_hash=secret_hash(ctx, token))))
     if claimed.rowcount != 1:
         raise FetchRefused(1, "The authorization token has already been returned.")
     return _basic(key, token)

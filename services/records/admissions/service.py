@@ -58,9 +58,9 @@ from services.records.admissions.schemas import (
     StreamingReport,
     StreamingRow,
 )
+from services.records.fields import pydantic_errors
 from services.records.models import AdmissionConsent, Application, InstitutionRef, Intake, SecondaryGraduate
 from services.records.oversight.service import is_national, provinces_for
-from services.records.fields import pydantic_errors
 
 VIETNAM = timezone(timedelta(hours=7))
 EVENT_PREFIX = "vn.vet.records.application."

@@ -9,7 +9,6 @@ Create Date: 2026-11-28
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "learning_0003"
 down_revision = "learning_0002"
 branch_labels = None

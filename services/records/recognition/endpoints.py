@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
 from services.common.errors import NotFound
+from services.common.pagination import Page, PageDep
 from services.common.permissions import person_id_of
 from services.records import access
 from services.records.context import RecordsCtxDep
@@ -70,6 +71,12 @@ async def put_my_request(institution_code: InstitutionCode, programme_code: Code
 @router.get("/v1/recognition/me", response_model=list[RequestRead], summary="The signed-in learner's recognition requests")
 async def my_requests(session: SessionDep, principal: CurrentPrincipal) -> list[RequestRead]:
     return await service.my_requests(session, principal)
+
+
+@router.get("/v1/recognition/me/rpl-assessments", response_model=Page[AssessmentRead],
+            summary="The signed-in learner's own RPL assessments (work experience assessed against a module), paginated")
+async def my_assessments(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AssessmentRead]:
+    return await service.my_assessments(session, principal, page)
 
 
 @router.get("/v1/institutions/{code}/recognition-requests", response_model=list[RequestRead],

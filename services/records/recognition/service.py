@@ -21,7 +21,7 @@ import hmac
 import json
 import uuid
 from collections.abc import AsyncIterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.pagination import Page, PageParams, paginate
 from services.common.permissions import person_id_of
 from services.common.storage import ObjectStore
 from services.records import access
@@ -62,6 +63,7 @@ from services.records.recognition.schemas import (
 from services.records.recognition.verifier import CredentialVerifier
 
 LABEL = "công nhận"
+VIETNAM = timezone(timedelta(hours=7))
 #: how long an evidence file's download link lives
 EVIDENCE_URL_SECONDS = 300
 EVIDENCE_TYPES = {"application/pdf", "image/jpeg", "image/png", "video/mp4"}
@@ -381,13 +383,21 @@ async def decide_item(session: AsyncSession, request: RecognitionRequest, item_i
             raise _invalid("reason", "a refusal says why")
         item.status, item.reason, item.decided_by, item.decided_at = "refused", body.reason, actor, now
     else:
-        failed = [c for c in item.checks if not c["passed"]]
-        if failed:
-            raise _invalid("decision", "the rule's conditions are not met: " + "; ".join(c["detail"] for c in failed))
         rules = await repository.rules_by_id(session, [item.rule_id] if item.rule_id else [])
         rule = rules.get(item.rule_id) if item.rule_id else None
         if rule is None:
             raise Conflict("The equivalence rule of this item was removed; ask the learner to send the request again.")
+        # the checks as they stand today, against the rule as it is now (edited since? the result grown too old?)
+        checks = [c.model_dump() for c in await _checks_now(session, request, item, rule, now)]
+        if checks != item.checks:
+            item.checks = checks
+            await _flush(session)
+        failed = [c for c in checks if not c["passed"]]
+        if failed:
+            # kept, so the learner sees why: the refusal to approve rolls back nothing of it
+            await session.commit()
+            raise ValidationFailed("decision: the rule's conditions are not met: " + "; ".join(f"{c['check']}: {c['detail']}" for c in failed),
+                                   errors=[{"field": "decision", "message": f"check {c['check']} fails: {c['detail']}"} for c in failed])
         score = body.score or (item.source.get("score") if item.source_kind == "record" else None)
         if rule.in_gpa and score is None:
             raise _invalid("score", f"rule {rule.code} counts the recognised grade in the GPA: give the score (0–10)")
@@ -397,6 +407,41 @@ async def decide_item(session: AsyncSession, request: RecognitionRequest, item_i
     await _flush(session)
     await _refresh_status(session, request)
     return await request_read(session, request)
+
+
+def vietnam_today(now: datetime) -> date:
+    """The date in Vietnam (UTC+7) at ``now``: a result's age is counted in the learner's days."""
+    return now.astimezone(VIETNAM).date()
+
+
+async def _checks_now(session: AsyncSession, request: RecognitionRequest, item: RecognitionItem, rule: EquivalenceRule,
+                      now: datetime) -> list[Check]:
+    """An item's checks evaluated again at decision time: the rule as it is now, today's date in Vietnam. A prior record
+    is read again from the platform; a credential keeps what its verification said when it was presented (verified,
+    holder) and its claims are held against the rule again."""
+    today = vietnam_today(now)
+    stale = [Check(check="rule", passed=False, detail=f"rule {rule.code} now recognises module {rule.module_code} from "
+                                                      f"{rule.source_kind}, not this source")]
+    if rule.module_code != item.module_code or rule.source_kind != {"record": "module"}.get(item.source_kind, item.source_kind):
+        return stale
+    if item.source_kind == "record":
+        _, prior_enrolment, module_code = item.source_key.split(":", 2)
+        rows = [r for r in await repository.prior_results(session, request.person_id, request.enrolment_id)
+                if str(r["enrolment_id"]) == prior_enrolment and r["module_code"] == module_code]
+        if not rows:
+            return [Check(check="result", passed=False, detail="the prior result is no longer on the platform")]
+        if rule.source_module_code != module_code or (rule.source_institution_code is not None
+                                                      and rows[0]["institution_code"] != rule.source_institution_code):
+            return stale
+        best = max(rows, key=lambda r: Decimal(r["score"]))
+        return _record_checks(rule, best, today)
+    if item.source_kind == "credential":
+        if not _matches_credential(rule, item.source):
+            return stale
+        was = {c["check"]: bool(c["passed"]) for c in item.checks}
+        verified = {"verified": was.get("verified", False), "outcome": item.source.get("outcome")}
+        return _credential_checks(rule, item.source, verified, was.get("holder", False), today)
+    return [Check(**c) for c in item.checks]
 
 
 # -- recognition of prior learning from work experience ------------------------------------------------------------
@@ -441,6 +486,16 @@ async def assessment_of(session: AsyncSession, assessment_id: uuid.UUID) -> RplA
     if a is None:
         raise NotFound("No such assessment.")
     return a
+
+
+async def my_assessments(session: AsyncSession, principal: Principal, page: PageParams) -> Page[AssessmentRead]:
+    """The signed-in learner's own RPL assessments (by person, at any institution), oldest first."""
+    person = person_id_of(principal)
+    if person is None:
+        raise Forbidden("This is for a signed-in learner.")
+    keys = (RplAssessment.created_at, RplAssessment.id)
+    doc = await paginate(session, repository.assessments_of_person(uuid.UUID(person)), keys, page, transform=assessment_read)
+    return Page[AssessmentRead](items=doc.items, next_cursor=doc.next_cursor)
 
 
 def may_read_assessment(principal: Principal, a: RplAssessment, inst: InstitutionRef) -> bool:

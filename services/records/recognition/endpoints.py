@@ -23,6 +23,7 @@ from services.records.recognition.schemas import (
     AssessmentIn,
     AssessmentRead,
     DecisionIn,
+    Evidence,
     EvidenceDownload,
     RecognisedRead,
     RequestIn,
@@ -138,12 +139,22 @@ async def put_evidence(assessment_id: uuid.UUID, name: FileName, request: Reques
     return await service.add_evidence(session, store, a, name, content_type, request.stream(), content_length)
 
 
+@router.get("/v1/rpl-assessments/{assessment_id}/evidence", response_model=list[Evidence],
+            summary="An assessment's evidence files (the institution's readers, the learner, the panel's enterprise members)")
+async def list_evidence(assessment_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> list[Evidence]:
+    a = await service.assessment_of(session, assessment_id)
+    if not await service.may_see_evidence(session, principal, a, await access.institution(session, ctx, a.institution_code)):
+        raise NotFound("No such assessment.")
+    return service.evidence_read(a)
+
+
 @router.get("/v1/rpl-assessments/{assessment_id}/evidence/{name}", response_model=EvidenceDownload,
-            summary="An evidence file: an expiring download link (the institution's readers, the learner)")
+            summary="An evidence file: an expiring download link (the institution's readers, the learner, the panel's enterprise "
+                    "members)")
 async def get_evidence(assessment_id: uuid.UUID, name: FileName, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                        store: StoreDep) -> EvidenceDownload:
     a = await service.assessment_of(session, assessment_id)
-    if not service.may_read_assessment(principal, a, await access.institution(session, ctx, a.institution_code)):
+    if not await service.may_see_evidence(session, principal, a, await access.institution(session, ctx, a.institution_code)):
         raise NotFound("No such assessment.")
     return await service.evidence_download(store, a, name)
 

@@ -52,6 +52,7 @@ from services.records.recognition.schemas import (
     AssessmentRead,
     Check,
     DecisionIn,
+    Evidence,
     EvidenceDownload,
     ItemRead,
     RecognisedRead,
@@ -500,6 +501,30 @@ async def my_assessments(session: AsyncSession, principal: Principal, page: Page
 
 def may_read_assessment(principal: Principal, a: RplAssessment, inst: InstitutionRef) -> bool:
     return person_id_of(principal) == str(a.person_id) or access.may_read(principal, inst)
+
+
+async def is_panel_member(session: AsyncSession, principal: Principal, a: RplAssessment) -> bool:
+    """The signed-in person is the member an invited enterprise named for this assessment's panel, bound to their
+    account by the enterprise's answer, and still on the panel. Nobody else of that enterprise, nor of another."""
+    person = person_id_of(principal)
+    if person is None:
+        return False
+    for inv in await repository.panel_invitations(session, a.id):
+        response = inv.response or {}
+        if inv.institution_code != a.institution_code or response.get("member_person_id") != person:
+            continue
+        if any(m.get("institution_code") == inv.enterprise_code and m.get("name") == response.get("member_name") for m in a.panel):
+            return True
+    return False
+
+
+async def may_see_evidence(session: AsyncSession, principal: Principal, a: RplAssessment, inst: InstitutionRef) -> bool:
+    """The institution's readers, the learner, and the panel's enterprise members."""
+    return may_read_assessment(principal, a, inst) or await is_panel_member(session, principal, a)
+
+
+def evidence_read(a: RplAssessment) -> list[Evidence]:
+    return [Evidence(**{k: e[k] for k in ("name", "content_type", "size", "sha256")}) for e in a.evidence]
 
 
 async def add_evidence(session: AsyncSession, store: ObjectStore, a: RplAssessment, name: str, content_type: str,

@@ -301,7 +301,7 @@ async def test_decision_checks_again_and_my_assessments(platform: Platform) -> N
             records.state.clock = FixedClock(datetime(2030, 1, 15, 17, 30, tzinfo=UTC))  # 00:30 on the 16th in Hà Nội
             r = await c.put(f"{decide}/{items['C1']['id']}/decision", headers=admin, json={"decision": "approved"})
             assert r.status_code == 422 and r.json()["errors"][0]["field"] == "decision", r.text
-            assert "age" in r.json()["errors"][0]["message"], r.text
+            assert "age" in r.json()["errors"][0]["message"] and r.headers["content-type"].startswith("application/problem+json"), r.text
             seen = {i["module_code"]: i for i in (await c.get(f"/v1/recognition-requests/{req['id']}", headers=me)).json()["items"]}
             assert [ch["check"] for ch in seen["C1"]["checks"] if not ch["passed"]] == ["age"], seen["C1"]
             assert seen["C1"]["status"] == "pending"

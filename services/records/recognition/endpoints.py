@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
-from services.common.errors import NotFound
+from services.common.errors import NotFound, ValidationFailed, problem_body, problem_response
 from services.common.pagination import Page, PageDep
 from services.common.permissions import person_id_of
 from services.records import access
@@ -97,11 +97,15 @@ async def get_request(request_id: uuid.UUID, ctx: RecordsCtxDep, session: Sessio
 
 @router.put("/v1/recognition-requests/{request_id}/items/{item_id}/decision", response_model=RequestRead,
             summary="Approve or refuse one item (a receiving module against a prior result) with a reason")
-async def decide_item(request_id: uuid.UUID, item_id: uuid.UUID, body: DecisionIn, session: SessionDep, principal: CurrentPrincipal,
-                      now: NowDep) -> RequestRead:
+async def decide_item(request_id: uuid.UUID, item_id: uuid.UUID, body: DecisionIn, request: Request, session: SessionDep,
+                      principal: CurrentPrincipal, now: NowDep) -> RequestRead | Response:
     row = await service.request_of(session, request_id)
     access.ensure_write(principal, row.institution_code)
-    return await service.decide_item(session, row, item_id, body, access.actor_of(principal), now)
+    result = await service.decide_item(session, row, item_id, body, access.actor_of(principal), now)
+    if isinstance(result, ValidationFailed):  # refused, the item's updated checks committed with the request
+        return problem_response(problem_body(result.status, result.title, result.detail, slug=result.slug, instance=request.url.path,
+                                             errors=result.errors))
+    return result
 
 
 # -- RPL ---------------------------------------------------------------------------------------------------------------

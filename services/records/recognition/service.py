@@ -371,7 +371,9 @@ async def _recognise(session: AsyncSession, enrolment_id: uuid.UUID, module_code
 
 
 async def decide_item(session: AsyncSession, request: RecognitionRequest, item_id: uuid.UUID, body: DecisionIn, actor: str,
-                      now: datetime) -> RequestRead:
+                      now: datetime) -> RequestRead | ValidationFailed:
+    """The request after the decision; or, when an approval finds a check failing as it stands now (the rule edited
+    since the request, the result grown too old), the problem to answer with — the item's checks updated, kept."""
     item = await repository.item(session, item_id)
     if item is None or item.request_id != request.id:
         raise NotFound("No such item in this request.")
@@ -395,10 +397,9 @@ async def decide_item(session: AsyncSession, request: RecognitionRequest, item_i
             await _flush(session)
         failed = [c for c in checks if not c["passed"]]
         if failed:
-            # kept, so the learner sees why: the refusal to approve rolls back nothing of it
-            await session.commit()
-            raise ValidationFailed("decision: the rule's conditions are not met: " + "; ".join(f"{c['check']}: {c['detail']}" for c in failed),
-                                   errors=[{"field": "decision", "message": f"check {c['check']} fails: {c['detail']}"} for c in failed])
+            # returned, not raised: the request's transaction commits the checks as they stand, so the learner sees why
+            return ValidationFailed("decision: the rule's conditions are not met: " + "; ".join(f"{c['check']}: {c['detail']}" for c in failed),
+                                    errors=[{"field": "decision", "message": f"check {c['check']} fails: {c['detail']}"} for c in failed])
         score = body.score or (item.source.get("score") if item.source_kind == "record" else None)
         if rule.in_gpa and score is None:
             raise _invalid("score", f"rule {rule.code} counts the recognised grade in the GPA: give the score (0–10)")

@@ -1,6 +1,7 @@
 """Enterprises as participants (doanh nghiệp tham gia): an institution invites an enterprise — an institution of type
 ``enterprise`` in identity's registry — to review a programme's learning outcomes (comments per outcome), to sit on
-an RPL assessment panel (item 3: the member it names joins the panel), or to answer the employer feedback form on
+an RPL assessment panel (item 3: the member it names joins the panel; named with their platform account, that
+person sees the assessment's evidence files), or to answer the employer feedback form on
 its graduates of a year (questions as data; the standard ones fixed, the report reads them). An invitation is put by
 its natural key (institution, enterprise, purpose, subject): sending it again changes nothing.
 

@@ -5,9 +5,11 @@ looks up their results at any institution itself, and the learner presents diplo
 as signed credentials, each verified by the credentials service (:mod:`.verifier`; fail closed: a credential that
 does not verify, or names someone else, is refused). The institution's equivalence rules (data: ``put_rule``) turn
 them into items — one per receiving module and prior result — with the rule's checks (credits, minimum grade, age of
-the result, the result passed); the institution approves or refuses each with a reason (``decide_item``). An
-approved item, like a recognised RPL assessment (work experience assessed by an assessor and a panel on evidence
-files: ``decide_assessment``), becomes a recognised module of the enrolment: "công nhận" on the transcript, counted
+the result, the result passed); the institution approves or refuses each with a reason (``decide_item``: an approval
+holds the item against the rule as it is then and the day's date in Vietnam, and a check failing by then refuses it,
+the item's checks updated so the learner sees why). An approved item, like a recognised RPL assessment (work
+experience assessed by an assessor and a panel on evidence files: ``decide_assessment``; the panel's enterprise
+members see the evidence), becomes a recognised module of the enrolment: "công nhận" on the transcript, counted
 toward graduation, its grade in the GPA only when the rule says so.
 
 Writes are idempotent: a rule is put by its code, the learner's request is the one of their enrolment (sending it

@@ -8,6 +8,8 @@ school sees none of it. The employer feedback report, counted by hand: 2 enterpr
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -15,7 +17,8 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.records.helpers import code, learner, login, run_ok, world
-from tests.support import Platform, id_number
+from tests.records.test_admissions import vneid_sign_in
+from tests.support import Platform, gateway_to_service, id_number
 
 PROVINCE, YEAR = "048", 2031
 
@@ -159,3 +162,74 @@ async def test_review_panel_feedback_and_report(platform: Platform, parties: dic
         as_csv = (await c.get(f"/v1/reports/{report_id}/export", params={"format": "csv"}, headers=admin)).text
         (line,) = [x for x in as_csv.splitlines() if ",employer_feedback," in x]
         assert line.endswith(f",{YEAR},,2,1,0.5,,,,,,5,1.0,1.0"), line
+
+
+def _person_of(headers: dict[str, str]) -> str:
+    """The person id a user token carries (its claims, read without checking: the service checks them)."""
+    payload = headers["Authorization"].removeprefix("Bearer ").split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["person_id"])
+
+
+async def test_panel_member_sees_that_assessments_evidence_only(platform: Platform, parties: dict[str, Any]) -> None:
+    """The expert an enterprise names for an RPL panel, bound to their account by the enterprise's answer, lists and
+    downloads (an expiring link) the evidence of that assessment — and nothing else: not another assessment's, not the
+    assessment itself; another enterprise's member, the enterprise's system, another school: 404; the expert taken
+    off the panel: 404 again."""
+    admin, school, erp = await platform.admin_headers(), await platform.school_headers(), parties["erp"]
+    college, ent, ent2 = parties["college"], parties["ent"], parties["ent2"]
+    invite = f"/v1/institutions/{college}/enterprise-invitations"
+    enrolment_id = parties["learners"]["items"][0]["enrolments"][0]["id"]
+    expert = await vneid_sign_in(platform, id_number(PROVINCE, 0, 88), "Đỗ Văn Tâm", "1988-03-04", "male")
+    other = await vneid_sign_in(platform, id_number(PROVINCE, 3, 1), "Phan Thị Hoa", "2001-07-08", "female")
+    async with platform.client("records") as c:
+        assessments, invitations = {}, {}
+        for module, enterprise in (("M2", ent), ("GDQP", ent2)):
+            r = await c.put(f"/v1/enrolments/{enrolment_id}/rpl/{module}", headers=admin,
+                            json={"assessor": "Nguyễn Thị Lan", "experience": "3 năm vận hành cơ sở dữ liệu", "panel": []})
+            assert r.status_code == 201, r.text
+            assessments[module] = r.json()["id"]
+            r = await c.put(f"/v1/rpl-assessments/{assessments[module]}/evidence/ho-so-{module}.pdf",
+                            headers=admin | {"content-type": "application/pdf"}, content=f"%PDF-1.4 {module}".encode())
+            assert r.status_code == 200, r.text
+            r = await c.put(invite, headers=admin, json={"enterprise_code": enterprise, "purpose": "assessment_panel",
+                                                         "assessment_id": assessments[module]})
+            assert r.status_code == 201, r.text
+            invitations[module] = r.json()["id"]
+        a, b = assessments["M2"], assessments["GDQP"]
+
+        # named but not yet bound to an account: the expert sees nothing
+        answer = f"/v1/enterprises/{ent}/invitations/{invitations['M2']}"
+        assert (await c.post(answer, headers=erp, json={"member_name": "Đỗ Văn Tâm"})).status_code == 200
+        assert (await c.get(f"/v1/rpl-assessments/{a}/evidence", headers=expert)).status_code == 404
+        # the enterprise binds its member to their account (again: no change; another person: a conflict)
+        for _ in range(2):
+            r = await c.post(answer, headers=erp, json={"member_name": "Đỗ Văn Tâm", "member_person_id": _person_of(expert)})
+            assert r.status_code == 200, r.text
+        r = await c.post(answer, headers=erp, json={"member_name": "Đỗ Văn Tâm", "member_person_id": _person_of(other)})
+        assert r.status_code == 409, r.text
+        # the other enterprise's member sits on the other panel (by its link)
+        link = next(i["link"] for i in (await c.get(invite, headers=admin)).json() if i["id"] == invitations["GDQP"])
+        r = await c.post(_path(link), json={"member_name": "Phan Thị Hoa", "member_person_id": _person_of(other)})
+        assert r.status_code == 200, r.text
+
+        r = await c.get(f"/v1/rpl-assessments/{a}/evidence", headers=expert)
+        assert r.status_code == 200 and [e["name"] for e in r.json()] == ["ho-so-M2.pdf"], r.text
+        r = await c.get(f"/v1/rpl-assessments/{a}/evidence/ho-so-M2.pdf", headers=expert)
+        assert r.status_code == 200 and r.json()["expires_in"] == 300, r.text
+        assert (await c.get(gateway_to_service(r.json()["download_url"]))).content == b"%PDF-1.4 M2"
+        assert (await c.get(f"/v1/rpl-assessments/{a}", headers=expert)).status_code == 404  # the evidence, not the record
+        assert (await c.get(f"/v1/rpl-assessments/{b}/evidence", headers=expert)).status_code == 404
+        assert (await c.get(f"/v1/rpl-assessments/{b}/evidence/ho-so-GDQP.pdf", headers=expert)).status_code == 404
+        for who in (other, erp, school):
+            assert (await c.get(f"/v1/rpl-assessments/{a}/evidence", headers=who)).status_code == 404
+            assert (await c.get(f"/v1/rpl-assessments/{a}/evidence/ho-so-M2.pdf", headers=who)).status_code == 404
+        assert (await c.get(f"/v1/rpl-assessments/{a}/evidence")).status_code == 401
+        r = await c.get(f"/v1/rpl-assessments/{b}/evidence", headers=other)
+        assert r.status_code == 200 and [e["name"] for e in r.json()] == ["ho-so-GDQP.pdf"], r.text
+        assert (await c.get(f"/v1/rpl-assessments/{a}/evidence", headers=admin)).status_code == 200
+
+        # the institution takes the expert off the panel: the evidence is closed to them at once
+        r = await c.put(f"/v1/enrolments/{enrolment_id}/rpl/M2", headers=admin,
+                        json={"assessor": "Nguyễn Thị Lan", "experience": "3 năm vận hành cơ sở dữ liệu", "panel": []})
+        assert r.status_code == 200 and r.json()["panel"] == [], r.text
+        assert (await c.get(f"/v1/rpl-assessments/{a}/evidence/ho-so-M2.pdf", headers=expert)).status_code == 404

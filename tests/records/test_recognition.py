@@ -18,11 +18,13 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from services.common.clock import Clock
 from services.common.models import OutboxEvent
 from services.common.outbox import OutboxDeliverer
 from tests.credentials.factories import wait_for_event_jobs
@@ -246,3 +248,99 @@ async def test_transfer_with_records_a_verified_diploma_and_rpl(platform: Platfo
         r = await c.post(f"/v1/cohorts/{cohort['id']}/graduation", headers=admin, json={"decision_number": "9/QĐ-CĐ", "decision_date": "2027-06-30"})
         assert r.status_code == 200 and r.json()["graduated"] == 1, r.text
         assert (r.json()["lines"][0]["gpa"], r.json()["lines"][0]["classification"]) == ("3.43", "gioi"), r.text
+
+
+class FixedClock(Clock):
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_decision_checks_again_and_my_assessments(platform: Platform) -> None:
+    """A decision holds the item against the rule as it is now and today's date in Vietnam: a result that has grown too
+    old since the request (by Vietnam's date, though UTC's is still the day before), or a rule tightened since, is not
+    approved (422 naming the check) and the learner sees the failed check. The learner lists their own RPL assessments,
+    page by page; another person sees none of them."""
+    school, admin = await platform.school_headers(), await platform.admin_headers()
+    number, name = id_number(PROVINCE, 3, 4), "Lê Thị Mai"
+    pi, t, k = code("TC"), code("HK"), code("K")
+    modules = [("M1", 3, False), ("M2", 2, False)]
+    grades = [grade(number, pi, "M1", t, "8", "9"), grade(number, pi, "M2", t, "6", "7")]
+    ministry = await login(platform, "ministry.demo", "dev-only-Ministry#2026")
+    college = f"CD{uuid.uuid4().hex[:6].upper()}"
+    async with platform.client("identity") as c:
+        r = await c.post("/v1/institutions", headers=ministry, json={
+            "code": college, "name": "Trường Cao đẳng thử xét lại", "type": "college", "province_code": PROVINCE})
+        assert r.status_code == 201, r.text
+    pc, t2, k2 = code("CD"), code("HK"), code("K")
+    records = platform.apps["records"]
+    async with platform.client("records") as c:
+        batch = _batch(pi, "intermediate", modules, t, k, number, grades)
+        batch["learners"][0] |= {"full_name": name, "sex": "female"}
+        await run_ok(c, school, batch)
+        batch = _batch(pc, "college", COLLEGE_MODULES, t2, k2, number, [])
+        batch["learners"][0] |= {"full_name": name, "sex": "female"}
+        await run_ok(c, admin, batch, institution=college)
+        base = f"/v1/institutions/{college}/programmes/{pc}/equivalences"
+        rules = {"R1": RULES["R1"], "R2": {"module_code": "C2", "source_kind": "module", "source_module_code": "M2"}, "R4": RULES["R4"]}
+        for rule_code, rule in rules.items():
+            assert (await c.put(f"{base}/{rule_code}", headers=admin, json=rule)).status_code == 201
+
+        me = await vneid_sign_in(platform, number, name, BORN, "female")
+        r = await c.put(f"/v1/recognition/me/{college}/{pc}", headers=me, json={"credentials": []})
+        assert r.status_code == 201, r.text
+        req = r.json()
+        items = {i["module_code"]: i for i in req["items"]}
+        assert sorted(items) == ["C1", "C2"] and all(ch["passed"] for i in items.values() for ch in i["checks"]), req
+        # M1's term ended 2025-01-15; R1 takes results at most 5 years old: until 2030-01-15, Vietnam's date
+        decide = f"/v1/recognition-requests/{req['id']}/items"
+        before = records.state.clock
+        try:
+            records.state.clock = FixedClock(datetime(2030, 1, 15, 17, 30, tzinfo=UTC))  # 00:30 on the 16th in Hà Nội
+            r = await c.put(f"{decide}/{items['C1']['id']}/decision", headers=admin, json={"decision": "approved"})
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "decision", r.text
+            assert "age" in r.json()["errors"][0]["message"] and r.headers["content-type"].startswith("application/problem+json"), r.text
+            seen = {i["module_code"]: i for i in (await c.get(f"/v1/recognition-requests/{req['id']}", headers=me)).json()["items"]}
+            assert [ch["check"] for ch in seen["C1"]["checks"] if not ch["passed"]] == ["age"], seen["C1"]
+            assert seen["C1"]["status"] == "pending"
+            r = await c.put(f"{decide}/{items['C1']['id']}/decision", headers=admin, json={"decision": "refused", "reason": "Quá 5 năm"})
+            assert r.status_code == 200, r.text
+
+            # the rule tightened since the request: M2's 6.6 no longer meets it
+            records.state.clock = FixedClock(datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
+            assert (await c.put(f"{base}/R2", headers=admin, json=rules["R2"] | {"min_grade": "7"})).status_code == 200
+            r = await c.put(f"{decide}/{items['C2']['id']}/decision", headers=admin, json={"decision": "approved"})
+            assert r.status_code == 422 and "grade" in r.json()["errors"][0]["message"], r.text
+            seen = {i["module_code"]: i for i in (await c.get(f"/v1/recognition-requests/{req['id']}", headers=me)).json()["items"]}
+            assert [ch["check"] for ch in seen["C2"]["checks"] if not ch["passed"]] == ["grade"], seen["C2"]
+            # relaxed again: approved, as the checks now say
+            assert (await c.put(f"{base}/R2", headers=admin, json=rules["R2"])).status_code == 200
+            r = await c.put(f"{decide}/{items['C2']['id']}/decision", headers=admin, json={"decision": "approved"})
+            assert r.status_code == 200 and r.json()["status"] == "decided", r.text
+        finally:
+            records.state.clock = before
+
+        # the learner's own RPL assessments, page by page; nobody else's
+        enrolment = req["enrolment_id"]
+        opened = []
+        for module in ("C4", "C3"):
+            r = await c.put(f"/v1/enrolments/{enrolment}/rpl/{module}", headers=admin,
+                            json={"assessor": "Trần Thị Thu", "experience": "2 năm kinh nghiệm", "panel": []})
+            assert r.status_code == 201, r.text
+            opened.append(r.json()["id"])
+        mine = "/v1/recognition/me/rpl-assessments"
+        r = await c.get(mine, headers=me, params={"limit": 1})
+        assert r.status_code == 200 and len(r.json()["items"]) == 1 and r.json()["next_cursor"], r.text
+        first = r.json()["items"][0]
+        r = await c.get(mine, headers=me, params={"limit": 1, "cursor": r.json()["next_cursor"]})
+        assert r.status_code == 200 and r.json()["next_cursor"] is None, r.text
+        assert sorted([first["id"], r.json()["items"][0]["id"]]) == sorted(opened)
+        assert {first["module_code"], r.json()["items"][0]["module_code"]} == {"C3", "C4"}
+        other = await vneid_sign_in(platform, id_number(PROVINCE, 2, 5), "Phạm Văn Khác", "2005-05-05", "male")
+        r = await c.get(mine, headers=other)
+        assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}, r.text
+        assert (await c.get(mine, headers=school)).status_code == 403
+        assert (await c.get(mine)).status_code == 401
+        assert (await c.get(mine, headers=me, params={"cursor": "nonsense"})).status_code == 422

@@ -94,6 +94,7 @@ async def _targets(platform: Platform) -> dict[tuple[str, str], tuple[str, dict[
         ("records", "/v1/institutions/{code}/learners"): ("/v1/institutions/CD0101/learners", school, {}),
         ("records", "/v1/institutions/{code}/sync-jobs"): ("/v1/institutions/CD0101/sync-jobs", school, {}),
         ("records", "/v1/sync-jobs/{job_id}/errors"): (f"/v1/sync-jobs/{job['id']}/errors", school, {}),
+        ("records", "/v1/recognition/me/rpl-assessments"): ("/v1/recognition/me/rpl-assessments", student, {}),
         ("credentials", "/v1/credentials"): ("/v1/credentials", school, {"institution": "CD0101"}),
         ("credentials", "/v1/issue-jobs"): ("/v1/issue-jobs", school, {"institution": "CD0101"}),
         ("credentials", "/v1/issue-jobs/{job_id}/items"): (f"/v1/issue-jobs/{issue_job}/items", school, {}),

@@ -89,6 +89,9 @@ class AnswerIn(Strict):
 
     comments: list[Comment] | None = Field(default=None, max_length=100)
     member_name: str | None = Field(default=None, min_length=1, max_length=200)
+    #: the panel member's own account on the platform (their person id): bound by the answer, that person (and no one
+    #: else of the enterprise) sees the assessment's evidence files
+    member_person_id: uuid.UUID | None = None
     answers: dict[str, bool | int | str | None] | None = Field(default=None, max_length=40)
 
     _n = field_validator("member_name")(lambda cls, v: nfc(v) if v else v)

@@ -1,6 +1,7 @@
 """Enterprises as participants (doanh nghiệp tham gia): an institution invites an enterprise — an institution of type
 ``enterprise`` in identity's registry — to review a programme's learning outcomes (comments per outcome), to sit on
-an RPL assessment panel (item 3: the member it names joins the panel), or to answer the employer feedback form on
+an RPL assessment panel (item 3: the member it names joins the panel; named with their platform account, that
+person sees the assessment's evidence files), or to answer the employer feedback form on
 its graduates of a year (questions as data; the standard ones fixed, the report reads them). An invitation is put by
 its natural key (institution, enterprise, purpose, subject): sending it again changes nothing.
 
@@ -216,16 +217,26 @@ async def answer(session: AsyncSession, inv: EnterpriseInvitation, body: AnswerI
         if a is None:
             raise NotFound("The assessment is gone.")
         member = {"name": body.member_name, "role": "member", "organisation": None, "institution_code": inv.enterprise_code}
+        person = str(body.member_person_id) if body.member_person_id else None
         if inv.response is not None:
-            if inv.response.get("member_name") == body.member_name:
+            bound = inv.response.get("member_person_id")
+            if inv.response.get("member_name") != body.member_name or (bound is not None and person not in (None, bound)):
+                raise Conflict("The enterprise already named its panel member.")
+            if bound is not None or person is None:
                 return await form(session, inv)  # the same member again
-            raise Conflict("The enterprise already named its panel member.")
+            if a.decision is not None:
+                raise Conflict("The assessment is decided; its panel is closed.")
+            # the member named before, now bound to their account
+            inv.response = {**inv.response, "member_person_id": person}
+            inv.channel = channel
+            await _flush(session)
+            return await form(session, inv)
         if a.decision is not None:
             raise Conflict("The assessment is decided; its panel is closed.")
         inst = await repository.institution(session, inv.enterprise_code)
         member["organisation"] = inst.name if inst else None
         a.panel = [*a.panel, member]
-        inv.response, inv.responded_at = {"member_name": body.member_name}, now
+        inv.response, inv.responded_at = {"member_name": body.member_name, "member_person_id": person}, now
     else:
         if inv.responded_at is not None:
             raise Conflict("The feedback form was answered already.")

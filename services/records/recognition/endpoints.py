@@ -11,7 +11,8 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import SessionDep
-from services.common.errors import NotFound
+from services.common.errors import NotFound, ValidationFailed, problem_body, problem_response
+from services.common.pagination import Page, PageDep
 from services.common.permissions import person_id_of
 from services.records import access
 from services.records.context import RecordsCtxDep
@@ -22,6 +23,7 @@ from services.records.recognition.schemas import (
     AssessmentIn,
     AssessmentRead,
     DecisionIn,
+    Evidence,
     EvidenceDownload,
     RecognisedRead,
     RequestIn,
@@ -72,6 +74,12 @@ async def my_requests(session: SessionDep, principal: CurrentPrincipal) -> list[
     return await service.my_requests(session, principal)
 
 
+@router.get("/v1/recognition/me/rpl-assessments", response_model=Page[AssessmentRead],
+            summary="The signed-in learner's own RPL assessments (work experience assessed against a module), paginated")
+async def my_assessments(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AssessmentRead]:
+    return await service.my_assessments(session, principal, page)
+
+
 @router.get("/v1/institutions/{code}/recognition-requests", response_model=list[RequestRead],
             summary="Recognition requests made to an institution")
 async def institution_requests(code: InstitutionCode, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
@@ -89,11 +97,15 @@ async def get_request(request_id: uuid.UUID, ctx: RecordsCtxDep, session: Sessio
 
 @router.put("/v1/recognition-requests/{request_id}/items/{item_id}/decision", response_model=RequestRead,
             summary="Approve or refuse one item (a receiving module against a prior result) with a reason")
-async def decide_item(request_id: uuid.UUID, item_id: uuid.UUID, body: DecisionIn, session: SessionDep, principal: CurrentPrincipal,
-                      now: NowDep) -> RequestRead:
+async def decide_item(request_id: uuid.UUID, item_id: uuid.UUID, body: DecisionIn, request: Request, session: SessionDep,
+                      principal: CurrentPrincipal, now: NowDep) -> RequestRead | Response:
     row = await service.request_of(session, request_id)
     access.ensure_write(principal, row.institution_code)
-    return await service.decide_item(session, row, item_id, body, access.actor_of(principal), now)
+    result = await service.decide_item(session, row, item_id, body, access.actor_of(principal), now)
+    if isinstance(result, ValidationFailed):  # refused, the item's updated checks committed with the request
+        return problem_response(problem_body(result.status, result.title, result.detail, slug=result.slug, instance=request.url.path,
+                                             errors=result.errors))
+    return result
 
 
 # -- RPL ---------------------------------------------------------------------------------------------------------------
@@ -131,12 +143,22 @@ async def put_evidence(assessment_id: uuid.UUID, name: FileName, request: Reques
     return await service.add_evidence(session, store, a, name, content_type, request.stream(), content_length)
 
 
+@router.get("/v1/rpl-assessments/{assessment_id}/evidence", response_model=list[Evidence],
+            summary="An assessment's evidence files (the institution's readers, the learner, the panel's enterprise members)")
+async def list_evidence(assessment_id: uuid.UUID, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> list[Evidence]:
+    a = await service.assessment_of(session, assessment_id)
+    if not await service.may_see_evidence(session, principal, a, await access.institution(session, ctx, a.institution_code)):
+        raise NotFound("No such assessment.")
+    return service.evidence_read(a)
+
+
 @router.get("/v1/rpl-assessments/{assessment_id}/evidence/{name}", response_model=EvidenceDownload,
-            summary="An evidence file: an expiring download link (the institution's readers, the learner)")
+            summary="An evidence file: an expiring download link (the institution's readers, the learner, the panel's enterprise "
+                    "members)")
 async def get_evidence(assessment_id: uuid.UUID, name: FileName, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                        store: StoreDep) -> EvidenceDownload:
     a = await service.assessment_of(session, assessment_id)
-    if not service.may_read_assessment(principal, a, await access.institution(session, ctx, a.institution_code)):
+    if not await service.may_see_evidence(session, principal, a, await access.institution(session, ctx, a.institution_code)):
         raise NotFound("No such assessment.")
     return await service.evidence_download(store, a, name)
 

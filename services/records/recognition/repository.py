@@ -6,11 +6,12 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.records.models import (
     Enrolment,
+    EnterpriseInvitation,
     EquivalenceRule,
     Grade,
     Learner,
@@ -122,6 +123,18 @@ async def recognised(session: AsyncSession, enrolment_id: uuid.UUID, module_code
 
 async def assessment(session: AsyncSession, enrolment_id: uuid.UUID, module_code: str) -> RplAssessment | None:
     return await session.scalar(select(RplAssessment).where(RplAssessment.enrolment_id == enrolment_id, RplAssessment.module_code == module_code))
+
+
+def assessments_of_person(person_id: uuid.UUID) -> Select[Any]:
+    """The person's RPL assessments, at any institution (paginated by the caller on created_at, id)."""
+    return select(RplAssessment).where(RplAssessment.person_id == person_id)
+
+
+async def panel_invitations(session: AsyncSession, assessment_id: uuid.UUID) -> list[EnterpriseInvitation]:
+    """The enterprises invited to sit on an assessment's panel."""
+    stmt = select(EnterpriseInvitation).where(EnterpriseInvitation.assessment_id == assessment_id,
+                                              EnterpriseInvitation.purpose == "assessment_panel")
+    return list((await session.scalars(stmt)).all())
 
 
 async def assessment_by_id(session: AsyncSession, assessment_id: uuid.UUID) -> RplAssessment | None:

@@ -70,7 +70,7 @@ class RequestIn(Strict):
 
 
 class Check(BaseModel):
-    check: Literal["credits", "grade", "age", "verified", "holder", "result"]
+    check: Literal["credits", "grade", "age", "verified", "holder", "result", "rule"]
     passed: bool
     detail: str
 

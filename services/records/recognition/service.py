@@ -5,9 +5,11 @@ looks up their results at any institution itself, and the learner presents diplo
 as signed credentials, each verified by the credentials service (:mod:`.verifier`; fail closed: a credential that
 does not verify, or names someone else, is refused). The institution's equivalence rules (data: ``put_rule``) turn
 them into items — one per receiving module and prior result — with the rule's checks (credits, minimum grade, age of
-the result, the result passed); the institution approves or refuses each with a reason (``decide_item``). An
-approved item, like a recognised RPL assessment (work experience assessed by an assessor and a panel on evidence
-files: ``decide_assessment``), becomes a recognised module of the enrolment: "công nhận" on the transcript, counted
+the result, the result passed); the institution approves or refuses each with a reason (``decide_item``: an approval
+holds the item against the rule as it is then and the day's date in Vietnam, and a check failing by then refuses it,
+the item's checks updated so the learner sees why). An approved item, like a recognised RPL assessment (work
+experience assessed by an assessor and a panel on evidence files: ``decide_assessment``; the panel's enterprise
+members see the evidence), becomes a recognised module of the enrolment: "công nhận" on the transcript, counted
 toward graduation, its grade in the GPA only when the rule says so.
 
 Writes are idempotent: a rule is put by its code, the learner's request is the one of their enrolment (sending it
@@ -21,7 +23,7 @@ import hmac
 import json
 import uuid
 from collections.abc import AsyncIterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.pagination import Page, PageParams, paginate
 from services.common.permissions import person_id_of
 from services.common.storage import ObjectStore
 from services.records import access
@@ -51,6 +54,7 @@ from services.records.recognition.schemas import (
     AssessmentRead,
     Check,
     DecisionIn,
+    Evidence,
     EvidenceDownload,
     ItemRead,
     RecognisedRead,
@@ -62,6 +66,7 @@ from services.records.recognition.schemas import (
 from services.records.recognition.verifier import CredentialVerifier
 
 LABEL = "công nhận"
+VIETNAM = timezone(timedelta(hours=7))
 #: how long an evidence file's download link lives
 EVIDENCE_URL_SECONDS = 300
 EVIDENCE_TYPES = {"application/pdf", "image/jpeg", "image/png", "video/mp4"}
@@ -368,7 +373,9 @@ async def _recognise(session: AsyncSession, enrolment_id: uuid.UUID, module_code
 
 
 async def decide_item(session: AsyncSession, request: RecognitionRequest, item_id: uuid.UUID, body: DecisionIn, actor: str,
-                      now: datetime) -> RequestRead:
+                      now: datetime) -> RequestRead | ValidationFailed:
+    """The request after the decision; or, when an approval finds a check failing as it stands now (the rule edited
+    since the request, the result grown too old), the problem to answer with — the item's checks updated, kept."""
     item = await repository.item(session, item_id)
     if item is None or item.request_id != request.id:
         raise NotFound("No such item in this request.")
@@ -381,13 +388,20 @@ async def decide_item(session: AsyncSession, request: RecognitionRequest, item_i
             raise _invalid("reason", "a refusal says why")
         item.status, item.reason, item.decided_by, item.decided_at = "refused", body.reason, actor, now
     else:
-        failed = [c for c in item.checks if not c["passed"]]
-        if failed:
-            raise _invalid("decision", "the rule's conditions are not met: " + "; ".join(c["detail"] for c in failed))
         rules = await repository.rules_by_id(session, [item.rule_id] if item.rule_id else [])
         rule = rules.get(item.rule_id) if item.rule_id else None
         if rule is None:
             raise Conflict("The equivalence rule of this item was removed; ask the learner to send the request again.")
+        # the checks as they stand today, against the rule as it is now (edited since? the result grown too old?)
+        checks = [c.model_dump() for c in await _checks_now(session, request, item, rule, now)]
+        if checks != item.checks:
+            item.checks = checks
+            await _flush(session)
+        failed = [c for c in checks if not c["passed"]]
+        if failed:
+            # returned, not raised: the request's transaction commits the checks as they stand, so the learner sees why
+            return ValidationFailed("decision: the rule's conditions are not met: " + "; ".join(f"{c['check']}: {c['detail']}" for c in failed),
+                                    errors=[{"field": "decision", "message": f"check {c['check']} fails: {c['detail']}"} for c in failed])
         score = body.score or (item.source.get("score") if item.source_kind == "record" else None)
         if rule.in_gpa and score is None:
             raise _invalid("score", f"rule {rule.code} counts the recognised grade in the GPA: give the score (0–10)")
@@ -397,6 +411,41 @@ async def decide_item(session: AsyncSession, request: RecognitionRequest, item_i
     await _flush(session)
     await _refresh_status(session, request)
     return await request_read(session, request)
+
+
+def vietnam_today(now: datetime) -> date:
+    """The date in Vietnam (UTC+7) at ``now``: a result's age is counted in the learner's days."""
+    return now.astimezone(VIETNAM).date()
+
+
+async def _checks_now(session: AsyncSession, request: RecognitionRequest, item: RecognitionItem, rule: EquivalenceRule,
+                      now: datetime) -> list[Check]:
+    """An item's checks evaluated again at decision time: the rule as it is now, today's date in Vietnam. A prior record
+    is read again from the platform; a credential keeps what its verification said when it was presented (verified,
+    holder) and its claims are held against the rule again."""
+    today = vietnam_today(now)
+    stale = [Check(check="rule", passed=False, detail=f"rule {rule.code} now recognises module {rule.module_code} from "
+                                                      f"{rule.source_kind}, not this source")]
+    if rule.module_code != item.module_code or rule.source_kind != {"record": "module"}.get(item.source_kind, item.source_kind):
+        return stale
+    if item.source_kind == "record":
+        _, prior_enrolment, module_code = item.source_key.split(":", 2)
+        rows = [r for r in await repository.prior_results(session, request.person_id, request.enrolment_id)
+                if str(r["enrolment_id"]) == prior_enrolment and r["module_code"] == module_code]
+        if not rows:
+            return [Check(check="result", passed=False, detail="the prior result is no longer on the platform")]
+        if rule.source_module_code != module_code or (rule.source_institution_code is not None
+                                                      and rows[0]["institution_code"] != rule.source_institution_code):
+            return stale
+        best = max(rows, key=lambda r: Decimal(r["score"]))
+        return _record_checks(rule, best, today)
+    if item.source_kind == "credential":
+        if not _matches_credential(rule, item.source):
+            return stale
+        was = {c["check"]: bool(c["passed"]) for c in item.checks}
+        verified = {"verified": was.get("verified", False), "outcome": item.source.get("outcome")}
+        return _credential_checks(rule, item.source, verified, was.get("holder", False), today)
+    return [Check(**c) for c in item.checks]
 
 
 # -- recognition of prior learning from work experience ------------------------------------------------------------
@@ -443,8 +492,42 @@ async def assessment_of(session: AsyncSession, assessment_id: uuid.UUID) -> RplA
     return a
 
 
+async def my_assessments(session: AsyncSession, principal: Principal, page: PageParams) -> Page[AssessmentRead]:
+    """The signed-in learner's own RPL assessments (by person, at any institution), oldest first."""
+    person = person_id_of(principal)
+    if person is None:
+        raise Forbidden("This is for a signed-in learner.")
+    keys = (RplAssessment.created_at, RplAssessment.id)
+    doc = await paginate(session, repository.assessments_of_person(uuid.UUID(person)), keys, page, transform=assessment_read)
+    return Page[AssessmentRead](items=doc.items, next_cursor=doc.next_cursor)
+
+
 def may_read_assessment(principal: Principal, a: RplAssessment, inst: InstitutionRef) -> bool:
     return person_id_of(principal) == str(a.person_id) or access.may_read(principal, inst)
+
+
+async def is_panel_member(session: AsyncSession, principal: Principal, a: RplAssessment) -> bool:
+    """The signed-in person is the member an invited enterprise named for this assessment's panel, bound to their
+    account by the enterprise's answer, and still on the panel. Nobody else of that enterprise, nor of another."""
+    person = person_id_of(principal)
+    if person is None:
+        return False
+    for inv in await repository.panel_invitations(session, a.id):
+        response = inv.response or {}
+        if inv.institution_code != a.institution_code or response.get("member_person_id") != person:
+            continue
+        if any(m.get("institution_code") == inv.enterprise_code and m.get("name") == response.get("member_name") for m in a.panel):
+            return True
+    return False
+
+
+async def may_see_evidence(session: AsyncSession, principal: Principal, a: RplAssessment, inst: InstitutionRef) -> bool:
+    """The institution's readers, the learner, and the panel's enterprise members."""
+    return may_read_assessment(principal, a, inst) or await is_panel_member(session, principal, a)
+
+
+def evidence_read(a: RplAssessment) -> list[Evidence]:
+    return [Evidence(**{k: e[k] for k in ("name", "content_type", "size", "sha256")}) for e in a.evidence]
 
 
 async def add_evidence(session: AsyncSession, store: ObjectStore, a: RplAssessment, name: str, content_type: str,

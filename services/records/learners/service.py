@@ -10,11 +10,13 @@ remembered with the old number name the new one."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,9 +113,37 @@ def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> RowR
     return result
 
 
+def _person_key(person: dict[str, Any]) -> str:
+    return json.dumps(person, sort_keys=True, default=str)
+
+
+async def resolve_ahead(resolver: PersonResolver, rows: Sequence[dict[str, Any]]) -> PersonResolver:
+    """The persons of learner rows (sync-shaped dicts, as :func:`put_learner` takes them) resolved in identity now,
+    before the write transaction that writes them opens (no call to another service while a write transaction holds
+    its locks); returns a resolver that answers for them from what identity said. A row that does not validate is
+    left to the write, which rejects it; a person not asked ahead (none should be) is asked when needed."""
+    persons = []
+    for data in rows:
+        try:
+            row = LearnerRow.model_validate(data)
+        except ValidationError:
+            continue
+        persons.append(person_in(row.id_number, row.full_name, row.date_of_birth, row.sex, row.birth_place))
+    answers = {_person_key(p): a for p, a in zip(persons, await resolver(persons) if persons else [], strict=True)}
+
+    async def replay(asked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        missing = [p for p in asked if _person_key(p) not in answers]
+        if missing:
+            answers.update((_person_key(p), a) for p, a in zip(missing, await resolver(missing), strict=True))
+        return [answers[_person_key(p)] for p in asked]
+
+    return replay
+
+
 async def put_learner(session: AsyncSession, resolver: PersonResolver, code: str, data: dict[str, Any], *, actor: str) -> RowResult:
     """One learner row through the API (with its enrolment if it names a programme), by the rules of a sync's
-    learner rows: its person resolved in identity, then created or updated."""
+    learner rows: its person resolved in identity, then created or updated. In a write transaction, ``resolver``
+    is one :func:`resolve_ahead` asked before it opened."""
     row = validated(LearnerRow, data)
     ws = await workspace.open_workspace(session, code, actor=actor)
     (person,) = await resolve_persons(resolver, [row])

@@ -61,8 +61,14 @@ async def list_rules(code: InstitutionCode, programme_code: Code, ctx: RecordsCt
             summary="The signed-in learner asks the institution to recognise prior learning for their enrolment (their records "
                     "on the platform, and credentials they present, each verified)")
 async def put_my_request(institution_code: InstitutionCode, programme_code: Code, body: RequestIn, response: Response,
-                         session: SessionDep, principal: CurrentPrincipal, verifier: VerifierDep, now: NowDep) -> RequestRead:
-    doc, created = await service.put_request(session, principal, institution_code, programme_code, body, verifier, now)
+                         ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal, verifier: VerifierDep,
+                         now: NowDep) -> RequestRead:
+    # the enrolment checked on a short read, the credentials verified with no transaction open, then the request
+    # written in the request's write transaction: no call to another service inside it
+    async with ctx.db.session(write=False) as peek:
+        await service.current_enrolment(peek, principal, institution_code, programme_code)
+    verified = await service.verify_credentials(verifier, body)
+    doc, created = await service.put_request(session, principal, institution_code, programme_code, body, verified, now)
     response.status_code = 201 if created else 200
     return doc
 

@@ -92,8 +92,9 @@ async def institution(session: AsyncSession, ctx: RecordsContext, code: str) -> 
     :data:`REFRESH_AFTER`; while identity is unavailable the stored row is used). Identity is asked
     (``ctx.identity``, the kit's client) before a write session's transaction opens when it has not begun yet: the
     stored row then read on a short read session of its own and, if refreshed, written on a short write session of
-    its own, so the request's write transaction is still not open when this returns (the caller may call another
-    service after it): no call to another service while a write transaction holds its locks."""
+    its own, and returned detached from the request's session, which is left untouched: its write transaction is
+    still not open when this returns (the caller may look up another institution, or call another service, after
+    it). No call to another service while a write transaction holds its locks."""
     identity = ctx.identity
     if session.info.get("write") and not session.in_transaction():
         async with ctx.db.session(write=False) as peek:
@@ -109,7 +110,9 @@ async def institution(session: AsyncSession, ctx: RecordsContext, code: str) -> 
                 raise NotFound(f"No institution {code} in the registry.")
             elif stored is None:
                 raise failure
-        return await session.merge(stored, load=False)
+        # the row as read (not merged: merging would begin the session's transaction, and a second lookup on it
+        # would then be taken for one inside an open transaction); its fields are what callers read
+        return stored
     ref = await session.get(InstitutionRef, code)
     if ref is not None and utcnow() - ref.fetched_at < REFRESH_AFTER:
         return ref

@@ -17,6 +17,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from tests.records.helpers import code, learner, login, run_ok, world
 from tests.support import Platform, id_number
 
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
+
 PROVINCE, YEAR = "048", 2031
 
 

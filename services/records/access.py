@@ -90,28 +90,45 @@ def ensure_read(principal: Principal, inst: InstitutionRef) -> None:
 async def institution(session: AsyncSession, ctx: RecordsContext, code: str) -> InstitutionRef:
     """The institution as identity's registry has it, cached in this service's database (refreshed after
     :data:`REFRESH_AFTER`; while identity is unavailable the stored row is used). Identity is asked
-    (``ctx.identity``, the kit's client) before a write session's transaction opens when it has not begun yet
-    (the stored row then read on a short read session of its own): no call to another service while a write
-    transaction holds its locks."""
+    (``ctx.identity``, the kit's client) before a write session's transaction opens when it has not begun yet: the
+    stored row then read on a short read session of its own and, if refreshed, written on a short write session of
+    its own, and returned detached from the request's session, which is left untouched: its write transaction is
+    still not open when this returns (the caller may look up another institution, or call another service, after
+    it). No call to another service while a write transaction holds its locks."""
     identity = ctx.identity
     if session.info.get("write") and not session.in_transaction():
         async with ctx.db.session(write=False) as peek:
             stored = await peek.get(InstitutionRef, code)
-        if stored is not None and utcnow() - stored.fetched_at < REFRESH_AFTER:
-            return await session.merge(stored, load=False)
-        entry, failure = await _registry_entry(identity, code)
-        ref = await session.get(InstitutionRef, code)
-    else:
-        ref = await session.get(InstitutionRef, code)
-        if ref is not None and utcnow() - ref.fetched_at < REFRESH_AFTER:
-            return ref
-        entry, failure = await _registry_entry(identity, code)
+        if stored is None or utcnow() - stored.fetched_at >= REFRESH_AFTER:
+            entry, failure = await _registry_entry(identity, code)
+            if failure is None and entry is not None:
+                # the cached row refreshed in a short write of its own, so the request's write transaction is still
+                # not open when this returns: the caller may call another service after it
+                async with ctx.db.session(write=True) as own:
+                    stored = await _store(own, code, entry)
+            elif failure is None:
+                raise NotFound(f"No institution {code} in the registry.")
+            elif stored is None:
+                raise failure
+        # the row as read (not merged: merging would begin the session's transaction, and a second lookup on it
+        # would then be taken for one inside an open transaction); its fields are what callers read
+        return stored
+    ref = await session.get(InstitutionRef, code)
+    if ref is not None and utcnow() - ref.fetched_at < REFRESH_AFTER:
+        return ref
+    entry, failure = await _registry_entry(identity, code)
     if failure is not None:
         if ref is not None:
             return ref
         raise failure
     if entry is None:
         raise NotFound(f"No institution {code} in the registry.")
+    return await _store(session, code, entry)
+
+
+async def _store(session: AsyncSession, code: str, entry: dict[str, Any]) -> InstitutionRef:
+    """Identity's entry kept as the institution's cached row (created or refreshed)."""
+    ref = await session.get(InstitutionRef, code)
     if ref is None:
         ref = InstitutionRef(code=code, name=entry["name"], province_code=entry["province_code"], type=entry["type"], fetched_at=utcnow())
         session.add(ref)

@@ -38,9 +38,20 @@ from services.records.transcripts.endpoints import router as transcripts_router
 
 def sync_worker(app: FastAPI) -> LeasedWorker[Any] | None:
     """Background worker: school sync jobs (leased: any replica takes any job)."""
-    if not app.state.settings.sync_worker_enabled:
+    ctx: RecordsContext = app.state.records
+    if not ctx.settings.sync_worker_enabled or ctx.sync_runner is None:
         return None
-    return app.state.sync_runner.worker()  # type: ignore[no-any-return]
+    return ctx.sync_runner.worker()
+
+
+def upload_sweeper(app: FastAPI) -> LeasedWorker[Any] | None:
+    """Background worker: old sync uploads removed from the store (one replica at a time)."""
+    return upload_sweeper_worker(app.state.records)
+
+
+def oversight_pull(app: FastAPI) -> LeasedWorker[Any] | None:
+    """Background worker: the registry's and learning's facts pulled for national oversight (one replica at a time)."""
+    return oversight_pull_worker(app.state.records)
 
 
 async def load_reference_data(app: FastAPI) -> None:
@@ -61,7 +72,7 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         event_handlers=oversight_event_handlers,
         http_transport=http_transport,
         on_startup=[load_reference_data],
-        background=[sync_worker, upload_sweeper_worker, oversight_pull_worker],
+        background=[sync_worker, upload_sweeper, oversight_pull],
         job_queues=[JobQueue("records_sync", "sync_jobs", "status", ended=ENDED)],
     )
     uploads = BodyLimit(settings.sync_max_upload_bytes, json=False)  # stored as sent; the sync job's parser bounds the rest
@@ -74,7 +85,8 @@ def create_app(settings: RecordsSettings | None = None, *, http_transport: httpx
         "PUT /v1/rpl-assessments/{assessment_id}/evidence/{name}": BodyLimit(50 * MiB, json=False),  # a scan, photos, a short video
         "PUT /v1/recognition/me/{institution_code}/{programme_code}": BodyLimit(2 * MiB),  # up to ten signed credentials
     })
-    app.state.sync_runner = SyncRunner(app)
-    app.state.person_resolver = identity_resolver(app)
-    app.state.records = RecordsContext.of_app(app)
+    app.state.person_resolver = identity_resolver(app.state.identity)
+    ctx = app.state.records = RecordsContext.of_app(app)
+    # the runner takes the context it is part of: the sync endpoints wake it through ``ctx.sync_runner``
+    ctx.sync_runner = app.state.sync_runner = SyncRunner(ctx)
     return app

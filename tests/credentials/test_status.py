@@ -8,6 +8,7 @@ import gzip
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -15,6 +16,9 @@ from services.credentials.proofs import dataintegrity
 from services.credentials.proofs.multibase import ed25519_multikey
 from tests.credentials.factories import check, diploma, issue, verify
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 
 def _bit(list_doc: dict, index: int) -> bool:
@@ -192,6 +196,34 @@ async def test_bulk_verification_with_mixed_results(platform: Platform) -> None:
     assert r.json()["summary"] == {"valid": 1, "revoked": 1, "tampered": 1, "malformed": 1}
     assert anonymous.status_code == 401 and school.status_code == 403
     assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "credentials"
+
+
+async def test_bulk_verification_reads_each_due_issuer_in_the_registry(platform: Platform) -> None:
+    """Two issuers whose registry view is due in one bulk request: each is read from identity (a closed one is
+    inactive), and never while the request's write transaction is open (the module's guard)."""
+    from datetime import date, timedelta
+
+    from services.credentials.issuers import service as issuers_service
+
+    code = "CDB" + uuid.uuid4().hex[:8].upper()  # never a seeded code
+    admin = await platform.admin_headers()
+    async with platform.client("identity") as c:
+        r = await c.post("/v1/institutions", json={"code": code, "name": "Trường Cao đẳng Đóng cửa", "type": "college",
+                                                   "province_code": "001"}, headers=admin)
+        assert r.status_code == 201, r.text
+    closing = (await issue(platform, diploma(institution_code=code), admin))["document"]
+    good = (await issue(platform))["document"]
+    async with platform.client("identity") as c:
+        closed_on = (date.today() - timedelta(days=400)).isoformat()
+        r = await c.patch(f"/v1/institutions/{code}", json={"status": "closed", "closed_on": closed_on}, headers=admin)
+        assert r.status_code == 200, r.text
+    for due in (code, "CD0101"):
+        issuers_service._registry_checked.pop(due, None)  # read again from the registry at the next verification
+    employer = {"Authorization": f"Bearer {await platform.token('demo-employer', 'dev-only-demo-employer-secret')}"}
+    async with platform.client("credentials") as c:
+        r = await c.post("/v1/verify/bulk", json={"credentials": [closing, good]}, headers=employer)
+    assert r.status_code == 200, r.text
+    assert [x["outcome"] for x in r.json()["results"]] == ["issuer_inactive", "valid"]
 
 
 async def test_verification_page_and_lookup_by_id(platform: Platform) -> None:

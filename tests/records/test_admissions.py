@@ -22,6 +22,9 @@ from services.common.models import OutboxEvent
 from tests.records.helpers import code, login, programme, run_ok
 from tests.support import Platform, id_number
 
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
+
 PROVINCE, YEAR = "048", 2031
 SHARER = ("demo-sgddt-048", "dev-only-demo-sgddt-secret")
 

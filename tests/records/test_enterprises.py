@@ -20,6 +20,9 @@ from tests.records.helpers import code, learner, login, run_ok, world
 from tests.records.test_admissions import vneid_sign_in
 from tests.support import Platform, gateway_to_service, id_number
 
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
+
 PROVINCE, YEAR = "048", 2031
 
 

@@ -3,8 +3,13 @@ key) for the learner, its enrolment and its grades; syncs then match the learner
 
 from __future__ import annotations
 
+import pytest
+
 from tests.records.helpers import code, grade, id_number, learner, login, run_json, run_ok, world
 from tests.support import Platform
+
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
 
 
 async def test_id_number_correction_is_a_key_change_in_the_feed(platform: Platform) -> None:

@@ -32,6 +32,9 @@ from tests.records.helpers import code, grade, id_number, learner, login, run_ok
 from tests.records.test_admissions import vneid_sign_in
 from tests.support import Platform, gateway_to_service
 
+#: no call to identity (or another service) while a write transaction is open: services.common.testing.WriteTransactions
+pytestmark = pytest.mark.usefixtures("no_calls_in_write_transactions")
+
 PROVINCE = "048"
 NAME, BORN, SEX = "Nguyễn Văn Hùng", "2004-02-03", "male"
 

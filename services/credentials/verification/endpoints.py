@@ -51,13 +51,18 @@ async def verify_credential(request: Request, db: DatabaseDep, ctx: CtxDep, prin
 
 @router.post("/bulk", response_model=BulkVerifyResult, summary="Verify up to 1,000 credentials (scope credentials:verify:bulk)")
 async def verify_bulk(
-    body: BulkVerify, session: SessionDep, ctx: CtxDep,
+    body: BulkVerify, db: DatabaseDep, session: SessionDep, ctx: CtxDep,
     principal: Annotated[Principal, Depends(require_scopes("credentials:verify:bulk"))],
 ) -> BulkVerifyResult:
     if len(body.credentials) > ctx.settings.bulk_verify_max:
         raise ValidationFailed(f"At most {ctx.settings.bulk_verify_max} credentials per request.",
                                errors=[{"field": "credentials", "message": f"more than {ctx.settings.bulk_verify_max} items"}])
-    results = [await service.verify(session, ctx, doc) for doc in body.credentials]
+    # each credential as a public verification is: a session of its own only if needed, committed before the next
+    # one, so a due registry refresh asks identity with no write transaction open (not in the request's session)
+    results = []
+    for doc in body.credentials:
+        async with verification_repo.on_demand(db) as reads:
+            results.append(await service.verify(reads, ctx, doc))
     await verification_repo.add_log(session, _log_rows(results, "bulk", principal))
     summary: dict[str, int] = {}
     for r in results:

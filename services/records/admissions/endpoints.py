@@ -98,7 +98,12 @@ async def get_intake(intake_id: uuid.UUID, session: SessionDep) -> Any:
              summary="The signed-in person applies to an intake (their shared graduate data, or their particulars)")
 async def apply(intake_id: uuid.UUID, body: ApplicationIn, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal,
                 resolver: PersonResolverDep) -> Any:
-    app = await service.apply(session, ctx.outbox, principal, intake_id, body, resolver, ctx.now())
+    # checked on a short read, the particulars (if needed) resolved in identity with no transaction open, then
+    # checked again and written in the request's write transaction: no call to another service inside it
+    async with ctx.db.session(write=False) as peek:
+        needed = await service.particulars_needed(peek, principal, intake_id, body, ctx.now())
+    resolved = await service.resolve_particulars(resolver, body) if needed else None
+    app = await service.apply(session, ctx.outbox, principal, intake_id, body, resolved, ctx.now())
     (read,) = await service.application_reads(session, [app], graduates=False)
     return read
 
@@ -144,11 +149,19 @@ async def get_application(application_id: uuid.UUID, ctx: RecordsCtxDep, session
              summary="A step of an application: review, offer, reject, enrol (the institution); accept, decline, withdraw (the applicant)")
 async def application_step(application_id: uuid.UUID, action: Action, ctx: RecordsCtxDep, session: SessionDep,
                            principal: CurrentPrincipal, resolver: PersonResolverDep, body: dict[str, Any] | None = None) -> Any:
-    app = await service.application(session, application_id)
     to = STATE_OF_ACTION[action]
     _, by = service.TRANSITIONS[to]
-    inst = await access.institution(session, ctx, app.institution_code) if by == "institution" else None
+    # read first on a short read session: the request's write transaction opens only once identity has been asked
+    # (the institution's registry entry; the enrolled learner's person), no call to another service inside it
+    async with ctx.db.session(write=False) as peek:
+        seen = await service.application(peek, application_id)
+        target = await service.intake(peek, seen.intake_id) if to == "enrolled" else None
+    inst = await access.institution(session, ctx, seen.institution_code) if by == "institution" else None
     parsed = EnrolIn.model_validate(body or {}) if to == "enrolled" else DecisionIn.model_validate(body or {})
+    if isinstance(parsed, EnrolIn) and target is not None:
+        service.ensure_may_move(principal, seen, to, inst)  # who enrols, from which state: checked before identity is asked
+        resolver = await learners.resolve_ahead(resolver, [service.enrolment_row(seen, target, parsed, ctx.now())])
+    app = await service.application(session, application_id)
 
     async def write_learner(code: str, row: dict[str, Any]) -> None:
         await learners.put_learner(session, resolver, code, row, actor=access.actor_of(principal))

@@ -277,8 +277,10 @@ def emit(outbox: Outbox, session: AsyncSession, app: Application, intake_row: In
     outbox.emit(session, EVENT_PREFIX + app.status, data, subject=f"application/{app.id}")
 
 
-async def apply(session: AsyncSession, outbox: Outbox, principal: Principal, intake_id: uuid.UUID, body: ApplicationIn,
-                resolve: Resolver, now: datetime) -> Application:
+async def _applicant(session: AsyncSession, principal: Principal, intake_id: uuid.UUID, body: ApplicationIn,
+                     now: datetime) -> tuple[uuid.UUID, Intake, SecondaryGraduate | None]:
+    """The checks of an application that come before its particulars are resolved: (the person, the intake, the
+    graduate data a school shared or None)."""
     person = person_of(principal)
     target = await intake(session, intake_id)
     day = today(now)
@@ -287,18 +289,43 @@ async def apply(session: AsyncSession, outbox: Outbox, principal: Principal, int
     if await repository.application_of(session, target.id, person) is not None:
         raise Conflict("You have applied to this intake already.")
     graduate = await repository.latest_graduate(session, person)
-    if graduate is not None:
-        number, name, birth, sex = graduate.id_number, graduate.full_name, graduate.date_of_birth, graduate.sex
-    else:
+    if graduate is None:
         missing = [f for f in ("id_number", "full_name", "date_of_birth") if getattr(body, f) is None]
         if missing:
             raise ValidationFailed("No school shared your data: give your particulars.",
                                    errors=[{"field": f, "message": "required"} for f in missing])
-        assert body.id_number and body.full_name and body.date_of_birth
-        (result,) = await resolve([{"id_number": body.id_number, "full_name": body.full_name, "date_of_birth": body.date_of_birth.isoformat()}
-                                   | ({"gender": body.sex} if body.sex else {})])
-        if str(result.get("person_id")) != str(person):
+    return person, target, graduate
+
+
+async def particulars_needed(session: AsyncSession, principal: Principal, intake_id: uuid.UUID, body: ApplicationIn,
+                             now: datetime) -> bool:
+    """The application checked on a read (the same refusals as :func:`apply`), before identity is asked: whether the
+    applicant's particulars are to be resolved (no school shared their data)."""
+    _, _, graduate = await _applicant(session, principal, intake_id, body, now)
+    return graduate is None
+
+
+async def resolve_particulars(resolve: Resolver, body: ApplicationIn) -> dict[str, Any]:
+    """Identity's answer for the particulars an applicant gave; call it with no write transaction open."""
+    assert body.id_number and body.full_name and body.date_of_birth
+    (result,) = await resolve([{"id_number": body.id_number, "full_name": body.full_name, "date_of_birth": body.date_of_birth.isoformat()}
+                               | ({"gender": body.sex} if body.sex else {})])
+    return result
+
+
+async def apply(session: AsyncSession, outbox: Outbox, principal: Principal, intake_id: uuid.UUID, body: ApplicationIn,
+                resolved: dict[str, Any] | None, now: datetime) -> Application:
+    """``resolved``: identity's answer for the applicant's particulars (:func:`resolve_particulars`, asked before this
+    write transaction opened), None if they were not needed."""
+    person, target, graduate = await _applicant(session, principal, intake_id, body, now)
+    if graduate is not None:
+        number, name, birth, sex = graduate.id_number, graduate.full_name, graduate.date_of_birth, graduate.sex
+    else:
+        if resolved is None:  # a school's data was there when checked, and is not now
+            raise Conflict("Your data changed while the application was checked; send it again.", headers={"Retry-After": "1"})
+        if str(resolved.get("person_id")) != str(person):
             raise ValidationFailed("The ID number is not yours.", errors=[{"field": "id_number", "message": "not the signed-in person's"}])
+        assert body.id_number and body.full_name and body.date_of_birth
         number, name, birth, sex = body.id_number, body.full_name, body.date_of_birth, body.sex
     problems = check_criteria(target.criteria, graduate, birth)
     if problems:
@@ -361,8 +388,8 @@ async def application_reads(session: AsyncSession, apps: list[Application], *, g
     return out
 
 
-async def move(session: AsyncSession, outbox: Outbox, principal: Principal, app: Application, to: str, body: DecisionIn | EnrolIn,
-               inst: InstitutionRef | None, *, write_learner: LearnerWriter, now: datetime) -> Application:
+def ensure_may_move(principal: Principal, app: Application, to: str, inst: InstitutionRef | None) -> None:
+    """Who moves the application to ``to`` (the applicant, or the institution's writers), and from which states."""
     allowed_from, by = TRANSITIONS[to]
     if by == "applicant":
         if person_of(principal) != app.person_id:
@@ -374,6 +401,11 @@ async def move(session: AsyncSession, outbox: Outbox, principal: Principal, app:
         access.ensure_write(principal, inst.code)
     if app.status not in allowed_from:
         raise Conflict(f"The application is {app.status}; it cannot become {to}.")
+
+
+async def move(session: AsyncSession, outbox: Outbox, principal: Principal, app: Application, to: str, body: DecisionIn | EnrolIn,
+               inst: InstitutionRef | None, *, write_learner: LearnerWriter, now: datetime) -> Application:
+    ensure_may_move(principal, app, to, inst)
     target = await intake(session, app.intake_id)
     if to == "offered":
         await repository.lock_intake(session, target.id)  # offers of one intake one at a time (PostgreSQL; SQLite writes serially)
@@ -392,9 +424,8 @@ async def move(session: AsyncSession, outbox: Outbox, principal: Principal, app:
     return app
 
 
-async def _enrol(session: AsyncSession, write_learner: LearnerWriter, app: Application, target: Intake, body: EnrolIn,
-                 now: datetime) -> uuid.UUID:
-    """The learner and the enrolment through records' own learner rules (the same as a school's sync row)."""
+def enrolment_row(app: Application, target: Intake, body: EnrolIn, now: datetime) -> dict[str, Any]:
+    """The learner row (sync-shaped) the enrol step writes: the application's particulars, the intake's programme."""
     row: dict[str, Any] = {"id_number": app.id_number, "full_name": app.full_name, "programme_code": target.programme_code,
                            "mode": body.mode, "status": "enrolled", "enrolled_on": (body.enrolled_on or today(now)).isoformat()}
     if app.date_of_birth is not None:
@@ -403,7 +434,13 @@ async def _enrol(session: AsyncSession, write_learner: LearnerWriter, app: Appli
         row["sex"] = app.sex
     if body.cohort_code is not None:
         row["cohort_code"] = body.cohort_code
-    await write_learner(app.institution_code, row)
+    return row
+
+
+async def _enrol(session: AsyncSession, write_learner: LearnerWriter, app: Application, target: Intake, body: EnrolIn,
+                 now: datetime) -> uuid.UUID:
+    """The learner and the enrolment through records' own learner rules (the same as a school's sync row)."""
+    await write_learner(app.institution_code, enrolment_row(app, target, body, now))
     learner = await repository.learner_id(session, app.institution_code, app.id_number)
     assert learner is not None
     return learner

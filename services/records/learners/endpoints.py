@@ -75,10 +75,15 @@ async def status_history(enrolment_id: uuid.UUID, ctx: RecordsCtxDep, session: S
              summary="Correct a learner's personal ID number (audited; the change feed reports the key change)")
 async def correct_id_number(learner_id: uuid.UUID, body: IdNumberCorrection, ctx: RecordsCtxDep, session: SessionDep,
                             principal: CurrentPrincipal, resolver: PersonResolverDep) -> LearnerRead:
-    learner = await service.get_learner(session, learner_id)
-    access.ensure_write(principal, learner.institution_code)
-    inst = await access.institution(session, ctx, learner.institution_code)
-    await service.correct_id_number(session, resolver, learner, body.id_number, body.reason, actor=access.actor_of(principal))
+    # checked on a short read, identity asked with no transaction open, then written (and checked again) in the
+    # request's write transaction: no call to another service while it holds its locks
+    async with ctx.db.session(write=False) as peek:
+        seen = await service.get_learner(peek, learner_id)
+        access.ensure_write(principal, seen.institution_code)
+        await service.check_new_number(peek, seen, body.id_number)
+    correction = await service.resolve_new_number(resolver, seen, body.id_number)
+    inst = await access.institution(session, ctx, seen.institution_code)
+    learner = await service.correct_id_number(session, correction, body.reason, actor=access.actor_of(principal))
     return await _read(session, principal, learner, inst.province_code)
 
 

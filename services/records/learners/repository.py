@@ -11,8 +11,9 @@ from services.records.models import Enrolment, Grade, Learner, LearnerKeyChange,
 from services.records.models.oneroster_id import natural_key_json
 
 
-async def learner(session: AsyncSession, learner_id: uuid.UUID) -> Learner | None:
-    return await session.get(Learner, learner_id)
+async def learner(session: AsyncSession, learner_id: uuid.UUID, *, lock: bool = False) -> Learner | None:
+    """The learner; ``lock``: its row locked until the transaction ends (PostgreSQL; SQLite's writes are serial)."""
+    return await session.get(Learner, learner_id, with_for_update=lock or None, populate_existing=lock)
 
 
 async def page(session: AsyncSession, institution_code: str, params: PageParams) -> Page[Learner]:

@@ -10,10 +10,14 @@ remembered with the old number name the new one."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
@@ -109,9 +113,37 @@ def upsert_learner(ws: Workspace, row: LearnerRow, person_id: uuid.UUID) -> RowR
     return result
 
 
+def _person_key(person: dict[str, Any]) -> str:
+    return json.dumps(person, sort_keys=True, default=str)
+
+
+async def resolve_ahead(resolver: PersonResolver, rows: Sequence[dict[str, Any]]) -> PersonResolver:
+    """The persons of learner rows (sync-shaped dicts, as :func:`put_learner` takes them) resolved in identity now,
+    before the write transaction that writes them opens (no call to another service while a write transaction holds
+    its locks); returns a resolver that answers for them from what identity said. A row that does not validate is
+    left to the write, which rejects it; a person not asked ahead (none should be) is asked when needed."""
+    persons = []
+    for data in rows:
+        try:
+            row = LearnerRow.model_validate(data)
+        except ValidationError:
+            continue
+        persons.append(person_in(row.id_number, row.full_name, row.date_of_birth, row.sex, row.birth_place))
+    answers = {_person_key(p): a for p, a in zip(persons, await resolver(persons) if persons else [], strict=True)}
+
+    async def replay(asked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        missing = [p for p in asked if _person_key(p) not in answers]
+        if missing:
+            answers.update((_person_key(p), a) for p, a in zip(missing, await resolver(missing), strict=True))
+        return [answers[_person_key(p)] for p in asked]
+
+    return replay
+
+
 async def put_learner(session: AsyncSession, resolver: PersonResolver, code: str, data: dict[str, Any], *, actor: str) -> RowResult:
     """One learner row through the API (with its enrolment if it names a programme), by the rules of a sync's
-    learner rows: its person resolved in identity, then created or updated."""
+    learner rows: its person resolved in identity, then created or updated. In a write transaction, ``resolver``
+    is one :func:`resolve_ahead` asked before it opened."""
     row = validated(LearnerRow, data)
     ws = await workspace.open_workspace(session, code, actor=actor)
     (person,) = await resolve_persons(resolver, [row])
@@ -125,20 +157,56 @@ async def put_learner(session: AsyncSession, resolver: PersonResolver, code: str
 
 
 # -- correcting the personal ID number ---------------------------------------------------------------------------
-async def correct_id_number(session: AsyncSession, resolver: PersonResolver, learner: Learner, new_number: str, reason: str, *,
-                            actor: str) -> LearnerKeyChange:
-    old_number, code = learner.id_number, learner.institution_code
-    if new_number == old_number:
+@dataclass(frozen=True)
+class NumberCorrection:
+    """A correction checked on a read and its new person resolved in identity, both before the request's write
+    transaction opens (no call to another service while a write transaction holds its locks)."""
+
+    learner_id: uuid.UUID
+    new_number: str
+    new_person_id: uuid.UUID
+    #: the learner's number and particulars identity was asked with: the write applies the correction only to them
+    seen: tuple[Any, ...]
+
+
+def _particulars(learner: Learner) -> tuple[Any, ...]:
+    return (learner.id_number, learner.full_name, learner.date_of_birth, learner.sex, learner.birth_place)
+
+
+async def check_new_number(session: AsyncSession, learner: Learner, new_number: str) -> None:
+    """422 if the number is the one on record, 409 if another learner of the institution has it: checked before
+    identity is asked, so no person is resolved for a correction that is refused."""
+    if new_number == learner.id_number:
         raise ValidationFailed("The new personal ID number is the one on record.", errors=[{"field": "id_number", "message": "unchanged"}])
-    if await repository.number_taken(session, code, new_number):
-        raise Conflict(f"Another learner at institution {code} has this personal ID number.")
+    if await repository.number_taken(session, learner.institution_code, new_number):
+        raise Conflict(f"Another learner at institution {learner.institution_code} has this personal ID number.")
+
+
+async def resolve_new_number(resolver: PersonResolver, learner: Learner, new_number: str) -> NumberCorrection:
+    """The person of the new number in identity (422 naming the field when identity refuses it). Call it with no
+    write transaction open."""
     (result,) = await resolver([person_in(new_number, learner.full_name, learner.date_of_birth, learner.sex, learner.birth_place)])
     if not result.get("person_id"):
         errors = person_errors(result)
         raise ValidationFailed("; ".join(f"{f}: {m}" for f, m in errors), errors=[{"field": f, "message": m} for f, m in errors])
+    return NumberCorrection(learner.id, new_number, uuid.UUID(str(result["person_id"])), _particulars(learner))
+
+
+async def correct_id_number(session: AsyncSession, correction: NumberCorrection, reason: str, *, actor: str) -> Learner:
+    """The correction written (in the request's write transaction): the learner locked and checked again — the
+    number still free, the learner as identity was asked about it (else 409, send again) — then renumbered, the
+    change audited and reported to the feed."""
+    learner = await repository.learner(session, correction.learner_id, lock=True)
+    if learner is None:
+        raise NotFound(f"No learner {correction.learner_id}.")
+    if _particulars(learner) != correction.seen:
+        raise Conflict("The learner was changed while the correction was being checked; send it again.", headers={"Retry-After": "1"})
+    new_number = correction.new_number
+    await check_new_number(session, learner, new_number)
+    old_number, code = learner.id_number, learner.institution_code
     change = LearnerKeyChange(
         id=uuid.uuid4(), learner_id=learner.id, institution_code=code, old_id_number=old_number, new_id_number=new_number,
-        old_person_id=learner.person_id, new_person_id=uuid.UUID(str(result["person_id"])), reason=reason, actor=actor,
+        old_person_id=learner.person_id, new_person_id=correction.new_person_id, reason=reason, actor=actor,
     )
     session.add(change)
     learner.id_number, learner.person_id = new_number, change.new_person_id
@@ -153,9 +221,12 @@ async def correct_id_number(session: AsyncSession, resolver: PersonResolver, lea
     for programme_code, module_code, term_code in await repository.grade_keys(session, learner.id):
         rest = {"programme_code": programme_code, "module_code": module_code, "term_code": term_code}
         changes.add(code, "grade", "key_change", learner_key | rest, {"institution_code": code, "id_number": old_number} | rest)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the number taken meanwhile by a concurrent request (PostgreSQL's unique key)
+        raise Conflict(f"Another learner at institution {code} has this personal ID number.") from None
     await changes.flush(session)
-    return change
+    return learner
 
 
 # -- reads -------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import io
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from services.common.auth import CurrentPrincipal
 from services.common.db import ReadSessionDep, SessionDep
@@ -53,10 +53,10 @@ async def connections(
 
 
 @router.post("/refresh", summary="National officers: pull the registry and learning's activity now (it also runs every few minutes)")
-async def refresh(request: Request, principal: CurrentPrincipal) -> dict[str, str]:
+async def refresh(ctx: RecordsCtxDep, principal: CurrentPrincipal) -> dict[str, str]:
     if not service.is_national(principal):
         raise Forbidden("Only national officers refresh the oversight facts.")
-    return await pull.refresh(request.app)
+    return await pull.refresh(ctx)
 
 
 @router.get("/indicators", response_model=IndicatorReport,

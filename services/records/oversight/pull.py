@@ -16,21 +16,21 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.retry import RetryPolicy, transient_reason
 from services.common.worker import LeasedWorker
+from services.records.context import RecordsContext
 from services.records.models import OversightInstitution
 from services.records.oversight import repository, service
 
 log = logging.getLogger("services.records.oversight")
 
 
-async def _get(app: FastAPI, url: str) -> dict[str, Any]:
-    tokens = app.state.tokens
+async def _get(ctx: RecordsContext, url: str) -> dict[str, Any]:
+    tokens = ctx.tokens
     for attempt in (1, 2):
-        resp = await app.state.http.get(url, headers={"Authorization": f"Bearer {await tokens.token()}"})
+        resp = await ctx.http.get(url, headers={"Authorization": f"Bearer {await tokens.token()}"})
         if resp.status_code == 401 and attempt == 1:
             tokens.invalidate()  # a rotated key or a token identity no longer accepts: once more with a new one
             continue
@@ -40,8 +40,8 @@ async def _get(app: FastAPI, url: str) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
-def _learning_url(app: FastAPI) -> str:
-    return str(app.state.settings.learning_url).rstrip("/")
+def _learning_url(ctx: RecordsContext) -> str:
+    return str(ctx.settings.learning_url).rstrip("/")
 
 
 async def apply_registry(session: AsyncSession, items: list[dict[str, Any]], now: datetime) -> int:
@@ -82,33 +82,34 @@ async def apply_activity(session: AsyncSession, items: list[dict[str, Any]], now
     return len(seen)
 
 
-async def refresh(app: FastAPI) -> dict[str, str]:
-    """Pull both sources now; a source that fails is reported and keeps its previous facts."""
-    settings = app.state.settings
+async def refresh(ctx: RecordsContext) -> dict[str, str]:
+    """Pull both sources now; a source that fails is reported and keeps its previous facts. Each source is asked
+    before the write transaction that keeps its answer opens."""
+    settings = ctx.settings
     outcome: dict[str, str] = {}
     sources = (
         ("identity", f"{settings.identity_url.rstrip('/')}/v1/oversight/institutions", apply_registry),
-        ("learning", f"{_learning_url(app)}/v1/institution-activity", apply_activity),
+        ("learning", f"{_learning_url(ctx)}/v1/institution-activity", apply_activity),
     )
     for source, url, apply in sources:
-        now = app.state.clock.now()
+        now = ctx.now()
         try:
-            body = await _get(app, url)
+            body = await _get(ctx, url)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             reason = transient_reason(exc) or f"{type(exc).__name__}: {exc}"
             log.warning("oversight pull from %s failed: %s", source, reason)
-            async with app.state.db.session(write=True) as session:
+            async with ctx.db.session(write=True) as session:
                 row = await repository.pull_row(session, source)
                 row.last_error, row.last_error_at = reason[:1000], now
             outcome[source] = f"failed: {reason}"
             continue
-        async with app.state.db.session(write=True) as session:
+        async with ctx.db.session(write=True) as session:
             n = await apply(session, body["items"], now)
             row = await repository.pull_row(session, source)
             row.last_success_at = now
         outcome[source] = f"{n} institution(s)"
-    async with app.state.db.session(write=True) as session:
-        await service.record_snapshots(session, now=app.state.clock.now(), window_days=settings.oversight_connected_days)
+    async with ctx.db.session(write=True) as session:
+        await service.record_snapshots(session, now=ctx.now(), window_days=settings.oversight_connected_days)
     return outcome
 
 
@@ -116,18 +117,18 @@ async def refresh(app: FastAPI) -> dict[str, str]:
 LEASE_SECONDS = 60.0
 
 
-def oversight_pull_worker(app: FastAPI) -> LeasedWorker[Any] | None:
-    """The background worker (``create_service_app(..., background=[oversight_pull_worker])``): after
+def oversight_pull_worker(ctx: RecordsContext) -> LeasedWorker[Any] | None:
+    """The background worker (built for records' app by ``services.records.app``): after
     ``oversight_pull_initial_delay_seconds``, a pull every ``oversight_pull_seconds`` on one replica at a time (on
     the app's clock). A round that fails (the database itself) is logged and tried again after a back-off."""
-    settings = app.state.settings
+    settings = ctx.settings
     if settings.oversight_pull_seconds <= 0:
         return None
 
     async def pull() -> None:
-        await refresh(app)
+        await refresh(ctx)
 
-    return LeasedWorker.singleton("records oversight pull", pull, db=app.state.db, lease_seconds=LEASE_SECONDS,
-                                  poll_seconds=settings.oversight_pull_seconds, clock=lambda: app.state.clock,
+    return LeasedWorker.singleton("records oversight pull", pull, db=ctx.db, lease_seconds=LEASE_SECONDS,
+                                  poll_seconds=settings.oversight_pull_seconds, clock=lambda: ctx.clock,
                                   initial_delay=settings.oversight_pull_initial_delay_seconds, logger=log,
                                   policy=RetryPolicy(max_delay=min(60.0, settings.oversight_pull_seconds)))

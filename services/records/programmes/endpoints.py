@@ -79,7 +79,10 @@ async def list_cohorts(code: str, ctx: RecordsCtxDep, session: SessionDep, princ
 @router.post("/v1/cohorts/{cohort_id}/graduation", response_model=GraduationResult,
              summary="Record a cohort's graduation decision: eligible learners graduate, each an event for diplomas")
 async def graduate_cohort(cohort_id: uuid.UUID, body: GraduationIn, ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal) -> GraduationResult:
+    # read on a short read session first: identity (the registry entry) is asked before the write transaction opens
+    async with ctx.db.session(write=False) as peek:
+        seen = await service.get_cohort(peek, cohort_id)
+    access.ensure_write(principal, seen.institution_code)
+    inst = await access.institution(session, ctx, seen.institution_code)
     cohort = await service.get_cohort(session, cohort_id)
-    access.ensure_write(principal, cohort.institution_code)
-    inst = await access.institution(session, ctx, cohort.institution_code)
     return await graduation.graduate(session, ctx.outbox, inst, cohort, body, actor=access.actor_of(principal))

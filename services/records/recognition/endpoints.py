@@ -63,8 +63,14 @@ async def list_rules(code: InstitutionCode, programme_code: Code, ctx: RecordsCt
             summary="The signed-in learner asks the institution to recognise prior learning for their enrolment (their records "
                     "on the platform, and credentials they present, each verified)")
 async def put_my_request(institution_code: InstitutionCode, programme_code: Code, body: RequestIn, response: Response,
-                         session: SessionDep, principal: CurrentPrincipal, verifier: VerifierDep, now: NowDep) -> RequestRead:
-    doc, created = await service.put_request(session, principal, institution_code, programme_code, body, verifier, now)
+                         ctx: RecordsCtxDep, session: SessionDep, principal: CurrentPrincipal, verifier: VerifierDep,
+                         now: NowDep) -> RequestRead:
+    # the enrolment checked on a short read, the credentials verified with no transaction open, then the request
+    # written in the request's write transaction: no call to another service inside it
+    async with ctx.db.session(write=False) as peek:
+        await service.current_enrolment(peek, principal, institution_code, programme_code)
+    verified = await service.verify_credentials(verifier, body)
+    doc, created = await service.put_request(session, principal, institution_code, programme_code, body, verified, now)
     response.status_code = 201 if created else 200
     return doc
 
@@ -113,11 +119,15 @@ async def decide_item(request_id: uuid.UUID, item_id: uuid.UUID, body: DecisionI
             summary="Open or change the assessment of a learner's work experience against one module (assessor, panel)")
 async def put_assessment(enrolment_id: uuid.UUID, module_code: Code, body: AssessmentIn, ctx: RecordsCtxDep, response: Response,
                          session: SessionDep, principal: CurrentPrincipal) -> AssessmentRead:
-    found = await service.enrolment_of(session, enrolment_id)
-    access.ensure_write(principal, found[0].institution_code)
+    # read on a short read session first: identity (the panel's registry entries) is asked before the write
+    # transaction opens
+    async with ctx.db.session(write=False) as peek:
+        seen = await service.enrolment_of(peek, enrolment_id)
+    access.ensure_write(principal, seen[0].institution_code)
     # an organisation on the panel is one the registry knows: an enterprise, or the institution itself
     registered = {m.institution_code: await access.institution(session, ctx, m.institution_code) for m in body.panel if m.institution_code}
-    service.check_panel(body, found[0].institution_code, registered)
+    service.check_panel(body, seen[0].institution_code, registered)
+    found = await service.enrolment_of(session, enrolment_id)
     doc, created = await service.put_assessment(session, found, module_code, body)
     response.status_code = 201 if created else 200
     return doc

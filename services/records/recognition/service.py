@@ -221,18 +221,32 @@ def _matches_credential(rule: EquivalenceRule, claims: dict[str, Any]) -> bool:
             and (rule.source_level is None or rule.source_level == claims["level"]))
 
 
-async def put_request(session: AsyncSession, principal: Principal, institution_code: str, programme_code: str, body: RequestIn,
-                      verifier: CredentialVerifier, now: datetime) -> tuple[RequestRead, bool]:
-    """The signed-in learner's request for their enrolment in ``programme_code``; (the request, created)."""
+async def current_enrolment(session: AsyncSession, principal: Principal, institution_code: str,
+                            programme_code: str) -> tuple[Enrolment, Learner, Programme]:
+    """The signed-in learner's current enrolment in ``programme_code`` (403 not a person, 404 none, 409 not current)."""
     person = person_id_of(principal)
     if person is None:
         raise Forbidden("A recognition request is made by the learner, signed in.")
     found = await repository.person_enrolment(session, uuid.UUID(person), institution_code, programme_code)
     if found is None:
         raise NotFound(f"You are not enrolled in programme {programme_code} at {institution_code}.")
-    enrolment, learner, p = found
+    enrolment, _, _ = found
     if enrolment.status != "enrolled":
         raise Conflict(f"The enrolment is {enrolment.status}: only a current enrolment has modules recognised.")
+    return found
+
+
+async def verify_credentials(verifier: CredentialVerifier, body: RequestIn) -> list[dict[str, Any]]:
+    """The credentials service's result for each credential the learner presents, in order. Call it with no write
+    transaction open (after :func:`current_enrolment` on a read, so a refused request asks nothing)."""
+    return [await verifier.verify(document) for document in body.credentials]
+
+
+async def put_request(session: AsyncSession, principal: Principal, institution_code: str, programme_code: str, body: RequestIn,
+                      verified_all: list[dict[str, Any]], now: datetime) -> tuple[RequestRead, bool]:
+    """The signed-in learner's request for their enrolment in ``programme_code``; (the request, created).
+    ``verified_all``: :func:`verify_credentials` of ``body``, asked before this write transaction opened."""
+    enrolment, learner, p = await current_enrolment(session, principal, institution_code, programme_code)
     today = now.date()
     rules = await repository.rules_of(session, p.id)
     candidates: dict[tuple[str, str], tuple[EquivalenceRule, str, dict[str, Any], list[Check], str | None]] = {}
@@ -255,8 +269,7 @@ async def put_request(session: AsyncSession, principal: Principal, institution_c
                       "obtained_on": obtained.isoformat() if obtained else None}
             candidates[(rule.module_code, f"record:{prior_enrolment}:{module_code}")] = (rule, "record", source, _record_checks(rule, row, today), None)
     # credentials the learner presents: verified by the credentials service, and the learner's own
-    for document in body.credentials:
-        verified = await verifier.verify(document)
+    for document, verified in zip(body.credentials, verified_all, strict=True):
         claims = _credential_claims(document)
         holder = _holder_matches(document, learner)
         refusal = None

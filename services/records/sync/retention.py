@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from services.common.db import Database, utcnow
@@ -36,6 +35,7 @@ from services.common.errors import NotFound
 from services.common.retry import RetryPolicy
 from services.common.storage import ObjectStore
 from services.common.worker import LeasedWorker
+from services.records.context import RecordsContext
 from services.records.models import SyncJob
 
 log = logging.getLogger("services.records.retention")
@@ -148,17 +148,16 @@ def _job_id(key: str) -> uuid.UUID | None:
 LEASE_SECONDS = 300.0
 
 
-def upload_sweeper_worker(app: FastAPI) -> LeasedWorker[Any] | None:
-    """The service's background worker (``create_service_app(..., background=[upload_sweeper_worker])``): after
+def upload_sweeper_worker(ctx: RecordsContext) -> LeasedWorker[Any] | None:
+    """The service's background worker (built for records' app by ``services.records.app``): after
     ``sync_upload_sweep_initial_delay_seconds``, a pass every ``sync_upload_sweep_seconds`` (real time) on one
     replica at a time. A pass that fails (the store or the database) is logged and tried again after a back-off
     (1 s doubling, at most a minute), not a whole period later."""
-    settings = app.state.settings
+    settings = ctx.settings
     if settings.sync_upload_sweep_seconds <= 0:
         return None
-    sweeper = UploadSweeper(app.state.db, app.state.store,
-                            retention=timedelta(days=settings.sync_upload_retention_days))
-    return LeasedWorker.singleton("records sync upload retention", sweeper.run_pass, db=app.state.db,
+    sweeper = UploadSweeper(ctx.db, ctx.store, retention=timedelta(days=settings.sync_upload_retention_days))
+    return LeasedWorker.singleton("records sync upload retention", sweeper.run_pass, db=ctx.db,
                                   lease_seconds=LEASE_SECONDS, poll_seconds=settings.sync_upload_sweep_seconds,
                                   initial_delay=settings.sync_upload_sweep_initial_delay_seconds, logger=log,
                                   policy=RetryPolicy(max_delay=min(60.0, settings.sync_upload_sweep_seconds)))

@@ -39,7 +39,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,8 +46,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.common.clock import Clock
 from services.common.db import claim_query, unleased, utcnow
 from services.common.errors import AppError
+from services.common.identity_client import IdentityClient
 from services.common.retry import RetryPolicy, transient_reason
 from services.common.worker import LeasedWorker
+from services.records.context import RecordsContext
 from services.records.learners.schemas import LearnerRow
 from services.records.learners.service import RESOLVE_BATCH, PersonResolver, person_in
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
@@ -89,13 +90,14 @@ class Rollback(Exception):
     pass
 
 
-def identity_resolver(app: FastAPI) -> Any:
-    """Resolves persons through identity (``app.state.identity``, ``services.common.identity_client``). Identity
-    unavailable, or refusing this service's token even after fetching a fresh one, is a 503 the retry rules know as
-    transient (a job waits, a request answers 503 with ``Retry-After``); any other unexpected answer is an error."""
+def identity_resolver(identity: IdentityClient) -> PersonResolver:
+    """Resolves persons through identity (the app's :class:`~services.common.identity_client.IdentityClient`).
+    Identity unavailable, or refusing this service's token even after fetching a fresh one, is a 503 the retry rules
+    know as transient (a job waits, a request answers 503 with ``Retry-After``); any other unexpected answer is an
+    error."""
 
     async def resolve(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return await app.state.identity.resolve_persons(persons)  # type: ignore[no-any-return]
+        return await identity.resolve_persons(persons)
 
     return resolve
 
@@ -146,10 +148,10 @@ class ResolvedAhead:
 
 
 class SyncRunner:
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.db = app.state.db
-        settings = app.state.settings
+    def __init__(self, ctx: RecordsContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        settings = ctx.settings
         self.chunk_rows: int = settings.sync_chunk_rows
         self.lease = timedelta(seconds=settings.sync_lease_seconds)
         self.poll = settings.sync_poll_seconds
@@ -169,7 +171,7 @@ class SyncRunner:
 
     @property
     def clock(self) -> Clock:
-        return self.app.state.clock  # type: ignore[no-any-return]
+        return self.ctx.clock
 
     def nudge(self) -> None:
         """A new job: the worker claims it now rather than at its next poll."""
@@ -237,7 +239,7 @@ class SyncRunner:
 
     async def _download(self, job: SyncJob, target: Path) -> None:
         with target.open("wb") as f:
-            async for chunk in self.app.state.store.get(job.object_key):
+            async for chunk in self.ctx.store.get(job.object_key):
                 f.write(chunk)
 
     def _items(self, job: SyncJob, path: Path, outline: dict[str, int] | None = None,
@@ -291,7 +293,7 @@ class SyncRunner:
                     if not self.bulk and await self._rejected_before_writing(job, self._items(job, path, outline, known)):
                         return
                     # identity is asked for every learner row now, before the job's one transaction opens
-                    resolver = ResolvedAhead(identity_resolver(self.app))
+                    resolver = ResolvedAhead(self.ctx.person_resolver)
                     if outline is None or outline.get("learners"):
                         ahead = self._items(job, path, outline, known)
                         try:
@@ -440,7 +442,7 @@ class SyncRunner:
                 if prepared is not None:
                     task = self._ahead(job, items)
                 else:  # identity is asked now, before the chunk's transaction opens
-                    resolver = ResolvedAhead(identity_resolver(self.app))
+                    resolver = ResolvedAhead(self.ctx.person_resolver)
                     await resolver.ask(chunk)
                 async with self.db.session(write=True) as s:
                     row = await self._locked_job(s, job.id)

@@ -6,7 +6,7 @@ so tests can play an hour-long outage in seconds with :class:`services.common.te
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 
 from services.common.db import utcnow
 
@@ -30,3 +30,11 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+
+#: Vietnam's time (UTC+7, no daylight saving): due dates, windows and ages are counted in its days
+VIETNAM = timezone(timedelta(hours=7))
+
+
+def vietnam_date(at: datetime) -> date:
+    """The date in Vietnam at ``at`` (an aware datetime)."""
+    return at.astimezone(VIETNAM).date()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import vietnam_date
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.outbox import Outbox
 from services.common.permissions import INSTITUTION_STAFF, person_id_of, provinces_of, roles_at
@@ -62,7 +63,6 @@ from services.records.fields import pydantic_errors
 from services.records.models import AdmissionConsent, Application, InstitutionRef, Intake, SecondaryGraduate
 from services.records.oversight.service import is_national, provinces_for
 
-VIETNAM = timezone(timedelta(hours=7))
 EVENT_PREFIX = "vn.vet.records.application."
 #: the Quảng Nam plan: 55% of lower/upper-secondary graduates streamed into vocational education
 STREAMING_TARGET = 0.55
@@ -86,7 +86,7 @@ LearnerWriter = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def today(now: datetime) -> date:
-    return now.astimezone(VIETNAM).date()
+    return vietnam_date(now)
 
 
 def person_of(principal: Principal) -> uuid.UUID:

@@ -18,13 +18,14 @@ import hashlib
 import hmac
 import io
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import vietnam_date
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.permissions import roles_at
 from services.records import access
@@ -44,7 +45,6 @@ from services.records.models import EnterpriseInvitation, InstitutionRef, Outcom
 from services.records.outcomes.service import outcomes_read
 from services.records.oversight.service import provinces_for
 
-VIETNAM = timezone(timedelta(hours=7))
 #: who acts for an enterprise with a token: its staff or its system
 ENTERPRISE_ACTORS = {"school_admin", "school_system"}
 
@@ -171,7 +171,7 @@ async def form(session: AsyncSession, inv: EnterpriseInvitation) -> InvitationFo
 
 
 def _open(inv: EnterpriseInvitation, now: datetime) -> None:
-    if inv.closes_on is not None and now.astimezone(VIETNAM).date() > inv.closes_on:
+    if inv.closes_on is not None and vietnam_date(now) > inv.closes_on:
         raise Conflict(f"The invitation closed on {inv.closes_on}.")
 
 

@@ -16,13 +16,14 @@ import hmac
 import io
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import vietnam_date
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.permissions import person_id_of
 from services.records import access
@@ -40,7 +41,6 @@ from services.records.followup.schemas import (
 from services.records.models import InstitutionRef, SurveyInvitation, SurveyResponse, SurveyRound
 from services.records.oversight.service import provinces_for
 
-VIETNAM = timezone(timedelta(hours=7))
 MONTHS = (6, 12)
 
 
@@ -168,7 +168,7 @@ async def answer(session: AsyncSession, invitation_id: uuid.UUID, body: AnswersI
     invitation, survey = await _invitation(session, invitation_id)
     if principal is not None and person_id_of(principal) != str(invitation.person_id):
         raise NotFound("No such survey.")
-    today = now.astimezone(VIETNAM).date()
+    today = vietnam_date(now)
     if not survey.opens_on <= today <= survey.closes_on:
         raise Conflict(f"The survey takes answers from {survey.opens_on} to {survey.closes_on}.")
     if invitation.responded_at is not None:

@@ -23,7 +23,7 @@ import hmac
 import json
 import uuid
 from collections.abc import AsyncIterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import vietnam_date
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.pagination import Page, PageParams, paginate
 from services.common.permissions import person_id_of
@@ -66,7 +67,6 @@ from services.records.recognition.schemas import (
 from services.records.recognition.verifier import CredentialVerifier
 
 LABEL = "công nhận"
-VIETNAM = timezone(timedelta(hours=7))
 #: how long an evidence file's download link lives
 EVIDENCE_URL_SECONDS = 300
 EVIDENCE_TYPES = {"application/pdf", "image/jpeg", "image/png", "video/mp4"}
@@ -247,7 +247,7 @@ async def put_request(session: AsyncSession, principal: Principal, institution_c
     """The signed-in learner's request for their enrolment in ``programme_code``; (the request, created).
     ``verified_all``: :func:`verify_credentials` of ``body``, asked before this write transaction opened."""
     enrolment, learner, p = await current_enrolment(session, principal, institution_code, programme_code)
-    today = now.date()
+    today = vietnam_today(now)
     rules = await repository.rules_of(session, p.id)
     candidates: dict[tuple[str, str], tuple[EquivalenceRule, str, dict[str, Any], list[Check], str | None]] = {}
     # the platform's own records: the best sitting of each prior module, per enrolment
@@ -428,7 +428,7 @@ async def decide_item(session: AsyncSession, request: RecognitionRequest, item_i
 
 def vietnam_today(now: datetime) -> date:
     """The date in Vietnam (UTC+7) at ``now``: a result's age is counted in the learner's days."""
-    return now.astimezone(VIETNAM).date()
+    return vietnam_date(now)
 
 
 async def _checks_now(session: AsyncSession, request: RecognitionRequest, item: RecognitionItem, rule: EquivalenceRule,
@@ -599,7 +599,7 @@ async def decide_assessment(session: AsyncSession, a: RplAssessment, body: Asses
             raise _invalid("score", f"rule {rule.code} asks for a score of at least {rule.min_grade}")
         if rule.in_gpa and body.score is None:
             raise _invalid("score", f"rule {rule.code} counts the recognised grade in the GPA: give the score (0–10)")
-        label = f"Đánh giá kỹ năng nghề tích lũy ({a.assessor}, {now.date().isoformat()})"
+        label = f"Đánh giá kỹ năng nghề tích lũy ({a.assessor}, {vietnam_today(now).isoformat()})"
         await _recognise(session, a.enrolment_id, a.module_code, "experience", label, body.score if rule.in_gpa else None, rule.in_gpa,
                          actor, now, assessment_id=a.id)
     a.decision, a.score, a.reason, a.decided_by, a.decided_at = body.decision, body.score, body.reason, actor, now

@@ -19,12 +19,13 @@ rates; and the employers' feedback on them: ``employer_feedback``, one row (:mod
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import vietnam_date
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.permissions import INSTITUTION_STAFF, is_national_officer, provinces_of
 from services.records.access import is_platform_admin
@@ -40,7 +41,6 @@ REPORT_DIMENSIONS = [["level"], ["sex"], ["ethnic_minority"], ["disability"], ["
 
 
 #: Vietnam's time (UTC+7), by whose date a report is late or not
-VIETNAM = timezone(timedelta(hours=7))
 #: the report kind a yearly report of each scope is filed as
 KIND_OF_SCOPE = {"institution": "institution-yearly", "province": "province-yearly"}
 #: (month, day) a yearly report is due when its kind is not on record: the one the kinds were loaded with
@@ -59,7 +59,7 @@ def due_date(kind: ReportKind | None, year: int) -> date:
 
 def local_date(at: datetime) -> date:
     """The date in Vietnam at ``at``."""
-    return at.astimezone(VIETNAM).date()
+    return vietnam_date(at)
 
 
 def is_late(submitted_at: datetime, due: date) -> bool:

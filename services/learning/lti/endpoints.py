@@ -27,7 +27,7 @@ from services.learning.assessment.dependencies import Now
 from services.learning.assessment.exams.schemas import AttemptRead as ExamAttemptRead
 from services.learning.assessment.exams.schemas import ResponseIn, SubmitIn
 from services.learning.assessment.exams.schemas import ResponseRead as ExamResponseRead
-from services.learning.context import CtxDep
+from services.learning.context import CtxDep, context_of
 from services.learning.courses import access as course_access
 from services.learning.courses import directory
 from services.learning.courses import service as courses
@@ -48,6 +48,7 @@ from services.learning.lti.schemas import (
     TargetRead,
     ToolConfiguration,
 )
+from services.learning.lti.service import LtiContext
 from services.learning.xapi import launches
 
 router = APIRouter(tags=["lti"])
@@ -55,11 +56,14 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _settings(request: Request) -> Any:
-    return request.app.state.settings
+    return context_of(request).settings
 
 
-def _lti(request: Request) -> Any:
-    return request.app.state.lti
+def _lti(request: Request) -> LtiContext:
+    lti = context_of(request).lti
+    if lti is None:  # the app sets it up before serving
+        raise RuntimeError("the LTI tool is not set up")
+    return lti
 
 
 # -- the tool ---------------------------------------------------------------------------------------------------------
@@ -167,7 +171,7 @@ async def login_post(request: Request, session: SessionDep) -> Response:
 async def launch(request: Request, session: SessionDep, id_token: Annotated[str, Form(max_length=65536)],
                  state: Annotated[str, Form(max_length=200)]) -> Response:
     settings = _settings(request)
-    login_state = await service.spend_state(request.app.state.db, settings, state, request.cookies)
+    login_state = await service.spend_state(context_of(request).db, settings, state, request.cookies)
     launched = await service.launch(session, settings, _lti(request).platform_keys, login_state, id_token)
     response = RedirectResponse(launched.player_url, status_code=303, headers=NO_STORE | {"Referrer-Policy": "no-referrer"})
     response.delete_cookie(service.cookie_name(login_state.state_hash), path=link("/v1/lti"))
@@ -197,7 +201,7 @@ async def get_course(session: SessionDep, cur: LaunchDep) -> Any:
 @router.post("/v1/lti/session/course/lessons/{lesson_id}/progress", response_model=LessonProgressRead,
              summary="The learner opened or completed a lesson of the launched course")
 async def record_progress(lesson_id: uuid.UUID, body: ProgressIn, request: Request, session: SessionDep, cur: LaunchDep) -> Any:
-    return LessonProgressRead.model_validate(await service.record_progress(session, request.app.state.outbox, cur, lesson_id, body))
+    return LessonProgressRead.model_validate(await service.record_progress(session, context_of(request).outbox, cur, lesson_id, body))
 
 
 @router.post("/v1/lti/session/course/lessons/{lesson_id}/launch", status_code=201, response_model=LaunchRead,
@@ -224,7 +228,7 @@ async def get_attempt(attempt_id: uuid.UUID, session: SessionDep, cur: LaunchDep
 @router.post("/v1/lti/session/course/attempts/{attempt_id}/submit", response_model=AttemptRead,
              summary="Submit answers: graded on the server; a completed course sends its score to the platform")
 async def submit_attempt(attempt_id: uuid.UUID, body: AttemptSubmit, request: Request, session: SessionDep, cur: LaunchDep) -> Any:
-    attempt, results = await service.submit_attempt(session, request.app.state.outbox, cur, attempt_id, body)
+    attempt, results = await service.submit_attempt(session, context_of(request).outbox, cur, attempt_id, body)
     return await courses.attempt_read(session, attempt, results)
 
 
@@ -267,7 +271,7 @@ async def exam_file_answer(attempt_id: uuid.UUID, item_id: uuid.UUID, request: R
                            content_type: Annotated[str | None, Header()] = None) -> Any:
     """As the exam's own file answer: no transaction is held while the bytes stream; the launch's session and the
     attempt are checked before and again after."""
-    settings, db, token = _settings(request), request.app.state.db, bearer_token(request)
+    settings, db, token = _settings(request), context_of(request).db, bearer_token(request)
     limit = settings.assessment_answer_file_max_bytes
     uploads.early_limit(request, limit)
     async with db.session(write=True) as session:
@@ -280,7 +284,7 @@ async def exam_file_answer(attempt_id: uuid.UUID, item_id: uuid.UUID, request: R
             cur = await service.current(session, settings, token)
             blob = await uploads.record(request, session, prepared)
             r = await service.exam_file_answer(session, cur, attempt_id, item_id, blob.id, safe_filename(filename), prepared.media_type,
-                                               prepared.incoming.size, request.app.state.clock.now())
+                                               prepared.incoming.size, context_of(request).now())
             return ExamResponseRead(item_id=r.item_id, answer=r.answer, filename=r.filename, first_answered_at=r.first_answered_at,
                                     answered_at=r.answered_at, changes=r.changes)
     except BaseException:

@@ -30,6 +30,7 @@ from services.learning.assessment.exams.schemas import (
     RosterResult,
     SubmitIn,
 )
+from services.learning.context import context_of
 from services.learning.files.service import safe_filename
 
 router = APIRouter(tags=["assessment: exams"])
@@ -133,9 +134,10 @@ async def answer(attempt_id: uuid.UUID, item_id: uuid.UUID, body: ResponseIn, se
 async def file_answer(attempt_id: uuid.UUID, item_id: uuid.UUID, request: Request, principal: CurrentPrincipal, now: Now,
                       filename: Annotated[str | None, Query(max_length=255)] = None,
                       content_type: Annotated[str | None, Header()] = None) -> Any:
-    limit = request.app.state.settings.assessment_answer_file_max_bytes
+    ctx = context_of(request)
+    limit = ctx.settings.assessment_answer_file_max_bytes
     uploads.early_limit(request, limit)
-    db = request.app.state.db
+    db = ctx.db
     async with db.session(write=True) as session:  # no transaction is held while the bytes stream
         item = await service.file_answer_target(session, principal, attempt_id, item_id, now)
         families = item.options.get("accept") or uploads.FAMILIES
@@ -143,7 +145,7 @@ async def file_answer(attempt_id: uuid.UUID, item_id: uuid.UUID, request: Reques
     try:
         async with db.session(write=True) as session:
             blob = await uploads.record(request, session, prepared)
-            later = request.app.state.clock.now()  # the deadline is checked again once the bytes are in
+            later = ctx.now()  # the deadline is checked again once the bytes are in
             row = await service.file_answer(session, principal, attempt_id, item_id, blob.id, safe_filename(filename),
                                             prepared.media_type, prepared.incoming.size, later)
             return _response_read(row)

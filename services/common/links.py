@@ -6,7 +6,11 @@ the links then carry that prefix. Without the header (direct calls, tests) they 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
+import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -38,3 +42,25 @@ class ForwardedPrefix:
                         return
                     break
         await self.app(scope, receive, send)
+
+
+def _mac(secret: str, purpose: str, key: uuid.UUID) -> str:
+    digest = hmac.new(secret.encode(), purpose.encode() + b":" + key.bytes, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:20]).decode().rstrip("=")
+
+
+def signed_id(secret: str, purpose: str, key: uuid.UUID) -> str:
+    """``<key>.<mac>``, the token of a link that needs no account (a survey, an enterprise's invitation): the HMAC
+    under ``secret`` is the credential, nothing secret is stored; ``purpose`` keeps one kind of link from opening
+    another kind."""
+    return f"{key}.{_mac(secret, purpose, key)}"
+
+
+def id_of_signed(secret: str, purpose: str, token: str) -> uuid.UUID | None:
+    """The key of a token :func:`signed_id` made for ``purpose``; None for an altered or foreign one."""
+    head, _, mac = token.partition(".")
+    try:
+        key = uuid.UUID(head)
+    except ValueError:
+        return None
+    return key if hmac.compare_digest(mac, _mac(secret, purpose, key)) else None

@@ -12,10 +12,7 @@ feedback form is answered once."""
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
-import hmac
 import io
 import uuid
 from datetime import datetime
@@ -27,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import vietnam_date
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.links import id_of_signed, signed_id
 from services.common.permissions import roles_at
 from services.records import access
 from services.records.enterprises import repository
@@ -63,22 +61,13 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 
 # -- links -----------------------------------------------------------------------------------------------------------
-def _mac(secret: str, invitation_id: uuid.UUID) -> str:
-    digest = hmac.new(secret.encode(), b"enterprise-link:" + invitation_id.bytes, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:20]).decode().rstrip("=")
-
-
 def link_token(secret: str, invitation_id: uuid.UUID) -> str:
-    return f"{invitation_id}.{_mac(secret, invitation_id)}"
+    return signed_id(secret, "enterprise-link", invitation_id)
 
 
 def invitation_of_token(secret: str, token: str) -> uuid.UUID:
-    head, _, mac = token.partition(".")
-    try:
-        invitation_id = uuid.UUID(head)
-    except ValueError:
-        raise NotFound("No such invitation link.") from None
-    if not hmac.compare_digest(mac, _mac(secret, invitation_id)):
+    invitation_id = id_of_signed(secret, "enterprise-link", token)
+    if invitation_id is None:
         raise NotFound("No such invitation link.")
     return invitation_id
 

@@ -9,10 +9,7 @@ national officers."""
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
-import hmac
 import io
 import uuid
 from collections.abc import Sequence
@@ -25,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import vietnam_date
 from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.links import id_of_signed, signed_id
 from services.common.permissions import person_id_of
 from services.records import access
 from services.records.followup import repository
@@ -45,22 +43,13 @@ MONTHS = (6, 12)
 
 
 # -- links -----------------------------------------------------------------------------------------------------
-def _mac(secret: str, invitation_id: uuid.UUID) -> str:
-    digest = hmac.new(secret.encode(), b"followup-link:" + invitation_id.bytes, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:20]).decode().rstrip("=")
-
-
 def link_token(secret: str, invitation_id: uuid.UUID) -> str:
-    return f"{invitation_id}.{_mac(secret, invitation_id)}"
+    return signed_id(secret, "followup-link", invitation_id)
 
 
 def invitation_of_token(secret: str, token: str) -> uuid.UUID:
-    head, _, mac = token.partition(".")
-    try:
-        invitation_id = uuid.UUID(head)
-    except ValueError:
-        raise NotFound("No such survey link.") from None
-    if not hmac.compare_digest(mac, _mac(secret, invitation_id)):
+    invitation_id = id_of_signed(secret, "followup-link", token)
+    if invitation_id is None:
         raise NotFound("No such survey link.")
     return invitation_id
 

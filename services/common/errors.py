@@ -84,6 +84,11 @@ class ValidationFailed(AppError):
 
     status, title, slug = 422, "Validation failed", "validation"
 
+    @classmethod
+    def of_field(cls, field: str, message: str) -> ValidationFailed:
+        """One field's error: ``"<field>: <message>"``, and the field named in ``errors``."""
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
 
 class TooManyRequests(AppError):
     status, title, slug = 429, "Too many requests", "rate-limited"

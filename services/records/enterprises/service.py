@@ -56,8 +56,7 @@ async def _flush(session: AsyncSession) -> None:
         raise Conflict("The same change was being made by another request at the same time; send it again.") from None
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{field}: {message}", errors=[{"field": field, "message": message}])
+_invalid = ValidationFailed.of_field
 
 
 # -- links -----------------------------------------------------------------------------------------------------------

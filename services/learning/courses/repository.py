@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import insert_for
 from services.learning.models import (
     Course,
     CourseCompletion,
@@ -25,11 +25,6 @@ from services.learning.models import (
     SkillArea,
 )
 from services.learning.models.enrolment import EnrolmentChange
-
-
-def insert_for(session: AsyncSession) -> Any:
-    """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite both have it)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def for_update(session: AsyncSession, model: Any, key: Any) -> Any:

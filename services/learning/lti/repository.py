@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db import Database, claim_query, unleased
+from services.common.db import Database, claim_query, insert_for, unleased
 from services.common.pagination import Page, PageParams, paginate
-from services.learning.courses.repository import insert_for
 from services.learning.models import (
     Course,
     LtiGradeLink,

@@ -23,8 +23,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import insert_for
 from services.common.errors import BadRequest, Forbidden, PayloadTooLarge, PreconditionFailed
-from services.learning.courses.repository import insert_for
 from services.learning.models import XapiState
 from services.learning.xapi.auth import Caller
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import insert_for
 from services.common.pagination import Page, PageParams, paginate
-from services.learning.courses.repository import insert_for
 from services.learning.models import (
     AssessorInvitation,
     Exam,

@@ -13,7 +13,10 @@ Then, in the same run, the grade rows the API wrote are read back, the ``grades`
 rows are written with asyncpg's ``copy_records_to_table`` into the same table (same indexes and constraints).
 
     python bench/grade_sync.py [--learners 2000] [--modules 10] [--terms 10] [--mode accept_valid] [--format csv|json]
-                               [--chunk-rows N] [--row-by-row] [--keep]
+                               [--chunk-rows N] [--row-by-row] [--profile FILE] [--keep]
+
+``--profile FILE``: records runs under ``py-spy record --idle`` (installed with the dev extra) and its samples, idle
+ones included (where the worker waits for PostgreSQL), are written to FILE as collapsed stacks and summarised.
 
 Prints both rates, the CPU per row of the records process and of its PostgreSQL backends (when the server runs on
 this machine), the records process's memory and, last, ``api/copy = 0.xx`` (target ≥ 0.50, issue 20).
@@ -26,6 +29,7 @@ import asyncio
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -192,6 +196,26 @@ async def copy_baseline(records_db: str, expected: int) -> tuple[int, float, flo
         await conn.close()
 
 
+# -- profile ------------------------------------------------------------------------------------------------------
+
+class _Pid:
+    """The server process py-spy started (what is measured: its CPU, its memory)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+def _child_pid(pid: int) -> int:
+    """The process ``pid`` started (py-spy's one child), once it has."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise SystemExit("py-spy started no process")
+
+
 # -- main ----------------------------------------------------------------------------------------------------------
 
 async def prepare(identity_db: str, records_db: str, identity_url: str, objects: str) -> None:
@@ -216,6 +240,7 @@ def main() -> None:
     parser.add_argument("--format", choices=["csv", "json"], default="csv", help="upload the grades as CSV or as a JSON batch")
     parser.add_argument("--chunk-rows", type=int, default=None, help="RECORDS_SYNC_CHUNK_ROWS for the records process")
     parser.add_argument("--row-by-row", action="store_true", help="RECORDS_SYNC_BULK_WRITES=false: the ORM write path, for comparison")
+    parser.add_argument("--profile", default="", help="run records under py-spy (idle samples too); its stacks to this file")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the temporary folder (logs)")
     args = parser.parse_args()
 
@@ -259,9 +284,14 @@ def main() -> None:
             records_env["RECORDS_SYNC_BULK_WRITES"] = "false"
         if args.chunk_rows:
             records_env["RECORDS_SYNC_CHUNK_ROWS"] = str(args.chunk_rows)
-        records_proc = procs.start("records", "services.records.app:create_app", ports["records"], records_env)
+        wrapper = None
+        if args.profile:
+            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            wrapper = [spy, "record", "--idle", "--format", "raw", "--rate", "200", "-o", str(Path(args.profile).resolve()), "--"]
+        spied = procs.start("records", "services.records.app:create_app", ports["records"], records_env, wrapper=wrapper)
         procs.wait_healthy("identity", identity_url + "/healthz")
         procs.wait_healthy("records", records_url + "/healthz")
+        records_proc = _Pid(_child_pid(spied.pid)) if args.profile else spied
 
         import httpx
 
@@ -300,6 +330,9 @@ def main() -> None:
             if job["status"] != "succeeded" or job["created"] != total:
                 raise SystemExit(f"grade sync did not apply every row: {job}\n{procs.tail('records')}")
             feed_version = c.get("/v1/changes", params={"limit": 1}).json()["latest_version"]
+        if args.profile:
+            spied.send_signal(signal.SIGINT)  # py-spy writes its samples
+            spied.wait(60)
         procs.stop()
 
         with load.side("copy"):
@@ -319,6 +352,10 @@ def main() -> None:
         print(f"records process memory: RSS {mib(rss_before)} before the sync, peak {mib(peak_rss)} during it (polled VmRSS); "
               f"VmHWM {mib(hwm)}")
         print(load.ratio("api/copy", api_rate / copy_rate, "api", "copy"))
+        if args.profile:
+            from bench.read_paths import summarise
+
+            summarise(Path(args.profile))
     finally:
         procs.stop()
         if reason is None:

@@ -41,10 +41,12 @@ class Processes:
         pythonpath = os.pathsep.join(p for p in (str(ROOT), clean.get("PYTHONPATH", "")) if p)
         self.base_env = clean | {"PYTHONPATH": pythonpath}
 
-    def start(self, name: str, factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def start(self, name: str, factory: str, port: int, env: dict[str, str], *,
+              wrapper: list[str] | None = None) -> subprocess.Popen[bytes]:
+        """``wrapper``: a command the server is started under (a profiler's ``py-spy record … --``)."""
         log = open(self.logs / f"{name}.log", "wb")
         self.env_of[name] = env
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), *UVICORN_FLAGS]
+        cmd = [*(wrapper or []), sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), *UVICORN_FLAGS]
         self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=self.base_env | env, stdout=log, stderr=subprocess.STDOUT)
         return self.procs[name]
 

@@ -198,6 +198,7 @@ async def test_a_grade_inserted_by_another_writer_during_the_copy_becomes_an_upd
             return calls[-1]
 
         monkeypatch.setattr(repository, "_copy_new", copy_new_after_another_writer)
+        monkeypatch.setattr(platform.apps["records"].state.sync_runner, "optimistic", False)  # the careful path
         before = await latest(c, school)
         with write_path(platform, "set-based", chunk_rows=100):
             job = await run_json(c, school, {"grades": [grade(a, p, "M1", t, "7", "8"), grade(a, p, "M2", t, "6", "6")]},
@@ -210,6 +211,53 @@ async def test_a_grade_inserted_by_another_writer_during_the_copy_becomes_an_upd
             (snapshot("5", "5", "5", "D", "1", True), snapshot("7", "8", "7.6", "B", "3", True), "sync", None)]
         assert await history(c, school, grade(a, p, "M2", t, "6", "6")) == [(None, snapshot("6", "6", "6", "C", "2", True), "sync", None)]
         assert len(await feed_since(c, school, before, {})) == 3  # the teacher's grade, then the sync's two
+
+
+async def test_an_optimistic_copy_that_meets_a_stored_grade_writes_its_chunk_again_the_careful_way(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set-based, accept_valid: a chunk's grades are COPY'd as new with no read before. When a teacher's entry
+    through the API stored one of their sittings first, that COPY fails, the chunk's transaction is rolled back
+    whole (none of its grades, audit rows, change-feed entries or counts stay) and the chunk is written again
+    reading the stored grades: the teacher's grade becomes an update with its values as the audit's ``old``, the
+    other is created; later chunks of the job read the stored grades first."""
+    from services.records.grades import repository
+
+    school = await platform.school_headers()
+    p, t, k = code("CNTT"), code("HK"), code("K")
+    a, b = id_number(), id_number()
+    real_copy_grades = repository._copy_grades
+    calls: list[str] = []
+    async with platform.client("records") as c:
+        await run_ok(c, school, world(p, t, k, [learner(a, "Phan Văn Chen", p, k), learner(b, "Lê Thị Hoa", p, k)], []))
+
+        async def copy_grades_after_another_writer(driver: Any, new: list[Any], **kw: Any) -> None:
+            if not calls:
+                r = await c.post("/v1/institutions/CD0101/grades", json=grade(a, p, "M1", t, "5", "5"), headers=school)
+                assert r.status_code == 201, r.text
+            try:
+                await real_copy_grades(driver, new, **kw)
+            except Exception as exc:
+                calls.append(type(exc).__name__)
+                raise
+            calls.append("copied")
+
+        monkeypatch.setattr(repository, "_copy_grades", copy_grades_after_another_writer)
+        before = await latest(c, school)
+        with write_path(platform, "set-based", chunk_rows=2):
+            job = await run_json(c, school, {"grades": [grade(a, p, "M1", t, "7", "8"), grade(a, p, "M2", t, "6", "6"),
+                                                        grade(b, p, "M1", t, "8", "8"), grade(b, p, "M2", t, "9", "9")]},
+                                 mode="accept_valid")
+        # the optimistic COPY met the teacher's grade; the chunk again (its new grade under a savepoint); the
+        # second chunk no longer optimistic, under a savepoint too
+        assert calls == ["UniqueViolationError", "copied", "copied"], calls
+        assert {x: job[x] for x in ("status", "rows_read", "created", "updated", "unchanged", "rejected")} == {
+            "status": "succeeded", "rows_read": 4, "created": 3, "updated": 1, "unchanged": 0, "rejected": 0}, job
+        assert await history(c, school, grade(a, p, "M1", t, "7", "8")) == [
+            (None, snapshot("5", "5", "5", "D", "1", True), "api", None),
+            (snapshot("5", "5", "5", "D", "1", True), snapshot("7", "8", "7.6", "B", "3", True), "sync", None)]
+        assert await history(c, school, grade(a, p, "M2", t, "6", "6")) == [(None, snapshot("6", "6", "6", "C", "2", True), "sync", None)]
+        assert await history(c, school, grade(b, p, "M2", t, "9", "9")) == [(None, snapshot("9", "9", "9", "A", "4", True), "sync", None)]
+        assert len(await feed_since(c, school, before, {})) == 5  # the teacher's grade, then the sync's four, once each
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -21,6 +21,12 @@ module, term) at most once:
    again as an update with its old values read and locked — so the audit's ``old`` is always exact;
 4. the change-feed entries go to the caller's change log, which writes them with ``COPY`` too.
 
+**Optimistic** (``optimistic=True``, a sync chunk in a transaction of its own): steps 1-2 are replaced by one
+``COPY`` of every grade as new, with no read before it and no savepoint. A term's first upload, nearly all of a
+national term end, writes its grades that way in one round trip. A grade already stored for one of the keys makes
+the ``COPY`` fail on ``uq_grade_sitting``: :class:`GradesExist` is raised, the caller rolls its whole transaction
+back (the chunk wrote nothing else that stays) and writes the chunk again the careful way above.
+
 Nothing here commits: it all happens in the caller's transaction, with the chunk's other writes and its
 ``applied_through``, so a job resumed after a crash never applies a row twice.
 """
@@ -90,6 +96,11 @@ _UPSERT = text(
 Key = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
 
 
+class GradesExist(Exception):
+    """An optimistic ``COPY`` of grades as new met a stored grade of one of their keys: the transaction is aborted,
+    and the caller writes the chunk again in a new one, reading the stored grades first."""
+
+
 @dataclass
 class PendingGrade:
     """A validated grade row waiting for its batch to be written: its snapshot ``new`` (canonical decimals, as the
@@ -150,16 +161,24 @@ async def _driver(session: AsyncSession) -> Any:
 
 async def write_grades(
     session: AsyncSession, pending: list[PendingGrade], *, institution_code: str, actor: str, source: str,
-    job_id: uuid.UUID | None, stage_empty: bool = False, copy_new: bool = True,
+    job_id: uuid.UUID | None, stage_empty: bool = False, copy_new: bool = True, optimistic: bool = False,
 ) -> tuple[bool, bool]:
     """Applies ``pending`` (distinct keys) in the session's transaction, audited; sets each one's ``result``
     (created | updated | unchanged), ``grade_id``, ``version`` and ``old``. ``stage_empty``: the staging table
     was not used yet in this transaction (it empties itself at every commit), so it needs no ``TRUNCATE``.
     ``copy_new``: new grades may be COPY'd under a savepoint (:data:`MAX_SAVEPOINTS`), else they are staged too.
-    Returns whether the staging table was used, and whether a savepoint was taken."""
+    ``optimistic``: every grade COPY'd as new at once, :class:`GradesExist` (the transaction aborted) if one was
+    stored already (the module's docstring). Returns whether the staging table was used, and whether a savepoint
+    was taken."""
     if not pending:
         return False, False
     driver = await _driver(session)
+    if optimistic:
+        try:
+            await _copy_grades(driver, pending, institution_code=institution_code, actor=actor, source=source, job_id=job_id)
+        except asyncpg.UniqueViolationError as exc:
+            raise GradesExist() from exc
+        return False, False
     stage_used = savepoint = False
     todo = list(pending)
     for _ in range(MAX_ROUNDS):
@@ -209,6 +228,20 @@ async def _copy_new(driver: Any, new: list[PendingGrade], *, institution_code: s
                     job_id: uuid.UUID | None) -> bool:
     """``COPY``s grades that had no stored row, and their audit rows, under a savepoint. False (nothing written) when
     another writer inserted one of their sittings meanwhile."""
+    await driver.execute("SAVEPOINT records_new_grades")
+    try:
+        await _copy_grades(driver, new, institution_code=institution_code, actor=actor, source=source, job_id=job_id)
+    except asyncpg.UniqueViolationError:
+        await driver.execute("ROLLBACK TO SAVEPOINT records_new_grades; RELEASE SAVEPOINT records_new_grades")
+        return False
+    await driver.execute("RELEASE SAVEPOINT records_new_grades")
+    return True
+
+
+async def _copy_grades(driver: Any, new: list[PendingGrade], *, institution_code: str, actor: str, source: str,
+                       job_id: uuid.UUID | None) -> None:
+    """``COPY``s grades as new, and their audit rows (old: none); each one's ``result`` is ``created`` once both
+    are written. ``asyncpg.UniqueViolationError``: one of their sittings is stored already."""
     now = utcnow()
     ids = fresh_ids(2 * len(new))
     grades, audits = [], []
@@ -218,17 +251,10 @@ async def _copy_new(driver: Any, new: list[PendingGrade], *, institution_code: s
         grades.append((grade_id, now, now, institution_code, *p.key, components, p.score, n["letter"], p.points, n["passed"], 1))
         audits.append((ids[2 * i + 1], grade_id, now, actor, source, job_id, p.reason, None,
                        p.new_json or snapshot_json(n, components)))
-    await driver.execute("SAVEPOINT records_new_grades")
-    try:
-        await driver.copy_records_to_table("grades", records=grades, columns=GRADE_COLUMNS)
-    except asyncpg.UniqueViolationError:
-        await driver.execute("ROLLBACK TO SAVEPOINT records_new_grades; RELEASE SAVEPOINT records_new_grades")
-        return False
+    await driver.copy_records_to_table("grades", records=grades, columns=GRADE_COLUMNS)
     await driver.copy_records_to_table("grade_audit", records=audits, columns=AUDIT_COLUMNS)
-    await driver.execute("RELEASE SAVEPOINT records_new_grades")
     for (grade_id, *_), p in zip(grades, new, strict=True):
-        p.result, p.grade_id, p.version = "created", grade_id, 1
-    return True
+        p.result, p.grade_id, p.version, p.old = "created", grade_id, 1, None
 
 
 async def _upsert_staged(session: AsyncSession, driver: Any, staged: list[PendingGrade], *, institution_code: str,

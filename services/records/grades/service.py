@@ -260,9 +260,10 @@ async def flush_pending(ws: Workspace) -> None:
 async def write_pending(ws: Workspace, pending: Sequence[PendingGrade]) -> None:
     """Writes checked grades of distinct sittings set-based (audited); each one's ``result`` says what happened, and
     the changed ones go to the change log."""
+    optimistic, ws.optimistic = ws.optimistic, False  # a later round of the chunk may update what this one wrote
     stage_used, savepoint = await repository.write_grades(
         ws.session, list(pending), institution_code=ws.code, actor=ws.actor, source=ws.source, job_id=ws.job_id,
-        stage_empty=not ws.stage_used, copy_new=ws.savepoints < repository.MAX_SAVEPOINTS)
+        stage_empty=not ws.stage_used, copy_new=ws.savepoints < repository.MAX_SAVEPOINTS, optimistic=optimistic)
     ws.stage_used = ws.stage_used or stage_used
     ws.savepoints += savepoint
     for p in pending:

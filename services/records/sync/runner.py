@@ -54,6 +54,7 @@ from services.records.learners.schemas import LearnerRow
 from services.records.learners.service import RESOLVE_BATCH, PersonResolver, person_in
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import apply, oneroster, parsers, repository
+from services.records.grades.repository import GradesExist
 from services.records.sync.apply import PreparedGrades
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
 from services.records.workspace.service import Workspace
@@ -157,6 +158,9 @@ class SyncRunner:
         self.poll = settings.sync_poll_seconds
         #: grades written set-based (COPY into a staging table, one INSERT … ON CONFLICT) on PostgreSQL
         self.bulk = self.db.dialect == "postgresql" and settings.sync_bulk_writes
+        #: an accept_valid job's chunks of grades COPY'd as new at once (no read of the stored grades, no savepoint)
+        #: until one finds a grade stored (``grades.repository`` "Optimistic")
+        self.optimistic = True
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.limits = parsers.Limits(
             max_depth=settings.max_json_depth, max_row_values=settings.sync_max_row_values,
@@ -432,6 +436,8 @@ class SyncRunner:
         """Chunk by chunk, each in its own transaction. While a chunk of grades is being written, the next chunk is
         read and validated (PostgreSQL): the validation needs only what a chunk of grades does not change."""
         task: asyncio.Task[tuple[list[Item], PreparedGrades | None]] | None = self._ahead(job, items)
+        #: new grades are COPY'd without reading the stored ones first until a chunk finds one stored
+        optimistic = self.bulk and self.optimistic
         try:
             while True:
                 assert task is not None
@@ -439,23 +445,17 @@ class SyncRunner:
                 task = None
                 if not chunk:
                     break
+                resolver: ResolvedAhead | None = None
                 if prepared is not None:
                     task = self._ahead(job, items)
                 else:  # identity is asked now, before the chunk's transaction opens
                     resolver = ResolvedAhead(self.ctx.person_resolver)
                     await resolver.ask(chunk)
-                async with self.db.session(write=True) as s:
-                    row = await self._locked_job(s, job.id)
-                    ws = self._workspace(s, row)
-                    outcomes = await (apply.write_prepared(ws, prepared) if prepared is not None
-                                      else apply.apply_chunk(ws, chunk, resolver))
-                    errors = self._error_rows(job.id, outcomes)
-                    if errors:
-                        await s.execute(insert(SyncJobError), errors)
-                    self._count(row, outcomes)
-                    row.applied_through = chunk[-1].seq
-                    row.locked_until = self.clock.now() + self.lease
-                    row.waiting = row.waiting_since = None  # progress: an outage before this one is over
+                try:
+                    await self._commit_chunk(job, chunk, prepared, resolver, optimistic=optimistic and prepared is not None)
+                except GradesExist:  # rolled back: the chunk again, reading (and locking) the stored grades first
+                    optimistic = False
+                    await self._commit_chunk(job, chunk, prepared, resolver, optimistic=False)
                 if task is None:  # this chunk may have changed what the next one is validated against
                     task = self._ahead(job, items)
         finally:
@@ -465,6 +465,25 @@ class SyncRunner:
             row.status = "succeeded" if row.rejected == 0 else "completed_with_errors"
             row.finished_at, row.locked_until, row.locked_by, row.error = utcnow(), None, None, None
             row.waiting = row.waiting_since = None
+
+    async def _commit_chunk(self, job: SyncJob, chunk: list[Item], prepared: PreparedGrades | None,
+                            resolver: ResolvedAhead | None, *, optimistic: bool) -> None:
+        """One chunk of an accept_valid job in its own transaction: its rows, its row errors, the counts and
+        ``applied_through``. ``optimistic``: the prepared grades are COPY'd as new without reading the stored ones
+        (:class:`~services.records.grades.repository.GradesExist` if one was stored; nothing of the chunk stays)."""
+        async with self.db.session(write=True) as s:
+            row = await self._locked_job(s, job.id)
+            ws = self._workspace(s, row)
+            ws.optimistic = optimistic
+            outcomes = await (apply.write_prepared(ws, prepared) if prepared is not None
+                              else apply.apply_chunk(ws, chunk, resolver))
+            errors = self._error_rows(job.id, outcomes)
+            if errors:
+                await s.execute(insert(SyncJobError), errors)
+            self._count(row, outcomes)
+            row.applied_through = chunk[-1].seq
+            row.locked_until = self.clock.now() + self.lease
+            row.waiting = row.waiting_since = None  # progress: an outage before this one is over
 
     async def _note_progress(self, job_id: uuid.UUID, tally: SyncJob) -> None:
         """Progress of an all_or_nothing job, outside its transaction: in this process, and on PostgreSQL in a row

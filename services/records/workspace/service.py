@@ -106,6 +106,9 @@ class Workspace:
         self.stage_used = False
         #: savepoints taken in this transaction for COPYs of new grades (bounded: ``grades.repository.MAX_SAVEPOINTS``)
         self.savepoints = 0
+        #: the next set-based grade write may COPY every grade as new without reading the stored ones first (a sync
+        #: chunk in a transaction of its own, rolled back whole if one was stored: ``grades.repository.GradesExist``)
+        self.optimistic = False
         #: OneRoster sourcedIds of the applied rows, (file, sourcedId) → natural key as JSON, written with them
         self.ids: dict[tuple[str, str], str] = {}
 

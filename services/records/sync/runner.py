@@ -50,11 +50,11 @@ from services.common.identity_client import IdentityClient
 from services.common.retry import RetryPolicy, transient_reason
 from services.common.worker import LeasedWorker
 from services.records.context import RecordsContext
+from services.records.grades.repository import GradesExist
 from services.records.learners.schemas import LearnerRow
 from services.records.learners.service import RESOLVE_BATCH, PersonResolver, person_in
 from services.records.models import SyncJob, SyncJobError, SyncJobProgress
 from services.records.sync import apply, oneroster, parsers, repository
-from services.records.grades.repository import GradesExist
 from services.records.sync.apply import PreparedGrades
 from services.records.sync.items import SOURCED_IDS, YIELD_EVERY, Item, Outcome
 from services.records.workspace.service import Workspace

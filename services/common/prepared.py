@@ -10,12 +10,16 @@ runs it in autocommit: no BEGIN/COMMIT round trips."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Hashable
 from typing import Any, TypeAlias
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
+
+from services.common.db import is_disconnect, unpinged
 
 #: a select of any columns: SQLAlchemy 2.1's Select is variadic, and ``Select[Any]`` is a select of one column
 #: (which a select of typed columns followed by ``*more`` does not match)
@@ -37,10 +41,36 @@ class DriverStatement:
         self.asyncpg = dialect.driver == "asyncpg"
 
     async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        params = self.defaults | params if self.defaults else params
-        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind, strict=True)]
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
+        return await self._fetch(driver, params)
+
+    async def fetch_pooled(self, engine: AsyncEngine, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """:meth:`fetch` on a connection of ``engine``'s pool taken for this one call: no ``Connection`` of
+        SQLAlchemy's around it, and no pre-ping: a read sent on a connection the server dropped (a restart, a
+        failover, an ended backend) is sent again once on a fresh one. A connection whose call failed in any way
+        (an error, a cancelled request mid-query) is not given back to the pool but closed: its state is unknown."""
+        for attempt in (1, 2):
+            # the first checkout skips the pre-ping (a round trip): a connection found dead instead is dropped and
+            # the statement sent again on one the pool has pinged (or just opened)
+            with unpinged() if attempt == 1 and self.asyncpg else contextlib.nullcontext():
+                pooled = await engine.raw_connection()
+            try:
+                driver = pooled.driver_connection
+                assert driver is not None
+                rows = await self._fetch(driver, params)
+            except BaseException as exc:
+                await greenlet_spawn(pooled.invalidate)
+                if attempt == 1 and self.asyncpg and is_disconnect(exc):
+                    continue
+                raise
+            await greenlet_spawn(pooled.close)
+            return rows
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, driver: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        params = self.defaults | params if self.defaults else params
+        values = [params[n] if p is None or params[n] is None else p(params[n]) for n, p in zip(self.names, self.bind, strict=True)]
         rows = await (driver.fetch(self.sql, *values) if self.asyncpg else driver.execute_fetchall(self.sql, values))
         return [tuple(v if p is None or v is None else p(v) for v, p in zip(row, self.result, strict=True)) for row in rows]
 

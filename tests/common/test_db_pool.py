@@ -105,7 +105,7 @@ async def test_pool_settings_reach_the_engine(pg_only: None, database_factory: U
                                            **{name: fields[name].default for name in TEST_POOL}))
     pool = defaults.state.db.engine.pool
     try:
-        assert (pool.size(), pool._max_overflow, pool._recycle, pool._pre_ping) == (5, 5, 1800, True)
+        assert (pool.size(), pool._max_overflow, pool._recycle, pool._pre_ping) == (10, 0, 1800, True)
     finally:
         await defaults.state.db.dispose()
 

@@ -110,10 +110,9 @@ async def summaries(db: Database, whose: str, who: Any, status: str | None, afte
     """A page of credentials (``limit`` rows, newest first, after the cursor's keys) of an institution, a person
     (``whose="person"``) or a staff account (``"account"``): one statement compiled once per shape, run on the
     driver (services/common/prepared.py) — no session, no transaction round trips."""
-    async with db.engine.connect() as conn:
-        stmt = prepared(("credential-summaries", whose, status is not None, after is not None), conn.dialect,
-                        lambda: _summaries(whose, status is not None, after is not None))
-        params = {"who": who, "status": status, "limit": limit}
-        if after is not None:
-            params |= {"after_at": after[0], "after_id": after[1]}
-        return [SummaryRow(*row) for row in await stmt.fetch(conn, params)]
+    stmt = prepared(("credential-summaries", whose, status is not None, after is not None), db.engine.dialect,
+                    lambda: _summaries(whose, status is not None, after is not None))
+    params = {"who": who, "status": status, "limit": limit}
+    if after is not None:
+        params |= {"after_at": after[0], "after_id": after[1]}
+    return [SummaryRow(*row) for row in await stmt.fetch_pooled(db.engine, params)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic_core import to_json
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -353,6 +354,17 @@ def to_read(ctx: CredentialsContext, row: Credential, issuer_did: str, *, with_d
 async def credential_read(session: AsyncSession, ctx: CredentialsContext, row: Credential, *, with_document: bool = True) -> CredentialRead:
     """:func:`to_read` with the issuer's DID read."""
     return to_read(ctx, row, await issuers_repo.did_of(session, row.issuer_id), with_document=with_document)
+
+
+#: a list's item, as :class:`CredentialSummary` has its fields
+_SUMMARY_FIELDS = tuple(CredentialSummary.model_fields)
+
+
+def summaries_json(rows: list[Any], next_cursor: str | None) -> bytes:
+    """A page of a list's rows (``repository.SUMMARY``'s columns) as the JSON of ``Page[CredentialSummary]``, written
+    straight from the rows: the same bytes as the models' ``model_dump_json`` (a test compares them), without a model
+    per row (the list's rows come from the database, typed by its columns)."""
+    return to_json({"items": [{name: getattr(r, name) for name in _SUMMARY_FIELDS} for r in rows], "next_cursor": next_cursor})
 
 
 def to_summary(row: Any) -> CredentialSummary:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,8 +86,20 @@ async def _audit(platform: Platform, credential_id: str) -> list[str]:
     return [r.action for r in rows]
 
 
+async def _background_restatus_at_rest(platform: Platform) -> None:
+    """The service's own restatus step runs once when it starts (this module's platform has just started), then
+    an hour later: wait, with a deadline, for that first run to have ended, so the documents the test makes
+    legacy afterwards are the command's to sign (the background run, delayed on a loaded machine, took them)."""
+    worker = platform.apps["credentials"].state.workers["credentials restatus"]
+    deadline = time.monotonic() + 60
+    while not (worker.rounds >= 1 and worker.state == "waiting"):
+        assert time.monotonic() < deadline, (worker.state, worker.rounds, worker.last_error)
+        await asyncio.sleep(0.05)
+
+
 async def test_restatus_command_signs_old_documents_again_and_keeps_every_status(platform: Platform) -> None:
     school = await platform.school_headers()
+    await _background_restatus_at_rest(platform)
     creds = [await issue(platform) for _ in range(4)]
     active, revoked, suspended, lifted = (c["id"] for c in creds)
     for cid in (active, revoked, suspended, lifted):

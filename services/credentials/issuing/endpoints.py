@@ -4,9 +4,11 @@ correction (reissue)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from services.common.auth import CurrentPrincipal, current_principal
 from services.common.db import SessionDep
@@ -33,18 +35,40 @@ async def issue_credential(body: CredentialIssue, session: SessionDep, principal
     return await service.credential_read(session, ctx, row)
 
 
-@router.get("", response_model=Page[CredentialSummary], summary="Credentials of an institution (its staff) or your own")
-async def list_credentials(
-    request: Request,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
-    cursor: Annotated[str | None, Query(description="opaque cursor from next_cursor")] = None,
-    institution: Annotated[str | None, Query(max_length=20, description="institution code; omitted: your own credentials")] = None,
-    status: Annotated[str | None, Query(pattern="^(active|suspended|revoked)$")] = None,
-) -> Response:
-    # a hot authenticated list: the caller and the context from the request and the page's parameters as plain
-    # query parameters (no dependencies to resolve), one statement on a pooled driver connection, the page's rows
-    # serialised straight to JSON (no model built per row, nor validated again against the response model)
-    page = PageParams.model_construct(limit=limit, cursor=cursor)
+class ListQuery(BaseModel):
+    """The list's query parameters, validated in one step (FastAPI's per-parameter validation was a tenth of this
+    hot route's CPU); a bad one is the same 422 naming it (``in: query``)."""
+
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="page size")
+    cursor: str | None = Field(None, description="opaque cursor from next_cursor")
+    institution: str | None = Field(None, max_length=20, description="institution code; omitted: your own credentials")
+    status: str | None = Field(None, pattern="^(active|suspended|revoked)$")
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI ``parameters`` of ``model``'s fields, as FastAPI would write them for ``Query`` parameters."""
+    schema = model.model_json_schema()
+    return [{"name": name, "in": "query", "required": False, "schema": field, **(
+        {"description": field["description"]} if "description" in field else {})}
+        for name, field in schema["properties"].items()]
+
+
+def list_query(request: Request) -> ListQuery:
+    try:
+        return ListQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]) from None
+
+
+@router.get("", response_model=Page[CredentialSummary], summary="Credentials of an institution (its staff) or your own",
+            openapi_extra={"parameters": _query_parameters(ListQuery)})
+async def list_credentials(request: Request) -> Response:
+    # a hot authenticated list: the caller and the context from the request, the query parameters validated in one
+    # step (no dependencies to resolve), one statement on a pooled driver connection, the page's rows serialised
+    # straight to JSON (no model built per row, nor validated again against the response model)
+    query = list_query(request)
+    institution, status = query.institution, query.status
+    page = PageParams.model_construct(limit=query.limit, cursor=query.cursor)
     principal = await current_principal(request)
     who: str | uuid.UUID
     if institution:

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, Uuid, and_, bindparam, insert, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.common.db import Database
 from services.common.prepared import DriverStatement
@@ -131,13 +131,7 @@ async def issuer_state(reads: Reads, did: str, credential_id: uuid.UUID | None, 
     ids = sorted(list_ids)[:2]
     params = {"did": did, "credential_id": credential_id, "list_a": ids[0] if ids else None,
               "list_b": ids[1] if len(ids) > 1 else None}
-    session = reads.opened
-    if session is not None and session.in_transaction():
-        conn = await session.connection()
-        rows = await _statement(conn).fetch(conn, params)
-    else:
-        async with reads.engine.connect() as conn:
-            rows = await _statement(conn).fetch(conn, params)
+    rows = await _fetch(reads, _issuer_state, _compiled, params)
     if not rows:
         return IssuerState(None, None, None, {})
     heads = {r[9]: ListHead(r[9], r[10], r[11], r[12], bool(r[13])) for r in rows if r[9] is not None}
@@ -146,12 +140,23 @@ async def issuer_state(reads: Reads, did: str, credential_id: uuid.UUID | None, 
     return IssuerState(IssuerRow(*first[:6]), first[6], suspension, heads)
 
 
-def _statement(conn: AsyncConnection) -> _DriverStatement:
-    dialect = conn.dialect
-    stmt = _compiled.get(dialect.name)
-    if stmt is None:
-        stmt = _compiled[dialect.name] = _DriverStatement(_issuer_state, dialect)
-    return stmt
+async def _fetch(reads: Reads, stmt: Any, compiled: dict[str, _DriverStatement], params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """``stmt`` (compiled once per dialect into ``compiled``) run straight on the driver: in the session's transaction
+    when there is one, else on a pooled connection taken for this one read (no BEGIN/COMMIT, no pre-ping; a
+    connection found dead is replaced and the read sent again: ``DriverStatement.fetch_pooled``)."""
+    session = reads.opened
+    if session is not None and session.in_transaction():
+        conn = await session.connection()
+        return await _compiled_for(stmt, compiled, conn.dialect).fetch(conn, params)
+    engine = reads.engine
+    return await _compiled_for(stmt, compiled, engine.dialect).fetch_pooled(engine, params)
+
+
+def _compiled_for(stmt: Any, compiled: dict[str, _DriverStatement], dialect: Any) -> _DriverStatement:
+    found = compiled.get(dialect.name)
+    if found is None:
+        found = compiled[dialect.name] = _DriverStatement(stmt, dialect)
+    return found
 
 
 #: everything a stored credential's verification depends on besides its document and the clock, in one statement
@@ -172,24 +177,10 @@ async def stored_state(reads: Reads, credential_id: uuid.UUID) -> tuple[Any, ...
     """The stored credential's current state (None: no such credential): its row's status, reason, successor and
     layout, its issuer's row, the versions of its status lists; one statement on the driver (in the session's
     transaction when there is one, else on a pooled connection with no BEGIN/COMMIT)."""
-    params = {"credential_id": credential_id}
-    session = reads.opened
-    if session is not None and session.in_transaction():
-        conn = await session.connection()
-        rows = await _stored_statement(conn).fetch(conn, params)
-    else:
-        async with reads.engine.connect() as conn:
-            rows = await _stored_statement(conn).fetch(conn, params)
+    rows = await _fetch(reads, _stored_state, _stored_compiled, {"credential_id": credential_id})
     if not rows:
         return None
     return tuple(sorted(rows, key=lambda r: str(r[10])))
-
-
-def _stored_statement(conn: AsyncConnection) -> _DriverStatement:
-    stmt = _stored_compiled.get(conn.dialect.name)
-    if stmt is None:
-        stmt = _stored_compiled[conn.dialect.name] = _DriverStatement(_stored_state, conn.dialect)
-    return stmt
 
 
 #: a declarative model's ``__table__`` is a ``Table``; SQLAlchemy types it as any ``FromClause``, which Core's

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from services.common.testing import DatabaseFaults
 from services.credentials.app import create_app
+from tests.credentials.factories import issue
 from tests.support import Platform, UrlFactory, service_settings
 
 
@@ -56,3 +57,21 @@ async def test_a_list_that_fails_for_another_reason_is_not_sent_again(platform: 
         assert r.headers["retry-after"]
         faults.down = False
         assert (await c.get("/v1/credentials", params={"institution": "CD0101"}, headers=school)).status_code == 200
+
+
+async def test_killed_pooled_connections_cost_no_verify_page(platform: Platform) -> None:
+    """The verify page (the QR code's target) reads the stored credential's state the same way: a pool whose
+    connections the server ended answers the next verifications as before."""
+    cred = await issue(platform)
+    faults = DatabaseFaults(platform.apps["credentials"].state.db)
+    try:
+        async with platform.client("credentials") as c:
+            first = await c.get(f"/v1/verify/{cred['id']}")
+            assert first.status_code == 200, first.text
+            await faults.terminate_all()
+            for _ in range(3):
+                r = await c.get(f"/v1/verify/{cred['id']}")
+                assert r.status_code == 200, r.text
+                assert r.json()["outcome"] == first.json()["outcome"] == "valid"
+    finally:
+        faults.close()

@@ -10,7 +10,7 @@ A college X in province 048, a secondary school S in district "Thăng Bình"."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.common.clock import vietnam_date
 from services.common.models import OutboxEvent
 from tests.records.helpers import code, login, programme, run_ok
 from tests.support import Platform, id_number
@@ -58,7 +59,7 @@ async def college(platform: Platform) -> dict[str, str]:
     admin = await platform.admin_headers()
     async with platform.client("records") as c:
         await run_ok(c, admin, {"programmes": [programme(pcode)]}, institution=inst)
-        today = date.today()
+        today = vietnam_date(datetime.now(UTC))  # intakes open and close on Vietnam's dates
         r = await c.put(f"/v1/institutions/{inst}/intakes/TS{YEAR}", headers=admin, json={
             "programme_code": pcode, "name": "Tuyển sinh cao đẳng Công nghệ ô tô", "year": YEAR, "capacity": 2,
             "opens_on": (today - timedelta(days=1)).isoformat(), "closes_on": (today + timedelta(days=30)).isoformat(),
@@ -244,7 +245,7 @@ async def test_counselling_consent_and_criteria(platform: Platform, college: dic
 async def test_offers_stay_within_capacity(platform: Platform, college: dict[str, str]) -> None:
     """An intake of one place: the second offer is refused while the first holds it; declined, the place is free."""
     sharer, school, admin = await sharer_headers(platform), code("THPT"), await platform.admin_headers()
-    today = date.today()
+    today = vietnam_date(datetime.now(UTC))  # intakes open and close on Vietnam's dates
     one, two = id_number(PROVINCE, 2, 13), id_number(PROVINCE, 3, 13)
     async with platform.client("records") as c:
         r = await c.put(f"/v1/institutions/{college['code']}/intakes/MOT-CHO", headers=admin, json={

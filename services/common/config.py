@@ -82,10 +82,10 @@ class ServiceSettings(BaseSettings):
     #: the connection pool of one process (one replica): at most ``db_pool_size + db_max_overflow`` connections to
     #: PostgreSQL. ``db_pool_size`` stay open once opened; overflow connections are closed when given back (under
     #: sustained load above the pool that costs a new connection per checkout: measured on the credential list
-    #: under 16 concurrent clients, about 5% of its CPU went into connecting — so the default has none: a burst waits for a pooled connection, which a
-    #: request holds for a millisecond or two). Beyond both, a request waits up to ``db_pool_timeout_seconds`` for
-    #: a connection rather than opening more. Count a deployment as Σ replicas × (pool + overflow) and keep it
-    #: under PostgreSQL's ``max_connections``.
+    #: under 16 concurrent clients, about 5% of its CPU went into connecting — so the default has none: a burst
+    #: waits for a pooled connection, which a request holds for a millisecond or two). Beyond both, a request waits
+    #: up to ``db_pool_timeout_seconds`` for a connection rather than opening more. Count a deployment as
+    #: Σ replicas × (pool + overflow) and keep it under PostgreSQL's ``max_connections``.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -367,12 +367,6 @@ def summaries_json(rows: list[Any], next_cursor: str | None) -> bytes:
     return to_json({"items": [{name: getattr(r, name) for name in _SUMMARY_FIELDS} for r in rows], "next_cursor": next_cursor})
 
 
-def to_summary(row: Any) -> CredentialSummary:
-    """A list's row (``repository.SUMMARY``'s columns, or a credential)."""
-    return CredentialSummary(id=row.id, institution_code=row.institution_code, kind=row.kind, title=row.title,
-                             holder_name=row.holder_name, award_year=row.award_year, status=row.status, issued_at=row.issued_at)
-
-
 # --- status changes -------------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Table, Uuid, and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.common.db import Database
-from services.common.prepared import DriverStatement
+from services.common.prepared import prepared
 from services.credentials.models import Credential, Issuer, StatusList, VerificationLog
 
 
@@ -65,13 +65,6 @@ _issuer_state = (
         StatusList.id == _own_suspension_list)))
     .where(Issuer.did == bindparam("did"))
 )
-
-
-#: compiled once per dialect, run on the driver in one call (services/common/prepared.py)
-_DriverStatement = DriverStatement
-
-
-_compiled: dict[str, _DriverStatement] = {}
 
 
 class Reads:
@@ -131,7 +124,7 @@ async def issuer_state(reads: Reads, did: str, credential_id: uuid.UUID | None, 
     ids = sorted(list_ids)[:2]
     params = {"did": did, "credential_id": credential_id, "list_a": ids[0] if ids else None,
               "list_b": ids[1] if len(ids) > 1 else None}
-    rows = await _fetch(reads, _issuer_state, _compiled, params)
+    rows = await _fetch(reads, "verification-issuer-state", _issuer_state, params)
     if not rows:
         return IssuerState(None, None, None, {})
     heads = {r[9]: ListHead(r[9], r[10], r[11], r[12], bool(r[13])) for r in rows if r[9] is not None}
@@ -140,23 +133,16 @@ async def issuer_state(reads: Reads, did: str, credential_id: uuid.UUID | None, 
     return IssuerState(IssuerRow(*first[:6]), first[6], suspension, heads)
 
 
-async def _fetch(reads: Reads, stmt: Any, compiled: dict[str, _DriverStatement], params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """``stmt`` (compiled once per dialect into ``compiled``) run straight on the driver: in the session's transaction
-    when there is one, else on a pooled connection taken for this one read (no BEGIN/COMMIT, no pre-ping; a
-    connection found dead is replaced and the read sent again: ``DriverStatement.fetch_pooled``)."""
+async def _fetch(reads: Reads, key: str, stmt: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """``stmt`` (compiled once per dialect: the kit's ``prepared``) run straight on the driver: in the session's
+    transaction when there is one, else on a pooled connection taken for this one read (no BEGIN/COMMIT, no
+    pre-ping; a connection found dead is replaced and the read sent again: ``DriverStatement.fetch_pooled``)."""
     session = reads.opened
     if session is not None and session.in_transaction():
         conn = await session.connection()
-        return await _compiled_for(stmt, compiled, conn.dialect).fetch(conn, params)
+        return await prepared(key, conn.dialect, lambda: stmt).fetch(conn, params)
     engine = reads.engine
-    return await _compiled_for(stmt, compiled, engine.dialect).fetch_pooled(engine, params)
-
-
-def _compiled_for(stmt: Any, compiled: dict[str, _DriverStatement], dialect: Any) -> _DriverStatement:
-    found = compiled.get(dialect.name)
-    if found is None:
-        found = compiled[dialect.name] = _DriverStatement(stmt, dialect)
-    return found
+    return await prepared(key, engine.dialect, lambda: stmt).fetch_pooled(engine, params)
 
 
 #: everything a stored credential's verification depends on besides its document and the clock, in one statement
@@ -170,14 +156,13 @@ _stored_state = (
         StatusList.id == Credential.revocation_list_id, StatusList.id == Credential.suspension_list_id)))
     .where(Credential.id == bindparam("credential_id"))
 )
-_stored_compiled: dict[str, _DriverStatement] = {}
 
 
 async def stored_state(reads: Reads, credential_id: uuid.UUID) -> tuple[Any, ...] | None:
     """The stored credential's current state (None: no such credential): its row's status, reason, successor and
     layout, its issuer's row, the versions of its status lists; one statement on the driver (in the session's
     transaction when there is one, else on a pooled connection with no BEGIN/COMMIT)."""
-    rows = await _fetch(reads, _stored_state, _stored_compiled, {"credential_id": credential_id})
+    rows = await _fetch(reads, "verification-stored-state", _stored_state, {"credential_id": credential_id})
     if not rows:
         return None
     return tuple(sorted(rows, key=lambda r: str(r[10])))

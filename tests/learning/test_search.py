@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.common.migrations import upgrade
+from services.learning.models import LearningObject
 from tests.learning.conftest import People, client_for, learning_app
 from tests.learning.helpers import create, marker, mp4, pdf, publish, upload
-from tests.support import Platform
+from tests.support import Platform, UrlFactory
 
 
 async def test_search_diacritics_facets_sorting_visibility(platform: Platform, people: People) -> None:
@@ -139,3 +147,68 @@ async def test_a_repeated_search_never_shows_what_the_caller_may_no_longer_see(p
             assert await ids(c, people.other_student) == [public["id"]]  # the replica that withdrew: at once
         assert await ids(other, people.other_student) == [public["id"]]  # the other: its copy, the object read anew
         assert await ids(other) == [public["id"]]
+
+
+async def test_search_as_you_type_finds_every_word_the_last_one_begins(platform: Platform, people: People) -> None:
+    """The last word typed is matched as the beginning of words of the library (on PostgreSQL it is sent to the
+    full-text index as the words it begins, read from a lexicon the database keeps with the objects): every word it
+    begins is found, words with punctuation too; a word new to the library once an object's text gains it; and a
+    beginning shared by more words than are sent one by one."""
+    tag = marker()
+    async with platform.client("learning") as c:
+        accounting = await create(c, people.teacher, f"Kế toán doanh nghiệp {tag}")
+        cars = await create(c, people.teacher, f"Bảo dưỡng ô tô {tag}")
+        events = await create(c, people.teacher, f"Tổ chức sự kiện {tag}", description="Danh sách to-do của O'Neil")
+        cooking = await create(c, people.teacher, f"Nấu ăn {tag}")
+
+        async def found(q: str) -> set[str]:
+            r = await c.get("/v1/search", params={"q": q, "limit": 100}, headers=people.teacher)  # staff see drafts
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["total_exact"] and body["total"] == len(body["items"])
+            return {hit["id"] for hit in body["items"]}
+
+        assert await found(f"{tag} to") == {accounting["id"], cars["id"], events["id"]}  # toán, tô, tổ, to-do
+        assert await found(f"{tag} toa") == {accounting["id"]}
+        assert await found(f"{tag} to-d") == {cars["id"], events["id"]}  # the word "to", and one beginning "d"
+        assert await found(f"{tag} o'ne") == {events["id"]}
+        assert await found(f"{tag} nau a") == {cooking["id"]}
+
+        novel = f"{tag}moi"
+        assert await found(f"{tag}m") == set()
+        r = await c.patch(f"/v1/learning-objects/{cooking['id']}", json={"keywords": [novel]}, headers=people.teacher)
+        assert r.status_code == 200, r.text
+        assert await found(f"{tag}m") == {cooking["id"]}
+        assert await found(f"{tag}mo") == {cooking["id"]}
+
+        words = " ".join(f"{tag}w{i}" for i in range(40))
+        many = await create(c, people.teacher, f"Từ vựng {tag}", description=words)
+        assert await found(f"{tag}w") == {many["id"]}
+        assert await found(f"{tag}w3") == {many["id"]}
+        assert await found(f"{tag}w39") == {many["id"]}
+        assert await found(f"{tag}w40") == set()
+
+
+async def test_a_library_older_than_its_lexicon_is_searched_as_you_type_once_upgraded(platform: Platform,
+                                                                                      database_factory: UrlFactory) -> None:
+    """Objects stored before the search kept its lexicon (the migration before it) are found by the beginning of
+    their words once the database is upgraded: the upgrade fills the lexicon from the objects already there."""
+    url = await database_factory("learning", migrated=False)
+    await upgrade("learning", url, "learning_worker_leases")
+    tag, object_id, now = marker(), uuid.uuid4(), datetime.now(UTC)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(LearningObject.__table__).values(
+                id=object_id, created_at=now, updated_at=now, institution_code="CD0101", owner_sub="teacher", latest_version=1,
+                published_version=1, status="published", title=f"Kỹ năng giao tiếp {tag}", type="video", language="vi",
+                licence="CC-BY-4.0", visibility="public", search_text=f"ky nang giao tiep {tag}", published_at=now,
+                view_count=0, download_count=0))
+    finally:
+        await engine.dispose()
+    await upgrade("learning", url)
+    async with learning_app(platform, database_url=url) as app, client_for(app) as c:
+        for q in (f"{tag} giao tie", f"{tag} gia", tag[:-2]):
+            r = await c.get("/v1/search", params={"q": q})
+            assert r.status_code == 200, r.text
+            assert [hit["id"] for hit in r.json()["items"]] == [str(object_id)], q

@@ -267,7 +267,8 @@ async def _rank(session: AsyncSession, visible: Any, query: SearchQuery) -> tupl
     # whatever order the full-text index yields them
     candidates = select(
         LearningObject.id.label("id"), *[c.label(name) for name, c in COLUMN_FACETS.items()],
-        NEWEST.label("newest"), (rank if rank is not None else literal(0.0, Float)).label("score"),
+        # scored only where the order is the score: ts_rank reads each sampled row's vector
+        NEWEST.label("newest"), (rank if rank is not None and order == "relevance" else literal(0.0, Float)).label("score"),
         *([USAGE.label("usage")] if from_sample and order == "most_used" else []),
     )
     if rank_from is not None:  # SQLite: the join is the match (the IN of the same FTS query would run it twice)

@@ -7,7 +7,8 @@ cannot skip through it; whole lexemes keep the fast scan. On a million objects t
 search. Kept by triggers in the same transaction as the object: a statement trigger with the inserted rows (one
 ``INSERT … SELECT DISTINCT`` for a whole ``COPY``) and a row trigger when an object's text changes. Lexemes are
 never removed: one that no object holds any more matches nothing, so the lexicon is always a superset of the
-index's. ``COLLATE "C"``: a prefix is a byte range of the primary key.
+index's. ``COLLATE "C"``: a prefix is a byte range of the primary key. Inserted in order: two writers adding the
+same new lexemes wait for each other in one order, never in a cycle.
 
 SQLite has nothing to add: FTS5 reads a prefix from its own term index.
 
@@ -31,13 +32,13 @@ def upgrade() -> None:
     op.execute(
         "CREATE FUNCTION learning_search_lexemes_inserted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "INSERT INTO learning_search_lexemes (lexeme) "
-        "SELECT DISTINCT unnest(tsvector_to_array(search_vector)) FROM inserted_objects "
-        "ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+        "SELECT DISTINCT unnest(tsvector_to_array(search_vector)) AS lexeme FROM inserted_objects "
+        "ORDER BY lexeme ON CONFLICT DO NOTHING; RETURN NULL; END $$"
     )
     op.execute(
         "CREATE FUNCTION learning_search_lexemes_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "INSERT INTO learning_search_lexemes (lexeme) "
-        "SELECT DISTINCT unnest(tsvector_to_array(NEW.search_vector)) ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+        "SELECT unnest(tsvector_to_array(NEW.search_vector)) ORDER BY 1 ON CONFLICT DO NOTHING; RETURN NULL; END $$"
     )
     op.execute(
         "CREATE TRIGGER learning_search_lexemes_ai AFTER INSERT ON learning_objects "

@@ -158,7 +158,8 @@ async def test_search_as_you_type_finds_every_word_the_last_one_begins(platform:
     async with platform.client("learning") as c:
         accounting = await create(c, people.teacher, f"Kế toán doanh nghiệp {tag}")
         cars = await create(c, people.teacher, f"Bảo dưỡng ô tô {tag}")
-        events = await create(c, people.teacher, f"Tổ chức sự kiện {tag}", description="Danh sách to-do của O'Neil")
+        events = await create(c, people.teacher, f"Tổ chức sự kiện {tag}",
+                              description=f"Danh sách to-do của O'Neil, xem {tag}x.com/it's")  # a word with a quote in it
         cooking = await create(c, people.teacher, f"Nấu ăn {tag}")
 
         async def found(q: str) -> set[str]:
@@ -173,6 +174,7 @@ async def test_search_as_you_type_finds_every_word_the_last_one_begins(platform:
         assert await found(f"{tag} to-d") == {cars["id"], events["id"]}  # the word "to", and one beginning "d"
         assert await found(f"{tag} o'ne") == {events["id"]}
         assert await found(f"{tag} nau a") == {cooking["id"]}
+        assert await found(f"{tag}x") == {events["id"]}
 
         novel = f"{tag}moi"
         assert await found(f"{tag}m") == set()

@@ -169,64 +169,41 @@ def wait_job(client: Any, job_id: str, pid: int | None = None, timeout: float = 
 
 # -- the COPY baseline ---------------------------------------------------------------------------------------------
 
-async def copy_baseline(records_db: str, expected: int) -> tuple[int, float, float | None]:
-    """Reads back the grade rows the API wrote, truncates ``grades`` and COPYs the same rows into it. Returns the
-    rows copied, the seconds and the CPU seconds its PostgreSQL backend used (None if not on this machine)."""
+#: what the API writes for a grade, by table: the rows of it that are the grades' (the change feed holds the
+#: catalogue's and the learners' entries too)
+WRITES = {"grades": "true", "grade_audit": "true", "changes": "entity = 'grade'"}
+
+
+async def copy_baseline(records_db: str, expected: int, tables: tuple[str, ...] = ("grades",)) -> tuple[int, float, float | None]:
+    """Reads back the rows the API wrote for the grades into ``tables`` (by default the grades alone; all of
+    WRITES: the grades, their audit rows, their change-feed entries), truncates those tables and COPYs the same rows
+    into them. Returns the grades copied, the seconds and the CPU seconds its PostgreSQL backend used (None if not
+    on this machine)."""
     import asyncpg
 
     conn = await asyncpg.connect(asyncpg_dsn(records_db))
     try:
-        rows = await conn.fetch("SELECT * FROM grades")
-        if len(rows) != expected:
-            raise SystemExit(f"the API wrote {len(rows)} grade rows, expected {expected}")
-        columns = list(rows[0].keys())
-        records = [tuple(r) for r in rows]
+        # in the order the API wrote them (a table's physical order: nothing was updated or deleted), which is the
+        # order COPY writes them in: sorting them first changes what the indexes cost
+        rows = {t: await conn.fetch(f"SELECT * FROM {t} WHERE {WRITES[t]}") for t in tables}
+        if {len(r) for r in rows.values()} != {expected}:
+            raise SystemExit(f"the API wrote {', '.join(f'{len(r)} rows to {t}' for t, r in rows.items())}; expected {expected} each")
+        others = {t: await conn.fetch(f"SELECT * FROM {t} WHERE NOT ({WRITES[t]})") for t in tables}
+        await conn.execute(f"TRUNCATE {', '.join(tables)}")
+        for t, kept in others.items():  # rows of those tables that are not the grades' go back untimed
+            if kept:
+                await conn.copy_records_to_table(t, records=[tuple(r) for r in kept], columns=list(kept[0].keys()))
+        await conn.execute("CHECKPOINT")
+        batches = [(t, list(r[0].keys()), [tuple(row) for row in r]) for t, r in rows.items()]
         del rows
-        await conn.execute("TRUNCATE grades")
-        await conn.execute("CHECKPOINT")
         backend = await conn.fetchval("SELECT pg_backend_pid()")
         try:
             cpu_before: float | None = cpu_seconds(backend)
         except OSError:
             cpu_before = None
         started = time.perf_counter()
-        await conn.copy_records_to_table("grades", records=records, columns=columns)
-        elapsed = time.perf_counter() - started
-        cpu = None if cpu_before is None else cpu_seconds(backend) - cpu_before
-        count = await conn.fetchval("SELECT count(*) FROM grades")
-        return count, elapsed, cpu
-    finally:
-        await conn.close()
-
-
-async def copy_writes_baseline(records_db: str, expected: int) -> tuple[int, float, float | None]:
-    """The second baseline: ``COPY`` of every row the API wrote for the grades — the grades, their audit rows and
-    their change-feed entries — into the same three tables. Returns the grades, the seconds, the backend's CPU."""
-    import asyncpg
-
-    conn = await asyncpg.connect(asyncpg_dsn(records_db))
-    try:
-        grade_changes = "entity = 'grade'"
-        tables = {"grades": await conn.fetch("SELECT * FROM grades"),
-                  "grade_audit": await conn.fetch("SELECT * FROM grade_audit"),
-                  "changes": await conn.fetch(f"SELECT * FROM changes WHERE {grade_changes} ORDER BY version")}
-        if {len(rows) for rows in tables.values()} != {expected}:
-            raise SystemExit(f"the API wrote {', '.join(f'{len(r)} {t}' for t, r in tables.items())}; expected {expected} of each")
-        others = await conn.fetch(f"SELECT * FROM changes WHERE NOT ({grade_changes})")
-        await conn.execute("TRUNCATE grades, grade_audit, changes")
-        if others:  # the catalogue's and learners' entries, put back untimed
-            await conn.copy_records_to_table("changes", records=[tuple(r) for r in others], columns=list(others[0].keys()))
-        await conn.execute("CHECKPOINT")
-        batches = [(table, list(rows[0].keys()), [tuple(r) for r in rows]) for table, rows in tables.items()]
-        del tables
-        backend = await conn.fetchval("SELECT pg_backend_pid()")
-        try:
-            cpu_before: float | None = cpu_seconds(backend)
-        except OSError:
-            cpu_before = None
-        started = time.perf_counter()
-        for table, columns, records in batches:
-            await conn.copy_records_to_table(table, records=records, columns=columns)
+        for t, columns, records in batches:
+            await conn.copy_records_to_table(t, records=records, columns=columns)
         elapsed = time.perf_counter() - started
         cpu = None if cpu_before is None else cpu_seconds(backend) - cpu_before
         return await conn.fetchval("SELECT count(*) FROM grades"), elapsed, cpu
@@ -376,7 +353,7 @@ def main() -> None:
         with load.side("copy"):
             copied, copy_seconds, copy_cpu = asyncio.run(copy_baseline(records_db, total))
         with load.side("copy-writes"):
-            copied3, writes_seconds, writes_cpu = asyncio.run(copy_writes_baseline(records_db, total))
+            copied3, writes_seconds, writes_cpu = asyncio.run(copy_baseline(records_db, total, tuple(WRITES)))
         api_rate, copy_rate, writes_rate = total / api_seconds, copied / copy_seconds, copied3 / writes_seconds
         print(f"rows: {total:,} grades ({len(numbers)} learners × {len(modules)} modules × {len(terms)} terms), "
               f"{args.format.upper()} {len(body) / 1e6:.1f} MB, mode {args.mode}")
